@@ -1,0 +1,62 @@
+"""Options and helpers shared by the command groups."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kvmops.host import Host, connect
+from kvmops.plan import Plan
+from kvmops.site import Site, load_site
+
+
+def add_site(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", metavar="FILE", help="site TOML file (default: the guide's host)")
+
+
+def add_apply(p: argparse.ArgumentParser, *, destructive: bool = False) -> None:
+    add_site(p)
+    p.add_argument("--apply", action="store_true", help="execute the plan (default: only show it)")
+    if destructive:
+        p.add_argument("--confirm", metavar="TARGET", help="the exact target, e.g. rl_build/vmtest1")
+
+
+def site_of(args: argparse.Namespace) -> Site:
+    return load_site(getattr(args, "site", None))
+
+
+@contextmanager
+def host_of(args: argparse.Namespace) -> Iterator[Host]:
+    """A connected Host (plan-only unless --apply), closed afterwards."""
+    host = connect(site_of(args), apply=bool(getattr(args, "apply", False)))
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
+    """Print the plan; with --apply run it (confirm checked first); say what happened."""
+    print(plan.render())
+    if not host.apply:
+        if not plan.empty:
+            print("\n(plan only: nothing was changed; add --apply to run it)")
+        return 0
+    for line in plan.apply(host, confirm=getattr(args, "confirm", None), progress=_progress):
+        print(line)
+    return 0
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", flush=True)
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,135 @@
+"""``kvmops lv``: the guide's LVM tasks (4.2) as plans, executed only with --apply."""
+
+from __future__ import annotations
+
+import argparse
+
+from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply
+from kvmops.lvm import ops
+from kvmops.lvm.facts import LV
+from kvmops.lvm.state import read_state
+from kvmops.units import human, parse_size
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lv = sub.add_parser("lv", help="guest logical volumes (guide 4.2)")
+    cmds = lv.add_subparsers(dest="lv_cmd", required=True)
+
+    p = cmds.add_parser("list", help="guest LVs of the site's VG (host LVs are never shown)")
+    add_site(p)
+    p.set_defaults(func=cmd_list)
+
+    p = cmds.add_parser("create", help="lvcreate --name LV --size SIZE VG")
+    p.add_argument("name", help="LV name, e.g. vmtest1 (must start with the site's prefix)")
+    p.add_argument("--size", required=True, help="e.g. 10g (base-2: b s k m g t, any case)")
+    add_apply(p)
+    p.set_defaults(func=cmd_create)
+
+    p = cmds.add_parser("rename", help="lvrename VG OLD NEW")
+    p.add_argument("old")
+    p.add_argument("new")
+    add_apply(p)
+    p.set_defaults(func=cmd_rename)
+
+    p = cmds.add_parser("resize", help="lvresize --size SIZE VG/LV (shrinking needs --confirm)")
+    p.add_argument("name")
+    p.add_argument("--size", required=True)
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_resize)
+
+    p = cmds.add_parser("snapshot", help="lvcreate --snapshot --name LV-YYYYMMDDTHHMMZ")
+    p.add_argument("name")
+    p.add_argument("--size", help="snapshot size (default: the site's snapshot_size)")
+    add_apply(p)
+    p.set_defaults(func=cmd_snapshot)
+
+    p = cmds.add_parser("snapshots", help="every guest snapshot with its fill %")
+    add_site(p)
+    p.set_defaults(func=cmd_snapshots)
+
+    p = cmds.add_parser("extend", help="grow snapshots above a fill threshold")
+    p.add_argument("--threshold", type=float, help="percent (default: the site's)")
+    p.add_argument("--by", help="how much to add (default: the site's)")
+    add_apply(p)
+    p.set_defaults(func=cmd_extend)
+
+    p = cmds.add_parser("merge", help="lvconvert --mergesnapshot VG/SNAP (restores the origin)")
+    p.add_argument("snapshot")
+    p.add_argument("--interval", type=int, default=10, help="progress interval in seconds")
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_merge)
+
+    p = cmds.add_parser("remove", help="lvremove VG/LV (needs --confirm VG/LV)")
+    p.add_argument("name")
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_remove)
+
+
+def lv_table(lvs: tuple[LV, ...]) -> str:
+    rows = [("LV", "ATTR", "SIZE", "ORIGIN", "FILL%", "CREATED")]
+    for lv in lvs:
+        fill = f"{lv.data_percent:.2f}" if lv.data_percent is not None else ""
+        created = lv.created.strftime("%Y-%m-%d %H:%M") if lv.created else ""
+        rows.append((lv.path, lv.attr, human(lv.size), lv.origin, fill, created))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        state = read_state(host.runner, host.site.vg)
+        print(lv_table(ops.list_guest_lvs(host.site, state)))
+        print(f"\nVG {state.vg.name}: {human(state.vg.free)} free of {human(state.vg.size)}")
+    return 0
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    size = parse_size(args.size)
+    with host_of(args) as host:
+        plan = ops.create(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        return show_and_apply(host, plan, args)
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        plan = ops.rename(host.site, read_state(host.runner, host.site.vg), args.old, args.new)
+        return show_and_apply(host, plan, args)
+
+
+def cmd_resize(args: argparse.Namespace) -> int:
+    size = parse_size(args.size)
+    with host_of(args) as host:
+        plan = ops.resize(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        return show_and_apply(host, plan, args)
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    size = parse_size(args.size) if args.size else None
+    with host_of(args) as host:
+        plan = ops.snapshot(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        return show_and_apply(host, plan, args)
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        print(lv_table(ops.snapshots(host.site, read_state(host.runner, host.site.vg))))
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    by = parse_size(args.by) if args.by else None
+    with host_of(args) as host:
+        state = read_state(host.runner, host.site.vg)
+        return show_and_apply(host, ops.extend_full_snapshots(host.site, state, args.threshold, by), args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        state = read_state(host.runner, host.site.vg)
+        return show_and_apply(host, ops.merge(host.site, state, args.snapshot, interval=args.interval), args)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        plan = ops.remove(host.site, read_state(host.runner, host.site.vg), args.name)
+        return show_and_apply(host, plan, args)

@@ -1,0 +1,46 @@
+"""``kvmops``: entry point. Errors print as one clear message and exit 2 (1 for failed runs)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from kvmops import __version__
+from kvmops.cli.common import setup_logging
+from kvmops.errors import KvmopsError
+
+# Command groups, each a module under kvmops.cli with a ``register(subparsers)``.
+GROUPS = ("lv",)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kvmops",
+        description="Executable runbooks for a plain KVM/libvirt host. "
+        "Every changing command shows its plan first and acts only with --apply.",
+    )
+    p.add_argument("--version", action="version", version=f"kvmops {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every command executed")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in GROUPS:
+        importlib.import_module(f"kvmops.cli.{name}").register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        code: int = args.func(args)
+        return code
+    except KvmopsError as exc:
+        print(f"kvmops: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kvmops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The Host: a runner, the libvirt URI and the site configuration, passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kvmops.cmd import Cmd, Result
+from kvmops.runners import LocalRunner, PlanRunner, Runner, SSHRunner
+from kvmops.runners.base import LineSink
+from kvmops.runners.ssh import SSHTarget
+from kvmops.site import Site
+
+if TYPE_CHECKING:
+    from kvmops.virt import Virt
+
+
+@dataclass
+class Host:
+    """One KVM host as kvmops sees it.
+
+    ``runner`` executes commands; with a :class:`PlanRunner` nothing mutating runs and
+    ``apply`` is False. ``libvirt_uri`` is where the libvirt adapter connects.
+    """
+
+    site: Site
+    runner: Runner
+    libvirt_uri: str
+    _virt: Virt | None = field(default=None, repr=False)
+
+    @property
+    def apply(self) -> bool:
+        return self.runner.executes_mutations
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    def run(self, cmd: Cmd, *, check: bool = True, on_line: LineSink | None = None) -> Result:
+        return self.runner.run(cmd, check=check, on_line=on_line)
+
+    @property
+    def virt(self) -> Virt:
+        """The libvirt adapter, connected on first use."""
+        if self._virt is None:
+            from kvmops.virt import Virt
+
+            self._virt = Virt(self.libvirt_uri)
+        return self._virt
+
+    def close(self) -> None:
+        if self._virt is not None:
+            self._virt.close()
+            self._virt = None
+        self.runner.close()
+
+
+def runner_for(site: Site) -> Runner:
+    """Local on the host itself; SSH (strict host keys) when the site names a destination."""
+    if not site.ssh:
+        return LocalRunner(site.name)
+    return SSHRunner(
+        SSHTarget(site.ssh, site.ssh_port, site.ssh_identity, site.ssh_known_hosts)
+    )
+
+
+def libvirt_uri_for(site: Site) -> str:
+    """``qemu:///system`` on the host; ``qemu+ssh://root@HOST/system`` from an admin's machine."""
+    uri = site.libvirt_uri
+    if not site.ssh or "://" not in uri or not uri.startswith("qemu:///"):
+        return uri
+    rest = uri.removeprefix("qemu:///")
+    query = []
+    if site.ssh_identity:
+        query.append(f"keyfile={site.ssh_identity}")
+    if site.ssh_known_hosts:
+        query.append(f"known_hosts={site.ssh_known_hosts}")
+    query.append("no_tty=1")
+    port = f":{site.ssh_port}" if site.ssh_port else ""
+    return f"qemu+ssh://{site.ssh}{port}/{rest}?" + "&".join(query)
+
+
+def connect(site: Site, *, apply: bool = False, runner: Runner | None = None) -> Host:
+    """A Host for ``site``; without ``apply`` mutating commands are only recorded."""
+    real = runner or runner_for(site)
+    return Host(site, real if apply else PlanRunner(real), libvirt_uri_for(site))

@@ -1,0 +1,46 @@
+"""The LVM state of a host: one ``lvs`` and one ``vgs`` report, read at the edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvmops.errors import NotFound
+from kvmops.lvm.facts import LV, VG, lvs_cmd, parse_lvs, parse_vgs, vgs_cmd
+from kvmops.runners.base import Runner
+
+
+@dataclass(frozen=True)
+class LvmState:
+    """All LVs and the VG of the site, from one report each."""
+
+    vg: VG
+    lvs: tuple[LV, ...]
+
+    def get(self, name: str) -> LV | None:
+        return next((lv for lv in self.lvs if lv.name == name and lv.vg == self.vg.name), None)
+
+    def need(self, name: str) -> LV:
+        lv = self.get(name)
+        if lv is None:
+            raise NotFound(
+                f"LV {self.vg.name}/{name} does not exist (see `kvmops lv list`)"
+            )
+        return lv
+
+    def snapshots_of(self, origin: str) -> tuple[LV, ...]:
+        return tuple(lv for lv in self.lvs if lv.is_snapshot and lv.origin == origin)
+
+    def guest_lvs(self, prefix: str) -> tuple[LV, ...]:
+        """LVs that follow the guest naming convention; host LVs are left out."""
+        return tuple(lv for lv in self.lvs if lv.name.startswith(prefix) and lv.name != prefix)
+
+
+def read_state(runner: Runner, vg: str) -> LvmState:
+    """Run ``vgs VG`` and ``lvs VG`` (read-only, also in plan mode) and parse them."""
+    vgs = parse_vgs(runner.run(vgs_cmd(), check=True).stdout)
+    match = [v for v in vgs if v.name == vg]
+    if not match:
+        known = ", ".join(v.name for v in vgs) or "none"
+        raise NotFound(f"volume group {vg!r} does not exist on {runner.host} (VGs there: {known})")
+    lvs = parse_lvs(runner.run(lvs_cmd(vg)).stdout)
+    return LvmState(match[0], lvs)

@@ -1,0 +1,91 @@
+"""The runner interface, the command log and the record of executed commands."""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kvmops.cmd import Cmd, Result, strip_noise
+from kvmops.errors import CommandFailed
+
+log = logging.getLogger("kvmops.cmd")
+
+LineSink = Callable[[str], None]
+"""Receives each output line of a long command as it arrives (progress)."""
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """One executed (or, in plan mode, recorded) command, secrets masked."""
+
+    started: str
+    host: str
+    command: str
+    returncode: int | None
+    seconds: float
+    executed: bool
+    mutates: bool
+
+
+class Runner(ABC):
+    """Executes :class:`Cmd` values on one host and records every command."""
+
+    host: str
+
+    def __init__(self) -> None:
+        self.records: list[CommandRecord] = []
+
+    def run(self, cmd: Cmd, *, check: bool = True, on_line: LineSink | None = None) -> Result:
+        """Run ``cmd``; raise :class:`CommandFailed` on a bad exit code when ``check``."""
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        t0 = time.monotonic()
+        result = self._execute(cmd, on_line)
+        result = Result(
+            cmd=cmd,
+            host=self.host,
+            returncode=result.returncode,
+            stdout=strip_noise(result.stdout),
+            stderr=strip_noise(result.stderr),
+            seconds=time.monotonic() - t0,
+            executed=result.executed,
+        )
+        self._record(started, result)
+        if check and not result.ok:
+            raise CommandFailed(
+                self.host, cmd.masked_argv(), result.returncode, result.stderr, result.stdout
+            )
+        return result
+
+    def _record(self, started: str, result: Result) -> None:
+        cmd = result.cmd
+        rec = CommandRecord(
+            started=started,
+            host=self.host,
+            command=cmd.display(),
+            returncode=result.returncode if result.executed else None,
+            seconds=round(result.seconds, 3),
+            executed=result.executed,
+            mutates=cmd.mutates,
+        )
+        self.records.append(rec)
+        verb = "ran" if result.executed else "planned"
+        log.info(
+            "%s %s on %s: %s -> %s in %.2fs",
+            started, verb, self.host, rec.command, rec.returncode, rec.seconds,
+        )
+
+    @abstractmethod
+    def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
+        """Execute for real and return the raw result (host/seconds are filled in by run)."""
+
+    @property
+    def executes_mutations(self) -> bool:
+        """False for the plan runner: mutating commands are only recorded."""
+        return True
+
+    def close(self) -> None:
+        """Release connections (SSH master); a no-op for local runners."""

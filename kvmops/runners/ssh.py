@@ -1,0 +1,90 @@
+"""Run commands on the KVM host over the system ``ssh``: batch mode, shared connection,
+host keys always verified. The remote argv is quoted exactly once, here."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kvmops.cmd import Cmd, Result
+from kvmops.errors import InvalidInput
+from kvmops.runners.base import LineSink, Runner
+from kvmops.runners.local import popen_result
+
+_FORBIDDEN_OPTIONS = ("stricthostkeychecking=no", "userknownhostsfile=/dev/null")
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where to connect: ``root@build.example`` with an optional port, key and known_hosts."""
+
+    destination: str
+    port: int | None = None
+    identity: str | None = None
+    known_hosts: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.destination or self.destination.startswith("-") or " " in self.destination:
+            raise InvalidInput(f"bad SSH destination {self.destination!r}: use user@host")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise InvalidInput(f"bad SSH port {self.port}: use 1-65535")
+
+
+class SSHRunner(Runner):
+    """``ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ... DEST -- 'env K=V argv...'``."""
+
+    def __init__(self, target: SSHTarget, extra_options: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        for opt in extra_options:
+            if opt.replace(" ", "").lower() in _FORBIDDEN_OPTIONS:
+                raise InvalidInput(f"ssh option {opt!r} switches host key checking off: refused")
+        self.target = target
+        self.host = target.destination.split("@")[-1]
+        self._control_dir = tempfile.mkdtemp(prefix="kvmops-ssh-")
+        self._extra = extra_options
+
+    def ssh_argv(self) -> list[str]:
+        """The ssh prefix: batch mode, strict host keys, connection sharing."""
+        t = self.target
+        argv = [
+            "ssh",
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={self._control_dir}/%C",
+            "-o", "ControlPersist=120",
+            "-o", "ConnectTimeout=15",
+        ]
+        if t.port:
+            argv += ["-p", str(t.port)]
+        if t.identity:
+            argv += ["-i", t.identity, "-o", "IdentitiesOnly=yes"]
+        if t.known_hosts:
+            argv += ["-o", f"UserKnownHostsFile={t.known_hosts}"]
+        for opt in self._extra:
+            argv += ["-o", opt]
+        return argv
+
+    def remote_command(self, cmd: Cmd) -> str:
+        """The single string the remote shell parses: ``env LC_ALL=C K=V argv...``."""
+        env = [f"{k}={v}" for k, v in (*cmd.env, ("LC_ALL", "C"))]
+        return shlex.join(["env", *env, *cmd.argv])
+
+    def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
+        argv = [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]
+        return popen_result(self.host, cmd, argv, on_line)
+
+    def close(self) -> None:
+        """Stop the shared master connection and remove its socket folder."""
+        subprocess.run(
+            [*self.ssh_argv(), "-O", "exit", self.target.destination],
+            capture_output=True,
+            check=False,
+            timeout=15,
+        )
+        for p in Path(self._control_dir).glob("*"):
+            p.unlink(missing_ok=True)
+        Path(self._control_dir).rmdir()

@@ -1,0 +1,270 @@
+"""Site configuration: one TOML file describes one KVM host.
+
+The guide's host is the shipped default (``kvmops/sites/guide.toml``). Every error names the
+file and the key: ``site.toml: network.vlan[2].cidr: '10.5.68.0/33' is not a network``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kvmops import names
+from kvmops.errors import ConfigError, InvalidInput, NotFound
+from kvmops.units import parse_size
+
+GATEWAY_HOST = 254  # "The default router is always on .254" (guide 3.3.3)
+
+_KEYS: dict[str, set[str]] = {
+    "": {"host", "storage", "libvirt", "images", "network"},
+    "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts"},
+    "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
+    "libvirt": {"uri", "domain_type", "emulator", "xml_dir"},
+    "images": {"login_user"},
+    "network": {"uplink", "dns", "vlan", "bridge_prefix"},
+    "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
+}
+
+
+@dataclass(frozen=True)
+class Network:
+    """A guest network: VLAN id, its bridge ``virbr1.<id>``, CIDR and ``.254`` gateway."""
+
+    vlan: int
+    bridge: str
+    cidr: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address
+    dhcp: bool = False
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything kvmops needs to know about one host."""
+
+    path: str
+    name: str
+    ssh: str
+    ssh_port: int | None
+    ssh_identity: str | None
+    ssh_known_hosts: str | None
+    vg: str
+    lv_prefix: str
+    snapshot_size: int
+    snapshot_extend_at: float
+    snapshot_extend_by: int
+    libvirt_uri: str
+    domain_type: str
+    emulator: str
+    xml_dir: str
+    login_user: str
+    uplink: str
+    dns: tuple[ipaddress.IPv4Address, ...]
+    networks: tuple[Network, ...]
+
+    def network(self, vlan: int) -> Network:
+        """The network of a VLAN id; NotFound names the VLANs the site has."""
+        for n in self.networks:
+            if n.vlan == vlan:
+                return n
+        known = ", ".join(str(n.vlan) for n in self.networks) or "none"
+        raise NotFound(f"VLAN {vlan} is not a network of site {self.name} (known: {known})")
+
+    def network_by_bridge(self, bridge: str) -> Network:
+        for n in self.networks:
+            if n.bridge == bridge:
+                return n
+        known = ", ".join(n.bridge for n in self.networks) or "none"
+        raise NotFound(f"bridge {bridge!r} is not a network of site {self.name} (known: {known})")
+
+    def guest_lv(self, guest: str) -> str:
+        """The system-disk LV of a guest: ``vm`` + ``test1`` -> ``vmtest1``."""
+        return names.lv_name(self.lv_prefix + names.guest_name(guest))
+
+    def is_guest_lv(self, lv: str) -> bool:
+        """True for LVs that follow the guest naming convention (never host LVs)."""
+        return lv.startswith(self.lv_prefix) and len(lv) > len(self.lv_prefix)
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.ssh)
+
+
+def default_site_path() -> Path:
+    return Path(str(resources.files("kvmops") / "sites" / "guide.toml"))
+
+
+def load_site(path: str | Path | None = None) -> Site:
+    """Read and validate a site file (the guide's host when ``path`` is None)."""
+    p = Path(path) if path else default_site_path()
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"site file {p} does not exist: give --site PATH to a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return _Reader(str(p)).site(data)
+
+
+class _Reader:
+    """Turns the parsed TOML into a Site, naming file and key in every error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {why}")
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        section = data.get(key.split(".")[-1], {})
+        if not isinstance(section, dict):
+            raise self.fail(key, "must be a table")
+        unknown = set(section) - _KEYS[key]
+        if unknown:
+            allowed = ", ".join(sorted(_KEYS[key]))
+            raise self.fail(key, f"unknown key(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
+        return section
+
+    def get(self, table: dict[str, Any], key: str, typ: type, full: str, default: Any = None) -> Any:
+        if key not in table:
+            if default is None:
+                raise self.fail(full, "is missing")
+            return default
+        value = table[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise self.fail(full, f"must be {typ.__name__}, got {value!r}")
+        return value
+
+    def checked(self, full: str, fn: Any, value: Any) -> Any:
+        try:
+            return fn(value)
+        except InvalidInput as exc:
+            raise self.fail(full, str(exc)) from None
+
+    def site(self, data: dict[str, Any]) -> Site:
+        unknown = set(data) - _KEYS[""]
+        if unknown:
+            raise self.fail(", ".join(sorted(unknown)), "unknown section(s)")
+        host = self.table(data, "host")
+        st = self.table(data, "storage")
+        lv = self.table(data, "libvirt")
+        img = self.table(data, "images")
+        net = self.table(data, "network")
+        port = host.get("ssh_port")
+        if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+            raise self.fail("host.ssh_port", f"must be 1-65535, got {port!r}")
+        extend_at = self.get(st, "snapshot_extend_at", int, "storage.snapshot_extend_at", 80)
+        if not 0 < extend_at < 100:
+            raise self.fail("storage.snapshot_extend_at", "must be a percentage 1-99")
+        prefix = self.get(st, "lv_prefix", str, "storage.lv_prefix")
+        if not prefix:
+            raise self.fail("storage.lv_prefix", "must not be empty: it keeps host LVs apart")
+        self.checked("storage.lv_prefix", names.lv_name, prefix)
+        domain_type = self.get(lv, "domain_type", str, "libvirt.domain_type", "kvm")
+        if domain_type not in ("kvm", "qemu"):
+            raise self.fail("libvirt.domain_type", f"must be kvm or qemu, got {domain_type!r}")
+        return Site(
+            path=self.path,
+            name=self.get(host, "name", str, "host.name"),
+            ssh=self.get(host, "ssh", str, "host.ssh", ""),
+            ssh_port=port,
+            ssh_identity=host.get("ssh_identity"),
+            ssh_known_hosts=host.get("ssh_known_hosts"),
+            vg=self.checked("storage.vg", names.vg_name, self.get(st, "vg", str, "storage.vg")),
+            lv_prefix=prefix,
+            snapshot_size=self.size(st, "snapshot_size", "5g"),
+            snapshot_extend_at=float(extend_at),
+            snapshot_extend_by=self.size(st, "snapshot_extend_by", "2g"),
+            libvirt_uri=self.get(lv, "uri", str, "libvirt.uri", "qemu:///system"),
+            domain_type=domain_type,
+            emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
+            xml_dir=self.get(lv, "xml_dir", str, "libvirt.xml_dir", "/root/kvm"),
+            login_user=self.get(img, "login_user", str, "images.login_user", "centos"),
+            uplink=self.checked(
+                "network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink")
+            ),
+            dns=self.dns(net),
+            networks=self.networks(net),
+        )
+
+    def size(self, table: dict[str, Any], key: str, default: str) -> int:
+        value = table.get(key, default)
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise self.fail(f"storage.{key}", f"must be a size such as '5g', got {value!r}")
+        return int(self.checked(f"storage.{key}", parse_size, value))
+
+    def dns(self, net: dict[str, Any]) -> tuple[ipaddress.IPv4Address, ...]:
+        servers = net.get("dns", [])
+        if not isinstance(servers, list):
+            raise self.fail("network.dns", "must be a list of IPv4 addresses")
+        out = []
+        for i, s in enumerate(servers):
+            try:
+                out.append(ipaddress.IPv4Address(s))
+            except (ipaddress.AddressValueError, ValueError):
+                raise self.fail(f"network.dns[{i}]", f"{s!r} is not an IPv4 address") from None
+        return tuple(out)
+
+    def networks(self, net: dict[str, Any]) -> tuple[Network, ...]:
+        vlans = net.get("vlan", [])
+        if not isinstance(vlans, list):
+            raise self.fail("network.vlan", "must be an array of tables ([[network.vlan]])")
+        prefix = net.get("bridge_prefix", "virbr1.")
+        out: list[Network] = []
+        for i, entry in enumerate(vlans):
+            n = self.network(entry, f"network.vlan[{i}]", prefix)
+            for other in out:
+                if other.vlan == n.vlan:
+                    raise self.fail(f"network.vlan[{i}].id", f"VLAN {n.vlan} is listed twice")
+                if other.bridge == n.bridge:
+                    raise self.fail(f"network.vlan[{i}].bridge", f"{n.bridge} is listed twice")
+                if other.cidr.overlaps(n.cidr):
+                    raise self.fail(
+                        f"network.vlan[{i}].cidr", f"{n.cidr} overlaps VLAN {other.vlan}'s {other.cidr}"
+                    )
+            out.append(n)
+        return tuple(out)
+
+    def network(self, entry: Any, key: str, prefix: str) -> Network:
+        if not isinstance(entry, dict):
+            raise self.fail(key, "must be a table")
+        unknown = set(entry) - _KEYS["network.vlan"]
+        if unknown:
+            raise self.fail(key, f"unknown key(s) {', '.join(sorted(unknown))}")
+        vlan = self.get(entry, "id", int, f"{key}.id")
+        if not 1 <= vlan <= 4094:
+            raise self.fail(f"{key}.id", f"VLAN {vlan} is outside 1-4094")
+        raw = self.get(entry, "cidr", str, f"{key}.cidr")
+        try:
+            cidr = ipaddress.IPv4Network(raw, strict=True)
+        except ValueError as exc:
+            raise self.fail(f"{key}.cidr", f"{raw!r} is not a network: {exc}") from None
+        bridge = entry.get("bridge", f"{prefix}{vlan}")
+        self.checked(f"{key}.bridge", names.ifname, bridge)
+        gateway = self.gateway(entry, key, cidr)
+        dhcp = entry.get("dhcp", False)
+        if not isinstance(dhcp, bool):
+            raise self.fail(f"{key}.dhcp", "must be true or false")
+        return Network(vlan, bridge, cidr, gateway, dhcp, str(entry.get("name", "")))
+
+    def gateway(self, entry: dict[str, Any], key: str, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+        if "gateway" in entry:
+            try:
+                gw = ipaddress.IPv4Address(entry["gateway"])
+            except (ipaddress.AddressValueError, ValueError):
+                raise self.fail(f"{key}.gateway", f"{entry['gateway']!r} is not an IPv4 address") from None
+        else:
+            gw = default_gateway(cidr)
+        if gw not in cidr or gw in (cidr.network_address, cidr.broadcast_address):
+            raise self.fail(f"{key}.gateway", f"{gw} is not a host address inside {cidr}")
+        return gw
+
+
+def default_gateway(cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+    """The ``.254`` router of a network: the address whose last octet is 254 at its top."""
+    top = int(cidr.broadcast_address)
+    return ipaddress.IPv4Address((top & ~0xFF) | GATEWAY_HOST)

@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: loop devices, scratch LVM, fact replay."""
