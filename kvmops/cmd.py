@@ -10,7 +10,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-MASK = "********"
+MASK = "REDACTED"
 
 # Lines that are noise, not results: the polkit complaint of the guide's sec. 4.1 and LVM's
 # leaked-descriptor warnings when it runs under a pipe.
@@ -50,7 +50,7 @@ class Cmd:
     env: tuple[tuple[str, str], ...] = field(default=(("LVM_SUPPRESS_FD_WARNINGS", "1"),))
 
     def __post_init__(self) -> None:
-        if not self.argv or not all(isinstance(a, str) for a in self.argv):
+        if not isinstance(self.argv, tuple) or not self.argv or not all(isinstance(a, str) for a in self.argv):
             raise TypeError(f"a command is a non-empty tuple of strings, got {self.argv!r}")
         if any("\0" in a for a in self.argv):
             raise ValueError("a command argument cannot contain a NUL byte")

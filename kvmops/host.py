@@ -56,7 +56,12 @@ class Host:
 
 
 def runner_for(site: Site) -> Runner:
-    """Local on the host itself; SSH (strict host keys) when the site names a destination."""
+    """Local on the host itself; SSH (strict host keys) when the site names a destination;
+    recorded outputs (plan-only) when the site is a replay site such as the demo."""
+    if site.replay:
+        from kvmops.runners.replay import ReplayRunner
+
+        return ReplayRunner(site.replay, host=site.name)
     if not site.ssh:
         return LocalRunner(site.name)
     return SSHRunner(
@@ -82,5 +87,12 @@ def libvirt_uri_for(site: Site) -> str:
 
 def connect(site: Site, *, apply: bool = False, runner: Runner | None = None) -> Host:
     """A Host for ``site``; without ``apply`` mutating commands are only recorded."""
+    if apply and site.replay and runner is None:
+        from kvmops.runners.replay import ReplayRefused
+
+        raise ReplayRefused(
+            f"site {site.name} ({site.path}) replays recorded outputs and is plan-only: "
+            "run without apply, or give a site file of a real host"
+        )
     real = runner or runner_for(site)
     return Host(site, real if apply else PlanRunner(real), libvirt_uri_for(site))

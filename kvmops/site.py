@@ -21,7 +21,7 @@ GATEWAY_HOST = 254  # "The default router is always on .254" (guide 3.3.3)
 
 _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network"},
-    "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts"},
+    "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "replay"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
     "libvirt": {"uri", "domain_type", "emulator", "xml_dir"},
     "images": {"login_user"},
@@ -65,6 +65,7 @@ class Site:
     uplink: str
     dns: tuple[ipaddress.IPv4Address, ...]
     networks: tuple[Network, ...]
+    replay: str = ""  # a folder of recorded outputs: plan-only site (kvmops.runners.replay)
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -179,7 +180,7 @@ class _Reader:
             snapshot_size=self.size(st, "snapshot_size", "5g"),
             snapshot_extend_at=float(extend_at),
             snapshot_extend_by=self.size(st, "snapshot_extend_by", "2g"),
-            libvirt_uri=self.get(lv, "uri", str, "libvirt.uri", "qemu:///system"),
+            libvirt_uri=self.site_relative(self.get(lv, "uri", str, "libvirt.uri", "qemu:///system")),
             domain_type=domain_type,
             emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
             xml_dir=self.get(lv, "xml_dir", str, "libvirt.xml_dir", "/root/kvm"),
@@ -189,7 +190,24 @@ class _Reader:
             ),
             dns=self.dns(net),
             networks=self.networks(net),
+            replay=self.replay(host),
         )
+
+    def site_relative(self, text: str) -> str:
+        """``{site_dir}`` in a value becomes the absolute folder of the site file."""
+        return text.replace("{site_dir}", str(Path(self.path).resolve().parent))
+
+    def replay(self, host: dict[str, Any]) -> str:
+        """``[host] replay = "demo"``: a folder of recorded outputs, relative to the site file."""
+        value = self.get(host, "replay", str, "host.replay", "")
+        if not value:
+            return ""
+        folder = Path(self.path).resolve().parent / value
+        if not (folder / "index.json").is_file():
+            raise self.fail("host.replay", f"{folder} holds no index.json of recorded outputs")
+        if host.get("ssh"):
+            raise self.fail("host.replay", "a replay site has no SSH destination: remove one of them")
+        return str(folder)
 
     def size(self, table: dict[str, Any], key: str, default: str) -> int:
         value = table.get(key, default)

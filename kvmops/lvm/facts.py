@@ -11,6 +11,7 @@ from datetime import datetime
 
 from kvmops.cmd import Cmd, read
 from kvmops.errors import KvmopsError
+from kvmops.units import parse_size
 
 LV_FIELDS = "lv_name,vg_name,lv_attr,lv_size,origin,data_percent,lv_time"
 VG_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,lv_count"
@@ -113,7 +114,12 @@ def _rows(text: str, kind: str) -> list[dict[str, str]]:
 
 
 def _int(value: str) -> int:
-    return int(float(value)) if value else 0
+    """Bytes from a report value: ``"536870912"``, or a unit form such as ``"<100.00g"``."""
+    if not value:
+        return 0
+    if value.isdigit():
+        return int(value)
+    return parse_size(value, default_unit="b")
 
 
 def _time(value: str) -> datetime | None:

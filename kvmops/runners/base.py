@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from kvmops.cmd import Cmd, Result, strip_noise
 from kvmops.errors import CommandFailed
 
 log = logging.getLogger("kvmops.cmd")
+
+COMMAND_LOG_ENV = "KVMOPS_COMMAND_LOG"
+"""When set, every CommandRecord is also appended as one JSON line to the file it names
+(the runbook engine sets it for the kernel, to put the commands into the run record)."""
 
 LineSink = Callable[[str], None]
 """Receives each output line of a long command as it arrives (progress)."""
@@ -72,6 +78,7 @@ class Runner(ABC):
             mutates=cmd.mutates,
         )
         self.records.append(rec)
+        _append_to_log(rec)
         verb = "ran" if result.executed else "planned"
         log.info(
             "%s %s on %s: %s -> %s in %.2fs",
@@ -89,3 +96,12 @@ class Runner(ABC):
 
     def close(self) -> None:
         """Release connections (SSH master); a no-op for local runners."""
+
+
+def _append_to_log(rec: CommandRecord) -> None:
+    """Append ``rec`` as a JSON line to ``$KVMOPS_COMMAND_LOG`` (when set)."""
+    path = os.environ.get(COMMAND_LOG_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(asdict(rec)) + "\n")
