@@ -1,0 +1,60 @@
+"""The SSH runner against a real sshd on 127.0.0.1: quoting once, stdin, strict host keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmops.cmd import change, read
+from kvmops.errors import CommandFailed
+from kvmops.runners import SSHRunner
+from kvmops.runners.ssh import SSHTarget
+from tests.conftest import need_tools
+from tests.support.sshd import Sshd, private_sshd
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    need_tools("ssh", "ssh-keygen", "/usr/sbin/sshd")
+    with private_sshd(tmp_path) as server:
+        yield server
+
+
+def runner(s: Sshd, known_hosts: Path | None = None) -> SSHRunner:
+    target = SSHTarget("root@127.0.0.1", s.port, str(s.identity), str(known_hosts or s.known_hosts))
+    return SSHRunner(target)
+
+
+def test_argv_arrives_exactly_once_quoted(sshd: Sshd, tmp_path: Path) -> None:
+    r = runner(sshd)
+    try:
+        tricky = ["a b", "$(touch /tmp/kvmops-pwned)", "semi;colon", "'quote'", '"dq"', "*"]
+        res = r.run(read("printf", "%s\\n", *tricky))
+        assert res.stdout.splitlines() == tricky
+        assert not Path("/tmp/kvmops-pwned").exists()
+        out = tmp_path / "stdin-copy"
+        r.run(change("tee", str(out), stdin="line1\nline2\n"))
+        assert out.read_text() == "line1\nline2\n"
+        assert r.run(read("sh", "-c", 'echo "$LVM_SUPPRESS_FD_WARNINGS"')).stdout == "1\n"
+        with pytest.raises(CommandFailed) as err:
+            r.run(read("ls", "/nonexistent-kvmops"))
+        assert err.value.returncode == 2 and err.value.host == "127.0.0.1"
+    finally:
+        r.close()
+
+
+def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong_known_hosts"
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTcy5Bx0Pz9K2AKJiaQOmXQ6Vx4D4gK1C7tWm2yXxYt\n")
+    r = runner(sshd, wrong)
+    try:
+        with pytest.raises(CommandFailed) as err:
+            r.run(read("true"))
+        assert err.value.returncode == 255
+        assert "HOST IDENTIFICATION HAS CHANGED" in err.value.stderr or "verification failed" in err.value.stderr
+    finally:
+        r.close()
