@@ -49,7 +49,8 @@ def test_argv_arrives_exactly_once_quoted(sshd: Sshd, tmp_path: Path) -> None:
 
 def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong_known_hosts"
-    wrong.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDTcy5Bx0Pz9K2AKJiaQOmXQ6Vx4D4gK1C7tWm2yXxYt\n")
+    other_key = "AAAAC3NzaC1lZDI1NTE5AAAAIDTcy5Bx0Pz9K2AKJiaQOmXQ6Vx4D4gK1C7tWm2yXxYt"
+    wrong.write_text(f"[127.0.0.1]:{sshd.port} ssh-ed25519 {other_key}\n")
     r = runner(sshd, wrong)
     try:
         with pytest.raises(CommandFailed) as err:
