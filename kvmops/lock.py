@@ -1,0 +1,80 @@
+"""A lock per guest on the host, so two runs never work on the same guest at once.
+
+The lock is a directory made atomically with ``mkdir`` on the host (so it works the same
+locally and over SSH): ``/run/kvmops/lock/<guest>`` with an ``owner`` file saying who holds
+it. A second run waits up to ``wait`` seconds, then refuses with a clear message.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from kvmops import names
+from kvmops.cmd import Cmd
+from kvmops.errors import KvmopsError
+from kvmops.runners.base import Runner
+
+LOCK_DIR = "/run/kvmops/lock"
+
+
+class GuestLocked(KvmopsError):
+    """Another run holds the guest's lock."""
+
+
+def _cmd(*argv: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> Cmd:
+    # Lock bookkeeping is not a change to the host's managed state: it runs in plan mode too.
+    return Cmd(tuple(argv), mutates=False, stdin=stdin, ok=ok)
+
+
+def owner_line(what: str) -> str:
+    """``who@machine pid=N since=UTC-time what``: written into the lock's owner file."""
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{getpass.getuser()}@{socket.gethostname()} pid={os.getpid()} since={since} {what}\n"
+
+
+def try_lock(runner: Runner, guest: str, what: str, base: str = LOCK_DIR) -> bool:
+    """``mkdir -p BASE`` then ``mkdir BASE/GUEST``: True when this run now holds the lock."""
+    path = f"{base}/{names.guest_name(guest)}"
+    runner.run(_cmd("mkdir", "-p", "-m", "0700", base))
+    if runner.run(_cmd("mkdir", "-m", "0700", path, ok=(0, 1)), check=True).returncode != 0:
+        return False
+    runner.run(_cmd("tee", f"{path}/owner", stdin=owner_line(what)))
+    return True
+
+
+def holder(runner: Runner, guest: str, base: str = LOCK_DIR) -> str:
+    """Who holds the lock (the owner line), or a note that the owner is not written yet."""
+    res = runner.run(_cmd("cat", f"{base}/{guest}/owner", ok=(0, 1)))
+    return res.stdout.strip() or "(owner not recorded yet)"
+
+
+def unlock(runner: Runner, guest: str, base: str = LOCK_DIR) -> None:
+    """``rm -f BASE/GUEST/owner`` and ``rmdir BASE/GUEST``."""
+    path = f"{base}/{names.guest_name(guest)}"
+    runner.run(_cmd("rm", "-f", f"{path}/owner"))
+    runner.run(_cmd("rmdir", path, ok=(0, 1)))
+
+
+@contextmanager
+def guest_lock(runner: Runner, guest: str, what: str, *, wait: float = 0.0,
+               base: str = LOCK_DIR, poll: float = 1.0) -> Iterator[None]:
+    """Hold the guest's lock for the block; released on every path out."""
+    deadline = time.monotonic() + wait
+    while not try_lock(runner, guest, what, base):
+        if time.monotonic() >= deadline:
+            raise GuestLocked(
+                f"guest {guest} is locked by another run: {holder(runner, guest, base)}. "
+                f"Wait for it to finish; if that run is dead, remove the lock: "
+                f"`rm {base}/{guest}/owner && rmdir {base}/{guest}` on {runner.host}"
+            )
+        time.sleep(poll)
+    try:
+        yield
+    finally:
+        unlock(runner, guest, base)
