@@ -1,16 +1,25 @@
 """The thin libvirt adapter: the only module that imports ``libvirt``.
 
 libvirt errors are translated by ``get_error_code()`` into kvmops errors that say what to do;
-nothing is caught wholesale.
+nothing is caught wholesale. Every libvirt call of kvmops goes through :class:`Virt`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import libvirt
 
+from kvmops.cmd import strip_noise
 from kvmops.errors import KvmopsError, LibvirtError, NotFound
+
+T = TypeVar("T")
+LineSink = Callable[[str], None]
 
 
 def _silence(_ctx: object, _err: object) -> None:
@@ -18,6 +27,9 @@ def _silence(_ctx: object, _err: object) -> None:
 
 
 libvirt.registerErrorHandler(_silence, None)
+
+NO_SUPPORT = libvirt.VIR_ERR_NO_SUPPORT
+AGENT_UNRESPONSIVE = libvirt.VIR_ERR_AGENT_UNRESPONSIVE
 
 _HINTS: dict[int, str] = {
     libvirt.VIR_ERR_NO_DOMAIN: "no such guest: check the name with `kvmops guest list`",
@@ -28,22 +40,89 @@ _HINTS: dict[int, str] = {
         "qemu-guest-agent in the guest, or use the serial console instead"
     ),
     libvirt.VIR_ERR_SYSTEM_ERROR: "libvirt could not reach the host: is libvirtd running?",
+    libvirt.VIR_ERR_NO_CONNECT: "libvirt could not reach the host: is libvirtd running?",
     libvirt.VIR_ERR_AUTH_FAILED: "libvirt refused the credentials: connect as root",
+    libvirt.VIR_ERR_AUTH_UNAVAILABLE: "libvirt refused the credentials: connect as root",
+    libvirt.VIR_ERR_OPERATION_DENIED: "libvirt refused the call: connect as root",
     libvirt.VIR_ERR_OPERATION_TIMEOUT: "the operation timed out: try again",
+    libvirt.VIR_ERR_XML_ERROR: "libvirt rejected the domain XML: check it with `kvmops guest xml`",
+    libvirt.VIR_ERR_XML_DETAIL: "libvirt rejected the domain XML: check it with `kvmops guest xml`",
+    libvirt.VIR_ERR_CONFIG_UNSUPPORTED: "this host's QEMU/libvirt cannot run that configuration",
+    libvirt.VIR_ERR_DOM_EXIST: "a guest of that name or UUID exists already",
+    libvirt.VIR_ERR_AGENT_UNSYNCED: "the QEMU guest agent is starting up: try again in a moment",
+}
+
+STATES: dict[int, str] = {
+    libvirt.VIR_DOMAIN_NOSTATE: "no state",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "in shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended",
 }
 
 
-def translate(exc: libvirt.libvirtError, what: str) -> KvmopsError:
-    """A kvmops error for a libvirt error, chosen by its error code."""
+def translate(exc: libvirt.libvirtError, what: str, hints: Mapping[int, str] | None = None) -> KvmopsError:
+    """A kvmops error for a libvirt error, chosen by its error code.
+
+    ``hints`` overrides the advice for some codes (e.g. what to do instead of openConsole).
+    """
     code = exc.get_error_code()
-    message = exc.get_error_message() or str(exc)
-    hint = _HINTS.get(code)
+    message = strip_noise(exc.get_error_message() or str(exc)).strip()
+    hint = (hints or {}).get(code) or _HINTS.get(code)
     text = f"{what}: {message}" + (f" ({hint})" if hint else "")
     if code == libvirt.VIR_ERR_NO_DOMAIN:
-        return NotFound(text)
-    err = LibvirtError(text)
+        err: KvmopsError = NotFound(text)
+    else:
+        err = LibvirtError(text)
     err.code = code  # type: ignore[attr-defined]
     return err
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """One guest from the libvirt listing: name, state, flags and its (live) domain XML."""
+
+    name: str
+    state: str
+    active: bool
+    autostart: bool
+    persistent: bool
+    xml: str
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """What the host can give one guest: memory (KiB), CPUs, libvirt's vCPU maximum."""
+
+    memory_kib: int
+    cpus: int
+    max_vcpus: int
+
+
+_loop_lock = threading.Lock()
+_loop_started = False
+
+
+def _event_loop() -> None:
+    """libvirt's default event loop in a daemon thread (console streams, keepalive).
+
+    Registered lazily before the first connection opens, never at import.
+    """
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _loop_started = True
 
 
 class Virt:
@@ -56,18 +135,124 @@ class Virt:
     @property
     def conn(self) -> Any:
         if self._conn is None:
+            _event_loop()
             try:
                 self._conn = libvirt.open(self.uri)
             except libvirt.libvirtError as exc:
                 raise translate(exc, f"cannot connect to libvirt at {self.uri}") from None
         return self._conn
 
+    def call(self, what: str, fn: Callable[..., T], *args: Any,
+             hints: Mapping[int, str] | None = None) -> T:
+        """``fn(*args)`` with a libvirt error translated into a kvmops error about ``what``."""
+        try:
+            return fn(*args)
+        except libvirt.libvirtError as exc:
+            raise translate(exc, what, hints) from None
+
     def domain(self, name: str) -> Any:
         """The domain called ``name``; NotFound when libvirt has none."""
+        return self.call(f"guest {name!r} on {self.uri}", self.conn.lookupByName, name)
+
+    def exists(self, name: str) -> bool:
         try:
-            return self.conn.lookupByName(name)
-        except libvirt.libvirtError as exc:
-            raise translate(exc, f"guest {name!r} on {self.uri}") from None
+            self.domain(name)
+        except NotFound:
+            return False
+        return True
+
+    # -- facts -------------------------------------------------------------------------------
+
+    def domains(self) -> tuple[DomainInfo, ...]:
+        """Every guest (running or not) with its live XML: one listing, sorted by name."""
+        doms = self.call("list guests", self.conn.listAllDomains, 0)
+        out = [self._info(d) for d in doms]
+        return tuple(sorted(out, key=lambda i: i.name))
+
+    def _info(self, dom: Any) -> DomainInfo:
+        name = dom.name()
+        what = f"guest {name!r}"
+        state = self.call(what, dom.state)[0]
+        return DomainInfo(
+            name=name,
+            state=STATES.get(state, f"state {state}"),
+            active=bool(self.call(what, dom.isActive)),
+            autostart=bool(self.call(what, dom.autostart)),
+            persistent=bool(self.call(what, dom.isPersistent)),
+            xml=self.call(what, dom.XMLDesc, 0),
+        )
+
+    def info(self, name: str) -> DomainInfo:
+        return self._info(self.domain(name))
+
+    def inactive_xml(self, name: str) -> str:
+        """The persistent definition (what the next start uses)."""
+        return str(self.call(f"guest {name!r}", self.domain(name).XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+    def limits(self, domain_type: str) -> HostLimits:
+        """Host memory and CPUs (``virNodeGetInfo``) and the vCPU maximum of ``domain_type``."""
+        info = self.call("host facts", self.conn.getInfo)
+        try:
+            max_vcpus = int(self.conn.getMaxVcpus(domain_type))
+        except libvirt.libvirtError:
+            max_vcpus = int(info[2])  # a driver without the call: the host's CPUs bound it anyway
+        return HostLimits(memory_kib=int(info[1]) * 1024, cpus=int(info[2]), max_vcpus=max_vcpus)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def uuid(self, name: str) -> str:
+        return str(self.call(f"guest {name!r}", self.domain(name).UUIDString))
+
+    def define(self, xml: str, name: str) -> None:
+        self.call(f"define guest {name!r}", self.conn.defineXML, xml)
+
+    def start(self, name: str) -> None:
+        self.call(f"start guest {name!r}", self.domain(name).create)
+
+    def set_autostart(self, name: str, on: bool) -> None:
+        self.call(f"autostart of guest {name!r}", self.domain(name).setAutostart, 1 if on else 0)
+
+    def shutdown(self, name: str) -> None:
+        """Ask the guest to power off (ACPI power button, like ``virsh shutdown``)."""
+        self.call(f"shut down guest {name!r}", self.domain(name).shutdown)
+
+    def destroy(self, name: str) -> None:
+        self.call(f"destroy guest {name!r}", self.domain(name).destroy)
+
+    def undefine(self, name: str) -> None:
+        self.call(f"undefine guest {name!r}", self.domain(name).undefine)
+
+    def guest_info(self, name: str) -> dict[str, Any]:
+        """``virsh guestinfo``: needs the QEMU guest agent inside the guest."""
+        hints = {
+            NO_SUPPORT: "this libvirt driver cannot ask a guest agent; on the real host use "
+            "`virsh guestinfo NAME`",
+        }
+        info = self.call(f"guest info of {name!r}", self.domain(name).guestInfo, 0, 0, hints=hints)
+        return dict(info)
+
+    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None) -> str:
+        """Read the serial console for ``seconds`` (``virDomainOpenConsole``); returns the text.
+
+        Does not steal the console from an attached ``virsh console`` session.
+        """
+        dom = self.domain(name)
+        hints = {
+            NO_SUPPORT: f"this libvirt driver cannot open consoles; attach from a shell with "
+            f"`virsh console {name}` (CTRL-] detaches)",
+            libvirt.VIR_ERR_OPERATION_FAILED: "someone is attached to the console (virsh console?): "
+            "detach there with CTRL-] first",
+        }
+        stream = self.call("open a stream", self.conn.newStream, libvirt.VIR_STREAM_NONBLOCK)
+        self.call(f"console of guest {name!r}", dom.openConsole, None, stream, 0, hints=hints)
+        reader = _ConsoleReader(on_line)
+        try:
+            stream.eventAddCallback(libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_HANGUP,
+                                    reader.readable, None)
+            time.sleep(seconds)
+        finally:
+            _close_stream(stream)
+        return reader.text()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -75,3 +260,46 @@ class Virt:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+class _ConsoleReader:
+    """Collects console bytes in the event thread; passes whole lines on."""
+
+    def __init__(self, on_line: LineSink | None) -> None:
+        self.chunks: list[bytes] = []
+        self.pending = ""
+        self.on_line = on_line
+        self.lock = threading.Lock()
+
+    def readable(self, stream: Any, _events: int, _opaque: object) -> None:
+        while True:
+            try:
+                data = stream.recv(4096)
+            except libvirt.libvirtError:
+                return
+            if not isinstance(data, bytes) or not data:
+                return  # -2: nothing more now; b"": the guest closed the console
+            self._add(data)
+
+    def _add(self, data: bytes) -> None:
+        with self.lock:
+            self.chunks.append(data)
+            self.pending += data.decode("utf-8", "replace").replace("\r", "")
+            *lines, self.pending = self.pending.split("\n")
+        if self.on_line is not None:
+            for line in lines:
+                if line.strip():
+                    self.on_line(line)
+
+    def text(self) -> str:
+        with self.lock:
+            if self.on_line is not None and self.pending.strip():
+                self.on_line(self.pending)
+                self.pending = ""
+            return b"".join(self.chunks).decode("utf-8", "replace").replace("\r", "")
+
+
+def _close_stream(stream: Any) -> None:
+    for step in (stream.eventRemoveCallback, stream.abort):
+        with contextlib.suppress(libvirt.libvirtError):
+            step()

@@ -1,0 +1,154 @@
+"""``kvmops guest``: the guide's guest tasks (3.2, 4.1). Changing ones plan first, act with --apply."""
+
+from __future__ import annotations
+
+import argparse
+
+from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply, site_of
+from kvmops.guests import lifecycle
+from kvmops.guests.spec import GuestSpec, guest_spec
+from kvmops.guests.xml import render_domain_xml
+from kvmops.site import Site
+
+
+def _spec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="guest name, e.g. test1")
+    p.add_argument("--memory", default="2g", help="e.g. 2g, 2048m, 4GiB (default 2g)")
+    p.add_argument("--vcpus", type=int, default=2, help="number of vCPUs (default 2)")
+    p.add_argument("--vlan", type=int, action="append", default=[], help="a VLAN of the site (repeatable)")
+    p.add_argument("--bridge", action="append", default=[], help="a bridge of the site (repeatable)")
+    p.add_argument("--disk-lv", help="system disk LV (default: the site's prefix + name, e.g. vmtest1)")
+    p.add_argument("--data-lv", action="append", default=[], help="extra data disk LV (repeatable)")
+    p.add_argument("--cdrom", help="ISO image on the host, e.g. the NoCloud seed")
+
+
+def _spec(site: Site, args: argparse.Namespace) -> GuestSpec:
+    return guest_spec(site, args.name, memory=args.memory, vcpus=args.vcpus, vlans=args.vlan,
+                      bridges=args.bridge, data_lvs=args.data_lv, disk_lv=args.disk_lv, cdrom=args.cdrom)
+
+
+def _name(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="guest name")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    g = sub.add_parser("guest", help="libvirt guests (guide 3.2, 4.1)")
+    cmds = g.add_subparsers(dest="guest_cmd", required=True)
+
+    p = cmds.add_parser("list", help="every guest with state and autostart (virsh list --all)")
+    add_site(p)
+    p.set_defaults(func=cmd_list)
+
+    p = cmds.add_parser("xml", help="print the domain XML for review (like virt-install --print-xml)")
+    _spec_options(p)
+    add_site(p)
+    p.set_defaults(func=cmd_xml)
+
+    p = cmds.add_parser("define", help="write <xml_dir>/NAME.xml and virsh define it")
+    _spec_options(p)
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_define)
+
+    p = cmds.add_parser("start", help="virsh start NAME")
+    _name(p)
+    p.add_argument("--console", type=float, default=0, metavar="SECONDS",
+                   help="then show the serial console for SECONDS")
+    add_apply(p)
+    p.set_defaults(func=cmd_start)
+
+    p = cmds.add_parser("autostart", help="virsh autostart [--disable] NAME")
+    _name(p)
+    p.add_argument("--disable", action="store_true", help="turn autostart off")
+    add_apply(p)
+    p.set_defaults(func=cmd_autostart)
+
+    p = cmds.add_parser("console", help="how to attach to the serial console (or read it)")
+    _name(p)
+    p.add_argument("--seconds", type=float, default=0, help="read the console for SECONDS here")
+    add_site(p)
+    p.set_defaults(func=cmd_console)
+
+    p = cmds.add_parser("shutdown", help="virsh shutdown NAME and wait for it")
+    _name(p)
+    p.add_argument("--timeout", type=float, default=lifecycle.DEFAULT_SHUTDOWN_TIMEOUT,
+                   help="seconds to wait for power-off (default %(default)s)")
+    add_apply(p)
+    p.set_defaults(func=cmd_shutdown)
+
+    p = cmds.add_parser("destroy", help="virsh destroy NAME (force off; needs --confirm NAME)")
+    _name(p)
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_destroy)
+
+    p = cmds.add_parser("undefine", help="virsh undefine NAME (disks stay; needs --confirm NAME)")
+    _name(p)
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_undefine)
+
+    p = cmds.add_parser("info", help="virsh guestinfo NAME (needs the QEMU guest agent)")
+    _name(p)
+    add_site(p)
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        rows = [("NAME", "STATE", "AUTOSTART")]
+        rows += [(d.name, d.state, "yes" if d.autostart else "no") for d in lifecycle.guests(host)]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_xml(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    print(render_domain_xml(site, _spec(site, args)), end="")
+    return 0
+
+
+def cmd_define(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.define(host, _spec(host.site, args)), args)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.start(host, args.name, console_seconds=args.console), args)
+
+
+def cmd_autostart(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.autostart(host, args.name, not args.disable), args)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        if args.seconds <= 0:
+            print(lifecycle.console_hint(host, args.name))
+            return 0
+        lifecycle.read_console(host, args.name, args.seconds, print)
+    return 0
+
+
+def cmd_shutdown(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.shutdown(host, args.name, timeout=args.timeout), args)
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.destroy(host, args.name), args)
+
+
+def cmd_undefine(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        return show_and_apply(host, lifecycle.undefine(host, args.name), args)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        info = lifecycle.guest_info(host, args.name)
+    for key in sorted(info):
+        print(f"{key:<28} {info[key]}")
+    return 0

@@ -1,0 +1,20 @@
+"""``kvmops inventory``: every guest with state, resources, disks, snapshots and VG space."""
+
+from __future__ import annotations
+
+import argparse
+
+from kvmops.cli.common import add_site, host_of
+from kvmops.guests.inventory import read_inventory, render_table
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("inventory", help="guests, their LVs and snapshots, VG free (one listing each)")
+    add_site(p)
+    p.set_defaults(func=cmd_inventory)
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        print(render_table(read_inventory(host)))
+    return 0

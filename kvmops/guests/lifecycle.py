@@ -1,0 +1,258 @@
+"""The guest lifecycle of the guide (sec. 3.2, 4.1) as plans over libvirt-python.
+
+Each function reads the facts it needs (libvirt, LVM, the kept XML file) and returns a
+:class:`Plan`; nothing changes until the plan is applied. Destructive steps (destroy,
+undefine, replacing a different definition) carry the guest name as their confirm target.
+
+Undefine keeps the XML file: it is renamed to ``<name>.xml.undefined`` (older copies get a
+numbered backup suffix), so the definition can be restored with ``virsh define`` and a later
+``define`` of the same name does not stumble over a stale file. Disks are never touched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from typing import Any
+
+from kvmops import names
+from kvmops.errors import KvmopsError, LibvirtError, NotFound, SafetyError
+from kvmops.guests import hostfile
+from kvmops.guests.spec import GuestSpec
+from kvmops.guests.validate import check_spec
+from kvmops.guests.xml import read_domain, render_domain_xml, with_uuid
+from kvmops.host import Host
+from kvmops.lvm.state import LvmState, read_state
+from kvmops.plan import Action, Plan, Progress, Step
+from kvmops.virt import AGENT_UNRESPONSIVE, DomainInfo
+
+DEFAULT_SHUTDOWN_TIMEOUT = 120.0
+
+
+class ShutdownTimeout(KvmopsError):
+    """The guest did not power off after the ACPI request."""
+
+
+def _diff(old: list[str], new: list[str], before: str, after: str) -> list[str]:
+    return [ln.rstrip("\n") for ln in difflib.unified_diff(old, new, before, after, lineterm="")]
+
+
+def _info_or_none(host: Host, name: str) -> DomainInfo | None:
+    return host.virt.info(name) if host.virt.exists(name) else None
+
+
+# -- define ----------------------------------------------------------------------------------
+
+
+def define(host: Host, spec: GuestSpec, *, lvm: LvmState | None = None) -> Plan:
+    """Write ``<xml_dir>/<name>.xml`` and ``virsh define`` it; validated first.
+
+    A different existing definition (in libvirt or in the file) is replaced only with
+    ``confirm=<name>``; the plan shows the difference. A running guest is never redefined.
+    """
+    site = host.site
+    if lvm is None and spec.disk_lvs(site):
+        lvm = read_state(host.runner, site.vg)
+    listing = host.virt.domains()
+    check_spec(site, spec, host.virt.limits(site.domain_type), lvm, listing)
+    _check_cdrom(host, spec)
+    xml = render_domain_xml(site, spec)
+    plan = Plan(f"define guest {spec.name}")
+    current = next((d for d in listing if d.name == spec.name), None)
+    define_step = _define_step(host, spec.name, xml, current, plan)
+    _plan_file(host, spec.name, xml, plan, show_diff=not plan.notes)
+    plan.steps.append(define_step)
+    return plan
+
+
+def _check_cdrom(host: Host, spec: GuestSpec) -> None:
+    for label, path in (("CD-ROM image", spec.cdrom), ("kernel", spec.kernel), ("initrd", spec.initrd)):
+        if path and host.run(hostfile.exists_cmd(path)).returncode != 0:
+            raise NotFound(f"{label} {path} of guest {spec.name} does not exist on {host.name}")
+
+
+def _plan_file(host: Host, name: str, xml: str, plan: Plan, *, show_diff: bool) -> None:
+    path = hostfile.xml_path(host.site, name)
+    kept = hostfile.read_text(host.runner, path)
+    if kept == xml:
+        plan.noop(f"{path} holds this definition already")
+        return
+    if kept is None:
+        plan.add(f"keep the domain XML in {path} (guide 3.2)", hostfile.write_cmd(path, xml))
+        return
+    if show_diff:
+        plan.notes.append(f"{path} differs from the new definition:")
+        plan.notes.extend("  " + ln for ln in _diff(kept.splitlines(), xml.splitlines(), path, "new"))
+    plan.add(f"replace {path} (it differs)", hostfile.write_cmd(path, xml), target=name)
+
+
+def _define(host: Host, name: str, xml: str) -> None:
+    """Define; an existing guest keeps its UUID (libvirt replaces a definition only then)."""
+    if host.virt.exists(name):
+        xml = with_uuid(xml, host.virt.uuid(name))
+    host.virt.define(xml, name)
+
+
+def _define_step(host: Host, name: str, xml: str, current: DomainInfo | None, plan: Plan) -> Step:
+    """The libvirt step (a no-op when the definition is the same); diff notes go to ``plan``."""
+    action = Action(f"libvirt defineXML({name}.xml)  # virsh define {hostfile.xml_path(host.site, name)}",
+                    lambda h, _p: _define(h, name, xml))
+    if current is None:
+        return Step(f"define guest {name} in libvirt", action=action)
+    old = read_domain(host.virt.inactive_xml(name)).lines()
+    new = read_domain(xml).lines()
+    if old == new:
+        return Step(f"guest {name} is defined with these settings already")
+    if current.active:
+        raise SafetyError(
+            f"guest {name} is {current.state}: kvmops does not redefine a running guest. Shut it "
+            f"down first (kvmops guest shutdown {name} --apply); nothing was changed"
+        )
+    plan.notes.append(f"guest {name} exists with other settings:")
+    plan.notes.extend("  " + ln for ln in _diff(old, new, "defined", "new"))
+    return Step(f"replace the definition of guest {name}", action=action, target=name)
+
+
+# -- start, autostart, console ---------------------------------------------------------------
+
+
+def start(host: Host, name: str, *, console_seconds: float = 0) -> Plan:
+    """``virsh start NAME``; with ``console_seconds`` also show the first serial lines."""
+    info = host.virt.info(names.guest_name(name))
+    plan = Plan(f"start guest {name}")
+    if info.active:
+        return plan.noop(f"guest {name} is {info.state} already")
+    plan.add(f"start guest {name}", action=Action(f"libvirt create()  # virsh start {name}",
+                                                  lambda h, _p: h.virt.start(name)))
+    if console_seconds > 0:
+        plan.add(f"show the serial console for {console_seconds:g} s",
+                 action=Action(f"libvirt openConsole()  # virsh console {name}",
+                               lambda h, p: h.virt.read_console(name, console_seconds, p)))
+    return plan
+
+
+def autostart(host: Host, name: str, on: bool = True) -> Plan:
+    """``virsh autostart [--disable] NAME``: marks the guest only, does not start it."""
+    info = host.virt.info(names.guest_name(name))
+    word = "on" if on else "off"
+    plan = Plan(f"autostart {word} for guest {name}")
+    if info.autostart == on:
+        return plan.noop(f"autostart of guest {name} is {word} already")
+    flag = "" if on else "--disable "
+    return plan.add(f"turn autostart {word} (the guest is not started or stopped by this)",
+                    action=Action(f"libvirt setAutostart({int(on)})  # virsh autostart {flag}{name}",
+                                  lambda h, _p: h.virt.set_autostart(name, on)))
+
+
+def console_hint(host: Host, name: str) -> str:
+    """How to attach to the serial console from a shell (the guide's sec. 4.1)."""
+    names.guest_name(name)
+    remote = f"-c '{host.libvirt_uri}' " if host.site.remote else ""
+    return (f"virsh {remote}console {name}    # CTRL-] detaches\n"
+            f"(the guest needs a getty on ttyS0 for a login prompt: guide 3.3.2)")
+
+
+def read_console(host: Host, name: str, seconds: float, progress: Progress | None = None) -> str:
+    """The serial console output of ``seconds`` (for notebooks); libvirt must support it."""
+    info = host.virt.info(names.guest_name(name))
+    if not info.active:
+        raise LibvirtError(f"guest {name} is {info.state}: start it first (kvmops guest start {name})")
+    return host.virt.read_console(name, seconds, progress)
+
+
+# -- shutdown, destroy, undefine -------------------------------------------------------------
+
+
+def shutdown(host: Host, name: str, *, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT, poll: float = 0.5) -> Plan:
+    """``virsh shutdown NAME`` (ACPI), then wait up to ``timeout`` s for it to be shut off."""
+    info = host.virt.info(names.guest_name(name))
+    plan = Plan(f"shut down guest {name}")
+    if not info.active:
+        return plan.noop(f"guest {name} is {info.state} already")
+    return plan.add(
+        f"ask guest {name} to power off and wait up to {timeout:g} s",
+        action=Action(f"libvirt shutdown()  # virsh shutdown {name}",
+                      lambda h, p: _shutdown_and_wait(h, name, timeout, poll, p)),
+    )
+
+
+def _shutdown_and_wait(host: Host, name: str, timeout: float, poll: float, say: Progress) -> None:
+    host.virt.shutdown(name)
+    say(f"waiting up to {timeout:g} s for {name} to power off")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not host.virt.info(name).active:
+            return
+        time.sleep(poll)
+    if not host.virt.info(name).active:
+        return
+    raise ShutdownTimeout(
+        f"guest {name} is still running {timeout:g} s after the ACPI power-off request: it ignores "
+        "ACPI (no acpid/systemd-logind in the guest, or it hangs). Log in and power it off from "
+        f"inside, or force it off: kvmops guest destroy {name} --apply --confirm {name}"
+    )
+
+
+def destroy(host: Host, name: str) -> Plan:
+    """``virsh destroy NAME``: pulls the plug; the definition and disks stay. Needs confirm."""
+    info = host.virt.info(names.guest_name(name))
+    plan = Plan(f"destroy (force off) guest {name}")
+    if not info.active:
+        return plan.noop(f"guest {name} is {info.state} already")
+    plan.notes.append("destroy is like pulling the power cord: prefer shutdown when the guest answers ACPI")
+    return plan.add(f"force guest {name} off (unsaved data in the guest is lost)",
+                    action=Action(f"libvirt destroy()  # virsh destroy {name}",
+                                  lambda h, _p: h.virt.destroy(name)),
+                    target=name)
+
+
+def undefine(host: Host, name: str) -> Plan:
+    """``virsh undefine NAME``: removes the definition only; disks are never touched."""
+    names.guest_name(name)
+    plan = Plan(f"undefine guest {name}")
+    path = hostfile.xml_path(host.site, name)
+    info = _info_or_none(host, name)
+    if info is None:
+        plan.noop(f"guest {name} is not defined")
+    elif info.active:
+        raise SafetyError(
+            f"guest {name} is {info.state}: shut it down first (kvmops guest shutdown {name} --apply); "
+            "nothing was changed"
+        )
+    else:
+        disks = ", ".join(read_domain(info.xml).disk_sources) or "none"
+        plan.notes.append(f"disks are never touched: {disks} stay (remove LVs with `kvmops lv remove`)")
+        plan.add(f"remove guest {name} from libvirt",
+                 action=Action(f"libvirt undefine()  # virsh undefine {name}",
+                               lambda h, _p: h.virt.undefine(name)),
+                 target=name)
+    if host.run(hostfile.exists_cmd(path)).returncode == 0:
+        plan.add(f"keep {path} as {path}{hostfile.UNDEFINED_SUFFIX} (restore with virsh define)",
+                 hostfile.retire_cmd(path))
+    return plan
+
+
+# -- facts -----------------------------------------------------------------------------------
+
+
+def guests(host: Host) -> tuple[DomainInfo, ...]:
+    """Every guest with state and autostart flag (``virsh list --all``)."""
+    return host.virt.domains()
+
+
+def guest_info(host: Host, name: str) -> dict[str, Any]:
+    """``virsh guestinfo NAME``: needs a running guest with the QEMU guest agent."""
+    info = host.virt.info(names.guest_name(name))
+    if not info.active:
+        raise LibvirtError(f"guest {name} is {info.state}: guestinfo needs a running guest "
+                           "with the QEMU guest agent")
+    try:
+        return host.virt.guest_info(name)
+    except LibvirtError as exc:
+        if getattr(exc, "code", None) == AGENT_UNRESPONSIVE:
+            raise LibvirtError(
+                f"guest {name} runs, but its QEMU guest agent does not answer: install and start "
+                "qemu-guest-agent inside the guest (the domain has the org.qemu.guest_agent.0 "
+                f"channel), or use the serial console (virsh console {name})"
+            ) from exc
+        raise

@@ -1,0 +1,332 @@
+"""A real libvirtd (no systemd) and a TCG guest defined, started and stopped through kvmops.
+
+The guest boots a Debian kernel with a tiny busybox initramfs built here (direct kernel boot,
+no network: ``allow_no_network``; a raw file as its disk) and prints a marker on ttyS0, then
+a tick a second. Its serial output is read from the ``<log file=...>`` of the serial device
+(virtlogd) and through libvirt's console stream. busybox as PID 1 ignores ACPI, so the
+shutdown runs into its clear timeout message; destroy then stops it.
+
+Downloads (only when nothing is cached): the kernel ``.deb`` with ``apt-get download``.
+Everything started here (daemons, guest, files) is stopped and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import NotFound
+from kvmops.guests import lifecycle
+from kvmops.guests.spec import GuestSpec
+from kvmops.guests.xml import read_domain
+from kvmops.host import Host
+from kvmops.plan import StepFailed
+from kvmops.runners import LocalRunner
+from kvmops.site import load_site
+from kvmops.virt import Virt
+from tests.conftest import need_tools
+
+pytestmark = pytest.mark.integration
+
+CACHE = Path(os.environ.get("KVMOPS_TEST_CACHE", "/var/cache/kvmops-tests"))
+MARKER = "KVMOPS-MARKER guest is up"
+GUEST = "kvmopstcg1"
+RUN = Path("/run")
+SOCKETS = ("libvirt/libvirt-sock", "libvirt/libvirt-sock-ro", "libvirt/libvirt-admin-sock",
+           "libvirt/virtlogd-sock", "libvirt/virtlogd-admin-sock")
+PIDFILES = ("libvirtd.pid", "virtlogd.pid")
+TIMINGS: dict[str, float] = {}
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "libvirt"
+
+
+def sh(*argv: str, cwd: Path | None = None) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=cwd).stdout
+
+
+# -- the kernel and the initramfs ------------------------------------------------------------
+
+
+def _kernel_deb() -> Path:
+    """A linux-image .deb from apt's cache, or ``apt-get download`` of the cloud kernel."""
+    debs = sorted(p for p in Path("/var/cache/apt/archives").glob("linux-image-[0-9]*-amd64_*.deb")
+                  if "-dbg" not in p.name and "unsigned" not in p.name)
+    debs += sorted(CACHE.glob("linux-image-[0-9]*-amd64_*.deb"))
+    if debs:
+        return debs[-1]
+    depends = sh("apt-cache", "depends", "linux-image-cloud-amd64")
+    pkg = next(ln.split(":", 1)[1].strip() for ln in depends.splitlines() if "Depends:" in ln)
+    sh("apt-get", "download", pkg, cwd=CACHE)
+    return sorted(CACHE.glob(f"{pkg}_*.deb"))[-1]
+
+
+def _extract(deb: Path, member_prefix: str, dest: Path) -> None:
+    """``dpkg-deb --fsys-tarfile DEB`` streamed through tarfile: only the member we need."""
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)  # it complains when we stop reading early
+    assert proc.stdout is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for m in tar:
+                if m.isfile() and m.name.lstrip("./").startswith(member_prefix):
+                    f = tar.extractfile(m)
+                    assert f is not None
+                    dest.write_bytes(f.read())
+                    return
+    finally:
+        proc.stdout.close()
+        proc.wait()
+    raise FileNotFoundError(f"{member_prefix}* not in {deb}")
+
+
+def kernel() -> Path:
+    """A Debian vmlinuz, cached in CACHE (or KVMOPS_TEST_KERNEL)."""
+    if os.environ.get("KVMOPS_TEST_KERNEL"):
+        return Path(os.environ["KVMOPS_TEST_KERNEL"])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = CACHE / "vmlinuz"
+    if not out.exists():
+        _extract(_kernel_deb(), "boot/vmlinuz-", out)
+    return out
+
+
+def busybox() -> Path:
+    """The static busybox of Debian's busybox-static (installed, or downloaded to CACHE)."""
+    if subprocess.run(["dpkg-query", "-W", "busybox-static"], capture_output=True).returncode == 0:
+        return Path("/bin/busybox")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = CACHE / "busybox"
+    if not out.exists():
+        sh("apt-get", "download", "busybox-static", cwd=CACHE)
+        _extract(sorted(CACHE.glob("busybox-static_*.deb"))[-1], "bin/busybox", out)
+    return out
+
+
+INIT = f"""#!/bin/sh
+echo "{MARKER}"
+i=0
+while true; do
+  i=$((i+1))
+  echo "kvmops tick $i"
+  sleep 1
+done
+"""
+
+
+def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)) -> bytes:
+    """One ``newc`` cpio header + name + data, 4-byte aligned (what the kernel unpacks)."""
+    fields = [0, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name) + 1, 0]
+    head = b"070701" + b"".join(f"{v:08x}".encode() for v in fields)
+    body = head + name.encode() + b"\0"
+    body += b"\0" * (-len(body) % 4)
+    return body + data + b"\0" * (-len(data) % 4)
+
+
+def initramfs(dest: Path) -> None:
+    """busybox as /bin/sh, an /init that prints MARKER, and /dev/console."""
+    out = io.BytesIO()
+    for d in ("bin", "dev", "proc"):
+        out.write(_cpio_entry(d, 0o040755))
+    out.write(_cpio_entry("bin/busybox", 0o100755, busybox().read_bytes()))
+    for applet in ("sh", "sleep", "echo"):
+        out.write(_cpio_entry(f"bin/{applet}", 0o120777, b"busybox"))
+    out.write(_cpio_entry("dev/console", 0o020600, rdev=(5, 1)))
+    out.write(_cpio_entry("init", 0o100755, INIT.encode()))
+    out.write(_cpio_entry("TRAILER!!!", 0))
+    dest.write_bytes(out.getvalue())
+
+
+# -- the daemons -----------------------------------------------------------------------------
+
+
+@dataclass
+class Daemons:
+    started: list[str]
+    seconds_to_first_connect: float
+
+
+def _alive(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def _stop(pidfile: Path) -> None:
+    pid = _alive(pidfile)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if _alive(pidfile) is None:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def daemons() -> Iterator[Daemons]:
+    """virtlogd and libvirtd started with ``-d`` (no systemd); stopped afterwards."""
+    need_tools("libvirtd", "virtlogd", "qemu-system-x86_64", "dpkg-deb")
+    if _alive(RUN / "libvirtd.pid") or _alive(RUN / "virtlogd.pid"):
+        pytest.skip("a libvirtd/virtlogd runs already on this machine: not ours to stop")
+    started: list[str] = []
+    fresh_run_dir = not (RUN / "libvirt").exists()
+    try:
+        t0 = time.monotonic()
+        for daemon in ("virtlogd", "libvirtd"):
+            subprocess.run([daemon, "-d"], check=True, capture_output=True, timeout=60)
+            started.append(daemon)
+        virt = Virt("qemu:///system")
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    virt.conn.getVersion()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            virt.close()
+        TIMINGS["libvirtd start to first qemu:///system answer (s)"] = time.monotonic() - t0
+        yield Daemons(started, TIMINGS["libvirtd start to first qemu:///system answer (s)"])
+    finally:
+        for daemon in reversed(started):
+            _stop(RUN / f"{daemon}.pid")
+        if started:
+            for sock in SOCKETS:
+                (RUN / sock).unlink(missing_ok=True)
+        if fresh_run_dir:  # libvirtd's state folders under /run/libvirt were made by this test
+            shutil.rmtree(RUN / "libvirt", ignore_errors=True)
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """Readable by libvirt-qemu (pytest's tmp folders are 0700 for root)."""
+    d = Path(tempfile.mkdtemp(prefix="kvmops-tcg-", dir="/var/tmp"))
+    d.chmod(0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+SITE = """\
+[host]
+name = "localhost"
+
+[storage]
+vg = "kvmops_none"
+lv_prefix = "vm"
+
+[libvirt]
+uri = "qemu:///system"
+domain_type = "qemu"
+emulator = "/usr/bin/qemu-system-x86_64"
+xml_dir = "{xml_dir}"
+
+[network]
+uplink = "ens802f1"
+
+[[network.vlan]]
+id = 2368
+cidr = "10.5.68.0/24"
+"""
+
+
+def _host(workdir: Path) -> Host:
+    (workdir / "site.toml").write_text(SITE.format(xml_dir=workdir / "kvm"))
+    site = load_site(workdir / "site.toml")
+    return Host(site, LocalRunner("localhost"), "qemu:///system")
+
+
+def _wait_for(path: Path, text: str, timeout: float) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    tail = path.read_text(errors="replace")[-2000:] if path.exists() else "(no log file)"
+    raise AssertionError(f"{text!r} not seen within {timeout} s; serial log:\n{tail}")
+
+
+def _cleanup_guest(host: Host) -> None:
+    virt = host.virt
+    if virt.exists(GUEST):
+        if virt.info(GUEST).active:
+            virt.destroy(GUEST)
+        virt.undefine(GUEST)
+
+
+def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path) -> None:
+    kern, initrd, disk, log = workdir / "vmlinuz", workdir / "initrd", workdir / "disk.raw", workdir / "serial.log"
+    shutil.copyfile(kernel(), kern)
+    initramfs(initrd)
+    with disk.open("wb") as f:
+        f.truncate(1024 * 1024)
+    host = _host(workdir)
+    spec = GuestSpec(GUEST, 256 * 1024, 1, (), allow_no_network=True, disk_path=str(disk),
+                     kernel=str(kern), initrd=str(initrd), cmdline="console=ttyS0 quiet panic=-1",
+                     serial_log=str(log))
+    quiet = lambda _line: None  # noqa: E731
+    try:
+        lifecycle.define(host, spec).apply(host, progress=quiet)
+        assert read_domain((workdir / "kvm" / f"{GUEST}.xml").read_text()).kernel == str(kern)
+        assert host.virt.info(GUEST).state == "shut off"
+
+        lifecycle.autostart(host, GUEST, True).apply(host, progress=quiet)
+        assert host.virt.info(GUEST).autostart
+
+        t0 = time.monotonic()
+        lifecycle.start(host, GUEST).apply(host, progress=quiet)
+        TIMINGS["virDomainCreate returned after (s)"] = time.monotonic() - t0
+        assert host.virt.info(GUEST).state == "running"
+        TIMINGS["start to marker on serial log (s)"] = _wait_for(log, MARKER, 120) + \
+            TIMINGS["virDomainCreate returned after (s)"]
+
+        live = host.virt.info(GUEST).xml
+        facts = read_domain(live)
+        assert facts.machine is not None and facts.machine.startswith("pc-q35")
+        assert (facts.domain_type, facts.memory_kib, facts.disk_sources) == ("qemu", 262144, (str(disk),))
+        if os.environ.get("KVMOPS_CAPTURE_FIXTURES"):
+            (FIXTURES / "qemu-running.xml").write_text(live)
+
+        seen: list[str] = []
+        text = lifecycle.read_console(host, GUEST, 3.0, seen.append)
+        assert "kvmops tick" in text and any(line.startswith("kvmops tick") for line in seen)
+
+        with pytest.raises(StepFailed, match=r"still running 3 s after the ACPI power-off request.*"
+                                             rf"kvmops guest destroy {GUEST} --apply --confirm {GUEST}"):
+            lifecycle.shutdown(host, GUEST, timeout=3).apply(host, progress=quiet)
+        assert host.virt.info(GUEST).state == "running"  # busybox ignored ACPI
+
+        lifecycle.destroy(host, GUEST).apply(host, confirm=GUEST, progress=quiet)
+        assert host.virt.info(GUEST).state == "shut off"
+        assert host.virt.info(GUEST).autostart  # destroy keeps the definition and its flags
+
+        lifecycle.autostart(host, GUEST, False).apply(host, progress=quiet)
+        assert not host.virt.info(GUEST).autostart
+        lifecycle.undefine(host, GUEST).apply(host, confirm=GUEST, progress=quiet)
+        with pytest.raises(NotFound):
+            host.virt.domain(GUEST)
+        assert (workdir / "kvm" / f"{GUEST}.xml.undefined").exists()
+        assert disk.exists() and disk.stat().st_size == 1024 * 1024  # disks are never touched
+    finally:
+        _cleanup_guest(host)
+        host.close()
+    print("\nmeasured:", {k: round(v, 2) for k, v in TIMINGS.items()})
