@@ -123,9 +123,11 @@ def _int(value: str) -> int:
 
 
 def _time(value: str) -> datetime | None:
+    """``2026-11-25 21:31:19 +0000`` (fromisoformat: strptime is 10x slower on big reports)."""
     if not value:
         return None
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S %z")
+    date, _, zone = value.rpartition(" ")
+    return datetime.fromisoformat(f"{date}{zone}")
 
 
 def parse_lvs(text: str) -> tuple[LV, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from kvmops.errors import NotFound
 from kvmops.lvm.facts import LV, VG, lvs_cmd, parse_lvs, parse_vgs, vgs_cmd
@@ -16,8 +17,20 @@ class LvmState:
     vg: VG
     lvs: tuple[LV, ...]
 
+    @cached_property
+    def _by_name(self) -> dict[str, LV]:
+        return {lv.name: lv for lv in self.lvs if lv.vg == self.vg.name}
+
+    @cached_property
+    def _snapshots(self) -> dict[str, tuple[LV, ...]]:
+        out: dict[str, list[LV]] = {}
+        for lv in self.lvs:
+            if lv.is_snapshot:
+                out.setdefault(lv.origin, []).append(lv)
+        return {origin: tuple(snaps) for origin, snaps in out.items()}
+
     def get(self, name: str) -> LV | None:
-        return next((lv for lv in self.lvs if lv.name == name and lv.vg == self.vg.name), None)
+        return self._by_name.get(name)
 
     def need(self, name: str) -> LV:
         lv = self.get(name)
@@ -28,7 +41,7 @@ class LvmState:
         return lv
 
     def snapshots_of(self, origin: str) -> tuple[LV, ...]:
-        return tuple(lv for lv in self.lvs if lv.is_snapshot and lv.origin == origin)
+        return self._snapshots.get(origin, ())
 
     def guest_lvs(self, prefix: str) -> tuple[LV, ...]:
         """LVs that follow the guest naming convention; host LVs are left out."""
