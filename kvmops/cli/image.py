@@ -1,0 +1,195 @@
+"""``kvmops image``: cloud images onto guest LVs, offline tweaks, growing, NoCloud seeds.
+
+Passwords are never taken as clear text on the command line (``ps`` shows argv): give a
+``$6$`` hash, or ``--ask-password`` to type it (hashed here, never shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply
+from kvmops.errors import InvalidInput
+from kvmops.host import Host
+from kvmops.images import copy, grow, nocloud, probe, tweaks
+from kvmops.images.passwords import Password
+from kvmops.lvm.state import read_state
+from kvmops.units import human
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    img = sub.add_parser("image", help="cloud images: copy, tweak, grow, NoCloud seed (guide 3, 4.3)")
+    cmds = img.add_subparsers(dest="image_cmd", required=True)
+
+    p = cmds.add_parser("info", help="qemu-img info: format and virtual size")
+    p.add_argument("path")
+    add_site(p)
+    p.set_defaults(func=cmd_info)
+
+    p = cmds.add_parser("copy", help="copy a raw/qcow2 image onto a guest LV (needs --confirm VG/LV)")
+    p.add_argument("image")
+    p.add_argument("lv", help="guest LV name, e.g. vmtest1")
+    p.add_argument("--method", choices=copy.METHODS, default="qemu-img")
+    p.add_argument("--no-verify", action="store_true", help="skip qemu-img compare afterwards")
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_copy)
+
+    p = cmds.add_parser("tweak", help="offline tweaks in a chroot (guide 3.3)")
+    _source(p)
+    p.add_argument("--user", help="the login user (default: the site's, e.g. centos)")
+    p.add_argument("--key", action="append", default=[], metavar="FILE.pub", help="authorized key (repeatable)")
+    p.add_argument("--password-hash", help="$6$ hash for the login user")
+    p.add_argument("--root-password-hash", help="$6$ hash for root")
+    p.add_argument("--ask-password", action="store_true", help="type the login user's password")
+    p.add_argument("--ask-root-password", action="store_true", help="type root's password")
+    p.add_argument("--sudo", action="store_true", help="/etc/sudoers.d/USER NOPASSWD (440 root:root)")
+    p.add_argument("--serial", action="store_true", help="serial-getty@ttyS0 link and GRUB/kernel console")
+    add_apply(p)
+    p.set_defaults(func=cmd_tweak)
+
+    p = cmds.add_parser("grow", help="grow the root partition and filesystem (guest shut off)")
+    _source(p, required=False)
+    p.add_argument("--inside", action="store_true", help="only print the commands to run inside the guest")
+    p.add_argument("--disk", default="/dev/vda")
+    p.add_argument("--part", type=int, default=1)
+    p.add_argument("--fs", default="xfs")
+    add_apply(p)
+    p.set_defaults(func=cmd_grow)
+
+    p = cmds.add_parser("seed", help="write a NoCloud seed ISO (cloud-init) for a guest's CD-ROM")
+    p.add_argument("guest")
+    p.add_argument("--out", help="ISO path on the host (default: XML_DIR/GUEST-cidata.iso)")
+    p.add_argument("--user")
+    p.add_argument("--key", action="append", default=[], metavar="FILE.pub")
+    p.add_argument("--password-hash")
+    p.add_argument("--root-password-hash")
+    p.add_argument("--ip", help="static address with prefix, e.g. 10.5.68.237/24")
+    p.add_argument("--gateway")
+    p.add_argument("--dns", action="append", default=[])
+    add_apply(p)
+    p.set_defaults(func=cmd_seed)
+
+
+def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--image", help="an image file (attached with losetup + partx)")
+    g.add_argument("--lv", help="a guest LV name (mapped with kpartx), e.g. vmtest1")
+
+
+def _busy(host: Host) -> frozenset[str]:
+    from kvmops.guests.inventory import busy_disks
+
+    return busy_disks(host)
+
+
+def _keys(files: list[str]) -> tuple[str, ...]:
+    keys = []
+    for f in files:
+        path = Path(f)
+        if not path.is_file():
+            raise InvalidInput(f"key file {f} does not exist")
+        keys += [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return tuple(keys)
+
+
+def _password(user: str, hashed: str | None, ask: bool) -> Password | None:
+    if hashed:
+        return Password.hashed(user, hashed)
+    if ask:
+        first = getpass.getpass(f"new password for {user}: ")
+        if first != getpass.getpass("again: "):
+            raise InvalidInput("the two passwords differ: nothing was changed")
+        return Password.clear(user, first)
+    return None
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        info = probe.probe(host.runner, args.path)
+    print(f"{info.path}: {info.format}, virtual size {human(info.virtual_size)} ({info.virtual_size} bytes)"
+          + (f", backing file {info.backing}" if info.backing else ""))
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        info = probe.probe(host.runner, args.image)
+        state = read_state(host.runner, host.site.vg)
+        plan = copy.copy_plan(host.site, state, args.lv, info, busy=_busy(host),
+                              verify=not args.no_verify, method=args.method)
+        print(plan.render())
+        if not host.apply:
+            print("\n(plan only: nothing was changed; add --apply --confirm VG/LV to run it)")
+            return 0
+        for line in plan.apply(host, confirm=args.confirm, progress=copy.progress_filter(print)):
+            print(line)
+    return 0
+
+
+def _lv(args: argparse.Namespace, host: Host) -> str | None:
+    return f"{host.site.vg}/{args.lv}" if args.lv else None
+
+
+def cmd_tweak(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        user = args.user or host.site.login_user
+        todo: list[tweaks.Tweak] = []
+        for who, hashed, ask in ((user, args.password_hash, args.ask_password),
+                                 ("root", args.root_password_hash, args.ask_root_password)):
+            if (pw := _password(who, hashed, ask)) is not None:
+                todo.append(tweaks.SetPassword(pw))
+        if args.key:
+            todo.append(tweaks.AuthorizedKeys(user, _keys(args.key)))
+        if args.sudo:
+            todo.append(tweaks.Sudoers(user))
+        if args.serial:
+            todo += [tweaks.SerialGetty(), tweaks.GrubSerial()]
+        if not todo:
+            raise InvalidInput("no tweak chosen: use --key, --password-hash, --sudo, --serial, ...")
+        todo.append(tweaks.SelinuxRelabel())
+        busy = _busy(host) if args.lv else frozenset()
+        report = tweaks.tweak_image(host, todo, image=args.image, lv=_lv(args, host), busy=busy)
+        print(report.render())
+        if not host.apply:
+            print("\n(plan only: the image was only read; add --apply to change it)")
+    return 0
+
+
+def cmd_grow(args: argparse.Namespace) -> int:
+    if args.inside:
+        print(grow.guest_grow_plan(args.disk, args.part, args.fs).render())
+        return 0
+    if not (args.image or args.lv):
+        raise InvalidInput("give --image PATH or --lv NAME (or --inside for the in-guest commands)")
+    with host_of(args) as host:
+        busy = _busy(host) if args.lv else frozenset()
+        plan = grow.grow_offline(host, image=args.image, lv=_lv(args, host), busy=busy, progress=print)
+        print(plan.render())
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        user = args.user or host.site.login_user
+        users = nocloud.users_for(
+            user, _keys(args.key),
+            Password.hashed(user, args.password_hash) if args.password_hash else None,
+            Password.hashed("root", args.root_password_hash) if args.root_password_hash else None,
+        )
+        net = None
+        if args.ip:
+            gw = args.gateway or _gateway(args.ip)
+            net = nocloud.StaticNet(args.ip, gw, tuple(args.dns or [str(d) for d in host.site.dns]))
+        seed = nocloud.Seed(args.guest, users, net)
+        out = args.out or f"{host.site.xml_dir.rstrip('/')}/{args.guest}-cidata.iso"
+        return show_and_apply(host, nocloud.seed_plan(seed, out), args)
+
+
+def _gateway(ip: str) -> str:
+    """The guide's rule: the default router is always on .254."""
+    import ipaddress
+
+    net = ipaddress.ip_interface(ip).network
+    return str(net.network_address + 254)

@@ -1,0 +1,132 @@
+"""Copy a cloud image (raw or qcow2) onto a guest LV (guide 3.2 step 1, 3.1).
+
+The method is chosen by measurement (``bench/image_copy.py``, 512 MiB images onto a loop
+device, written through, ``sync`` included; 2 shared cores):
+
+==================== ========================== =================
+image                qemu-img convert -n -t none dd bs=4M oflag=direct
+==================== ========================== =================
+dense                0.71 s (721 MiB/s)         0.58 s (890 MiB/s)
+90 % holes           0.12 s (4361 MiB/s)        0.52 s (992 MiB/s)
+90 % zeros, written  0.26 s (1994 MiB/s)        1.00 s (514 MiB/s)
+==================== ========================== =================
+
+``qemu-img convert -n -p -t none -f FMT -O raw IMG DEV`` wins: at most 20 % slower on dense
+data, 4-5x faster on the usual mostly-empty cloud image (it finds the zeroes and zeroes the
+target range instead of writing blocks), and it reads qcow2 too; ``-p`` gives progress,
+``-t none`` keeps the host's page cache clean. ``--target-is-zero`` is never passed: a reused
+LV holds old data. ``dd`` (the guide's way) stays available for raw images.
+Verification: ``qemu-img compare`` of the image with the first *virtual-size* bytes of the LV
+(the LV may be larger; its tail is not part of the image).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from kvmops import guards
+from kvmops.cmd import Cmd, change, read
+from kvmops.errors import InvalidInput
+from kvmops.images.probe import ImageInfo
+from kvmops.lvm.state import LvmState
+from kvmops.plan import Plan, Progress
+from kvmops.site import Site
+from kvmops.units import human
+
+METHODS = ("qemu-img", "dd")
+_PERCENT = re.compile(r"^\s*\((\d+(?:\.\d+)?)/100%\)\s*$")
+_DD_BYTES = re.compile(r"^(\d+) bytes")
+
+
+def convert_cmd(image: ImageInfo, device: str) -> Cmd:
+    """``qemu-img convert -n -p -t none -f qcow2 -O raw IMG /dev/rl_build/vmtest1``."""
+    return change("qemu-img", "convert", "-n", "-p", "-t", "none", "-f", image.format, "-O", "raw",
+                  image.path, device)
+
+
+def dd_cmd(image: ImageInfo, device: str) -> Cmd:
+    """``dd if=IMG of=DEV bs=4M oflag=direct conv=fsync status=progress`` (raw only)."""
+    if image.format != "raw":
+        raise InvalidInput(f"dd copies raw images only; {image.path} is {image.format}: use method qemu-img")
+    return change("dd", f"if={image.path}", f"of={device}", "bs=4M", "oflag=direct", "conv=fsync",
+                  "status=progress")
+
+
+def compare_cmd(image: ImageInfo, device: str) -> Cmd:
+    """``qemu-img compare -p --image-opts driver=FMT,file.filename=IMG driver=raw,size=N,...DEV``."""
+    return read(
+        "qemu-img", "compare", "-p", "--image-opts",
+        f"driver={image.format},file.driver=file,file.filename={_opt(image.path)}",
+        f"driver=raw,size={image.virtual_size},file.driver=host_device,file.filename={_opt(device)}",
+    )
+
+
+def _opt(value: str) -> str:
+    """qemu's option syntax doubles commas inside a value."""
+    return value.replace(",", ",,")
+
+
+def check_fits(image: ImageInfo, target: str, target_size: int) -> None:
+    if image.virtual_size > target_size:
+        raise InvalidInput(
+            f"{image.path} needs {human(image.virtual_size)} ({image.virtual_size} bytes, its virtual "
+            f"size) but {target} has only {human(target_size)}: grow the LV first "
+            f"(kvmops lv resize ... {human(image.virtual_size)})"
+        )
+
+
+def copy_to_device(image: ImageInfo, device: str, device_size: int, *, target: str,
+                   verify: bool = True, method: str = "qemu-img") -> Plan:
+    """The copy steps onto any block device of ``device_size`` bytes; ``target`` is the confirm."""
+    if method not in METHODS:
+        raise InvalidInput(f"copy method {method!r}: use one of {', '.join(METHODS)}")
+    check_fits(image, target, device_size)
+    plan = Plan(f"copy {image.path} ({image.format}, {human(image.virtual_size)}) onto {target}")
+    cmd = convert_cmd(image, device) if method == "qemu-img" else dd_cmd(image, device)
+    plan.add(f"OVERWRITE {target} with {image.path} ({method})", cmd, target=target)
+    if verify:
+        plan.add(f"verify: the first {human(image.virtual_size)} of {target} equal the image",
+                 compare_cmd(image, device))
+    if device_size > image.virtual_size:
+        plan.notes.append(
+            f"{target} is {human(device_size - image.virtual_size)} larger than the image: grow the root "
+            "partition and filesystem afterwards (kvmops image grow)"
+        )
+    if image.backing:
+        plan.notes.append(f"the qcow2 has a backing file ({image.backing}): the copy flattens the chain")
+    return plan
+
+
+def copy_plan(site: Site, state: LvmState, lv: str, image: ImageInfo, *, busy: Collection[str] = (),
+              verify: bool = True, method: str = "qemu-img") -> Plan:
+    """Copy ``image`` onto the guest LV ``lv`` of the site's VG; refused on a running guest's disk."""
+    guards.not_host_lv(lv, site.lv_prefix)
+    have = state.need(lv)
+    guards.not_in_use(have.path, busy, "copying an image")
+    if have.is_snapshot:
+        raise InvalidInput(f"{have.path} is a snapshot: copy onto its origin LV")
+    return copy_to_device(image, f"/dev/{have.vg}/{have.name}", have.size, target=have.path,
+                          verify=verify, method=method)
+
+
+def progress_filter(say: Progress, every: float = 10.0) -> Progress:
+    """Pass qemu-img's ``(12.34/100%)`` lines only every ``every`` percent (and dd's lines
+    at most each 10th); other lines unchanged. For ``plan.apply(progress=...)``."""
+    state = {"next": 0.0, "dd": 0}
+
+    def filtered(line: str) -> None:
+        m = _PERCENT.match(line)
+        if m:
+            pct = float(m.group(1))
+            if pct >= state["next"]:
+                say(f"{int(pct)}%")
+                state["next"] = (pct // every + 1) * every
+            return
+        if _DD_BYTES.match(line.strip()):
+            state["dd"] += 1
+            if state["dd"] % 10 != 1:
+                return
+        say(line)
+
+    return filtered

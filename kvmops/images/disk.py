@@ -1,0 +1,118 @@
+"""Attach a guest disk and map its partitions; unmapped again on every way out.
+
+- an image file: ``losetup --find --show [--read-only] IMG`` then ``partx --add /dev/loopN``
+  (``/dev/loopNpM``); undone with ``partx --delete`` and ``losetup --detach``;
+- a guest LV: ``kpartx -a -v -p p [-r] /dev/mapper/VG-LV`` (``/dev/mapper/VG-LVpM``; guide 4.3);
+  undone with ``kpartx -d``. Refused on the disk of a running guest.
+
+Read-only attachments (the default) change nothing on the disk; the plan runner runs them so
+that a plan can be computed from what is really inside the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from kvmops import guards
+from kvmops.cmd import Cmd
+from kvmops.errors import CommandFailed, InvalidInput
+from kvmops.images import partitions as pt
+from kvmops.runners.base import Runner
+
+
+@dataclass(frozen=True)
+class Disk:
+    """An attached disk: its device and its partitions (``node`` = the mapped device path)."""
+
+    device: str
+    source: str
+    partitions: tuple[pt.Partition, ...]
+    writable: bool
+
+    def partition(self, number: int) -> pt.Partition:
+        for p in self.partitions:
+            if p.number == number:
+                return p
+        raise InvalidInput(f"{self.source} has no partition {number}")
+
+
+def read_table(runner: Runner, device: str, source: str) -> pt.PartitionTable:
+    """The partition table of ``device``; none is a clear error."""
+    res = runner.run(pt.sfdisk_json(device))
+    if res.returncode != 0 or not res.stdout.strip():
+        raise InvalidInput(
+            f"{source} has no partition table ({res.stderr.strip() or 'sfdisk found none'}): "
+            "a guest disk holds a partitioned cloud image; copy one in first (kvmops image copy)"
+        )
+    table = pt.parse_sfdisk(res.stdout)
+    if not table.partitions:
+        raise InvalidInput(f"{source} has a {table.label} partition table without partitions")
+    return table
+
+
+@contextmanager
+def attached_image(runner: Runner, image: str, *, write: bool = False) -> Iterator[Disk]:
+    """A raw image file on a loop device with its partitions added; detached afterwards."""
+    loop = runner.run(pt.losetup_attach(image, write=write)).stdout.strip()
+    if not loop.startswith("/dev/loop"):
+        raise InvalidInput(f"losetup did not name a loop device for {image}: {loop!r}")
+    try:
+        table = read_table(runner, loop, image)
+        if not runner.run(pt.partx_add(loop), check=False).ok:
+            # stale partitions of an earlier user of this loop number: resynchronise
+            runner.run(pt.partx_update_all(loop))
+        parts = tuple(replace(p, node=pt.loop_partition_path(loop, p.number)) for p in table.partitions)
+        yield Disk(loop, image, parts, write)
+    finally:
+        _undo(runner, [pt.partx_delete(loop), pt.losetup_detach(loop)])
+
+
+@contextmanager
+def mapped_lv(runner: Runner, vg: str, lv: str, *, busy: Collection[str] = (),
+              write: bool = False) -> Iterator[Disk]:
+    """The partitions of a guest LV mapped with kpartx under /dev/mapper; unmapped afterwards."""
+    path = f"{vg}/{lv}"
+    guards.not_in_use(path, busy, "partition mapping (kpartx)")
+    dev = pt.lv_mapper_path(vg, lv)
+    table = read_table(runner, dev, path)
+    added = runner.run(pt.kpartx_add(dev, write=write))
+    try:
+        mapped = {m.number: m for m in pt.parse_kpartx(added.stdout)}
+        parts = tuple(
+            replace(p, node=mapped[p.number].path if p.number in mapped
+                    else pt.lv_partition_path(vg, lv, p.number))
+            for p in table.partitions
+        )
+        yield Disk(dev, path, parts, write)
+    finally:
+        _undo(runner, [pt.kpartx_delete(dev)])
+
+
+@contextmanager
+def open_disk(runner: Runner, *, image: str | None = None, lv: str | None = None,
+              busy: Collection[str] = (), write: bool = False) -> Iterator[Disk]:
+    """Attach either an image file (``image=PATH``) or a guest LV (``lv="VG/LV"``)."""
+    if (image is None) == (lv is None):
+        raise InvalidInput("give exactly one of image=PATH (an image file) or lv='VG/LV' (a guest disk)")
+    if image is not None:
+        with attached_image(runner, image, write=write) as disk:
+            yield disk
+        return
+    vg, sep, name = (lv or "").partition("/")
+    if not sep:
+        raise InvalidInput(f"lv must be 'VG/LV' (e.g. rl_build/vmtest1), got {lv!r}")
+    with mapped_lv(runner, vg, name, busy=busy, write=write) as disk:
+        yield disk
+
+
+def _undo(runner: Runner, cmds: list[Cmd]) -> None:
+    """Run every undo command even when one fails; raise the first failure afterwards."""
+    failed: CommandFailed | None = None
+    for cmd in cmds:
+        res = runner.run(cmd, check=False)
+        if not res.ok and failed is None:
+            failed = CommandFailed(res.host, cmd.masked_argv(), res.returncode, res.stderr, res.stdout)
+    if failed is not None:
+        raise failed

@@ -1,0 +1,103 @@
+"""Grow (real growpart + xfs_growfs/resize2fs), copy (qemu-img onto a loop device standing in
+for the LV: no device-mapper here), and the NoCloud seed written to a file and read back."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import CommandFailed, ConfirmationRequired
+from kvmops.host import Host
+from kvmops.images import grow, nocloud
+from kvmops.images.copy import compare_cmd, copy_to_device, progress_filter
+from kvmops.images.passwords import Password
+from kvmops.images.probe import probe
+from kvmops.runners import LocalRunner
+from kvmops.site import load_site
+from tests.conftest import need_tools
+from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root
+
+pytestmark = pytest.mark.integration
+MiB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left(tmp_path: Path) -> Iterator[None]:
+    need_tools("losetup", "partx", "growpart", "xfs_growfs", "resize2fs", "qemu-img", "debootstrap")
+    yield
+    assert leftovers(tmp_path) == ([], []), "a loop device or mount was left behind"
+
+
+def _host() -> Host:
+    return Host(load_site(None), LocalRunner(), "test:///default")
+
+
+def _fs_bytes(image: Path, part: int) -> int:
+    with mounted_root(image, part) as root:
+        out = subprocess.run(["df", "-B1", "--output=size", str(root)], capture_output=True, text=True,
+                             check=True).stdout
+    return int(out.split()[-1])
+
+
+@pytest.mark.parametrize("name, layout, part", [("xfs-gpt", XFS_GPT, 1), ("ext4-dos", EXT4_DOS, 2)])
+def test_grow_offline_fills_the_grown_disk(tmp_path: Path, name: str, layout: object, part: int) -> None:
+    image = cached_image(name, layout, tmp_path)  # type: ignore[arg-type]
+    before = _fs_bytes(image, part)
+    subprocess.run(["truncate", "-s", "+256M", str(image)], check=True)
+    plan = grow.grow_offline(_host(), image=str(image), progress=lambda _l: None)
+    assert [s.cmd.argv[0] for s in plan.steps if s.cmd] == [
+        "growpart", "partx", *(["xfs_growfs"] if name.startswith("xfs") else ["e2fsck", "resize2fs"])]
+    after = _fs_bytes(image, part)
+    assert after - before > 200 * MiB, (before, after)  # of 256 MiB added; ext4 keeps some for metadata
+    again = grow.grow_offline(_host(), image=str(image), progress=lambda _l: None)
+    assert again.empty, again.render()
+
+
+def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
+    raw = cached_image("xfs-gpt", XFS_GPT, tmp_path)
+    qcow = tmp_path / "guest.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)], check=True)
+    info = probe(LocalRunner(), str(qcow))
+    assert (info.format, info.virtual_size) == ("qcow2", raw.stat().st_size)
+    target = tmp_path / "lv.img"
+    subprocess.run(["truncate", "-s", "400M", str(target)], check=True)
+    dev = subprocess.run(["losetup", "--find", "--show", str(target)], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    try:
+        # stale data beyond the image's end must not matter
+        subprocess.run(["dd", "if=/dev/urandom", f"of={dev}", "bs=1M", "seek=380", "count=4", "status=none"],
+                       check=True)
+        plan = copy_to_device(info, dev, 400 * MiB, target="test/vmcopy")
+        with pytest.raises(ConfirmationRequired):
+            plan.apply(_host(), progress=lambda _l: None)
+        seen: list[str] = []
+        plan.apply(_host(), confirm="test/vmcopy", progress=progress_filter(seen.append))
+        assert "100%" in seen and any("identical" in s for s in seen)
+        same = subprocess.run(["cmp", "-n", str(raw.stat().st_size), str(raw), dev])
+        assert same.returncode == 0
+        subprocess.run(["dd", "if=/dev/urandom", f"of={dev}", "bs=1M", "seek=2", "count=1", "status=none",
+                        "conv=notrunc"], check=True)
+        with pytest.raises(CommandFailed, match="mismatch"):
+            LocalRunner().run(compare_cmd(info, dev))
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=True)
+
+
+def test_seed_iso_written_on_the_host_reads_back(tmp_path: Path) -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
+    seed = nocloud.Seed("test1", nocloud.users_for("centos", [key], Password.clear("centos", "pw-x")),
+                        nocloud.StaticNet("10.5.68.237/24", "10.5.68.254"))
+    path = tmp_path / "test1-cidata.iso"
+    host = _host()
+    plan = nocloud.seed_plan(seed, str(path))
+    plan.apply(host, progress=lambda _l: None)
+    assert path.stat().st_mode & 0o777 == 0o600
+    vol, files = nocloud.read_iso(path.read_bytes())
+    assert vol == "cidata" and files == seed.files()
+    blkid = subprocess.run(["blkid", "-p", "-o", "export", str(path)], capture_output=True, text=True).stdout
+    assert re.search(r"^TYPE=iso9660$", blkid, re.M) and re.search(r"^LABEL=cidata$", blkid, re.M)
+    assert "pw-x" not in "\n".join(r.command for r in host.runner.records)

@@ -1,0 +1,143 @@
+"""Offline tweaks on real partitioned images (xfs on GPT, ext4 on DOS with /boot) holding a
+real Debian tree; every result read back independently of kvmops."""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import InvalidInput, NotFound
+from kvmops.host import Host
+from kvmops.images import tweaks as t
+from kvmops.images.disk import open_disk
+from kvmops.images.passwords import Password, sha512_crypt, verify
+from kvmops.images.probe import probe
+from kvmops.runners import LocalRunner, PlanRunner
+from kvmops.site import load_site
+from tests.conftest import need_tools
+from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root, put_files
+
+pytestmark = pytest.mark.integration
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
+LAYOUTS = {"xfs-gpt": (XFS_GPT, 1), "ext4-dos": (EXT4_DOS, 2)}
+KEYFILE = ("[connection]\nid=eth0\ntype=ethernet\ninterface-name=eth0\n\n[ipv4]\n"
+           "address1=10.5.68.237/24,10.5.68.254\ndns=132.230.200.200;\nmethod=manual\n")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left(tmp_path: Path) -> Iterator[None]:
+    need_tools("losetup", "partx", "sfdisk", "mkfs.xfs", "mkfs.ext4", "chroot", "debootstrap", "qemu-img")
+    yield
+    assert leftovers(tmp_path) == ([], []), "a loop device or mount was left behind"
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def image(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, int]:
+    layout, root = LAYOUTS[request.param]
+    return cached_image(request.param, layout, tmp_path), root
+
+
+def _host(apply: bool) -> Host:
+    real = LocalRunner()
+    return Host(load_site(None), real if apply else PlanRunner(real), "test:///default")
+
+
+def _tweaks(root_hash: str) -> list[t.Tweak]:
+    return [
+        t.SetPassword(Password.hashed("root", root_hash)),
+        t.SetPassword(Password.clear("centos", "centos-secret-pw")),
+        t.AuthorizedKeys("centos", (KEY,)),
+        t.Sudoers("centos"),
+        t.SerialGetty(),
+        t.GrubSerial(),
+        t.StaticIp(keyfile=KEYFILE),
+        t.SelinuxRelabel(),
+    ]
+
+
+def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
+    path, part = image
+    put_files(path, part, {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+                           "/etc/cloud/cloud.cfg.d/README": "x\n"})
+    root_hash = sha512_crypt("root-secret-pw")
+    host = _host(apply=True)
+    first = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    assert all(": changed: " in line for line in first.lines), first.render()
+    assert "Debian" in first.os
+
+    with mounted_root(path, part) as root:
+        shadow = dict(line.split(":")[:2] for line in (root / "etc/shadow").read_text().splitlines())
+        assert shadow["root"] == root_hash
+        assert verify("centos-secret-pw", shadow["centos"])
+        ssh = root / "home/centos/.ssh"
+        keys = ssh / "authorized_keys"
+        assert keys.read_text() == KEY + "\n"
+        assert (os.stat(ssh).st_mode & 0o777, os.stat(ssh).st_uid, os.stat(ssh).st_gid) == (0o700, 1000, 1000)
+        assert (os.stat(keys).st_mode & 0o777, os.stat(keys).st_uid, os.stat(keys).st_gid) == (0o600, 1000, 1000)
+        sudo = root / "etc/sudoers.d/centos"
+        assert (os.stat(sudo).st_mode & 0o777, os.stat(sudo).st_uid, os.stat(sudo).st_gid) == (0o440, 0, 0)
+        assert subprocess.run(["chroot", str(root), "visudo", "-c"], capture_output=True).returncode == 0
+        assert not list((root / "etc/sudoers.d").glob("*.kvmops-new"))
+        link = root / t.GETTY_LINK.lstrip("/")
+        assert os.readlink(link) == "/lib/systemd/system/serial-getty@.service"
+        grub = (root / "etc/default/grub").read_text()
+        assert 'GRUB_TERMINAL="serial console"' in grub and "console=ttyS0,115200n8" in grub
+        cfg = (root / "boot/grub/grub.cfg") if part == 1 else None
+        nm = root / "etc/NetworkManager/system-connections/eth0.nmconnection"
+        parsed = configparser.ConfigParser(interpolation=None)
+        parsed.read_string(nm.read_text())
+        assert parsed["ipv4"]["address1"] == "10.5.68.237/24,10.5.68.254"
+        assert os.stat(nm).st_mode & 0o777 == 0o600
+        assert (root / "etc/cloud/cloud.cfg.d/99-kvmops-network.cfg").read_text() == "network: {config: disabled}\n"
+        assert (root / ".autorelabel").exists()
+        assert (root / "proc").is_dir() and not os.listdir(root / "proc"), "proc left bound"
+        if cfg is not None:
+            assert "serial --speed=115200" in cfg.read_text()
+    if part == 2:  # /boot is its own partition there: grub.cfg went onto it
+        with mounted_root(path, 1) as boot:
+            assert "serial --speed=115200" in (boot / "grub/grub.cfg").read_text()
+
+    again = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    assert all("already so" in line for line in again.lines), again.render()
+    recorded = "\n".join(r.command for r in host.runner.records)
+    assert "centos-secret-pw" not in recorded and root_hash not in recorded
+
+
+def test_plan_mode_changes_nothing(image: tuple[Path, int]) -> None:
+    path, _part = image
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    host = _host(apply=False)
+    report = t.tweak_image(host, _tweaks(sha512_crypt("x")), image=str(path), progress=lambda _l: None)
+    assert any(": planned: " in line for line in report.lines)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not any(r.executed for r in host.runner.records if r.mutates)
+
+
+def test_missing_user_is_refused_and_nothing_left(image: tuple[Path, int]) -> None:
+    path, part = image
+    with pytest.raises(InvalidInput, match="'rocky' does not exist.*centos"):
+        t.tweak_image(_host(apply=True), [t.SerialGetty(), t.AuthorizedKeys("rocky", (KEY,))],
+                      image=str(path), progress=lambda _l: None)
+    with mounted_root(path, part) as root:
+        assert not (root / t.GETTY_LINK.lstrip("/")).is_symlink(), "a tweak ran before the refusal"
+
+
+def test_bad_sources(tmp_path: Path) -> None:
+    runner = LocalRunner()
+    with pytest.raises(NotFound, match="does not exist"):
+        probe(runner, str(tmp_path / "missing.qcow2"))
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    with pytest.raises(InvalidInput, match="not a disk image"):
+        probe(runner, str(text))
+    blank = tmp_path / "blank.raw"
+    subprocess.run(["truncate", "-s", "64M", str(blank)], check=True)
+    with pytest.raises(InvalidInput, match="no partition table"), open_disk(runner, image=str(blank)):
+        pass
