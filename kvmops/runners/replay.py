@@ -74,7 +74,8 @@ def record(folder: Path, argv: tuple[str, ...], stdout: str, returncode: int = 0
         {"argv": list(r.argv), "stdout": r.stdout_file, "returncode": r.returncode, "stderr": r.stderr}
         for r in sorted(index.values(), key=lambda r: r.argv)
     ]
-    (folder / INDEX).write_text(json.dumps({"commands": entries}, indent=1) + "\n")
+    lines = ",\n".join("  " + json.dumps(e) for e in entries)
+    (folder / INDEX).write_text('{"commands": [\n' + lines + "\n]}\n")
     return folder / name
 
 

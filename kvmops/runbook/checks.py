@@ -1,0 +1,116 @@
+"""Cheap checks of parameter values, run before the kernel starts (no I/O).
+
+A check is chosen by the parameter's name, the same in every runbook (``guest``, ``size``,
+``vlan``, ...); a help comment containing ``one of: a, b, c`` limits a str parameter to those
+words. Empty strings are "not given" and left to the runbook (it says what it does then).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from kvmops import names
+from kvmops.errors import InvalidInput, NotFound
+from kvmops.runbook.params import Param, Value
+from kvmops.site import Site
+from kvmops.units import parse_size
+
+Check = Callable[[Value], object]
+_CHOICES = re.compile(r"one of:\s*([\w-]+(?:\s*,\s*[\w-]+)*)")
+
+
+def _lv(value: Value) -> object:
+    return names.lv_name(str(value), limit=names.MAX_LV_NAME + 16)
+
+
+def _between(lo: float, hi: float, what: str) -> Check:
+    def check(value: Value) -> object:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
+            raise InvalidInput(f"{what} {value!r} is outside {lo:g}-{hi:g}")
+        return value
+
+    return check
+
+
+def _ipv4(value: Value) -> object:
+    try:
+        return ipaddress.IPv4Interface(str(value))
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an IPv4 address (e.g. 10.5.68.237)") from None
+
+
+def _size(value: Value) -> object:
+    return parse_size(str(value))
+
+
+def _guests(value: Value) -> object:
+    return [names.guest_name(g.strip()) for g in str(value).split(",") if g.strip()]
+
+
+CHECKS: dict[str, Check] = {
+    "guest": lambda v: names.guest_name(str(v)),
+    "guests": _guests,
+    "lv": _lv,
+    "snapshot": _lv,
+    "origin": _lv,
+    "size": _size,
+    "snapshot_size": _size,
+    "by": _size,
+    "grow_by": _size,
+    "memory": _size,
+    "vlan": _between(1, 4094, "VLAN"),
+    "threshold": _between(0, 99, "fill threshold (%)"),
+    "interval": _between(1, 3600, "progress interval (s)"),
+    "vcpus": _between(1, 256, "vCPU count"),
+    "lines": _between(1, 100000, "line count"),
+    "address": _ipv4,
+    "bridge": lambda v: names.ifname(str(v)),
+    "uplink": lambda v: names.ifname(str(v)),
+}
+
+
+def choices(param: Param) -> tuple[str, ...]:
+    """The allowed words of a str parameter whose help says ``one of: a, b, c``."""
+    m = _CHOICES.search(param.help)
+    if not m or param.type is not str:
+        return ()
+    return tuple(w.strip() for w in m.group(1).split(",") if w.strip())
+
+
+def check_values(declared: tuple[Param, ...], values: dict[str, Value]) -> None:
+    """Run the check of each parameter; the error names the parameter and the rule."""
+    for p in declared:
+        value = values[p.name]
+        if value == "" and p.type is str:
+            continue
+        allowed = choices(p)
+        if allowed and value not in allowed:
+            raise InvalidInput(f"parameter {p.name}: {value!r} is not one of: {', '.join(allowed)}")
+        check = CHECKS.get(p.name)
+        if check is None:
+            continue
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise InvalidInput(f"parameter {p.name}: {exc}") from None
+
+
+def check_against_site(values: dict[str, Value], site: Site) -> None:
+    """Checks that need the site file but no host: the VLAN is a network of the site, and a
+    static address lies in that VLAN's network (not its network, broadcast or gateway)."""
+    vlan = values.get("vlan")
+    if isinstance(vlan, int) and not isinstance(vlan, bool):
+        try:
+            site.network(vlan)
+        except NotFound as exc:
+            raise InvalidInput(f"parameter vlan: {exc}") from None
+        address, guest = values.get("address"), values.get("guest")
+        if isinstance(address, str) and address and isinstance(guest, str) and guest:
+            from kvmops.net.address import static_address
+
+            try:
+                static_address(site, guest, vlan, address)
+            except InvalidInput as exc:
+                raise InvalidInput(f"parameter address: {exc}") from None

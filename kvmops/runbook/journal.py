@@ -1,0 +1,114 @@
+"""The run journal: one folder per run with the executed notebook and ``record.json``.
+
+``journal/<UTC time>-<runbook>/notebook.ipynb`` and ``record.json`` at the repository's top
+(gitignored); ``$KVMOPS_JOURNAL`` or an explicit folder overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kvmops.errors import NotFound
+from kvmops.runbook.discover import repo_top
+
+JOURNAL_ENV = "KVMOPS_JOURNAL"
+NOTEBOOK = "notebook.ipynb"
+RECORD = "record.json"
+
+
+def journal_dir(folder: str | os.PathLike[str] | None = None) -> Path:
+    """``folder``, else ``$KVMOPS_JOURNAL``, else ``journal/`` at the repository's top."""
+    return Path(folder or os.environ.get(JOURNAL_ENV) or repo_top() / "journal")
+
+
+@dataclass
+class RunRecord:
+    """One run of a runbook, as stored in ``record.json`` (secrets masked)."""
+
+    id: str
+    runbook: str
+    status: str  # "ok", "failed" or "interrupted"
+    params: dict[str, Any]
+    user: str
+    site: str
+    host: str
+    apply: bool
+    started: str
+    ended: str = ""
+    notebook: str = ""
+    record: str = ""
+    failed_step: str | None = None
+    failed_cell: int | None = None
+    error: str | None = None
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def notebook_path(self) -> Path:
+        return Path(self.notebook)
+
+    @property
+    def record_path(self) -> Path:
+        return Path(self.record)
+
+    def summary(self) -> str:
+        """One line: ``ID  runbook  status  site  mode  [failed at step]``."""
+        mode = "apply" if self.apply else "plan"
+        failed = f"  failed at: {self.failed_step}" if self.failed_step else ""
+        return f"{self.id}  {self.runbook:<22} {self.status:<11} {self.host:<24} {mode}{failed}"
+
+
+def new_run_dir(journal: Path, runbook: str, now: datetime | None = None) -> tuple[str, Path]:
+    """A fresh folder ``<journal>/<YYYYMMDDTHHMMSSZ>-<runbook>[-N]`` (never reused)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    journal.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_id = f"{stamp}-{runbook}" + (f"-{n}" if n > 1 else "")
+        folder = journal / run_id
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return run_id, folder
+    raise RuntimeError(f"too many runs of {runbook} in one second in {journal}")
+
+
+def write_record(rec: RunRecord) -> None:
+    Path(rec.record).write_text(json.dumps(asdict(rec), indent=2) + "\n")
+
+
+def read_record(path: Path) -> RunRecord:
+    data = json.loads(path.read_text())
+    return RunRecord(**data)
+
+
+def list_records(journal: Path) -> list[RunRecord]:
+    """Every run in the journal, oldest first (folders without a record are skipped)."""
+    if not journal.is_dir():
+        return []
+    out = []
+    for folder in sorted(journal.iterdir()):
+        path = folder / RECORD
+        if path.is_file():
+            out.append(read_record(path))
+    return out
+
+
+def find_record(journal: Path, run_id: str) -> RunRecord:
+    """The run ``run_id`` (a unique prefix is enough), or the latest run of a runbook by name."""
+    runs = list_records(journal)
+    exact = [r for r in runs if r.id == run_id]
+    match = exact or [r for r in runs if r.id.startswith(run_id)] or [r for r in runs if r.runbook == run_id][-1:]
+    if len(match) == 1:
+        return match[0]
+    if not match:
+        raise NotFound(f"no run {run_id!r} in {journal} (see `kvmops journal`)")
+    raise NotFound(f"{run_id!r} matches {len(match)} runs: give more of the id")

@@ -1,0 +1,89 @@
+"""Secrets of a run: handed to the kernel in a private file, scrubbed from everything written.
+
+papermill stores its parameters in the notebook's metadata and in the injected cell, so a
+secret is NEVER passed as a parameter. The engine writes the secrets to a 0600 file in a 0700
+temporary folder, names it in ``$KVMOPS_SECRETS_FILE`` for the kernel, and removes it after
+the run; runbooks read them with :func:`kvmops.notebook.secret`. As defense in depth every
+occurrence of a secret value is masked in the executed notebook, the record and the progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kvmops.cmd import MASK
+
+SECRETS_ENV = "KVMOPS_SECRETS_FILE"
+MIN_SCRUB = 3  # shorter values would mask ordinary words; such secrets are refused anyway
+
+
+@contextmanager
+def secrets_file(values: dict[str, str]) -> Iterator[Path | None]:
+    """A private JSON file with the secrets, removed on every way out (None when no secrets)."""
+    if not values:
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="kvmops-secrets-"))
+    try:
+        path = folder / "secrets.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(values, f)
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_secrets(path: str | None = None) -> dict[str, str]:
+    """The secrets the engine handed over (``{}`` outside a kvmops run)."""
+    where = path or os.environ.get(SECRETS_ENV)
+    if not where or not Path(where).is_file():
+        return {}
+    data = json.loads(Path(where).read_text())
+    return {str(k): str(v) for k, v in data.items()}
+
+
+class Scrubber:
+    """Masks secret values in text and JSON-like data."""
+
+    def __init__(self, values: list[str]) -> None:
+        forms: set[str] = set()
+        for v in values:
+            if len(v) >= MIN_SCRUB:
+                forms.add(v)
+                forms.add(json.dumps(v)[1:-1])  # as it appears inside a JSON string
+        self.forms = sorted(forms, key=len, reverse=True)
+
+    def text(self, s: str) -> str:
+        for form in self.forms:
+            s = s.replace(form, MASK)
+        return s
+
+    def data(self, obj: Any) -> Any:
+        """Round-trip through JSON text so that every nested string is masked."""
+        if not self.forms:
+            return obj
+        return json.loads(self.text(json.dumps(obj)))
+
+
+def scrub_notebook(nb: Any, secret_names: tuple[str, ...], scrub: Scrubber) -> Any:
+    """Drop secret names from papermill's metadata and injected cell; mask secret values."""
+    import nbformat
+
+    params = nb.metadata.get("papermill", {}).get("parameters", {})
+    for name in secret_names:
+        params.pop(name, None)
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            kept = [ln for ln in cell.source.splitlines() if ln.split("=")[0].strip() not in secret_names]
+            cell.source = "\n".join(kept)
+    if not scrub.forms:
+        return nb
+    return nbformat.reads(scrub.text(nbformat.writes(nb)), as_version=4)  # type: ignore[no-untyped-call]

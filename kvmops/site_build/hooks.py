@@ -1,0 +1,126 @@
+"""mkdocs hooks (``hooks:`` in mkdocs.yml): pages generated from their sources at build time.
+
+- ``on_config``: each executed runbook in ``docs/runbooks/generated/`` gets a page under
+  *Runbooks*; a notebook that holds an error fails the build (mkdocs-jupyter would render it).
+- ``on_page_markdown``: ``<!-- kvmops:... -->`` markers become the site facts and networks
+  table (from the site file), the runbook list, the journal and the inventory.
+
+Paths come from ``extra.kvmops`` in mkdocs.yml, relative to that file; ``$KVMOPS_JOURNAL``
+overrides the journal folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import Files
+from mkdocs.structure.pages import Page
+
+from kvmops.errors import KvmopsError
+from kvmops.runbook.discover import repo_top
+from kvmops.site import Site, load_site
+from kvmops.site_build import notebooks, pages
+from kvmops.site_build.journal import journal_table, newest_first
+from kvmops.site_build.published import GENERATED, Published, read_manifest
+
+INVENTORY = "inventory"
+
+
+def _top(config: MkDocsConfig) -> Path:
+    return Path(config.config_file_path).resolve().parent
+
+
+def _extra(config: MkDocsConfig, key: str, default: str) -> Path:
+    value = str(config.extra.get("kvmops", {}).get(key, default))
+    return _top(config) / value
+
+
+def _generated(config: MkDocsConfig) -> Path:
+    return Path(config.docs_dir) / GENERATED
+
+
+def _journal(config: MkDocsConfig) -> Path:
+    env = os.environ.get("KVMOPS_JOURNAL")
+    return Path(env) if env else _extra(config, "journal_dir", "journal")
+
+
+def _site(config: MkDocsConfig) -> Site:
+    return load_site(_extra(config, "site_file", "kvmops/sites/guide.toml"))
+
+
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """Check the executed runbooks and add them to the navigation under *Runbooks*."""
+    try:
+        items = read_manifest(_generated(config))
+        for item in items:
+            notebooks.check(notebooks.load(_generated(config) / item.file), f"runbook {item.name}")
+    except KvmopsError as exc:
+        raise PluginError(str(exc)) from exc
+    if not items:
+        return config
+    section = _nav_section(config.nav or [], "Runbooks")
+    for item in items:
+        section.append({item.title: f"{GENERATED.as_posix()}/{item.file}"})
+    return config
+
+
+def _nav_section(nav: list[Any], title: str) -> list[Any]:
+    for entry in nav:
+        if isinstance(entry, dict) and title in entry and isinstance(entry[title], list):
+            section: list[Any] = entry[title]
+            return section
+    raise PluginError(f"mkdocs.yml: the nav has no section {title!r} to put the runbooks in")
+
+
+def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Replace the ``<!-- kvmops:... -->`` markers of a page."""
+    if "kvmops:" not in markdown:
+        return markdown
+    where = page.file.src_uri
+    try:
+        return pages.expand(markdown, _handlers(config, where), where)
+    except KvmopsError as exc:
+        raise PluginError(str(exc)) from exc
+
+
+def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | None], str]]:
+    site = _site(config)
+    generated = _generated(config)
+
+    def site_value(key: str | None) -> str:
+        if key == "path":
+            return _relative(Path(site.path), repo_top())
+        return pages.site_value(site, key, where)
+
+    return {
+        "site": site_value,
+        "site-facts": lambda _: pages.site_facts(site),
+        "networks": lambda _: pages.networks_table(site),
+        "runbooks": lambda _: pages.runbooks_table(read_manifest(generated)),
+        "journal": lambda _: journal_table(newest_first(_journal(config))),
+        "inventory": lambda _: inventory(generated, read_manifest(generated)),
+    }
+
+
+def _relative(path: Path, top: Path) -> str:
+    try:
+        return path.resolve().relative_to(top).as_posix()
+    except ValueError:
+        return path.name
+
+
+def inventory(generated: Path, items: list[Published]) -> str:
+    """The text output of the ``inventory`` runbook's executed notebook, with provenance."""
+    item = next((p for p in items if p.name == INVENTORY), None)
+    if item is None:
+        return ("!!! warning \"No inventory in this build\"\n"
+                "    The `inventory` runbook was not among the executed runbooks.")
+    nb = notebooks.load(generated / item.file)
+    head = (f"!!! info \"{item.provenance}\"\n    The whole run: [the inventory runbook]"
+            f"(../{GENERATED.as_posix()}/{item.file}).\n\n")
+    return head + pages.output_markdown(notebooks.outputs(nb))

@@ -1,0 +1,111 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # Guest lifecycle: start, shut down, destroy, autostart, console, guestinfo
+#
+# The everyday `virsh` tasks of the guide (4.1), done through libvirt: show a guest's state,
+# start it, shut it down gracefully (ACPI, then wait until it is off), force it off
+# (`destroy`: like pulling the power cord), turn autostart on or off (this does not start or
+# stop it), read its serial console for a few seconds, or ask the QEMU guest agent for
+# `guestinfo`.
+#
+# **When to use it:** any planned start/stop, before disk work (snapshots, resizes and
+# merges need a shut-off guest), and in an incident (`guest-unreachable` for the full
+# procedure).
+#
+# **Preconditions (checked below):** the guest is defined. `destroy` is destructive and needs
+# `confirm` equal to the guest's name. `console` and `guestinfo` only read; `guestinfo` needs
+# the QEMU guest agent running inside the guest.
+
+# %% tags=["parameters"]
+site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+apply = False  # True executes the changes; False only shows the plan
+confirm = ""  # only for destroy: the guest's name
+guest = "test1"  # the guest (its libvirt name)
+action = "status"  # one of: status, start, shutdown, destroy, autostart, noautostart, console, guestinfo
+seconds = 10.0  # how long to read the serial console (action console, or after start)
+timeout = 120.0  # how long shutdown waits for the guest to power off
+
+# %%
+from kvmops import notebook as nb
+from kvmops.errors import LibvirtError
+from kvmops.guests import lifecycle
+from kvmops.plan import Plan
+
+host = nb.open_host(site, apply)
+
+# %% [markdown]
+# ## Preconditions: the guest and its state
+#
+# *If this step fails:* the guest is not defined (check the name with `inventory`), or
+# libvirt does not answer (is libvirtd running?).
+
+# %%
+with nb.step("Read the guest's state", if_fails="check the name with the inventory runbook"):
+    info = host.virt.info(guest)
+    nb.table([(info.name, info.state, "yes" if info.autostart else "no", "yes" if info.persistent else "no")],
+             ["guest", "state", "autostart", "persistent"])
+
+# %% [markdown]
+# ## Plan
+
+# %%
+if action == "start":
+    plan = lifecycle.start(host, guest, console_seconds=seconds)
+elif action == "shutdown":
+    plan = lifecycle.shutdown(host, guest, timeout=timeout)
+elif action == "destroy":
+    plan = lifecycle.destroy(host, guest)
+elif action in ("autostart", "noautostart"):
+    plan = lifecycle.autostart(host, guest, on=action == "autostart")
+else:
+    plan = Plan(f"{action} of guest {guest}").noop(f"{action} only reads: nothing to change")
+nb.show_plan(plan)
+
+# %% [markdown]
+# ## Do it
+#
+# *If this step fails:* a guest that does not power off within `timeout` ignores ACPI
+# (no acpid, or it hangs): look at its console, then `destroy` it if it must go down now.
+# A guest that does not start: read libvirt's message (a missing disk LV or bridge is named
+# there; `inventory` shows both).
+
+# %%
+with nb.step(f"{action} guest {guest}", if_fails="read the message above; the console shows what the guest does"):
+    with nb.locked(host, guest, f"guest-lifecycle {action}"):
+        nb.apply_plan(host, plan, confirm)
+    if action == "console":
+        try:
+            print(lifecycle.read_console(host, guest, seconds, print) or "(no console output)")
+        except LibvirtError as exc:
+            print(f"cannot read the console here: {exc}\n{lifecycle.console_hint(host, guest)}")
+    elif action == "guestinfo":
+        try:
+            for key, value in sorted(lifecycle.guest_info(host, guest).items()):
+                print(f"{key} = {value}")
+        except LibvirtError as exc:
+            print(f"no guestinfo: {exc}")
+
+# %% [markdown]
+# ## Verify
+
+# %%
+with nb.step("Verify the state", if_fails="look at the guest's console and libvirt's log on the host"):
+    after = host.virt.info(guest)
+    print(f"guest {guest}: {after.state}, autostart {'on' if after.autostart else 'off'}")
+    if host.apply:
+        expected = {"start": after.active, "shutdown": not after.active, "destroy": not after.active,
+                    "autostart": after.autostart, "noautostart": not after.autostart}
+        nb.check(expected.get(action, True), f"guest {guest} is {after.state} after {action}")
+host.close()

@@ -1,0 +1,88 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # Host inventory
+#
+# What is on the KVM host: every guest with its state, autostart flag, vCPUs, memory,
+# bridges and disks; every guest LV with its snapshots and their fill %; the guest bridges
+# compared with the site's networks; and the free space in the VG. Read-only: it changes
+# nothing, in plan mode and with `apply=True` alike.
+#
+# **When to use it:** before any change (which guests run, is there room), during an
+# incident (is a snapshot filling up, is a bridge down), and as a record of the host's state.
+#
+# **Preconditions:** the host answers (libvirt, LVM and NetworkManager are read).
+
+# %% tags=["parameters"]
+site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+apply = False  # nothing is ever changed by this runbook
+confirm = ""  # not needed
+bridges = True  # also compare the guest bridges with the site's networks (reads nmcli, ip)
+
+# %%
+from kvmops import notebook as nb
+from kvmops.guests.inventory import read_inventory, render_table
+from kvmops.lvm import ops
+from kvmops.units import human
+
+host = nb.open_host(site, apply)
+
+# %% [markdown]
+# ## Guests
+#
+# *If this step fails:* libvirt does not answer: is libvirtd running on the host
+# (`systemctl status libvirtd`)? Over SSH, does `virsh -c qemu+ssh://root@HOST/system list` work?
+
+# %%
+with nb.step("Guests", if_fails="check that libvirtd runs and answers (virsh list --all)"):
+    inventory = read_inventory(host)
+    print(render_table(inventory))
+
+# %% [markdown]
+# ## Guest LVs and snapshots
+#
+# Host LVs (root, home, opt, ...) are never listed. A snapshot at or above the site's
+# threshold should be extended (`snapshot-filling-up`) or merged/removed soon.
+
+# %%
+with nb.step("Guest LVs and snapshots", if_fails="check the site's VG name and that lvs works on the host"):
+    state = nb.lvm_state(host)
+    used = {d.lv.name: g.name for g in inventory.guests for d in g.disks if d.lv}
+    limit = host.site.snapshot_extend_at
+    rows = []
+    for lv in ops.list_guest_lvs(host.site, state):
+        fill = f"{lv.data_percent:.2f}%" if lv.data_percent is not None else ""
+        flag = "INVALID" if lv.invalid else ("FILLING UP" if (lv.data_percent or 0) >= limit else "")
+        owner = used.get(lv.origin if lv.is_snapshot else lv.name, "(no guest)")
+        rows.append((lv.path, human(lv.size), lv.origin or "", fill, owner, flag))
+    nb.table(rows, ["LV", "size", "snapshot of", "used", "guest", "attention"])
+    print(f"VG {state.vg.name}: {human(state.vg.free)} free of {human(state.vg.size)}")
+
+# %% [markdown]
+# ## Guest bridges
+#
+# Each network of the site needs its bridge `virbr1.<VLAN>` with ageing time 0, no IP
+# configuration, and the VLAN port `<uplink>.<VLAN>` (guide 2.2). Missing or drifting bridges
+# are fixed with the `host-network` runbook.
+
+# %%
+with nb.step("Guest bridges", if_fails="check that NetworkManager runs on the host (nmcli general)"):
+    if bridges:
+        from kvmops.net.drift import drift_report, render
+        from kvmops.net.facts import read_facts
+
+        print(render(drift_report(host.site, read_facts(host.runner))))
+    else:
+        print("skipped (bridges=False)")
+host.close()

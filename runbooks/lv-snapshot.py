@@ -1,0 +1,107 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Snapshot a guest's disk
+#
+# Take an LVM snapshot of a guest's system disk, named after the UTC time
+# (`vmtest1-20241006T1518Z`), so that the disk can be rolled back later (guide 4.2.5).
+#
+# **When to use it:** before an upgrade, a risky configuration change or an experiment inside
+# the guest. Roll back with the runbook `lv-restore`; watch the snapshot's fill % with
+# `inventory` or `snapshot-filling-up`: a snapshot that overflows is lost.
+#
+# **Preconditions (checked below):** the guest's LV exists in the site's VG, the guest is
+# shut off (LVM only sees the on-disk state of a running guest), and the VG has room for
+# the snapshot.
+#
+# **Parameters:** `guest` (the libvirt name; its LV is the site's prefix + name, e.g.
+# `test1` -> `vmtest1`), `size` (how much change the snapshot can hold; empty = the site's
+# default). Nothing is destroyed, so `confirm` is not needed.
+
+# %% tags=["parameters"]
+site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+apply = False  # True executes the changes; False only shows the plan
+confirm = ""  # not needed: a snapshot destroys nothing
+guest = "influx"  # the guest whose system disk to snapshot
+size = ""  # snapshot size, e.g. 5g (base-2); "" = the site's snapshot_size
+
+# %%
+from datetime import UTC, datetime
+
+from kvmops import names
+from kvmops import notebook as nb
+from kvmops.lvm import ops
+from kvmops.units import human, parse_size
+
+host = nb.open_host(site, apply)
+lv = host.site.guest_lv(guest)
+when = datetime.now(UTC)
+snapshot = names.snapshot_name(lv, when)
+
+# %% [markdown]
+# ## Preconditions
+#
+# The guest's LV must exist and the guest must not be running.
+#
+# *If this step fails:* a missing LV means a wrong guest name (see `inventory`). A running
+# guest must be shut down first (`guest-lifecycle` with `action=shutdown`), then run this
+# runbook again, then start the guest.
+
+# %%
+with nb.step("Check preconditions", if_fails="check the guest name with the inventory runbook; "
+             "shut a running guest down first (guest-lifecycle action=shutdown)"):
+    state = nb.lvm_state(host)
+    origin = state.get(lv)
+    nb.check(origin is not None, f"guest {guest}: LV {host.site.vg}/{lv} does not exist (see the inventory runbook)")
+    busy = nb.busy(host)
+    nb.check(f"{host.site.vg}/{lv}" not in busy,
+             f"guest {guest} is running: shut it down first (guest-lifecycle action=shutdown), then snapshot")
+    print(f"{host.site.vg}/{lv}: {human(origin.size)}, guest not running; VG free {human(state.vg.free)}")
+
+# %% [markdown]
+# ## Plan
+#
+# The exact commands; nothing has run yet.
+
+# %%
+plan = ops.snapshot(host.site, state, lv, parse_size(size) if size else None, busy=busy, when=when)
+nb.show_plan(plan)
+
+# %% [markdown]
+# ## Take the snapshot
+#
+# Runs only with `apply=True`.
+#
+# *If this step fails:* `Insufficient free space` means the VG is full: choose a smaller
+# `size`. `Can't create snapshot without using device-mapper` means this machine has no
+# device-mapper (the CI machines): use a real host or the lab VM. Nothing was changed.
+
+# %%
+with nb.step("Take the snapshot", if_fails="read the LVM message above; nothing was changed"):
+    nb.apply_plan(host, plan, confirm)
+
+# %% [markdown]
+# ## Verify
+#
+# The snapshot exists, belongs to the guest's LV and is almost empty.
+
+# %%
+with nb.step("Verify the snapshot", if_fails="list the snapshots with the inventory runbook"):
+    if host.apply and not plan.empty:
+        snap = nb.lvm_state(host).get(snapshot)
+        nb.check(snap is not None and snap.origin == lv, f"snapshot {snapshot} of {lv} is missing after lvcreate")
+        print(f"ok: {snap.path} holds the state of {host.site.vg}/{lv} at {when:%Y-%m-%d %H:%M} UTC; "
+              f"{snap.data_percent or 0:.2f}% used")
+    else:
+        print(f"plan only: would create {host.site.vg}/{snapshot}")
+host.close()

@@ -1,0 +1,59 @@
+"""The helpers runbook cells call (kvmops.notebook), outside a kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kvmops import notebook as nb
+from kvmops.cmd import change, read
+from kvmops.host import connect
+from kvmops.plan import Plan
+from kvmops.runbook.sites import resolve_site
+from kvmops.runners.replay import record
+from kvmops.site import load_site
+
+
+def test_plan_mode_runs_fact_reads_before_the_change_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record(tmp_path, ("cat", "/etc/before"), "x\n")  # the check after the change is NOT recorded
+    host = connect(load_site(resolve_site("demo")))
+    from kvmops.runners.replay import ReplayRunner
+
+    host.runner.inner = ReplayRunner(tmp_path, host="t")  # type: ignore[attr-defined]
+    plan = (Plan("t").add("read first", read("cat", "/etc/before"))
+            .add("change", change("touch", "/etc/x"))
+            .add("check after", read("cat", "/etc/x")))
+    lines = nb.apply_plan(host, plan)
+    assert lines == ["1. done: read first", "2. planned: change", "3. planned check (after the change): check after"]
+    assert [(r.command, r.executed) for r in host.runner.records] == [("cat /etc/before", True),
+                                                                      ("touch /etc/x", False)]
+    assert "plan only: nothing was changed" in capsys.readouterr().out
+
+
+def test_step_prints_its_title_and_guidance_on_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    with nb.step("Quiet step", if_fails="never shown"):
+        pass
+    with pytest.raises(RuntimeError), nb.step("Loud step", if_fails="do this instead"):
+        raise RuntimeError("boom")
+    out = capsys.readouterr().out
+    assert out.startswith("==> Quiet step\n==> Loud step\n")
+    assert "never shown" not in out and "If this step fails: do this instead" in out
+
+
+def test_check_and_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with pytest.raises(nb.PreconditionFailed, match="the reason"):
+        nb.check(False, "the reason")
+    nb.check(True, "not raised")
+    assert nb.secret("pw", "typed") == "typed"
+    f = tmp_path / "s.json"
+    f.write_text('{"pw": "handed"}')
+    monkeypatch.setenv("KVMOPS_SECRETS_FILE", str(f))
+    assert nb.secret("pw") == "handed"
+    monkeypatch.setenv("KVMOPS_RUN_ID", "x")
+    assert nb.secret("other") == ""  # a run without it: no prompt
+
+
+def test_table_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    nb.table([("a", 1), ("bbb", 22)], ["name", "n"])
+    assert capsys.readouterr().out == "name  n\na     1\nbbb   22\n"

@@ -1,0 +1,104 @@
+"""Every runbook in runbooks/ executed in plan mode against the demo site (recorded facts +
+libvirt test driver); the plan must hold the expected commands. Each runbook runs once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kvmops.cmd import MASK
+from kvmops.runbook.discover import list_runbooks
+from kvmops.runbook.execute import run_runbook
+from kvmops.runbook.journal import RunRecord
+
+# runbook -> (parameters, planned mutating commands expected (prefixes), text expected in the output)
+CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
+    "lv-snapshot": ({}, ["lvcreate --snapshot --name vminflux-20"], ["--size 5g rl_build/vminflux"]),
+    "lv-restore": ({}, ["lvconvert --mergesnapshot rl_build/vminflux-20261120T0900Z --interval 10"],
+                   ["[DESTRUCTIVE: needs confirm=rl_build/vminflux]", "rolling rl_build/vminflux back"]),
+    "lv-resize": ({"size": "30g"}, ["lvresize --size 30g rl_build/vminflux"], ["grow rl_build/vminflux by 10.00 GiB"]),
+    "snapshot-filling-up": ({}, ["lvresize --size 7g rl_build/vmtest1-20261124T0815Z"],
+                            ["84.37%", "EXTEND", "12.50%"]),
+    "lv-remove": ({}, ["lvremove rl_build/vmold"], ["[DESTRUCTIVE: needs confirm=rl_build/vmold]"]),
+    "lv-create": ({"guest": "web2", "size": "12g"},
+                  ["lvcreate --name vmweb2 --size 12g --wipesignatures y --yes rl_build"], []),
+    "inventory": ({}, [], ["FILLING UP", "592.00 GiB free of 892.00 GiB", "virbr1.2367  -", "influx"]),
+    "guest-resize": ({}, ["lvresize --size 30g rl_build/vminflux"], ["Then, on the host: map rl_build/vminflux"]),
+    "guest-lifecycle": ({"action": "shutdown"}, [],
+                        ["# libvirt shutdown()  # virsh shutdown test1", "test1  running"]),
+    "guest-remove": ({}, ["mv --backup=numbered -- /root/kvm/influx.xml /root/kvm/influx.xml.undefined",
+                          "lvremove rl_build/vminflux-20261120T0900Z", "lvremove rl_build/vminflux"],
+                     ["# libvirt undefine()  # virsh undefine influx",
+                      "confirm_disks='rl_build/vminflux-20261120T0900Z,rl_build/vminflux'"]),
+    "host-network": ({"vlan": 2367}, [
+        "nmcli connection add type bridge ifname virbr1.2367 con-name virbr1.2367 bridge.ageing-time 0",
+        "nmcli connection up id virbr1.2367",
+        "nmcli connection add type vlan ifname ens802f1.2367 con-name ens802f1.2367 dev ens802f1 id 2367 "
+        "master virbr1.2367 slave-type bridge",
+    ], ["VLAN 2367: bridge virbr1.2367, 10.5.67.0/24, gateway 10.5.67.254"]),
+    "guest-create": ({"guest": "web2", "address": "10.5.68.237", "size": "12g", "password": "not-in-any-file"}, [
+        "lvcreate --name vmweb2 --size 12g --wipesignatures y --yes rl_build",
+        "qemu-img convert -n -p -t none -f qcow2 -O raw /var/lib/kvmops/images/Rocky-9-GenericCloud.latest"
+        ".x86_64.qcow2 /dev/rl_build/vmweb2",
+        "openssl base64 -d -A -out /root/kvm/web2-seed.iso <<< REDACTED",
+        "chmod 600 /root/kvm/web2-seed.iso",
+        "install -D -m 0600 /dev/stdin /root/kvm/web2.xml",
+    ], ["address 10.5.68.237/24", "# libvirt defineXML(web2.xml)"]),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunRecord]:
+    journal = tmp_path_factory.mktemp("journal")
+    return {name: run_runbook(name, params, site="demo", apply=False, journal_dir=journal)
+            for name, (params, _, _) in CASES.items()}
+
+
+def _output(rec: RunRecord) -> str:
+    nb = json.loads(Path(rec.notebook).read_text())
+    texts = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            texts.append("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")))
+    return "\n".join(texts)
+
+
+def test_every_runbook_has_a_case() -> None:
+    assert {b.name for b in list_runbooks()} == set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_plan_against_the_demo_site(runs: dict[str, RunRecord], name: str) -> None:
+    rec = runs[name]
+    assert rec.status == "ok", f"{rec.failed_step}: {rec.error}"
+    _, commands, texts = CASES[name]
+    planned = [c["command"] for c in rec.commands if c["mutates"]]
+    assert all(not c["executed"] for c in rec.commands if c["mutates"])  # plan mode: nothing ran
+    assert len(planned) == len(commands), planned
+    for want, got in zip(commands, planned, strict=True):
+        assert got.startswith(want), (want, got)
+    out = _output(rec)
+    for text in texts:
+        assert text in out, text
+    assert "plan only" in out
+
+
+def test_a_secret_of_guest_create_is_in_no_file(runs: dict[str, RunRecord]) -> None:
+    rec = runs["guest-create"]
+    assert rec.params["password"] == MASK
+    for path in Path(rec.record).parent.iterdir():
+        assert "not-in-any-file" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_runbook_shape(name: str) -> None:
+    """One parameters cell with site/apply/confirm, a title, and a plan shown before changes."""
+    info = {b.name: b for b in list_runbooks()}[name]
+    assert [p.name for p in info.parameters][:3] == ["site", "apply", "confirm"]
+    assert [p.default for p in info.parameters][:3] == ["", False, ""]
+    assert info.title and info.summary
+    text = info.path.read_text()
+    assert text.count('tags=["parameters"]') == 1
+    assert "If this step fails" in text or "if_fails" in text
