@@ -1,0 +1,109 @@
+"""``kvmops net``: guest bridges (guide 2.2) and static guest addresses (guide 3.3.3)."""
+
+from __future__ import annotations
+
+import argparse
+
+from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply, site_of
+from kvmops.net import address, drift, ops, registry, validate
+from kvmops.net.attached import attached_bridges
+from kvmops.net.facts import read_facts
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    net = sub.add_parser("net", help="guest bridges and static addresses (guide 2.2, 3.3.3)")
+    cmds = net.add_subparsers(dest="net_cmd", required=True)
+
+    p = cmds.add_parser("list", help="bridges on the host and their drift from the site's networks")
+    add_site(p)
+    p.set_defaults(func=cmd_list)
+
+    p = cmds.add_parser("bridge", help="create or fix the bridge virbr1.VLAN and its VLAN port")
+    p.add_argument("vlan", help="VLAN id of a network in the site file, e.g. 2368")
+    p.add_argument("--stp", choices=("on", "off"),
+                   help="STP (new bridges: off; existing bridges keep theirs unless given)")
+    add_apply(p)
+    p.set_defaults(func=cmd_bridge)
+
+    p = cmds.add_parser("remove", help="delete a guest bridge (needs --confirm BRIDGE; no guests on it)")
+    p.add_argument("bridge", help="bridge name (virbr1.2368) or VLAN id")
+    add_apply(p, destructive=True)
+    p.set_defaults(func=cmd_remove)
+
+    p = cmds.add_parser("address", help="check a static guest address; show the guest-side settings")
+    p.add_argument("guest")
+    p.add_argument("--vlan", required=True, help="the guest's VLAN, e.g. 2368")
+    p.add_argument("--ip", required=True, help="e.g. 10.5.68.237 (or 10.5.68.237/24)")
+    p.add_argument("--dns", action="append", help="DNS server (repeat; default: the site's)")
+    p.add_argument("--device", default="eth0", help="interface inside the guest (default eth0)")
+    p.add_argument("--record", action="store_true",
+                   help="record it in <xml_dir>/addresses.toml (with --apply)")
+    add_apply(p)
+    p.set_defaults(func=cmd_address)
+
+    p = cmds.add_parser("addresses", help="the static addresses kvmops recorded")
+    add_site(p)
+    p.set_defaults(func=cmd_addresses)
+
+    p = cmds.add_parser("release", help="forget a guest's recorded address(es)")
+    p.add_argument("guest")
+    p.add_argument("--vlan", help="only this VLAN's address")
+    add_apply(p)
+    p.set_defaults(func=cmd_release)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        report = drift.drift_report(host.site, read_facts(host.runner))
+        print(drift.render(report))
+    return 0 if report.ok else 1
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    stp = None if args.stp is None else args.stp == "on"
+    site = site_of(args)
+    ops.need_network(site, args.vlan)  # bad VLAN: error before connecting
+    with host_of(args) as host:
+        plan = ops.ensure_network(host.site, read_facts(host.runner), args.vlan, stp)
+        return show_and_apply(host, plan, args)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    bridge = ops.need_network(site_of(args), args.bridge)
+    with host_of(args) as host:
+        facts = read_facts(host.runner)
+        plan = ops.remove_bridge(host.site, facts, bridge, attached_bridges(host, facts))
+        return show_and_apply(host, plan, args)
+
+
+def cmd_address(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    address.static_address(site, args.guest, args.vlan, args.ip, dns=args.dns, device=args.device)
+    with host_of(args) as host:
+        reg = registry.read_registry(host.runner, host.site)
+        a = address.static_address(host.site, args.guest, args.vlan, args.ip, known=reg.known(),
+                                   dns=args.dns, device=args.device)
+        print(address.summary(a))
+        if not args.record:
+            print(f"\n(not recorded: add --record --apply to keep it in {reg.path})")
+            return 0
+        print()
+        return show_and_apply(host, registry.record(reg, a), args)
+
+
+def cmd_addresses(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        reg = registry.read_registry(host.runner, host.site)
+    print(f"# {reg.path}")
+    for e in reg.entries:
+        print(f"{e.vlan:>5}  {e.ip!s:<15}  {e.guest}")
+    if not reg.entries:
+        print("(no static addresses recorded)")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    vlan = validate.vlan_id(args.vlan) if args.vlan else None
+    with host_of(args) as host:
+        reg = registry.read_registry(host.runner, host.site)
+        return show_and_apply(host, registry.release(reg, args.guest, vlan), args)

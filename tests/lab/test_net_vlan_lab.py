@@ -1,0 +1,88 @@
+"""The VLAN half of guide 2.2, in the lab VM (it has 802.1Q; the CI kernel has not).
+
+Opt-in like the whole lab tier (``KVMOPS_LAB=1``). Uses ``lab_host`` of ``tests/lab/conftest.py``: a
+:class:`kvmops.host.Host` that applies, connected over SSH to the running lab VM, whose site
+is the lab site (uplink ``ens802f1``, VLANs 2368, 2367, 223). VLAN 223 is used here so the
+nested-guest tests keep their ``virbr1.2368``; everything made is removed afterwards.
+
+``KVMOPS_CAPTURE_DIR=DIR`` saves the lab's real ``ip -j -d address show`` and
+``bridge -j vlan show`` outputs there, for parser fixtures in ``tests/fixtures/net``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmops.host import Host
+from kvmops.net import commands, drift, iplink, ops
+from kvmops.net.facts import read_facts
+
+pytestmark = pytest.mark.lab
+VLAN = 223
+
+
+def _remove(host: Host, bridge: str) -> None:
+    plan = ops.remove_bridge(host.site, read_facts(host.runner), bridge)
+    plan.apply(host, confirm=bridge, progress=print)
+
+
+@pytest.fixture
+def host(lab_host: Host) -> Iterator[Host]:
+    bridge = lab_host.site.network(VLAN).bridge
+    _remove(lab_host, bridge)  # a leftover of an interrupted run
+    try:
+        yield lab_host
+    finally:
+        _remove(lab_host, bridge)
+
+
+def _capture(host: Host, name: str, text: str) -> None:
+    folder = os.environ.get("KVMOPS_CAPTURE_DIR")
+    if folder:
+        Path(folder, name).write_text(text)
+
+
+def test_bridge_with_vlan_port_on_the_uplink(host: Host) -> None:
+    site = host.site
+    net = site.network(VLAN)
+    port_name = f"{site.uplink}.{VLAN}"
+    plan = ops.ensure_network(site, read_facts(host.runner), VLAN)
+    assert not plan.empty
+    plan.apply(host, progress=print)
+
+    raw = host.runner.run(iplink.addresses_cmd()).stdout
+    _capture(host, "lab-ip-addr-vlan.out", raw)
+    _capture(host, "lab-bridge-vlan.out", host.runner.run(iplink.bridge_vlans_cmd(), check=False).stdout)
+    links = {lk.name: lk for lk in iplink.parse_links(raw)}
+    bridge, port = links[net.bridge], links[port_name]
+    assert bridge.is_bridge and bridge.ageing_cs == 0 and bridge.stp_state == 0
+    assert bridge.addresses == ()
+    assert port.is_vlan and port.vlan_id == VLAN and port.vlan_protocol == "802.1Q"
+    assert port.parent == site.uplink and port.master == net.bridge
+    by_name = {d["ifname"]: d for d in json.loads(raw)}
+    assert by_name[port_name]["linkinfo"]["info_data"]["id"] == VLAN  # parser agrees with raw
+
+    facts = read_facts(host.runner)
+    (status,) = [s for s in drift.drift_report(site, facts).statuses if s.bridge == net.bridge]
+    assert status.findings == (), status.findings
+    assert ops.ensure_network(site, facts, VLAN).empty  # converged
+
+
+def test_wrong_vlan_id_is_fixed(host: Host) -> None:
+    site = host.site
+    net = site.network(VLAN)
+    port_name = f"{site.uplink}.{VLAN}"
+    ops.ensure_network(site, read_facts(host.runner), VLAN).apply(host, progress=print)
+    prof = read_facts(host.runner).port_profiles(net.bridge)[0]
+    host.runner.run(commands.modify(prof.uuid, ("vlan.id", "4000")))
+
+    facts = read_facts(host.runner)
+    assert any("has id 4000" in f.problem for f in drift.check_network(site, facts, net).findings)
+    ops.ensure_network(site, facts, VLAN).apply(host, progress=print)
+    port = read_facts(host.runner).link(port_name)
+    assert port is not None and port.vlan_id == VLAN and port.master == net.bridge

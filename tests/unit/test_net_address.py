@@ -1,0 +1,172 @@
+"""Static guest addresses (guide 3.3.3): validation, the guest-side forms, the registry."""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import ConfigError, InvalidInput, NotFound
+from kvmops.net import address, registry
+from kvmops.runners import LocalRunner
+from kvmops.site import Site, load_site
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "net"
+GUIDE_CMD = ("nmcli con modify eth0 connection.interface-name eth0 ipv4.method manual ipv4.addresses "
+             "10.5.68.237/24 ipv4.gateway 10.5.68.254 ipv4.dns 132.230.200.200 ipv4.may-fail no")
+
+
+@pytest.fixture
+def site() -> Site:
+    return load_site()
+
+
+@pytest.fixture
+def guide(site: Site) -> address.StaticAddress:
+    return address.static_address(site, "test1", 2368, "10.5.68.237")
+
+
+def test_the_guides_example(guide: address.StaticAddress) -> None:
+    assert " ".join(address.nmcli_modify_argv(guide)) == GUIDE_CMD
+    assert str(guide.gateway) == "10.5.68.254" and guide.with_prefix == "10.5.68.237/24"
+    assert address.dhcp_reminder(guide) is None
+
+
+def _ini(text: str) -> dict[str, dict[str, str]]:
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.read_string(text)
+    return {s: dict(cp[s]) for s in cp.sections()}
+
+
+def test_keyfile_matches_what_networkmanager_writes_for_the_guides_command(
+        guide: address.StaticAddress) -> None:
+    """The fixture is the keyfile NM 1.42 wrote after the guide's ``nmcli con modify``."""
+    want = _ini((FIXTURES / "nm-written-eth0.nmconnection").read_text())
+    got = _ini(address.nm_keyfile(guide))
+    assert got["connection"].pop("uuid") == address.profile_uuid(guide)
+    want["connection"].pop("uuid")
+    assert got == want
+
+
+def test_profile_uuid_is_stable_per_guest(site: Site, guide: address.StaticAddress) -> None:
+    again = address.static_address(site, "test1", 2368, "10.5.68.238")
+    other = address.static_address(site, "test2", 2368, "10.5.68.238")
+    assert address.profile_uuid(again) == address.profile_uuid(guide) != address.profile_uuid(other)
+
+
+def test_ifcfg_has_the_same_settings(site: Site) -> None:
+    a = address.static_address(site, "test1", 2368, "10.5.68.237/24", dns=["132.230.200.200", "10.5.68.1"])
+    lines = address.ifcfg(a).splitlines()
+    for want in ("DEVICE=eth0", "BOOTPROTO=none", "ONBOOT=yes", "IPADDR=10.5.68.237", "PREFIX=24",
+                 "GATEWAY=10.5.68.254", "DNS1=132.230.200.200", "DNS2=10.5.68.1",
+                 "IPV4_FAILURE_FATAL=yes"):
+        assert want in lines
+    assert "ipv4.dns 132.230.200.200,10.5.68.1" in " ".join(address.nmcli_modify_argv(a))
+    assert "dns=132.230.200.200;10.5.68.1;" in address.nm_keyfile(a)
+    assert a.keyfile_path == "/etc/NetworkManager/system-connections/eth0.nmconnection"
+    assert a.ifcfg_path == "/etc/sysconfig/network-scripts/ifcfg-eth0"
+
+
+def test_dhcp_network_reminds_of_the_reservation(site: Site) -> None:
+    nets = tuple(dataclasses.replace(n, dhcp=True) if n.vlan == 223 else n for n in site.networks)
+    a = address.static_address(dataclasses.replace(site, networks=nets), "web1", 223, "132.230.223.10")
+    reminder = address.dhcp_reminder(a)
+    assert reminder is not None and "reservation for 132.230.223.10" in reminder
+    assert f"NOTE: {reminder}" in address.summary(a)
+
+
+@pytest.mark.parametrize(("ip", "match"), [
+    ("10.5.67.20", r"not in VLAN 2368's network 10.5.68.0/24: it belongs to VLAN 2367"),
+    ("192.168.1.5", r"not in VLAN 2368's network 10.5.68.0/24$"),
+    ("10.5.68.0", "network address"),
+    ("10.5.68.255", "broadcast address"),
+    ("10.5.68.254", "default router"),
+    ("10.5.68.300", "not an IPv4 address"),
+    ("10.5.68.37/23", "has prefix /23 but VLAN 2368 is 10.5.68.0/24"),
+    ("10.5.68.37/x", "not an address/prefix"),
+    ("10.5.68.37/33", "not an address/prefix"),
+    ("", "not an IPv4 address"),
+])
+def test_bad_addresses(site: Site, ip: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        address.static_address(site, "test1", 2368, ip)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"vlan": 5000}, InvalidInput, "outside 1-4094"),
+    ({"vlan": 99}, NotFound, "VLAN 99 is not a network"),
+    ({"dns": ["132.230.200"]}, InvalidInput, "DNS server '132.230.200' is not an IPv4 address"),
+    ({"dns": []}, InvalidInput, "no DNS server"),
+    ({"guest": "../x"}, InvalidInput, "guest name"),
+    ({"device": "eth0/1"}, InvalidInput, "interface name"),
+])
+def test_bad_other_input(site: Site, kwargs: dict[str, object], error: type[Exception], match: str) -> None:
+    args: dict[str, object] = {"guest": "test1", "vlan": 2368, "ip": "10.5.68.237", **kwargs}
+    with pytest.raises(error, match=match):
+        address.static_address(site, **args)  # type: ignore[arg-type]
+
+
+def test_address_taken_by_another_guest(site: Site) -> None:
+    known = {"db1": "10.5.68.237/24", "web1": ("10.5.67.5", "10.5.68.40")}
+    with pytest.raises(InvalidInput, match="10.5.68.237 is taken by guest 'db1'"):
+        address.static_address(site, "test1", 2368, "10.5.68.237", known=known)
+    with pytest.raises(InvalidInput, match="taken by guest 'web1'"):
+        address.static_address(site, "test1", 2368, "10.5.68.40", known=known)
+    same = address.static_address(site, "db1", 2368, "10.5.68.237", known=known)
+    assert same.guest == "db1"  # a guest keeps its own address
+
+
+def test_registry_round_trip_and_conflicts(site: Site, guide: address.StaticAddress) -> None:
+    reg = registry.Registry("/root/kvm/addresses.toml").with_address(guide)
+    other = address.static_address(site, "web1", 2367, "10.5.67.5")
+    reg = reg.with_address(other)
+    text = reg.render()
+    back = registry.parse_registry(text, reg.path)
+    assert back == reg
+    assert back.known() == {"web1": ("10.5.67.5",), "test1": ("10.5.68.237",)}
+    with pytest.raises(InvalidInput, match="taken by guest 'test1'"):
+        address.static_address(site, "db1", 2368, "10.5.68.237", known=back.known())
+    moved = back.with_address(address.static_address(site, "test1", 2368, "10.5.68.50"))
+    assert moved.known()["test1"] == ("10.5.68.50",)
+    assert back.without("test1").known() == {"web1": ("10.5.67.5",)}
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("[[address]]\nguest = 'a'\nvlan = 1\n", "needs exactly guest, vlan and ip"),
+    ("[[address]]\nguest = 'a'\nvlan = '1'\nip = '10.0.0.1'\n", "vlan a number"),
+    ("[[address]]\nguest = 'a'\nvlan = 1\nip = '10.0.0.300'\n", r"address\[0\]"),
+    ("[[address]]\nguest = 'a'\nvlan = 1\nip = '10.0.0.1'\n[[address]]\nguest = 'b'\nvlan = 1\nip = '10.0.0.1'\n",
+     "recorded for both a and b"),
+    ("[hosts]\n", "unknown key"),
+    ("address = [", "not valid TOML"),
+])
+def test_broken_registry_names_the_file(text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=f"/r.toml: .*{match}"):
+        registry.parse_registry(text, "/r.toml")
+
+
+def test_record_plan_writes_atomically_and_is_idempotent(guide: address.StaticAddress) -> None:
+    reg = registry.Registry("/root/kvm/addresses.toml")
+    plan = registry.record(reg, guide)
+    write, rename = (s.cmd for s in plan.steps)
+    assert write is not None and rename is not None
+    assert write.argv == ("install", "-D", "-m", "0644", "/dev/stdin", "/root/kvm/addresses.toml.tmp")
+    assert write.stdin == reg.with_address(guide).render()
+    assert rename.argv == ("mv", "-f", "-T", "--", "/root/kvm/addresses.toml.tmp", "/root/kvm/addresses.toml")
+    assert registry.record(reg.with_address(guide), guide).empty
+    assert registry.release(reg, "test1").empty
+
+
+def test_registry_through_a_real_runner(tmp_path: Path, site: Site, guide: address.StaticAddress) -> None:
+    local = dataclasses.replace(site, xml_dir=str(tmp_path / "kvm"))
+    runner = LocalRunner()
+    empty = registry.read_registry(runner, local)
+    assert empty.entries == () and empty.path == f"{tmp_path}/kvm/addresses.toml"
+    for step in registry.record(empty, guide).steps:
+        assert step.cmd is not None
+        runner.run(step.cmd)
+    assert registry.read_registry(runner, local).known() == {"test1": ("10.5.68.237",)}
+    assert not (tmp_path / "kvm" / "addresses.toml.tmp").exists()
