@@ -21,6 +21,15 @@ from kvmops.errors import KvmopsError
 from kvmops.runners.base import Runner
 
 LOCK_DIR = "/run/kvmops/lock"
+LOCK_DIR_ENV = "KVMOPS_LOCK_DIR"
+
+
+def lock_dir() -> str:
+    """Where the locks live: ``$KVMOPS_LOCK_DIR`` (tests) or ``/run/kvmops/lock``.
+
+    The path is used on the host the runner reaches (locally, or over SSH).
+    """
+    return os.environ.get(LOCK_DIR_ENV) or LOCK_DIR
 
 
 class GuestLocked(KvmopsError):
@@ -38,8 +47,9 @@ def owner_line(what: str) -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid={os.getpid()} since={since} {what}\n"
 
 
-def try_lock(runner: Runner, guest: str, what: str, base: str = LOCK_DIR) -> bool:
+def try_lock(runner: Runner, guest: str, what: str, base: str | None = None) -> bool:
     """``mkdir -p BASE`` then ``mkdir BASE/GUEST``: True when this run now holds the lock."""
+    base = base or lock_dir()
     path = f"{base}/{names.guest_name(guest)}"
     runner.run(_cmd("mkdir", "-p", "-m", "0700", base))
     if runner.run(_cmd("mkdir", "-m", "0700", path, ok=(0, 1)), check=True).returncode != 0:
@@ -48,14 +58,16 @@ def try_lock(runner: Runner, guest: str, what: str, base: str = LOCK_DIR) -> boo
     return True
 
 
-def holder(runner: Runner, guest: str, base: str = LOCK_DIR) -> str:
+def holder(runner: Runner, guest: str, base: str | None = None) -> str:
     """Who holds the lock (the owner line), or a note that the owner is not written yet."""
+    base = base or lock_dir()
     res = runner.run(_cmd("cat", f"{base}/{guest}/owner", ok=(0, 1)))
     return res.stdout.strip() or "(owner not recorded yet)"
 
 
-def unlock(runner: Runner, guest: str, base: str = LOCK_DIR) -> None:
+def unlock(runner: Runner, guest: str, base: str | None = None) -> None:
     """``rm -f BASE/GUEST/owner`` and ``rmdir BASE/GUEST``."""
+    base = base or lock_dir()
     path = f"{base}/{names.guest_name(guest)}"
     runner.run(_cmd("rm", "-f", f"{path}/owner"))
     runner.run(_cmd("rmdir", path, ok=(0, 1)))
@@ -63,8 +75,10 @@ def unlock(runner: Runner, guest: str, base: str = LOCK_DIR) -> None:
 
 @contextmanager
 def guest_lock(runner: Runner, guest: str, what: str, *, wait: float = 0.0,
-               base: str = LOCK_DIR, poll: float = 1.0) -> Iterator[None]:
-    """Hold the guest's lock for the block; released on every path out."""
+               base: str | None = None, poll: float = 1.0) -> Iterator[None]:
+    """Hold the guest's lock for the block; released on every path out (``base``: see
+    :func:`lock_dir`)."""
+    base = base or lock_dir()
     deadline = time.monotonic() + wait
     while not try_lock(runner, guest, what, base):
         if time.monotonic() >= deadline:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from kvmops.site import load_site
 
 if TYPE_CHECKING:
     from kvmops.host import Host
+    from kvmops.images.inspect import DiskReport
     from kvmops.lvm.state import LvmState
 
 
@@ -176,13 +177,61 @@ def busy(host: Host) -> frozenset[str]:
 
 
 @contextmanager
-def locked(host: Host, guest: str, what: str, wait: float = 0.0) -> Iterator[None]:
+def locked(host: Host, guest: str, what: str, wait: float = 0.0, *, reading: bool = False) -> Iterator[None]:
     """Hold the guest's lock on the host while changing it (only when applying: a plan
-    changes nothing and may run on a plan-only site)."""
-    if not host.apply:
+    changes nothing and may run on a plan-only site).
+
+    ``reading=True``: also in plan mode, for work that only reads but must not overlap a
+    change (a disk mounted read-only while another run writes to it); not on replay sites.
+    """
+    if not (host.apply or (reading and not host.site.replay)):
         yield
         return
     from kvmops.lock import guest_lock
 
     with guest_lock(host.runner, guest, what, wait=wait):
         yield
+
+
+def users_of_file(host: Host, path: str) -> list[str]:
+    """Running guests that have the image file ``path`` as a disk (one libvirt listing)."""
+    from kvmops.guests.xml import read_domain
+
+    want = os.path.normpath(path)
+    return [d.name for d in host.virt.domains()
+            if d.active and any(os.path.normpath(s) == want for s in read_domain(d.xml).disk_sources)]
+
+
+def inspect_disk(host: Host, *, lv: str | None = None, image: str | None = None,
+                 busy: Collection[str] = (), lines: int = 30) -> DiskReport | None:
+    """Look inside a guest disk (``lv="VG/LV"``) or an image file, read-only; always unmapped.
+
+    Shows the commands first. On a replay site (recorded facts, such as the demo) nothing can
+    be mapped or mounted: the plan is shown, the reading is skipped (and said so), None returned.
+    """
+    from kvmops.images import inspect
+    from kvmops.images.disk import open_disk
+    from kvmops.images.mount import image_root
+
+    vg, _, name = (lv or "").partition("/")
+    show_plan(inspect.preview(vg=vg or None, lv=name or None, image=image, lines=lines))
+    if host.site.replay:
+        note(f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or "
+             "mounted there, so nothing above was run and nothing was read. Run this against the "
+             "real host (any mode: every command only reads).")
+        return None
+    with open_disk(host.runner, image=image, lv=lv, busy=busy) as disk, image_root(host.runner, disk) as root:
+        print(f"mounted {root.device} ({root.fstype}) read-only at {root.mountpoint}", flush=True)
+        report = inspect.read_report(host.runner, disk, root, lines)
+    print(inspect.render(report))
+    return report
+
+
+def guest_of_lv(host: Host, lv: str, origin: str | None = None) -> str:
+    """The guest whose lock guards an LV: ``vmtest1`` -> ``test1``; a snapshot
+    (``vmtest1-20241006T1518Z``, or any LV with ``origin``) -> its origin's guest."""
+    from kvmops import names
+
+    base = origin or names.SNAPSHOT_SUFFIX.sub("", lv)
+    prefix = host.site.lv_prefix
+    return names.guest_name(base[len(prefix):] if host.site.is_guest_lv(base) else base)

@@ -146,7 +146,8 @@ with nb.step("Create the LV and copy the image", if_fails="re-run; pass confirm=
 # %%
 with nb.step("Accounts, console and address", if_fails="check the image; the disk is mapped/mounted no more"):
     if setup == "nocloud":
-        nb.apply_plan(host, seed)
+        with nb.locked(host, guest, "guest-create"):
+            nb.apply_plan(host, seed)
     elif setup == "tweaks" and host.apply:
         from kvmops.images import tweaks as tw
         from kvmops.net.address import nm_keyfile
@@ -156,7 +157,8 @@ with nb.step("Accounts, console and address", if_fails="check the image; the dis
         wanted += [tw.SetPassword(Password.clear("root", root_password))] if root_password else []
         wanted += [tw.AuthorizedKeys(login, tuple(k for k in keys.split(";") if k.strip()))] if keys.strip() else []
         wanted += [tw.StaticIp(keyfile=nm_keyfile(fixed))] if fixed else []
-        print(tw.tweak_image(host, wanted, lv=disk, busy=nb.busy(host)))
+        with nb.locked(host, guest, "guest-create"):
+            print(tw.tweak_image(host, wanted, lv=disk, busy=nb.busy(host)))
     else:
         print("nothing to do here" if setup == "none" else "plan only: the tweaks are planned after the copy")
 
@@ -168,13 +170,14 @@ with nb.step("Accounts, console and address", if_fails="check the image; the dis
 
 # %%
 with nb.step("Define and start the guest", if_fails="read libvirt's message; `inventory` shows the host"):
-    if host.apply:
-        define = lifecycle.define(host, spec)  # now from the real LV and with the seed written
-    nb.apply_plan(host, define, confirm)
-    if host.apply:
-        nb.apply_plan(host, lifecycle.start(host, guest))
-        if autostart:
-            nb.apply_plan(host, lifecycle.autostart(host, guest, True))
+    with nb.locked(host, guest, "guest-create"):
+        if host.apply:
+            define = lifecycle.define(host, spec)  # now from the real LV and with the seed written
+        nb.apply_plan(host, define, confirm)
+        if host.apply:
+            nb.apply_plan(host, lifecycle.start(host, guest))
+            if autostart:
+                nb.apply_plan(host, lifecycle.autostart(host, guest, True))
 
 # %% [markdown]
 # ## Verify: the guest runs and its console answers

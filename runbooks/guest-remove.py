@@ -101,8 +101,10 @@ with nb.step("Undefine the guest", if_fails="read libvirt's message; the disks a
 with nb.step("Remove the disk LVs", if_fails="release whatever holds the LV, then run again"):
     if order and host.apply:
         nb.check(confirm_disks == targets, f"confirm_disks must be exactly {targets!r}; nothing was removed")
-        for lv in order:
-            nb.apply_plan(host, ops.remove(host.site, nb.lvm_state(host), lv.name, busy=nb.busy(host)), lv.path)
+        with nb.locked(host, guest, "guest-remove"):
+            for lv in order:
+                nb.apply_plan(host, ops.remove(host.site, nb.lvm_state(host), lv.name, busy=nb.busy(host)),
+                              lv.path)
     else:
         for plan in removals:
             nb.apply_plan(host, plan, "")

@@ -58,7 +58,8 @@ with nb.step("Check and plan", if_fails="choose another size or name"):
 
 # %%
 with nb.step("Create the LV", if_fails="read the LVM message above; nothing was created"):
-    nb.apply_plan(host, plan, confirm)
+    with nb.locked(host, guest, "lv-create"):
+        nb.apply_plan(host, plan, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -66,12 +66,17 @@ nb.show_plan(plan)
 # %% [markdown]
 # ## Remove
 #
+# Holds the lock of the LV's guest (`vmold` -> `old`; a snapshot: its origin's guest).
+#
 # *If this step fails:* "Logical volume ... in use" means it is open (mounted, kpartx-mapped):
-# release it and run again. Nothing else is touched.
+# release it and run again. "locked by another run": wait for that run to end. Nothing else
+# is touched.
 
 # %%
 with nb.step("Remove the LV", if_fails="release whatever holds the LV open, then run again"):
-    nb.apply_plan(host, plan, confirm)
+    have = state.get(lv)
+    with nb.locked(host, nb.guest_of_lv(host, lv, have.origin if have else None), "lv-remove"):
+        nb.apply_plan(host, plan, confirm)
 
 # %% [markdown]
 # ## Verify

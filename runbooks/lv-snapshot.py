@@ -80,7 +80,8 @@ nb.show_plan(plan)
 # %% [markdown]
 # ## Take the snapshot
 #
-# Runs only with `apply=True`.
+# Runs only with `apply=True`, holding the guest's lock (a second run on the same guest is
+# refused meanwhile).
 #
 # *If this step fails:* `Insufficient free space` means the VG is full: choose a smaller
 # `size`. `Can't create snapshot without using device-mapper` means this machine has no
@@ -88,7 +89,8 @@ nb.show_plan(plan)
 
 # %%
 with nb.step("Take the snapshot", if_fails="read the LVM message above; nothing was changed"):
-    nb.apply_plan(host, plan, confirm)
+    with nb.locked(host, guest, "lv-snapshot"):
+        nb.apply_plan(host, plan, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -33,6 +33,8 @@ threshold = 0.0  # grow snapshots at or above this fill %; 0 = the site's snapsh
 by = ""  # how much to add to each, e.g. 2g; "" = the site's snapshot_extend_by
 
 # %%
+from contextlib import ExitStack
+
 from kvmops import notebook as nb
 from kvmops.lvm import ops
 from kvmops.units import human, parse_size
@@ -70,7 +72,11 @@ nb.show_plan(plan)
 
 # %%
 with nb.step("Extend the snapshots", if_fails="free space in the VG, or merge/remove the snapshot soon"):
-    nb.apply_plan(host, plan, confirm)
+    with ExitStack() as held:  # the lock of each guest whose snapshot grows
+        for s in snaps:
+            if any(step.cmd is not None and f"{host.site.vg}/{s.name}" in step.cmd.argv for step in plan.steps):
+                held.enter_context(nb.locked(host, nb.guest_of_lv(host, s.name, s.origin), "snapshot-filling-up"))
+        nb.apply_plan(host, plan, confirm)
 
 # %% [markdown]
 # ## Verify

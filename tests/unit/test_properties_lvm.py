@@ -43,8 +43,11 @@ def assert_safe(plan: Plan, busy: set[str]) -> None:
             guards.lvremove_argv(argv)  # raises if forbidden
         touched = [a.split("/")[-1] for a in argv if a.startswith("rl_build/")]
         assert not HOST_LVS.intersection(touched), argv
-        if argv[0] == "lvcreate" and "--snapshot" in argv or argv[0] == "lvconvert":
-            assert argv[-1] not in busy and not busy.intersection(argv), argv
+        if argv[0] == "lvcreate" and "--snapshot" in argv:
+            assert argv[-1] not in busy, argv  # the origin of the new snapshot
+        if argv[0] == "lvconvert":
+            snap = STATE.need(argv[argv.index("--mergesnapshot") + 1].split("/")[1])
+            assert f"rl_build/{snap.origin}" not in busy, argv
 
 
 def build(fn: object) -> Plan | None:

@@ -46,6 +46,17 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "chmod 600 /root/kvm/web2-seed.iso",
         "install -D -m 0600 /dev/stdin /root/kvm/web2.xml",
     ], ["address 10.5.68.237/24", "# libvirt defineXML(web2.xml)"]),
+    "guest-inspect": ({}, [], ["kpartx -a -v -r -p p /dev/mapper/rl_build-vminflux",
+                               "mount -t FSTYPE -o ro /dev/mapper/rl_build-vminfluxpN /run/kvmops/mnt-XXXXXX",
+                               "kpartx -d -v -p p /dev/mapper/rl_build-vminflux",
+                               "SKIPPED: site demo replays recorded outputs"]),
+    "image-tweak": ({"address": "10.5.68.237", "password": "not-in-any-file"}, [],
+                    ["password of centos (SHA-512 hash via chpasswd -e)", "sudo without password for centos",
+                     "address1=10.5.68.237/24,10.5.68.254", "SKIPPED: site demo replays recorded outputs"]),
+    "guest-unreachable": ({"destroy": True}, [],
+                          ["test1  running", "cannot open consoles", "no serial log file configured",
+                           "[DESTRUCTIVE: needs confirm=test1]", "kpartx -a -v -r -p p /dev/mapper/rl_build-vmtest1",
+                           "planned after the destroy"]),
 }
 
 
@@ -85,8 +96,9 @@ def test_plan_against_the_demo_site(runs: dict[str, RunRecord], name: str) -> No
     assert "plan only" in out
 
 
-def test_a_secret_of_guest_create_is_in_no_file(runs: dict[str, RunRecord]) -> None:
-    rec = runs["guest-create"]
+@pytest.mark.parametrize("name", ["guest-create", "image-tweak"])
+def test_a_secret_is_in_no_file(runs: dict[str, RunRecord], name: str) -> None:
+    rec = runs[name]
     assert rec.params["password"] == MASK
     for path in Path(rec.record).parent.iterdir():
         assert "not-in-any-file" not in path.read_text(), path
