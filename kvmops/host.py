@@ -41,18 +41,39 @@ class Host:
 
     @property
     def virt(self) -> Virt:
-        """The libvirt adapter, connected on first use."""
+        """The libvirt adapter, connected on first use.
+
+        For a host reached over SSH, libvirt's socket is forwarded through the runner's own
+        SSH connection (strict host keys, the site's key and known_hosts), and libvirt
+        connects to that local socket: ``qemu+unix:///system?socket=...``.
+        """
         if self._virt is None:
             from kvmops.virt import Virt
 
-            self._virt = Virt(self.libvirt_uri)
+            self._virt = Virt(self._connect_uri())
         return self._virt
+
+    def _connect_uri(self) -> str:
+        ssh = ssh_runner_of(self.runner)
+        if ssh is None or not self.site.libvirt_uri.startswith("qemu:///"):
+            return self.libvirt_uri
+        local = ssh.forward_unix(REMOTE_LIBVIRT_SOCKET)
+        return f"qemu+unix:///{self.site.libvirt_uri.removeprefix('qemu:///')}?socket={local}"
 
     def close(self) -> None:
         if self._virt is not None:
             self._virt.close()
             self._virt = None
         self.runner.close()
+
+
+REMOTE_LIBVIRT_SOCKET = "/run/libvirt/libvirt-sock"
+
+
+def ssh_runner_of(runner: Runner) -> SSHRunner | None:
+    """The SSH runner behind ``runner`` (itself, or the one a plan runner wraps)."""
+    inner = runner.inner if isinstance(runner, PlanRunner) else runner
+    return inner if isinstance(inner, SSHRunner) else None
 
 
 def runner_for(site: Site) -> Runner:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kvmops.cmd import Cmd, Result
-from kvmops.errors import InvalidInput
+from kvmops.errors import CommandFailed, InvalidInput
 from kvmops.runners.base import LineSink, Runner
 from kvmops.runners.local import popen_result
 
@@ -45,6 +45,7 @@ class SSHRunner(Runner):
         self.host = target.destination.split("@")[-1]
         self._control_dir = tempfile.mkdtemp(prefix="kvmops-ssh-")
         self._extra = extra_options
+        self._forwards: list[str] = []
 
     def ssh_argv(self) -> list[str]:
         """The ssh prefix: batch mode, strict host keys, connection sharing."""
@@ -76,6 +77,21 @@ class SSHRunner(Runner):
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         argv = [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]
         return popen_result(self.host, cmd, argv, on_line)
+
+    def forward_unix(self, remote: str) -> str:
+        """Forward a unix socket of the host (e.g. libvirt's) to a local one over the shared
+        connection: ``ssh -O forward -L LOCAL:REMOTE DEST``. Returns the local path."""
+        local = f"{self._control_dir}/fwd-{len(self._forwards)}.sock"
+        self.run(Cmd(("true",), mutates=False))  # make sure the master connection is up
+        res = subprocess.run(
+            [*self.ssh_argv(), "-O", "forward", "-L", f"{local}:{remote}", self.target.destination],
+            capture_output=True, text=True, check=False, timeout=30,
+        )
+        if res.returncode != 0:
+            raise CommandFailed(self.host, ("ssh", "-O", "forward", "-L", f"{local}:{remote}"),
+                                res.returncode, res.stderr)
+        self._forwards.append(local)
+        return local
 
     def close(self) -> None:
         """Stop the shared master connection and remove its socket folder."""

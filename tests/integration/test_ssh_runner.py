@@ -59,3 +59,35 @@ def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
         assert "HOST IDENTIFICATION HAS CHANGED" in err.value.stderr or "verification failed" in err.value.stderr
     finally:
         r.close()
+
+
+def test_unix_socket_forwarded_over_the_shared_connection(sshd: Sshd, tmp_path: Path) -> None:
+    """How kvmops reaches a remote libvirtd: its socket forwarded through the same SSH
+    connection (strict host keys), so libvirt never opens its own unverified one."""
+    import socket
+    import threading
+
+    remote = tmp_path / "remote.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(remote))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"hello " + conn.recv(64))
+
+    t = threading.Thread(target=answer, daemon=True)
+    t.start()
+    r = runner(sshd)
+    try:
+        local = r.forward_unix(str(remote))
+        with socket.socket(socket.AF_UNIX) as c:
+            c.connect(local)
+            c.sendall(b"libvirt")
+            assert c.recv(64) == b"hello libvirt"
+    finally:
+        r.close()
+        server.close()
+        t.join(timeout=5)
+    assert not Path(local).exists()
