@@ -1,0 +1,95 @@
+"""``kvmops lab``: the lab VM, a faithful KVM host booted with QEMU on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+
+from kvmops import lab
+from kvmops.lab.errors import LabError
+from kvmops.lab.ssh import ssh_argv
+from kvmops.lab.state import RUNNING
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("lab", help="the lab VM: a KVM host in QEMU to run the runbooks against")
+    cmds = p.add_subparsers(dest="lab_cmd", required=True)
+
+    c = cmds.add_parser("up", help="build (cached) and boot the lab; reuse a running one")
+    c.add_argument("--port", type=int, help="SSH port on 127.0.0.1 (default: a free one)")
+    c.add_argument("--accel", choices=("kvm", "tcg"), help="skip the KVM probe and use this")
+    c.add_argument("--timeout", type=float, help="seconds to wait for SSH (default 180 KVM, 480 TCG)")
+    c.add_argument("--no-guest-image", action="store_true",
+                   help="do not build/attach the small guest cloud image")
+    c.set_defaults(func=cmd_up)
+
+    c = cmds.add_parser("status", help="running / stopped / stale")
+    c.set_defaults(func=cmd_status)
+
+    c = cmds.add_parser("ssh", help="a shell (or a command) in the lab as root")
+    c.add_argument("command", nargs=argparse.REMAINDER, help="command to run (after --)")
+    c.set_defaults(func=cmd_ssh)
+
+    c = cmds.add_parser("site", help="print the path of the lab site file (for --site)")
+    c.set_defaults(func=cmd_site)
+
+    c = cmds.add_parser("down", help="power the lab off (kill it if it hangs)")
+    c.add_argument("--timeout", type=float, default=90.0)
+    c.set_defaults(func=cmd_down)
+
+    c = cmds.add_parser("destroy", help="kill QEMU, remove the run folder: always back to clean")
+    c.add_argument("--cache", action="store_true", help="also remove the built images")
+    c.set_defaults(func=cmd_destroy)
+
+    c = cmds.add_parser("guest-image", help="build (cached) the small guest cloud image; print its path")
+    c.set_defaults(func=cmd_guest_image)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from kvmops.lab.guest_image import ensure_guest_image
+
+    image = None if args.no_guest_image else ensure_guest_image()
+    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image)
+    print(f"lab running: pid {state.pid}, {state.accel}, ssh port {state.port}")
+    print(f"site file:   {state.site}   (kvmops lv list --site {state.site})")
+    print("shell:       kvmops lab ssh")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = lab.status()
+    print(st.message)
+    return 0 if st.kind == RUNNING else 3
+
+
+def cmd_ssh(args: argparse.Namespace) -> int:
+    st = lab.status(check_ssh=False)
+    if st.kind != RUNNING or st.state is None:
+        raise LabError(st.message)
+    command = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] else args.command
+    return subprocess.call(ssh_argv(st.state, *command, batch=bool(command)))
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    path = lab.site_path()
+    if not path.exists():
+        raise LabError(f"no lab site file at {path}: start the lab with `kvmops lab up`")
+    print(path)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    print(lab.down(timeout=args.timeout))
+    return 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    lab.destroy(cache=args.cache)
+    return 0
+
+
+def cmd_guest_image(args: argparse.Namespace) -> int:
+    from kvmops.lab.guest_image import ensure_guest_image
+
+    print(ensure_guest_image())
+    return 0

@@ -1,0 +1,17 @@
+"""The lab: a faithful KVM host (Debian bookworm, LVM, device-mapper, NetworkManager, libvirt)
+booted with QEMU on this machine and reached over SSH on 127.0.0.1.
+
+Public API::
+
+    from kvmops.lab import LabPaths, up, down, destroy, status, site_path
+
+``up()`` builds (or reuses) the cached image, boots it, waits for ``ssh true``, prepares VG
+``rl_build`` and writes the lab site file; ``kvmops.host.connect(load_site(site_path()))``
+then runs commands in the lab.
+"""
+
+from kvmops.lab.errors import LabError
+from kvmops.lab.paths import LabPaths
+from kvmops.lab.vm import destroy, down, site_path, status, up
+
+__all__ = ["LabError", "LabPaths", "destroy", "down", "site_path", "status", "up"]

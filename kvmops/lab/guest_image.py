@@ -1,0 +1,185 @@
+"""A small guest cloud image for the lab: a partitioned raw disk that boots to a serial console.
+
+Layout (``guest.raw``, 512 MiB, sparse): a DOS label with one bootable partition (xfs, like the
+guide's CentOS cloud images) holding a busybox root, the lab's Debian kernel and initrd in
+/boot, and extlinux as boot loader. ``/etc/passwd`` has the images' login user ``centos``.
+It prints ``kvmops-guest: booted <hostname>`` on ttyS0 when its init has run.
+
+Built on this machine (root: loop device, ``partx -a``, mount), cached by recipe hash::
+
+    truncate -s 512M guest.raw; sfdisk guest.raw <<< ',,L,*'
+    losetup --find --show guest.raw; partx -a /dev/loopN; mkfs.xfs -L root /dev/loopNp1
+    mount /dev/loopNp1 MNT; cp -a STAGING/. MNT; extlinux --install MNT/boot/extlinux
+    umount MNT; partx -d /dev/loopN; losetup -d /dev/loopN
+    dd if=/usr/lib/syslinux/mbr/mbr.bin of=guest.raw bs=440 count=1 conv=notrunc
+
+Public API: :func:`ensure_guest_image` -> Path of ``guest.raw``; ``BOOT_BANNER``;
+``IN_LAB_DEVICE`` (the image as a read-only disk inside a running lab) and ``IN_LAB_FILE``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kvmops.cmd import change, read
+from kvmops.lab.build import build_lock, ensure_image, safe_rmtree
+from kvmops.lab.errors import LabError
+from kvmops.lab.paths import ImagePaths, LabPaths
+from kvmops.lab.progress import Phases
+from kvmops.lab.qemu import GUEST_IMAGE_SERIAL
+from kvmops.runners import LocalRunner
+
+IMAGE_SIZE = "512M"
+BUSYBOX = "/bin/busybox"
+MBR = "/usr/lib/syslinux/mbr/mbr.bin"
+EXTLINUX_MODULES = Path("/usr/lib/syslinux/modules/bios")
+BOOT_BANNER = "kvmops-guest: booted"
+IN_LAB_DEVICE = f"/dev/disk/by-id/virtio-{GUEST_IMAGE_SERIAL}"  # see prepare.py
+IN_LAB_FILE = "/var/lib/kvmops/images/guest.raw"
+GUEST_VERSION = 1
+
+
+def guest_files() -> dict[str, str]:
+    """The text files of the guest root: path -> content."""
+    return {
+        "/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"
+                       "centos:x:1000:1000:Cloud User:/home/centos:/bin/sh\n",
+        "/etc/group": "root:x:0:\nwheel:x:10:centos\ncentos:x:1000:\n",
+        "/etc/shadow": "root:*:19000:0:99999:7:::\ncentos:!!:19000:0:99999:7:::\n",
+        "/etc/hostname": "kvmops-guest\n",
+        "/etc/os-release": 'NAME="kvmops guest"\nID=kvmops-guest\nVERSION_ID="1"\n',
+        "/etc/fstab": "LABEL=root / xfs defaults 0 0\n",
+        "/etc/inittab": "::sysinit:/etc/init.d/rcS\n"
+                        "ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
+                        "::ctrlaltdel:/sbin/reboot\n::shutdown:/bin/umount -a -r\n",
+        "/etc/init.d/rcS": "#!/bin/sh\n"
+                           "mount -t proc proc /proc 2>/dev/null\n"
+                           "mount -t sysfs sys /sys 2>/dev/null\n"
+                           "mount -t devtmpfs dev /dev 2>/dev/null\n"
+                           "mount -o remount,rw /\n"
+                           "hostname -F /etc/hostname\n"
+                           "ip link set lo up\n"
+                           f'echo "{BOOT_BANNER} $(hostname)" > /dev/ttyS0\n',
+        "/boot/extlinux/extlinux.conf": "DEFAULT linux\nTIMEOUT 1\nPROMPT 0\nSERIAL 0 115200\n"
+                                        "LABEL linux\n  KERNEL /boot/vmlinuz\n  INITRD /boot/initrd.img\n"
+                                        "  APPEND root=LABEL=root rw console=ttyS0,115200 panic=30\n",
+    }
+
+
+def guest_digest(img: ImagePaths) -> str:
+    """Hash of the guest recipe: its files, size, the lab kernel and this machine's busybox."""
+    kernel = (img.dir / "kernel-version").read_text().strip()
+    busybox = hashlib.sha256(Path(BUSYBOX).read_bytes()).hexdigest() if Path(BUSYBOX).exists() else "-"
+    blob = json.dumps([GUEST_VERSION, IMAGE_SIZE, guest_files(), kernel, busybox], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def ensure_guest_image(paths: LabPaths | None = None, say: Phases | None = None) -> Path:
+    """The cached ``guest.raw`` (built first when missing or half-built)."""
+    paths = paths or LabPaths.default()
+    say = say or Phases()
+    img = ensure_image(paths, say=say)
+    _need_tools()
+    folder = paths.guest_dir(guest_digest(img))
+    raw, marker = folder / "guest.raw", folder / "COMPLETE"
+    if marker.exists():
+        say(f"guest image: cached {raw}")
+        return raw
+    with build_lock(paths, say):
+        if marker.exists():
+            return raw
+        if folder.exists():
+            say(f"guest image: {folder} is half-built (no COMPLETE marker): rebuilding")
+            safe_rmtree(folder)
+        folder.mkdir(parents=True)
+        t0 = say.elapsed
+        say(f"guest image: building {raw} ({IMAGE_SIZE}, xfs, busybox root, extlinux)")
+        build_guest_image(raw, img)
+        marker.write_text(f"built in {say.elapsed - t0:.0f}s\n")
+        say(f"guest image: built in {say.elapsed - t0:.0f}s")
+    for other in paths.root.glob("guest-*"):
+        if other != folder:
+            safe_rmtree(other)
+    return raw
+
+
+def _need_tools() -> None:
+    need = {"busybox-static": BUSYBOX, "syslinux-common": MBR, "extlinux": shutil.which("extlinux"),
+            "xfsprogs": shutil.which("mkfs.xfs"), "fdisk": shutil.which("sfdisk")}
+    missing = [pkg for pkg, path in need.items() if not path or not Path(path).exists()]
+    if missing:
+        raise LabError(f"the guest image needs {', '.join(missing)}: apt-get install {' '.join(missing)}")
+    if os.geteuid() != 0:
+        raise LabError("building the guest image needs root (loop device, mount)")
+
+
+def build_guest_image(raw: Path, img: ImagePaths) -> None:
+    runner = LocalRunner()
+    with tempfile.TemporaryDirectory(prefix="kvmops-guest-") as tmp:
+        staging = Path(tmp) / "root"
+        stage_root(staging, img)
+        runner.run(change("truncate", "-s", IMAGE_SIZE, str(raw)))
+        runner.run(change("sfdisk", "--quiet", "--label", "dos", str(raw), stdin=",,L,*\n"))
+        with partition(runner, raw) as part:
+            runner.run(change("mkfs.xfs", "-q", "-L", "root", part))
+            with mounted(runner, part, Path(tmp) / "mnt") as mnt:
+                runner.run(change("cp", "-a", f"{staging}/.", str(mnt)))
+                runner.run(change("extlinux", "--install", str(mnt / "boot/extlinux")))
+        runner.run(change("dd", f"if={MBR}", f"of={raw}", "bs=440", "count=1", "conv=notrunc",
+                          "status=none"))
+
+
+def stage_root(root: Path, img: ImagePaths) -> None:
+    """busybox and its applet links, the text files, the kernel, initrd and extlinux modules."""
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "proc", "sys", "dev", "run",
+              "tmp", "root", "home/centos", "boot/extlinux", "var/log"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, root / "bin/busybox")
+    applets = LocalRunner().run(read(BUSYBOX, "--list-full")).stdout.split()
+    for applet in applets:
+        link = root / applet
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/bin/busybox")
+    for name, content in guest_files().items():
+        (root / name.lstrip("/")).write_text(content)
+    (root / "etc/init.d/rcS").chmod(0o755)
+    (root / "etc/shadow").chmod(0o600)
+    os.chown(root / "home/centos", 1000, 1000)
+    shutil.copyfile(img.kernel, root / "boot/vmlinuz")
+    shutil.copyfile(img.initrd, root / "boot/initrd.img")
+    for mod in ("ldlinux.c32",):
+        if (EXTLINUX_MODULES / mod).exists():
+            shutil.copyfile(EXTLINUX_MODULES / mod, root / "boot/extlinux" / mod)
+
+
+@contextmanager
+def partition(runner: LocalRunner, raw: Path) -> Iterator[str]:
+    """``losetup --find --show RAW``; ``partx -a``: yields ``/dev/loopNp1``; always detached."""
+    dev = runner.run(change("losetup", "--find", "--show", str(raw))).stdout.strip()
+    try:
+        runner.run(change("partx", "-a", dev), check=False)
+        part = f"{dev}p1"
+        if not Path(part).exists():
+            raise LabError(f"{part} did not appear after `partx -a {dev}`: no partition support")
+        yield part
+    finally:
+        runner.run(change("partx", "-d", dev), check=False)
+        runner.run(change("losetup", "-d", dev), check=False)
+
+
+@contextmanager
+def mounted(runner: LocalRunner, device: str, point: Path) -> Iterator[Path]:
+    point.mkdir(parents=True, exist_ok=True)
+    runner.run(change("mount", device, str(point)))
+    try:
+        yield point
+    finally:
+        runner.run(change("umount", str(point)), check=False)

@@ -1,0 +1,62 @@
+"""The lab's site file (same schema as ``kvmops/sites/guide.toml``), rendered from a state."""
+
+from __future__ import annotations
+
+import json
+
+from kvmops.lab.recipe import UPLINK
+from kvmops.lab.state import LabState
+
+EMULATOR = "/usr/bin/qemu-system-x86_64"  # Debian's path (the guide's Rocky host: qemu-kvm)
+NETWORKS = ((2368, "10.5.68.0/24"), (2367, "10.5.67.0/24"), (223, "132.230.223.0/24"))
+
+
+def _q(text: str) -> str:
+    """A TOML basic string (JSON's escaping is a subset TOML accepts)."""
+    return json.dumps(text)
+
+
+def render_site(state: LabState) -> str:
+    """The TOML that points kvmops at the lab over SSH, host keys checked strictly."""
+    lines = [
+        "# The kvmops lab VM (written by `kvmops lab up`; do not edit: it is rewritten).",
+        "[host]",
+        'name = "kvmlab"',
+        'ssh = "root@127.0.0.1"',
+        f"ssh_port = {state.port}",
+        f"ssh_identity = {_q(state.key)}",
+        f"ssh_known_hosts = {_q(state.known_hosts)}",
+        "",
+        "[storage]",
+        'vg = "rl_build"',
+        'lv_prefix = "vm"',
+        'snapshot_size = "256m"',
+        "snapshot_extend_at = 80",
+        'snapshot_extend_by = "128m"',
+        "",
+        "[libvirt]",
+        'uri = "qemu:///system"',
+        'domain_type = "qemu"',
+        f"emulator = {_q(EMULATOR)}",
+        'xml_dir = "/root/kvm"',
+        "",
+        "[images]",
+        'login_user = "centos"',
+        "",
+        "[network]",
+        f"uplink = {_q(UPLINK)}",
+        'dns = ["132.230.200.200"]',
+    ]
+    for vlan, cidr in NETWORKS:
+        lines += ["", "[[network.vlan]]", f"id = {vlan}", f'cidr = "{cidr}"']
+    return "\n".join(lines) + "\n"
+
+
+def known_hosts_text(port: int, host_keys: str) -> str:
+    """``[127.0.0.1]:PORT ssh-ed25519 AAAA...`` for each host key of the image."""
+    out = []
+    for line in host_keys.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            out.append(f"[127.0.0.1]:{port} {parts[0]} {parts[1]}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,75 @@
+"""The lab tier: tests against a lab VM (a faithful KVM host in QEMU), reached over SSH.
+
+Opt-in: set ``KVMOPS_LAB=1`` (it needs root, QEMU, debootstrap, about 2 GB under the cache
+folder; the first run builds the image, later runs reuse it). A lab that already runs is
+reused and left running; a lab this session started is destroyed at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from kvmops import lab
+from kvmops.host import Host, connect
+from kvmops.lab.guest_image import ensure_guest_image
+from kvmops.lab.state import RUNNING, LabState
+from kvmops.site import Site, load_site
+
+TIMINGS: dict[str, float] = {}
+
+
+def lab_skip_reason() -> str | None:
+    if os.environ.get("KVMOPS_LAB") != "1":
+        return "lab tier is opt-in: set KVMOPS_LAB=1 (root, QEMU; first run builds the image, ~4 min)"
+    if os.geteuid() != 0:
+        return "lab tier needs root (debootstrap, loop devices, QEMU)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = lab_skip_reason()
+    if reason is None:
+        return
+    for item in items:
+        if "lab" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def lab_state() -> Iterator[LabState]:
+    """A running lab: reused when one answers SSH, else built/booted here and destroyed after."""
+    before = lab.status()
+    started_here = before.kind != RUNNING
+    t0 = time.monotonic()
+    image = ensure_guest_image()
+    TIMINGS["images (build or cache)"] = time.monotonic() - t0
+    t1 = time.monotonic()
+    state = lab.up(guest_image=image)
+    TIMINGS["lab up (boot + prepare)" if started_here else "lab reuse"] = time.monotonic() - t1
+    t2 = time.monotonic()
+    try:
+        yield state
+    finally:
+        TIMINGS["lab tests"] = time.monotonic() - t2
+        if started_here:
+            lab.destroy()
+        print("\nlab timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items()))
+
+
+@pytest.fixture(scope="session")
+def lab_site(lab_state: LabState) -> Site:
+    return load_site(lab_state.site)
+
+
+@pytest.fixture
+def lab_host(lab_site: Site) -> Iterator[Host]:
+    """A Host that applies plans in the lab over kvmops' own SSH runner."""
+    host = connect(lab_site, apply=True)
+    try:
+        yield host
+    finally:
+        host.close()
