@@ -11,7 +11,7 @@ from kvmops.cli.common import setup_logging
 from kvmops.errors import KvmopsError
 
 # Command groups, each a module under kvmops.cli with a ``register(subparsers)``.
-GROUPS = ("lv", "lab", "guest", "inventory", "docs", "runbooks", "net", "image")
+GROUPS = ("lv", "lab", "guest", "inventory", "docs", "runbooks", "net", "demo", "image")
 
 
 def parser() -> argparse.ArgumentParser:

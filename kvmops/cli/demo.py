@@ -1,0 +1,88 @@
+"""``kvmops demo``: the main job. Creates a guest with the runbooks against the best site
+this machine offers, and says which one it used:
+
+- the lab (a KVM host in QEMU, `kvmops lab`) when this machine can run it (root, QEMU,
+  debootstrap): host-network then guest-create, applied for real;
+- otherwise plan mode against the demo site (recorded facts and the libvirt test driver):
+  the same runbooks, nothing executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from kvmops.cli.runbooks import report
+from kvmops.runbook.execute import run_runbook
+
+DEMO_GUEST = "demo1"
+PLAN_GUEST = "test2"  # the demo site has recorded facts for this new guest
+VLAN = 2368
+LAB_IMAGE = "/var/lib/kvmops/images/guest.raw"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="create a guest with the runbooks on the best site this machine offers")
+    p.add_argument("--plan", action="store_true", help="plan mode against the demo site, even where a lab can run")
+    p.add_argument("--guest", help=f"guest name (default {DEMO_GUEST} in the lab, {PLAN_GUEST} in plan mode)")
+    p.add_argument("--down", action="store_true", help="stop the lab at the end (default: leave it running)")
+    p.set_defaults(func=cmd_demo)
+
+
+def lab_possible() -> tuple[bool, str]:
+    """Whether the lab can run here, and why not."""
+    if os.geteuid() != 0:
+        return False, "not root (the lab needs loop devices and debootstrap)"
+    missing = [t for t in ("qemu-system-x86_64", "qemu-img", "debootstrap", "mkfs.ext4") if not shutil.which(t)]
+    if missing:
+        return False, f"missing {', '.join(missing)} (run scripts/bootstrap as root)"
+    return True, ""
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    possible, why = lab_possible()
+    if args.plan or not possible:
+        reason = "--plan was given" if args.plan else f"the lab cannot run here: {why}"
+        print(f"kvmops demo: PLAN MODE against the demo site (recorded facts, libvirt test driver), "
+              f"because {reason}. Nothing is executed.\n", flush=True)
+        params = {**_params(args.guest or PLAN_GUEST, image=None), "size": "10g", "setup": "nocloud"}
+        rec = run_runbook("guest-create", params, site="demo", apply=False, progress=say)
+        return report(rec)
+    return _lab_demo(args)
+
+
+def _params(guest: str, image: str | None) -> dict[str, object]:
+    params: dict[str, object] = {"guest": guest, "vlan": VLAN, "memory": "256m", "vcpus": 1,
+                                 "size": "1g", "setup": "none", "address": "10.5.68.237"}
+    if image:
+        params["image"] = image
+    return params
+
+
+def _lab_demo(args: argparse.Namespace) -> int:
+    from kvmops import lab
+    from kvmops.lab.guest_image import ensure_guest_image
+
+    print("kvmops demo: using the LAB (a KVM host in QEMU on this machine; first run builds it, "
+          "~4 min). Changes are applied inside the lab only.\n", flush=True)
+    guest = args.guest or DEMO_GUEST
+    state = lab.up(guest_image=ensure_guest_image())
+    site = str(state.site)
+    try:
+        for name, params in (("host-network", {"vlan": VLAN}), ("guest-create", _params(guest, LAB_IMAGE))):
+            print(f"\n== kvmops run {name} --site {site} --apply", flush=True)
+            rec = run_runbook(name, params, site=site, apply=True, progress=say)
+            if report(rec) != 0:
+                return 1
+        print(f"\nguest {guest} runs in the lab. Look: kvmops inventory --site {site}; "
+              f"kvmops lab ssh -- virsh list --all; stop the lab: kvmops lab down")
+        return 0
+    finally:
+        if args.down:
+            print(lab.down())
+
