@@ -74,7 +74,9 @@ def _lab_demo(args: argparse.Namespace) -> int:
     state = lab.up(guest_image=ensure_guest_image())
     site = str(state.site)
     try:
-        for name, params in (("host-network", {"vlan": VLAN}), ("guest-create", _params(guest, LAB_IMAGE))):
+        steps: list[tuple[str, dict[str, object]]] = [
+            ("host-network", {"vlan": VLAN}), ("guest-create", _params(guest, LAB_IMAGE))]
+        for name, params in steps:
             print(f"\n== kvmops run {name} --site {site} --apply", flush=True)
             rec = run_runbook(name, params, site=site, apply=True, progress=say)
             if report(rec) != 0:
