@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -21,6 +19,9 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP))
 
 from kvmops.site_build.build import build  # noqa: E402
+
+sys.path.insert(0, str(TOP / "bench"))
+from machine import write_results  # noqa: E402
 
 
 def site_size(site: Path) -> tuple[int, int]:
@@ -44,11 +45,7 @@ def main() -> int:
                    "pages": pages, "site_mib": round(size / 2**20, 1)}
             results.append(row)
             print(json.dumps(row), flush=True)
-    args.out.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "results": results,
-    }, indent=2) + "\n")
-    print(f"results: {args.out}")
+    write_results("docs_build", {"results": results, "goal": "measured, no goal"}, args.out)
     return 0
 
 

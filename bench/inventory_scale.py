@@ -25,6 +25,9 @@ from kvmops.lvm.facts import parse_lvs
 from kvmops.runners.base import LineSink, Runner
 from kvmops.site import load_site
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import write_results
+
 GUESTS, LVS = 200, 500
 
 
@@ -92,6 +95,13 @@ def main() -> None:
           f"({', '.join(r.command.split()[0] for r in runner.records)})")
     print(f"parse + join (median of 20): {statistics.median(parse) * 1000:.1f} ms (goal < 50 ms)")
     print(f"whole inventory incl. libvirt listing of {GUESTS} test-driver guests: {total * 1000:.0f} ms")
+    write_results("inventory_scale", {
+        "guests": len(inv.guests), "lvs": LVS, "commands": len(runner.records),
+        "command_names": [r.command.split()[0] for r in runner.records],
+        "parse_ms": round(statistics.median(parse) * 1000, 2), "parse_runs": len(parse),
+        "whole_inventory_ms": round(total * 1000, 1),
+        "goal": "a constant number of commands (not one per guest); parse + join < 50 ms",
+    })
 
 
 if __name__ == "__main__":

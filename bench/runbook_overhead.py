@@ -19,6 +19,9 @@ import papermill
 
 from kvmops.runbook.execute import run_runbook
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import write_results
+
 EMPTY = '''# %% [markdown]
 # # Empty
 #
@@ -62,6 +65,11 @@ def main(rounds: int) -> None:
     print(f"bare papermill, empty notebook : median {mb:.2f} s  ({', '.join(f'{x:.2f}' for x in b)})")
     print(f"kvmops run_runbook, empty book : median {mk:.2f} s  ({', '.join(f'{x:.2f}' for x in k)})")
     print(f"added by kvmops: {mk - mb:+.2f} s ({(mk - mb) / mb * 100:+.0f}%; goal < 50%)")
+    write_results("runbook_overhead", {
+        "rounds": rounds, "bare_papermill_s": [round(x, 3) for x in b], "kvmops_s": [round(x, 3) for x in k],
+        "bare_median_s": round(mb, 3), "kvmops_median_s": round(mk, 3),
+        "overhead_pct": round((mk - mb) / mb * 100, 1), "goal": "kvmops adds < 50% to a bare papermill run",
+    })
 
 
 if __name__ == "__main__":

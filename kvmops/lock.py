@@ -54,7 +54,11 @@ def try_lock(runner: Runner, guest: str, what: str, base: str | None = None) -> 
     runner.run(_cmd("mkdir", "-p", "-m", "0700", base))
     if runner.run(_cmd("mkdir", "-m", "0700", path, ok=(0, 1)), check=True).returncode != 0:
         return False
-    runner.run(_cmd("tee", f"{path}/owner", stdin=owner_line(what)))
+    try:
+        runner.run(_cmd("tee", f"{path}/owner", stdin=owner_line(what)))
+    except BaseException:
+        unlock(runner, guest, base)  # the lock is ours but unusable: never leave it behind
+        raise
     return True
 
 

@@ -231,10 +231,13 @@ class Virt:
         info = self.call(f"guest info of {name!r}", self.domain(name).guestInfo, 0, 0, hints=hints)
         return dict(info)
 
-    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None) -> str:
+    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None,
+                     until: Callable[[str], bool] | None = None) -> str:
         """Read the serial console for ``seconds`` (``virDomainOpenConsole``); returns the text.
 
-        Does not steal the console from an attached ``virsh console`` session.
+        ``until(text so far)`` returning True ends the reading early (e.g. a login prompt: a
+        guest under TCG may need minutes to get there). Does not steal the console from an
+        attached ``virsh console`` session.
         """
         dom = self.domain(name)
         hints = {
@@ -249,7 +252,11 @@ class Virt:
         try:
             stream.eventAddCallback(libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_HANGUP,
                                     reader.readable, None)
-            time.sleep(seconds)
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                if until is not None and until(reader.text(flush=False)):
+                    break
+                time.sleep(min(left, 0.25) if until is not None else left)
         finally:
             _close_stream(stream)
         return reader.text()
@@ -291,9 +298,10 @@ class _ConsoleReader:
                 if line.strip():
                     self.on_line(line)
 
-    def text(self) -> str:
+    def text(self, flush: bool = True) -> str:
+        """Everything read so far; ``flush`` also passes an unfinished last line on."""
         with self.lock:
-            if self.on_line is not None and self.pending.strip():
+            if flush and self.on_line is not None and self.pending.strip():
                 self.on_line(self.pending)
                 self.pending = ""
             return b"".join(self.chunks).decode("utf-8", "replace").replace("\r", "")

@@ -46,8 +46,9 @@ address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "" 
 keys = ""  # SSH public key line(s) for the login user, separated by ;
 password = ""  # secret: the login user's password ("" = key login only)
 root_password = ""  # secret: root's password ("" = leave root as the image has it)
+sudo = True  # with tweaks: give the login user passwordless sudo (the image must have sudo)
 autostart = True  # start the guest when the host boots
-console_seconds = 60.0  # read the serial console this long after the start (0 = skip)
+console_seconds = 60.0  # read the serial console up to this long after the start, until a login prompt (0 = skip)
 
 # %%
 from kvmops import notebook as nb
@@ -113,13 +114,14 @@ for plan in (lv_plan, copy, seed):
         nb.show_plan(plan)
 if setup == "tweaks":
     nb.note("Offline tweaks (planned after the copy, from the image's real content): password and keys of "
-            f"`{login}`, sudo, serial getty{', static address ' + fixed.with_prefix if fixed else ''}.")
+            f"`{login}`{', sudo' if sudo else ''}, serial getty{', static address ' + fixed.with_prefix if fixed else ''}.")
 if not host.apply and setup == "nocloud":
     nb.note("The domain is defined with the seed ISO as its CD-ROM once the seed is written.")
 define = lifecycle.define(host, nocloud.with_seed(spec, None), lvm=after_lv)  # the seed is not written yet
 nb.show_plan(define)
 nb.note(f"Then: start {guest}" + (", autostart on" if autostart else "")
-        + (f", read its serial console for {console_seconds:g} s" if console_seconds else "") + ".")
+        + (f", read its serial console up to {console_seconds:g} s (until a login prompt)" if console_seconds else "")
+        + ".")
 
 # %% [markdown]
 # ## Create the LV and copy the image
@@ -150,13 +152,12 @@ with nb.step("Accounts, console and address", if_fails="check the image; the dis
             nb.apply_plan(host, seed)
     elif setup == "tweaks" and host.apply:
         from kvmops.images import tweaks as tw
-        from kvmops.net.address import nm_keyfile
-
-        wanted = [tw.Sudoers(login), tw.SerialGetty()]
+        wanted: list[tw.Tweak] = [tw.Sudoers(login)] if sudo else []
+        wanted += [tw.SerialGetty()]
         wanted += [tw.SetPassword(Password.clear(login, password))] if password else []
         wanted += [tw.SetPassword(Password.clear("root", root_password))] if root_password else []
         wanted += [tw.AuthorizedKeys(login, tuple(k for k in keys.split(";") if k.strip()))] if keys.strip() else []
-        wanted += [tw.StaticIp(keyfile=nm_keyfile(fixed))] if fixed else []
+        wanted += [tw.StaticIp.from_address(fixed)] if fixed else []
         with nb.locked(host, guest, "guest-create"):
             print(tw.tweak_image(host, wanted, lv=disk, busy=nb.busy(host)))
     else:
@@ -191,8 +192,9 @@ with nb.step("Verify the guest", if_fails="follow the guest-unreachable runbook"
         now = host.virt.info(guest)
         nb.check(now.active, f"guest {guest} is {now.state}, not running")
         if console_seconds:
-            text = lifecycle.read_console(host, guest, console_seconds, print)
+            text = lifecycle.read_console(host, guest, console_seconds, print, until=lifecycle.login_prompt)
             nb.check(text.strip(), f"guest {guest} printed nothing on its serial console in {console_seconds:g} s")
+            nb.check("Kernel panic" not in text, f"the kernel of guest {guest} panicked (see its console above)")
         print(f"ok: guest {guest} runs" + (" and answers on its console" if console_seconds else ""))
         print(lifecycle.console_hint(host, guest))
     else:

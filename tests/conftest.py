@@ -5,8 +5,11 @@ Integration tests are marked ``integration`` and skip with a reason when not roo
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +26,25 @@ def need_tools(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         pytest.skip(f"missing system tools: {', '.join(missing)} (run scripts/bootstrap as root)")
+
+
+SESSION_LOG = "kvmops-session.log"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kvmops_session_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every kvmops log line of the session (commands as logged, masked) in one file under the
+    session's temp folder, for the secret scan at the end of a tier (test_zz_secrets_scan.py)."""
+    path = tmp_path_factory.getbasetemp() / SESSION_LOG
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("kvmops")
+    old = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield path
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+        handler.close()

@@ -10,10 +10,11 @@ import argparse
 import getpass
 from pathlib import Path
 
+from kvmops import guards
 from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply
 from kvmops.errors import InvalidInput
 from kvmops.host import Host
-from kvmops.images import copy, grow, nocloud, probe, tweaks
+from kvmops.images import copy, density, grow, nocloud, probe, tweaks
 from kvmops.images.passwords import Password
 from kvmops.lvm.state import read_state
 from kvmops.units import human
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = cmds.add_parser("copy", help="copy a raw/qcow2 image onto a guest LV (needs --confirm VG/LV)")
     p.add_argument("image")
     p.add_argument("lv", help="guest LV name, e.g. vmtest1")
-    p.add_argument("--method", choices=copy.METHODS, default="qemu-img")
+    p.add_argument("--method", choices=copy.METHODS, default="auto",
+                   help="auto (default): dd for a dense raw image, qemu-img otherwise (measured first)")
     p.add_argument("--no-verify", action="store_true", help="skip qemu-img compare afterwards")
     add_apply(p, destructive=True)
     p.set_defaults(func=cmd_copy)
@@ -117,8 +119,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         info = probe.probe(host.runner, args.image)
         state = read_state(host.runner, host.site.vg)
+        measured = density.measure(host.runner, info) if args.method == "auto" else None
         plan = copy.copy_plan(host.site, state, args.lv, info, busy=_busy(host),
-                              verify=not args.no_verify, method=args.method)
+                              verify=not args.no_verify, method=args.method, density=measured)
         print(plan.render())
         if not host.apply:
             print("\n(plan only: nothing was changed; add --apply --confirm VG/LV to run it)")
@@ -129,7 +132,11 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def _lv(args: argparse.Namespace, host: Host) -> str | None:
-    return f"{host.site.vg}/{args.lv}" if args.lv else None
+    """``VG/LV`` of ``--lv``; a host LV (root, home, ...) is refused before any command."""
+    if not args.lv:
+        return None
+    guards.not_host_lv(args.lv, host.site.lv_prefix)
+    return f"{host.site.vg}/{args.lv}"
 
 
 def cmd_tweak(args: argparse.Namespace) -> int:
@@ -149,8 +156,9 @@ def cmd_tweak(args: argparse.Namespace) -> int:
         if not todo:
             raise InvalidInput("no tweak chosen: use --key, --password-hash, --sudo, --serial, ...")
         todo.append(tweaks.SelinuxRelabel())
+        lv = _lv(args, host)
         busy = _busy(host) if args.lv else frozenset()
-        report = tweaks.tweak_image(host, todo, image=args.image, lv=_lv(args, host), busy=busy)
+        report = tweaks.tweak_image(host, todo, image=args.image, lv=lv, busy=busy)
         print(report.render())
         if not host.apply:
             print("\n(plan only: the image was only read; add --apply to change it)")
@@ -164,8 +172,9 @@ def cmd_grow(args: argparse.Namespace) -> int:
     if not (args.image or args.lv):
         raise InvalidInput("give --image PATH or --lv NAME (or --inside for the in-guest commands)")
     with host_of(args) as host:
+        lv = _lv(args, host)
         busy = _busy(host) if args.lv else frozenset()
-        plan = grow.grow_offline(host, image=args.image, lv=_lv(args, host), busy=busy, progress=print)
+        plan = grow.grow_offline(host, image=args.image, lv=lv, busy=busy, progress=print)
         print(plan.render())
     return 0
 

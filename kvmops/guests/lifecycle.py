@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kvmops import names
@@ -152,12 +153,21 @@ def console_hint(host: Host, name: str) -> str:
             f"(the guest needs a getty on ttyS0 for a login prompt: guide 3.3.2)")
 
 
-def read_console(host: Host, name: str, seconds: float, progress: Progress | None = None) -> str:
-    """The serial console output of ``seconds`` (for notebooks); libvirt must support it."""
+def read_console(host: Host, name: str, seconds: float, progress: Progress | None = None,
+                 until: Callable[[str], bool] | None = None) -> str:
+    """The serial console output of ``seconds`` (for notebooks); libvirt must support it.
+
+    ``until`` ends the reading early: e.g. :func:`login_prompt` once the guest has booted.
+    """
     info = host.virt.info(names.guest_name(name))
     if not info.active:
         raise LibvirtError(f"guest {name} is {info.state}: start it first (kvmops guest start {name})")
-    return host.virt.read_console(name, seconds, progress)
+    return host.virt.read_console(name, seconds, progress, until)
+
+
+def login_prompt(text: str) -> bool:
+    """True once the console shows a login prompt (``... login:``): the guest has booted."""
+    return any(line.rstrip().endswith("login:") for line in text.splitlines()[-3:])
 
 
 # -- shutdown, destroy, undefine -------------------------------------------------------------

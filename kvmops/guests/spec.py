@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kvmops import names
 from kvmops.errors import InvalidInput
+from kvmops.net.validate import vlan_id
 from kvmops.site import Site
 from kvmops.units import parse_size
 
@@ -114,7 +115,7 @@ def guest_spec(
     **extra: object,
 ) -> GuestSpec:
     """A spec whose bridges all belong to the site: VLAN ids and bridge names both accepted."""
-    resolved = [site.network(int(v)).bridge for v in vlans]
+    resolved = [site.network(vlan_id(v)).bridge for v in vlans]
     for b in bridges:
         resolved.append(site.network_by_bridge(b).bridge)
     if len(set(resolved)) != len(resolved):

@@ -11,6 +11,7 @@ that a plan can be computed from what is really inside the image.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -108,11 +109,21 @@ def open_disk(runner: Runner, *, image: str | None = None, lv: str | None = None
 
 
 def _undo(runner: Runner, cmds: list[Cmd]) -> None:
-    """Run every undo command even when one fails; raise the first failure afterwards."""
+    """Run every undo command even when one fails; raise the first failure afterwards.
+
+    Called on the way out of a ``finally``: when an error is already on its way out (the
+    step that failed), that error stays the one reported and the undo failure is added to
+    it as a note (a ``umount`` of what never got mounted must not hide why).
+    """
     failed: CommandFailed | None = None
     for cmd in cmds:
         res = runner.run(cmd, check=False)
         if not res.ok and failed is None:
             failed = CommandFailed(res.host, cmd.masked_argv(), res.returncode, res.stderr, res.stdout)
-    if failed is not None:
-        raise failed
+    if failed is None:
+        return
+    pending = sys.exc_info()[1]
+    if pending is not None:
+        pending.add_note(f"while cleaning up after it: {failed}")
+        return
+    raise failed

@@ -26,6 +26,7 @@ from kvmops.units import human
 
 GROWABLE = ("xfs", "ext4", "ext3", "ext2", "btrfs")
 SLACK = 1 << 20  # a filesystem within 1 MiB of its partition counts as full size
+GPT_BACKUP = 33 * 512  # the backup GPT at the end of the disk: header and entries
 
 
 def growpart_cmd(device: str, number: int, *, dry_run: bool = False) -> Cmd:
@@ -33,6 +34,24 @@ def growpart_cmd(device: str, number: int, *, dry_run: bool = False) -> Cmd:
     if dry_run:
         return read("growpart", "--dry-run", device, str(number), ok=(0, 1))
     return change("growpart", device, str(number))
+
+
+def sfdisk_grow_cmd(device: str, number: int) -> Cmd:
+    """``sfdisk --no-reread --no-tell-kernel -N N DEV <<< ', +'``: partition N to the end.
+
+    For device-mapper disks (a guest LV mapped with kpartx): ``growpart`` resolves them to
+    ``/dev/dm-N`` and then looks for partition ``/dev/dm-N1``, which sfdisk calls
+    ``/dev/dm-Np1`` ("failed to get start and end"). sfdisk also moves a GPT's backup header
+    to the new end of the disk.
+    """
+    return change("sfdisk", "--no-reread", "--no-tell-kernel", "-N", str(number), device, stdin=", +\n")
+
+
+def room_after(disk_bytes: int, label: str, part: pt.Partition, others: Collection[pt.Partition]) -> int:
+    """Bytes between the end of ``part`` and the next partition or the end of the usable disk."""
+    end = disk_bytes - (GPT_BACKUP if label == "gpt" else 0)
+    later = [p.start * pt.SECTOR for p in others if p.start > part.start]
+    return min([end, *later]) - (part.start + part.sectors) * pt.SECTOR
 
 
 def fs_grow_cmd(fstype: str, device: str, mountpoint: str) -> Cmd:
@@ -82,10 +101,11 @@ def part_plan(disk: Disk, part: pt.Partition, *, grow_part: bool) -> Plan:
     plan = Plan(f"grow partition {part.number} of {disk.source}")
     if not grow_part:
         return plan.noop(f"already so: partition {part.number} ends at the end of the disk")
-    plan.add(f"grow partition {part.number} to the end of {disk.source}", growpart_cmd(disk.device, part.number))
     if disk.device.startswith("/dev/mapper/"):
+        plan.add(f"grow partition {part.number} to the end of {disk.source}", sfdisk_grow_cmd(disk.device, part.number))
         plan.add("tell the mapping its new size", change("kpartx", "-u", "-p", "p", disk.device))
     else:
+        plan.add(f"grow partition {part.number} to the end of {disk.source}", growpart_cmd(disk.device, part.number))
         plan.add("tell the kernel the new size", change("partx", "--update", "--nr", str(part.number), disk.device))
     return plan
 
@@ -117,8 +137,7 @@ def grow_offline(host: Host, *, image: str | None = None, lv: str | None = None,
             fs = root.fs
         if fs.fstype not in GROWABLE:
             raise InvalidInput(f"the root filesystem is {fs.fstype}: kvmops grows {', '.join(GROWABLE)}")
-        dry = runner.run(growpart_cmd(disk.device, fs.partition.number, dry_run=True))
-        grow_part = needs_growpart(dry.stdout + dry.stderr, dry.returncode)
+        grow_part = _needs_growing(runner, disk, fs.partition)
         plan = part_plan(disk, fs.partition, grow_part=grow_part)
         plan.apply(host, progress=progress)
         part_size = block_size(runner, fs.partition.node)
@@ -137,6 +156,16 @@ def grow_offline(host: Host, *, image: str | None = None, lv: str | None = None,
         if after is not None:
             plan.notes.append(f"the filesystem is now {human(after)}")
         return plan
+
+
+def _needs_growing(runner: Runner, disk: Disk, part: pt.Partition) -> bool:
+    """``growpart --dry-run``; for a device-mapper disk (growpart cannot) the free room after it."""
+    if not disk.device.startswith("/dev/mapper/"):
+        dry = runner.run(growpart_cmd(disk.device, part.number, dry_run=True))
+        return needs_growpart(dry.stdout + dry.stderr, dry.returncode)
+    size = int(runner.run(read("blockdev", "--getsize64", disk.device)).stdout.strip())
+    label = pt.parse_sfdisk(runner.run(pt.sfdisk_json(disk.device)).stdout).label
+    return room_after(size, label, part, disk.partitions) > SLACK
 
 
 def guest_grow_plan(disk: str = "/dev/vda", number: int = 1, fstype: str = "xfs", mountpoint: str = "/") -> Plan:

@@ -60,6 +60,19 @@ class ImageFs:
         steps.append((f"move the new {path} into place", self.cmd("mv", "-f", tmp, path)))
         return steps
 
+    def dir_steps(self, path: str, mode: int, uid: int = 0, gid: int = 0) -> list[tuple[str, Cmd]]:
+        """``mkdir -p PATH``, ``chown UID:GID PATH``, ``chmod MODE PATH`` inside the image.
+
+        Only tools every Linux root has (coreutils or busybox): not ``install -d``, which a
+        busybox image may lack.
+        """
+        _abs(path)
+        return [
+            (f"create {path}", self.cmd("mkdir", "-p", path)),
+            (f"owner of {path}: {uid}:{gid}", self.cmd("chown", f"{uid}:{gid}", path)),
+            (f"mode of {path}: {mode:o}", self.cmd("chmod", f"{mode:o}", path)),
+        ]
+
     # ------------------------------------------------------------- facts
     def read(self, path: str) -> str | None:
         """The content of a file inside the image; None when it does not exist."""

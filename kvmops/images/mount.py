@@ -24,6 +24,7 @@ from kvmops.runners.base import Runner
 
 MOUNT_BASE = "/run/kvmops"
 LINUX_FS = ("xfs", "ext4", "ext3", "ext2", "btrfs")
+NO_REPLAY = {"xfs": "norecovery", "ext4": "noload", "ext3": "noload"}  # read-only: no journal replay
 BOOT_FS = (*LINUX_FS, "vfat")
 EXTRA_MOUNTS = ("/boot", "/boot/efi")
 
@@ -64,10 +65,17 @@ class RootFs:
 
 # ----------------------------------------------------------------- builders
 def mount_cmd(device: str, where: str, fstype: str, *, write: bool = False) -> Cmd:
-    """``mount -t xfs -o ro,nouuid DEV MNT`` (``rw`` only for writing steps)."""
+    """``mount -t xfs -o ro,nouuid,norecovery DEV MNT`` (``rw`` only for writing steps).
+
+    Read-only means no journal replay either (xfs ``norecovery``, ext3/ext4 ``noload``): a
+    guest that was forced off leaves a dirty log, which a read-only device cannot replay
+    (XFS refuses such a mount), and replaying it would write to the disk.
+    """
     opts = ["rw" if write else "ro"]
     if fstype == "xfs":
         opts.append("nouuid")
+    if not write and fstype in NO_REPLAY:
+        opts.append(NO_REPLAY[fstype])
     argv = ("mount", "-t", fstype, "-o", ",".join(opts), device, where)
     return change(*argv) if write else read(*argv)
 
@@ -147,8 +155,9 @@ def image_root(runner: Runner, disk: Disk, *, write: bool = False) -> Iterator[R
             release = read_os_release(runner, where)
             if release is None:
                 continue
-            if write:
-                runner.run(change("mount", "-o", "remount,rw", where))
+            if write:  # a fresh read-write mount: a norecovery mount cannot be remounted rw
+                runner.run(umount_cmd(where))
+                runner.run(mount_cmd(fs.partition.node, where, fs.fstype, write=True))
             extra = _mount_extra(runner, disk, where, write)
             yield RootFs(where, fs, release, write, extra)
             return

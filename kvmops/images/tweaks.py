@@ -89,8 +89,8 @@ class AuthorizedKeys:
         if st is not None and st.kind != "directory":
             raise InvalidInput(f"{ssh} in the image is a {st.kind}, not a folder: fix it by hand")
         if st is None or (st.mode, st.uid, st.gid) != (0o700, acc.uid, acc.gid):
-            plan.add(f"{ssh}: folder 700 {acc.uid}:{acc.gid}",
-                     img.cmd("install", "-d", "-m", "700", "-o", str(acc.uid), "-g", str(acc.gid), ssh))
+            for reason, cmd in img.dir_steps(ssh, 0o700, acc.uid, acc.gid):
+                plan.add(reason, cmd)
         current = img.read(keys) or ""
         wanted = c.merge_keys(current, list(self.keys))
         fst = img.stat(keys)
@@ -128,7 +128,8 @@ class Sudoers:
         if img.read(path) == wanted and st and (st.mode, st.uid, st.gid) == (0o440, 0, 0):
             return plan.noop(f"already so: {path} holds the line, 440 root:root")
         if img.stat("/etc/sudoers.d") is None:
-            plan.add("create /etc/sudoers.d", img.cmd("install", "-d", "-m", "750", "/etc/sudoers.d"))
+            for reason, cmd in img.dir_steps("/etc/sudoers.d", 0o750):
+                plan.add(reason, cmd)
         if "includedir /etc/sudoers.d" not in (img.read("/etc/sudoers") or ""):
             plan.notes.append("/etc/sudoers has no '#includedir /etc/sudoers.d': sudo will not read the file")
         for reason, cmd in img.write_steps(path, wanted, 0o440, 0, 0, check=(visudo, "-c", "-q", "-f")):
@@ -255,8 +256,8 @@ class StaticIp:
         else:
             path = f"/etc/NetworkManager/system-connections/{self.profile or self.name}.nmconnection"
             if img.stat("/etc/NetworkManager/system-connections") is None:
-                plan.add("create the keyfile folder",
-                         img.cmd("install", "-d", "-m", "700", "/etc/NetworkManager/system-connections"))
+                for reason, cmd in img.dir_steps("/etc/NetworkManager/system-connections", 0o700):
+                    plan.add(reason, cmd)
             self._file(img, plan, path, self.keyfile or "", 0o600)
         if self.disable_cloud_init_network and img.exists("/etc/cloud/cloud.cfg.d"):
             self._file(img, plan, "/etc/cloud/cloud.cfg.d/99-kvmops-network.cfg",

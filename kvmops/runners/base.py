@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from kvmops.cmd import Cmd, Result, strip_noise
 from kvmops.errors import CommandFailed
+from kvmops.runners import faults
 
 log = logging.getLogger("kvmops.cmd")
 
@@ -49,7 +50,9 @@ class Runner(ABC):
         """Run ``cmd``; raise :class:`CommandFailed` on a bad exit code when ``check``."""
         started = datetime.now(UTC).isoformat(timespec="seconds")
         t0 = time.monotonic()
-        result = self._execute(cmd, on_line)
+        executes = self.executes_mutations or not cmd.mutates
+        # a test hook (kvmops.runners.faults): None unless $KVMOPS_FAULT_AT is set
+        result = faults.injected(cmd, self.host, executes) or self._execute(cmd, on_line)
         result = Result(
             cmd=cmd,
             host=self.host,

@@ -111,7 +111,7 @@ def stage(top: Path, workdir: Path) -> Path:
     cfg["docs_dir"] = str(docs)
     cfg["hooks"] = [str(top / h) for h in cfg.get("hooks", [])]
     extra = cfg.setdefault("extra", {}).setdefault("kvmops", {})
-    for key in ("site_file", "journal_dir"):
+    for key in ("site_file", "journal_dir", "bench_dir"):
         if key in extra:
             extra[key] = str(top / extra[key])
     for plugin in cfg.get("plugins", []):

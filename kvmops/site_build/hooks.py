@@ -3,7 +3,8 @@
 - ``on_config``: each executed runbook in ``docs/runbooks/generated/`` gets a page under
   *Runbooks*; a notebook that holds an error fails the build (mkdocs-jupyter would render it).
 - ``on_page_markdown``: ``<!-- kvmops:... -->`` markers become the site facts and networks
-  table (from the site file), the runbook list, the journal and the inventory.
+  table (from the site file), the runbook list, the journal, the inventory and the
+  benchmark results (``bench/*-results.json``).
 
 Paths come from ``extra.kvmops`` in mkdocs.yml, relative to that file; ``$KVMOPS_JOURNAL``
 overrides the journal folder.
@@ -24,7 +25,7 @@ from mkdocs.structure.pages import Page
 from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
 from kvmops.site import Site, load_site
-from kvmops.site_build import notebooks, pages
+from kvmops.site_build import benchmarks, notebooks, pages
 from kvmops.site_build.journal import journal_table, newest_first
 from kvmops.site_build.published import GENERATED, Published, read_manifest
 
@@ -104,6 +105,7 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "runbooks": lambda _: pages.runbooks_table(read_manifest(generated)),
         "journal": lambda _: journal_table(newest_first(_journal(config))),
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
+        "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
     }
 
 

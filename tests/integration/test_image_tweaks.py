@@ -22,6 +22,7 @@ from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root, put_files
+from tests.support.secrets import PASSWORDS
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def _host(apply: bool) -> Host:
 def _tweaks(root_hash: str) -> list[t.Tweak]:
     return [
         t.SetPassword(Password.hashed("root", root_hash)),
-        t.SetPassword(Password.clear("centos", "centos-secret-pw")),
+        t.SetPassword(Password.clear("centos", PASSWORDS["centos"])),
         t.AuthorizedKeys("centos", (KEY,)),
         t.Sudoers("centos"),
         t.SerialGetty(),
@@ -66,7 +67,7 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
     path, part = image
     put_files(path, part, {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
                            "/etc/cloud/cloud.cfg.d/README": "x\n"})
-    root_hash = sha512_crypt("root-secret-pw")
+    root_hash = sha512_crypt(PASSWORDS["root"])
     host = _host(apply=True)
     first = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all(": changed: " in line for line in first.lines), first.render()
@@ -75,7 +76,7 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
     with mounted_root(path, part) as root:
         shadow = dict(line.split(":")[:2] for line in (root / "etc/shadow").read_text().splitlines())
         assert shadow["root"] == root_hash
-        assert verify("centos-secret-pw", shadow["centos"])
+        assert verify(PASSWORDS["centos"], shadow["centos"])
         ssh = root / "home/centos/.ssh"
         keys = ssh / "authorized_keys"
         assert keys.read_text() == KEY + "\n"
@@ -107,7 +108,7 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
     again = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all("already so" in line for line in again.lines), again.render()
     recorded = "\n".join(r.command for r in host.runner.records)
-    assert "centos-secret-pw" not in recorded and root_hash not in recorded
+    assert PASSWORDS["centos"] not in recorded and root_hash not in recorded
 
 
 def test_plan_mode_changes_nothing(image: tuple[Path, int]) -> None:

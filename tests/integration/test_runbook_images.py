@@ -21,11 +21,12 @@ from kvmops.runbook.journal import RunRecord
 from kvmops.runners import LocalRunner
 from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root, put_files
+from tests.support.secrets import PASSWORDS
 
 pytestmark = pytest.mark.integration
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
-PASSWORD = "tweak-secret-pw-4711"
+PASSWORD = PASSWORDS["tweak"]
 LAYOUTS = {"xfs-gpt": (XFS_GPT, 1), "ext4-dos": (EXT4_DOS, 2)}
 SYSLOG = "".join(f"Nov 25 10:{i:02d}:00 web1 kernel: syslog line {i}\n" for i in range(1, 51))
 

@@ -12,6 +12,7 @@ from kvmops.cmd import MASK, Cmd, change, read, strip_noise
 from kvmops.errors import CommandFailed, CommandTimeout, InvalidInput
 from kvmops.runners import LocalRunner, PlanRunner, SSHRunner
 from kvmops.runners.ssh import SSHTarget
+from tests.support.secrets import PASSWORDS
 
 POLKIT = ("Error registering authentication agent: GDBus.Error:org.freedesktop.PolicyKit1.Error.Failed: "
           "Cannot determine user of subject (polkit-error-quark, 0)")
@@ -87,8 +88,8 @@ def test_on_line_streams_progress_split_on_cr() -> None:
 
 def test_secret_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="kvmops.cmd")
-    LocalRunner().run(Cmd(("echo", "topsecret"), secret=frozenset({1})))
-    assert "topsecret" not in caplog.text and MASK in caplog.text
+    LocalRunner().run(Cmd(("echo", PASSWORDS["masked-arg"]), secret=frozenset({1})))
+    assert PASSWORDS["masked-arg"] not in caplog.text and MASK in caplog.text
 
 
 def test_plan_runner_never_executes_mutations(tmp_path) -> None:  # type: ignore[no-untyped-def]

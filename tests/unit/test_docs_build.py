@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import secrets
 import subprocess
 import sys
 import textwrap
@@ -29,10 +28,11 @@ from kvmops.site_build import notebooks, scan
 from kvmops.site_build.build import BuildResult, DocsBuildFailed, build, mkdocs_build
 from kvmops.site_build.produce import produce
 from kvmops.site_build.published import Published, write_manifest
+from tests.support.secrets import PASSWORDS
 
 TOP = Path(__file__).resolve().parents[2]
 # Every secret the docs tests hand to a runbook; the built site must contain none of them.
-SECRET = "kvmops-docs-test-" + secrets.token_hex(8)
+SECRET = PASSWORDS["docs"]
 
 
 @dataclass

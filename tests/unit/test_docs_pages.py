@@ -203,6 +203,8 @@ def test_manifest_round_trip_and_garbage(tmp_path: Path) -> None:
 # -- secret scan -----------------------------------------------------------------------------
 
 def test_scan_finds_secrets_in_every_form_and_never_prints_them(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "planted-site"  # leaks planted on purpose: the session's secret scan skips them
+    tmp_path.mkdir()
     secret = 'pa"ss<w>rd-42'
     (tmp_path / "a.html").write_text("<p>pa&quot;ss&lt;w&gt;rd-42</p>")
     (tmp_path / "search_index.json").write_text(json.dumps({"text": secret}))

@@ -37,10 +37,18 @@ def test_host_partition_steps_for_a_kpartx_mapping() -> None:
     disk = Disk("/dev/mapper/rl_build-vmtest1", "rl_build/vmtest1", (fs.partition,), True)
     plan = grow.part_plan(disk, fs.partition, grow_part=True)
     assert [s.cmd.argv for s in plan.steps if s.cmd] == [
-        ("growpart", "/dev/mapper/rl_build-vmtest1", "1"),
+        ("sfdisk", "--no-reread", "--no-tell-kernel", "-N", "1", "/dev/mapper/rl_build-vmtest1"),
         ("kpartx", "-u", "-p", "p", "/dev/mapper/rl_build-vmtest1"),
-    ]
+    ]  # growpart cannot grow a partition of a device-mapper disk (it looks for /dev/dm-01)
+    assert plan.steps[0].cmd is not None and plan.steps[0].cmd.stdin == ", +\n"
     assert grow.part_plan(disk, fs.partition, grow_part=False).empty
+
+
+def test_room_after_a_partition() -> None:
+    p1, p2 = Partition(1, "/dev/x1", 2048, 2048), Partition(2, "/dev/x2", 8192, 2048)
+    assert grow.room_after(20480 * 512, "dos", p1, (p1, p2)) == (8192 - 4096) * 512
+    assert grow.room_after(10240 * 512, "dos", p2, (p1, p2)) == 0
+    assert grow.room_after(20480 * 512, "gpt", p2, (p1, p2)) == (20480 - 10240 - 33) * 512
 
 
 def test_fs_steps_converge() -> None:

@@ -11,12 +11,14 @@ from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
 from kvmops.images import nocloud as nc
 from kvmops.images.passwords import Password, verify
+from tests.support.secrets import PASSWORDS
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 
 
 def _seed() -> nc.Seed:
-    users = nc.users_for("centos", [KEY], Password.clear("centos", "login-pw"), Password.clear("root", "root-pw"))
+    users = nc.users_for("centos", [KEY], Password.clear("centos", PASSWORDS["nocloud-login"]),
+                         Password.clear("root", PASSWORDS["nocloud-root"]))
     net = nc.StaticNet("10.5.68.237/24", "10.5.68.254", ("132.230.200.200",))
     return nc.Seed("test1", users, net)
 
@@ -28,8 +30,9 @@ def test_documents_are_valid_yaml_with_what_cloud_init_reads() -> None:
     centos, root = user_data["users"]
     assert centos["name"] == "centos" and centos["ssh_authorized_keys"] == [KEY]
     assert centos["sudo"] == "ALL=(ALL) NOPASSWD:ALL" and centos["lock_passwd"] is False
-    assert verify("login-pw", centos["hashed_passwd"]) and verify("root-pw", root["hashed_passwd"])
-    assert "login-pw" not in files["user-data"] and "root-pw" not in files["user-data"]
+    login, root_pw = PASSWORDS["nocloud-login"], PASSWORDS["nocloud-root"]
+    assert verify(login, centos["hashed_passwd"]) and verify(root_pw, root["hashed_passwd"])
+    assert login not in files["user-data"] and root_pw not in files["user-data"]
     assert yaml.safe_load(files["meta-data"]) == {"instance-id": "iid-test1", "local-hostname": "test1"}
     net = yaml.safe_load(files["network-config"])
     assert net == {"version": 2, "ethernets": {"eth0": {

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kvmops.errors import InvalidInput
-from kvmops.images import grow, partitions, probe
+from kvmops.images import density, grow, partitions, probe
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "images"
 
@@ -38,6 +38,7 @@ PARSERS = {
     "blkid": partitions.parse_blkid_export,
     "kpartx": partitions.parse_kpartx,
     "growpart": _growpart,
+    "qemu-img-map": density.parse_map,
 }
 
 CASES = sorted(FIXTURES.glob("*/*.txt"))

@@ -17,6 +17,7 @@ from kvmops.runbook import execute
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.journal import find_record, list_records
 from kvmops.runners.replay import ReplayRefused
+from tests.support.secrets import PASSWORDS
 
 HEAD = '''# %% [markdown]
 # # {title}
@@ -61,7 +62,7 @@ assert hashlib.sha256(pw.encode()).hexdigest() == expect, "the kernel did not ge
 print("leaking on purpose:", pw)
 '''
 
-THE_SECRET = "s3cr3t-Pa55word!"
+THE_SECRET = PASSWORDS["engine"]
 
 
 @pytest.fixture(scope="module")

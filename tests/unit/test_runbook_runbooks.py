@@ -12,6 +12,7 @@ from kvmops.cmd import MASK
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
+from tests.support.secrets import PASSWORDS
 
 # runbook -> (parameters, planned mutating commands expected (prefixes), text expected in the output)
 CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
@@ -38,7 +39,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "nmcli connection add type vlan ifname ens802f1.2367 con-name ens802f1.2367 dev ens802f1 id 2367 "
         "master virbr1.2367 slave-type bridge",
     ], ["VLAN 2367: bridge virbr1.2367, 10.5.67.0/24, gateway 10.5.67.254"]),
-    "guest-create": ({"guest": "web2", "address": "10.5.68.237", "size": "12g", "password": "not-in-any-file"}, [
+    "guest-create": ({"guest": "web2", "address": "10.5.68.237", "size": "12g", "password": PASSWORDS["runbooks"]}, [
         "lvcreate --name vmweb2 --size 12g --wipesignatures y --yes rl_build",
         "qemu-img convert -n -p -t none -f qcow2 -O raw /var/lib/kvmops/images/Rocky-9-GenericCloud.latest"
         ".x86_64.qcow2 /dev/rl_build/vmweb2",
@@ -50,7 +51,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
                                "mount -t FSTYPE -o ro /dev/mapper/rl_build-vminfluxpN /run/kvmops/mnt-XXXXXX",
                                "kpartx -d -v -p p /dev/mapper/rl_build-vminflux",
                                "SKIPPED: site demo replays recorded outputs"]),
-    "image-tweak": ({"address": "10.5.68.237", "password": "not-in-any-file"}, [],
+    "image-tweak": ({"address": "10.5.68.237", "password": PASSWORDS["runbooks"]}, [],
                     ["password of centos (SHA-512 hash via chpasswd -e)", "sudo without password for centos",
                      "address1=10.5.68.237/24,10.5.68.254", "SKIPPED: site demo replays recorded outputs"]),
     "guest-unreachable": ({"destroy": True}, [],
@@ -101,7 +102,7 @@ def test_a_secret_is_in_no_file(runs: dict[str, RunRecord], name: str) -> None:
     rec = runs[name]
     assert rec.params["password"] == MASK
     for path in Path(rec.record).parent.iterdir():
-        assert "not-in-any-file" not in path.read_text(), path
+        assert PASSWORDS["runbooks"] not in path.read_text(), path
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

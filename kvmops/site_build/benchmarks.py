@@ -1,0 +1,132 @@
+"""The benchmarks page: the results files of ``bench/`` as tables, with the goals of issue 9.
+
+Every bench script writes ``bench/<name>-results.json`` naming the machine (see
+``bench/machine.py``); ``<!-- kvmops:benchmarks -->`` becomes a summary table (goal, measured,
+met) and one table per benchmark. A missing results file is shown as "not measured"; a
+damaged one is an error, so the manual never shows a stale guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kvmops.errors import ConfigError
+from kvmops.site_build.pages import table
+
+Row = tuple[str, str, str, str]  # benchmark, goal, measured, met
+KVMOPS_COPY = "kvmops auto"  # default when a results file does not name kvmops_method
+DD_COPY = "dd bs=4M oflag=direct"
+
+
+def load(bench_dir: Path, name: str) -> dict[str, Any] | None:
+    """``bench/<name>-results.json``, or None when the benchmark was not run."""
+    path = bench_dir / f"{name}-results.json"
+    if not path.is_file():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not a results file ({exc}); run the bench script again") from None
+    return data
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def overhead(r: dict[str, Any]) -> Row:
+    pct = float(r["overhead_pct"])
+    return ("Runbook run overhead", "kvmops adds < 50 % to a bare papermill run",
+            f"{r['kvmops_median_s']:.2f} s vs {r['bare_median_s']:.2f} s bare: {pct:+.0f} %", _met(pct < 50))
+
+
+def inventory(r: dict[str, Any]) -> Row:
+    ok = int(r["commands"]) <= 3 and float(r["parse_ms"]) < 50
+    return (f"Inventory, {r['lvs']} LVs / {r['guests']} guests",
+            "constant commands (not one per guest); parse < 50 ms",
+            f"{r['commands']} commands ({', '.join(r['command_names'])}); parse {r['parse_ms']:.1f} ms", _met(ok))
+
+
+def _best(r: dict[str, Any], image: str, method: str) -> float:
+    for row in r["results"]:
+        if row["image"] == image and row["method"] == method:
+            return float(row["best_mib_s"])
+    raise ConfigError(f"image_copy results hold no {method!r} on {image!r}: run bench/image_copy.py again")
+
+
+def _kvmops(r: dict[str, Any]) -> str:
+    """The row name of kvmops' own method in a copy results file (``kvmops auto``)."""
+    return str(r.get("kvmops_method") or KVMOPS_COPY)
+
+
+def image_copy(r: dict[str, Any]) -> list[Row]:
+    out = []
+    for image, factor in (("dense", 1.0), ("sparse 90% holes", 3.0)):
+        ours, dd = _best(r, image, _kvmops(r)), _best(r, image, DD_COPY)
+        goal = "at least dd's throughput" if factor == 1 else "at least 3x dd's throughput"
+        out.append((f"Image copy, {image} ({r['size_mib']} MiB)", goal,
+                    f"{ours:.0f} MiB/s vs dd {dd:.0f} MiB/s ({ours / dd:.1f}x)", _met(ours >= factor * dd)))
+    return out
+
+
+def docs_build(r: dict[str, Any]) -> Row:
+    runs = ", ".join(f"{x['total_s']:.0f} s ({x['cache']}: runbooks {x['runbooks_s']:.0f} s, mkdocs "
+                     f"{x['mkdocs_s']:.0f} s)" for x in r["results"])
+    return ("Manual build (`kvmops docs`)", "measured, no goal", runs, "-")
+
+
+def lab_boot(r: dict[str, Any]) -> Row:
+    return ("Lab VM: QEMU start to SSH", "measured, no goal",
+            f"{r.get('qemu_start_to_ssh_s')} s; whole `lab up` {r.get('up_total_s')} s", "-")
+
+
+def _not_yet(r: dict[str, Any]) -> Row:
+    raise ConfigError("guest_create results cannot be shown yet: teach kvmops.site_build.benchmarks their shape")
+
+
+SUMMARY: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Row | list[Row]]], ...] = (
+    ("runbook_overhead", "Runbook run overhead", "kvmops adds < 50 % to a bare papermill run", overhead),
+    ("inventory_scale", "Inventory, 500 LVs / 200 guests", "constant commands; parse < 50 ms", inventory),
+    ("image_copy", "Image copy", ">= dd on dense data, >= 3x dd on a 90 %-empty image", image_copy),
+    ("guest_create", "Guest creation in the lab, without the image copy", "< 20 s, even under TCG", _not_yet),
+    ("lab_boot", "Lab VM boot", "measured, no goal", lab_boot),
+    ("docs_build", "Manual build", "measured, no goal", docs_build),
+)
+
+
+def _machine(r: dict[str, Any]) -> str:
+    m = r.get("machine") or {}
+    return (f"{m.get('hostname', '?')}: {m.get('cpu_model', '?')}, {m.get('cores', '?')} cores, "
+            f"Python {m.get('python', '?')}")
+
+
+def page(bench_dir: Path) -> str:
+    """The markdown of ``<!-- kvmops:benchmarks -->``."""
+    rows: list[tuple[str, ...]] = []
+    for name, title, goal, fn in SUMMARY:
+        r = load(bench_dir, name)
+        if r is None:
+            script = bench_dir / f"{name}.py"
+            how = f"run `bench/{name}.py`" if script.is_file() else "no script yet"
+            rows.append((title, goal, f"not measured ({how})", "-", "-", "-"))
+            continue
+        made = fn(r)
+        for row in made if isinstance(made, list) else [made]:
+            rows.append((*row, _machine(r), str(r.get("measured", "?"))))
+    head = ("Benchmark", "Goal", "Measured", "Goal met", "Machine", "When (UTC)")
+    return table(head, rows) + "\n\n" + copy_table(bench_dir)
+
+
+def copy_table(bench_dir: Path) -> str:
+    """Every method on every image of the copy benchmark (best of the repeats)."""
+    r = load(bench_dir, "image_copy")
+    if r is None:
+        return ""
+    rows = [(row["image"], f"`{row['method']}`" + (" (kvmops)" if row["method"] == _kvmops(r) else ""),
+             " / ".join(f"{s:.2f}" for s in row["seconds"]), f"{row['best_mib_s']:.0f}") for row in r["results"]]
+    return (f"**Image copy in detail** ({r['size_mib']} MiB onto a loop device, written through, `sync` "
+            f"included; {r.get('qemu_img', '')}):\n\n"
+            + table(("Image", "Method", "Seconds per run", "Best MiB/s"), rows))

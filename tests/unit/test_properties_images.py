@@ -1,0 +1,188 @@
+"""Properties of the image builders: for random LVs, running guests, images, devices and paths,
+no copy, mapping or mount ever touches a running guest's disk or a host LV, a read-only
+request never becomes a writable mapping or mount, and bad input is refused before any
+command exists (the runner saw none)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvmops.errors import InvalidInput, KvmopsError, SafetyError
+from kvmops.host import Host
+from kvmops.images import partitions as pt
+from kvmops.images import tweaks as tw
+from kvmops.images.copy import copy_plan
+from kvmops.images.disk import open_disk
+from kvmops.images.imagefs import ImageFs
+from kvmops.images.mount import mount_cmd
+from kvmops.images.probe import ImageInfo
+from kvmops.lvm.facts import LV, VG
+from kvmops.lvm.state import LvmState
+from kvmops.runners import PlanRunner
+from kvmops.site import load_site
+
+SITE = load_site()
+GiB = 1 << 30
+HOST_LVS = ("root", "home", "opt")
+GUEST_LVS = ("vmtest1", "vmweb-1", "vmsmall")
+STATE = LvmState(
+    VG("rl_build", 100 * GiB, 50 * GiB, 4 << 20, 6),
+    (*(LV(n, "rl_build", "-wi-ao----", 50 * GiB, "", None, None) for n in HOST_LVS),
+     LV("vmtest1", "rl_build", "-wi-a-----", 10 * GiB, "", None, None),
+     LV("vmweb-1", "rl_build", "-wi-a-----", 20 * GiB, "", None, None),
+     LV("vmsmall", "rl_build", "-wi-a-----", 1 * GiB, "", None, None),
+     LV("vmtest1-20241006T1518Z", "rl_build", "swi-a-s---", 5 * GiB, "vmtest1", 1.0, None)),
+)
+lv_names = st.one_of(st.sampled_from([*HOST_LVS, *GUEST_LVS, "vmtest1-20241006T1518Z", "vmnone", "vm", "-y"]),
+                     st.text(max_size=20))
+busy_sets = st.sets(st.sampled_from([f"rl_build/{n}" for n in GUEST_LVS]))
+images = st.builds(ImageInfo, path=st.sampled_from(["/var/lib/images/r.qcow2", "/x/a,b.raw", "/x/y.raw"]),
+                   format=st.sampled_from(["raw", "qcow2"]),
+                   virtual_size=st.one_of(st.integers(1, GiB), st.integers(1, 30 * GiB)))
+SEEN = {"copy": 0, "attach": 0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(lv=st.one_of(st.sampled_from(GUEST_LVS), lv_names), image=images, busy=busy_sets,
+       method=st.sampled_from(["qemu-img", "qemu-img", "dd", "dd", "cp", ""]))
+def test_a_copy_never_overwrites_a_running_guests_disk_or_a_host_lv(lv: str, image: ImageInfo, busy: set[str],
+                                                                     method: str) -> None:
+    try:
+        plan = copy_plan(SITE, STATE, lv, image, busy=busy, method=method)
+    except KvmopsError:
+        return
+    SEEN["copy"] += 1
+    path = f"rl_build/{lv}"
+    have = STATE.need(lv)
+    assert lv in GUEST_LVS and path not in busy and not have.is_snapshot
+    assert image.virtual_size <= have.size
+    writes = [s.cmd for s in plan.steps if s.cmd is not None and s.cmd.mutates]
+    assert len(writes) == 1 and writes[0].argv[-1 if method != "dd" else 2] in (f"/dev/{path}", f"of=/dev/{path}")
+    assert plan.targets == [path]  # destructive: needs confirm equal to the LV
+    assert writes[0].argv[0] == ("dd" if method == "dd" else "qemu-img")
+    assert method != "dd" or image.format == "raw"
+
+
+@settings(max_examples=150, deadline=None)
+@given(lv=lv_names, busy=busy_sets, write=st.booleans())
+def test_no_mapping_of_a_running_guests_disk_and_read_only_stays_read_only(lv: str, busy: set[str],
+                                                                           write: bool) -> None:
+    runner = PlanRunner()  # answers every read with nothing: the table read fails after the guard
+    path = f"rl_build/{lv}"
+    try:
+        with open_disk(runner, lv=path, busy=busy, write=write):
+            raise AssertionError("an empty disk has no partitions: never reached")
+    except SafetyError:
+        assert path in busy
+        assert runner.records == []  # refused before the first command
+        return
+    except InvalidInput:
+        if not runner.records:  # a bad name: refused before the first command
+            with pytest.raises(InvalidInput):
+                pt.mapper_name("rl_build", lv)
+            return
+    SEEN["attach"] += 1
+    assert path not in busy
+    assert [r.command.split()[0] for r in runner.records] == ["sfdisk"]  # no table: nothing mapped
+    add = pt.kpartx_add(pt.lv_mapper_path("rl_build", lv), write=write)
+    assert ("-r" in add.argv) is (not write) and add.mutates is write
+
+
+@settings(max_examples=150, deadline=None)
+@given(device=st.one_of(st.sampled_from(["/dev/loop0", "/dev/loop12", "/dev/sda", "/dev/loop", "/dev/loop1p1",
+                                         "/dev/loop0 ", "loop0"]), st.text(max_size=14)),
+       write=st.booleans(), fstype=st.sampled_from(["xfs", "ext4", "vfat", "btrfs"]))
+def test_loop_builders_take_only_loop_devices_and_mounts_are_read_only_unless_asked(device: str, write: bool,
+                                                                                     fstype: str) -> None:
+    builders = (pt.partx_add, pt.partx_delete, pt.losetup_detach, pt.losetup_refresh, pt.partx_update)
+    for build in builders:
+        try:
+            cmd = build(device)
+        except InvalidInput:
+            assert not _is_loop(device)
+            continue
+        assert _is_loop(device) and cmd.argv[-1] == device
+    attach = pt.losetup_attach("/x/disk.raw", write=write)
+    assert ("--read-only" in attach.argv) is (not write) and attach.mutates is write
+    mount = mount_cmd("/dev/loop0p1", "/run/kvmops/mnt-a", fstype, write=write)
+    opts = mount.argv[mount.argv.index("-o") + 1].split(",")
+    assert ("ro" in opts, "rw" in opts) == (not write, write) and mount.mutates is write
+
+
+def _is_loop(device: str) -> bool:
+    return device.startswith("/dev/loop") and device[9:].isdigit()
+
+
+@settings(max_examples=150, deadline=None)
+@given(vg=st.one_of(st.sampled_from(["rl_build", "vg-a", "a--b"]), st.text(max_size=10)),
+       lv=st.one_of(st.sampled_from(["vmtest1", "vmvgcn-test2", "vm-a-", "-x"]), st.text(max_size=10)))
+def test_mapper_names_are_unambiguous_or_refused(vg: str, lv: str) -> None:
+    try:
+        name = pt.mapper_name(vg, lv)
+    except InvalidInput:
+        return
+    # device-mapper doubles the dashes inside names: the single dash splits VG from LV again
+    parts = name.replace("--", "\0").split("-")
+    assert len(parts) == 2 and (parts[0].replace("\0", "-"), parts[1].replace("\0", "-")) == (vg, lv)
+
+
+@settings(max_examples=150, deadline=None)
+@given(user=st.one_of(st.sampled_from(["centos", "root", "rocky"]), st.text(max_size=12)),
+       key=st.one_of(st.sampled_from([
+           "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example",
+           "-----BEGIN OPENSSH PRIVATE KEY-----", "ssh-rsa AAAA", "ssh-ed25519 AAAA\nssh-rsa B"]),
+           st.text(max_size=30)),
+       path=st.one_of(st.sampled_from(["/etc/x", "etc/x", "/", "/etc/../x", "/home/centos/.ssh/authorized_keys"]),
+                      st.text(max_size=12)))
+def test_tweaks_refuse_bad_users_keys_and_paths_and_write_only_inside_the_image(user: str, key: str,
+                                                                                path: str) -> None:
+    img = ImageFs(PlanRunner(), "/run/kvmops/mnt-x")
+    try:
+        steps = img.write_steps(path, "content\n", 0o600)
+    except InvalidInput:
+        steps = []
+    for _reason, cmd in steps:
+        assert cmd.argv[:2] == ("chroot", "/run/kvmops/mnt-x") and cmd.mutates  # never a host path
+    try:
+        tw.AuthorizedKeys(user, (key,))
+    except InvalidInput as exc:
+        assert "PRIVATE" not in str(exc) or "not shown" in str(exc)
+        assert "BEGIN OPENSSH" not in str(exc)  # a private key is never echoed
+
+
+@settings(max_examples=60, deadline=None)
+@given(lv=st.sampled_from(GUEST_LVS), busy=busy_sets)
+def test_no_tweak_on_a_running_guests_disk(lv: str, busy: set[str]) -> None:
+    host = Host(SITE, PlanRunner(), "test:///default")
+    path = f"rl_build/{lv}"
+    try:
+        tw.tweak_image(host, [tw.SerialGetty()], lv=path, busy=busy)
+    except SafetyError:
+        assert path in busy and host.runner.records == []
+        return
+    except InvalidInput:  # not busy: the (empty) disk has no partition table
+        assert path not in busy
+
+
+def test_the_properties_saw_accepted_input() -> None:
+    """The copy and attach properties met accepted input too (they run before this test)."""
+    assert min(SEEN.values()) >= 5, SEEN
+
+
+@settings(max_examples=100, deadline=None)
+@given(lv=lv_names)
+def test_the_image_cli_refuses_a_host_lv_before_anything_runs(lv: str) -> None:
+    from argparse import Namespace
+
+    from kvmops.cli.image import _lv
+
+    host = Host(SITE, PlanRunner(), "test:///default")
+    try:
+        path = _lv(Namespace(lv=lv), host)
+    except SafetyError:
+        assert lv in HOST_LVS or not lv.startswith("vm") or lv == "vm"
+        return
+    assert path is None if not lv else path == f"rl_build/{lv}" and lv.startswith("vm") and lv != "vm"
+    assert host.runner.records == []
