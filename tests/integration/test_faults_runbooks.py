@@ -28,10 +28,9 @@ from typing import Any
 
 import pytest
 
-from kvmops.images.passwords import verify
 from kvmops.runners.faults import FAULT_EXIT
 from tests.conftest import need_tools
-from tests.integration.test_runbook_images import KEY
+from tests.integration.test_runbook_images import KEY, assert_tweaked
 from tests.integration.test_runbook_images import site as image_site
 from tests.integration.test_runbook_storage import SITE as LV_SITE
 from tests.integration.test_runbook_storage import VG, lvs
@@ -177,16 +176,7 @@ def kind(command: str) -> str:
 def tweak_goal(image: Path) -> None:
     """Every tweak in place, read by the test itself; no temporary file left."""
     with mounted_root(image, 2) as mnt:
-        shadow = dict(line.split(":")[:2] for line in (mnt / "etc/shadow").read_text().splitlines())
-        assert verify(PASSWORD, shadow["centos"])
-        assert (mnt / "home/centos/.ssh/authorized_keys").read_text() == KEY + "\n"
-        sudo = mnt / "etc/sudoers.d/centos"
-        assert (os.stat(sudo).st_mode & 0o777, os.stat(sudo).st_uid) == (0o440, 0)
-        assert os.readlink(mnt / "etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service") \
-            == "/lib/systemd/system/serial-getty@.service"
-        assert "console=ttyS0,115200n8" in (mnt / "etc/default/grub").read_text()
-        keyfile = (mnt / "etc/NetworkManager/system-connections/eth0.nmconnection").read_text()
-        assert "address1=10.5.68.237/24,10.5.68.254" in keyfile
+        assert_tweaked(mnt, PASSWORD)
         half = [str(p) for p in mnt.rglob("*.kvmops-new")]
         assert half == [], half
 

@@ -213,16 +213,7 @@ def test_tweak_apply_read_back_converge(image: tuple[Path, int], tmp_path: Path)
     assert "ok: every tweak is in place" in out
 
     with mounted_root(path, root) as mnt:
-        shadow = dict(line.split(":")[:2] for line in (mnt / "etc/shadow").read_text().splitlines())
-        assert verify(PASSWORD, shadow["centos"])
-        assert (mnt / "home/centos/.ssh/authorized_keys").read_text() == KEY + "\n"
-        sudo = mnt / "etc/sudoers.d/centos"
-        assert (os.stat(sudo).st_mode & 0o777, os.stat(sudo).st_uid) == (0o440, 0)
-        assert os.readlink(mnt / "etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service") \
-            == "/lib/systemd/system/serial-getty@.service"
-        assert "console=ttyS0,115200n8" in (mnt / "etc/default/grub").read_text()
-        keyfile = (mnt / "etc/NetworkManager/system-connections/eth0.nmconnection").read_text()
-        assert "address1=10.5.68.237/24,10.5.68.254" in keyfile
+        assert_tweaked(mnt, PASSWORD)
     for f in (site_file.parent / "journal").rglob("*"):
         if f.is_file():
             assert PASSWORD not in f.read_text(errors="replace"), f
@@ -241,3 +232,17 @@ def test_tweak_refused_while_the_guest_runs(tmp_path: Path) -> None:
     assert rec.status == "failed" and rec.failed_step == "Check preconditions"
     assert "guest web1 is running" in (rec.error or "")
     assert digest(path) == before
+
+
+def assert_tweaked(mnt: Path, password: str) -> None:
+    """Read the tweaks of image-tweak back from a mounted image, independently of kvmops."""
+    shadow = dict(line.split(":")[:2] for line in (mnt / "etc/shadow").read_text().splitlines())
+    assert verify(password, shadow["centos"])
+    assert (mnt / "home/centos/.ssh/authorized_keys").read_text() == KEY + "\n"
+    sudo = mnt / "etc/sudoers.d/centos"
+    assert (os.stat(sudo).st_mode & 0o777, os.stat(sudo).st_uid) == (0o440, 0)
+    assert os.readlink(mnt / "etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service") \
+        == "/lib/systemd/system/serial-getty@.service"
+    assert "console=ttyS0,115200n8" in (mnt / "etc/default/grub").read_text()
+    keyfile = (mnt / "etc/NetworkManager/system-connections/eth0.nmconnection").read_text()
+    assert "address1=10.5.68.237/24,10.5.68.254" in keyfile
