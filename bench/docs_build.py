@@ -18,7 +18,7 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP))
 
-from kvmops.site_build.build import build  # noqa: E402
+from kvmops_manual.build import build  # noqa: E402
 
 sys.path.insert(0, str(TOP / "bench"))
 from machine import write_results  # noqa: E402

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from kvmops import lab
-from kvmops.lab.guest_image import ensure_guest_image
+import kvmops_lab as lab
+from kvmops_lab.guest_image import ensure_guest_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import write_results

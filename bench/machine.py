@@ -2,7 +2,7 @@
 
 ``write_results("inventory_scale", {...})`` writes ``bench/inventory_scale-results.json``:
 ``{"bench": ..., "measured": UTC time, "machine": {hostname, cpu_model, cores, python,
-kernel}, ...}``. The manual's benchmarks page (kvmops.site_build.benchmarks) reads them.
+kernel}, ...}``. The manual's benchmarks page (kvmops_manual.benchmarks) reads them.
 """
 
 from __future__ import annotations

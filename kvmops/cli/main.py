@@ -10,8 +10,10 @@ from kvmops import __version__
 from kvmops.cli.common import setup_logging
 from kvmops.errors import KvmopsError
 
-# Command groups, each a module under kvmops.cli with a ``register(subparsers)``.
-GROUPS = ("lv", "lab", "guest", "inventory", "docs", "runbooks", "net", "demo", "image")
+# Command groups, each a module with a ``register(subparsers)``: the runtime's own, then the
+# tools around it (the lab and the manual's build), which a runtime-only install may lack.
+GROUPS = tuple(f"kvmops.cli.{g}" for g in ("lv", "guest", "inventory", "runbooks", "net", "image"))
+TOOL_GROUPS = ("kvmops_lab.cli", "kvmops_lab.demo", "kvmops_manual.cli")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,7 +26,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log every command executed")
     sub = p.add_subparsers(dest="command", required=True)
     for name in GROUPS:
-        importlib.import_module(f"kvmops.cli.{name}").register(sub)
+        importlib.import_module(name).register(sub)
+    for name in TOOL_GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not name.startswith(exc.name):
+                raise
+            continue  # a tool not installed here: its commands are simply absent
+        module.register(sub)
     return p
 
 

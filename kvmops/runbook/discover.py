@@ -1,11 +1,13 @@
-"""Finding runbooks (``runbooks/<name>.py``, jupytext percent format) and reading what they
-declare: title, summary and the parameters cell."""
+"""Finding runbooks (``kvmops/runbooks/<name>.py``, jupytext percent format, shipped inside
+the package; ``runbooks/`` at a checkout's top points there) and reading what they declare:
+title, summary and the parameters cell."""
 
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,14 @@ def repo_top() -> Path:
     return Path(__file__).resolve().parent.parent.parent
 
 
+def shipped_runbooks() -> Path:
+    """The runbooks shipped inside the package (``kvmops/runbooks``)."""
+    return Path(str(resources.files("kvmops") / "runbooks"))
+
+
 def runbooks_dir(folder: str | os.PathLike[str] | None = None) -> Path:
-    """``folder``, else ``$KVMOPS_RUNBOOKS``, else ``runbooks/`` at the repository's top."""
-    path = Path(folder or os.environ.get(RUNBOOKS_ENV) or repo_top() / "runbooks")
+    """``folder``, else ``$KVMOPS_RUNBOOKS``, else the runbooks shipped in the package."""
+    path = Path(folder or os.environ.get(RUNBOOKS_ENV) or shipped_runbooks())
     if not path.is_dir():
         raise ConfigError(f"runbook folder {path} does not exist: set {RUNBOOKS_ENV} to the runbooks/ folder")
     return path

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.site_build.build import make_server
+from kvmops_manual.build import make_server
 from tests.conftest import need_tools
 from tests.unit.test_docs_build import BuiltDocs, built_docs
 

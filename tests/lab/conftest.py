@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from kvmops import lab
+import kvmops_lab as lab
 from kvmops.host import Host, connect
-from kvmops.lab.guest_image import ensure_guest_image
-from kvmops.lab.state import RUNNING, LabState
 from kvmops.site import Site, load_site
+from kvmops_lab.guest_image import ensure_guest_image
+from kvmops_lab.state import RUNNING, LabState
 
 TIMINGS: dict[str, float] = {}
 

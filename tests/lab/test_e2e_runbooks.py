@@ -27,13 +27,13 @@ import pytest
 
 from kvmops.cmd import change, read
 from kvmops.host import Host, connect
-from kvmops.lab.guest_image import BOOT_BANNER, IN_LAB_FILE
-from kvmops.lab.state import LabState
 from kvmops.net import ops as net_ops
 from kvmops.net.facts import read_facts
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site
+from kvmops_lab.guest_image import BOOT_BANNER, IN_LAB_FILE
+from kvmops_lab.state import LabState
 
 pytestmark = pytest.mark.lab
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from kvmops.cmd import change
-from kvmops.lab import procs
-from kvmops.lab.errors import LabError
-from kvmops.lab.paths import LabPaths
-from kvmops.lab.ports import free_port
-from kvmops.lab.progress import Phases
-from kvmops.lab.qemu import BootSpec, qemu_argv
-from kvmops.lab.recipe import Recipe
-from kvmops.lab.state import LabState
-from kvmops.lab.vm import _start, wait_for_ssh
 from kvmops.runners import LocalRunner
+from kvmops_lab import procs
+from kvmops_lab.errors import LabError
+from kvmops_lab.paths import LabPaths
+from kvmops_lab.ports import free_port
+from kvmops_lab.progress import Phases
+from kvmops_lab.qemu import BootSpec, qemu_argv
+from kvmops_lab.recipe import Recipe
+from kvmops_lab.state import LabState
+from kvmops_lab.vm import _start, wait_for_ssh
 
 pytestmark = pytest.mark.lab
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from kvmops import lab
+import kvmops_lab as lab
 from kvmops.cmd import change, read
 from kvmops.host import Host
-from kvmops.lab.guest_image import BOOT_BANNER, ensure_guest_image
-from kvmops.lab.prepare import GUEST_IMAGE_FILE
-from kvmops.lab.recipe import UPLINK_MAC
-from kvmops.lab.state import LabState
 from kvmops.lvm.facts import parse_vgs, vgs_cmd
+from kvmops_lab.guest_image import BOOT_BANNER, ensure_guest_image
+from kvmops_lab.prepare import GUEST_IMAGE_FILE
+from kvmops_lab.recipe import UPLINK_MAC
+from kvmops_lab.state import LabState
 
 pytestmark = pytest.mark.lab
 

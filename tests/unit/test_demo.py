@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kvmops.cli import demo
+from kvmops_lab import demo
 from kvmops.cli.main import main
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfigError
-from kvmops.site_build import benchmarks
+from kvmops_manual import benchmarks
 
 MACHINE = {"hostname": "bench1", "cpu_model": "Test CPU @ 2.0GHz", "cores": 2, "python": "3.11.7"}
 

@@ -24,10 +24,10 @@ from kvmops.runbook.discover import RunbookInfo, list_runbooks
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord, write_record
 from kvmops.site import load_site
-from kvmops.site_build import notebooks, scan
-from kvmops.site_build.build import BuildResult, DocsBuildFailed, build, mkdocs_build
-from kvmops.site_build.produce import produce
-from kvmops.site_build.published import Published, write_manifest
+from kvmops_manual import notebooks, scan
+from kvmops_manual.build import BuildResult, DocsBuildFailed, build, mkdocs_build
+from kvmops_manual.produce import produce
+from kvmops_manual.published import Published, write_manifest
 from tests.support.secrets import PASSWORDS
 
 TOP = Path(__file__).resolve().parents[2]
@@ -195,7 +195,7 @@ def test_an_error_in_a_generated_notebook_fails_mkdocs(tmp_path: Path) -> None:
     config = tmp_path / "mkdocs.yml"
     config.write_text(json.dumps({
         "site_name": "t", "docs_dir": str(docs_dir), "strict": True,
-        "hooks": [str(TOP / "kvmops/site_build/hooks.py")],
+        "hooks": [str(TOP / "kvmops_manual/hooks.py")],
         "extra": {"kvmops": {"site_file": str(TOP / "kvmops/sites/guide.toml")}},
         "nav": [{"Home": "index.md"}, {"Runbooks": ["runbooks/index.md"]}],
     }))

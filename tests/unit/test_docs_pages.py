@@ -15,9 +15,9 @@ import pytest
 from kvmops.errors import ConfigError
 from kvmops.runbook.journal import RunRecord, write_record
 from kvmops.site import load_site
-from kvmops.site_build import notebooks, pages, scan
-from kvmops.site_build.journal import journal_table, latest_lab_runs, newest_first
-from kvmops.site_build.published import Published, read_manifest, write_manifest
+from kvmops_manual import notebooks, pages, scan
+from kvmops_manual.journal import journal_table, latest_lab_runs, newest_first
+from kvmops_manual.published import Published, read_manifest, write_manifest
 
 SITE_TOML = """
 [host]
@@ -226,7 +226,7 @@ def test_the_server_answers_on_loopback_only(tmp_path: Path) -> None:
     import urllib.request
 
     from kvmops.errors import KvmopsError
-    from kvmops.site_build.build import make_server
+    from kvmops_manual.build import make_server
 
     with pytest.raises(KvmopsError, match="holds no built site: run `kvmops docs` first"):
         make_server(tmp_path, 0)

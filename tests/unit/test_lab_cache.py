@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.lab import build
-from kvmops.lab.guest_image import guest_files
-from kvmops.lab.paths import ImagePaths, LabPaths
-from kvmops.lab.progress import Phases
-from kvmops.lab.recipe import Recipe
+from kvmops_lab import build
+from kvmops_lab.guest_image import guest_files
+from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.progress import Phases
+from kvmops_lab.recipe import Recipe
 
 
 def fake_build(img: ImagePaths, recipe: Recipe, say: Phases) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.lab.errors import LabError
-from kvmops.lab.ports import check_port, free_port, port_free, port_taken_message
-from kvmops.lab.ssh import ssh_argv
-from kvmops.lab.state import LabState
+from kvmops_lab.errors import LabError
+from kvmops_lab.ports import check_port, free_port, port_free, port_taken_message
+from kvmops_lab.ssh import ssh_argv
+from kvmops_lab.state import LabState
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lab"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvmops.lab.prepare import GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE, PV_DEVICE, image_plan, vg_plan
 from kvmops.lvm.facts import VG
+from kvmops_lab.prepare import GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE, PV_DEVICE, image_plan, vg_plan
 
 
 def test_vg_is_created_on_the_pv_disk_when_missing() -> None:

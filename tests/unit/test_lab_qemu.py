@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kvmops.lab.qemu import BootSpec, probe_argv, probe_ok, qemu_argv
-from kvmops.lab.recipe import ADMIN_MAC, UPLINK_MAC
+from kvmops_lab.qemu import BootSpec, probe_argv, probe_ok, qemu_argv
+from kvmops_lab.recipe import ADMIN_MAC, UPLINK_MAC
 
 SPEC = BootSpec(kernel="/c/vmlinuz", initrd="/c/initrd.img", root_disk="/r/root-overlay.qcow2",
                 pv_disk="/r/pv.qcow2", serial_log="/r/serial.log", pidfile="/r/qemu.pid",

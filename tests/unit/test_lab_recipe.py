@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kvmops.lab.recipe import UPLINK, UPLINK_MAC, Recipe
+from kvmops_lab.recipe import UPLINK, UPLINK_MAC, Recipe
 
 
 def test_digest_is_stable() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kvmops.lab.serial import PHASES, fatal, new_phases, tail
+from kvmops_lab.serial import PHASES, fatal, new_phases, tail
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lab"
 

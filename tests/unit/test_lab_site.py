@@ -6,10 +6,10 @@ import ipaddress
 from pathlib import Path
 
 from kvmops.host import connect, libvirt_uri_for
-from kvmops.lab.labsite import EMULATOR, known_hosts_text, render_site
-from kvmops.lab.state import LabState
 from kvmops.runners import PlanRunner, SSHRunner
 from kvmops.site import load_site
+from kvmops_lab.labsite import EMULATOR, known_hosts_text, render_site
+from kvmops_lab.state import LabState
 
 
 def state(tmp: Path) -> LabState:

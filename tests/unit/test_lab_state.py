@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.lab import LabPaths, status
-from kvmops.lab.errors import LabError
-from kvmops.lab.paths import cache_root
-from kvmops.lab.procs import is_lab_qemu
-from kvmops.lab.state import RUNNING, STALE, STOPPED, LabState, classify, parse_state, read_state
+from kvmops_lab import LabPaths, status
+from kvmops_lab.errors import LabError
+from kvmops_lab.paths import cache_root
+from kvmops_lab.procs import is_lab_qemu
+from kvmops_lab.state import RUNNING, STALE, STOPPED, LabState, classify, parse_state, read_state
 
 
 def make_state(run: Path, pid: int = 4242) -> LabState:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kvmops.site_build.journal import LAB_HOST
+from kvmops_manual.journal import LAB_HOST
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from kvmops.site_build.build import build, serve
+    from kvmops_manual.build import build, serve
 
     result = build(site_dir=args.site_dir, from_journal=args.from_journal, journal=args.journal,
                    lab_host=args.lab_host, progress=_say)

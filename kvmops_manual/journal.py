@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from kvmops.runbook.journal import RunRecord, list_records
-from kvmops.site_build.pages import table
+from kvmops_manual.pages import table
 
-LAB_HOST = "kvmlab"  # the host name in the lab's site file (kvmops.lab.labsite)
+LAB_HOST = "kvmlab"  # the host name in the lab's site file (kvmops_lab.labsite)
 
 
 def host_name(rec: RunRecord) -> str:

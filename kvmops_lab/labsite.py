@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from kvmops.lab.recipe import UPLINK
-from kvmops.lab.state import LabState
+from kvmops_lab.recipe import UPLINK
+from kvmops_lab.state import LabState
 
 EMULATOR = "/usr/bin/qemu-system-x86_64"  # Debian's path (the guide's Rocky host: qemu-kvm)
 NETWORKS = ((2368, "10.5.68.0/24"), (2367, "10.5.67.0/24"), (223, "132.230.223.0/24"))

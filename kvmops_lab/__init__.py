@@ -3,15 +3,15 @@ booted with QEMU on this machine and reached over SSH on 127.0.0.1.
 
 Public API::
 
-    from kvmops.lab import LabPaths, up, down, destroy, status, site_path
+    from kvmops_lab import LabPaths, up, down, destroy, status, site_path
 
 ``up()`` builds (or reuses) the cached image, boots it, waits for ``ssh true``, prepares VG
 ``rl_build`` and writes the lab site file; ``kvmops.host.connect(load_site(site_path()))``
 then runs commands in the lab.
 """
 
-from kvmops.lab.errors import LabError
-from kvmops.lab.paths import LabPaths
-from kvmops.lab.vm import destroy, down, site_path, status, up
+from kvmops_lab.errors import LabError
+from kvmops_lab.paths import LabPaths
+from kvmops_lab.vm import destroy, down, site_path, status, up
 
 __all__ = ["LabError", "LabPaths", "destroy", "down", "site_path", "status", "up"]

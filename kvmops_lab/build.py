@@ -18,11 +18,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from kvmops.cmd import Cmd, change
-from kvmops.lab.errors import LabError
-from kvmops.lab.paths import ImagePaths, LabPaths
-from kvmops.lab.progress import Phases
-from kvmops.lab.recipe import Recipe
 from kvmops.runners import LocalRunner
+from kvmops_lab.errors import LabError
+from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.progress import Phases
+from kvmops_lab.recipe import Recipe
 
 APT_ENV = (
     ("DEBIAN_FRONTEND", "noninteractive"),
@@ -216,7 +216,7 @@ def prune_other_images(paths: LabPaths, keep: ImagePaths, say: Phases) -> None:
 
 
 def _running_base(paths: LabPaths) -> str:
-    from kvmops.lab.state import read_state
+    from kvmops_lab.state import read_state
 
     state = read_state(paths.state)
     return str(Path(state.image_dir)) if state else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kvmops.errors import ConfigError
-from kvmops.site_build.pages import table
+from kvmops_manual.pages import table
 
 Row = tuple[str, str, str, str]  # benchmark, goal, measured, met
 KVMOPS_COPY = "kvmops auto"  # default when a results file does not name kvmops_method
@@ -84,7 +84,7 @@ def lab_boot(r: dict[str, Any]) -> Row:
 
 
 def _not_yet(r: dict[str, Any]) -> Row:
-    raise ConfigError("guest_create results cannot be shown yet: teach kvmops.site_build.benchmarks their shape")
+    raise ConfigError("guest_create results cannot be shown yet: teach kvmops_manual.benchmarks their shape")
 
 
 SUMMARY: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Row | list[Row]]], ...] = (

@@ -18,20 +18,20 @@ from pathlib import Path
 
 from kvmops.cmd import change
 from kvmops.errors import CommandFailed
-from kvmops.lab import procs, serial
-from kvmops.lab.accel import decide_accel
-from kvmops.lab.build import ensure_image, file_lock, safe_rmtree
-from kvmops.lab.errors import LabError
-from kvmops.lab.labsite import known_hosts_text, render_site
-from kvmops.lab.paths import ImagePaths, LabPaths
-from kvmops.lab.ports import check_port, free_port, port_taken_message
-from kvmops.lab.progress import Phases, Say
-from kvmops.lab.qemu import BootSpec, qemu_argv
-from kvmops.lab.qmp import qmp
-from kvmops.lab.recipe import Recipe
-from kvmops.lab.ssh import ssh_argv
-from kvmops.lab.state import RUNNING, STALE, STOPPED, LabState, classify, read_state
 from kvmops.runners import LocalRunner
+from kvmops_lab import procs, serial
+from kvmops_lab.accel import decide_accel
+from kvmops_lab.build import ensure_image, file_lock, safe_rmtree
+from kvmops_lab.errors import LabError
+from kvmops_lab.labsite import known_hosts_text, render_site
+from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.ports import check_port, free_port, port_taken_message
+from kvmops_lab.progress import Phases, Say
+from kvmops_lab.qemu import BootSpec, qemu_argv
+from kvmops_lab.qmp import qmp
+from kvmops_lab.recipe import Recipe
+from kvmops_lab.ssh import ssh_argv
+from kvmops_lab.state import RUNNING, STALE, STOPPED, LabState, classify, read_state
 
 PV_SIZE = "20G"
 BOOT_TIMEOUT = {"kvm": 180.0, "tcg": 480.0}
@@ -234,7 +234,7 @@ def wait_for_ssh(p: LabPaths, state: LabState, phases: Phases, timeout: float) -
 
 def prepare(state: LabState, phases: Phases) -> None:
     """VG rl_build on the PV disk (idempotent), through kvmops' own SSH runner."""
-    from kvmops.lab.prepare import prepare_lab
+    from kvmops_lab.prepare import prepare_lab
 
     prepare_lab(state, phases)
 

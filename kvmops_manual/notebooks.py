@@ -12,7 +12,7 @@ from typing import Any
 import nbformat
 
 from kvmops.errors import KvmopsError
-from kvmops.site_build.published import Published
+from kvmops_manual.published import Published
 
 Notebook = Any  # nbformat.NotebookNode (untyped)
 _nbf: Any = nbformat  # untyped library: its calls are Any here

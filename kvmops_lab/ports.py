@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 
-from kvmops.lab.errors import LabError
+from kvmops_lab.errors import LabError
 
 LOOPBACK = "127.0.0.1"
 

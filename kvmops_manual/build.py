@@ -24,10 +24,10 @@ from mkdocs.utils.yaml import yaml_load
 
 from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
-from kvmops.site_build import scan
-from kvmops.site_build.journal import LAB_HOST
-from kvmops.site_build.produce import produce, secret_values
-from kvmops.site_build.published import Published
+from kvmops_manual import scan
+from kvmops_manual.journal import LAB_HOST
+from kvmops_manual.produce import produce, secret_values
+from kvmops_manual.published import Published
 
 CONFIG = "mkdocs.yml"
 LOOPBACK = "127.0.0.1"

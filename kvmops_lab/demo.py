@@ -65,8 +65,8 @@ def _params(guest: str, image: str | None) -> dict[str, object]:
 
 
 def _lab_demo(args: argparse.Namespace) -> int:
-    from kvmops import lab
-    from kvmops.lab.guest_image import ensure_guest_image
+    import kvmops_lab as lab
+    from kvmops_lab.guest_image import ensure_guest_image
 
     print("kvmops demo: using the LAB (a KVM host in QEMU on this machine; first run builds it, "
           "~4 min). Changes are applied inside the lab only.\n", flush=True)

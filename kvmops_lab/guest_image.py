@@ -29,12 +29,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kvmops.cmd import change, read
-from kvmops.lab.build import build_lock, ensure_image, safe_rmtree
-from kvmops.lab.errors import LabError
-from kvmops.lab.paths import ImagePaths, LabPaths
-from kvmops.lab.progress import Phases
-from kvmops.lab.qemu import GUEST_IMAGE_SERIAL
 from kvmops.runners import LocalRunner
+from kvmops_lab.build import build_lock, ensure_image, safe_rmtree
+from kvmops_lab.errors import LabError
+from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.progress import Phases
+from kvmops_lab.qemu import GUEST_IMAGE_SERIAL
 
 IMAGE_SIZE = "512M"
 BUSYBOX = "/bin/busybox"

@@ -16,9 +16,9 @@ from pathlib import Path
 from kvmops.runbook.discover import RunbookInfo, list_runbooks
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
-from kvmops.site_build import notebooks
-from kvmops.site_build.journal import LAB_HOST, host_name, latest_lab_runs
-from kvmops.site_build.published import GENERATED, Published, write_manifest
+from kvmops_manual import notebooks
+from kvmops_manual.journal import LAB_HOST, host_name, latest_lab_runs
+from kvmops_manual.published import GENERATED, Published, write_manifest
 
 DEMO_SITE = "demo"
 Progress = Callable[[str], None]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from kvmops.cmd import change, read
 from kvmops.host import Host, connect
-from kvmops.lab.progress import Phases
-from kvmops.lab.qemu import GUEST_IMAGE_SERIAL, PV_SERIAL
-from kvmops.lab.state import LabState
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
 from kvmops.site import load_site
+from kvmops_lab.progress import Phases
+from kvmops_lab.qemu import GUEST_IMAGE_SERIAL, PV_SERIAL
+from kvmops_lab.state import LabState
 
 PV_DEVICE = f"/dev/disk/by-id/virtio-{PV_SERIAL}"
 GUEST_IMAGE_DEVICE = f"/dev/disk/by-id/virtio-{GUEST_IMAGE_SERIAL}"

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from kvmops import names
 from kvmops.errors import ConfigError
 from kvmops.site import Site
-from kvmops.site_build.published import Published
 from kvmops.units import human
+from kvmops_manual.published import Published
 
 MARKER = re.compile(r"<!--\s*kvmops:([a-z-]+)(?:\s+([A-Za-z_]+))?\s*-->")
 EXAMPLE_GUEST = "test1"

@@ -13,9 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from kvmops.lab.paths import ImagePaths, LabPaths
-from kvmops.lab.progress import Phases
-from kvmops.lab.qemu import probe_argv, probe_ok
+from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.progress import Phases
+from kvmops_lab.qemu import probe_argv, probe_ok
 
 PROBE_SECONDS = 25.0
 

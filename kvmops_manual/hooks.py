@@ -25,9 +25,9 @@ from mkdocs.structure.pages import Page
 from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
 from kvmops.site import Site, load_site
-from kvmops.site_build import benchmarks, notebooks, pages
-from kvmops.site_build.journal import journal_table, newest_first
-from kvmops.site_build.published import GENERATED, Published, read_manifest
+from kvmops_manual import benchmarks, notebooks, pages
+from kvmops_manual.journal import journal_table, newest_first
+from kvmops_manual.published import GENERATED, Published, read_manifest
 
 INVENTORY = "inventory"
 

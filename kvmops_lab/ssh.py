@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvmops.lab.state import LabState
+from kvmops_lab.state import LabState
 
 DEST = "root@127.0.0.1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvmops.lab.recipe import ADMIN_MAC, UPLINK_MAC
+from kvmops_lab.recipe import ADMIN_MAC, UPLINK_MAC
 
 QEMU = "qemu-system-x86_64"
 PV_SERIAL = "kvmops-pv"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import subprocess
 
-from kvmops import lab
-from kvmops.lab.errors import LabError
-from kvmops.lab.ssh import ssh_argv
-from kvmops.lab.state import RUNNING
+import kvmops_lab as lab
+from kvmops_lab.errors import LabError
+from kvmops_lab.ssh import ssh_argv
+from kvmops_lab.state import RUNNING
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from kvmops.lab.guest_image import ensure_guest_image
+    from kvmops_lab.guest_image import ensure_guest_image
 
     image = None if args.no_guest_image else ensure_guest_image()
     state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image)
@@ -89,7 +89,7 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
 
 def cmd_guest_image(args: argparse.Namespace) -> int:
-    from kvmops.lab.guest_image import ensure_guest_image
+    from kvmops_lab.guest_image import ensure_guest_image
 
     print(ensure_guest_image())
     return 0

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from kvmops.lab.errors import LabError
+from kvmops_lab.errors import LabError
 
 RUNNING = "running"
 STOPPED = "stopped"
