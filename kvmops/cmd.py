@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from enum import Enum
 
 MASK = "REDACTED"
 
@@ -30,18 +31,31 @@ def _is_noise(line: str) -> bool:
     return any(p.match(line) for p in _NOISE)
 
 
+class Kind(Enum):
+    """What a command (or a libvirt call) does to the host.
+
+    ``READ`` only reads facts; ``TRANSIENT`` makes something that is undone on every path out
+    (a read-only kpartx mapping, a mount, a lock, a mount point): plan mode may run both.
+    ``CHANGE`` changes the host: it runs only when a plan is applied.
+    """
+
+    READ = "read"
+    TRANSIENT = "transient"
+    CHANGE = "change"
+
+
 @dataclass(frozen=True)
 class Cmd:
     """One command: ``Cmd(("lvs", "--reportformat", "json"))``.
 
-    ``mutates``: it changes the host (the plan runner never executes it).
+    ``kind``: read, transient or change (the plan runner never executes a change).
     ``secret``: indexes into ``argv`` that are masked in every display.
     ``stdin``: text fed to the command; ``stdin_secret`` masks it in displays.
     ``ok``: exit codes that are not failures.
     """
 
     argv: tuple[str, ...]
-    mutates: bool = False
+    kind: Kind = Kind.READ
     secret: frozenset[int] = frozenset()
     stdin: str | None = None
     stdin_secret: bool = False
@@ -54,6 +68,11 @@ class Cmd:
             raise TypeError(f"a command is a non-empty tuple of strings, got {self.argv!r}")
         if any("\0" in a for a in self.argv):
             raise ValueError("a command argument cannot contain a NUL byte")
+
+    @property
+    def mutates(self) -> bool:
+        """It changes the host: only an applied plan runs it."""
+        return self.kind is Kind.CHANGE
 
     def masked_argv(self) -> tuple[str, ...]:
         """The argv with secret arguments replaced by a mask."""
@@ -74,7 +93,13 @@ def _short(text: str) -> str:
 
 def read(*argv: str, ok: tuple[int, ...] = (0,), timeout: float | None = None) -> Cmd:
     """A command that only reads facts; safe in plan mode."""
-    return Cmd(tuple(argv), mutates=False, ok=ok, timeout=timeout)
+    return Cmd(tuple(argv), Kind.READ, ok=ok, timeout=timeout)
+
+
+def transient(*argv: str, stdin: str | None = None, ok: tuple[int, ...] = (0,),
+              timeout: float | None = None) -> Cmd:
+    """A command whose effect is undone on every path out (a read-only mapping, a mount)."""
+    return Cmd(tuple(argv), Kind.TRANSIENT, stdin=stdin, ok=ok, timeout=timeout)
 
 
 def change(
@@ -88,7 +113,7 @@ def change(
     """A command that changes the host; runs only when a plan is applied."""
     return Cmd(
         tuple(argv),
-        mutates=True,
+        Kind.CHANGE,
         secret=secret,
         stdin=stdin,
         stdin_secret=stdin_secret,

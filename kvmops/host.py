@@ -12,6 +12,7 @@ from kvmops.runners.ssh import SSHTarget
 from kvmops.site import Site
 
 if TYPE_CHECKING:
+    from kvmops.facts import FactsSource
     from kvmops.virt import Virt
 
 
@@ -38,6 +39,13 @@ class Host:
 
     def run(self, cmd: Cmd, *, check: bool = True, on_line: LineSink | None = None) -> Result:
         return self.runner.run(cmd, check=check, on_line=on_line)
+
+    @property
+    def facts_source(self) -> FactsSource:
+        """Where :func:`kvmops.facts.read_facts` reads this host's facts from."""
+        from kvmops.facts import LiveSource
+
+        return LiveSource(self)
 
     @property
     def virt(self) -> Virt:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from kvmops import names
-from kvmops.cmd import Cmd
+from kvmops.cmd import Cmd, transient
 from kvmops.errors import KvmopsError
 from kvmops.runners.base import Runner
 
@@ -37,8 +37,8 @@ class GuestLocked(KvmopsError):
 
 
 def _cmd(*argv: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> Cmd:
-    # Lock bookkeeping is not a change to the host's managed state: it runs in plan mode too.
-    return Cmd(tuple(argv), mutates=False, stdin=stdin, ok=ok)
+    # Lock bookkeeping is undone on every path out, not a change to the host's managed state.
+    return transient(*argv, stdin=stdin, ok=ok)
 
 
 def owner_line(what: str) -> str:

@@ -1,8 +1,15 @@
-"""Helpers the runbook cells call; they work the same under ``kvmops run`` and in Jupyter.
+"""The display facade the runbook cells call; the same under ``kvmops run`` and in Jupyter.
 
-    host = nb.open_host(site, apply)           # plan-only unless apply is True
+    host = nb.open_host(site, apply)              # plan-only unless apply is True
+    facts = nb.read(host)                         # the host, read once
+    proc = lv.snapshot(facts, guest, size, when)  # what to do: kvmops.procedures
+    nb.show_procedure(proc)                       # the exact commands, before anything runs
     with nb.step("Snapshot the disk", if_fails="... what to do ..."):
-        nb.run_plan(host, plan, confirm)       # shows the plan, applies it only with apply
+        nb.run_procedure(host, proc, confirm)     # the one executor; changes only with apply
+    nb.verify(host, lambda f: lv.verify_snapshot(f, guest, when))
+
+The logic lives in :mod:`kvmops.procedures`; this module only shows plans, steps, checks,
+tables and verdicts, and asks for secrets.
 
 Nothing here assumes the CLI: an empty ``site`` is ``$KVMOPS_SITE`` or the demo site, and a
 secret not handed over by ``kvmops run`` is asked for interactively in Jupyter.
@@ -12,25 +19,22 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from kvmops.errors import KvmopsError
+from kvmops.executor import Executor, Procedure, confirmed
 from kvmops.plan import Plan
+from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.runbook.engine import STEP_MARK
 from kvmops.runbook.secrets import read_secrets
 from kvmops.runbook.sites import resolve_site
 from kvmops.site import load_site
 
 if TYPE_CHECKING:
+    from kvmops.facts import HostFacts, Wanted
     from kvmops.host import Host
     from kvmops.images.inspect import DiskReport
-    from kvmops.lvm.state import LvmState
-
-
-class PreconditionFailed(KvmopsError):
-    """A runbook's precondition does not hold; nothing was changed."""
 
 
 def _display(markdown: str, plain: str) -> None:
@@ -66,46 +70,40 @@ def show_plan(plan: Plan) -> None:
     _display("```sh\n" + text + "\n```", text)
 
 
-def run_plan(host: Host, plan: Plan, confirm: str = "") -> list[str]:
-    """Show the plan, then apply it (see :func:`apply_plan`)."""
-    show_plan(plan)
-    return apply_plan(host, plan, confirm)
+def execute(host: Host, plan: Plan, *confirm: str) -> list[str]:
+    """Run a plan (shown before) through the one executor: changes only with apply,
+    destructive steps only when their target is among ``confirm`` (checked before the first
+    step). Prints one line per step."""
+    return _report(host, [plan], Executor(host, _say).execute(plan, confirmed(*confirm)))
 
 
-def apply_plan(host: Host, plan: Plan, confirm: str = "") -> list[str]:
-    """Run a plan: mutating steps only with apply, destructive ones only with ``confirm``
-    equal to their target (checked before the first step). Prints one line per step.
+def execute_all(host: Host, plans: list[Plan], *confirm: str) -> list[str]:
+    """Several plans of one run: every confirmation checked before the first change."""
+    from kvmops.executor import execute_all as run_all
 
-    In plan mode, read-only steps AFTER the first change are checks of that change: they are
-    listed, not run (what they would read does not exist yet).
-    """
-    if host.apply:
-        lines = plan.apply(host, confirm=confirm or None, progress=lambda s: print(f"    {s}", flush=True))
-    else:
-        lines = _walk_plan(host, plan)
+    return _report(host, plans, run_all(host, plans, confirmed(*confirm), _say))
+
+
+def show_procedure(proc: Procedure) -> None:
+    """Every phase's plan, as planned from the facts read at the start."""
+    for plan in proc.preview:
+        show_plan(plan)
+
+
+def run_procedure(host: Host, proc: Procedure, *confirm: str) -> list[str]:
+    """Run a procedure (shown before): fresh facts before each phase, confirmations first."""
+    return _report(host, proc.preview, Executor(host, _say).run_procedure(proc, confirmed(*confirm)))
+
+
+def _say(line: str) -> None:
+    print(f"    {line}", flush=True)
+
+
+def _report(host: Host, plans: list[Plan], lines: list[str]) -> list[str]:
     for line in lines:
         print(line)
-    if not host.apply and not plan.empty:
+    if not host.apply and not all(p.empty for p in plans):
         print("(plan only: nothing was changed; run with apply=True to execute it)")
-    return lines
-
-
-def _walk_plan(host: Host, plan: Plan) -> list[str]:
-    lines: list[str] = []
-    changed = False
-    for i, step in enumerate(plan.steps, 1):
-        if step.noop:
-            lines.append(f"{i}. ok (nothing to do): {step.reason}")
-        elif step.mutates:
-            if step.cmd is not None:
-                host.runner.run(step.cmd)  # the plan runner records it, never executes it
-            lines.append(f"{i}. planned: {step.reason}")
-            changed = True
-        elif changed:
-            lines.append(f"{i}. planned check (after the change): {step.reason}")
-        else:
-            Plan(plan.title, [step]).apply(host)  # a fact read before any change: it runs
-            lines.append(f"{i}. done: {step.reason}")
     return lines
 
 
@@ -162,18 +160,31 @@ def secret(name: str, value: str = "") -> str:
         return ""
 
 
-def lvm_state(host: Host) -> LvmState:
-    """``vgs`` and ``lvs`` of the site's VG (read-only, also in plan mode)."""
-    from kvmops.lvm.state import read_state
+def read(host: Host, wanted: Wanted | None = None) -> HostFacts:
+    """The host's facts, read once (LVM, guests, limits, and what ``wanted`` names)."""
+    from kvmops.facts import read_facts
 
-    return read_state(host.runner, host.site.vg)
+    facts = read_facts(host, wanted)
+    running = sum(1 for d in facts.domains if d.active)
+    print(f"facts of {host.name} read at {facts.read_at}: {len(facts.lvm.lvs)} LVs in VG {facts.lvm.vg.name}, "
+          f"{len(facts.domains)} guests ({running} running)")
+    return facts
 
 
-def busy(host: Host) -> frozenset[str]:
-    """``VG/LV`` paths of the disks of running guests (the storage guards refuse them)."""
-    from kvmops.guests.inventory import busy_disks
+def verify(host: Host, verdict: Callable[[HostFacts], Verdict], wanted: Wanted | None = None) -> Verdict | None:
+    """After an applied run: read the host again and show the verdict; raise when it fails.
+    In plan mode nothing was changed, so there is nothing to verify (said so)."""
+    if not host.apply:
+        print("plan only: nothing was changed, so nothing is verified")
+        return None
+    from kvmops.facts import read_facts
 
-    return busy_disks(host)
+    result: Verdict = verdict(read_facts(host, wanted))
+    print(result.render())
+    if not result.ok:
+        raise PreconditionFailed("verification FAILED: " + "; ".join(ln for ln in result.lines
+                                                                      if ln.startswith("FAILED")))
+    return result
 
 
 @contextmanager
@@ -193,17 +204,8 @@ def locked(host: Host, guest: str, what: str, wait: float = 0.0, *, reading: boo
         yield
 
 
-def users_of_file(host: Host, path: str) -> list[str]:
-    """Running guests that have the image file ``path`` as a disk (one libvirt listing)."""
-    from kvmops.guests.xml import read_domain
-
-    want = os.path.normpath(path)
-    return [d.name for d in host.virt.domains()
-            if d.active and any(os.path.normpath(s) == want for s in read_domain(d.xml).disk_sources)]
-
-
-def inspect_disk(host: Host, *, lv: str | None = None, image: str | None = None,
-                 busy: Collection[str] = (), lines: int = 30) -> DiskReport | None:
+def inspect_disk(host: Host, facts: HostFacts, *, lv: str | None = None, image: str | None = None,
+                 lines: int = 30) -> DiskReport | None:
     """Look inside a guest disk (``lv="VG/LV"``) or an image file, read-only; always unmapped.
 
     Shows the commands first. On a replay site (recorded facts, such as the demo) nothing can
@@ -220,18 +222,8 @@ def inspect_disk(host: Host, *, lv: str | None = None, image: str | None = None,
              "mounted there, so nothing above was run and nothing was read. Run this against the "
              "real host (any mode: every command only reads).")
         return None
-    with open_disk(host.runner, image=image, lv=lv, busy=busy) as disk, image_root(host.runner, disk) as root:
+    with open_disk(host.runner, facts, image=image, lv=lv) as disk, image_root(host.runner, disk) as root:
         print(f"mounted {root.device} ({root.fstype}) read-only at {root.mountpoint}", flush=True)
         report = inspect.read_report(host.runner, disk, root, lines)
     print(inspect.render(report))
     return report
-
-
-def guest_of_lv(host: Host, lv: str, origin: str | None = None) -> str:
-    """The guest whose lock guards an LV: ``vmtest1`` -> ``test1``; a snapshot
-    (``vmtest1-20241006T1518Z``, or any LV with ``origin``) -> its origin's guest."""
-    from kvmops import names
-
-    base = origin or names.SNAPSHOT_SUFFIX.sub("", lv)
-    prefix = host.site.lv_prefix
-    return names.guest_name(base[len(prefix):] if host.site.is_guest_lv(base) else base)

@@ -1,8 +1,11 @@
 """Plans: ordered steps with a one-line reason each, shown before anything runs.
 
-An operation compares facts with the wanted state and returns a :class:`Plan`. Steps whose
-goal is already met are no-ops that say why, so re-running after a failure converges.
-Steps are computed from the state *before* the plan; a plan says so where it matters.
+An operation compares facts (:mod:`kvmops.facts`) with the wanted state and returns a
+:class:`Plan`; it does no I/O. A step's effect is a command (:class:`~kvmops.cmd.Cmd`), a
+libvirt call (:class:`Call`) or a wait for a change to take effect (:class:`Wait`); a step
+without one is a no-op that says why ("already so"), so re-running after a failure converges.
+Every plan runs through the one executor (:mod:`kvmops.executor`), in plan and apply mode
+alike. Steps are computed from the facts *before* the plan; a plan says so where it matters.
 """
 
 from __future__ import annotations
@@ -11,51 +14,80 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kvmops.cmd import Cmd
-from kvmops.errors import ConfirmationRequired, KvmopsError
+from kvmops.cmd import Cmd, Kind
 
 if TYPE_CHECKING:
     from kvmops.host import Host
+    from kvmops.virt import Virt
 
 Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Action:
-    """A step that is a call at the edge (libvirt, a file write, a wait), not a command."""
+class Call:
+    """A libvirt call: ``display`` is what an admin would type (``virsh define X.xml``)."""
 
-    describe: str
-    run: Callable[[Host, Progress], Any]
-    mutates: bool = True
+    display: str
+    fn: Callable[[Virt], Any]
+    kind: Kind = Kind.CHANGE
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Waiting for a change to take effect (a merge's end, a power-off): reads only.
+
+    Plan mode lists it and does not run it: what it would wait for has not happened.
+    """
+
+    display: str
+    fn: Callable[[Host, Progress], object]
+
+
+Effect = Cmd | Call | Wait
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step: a command or an action with the reason for it; neither means a no-op.
+    """One step: an effect with the reason for it; no effect means a no-op.
 
-    ``target`` marks a destructive step: it runs only with ``confirm == target``.
+    ``target`` marks a destructive step: it runs only when ``target`` was confirmed.
     """
 
     reason: str
-    cmd: Cmd | None = None
-    action: Action | None = None
+    effect: Effect | None = None
     target: str | None = None
 
     @property
     def noop(self) -> bool:
-        return self.cmd is None and self.action is None
+        return self.effect is None
+
+    @property
+    def cmd(self) -> Cmd | None:
+        """The command of this step, when its effect is one."""
+        return self.effect if isinstance(self.effect, Cmd) else None
+
+    @property
+    def call(self) -> Call | None:
+        """The libvirt call of this step, when its effect is one."""
+        return self.effect if isinstance(self.effect, Call) else None
+
+    @property
+    def kind(self) -> Kind:
+        if isinstance(self.effect, Cmd | Call):
+            return self.effect.kind
+        return Kind.READ
 
     @property
     def mutates(self) -> bool:
-        if self.cmd is not None:
-            return self.cmd.mutates
-        return self.action is not None and self.action.mutates
+        return self.kind is Kind.CHANGE
 
     def text(self) -> str:
-        if self.cmd is not None:
-            return self.cmd.display()
-        if self.action is not None:
-            return f"# {self.action.describe}"
+        if isinstance(self.effect, Cmd):
+            return self.effect.display()
+        if isinstance(self.effect, Call):
+            return self.effect.display
+        if isinstance(self.effect, Wait):
+            return f"# {self.effect.display}"
         return "# nothing to do"
 
 
@@ -67,9 +99,8 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, reason: str, cmd: Cmd | None = None, *, action: Action | None = None,
-            target: str | None = None) -> Plan:
-        self.steps.append(Step(reason, cmd, action, target))
+    def add(self, reason: str, effect: Effect | None = None, *, target: str | None = None) -> Plan:
+        self.steps.append(Step(reason, effect, target))
         return self
 
     def noop(self, reason: str) -> Plan:
@@ -107,55 +138,3 @@ class Plan:
 
     def _repr_markdown_(self) -> str:
         return "```sh\n" + self.render() + "\n```"
-
-    def check_confirm(self, confirm: str | None) -> None:
-        """Refuse before anything runs if a destructive step lacks its exact confirmation."""
-        for i, step in enumerate(self.steps, 1):
-            if step.target and confirm != step.target:
-                got = f"got {confirm!r}" if confirm else "got none"
-                raise ConfirmationRequired(
-                    f"step {i} ({step.reason}) is destructive: set confirm={step.target!r} "
-                    f"to go ahead ({got}); nothing was changed"
-                )
-
-    def apply(self, host: Host, *, confirm: str | None = None,
-              progress: Progress | None = None) -> list[str]:
-        """Run the steps in order. Mutating steps run only when ``host.apply`` is true.
-
-        Returns one line per step saying what happened. A failing step raises
-        :class:`StepFailed` naming the step; the steps before it stay done.
-        """
-        say = progress or print
-        if host.apply:
-            self.check_confirm(confirm)
-        done: list[str] = []
-        for i, step in enumerate(self.steps, 1):
-            done.append(self._run_step(host, i, step, say))
-        return done
-
-    def _run_step(self, host: Host, i: int, step: Step, say: Progress) -> str:
-        if step.noop:
-            return f"{i}. ok (nothing to do): {step.reason}"
-        if step.mutates and not host.apply:
-            if step.cmd is not None:
-                host.runner.run(step.cmd)  # recorded, not executed
-            return f"{i}. planned: {step.reason}"
-        say(f"step {i}: {step.reason}")
-        try:
-            if step.cmd is not None:
-                host.runner.run(step.cmd, on_line=say if step.cmd.timeout is None else None)
-            elif step.action is not None:
-                step.action.run(host, say)
-        except KvmopsError as exc:
-            raise StepFailed(i, step, exc) from exc
-        return f"{i}. done: {step.reason}"
-
-
-class StepFailed(KvmopsError):
-    """A plan step failed; names the step and keeps the cause."""
-
-    def __init__(self, index: int, step: Step, cause: KvmopsError) -> None:
-        self.index = index
-        self.step = step
-        self.cause = cause
-        super().__init__(f"step {index} failed ({step.reason}): {cause}")

@@ -83,7 +83,8 @@ def translate(exc: libvirt.libvirtError, what: str, hints: Mapping[int, str] | N
 
 @dataclass(frozen=True)
 class DomainInfo:
-    """One guest from the libvirt listing: name, state, flags and its (live) domain XML."""
+    """One guest from the libvirt listing: name, state, flags, its live domain XML and its
+    persistent definition (what the next start uses; the same as ``xml`` when shut off)."""
 
     name: str
     state: str
@@ -91,6 +92,7 @@ class DomainInfo:
     autostart: bool
     persistent: bool
     xml: str
+    inactive_xml: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class Virt:
             autostart=bool(self.call(what, dom.autostart)),
             persistent=bool(self.call(what, dom.isPersistent)),
             xml=self.call(what, dom.XMLDesc, 0),
+            inactive_xml=self.call(what, dom.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE),
         )
 
     def info(self, name: str) -> DomainInfo:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from kvmops.cmd import Cmd, change
+from kvmops.cmd import Cmd, Kind, change
 from kvmops.runners import LocalRunner
 from kvmops_lab.errors import LabError
 from kvmops_lab.paths import ImagePaths, LabPaths
@@ -41,7 +41,7 @@ def debootstrap_cmd(recipe: Recipe, rootfs: Path) -> Cmd:
 
 def chroot_cmd(rootfs: Path, *argv: str, timeout: float = 1800) -> Cmd:
     """``chroot ROOTFS argv...`` with a non-interactive apt environment."""
-    return Cmd(("chroot", str(rootfs), *argv), mutates=True, env=APT_ENV, timeout=timeout)
+    return Cmd(("chroot", str(rootfs), *argv), Kind.CHANGE, env=APT_ENV, timeout=timeout)
 
 
 def apt_install_cmd(recipe: Recipe, rootfs: Path) -> Cmd:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from kvmops.cmd import change, read
+from kvmops.executor import Executor
 from kvmops.host import Host, connect
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
@@ -53,7 +54,7 @@ def prepare_lab(state: LabState, say: Phases) -> None:
         vgs = parse_vgs(host.run(vgs_cmd()).stdout)
         plan = vg_plan(vgs, site.vg)
         plan.extend(image_plan(_exists(host, "-b", GUEST_IMAGE_DEVICE), _exists(host, "-e", GUEST_IMAGE_FILE)))
-        for line in plan.apply(host, progress=lambda m: say(f"prepare: {m}")):
+        for line in Executor(host, lambda m: say(f"prepare: {m}")).execute(plan):
             say(f"prepare: {line}")
     finally:
         host.close()

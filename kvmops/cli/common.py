@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from kvmops.executor import Executor, confirmed
+from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host, connect
 from kvmops.plan import Plan
 from kvmops.site import Site, load_site
@@ -38,14 +40,21 @@ def host_of(args: argparse.Namespace) -> Iterator[Host]:
         host.close()
 
 
+def facts_of(host: Host, wanted: Wanted | None = None) -> HostFacts:
+    """The host's facts, read once for this command."""
+    return read_facts(host, wanted)
+
+
 def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
-    """Print the plan; with --apply run it (confirm checked first); say what happened."""
+    """Print the plan; run it through the one executor: with --apply it changes the host
+    (every confirmation checked first), without it the changes are only recorded."""
     print(plan.render())
+    lines = Executor(host, _progress).execute(plan, confirmed(getattr(args, "confirm", None)))
     if not host.apply:
         if not plan.empty:
             print("\n(plan only: nothing was changed; add --apply to run it)")
         return 0
-    for line in plan.apply(host, confirm=getattr(args, "confirm", None), progress=_progress):
+    for line in lines:
         print(line)
     return 0
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply, site_of
+from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
+from kvmops.host import Host
+from kvmops.plan import Plan
 from kvmops.site import Site
 
 
@@ -94,7 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         rows = [("NAME", "STATE", "AUTOSTART")]
-        rows += [(d.name, d.state, "yes" if d.autostart else "no") for d in lifecycle.guests(host)]
+        rows += [(d.name, d.state, "yes" if d.autostart else "no") for d in facts_of(host).domains]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -109,17 +111,22 @@ def cmd_xml(args: argparse.Namespace) -> int:
 
 def cmd_define(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.define(host, _spec(host.site, args)), args)
+        return show_and_apply(host, _define(host, args), args)
+
+
+def _define(host: Host, args: argparse.Namespace) -> Plan:
+    spec = _spec(host.site, args)
+    return lifecycle.define(facts_of(host, lifecycle.define_wanted(host.site, spec)), spec)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.start(host, args.name, console_seconds=args.console), args)
+        return show_and_apply(host, lifecycle.start(facts_of(host), args.name, console_seconds=args.console), args)
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.autostart(host, args.name, not args.disable), args)
+        return show_and_apply(host, lifecycle.autostart(facts_of(host), args.name, not args.disable), args)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -133,17 +140,18 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_shutdown(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.shutdown(host, args.name, timeout=args.timeout), args)
+        return show_and_apply(host, lifecycle.shutdown(facts_of(host), args.name, timeout=args.timeout), args)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.destroy(host, args.name), args)
+        return show_and_apply(host, lifecycle.destroy(facts_of(host), args.name), args)
 
 
 def cmd_undefine(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.undefine(host, args.name), args)
+        facts = facts_of(host, lifecycle.undefine_wanted(host.site, args.name))
+        return show_and_apply(host, lifecycle.undefine(facts, args.name), args)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -11,12 +11,13 @@ import getpass
 from pathlib import Path
 
 from kvmops import guards
-from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply
+from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
 from kvmops.errors import InvalidInput
+from kvmops.executor import Executor, confirmed
+from kvmops.facts import Wanted
 from kvmops.host import Host
 from kvmops.images import copy, density, grow, nocloud, probe, tweaks
 from kvmops.images.passwords import Password
-from kvmops.lvm.state import read_state
 from kvmops.units import human
 
 
@@ -80,12 +81,6 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--lv", help="a guest LV name (mapped with kpartx), e.g. vmtest1")
 
 
-def _busy(host: Host) -> frozenset[str]:
-    from kvmops.guests.inventory import busy_disks
-
-    return busy_disks(host)
-
-
 def _keys(files: list[str]) -> tuple[str, ...]:
     keys = []
     for f in files:
@@ -117,16 +112,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_copy(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        info = probe.probe(host.runner, args.image)
-        state = read_state(host.runner, host.site.vg)
+        facts = facts_of(host, Wanted(images=(args.image,)))
+        info = facts.image(args.image)
         measured = density.measure(host.runner, info) if args.method == "auto" else None
-        plan = copy.copy_plan(host.site, state, args.lv, info, busy=_busy(host),
-                              verify=not args.no_verify, method=args.method, density=measured)
+        plan = copy.copy_plan(facts, args.lv, info, verify=not args.no_verify, method=args.method,
+                              density=measured)
         print(plan.render())
+        lines = Executor(host, copy.progress_filter(print)).execute(plan, confirmed(args.confirm))
         if not host.apply:
             print("\n(plan only: nothing was changed; add --apply --confirm VG/LV to run it)")
             return 0
-        for line in plan.apply(host, confirm=args.confirm, progress=copy.progress_filter(print)):
+        for line in lines:
             print(line)
     return 0
 
@@ -157,8 +153,7 @@ def cmd_tweak(args: argparse.Namespace) -> int:
             raise InvalidInput("no tweak chosen: use --key, --password-hash, --sudo, --serial, ...")
         todo.append(tweaks.SelinuxRelabel())
         lv = _lv(args, host)
-        busy = _busy(host) if args.lv else frozenset()
-        report = tweaks.tweak_image(host, todo, image=args.image, lv=lv, busy=busy)
+        report = tweaks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
         print(report.render())
         if not host.apply:
             print("\n(plan only: the image was only read; add --apply to change it)")
@@ -173,8 +168,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
         raise InvalidInput("give --image PATH or --lv NAME (or --inside for the in-guest commands)")
     with host_of(args) as host:
         lv = _lv(args, host)
-        busy = _busy(host) if args.lv else frozenset()
-        plan = grow.grow_offline(host, image=args.image, lv=lv, busy=busy, progress=print)
+        plan = grow.grow_offline(host, facts_of(host), image=args.image, lv=lv, progress=print)
         print(plan.render())
     return 0
 

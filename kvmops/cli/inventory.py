@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_site, host_of
-from kvmops.guests.inventory import read_inventory, render_table
+from kvmops.cli.common import add_site, facts_of, host_of
+from kvmops.guests.inventory import inventory_of, render_table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,5 +16,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        print(render_table(read_inventory(host)))
+        print(render_table(inventory_of(facts_of(host))))
     return 0

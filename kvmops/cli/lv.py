@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply
+from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.lvm.state import read_state
@@ -86,27 +86,27 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_create(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     with host_of(args) as host:
-        plan = ops.create(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        plan = ops.create(facts_of(host), args.name, size)
         return show_and_apply(host, plan, args)
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        plan = ops.rename(host.site, read_state(host.runner, host.site.vg), args.old, args.new)
+        plan = ops.rename(facts_of(host), args.old, args.new)
         return show_and_apply(host, plan, args)
 
 
 def cmd_resize(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     with host_of(args) as host:
-        plan = ops.resize(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        plan = ops.resize(facts_of(host), args.name, size)
         return show_and_apply(host, plan, args)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
     with host_of(args) as host:
-        plan = ops.snapshot(host.site, read_state(host.runner, host.site.vg), args.name, size)
+        plan = ops.snapshot(facts_of(host), args.name, size)
         return show_and_apply(host, plan, args)
 
 
@@ -119,17 +119,15 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 def cmd_extend(args: argparse.Namespace) -> int:
     by = parse_size(args.by) if args.by else None
     with host_of(args) as host:
-        state = read_state(host.runner, host.site.vg)
-        return show_and_apply(host, ops.extend_full_snapshots(host.site, state, args.threshold, by), args)
+        return show_and_apply(host, ops.extend_full_snapshots(facts_of(host), args.threshold, by), args)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        state = read_state(host.runner, host.site.vg)
-        return show_and_apply(host, ops.merge(host.site, state, args.snapshot, interval=args.interval), args)
+        return show_and_apply(host, ops.merge(facts_of(host), args.snapshot, interval=args.interval), args)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        plan = ops.remove(host.site, read_state(host.runner, host.site.vg), args.name)
+        plan = ops.remove(facts_of(host), args.name)
         return show_and_apply(host, plan, args)

@@ -2,11 +2,11 @@
 
 - :mod:`kvmops.guests.spec`: :class:`GuestSpec`, :func:`guest_spec` (validated parameters)
 - :mod:`kvmops.guests.xml`: :func:`render_domain_xml`, :func:`read_domain` (pure)
-- :mod:`kvmops.guests.lifecycle`: define/start/autostart/shutdown/destroy/undefine plans
-- :mod:`kvmops.guests.inventory`: :func:`read_inventory`, :func:`running_disks`, :func:`busy_disks`
+- :mod:`kvmops.guests.lifecycle`: define/start/autostart/shutdown/destroy/undefine plans from facts
+- :mod:`kvmops.guests.inventory`: :func:`inventory_of` the host's facts, :func:`render_table`
 """
 
-from kvmops.guests.inventory import Inventory, busy_disks, read_inventory, running_disks
+from kvmops.guests.inventory import Inventory, build_inventory, inventory_of
 from kvmops.guests.spec import GuestSpec, guest_spec, memory_kib
 from kvmops.guests.xml import DomainFacts, read_domain, render_domain_xml
 
@@ -14,11 +14,10 @@ __all__ = [
     "DomainFacts",
     "GuestSpec",
     "Inventory",
-    "busy_disks",
+    "build_inventory",
     "guest_spec",
+    "inventory_of",
     "memory_kib",
     "read_domain",
-    "read_inventory",
     "render_domain_xml",
-    "running_disks",
 ]

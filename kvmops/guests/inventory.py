@@ -1,22 +1,25 @@
 """The host inventory: every guest with its state, resources, disks and their snapshots.
 
-Built from ONE libvirt listing and ONE LVM report (no per-guest commands). The storage
-guards take :func:`running_disks` as their ``busy`` set: no snapshot, merge, copy or
-partition mapping on a running guest's disk.
+Built from the host's facts (:mod:`kvmops.facts`: one libvirt listing and one LVM report, no
+per-guest commands). Which disks are in use is a question for the facts themselves
+(:meth:`kvmops.facts.HostFacts.lv_in_use`), which the storage guards ask.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kvmops.guests.xml import read_domain
-from kvmops.host import Host
 from kvmops.lvm.facts import LV, VG
-from kvmops.lvm.state import LvmState, read_state
+from kvmops.lvm.state import LvmState
 from kvmops.site import Site
 from kvmops.units import human
 from kvmops.virt import DomainInfo
+
+if TYPE_CHECKING:
+    from kvmops.facts import HostFacts
 
 
 def lv_path(source: str | None) -> str | None:
@@ -128,25 +131,9 @@ def build_inventory(site: Site, domains: Iterable[DomainInfo], lvm: LvmState) ->
     return Inventory(lvm.vg, rows, unused)
 
 
-def read_inventory(host: Host) -> Inventory:
-    """One libvirt listing (with each domain's XML) and one LVM report of the site's VG."""
-    return build_inventory(host.site, host.virt.domains(), read_state(host.runner, host.site.vg))
-
-
-def _active_paths(rows: Iterable[tuple[bool, Iterable[str | None]]]) -> frozenset[str]:
-    return frozenset(p for active, paths in rows if active for p in paths if p)
-
-
-def running_disks(inventory: Inventory) -> frozenset[str]:
-    """``VG/LV`` of every disk of a running (or paused) guest: the ``busy`` set of the guards."""
-    return _active_paths((g.active, (lv_path(d.source) for d in g.disks)) for g in inventory.guests)
-
-
-def busy_disks(host: Host) -> frozenset[str]:
-    """:func:`running_disks` from one libvirt listing alone (no LVM report needed)."""
-    return _active_paths(
-        (d.active, (lv_path(s) for s in read_domain(d.xml).disk_sources)) for d in host.virt.domains()
-    )
+def inventory_of(facts: HostFacts) -> Inventory:
+    """The inventory of the host's facts."""
+    return build_inventory(facts.site, facts.domains, facts.lvm)
 
 
 # -- table -----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The guest lifecycle of the guide (sec. 3.2, 4.1) as plans over libvirt-python.
+"""The guest lifecycle of the guide (sec. 3.2, 4.1) as plans over libvirt, from facts.
 
-Each function reads the facts it needs (libvirt, LVM, the kept XML file) and returns a
-:class:`Plan`; nothing changes until the plan is applied. Destructive steps (destroy,
-undefine, replacing a different definition) carry the guest name as their confirm target.
+Each planning function takes the host's :class:`~kvmops.facts.HostFacts` (read once) and
+returns a :class:`Plan` whose libvirt effects are :class:`~kvmops.plan.Call` steps; nothing
+changes until the executor applies it. Destructive steps (destroy, undefine, replacing a
+different definition) carry the guest name as their confirm target.
 
 Undefine keeps the XML file: it is renamed to ``<name>.xml.undefined`` (older copies get a
 numbered backup suffix), so the definition can be restored with ``virsh define`` and a later
@@ -18,13 +19,14 @@ from typing import Any
 
 from kvmops import names
 from kvmops.errors import KvmopsError, LibvirtError, NotFound, SafetyError
+from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.validate import check_spec
 from kvmops.guests.xml import read_domain, render_domain_xml, with_uuid
 from kvmops.host import Host
-from kvmops.lvm.state import LvmState, read_state
-from kvmops.plan import Action, Plan, Progress, Step
+from kvmops.plan import Call, Plan, Progress, Step, Wait
+from kvmops.site import Site
 from kvmops.virt import AGENT_UNRESPONSIVE, DomainInfo
 
 DEFAULT_SHUTDOWN_TIMEOUT = 120.0
@@ -38,43 +40,50 @@ def _diff(old: list[str], new: list[str], before: str, after: str) -> list[str]:
     return [ln.rstrip("\n") for ln in difflib.unified_diff(old, new, before, after, lineterm="")]
 
 
-def _info_or_none(host: Host, name: str) -> DomainInfo | None:
-    return host.virt.info(name) if host.virt.exists(name) else None
+def need_domain(facts: HostFacts, name: str) -> DomainInfo:
+    """The guest ``name`` from the facts; NotFound says how to list the guests."""
+    info = facts.domain(names.guest_name(name))
+    if info is None:
+        known = ", ".join(d.name for d in facts.domains) or "none"
+        raise NotFound(f"no guest {name!r} on {facts.site.name} (guests: {known}; see `kvmops guest list`)")
+    return info
 
 
 # -- define ----------------------------------------------------------------------------------
 
 
-def define(host: Host, spec: GuestSpec, *, lvm: LvmState | None = None) -> Plan:
+def define_wanted(site: Site, spec: GuestSpec) -> Wanted:
+    """The facts :func:`define` needs beyond the usual: the kept XML file, the boot files."""
+    paths = tuple(p for p in (spec.cdrom, spec.kernel, spec.initrd) if p)
+    return Wanted(files=(hostfile.xml_path(site, spec.name),), paths=paths)
+
+
+def define(facts: HostFacts, spec: GuestSpec) -> Plan:
     """Write ``<xml_dir>/<name>.xml`` and ``virsh define`` it; validated first.
 
     A different existing definition (in libvirt or in the file) is replaced only with
     ``confirm=<name>``; the plan shows the difference. A running guest is never redefined.
     """
-    site = host.site
-    if lvm is None and spec.disk_lvs(site):
-        lvm = read_state(host.runner, site.vg)
-    listing = host.virt.domains()
-    check_spec(site, spec, host.virt.limits(site.domain_type), lvm, listing)
-    _check_cdrom(host, spec)
+    site = facts.site
+    check_spec(site, spec, facts.limits, facts.lvm, facts.domains)
+    _check_boot_files(facts, spec)
     xml = render_domain_xml(site, spec)
     plan = Plan(f"define guest {spec.name}")
-    current = next((d for d in listing if d.name == spec.name), None)
-    define_step = _define_step(host, spec.name, xml, current, plan)
-    _plan_file(host, spec.name, xml, plan, show_diff=not plan.notes)
+    define_step = _define_step(facts, spec.name, xml, plan)
+    _plan_file(facts, spec.name, xml, plan, show_diff=not plan.notes)
     plan.steps.append(define_step)
     return plan
 
 
-def _check_cdrom(host: Host, spec: GuestSpec) -> None:
+def _check_boot_files(facts: HostFacts, spec: GuestSpec) -> None:
     for label, path in (("CD-ROM image", spec.cdrom), ("kernel", spec.kernel), ("initrd", spec.initrd)):
-        if path and host.run(hostfile.exists_cmd(path)).returncode != 0:
-            raise NotFound(f"{label} {path} of guest {spec.name} does not exist on {host.name}")
+        if path and not facts.exists(path):
+            raise NotFound(f"{label} {path} of guest {spec.name} does not exist on {facts.site.name}")
 
 
-def _plan_file(host: Host, name: str, xml: str, plan: Plan, *, show_diff: bool) -> None:
-    path = hostfile.xml_path(host.site, name)
-    kept = hostfile.read_text(host.runner, path)
+def _plan_file(facts: HostFacts, name: str, xml: str, plan: Plan, *, show_diff: bool) -> None:
+    path = hostfile.xml_path(facts.site, name)
+    kept = facts.file(path)
     if kept == xml:
         plan.noop(f"{path} holds this definition already")
         return
@@ -87,21 +96,19 @@ def _plan_file(host: Host, name: str, xml: str, plan: Plan, *, show_diff: bool) 
     plan.add(f"replace {path} (it differs)", hostfile.write_cmd(path, xml), target=name)
 
 
-def _define(host: Host, name: str, xml: str) -> None:
-    """Define; an existing guest keeps its UUID (libvirt replaces a definition only then)."""
-    if host.virt.exists(name):
-        xml = with_uuid(xml, host.virt.uuid(name))
-    host.virt.define(xml, name)
+def define_call(site: Site, name: str, xml: str, uuid: str | None) -> Call:
+    """``virsh define``; an existing guest keeps its UUID (libvirt replaces a definition only then)."""
+    final = with_uuid(xml, uuid) if uuid else xml
+    return Call(f"virsh define {hostfile.xml_path(site, name)}", lambda v: v.define(final, name))
 
 
-def _define_step(host: Host, name: str, xml: str, current: DomainInfo | None, plan: Plan) -> Step:
+def _define_step(facts: HostFacts, name: str, xml: str, plan: Plan) -> Step:
     """The libvirt step (a no-op when the definition is the same); diff notes go to ``plan``."""
-    action = Action(f"libvirt defineXML({name}.xml)  # virsh define {hostfile.xml_path(host.site, name)}",
-                    lambda h, _p: _define(h, name, xml))
+    current = facts.domain(name)
     if current is None:
-        return Step(f"define guest {name} in libvirt", action=action)
-    old = read_domain(host.virt.inactive_xml(name)).lines()
-    new = read_domain(xml).lines()
+        return Step(f"define guest {name} in libvirt", define_call(facts.site, name, xml, None))
+    defined = read_domain(current.inactive_xml or current.xml)
+    old, new = defined.lines(), read_domain(xml).lines()
     if old == new:
         return Step(f"guest {name} is defined with these settings already")
     if current.active:
@@ -111,38 +118,37 @@ def _define_step(host: Host, name: str, xml: str, current: DomainInfo | None, pl
         )
     plan.notes.append(f"guest {name} exists with other settings:")
     plan.notes.extend("  " + ln for ln in _diff(old, new, "defined", "new"))
-    return Step(f"replace the definition of guest {name}", action=action, target=name)
+    call = define_call(facts.site, name, xml, defined.uuid)
+    return Step(f"replace the definition of guest {name}", call, target=name)
 
 
 # -- start, autostart, console ---------------------------------------------------------------
 
 
-def start(host: Host, name: str, *, console_seconds: float = 0) -> Plan:
+def start(facts: HostFacts, name: str, *, console_seconds: float = 0) -> Plan:
     """``virsh start NAME``; with ``console_seconds`` also show the first serial lines."""
-    info = host.virt.info(names.guest_name(name))
+    info = need_domain(facts, name)
     plan = Plan(f"start guest {name}")
     if info.active:
         return plan.noop(f"guest {name} is {info.state} already")
-    plan.add(f"start guest {name}", action=Action(f"libvirt create()  # virsh start {name}",
-                                                  lambda h, _p: h.virt.start(name)))
+    plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
     if console_seconds > 0:
         plan.add(f"show the serial console for {console_seconds:g} s",
-                 action=Action(f"libvirt openConsole()  # virsh console {name}",
-                               lambda h, p: h.virt.read_console(name, console_seconds, p)))
+                 Wait(f"read the serial console (virsh console {name})",
+                      lambda h, p: h.virt.read_console(name, console_seconds, p)))
     return plan
 
 
-def autostart(host: Host, name: str, on: bool = True) -> Plan:
+def autostart(facts: HostFacts, name: str, on: bool = True) -> Plan:
     """``virsh autostart [--disable] NAME``: marks the guest only, does not start it."""
-    info = host.virt.info(names.guest_name(name))
+    info = need_domain(facts, name)
     word = "on" if on else "off"
     plan = Plan(f"autostart {word} for guest {name}")
     if info.autostart == on:
         return plan.noop(f"autostart of guest {name} is {word} already")
     flag = "" if on else "--disable "
     return plan.add(f"turn autostart {word} (the guest is not started or stopped by this)",
-                    action=Action(f"libvirt setAutostart({int(on)})  # virsh autostart {flag}{name}",
-                                  lambda h, _p: h.virt.set_autostart(name, on)))
+                    Call(f"virsh autostart {flag}{name}", lambda v: v.set_autostart(name, on)))
 
 
 def console_hint(host: Host, name: str) -> str:
@@ -155,7 +161,7 @@ def console_hint(host: Host, name: str) -> str:
 
 def read_console(host: Host, name: str, seconds: float, progress: Progress | None = None,
                  until: Callable[[str], bool] | None = None) -> str:
-    """The serial console output of ``seconds`` (for notebooks); libvirt must support it.
+    """The serial console output of ``seconds`` (live, for notebooks); libvirt must support it.
 
     ``until`` ends the reading early: e.g. :func:`login_prompt` once the guest has booted.
     """
@@ -173,55 +179,55 @@ def login_prompt(text: str) -> bool:
 # -- shutdown, destroy, undefine -------------------------------------------------------------
 
 
-def shutdown(host: Host, name: str, *, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT, poll: float = 0.5) -> Plan:
+def shutdown(facts: HostFacts, name: str, *, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+             poll: float = 0.5) -> Plan:
     """``virsh shutdown NAME`` (ACPI), then wait up to ``timeout`` s for it to be shut off."""
-    info = host.virt.info(names.guest_name(name))
+    info = need_domain(facts, name)
     plan = Plan(f"shut down guest {name}")
     if not info.active:
         return plan.noop(f"guest {name} is {info.state} already")
-    return plan.add(
-        f"ask guest {name} to power off and wait up to {timeout:g} s",
-        action=Action(f"libvirt shutdown()  # virsh shutdown {name}",
-                      lambda h, p: _shutdown_and_wait(h, name, timeout, poll, p)),
-    )
+    plan.add(f"ask guest {name} to power off (ACPI)", Call(f"virsh shutdown {name}", lambda v: v.shutdown(name)))
+    return plan.add(f"wait up to {timeout:g} s until guest {name} is shut off",
+                    Wait(f"poll libvirt until {name} is shut off", _wait_off(name, timeout, poll)))
 
 
-def _shutdown_and_wait(host: Host, name: str, timeout: float, poll: float, say: Progress) -> None:
-    host.virt.shutdown(name)
-    say(f"waiting up to {timeout:g} s for {name} to power off")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not host.virt.info(name).active:
-            return
-        time.sleep(poll)
-    if not host.virt.info(name).active:
-        return
-    raise ShutdownTimeout(
-        f"guest {name} is still running {timeout:g} s after the ACPI power-off request: it ignores "
-        "ACPI (no acpid/systemd-logind in the guest, or it hangs). Log in and power it off from "
-        f"inside, or force it off: kvmops guest destroy {name} --apply --confirm {name}"
-    )
+def _wait_off(name: str, timeout: float, poll: float) -> Callable[[Host, Progress], None]:
+    def run(host: Host, say: Progress) -> None:
+        say(f"waiting up to {timeout:g} s for {name} to power off")
+        deadline = time.monotonic() + timeout
+        while host.virt.info(name).active:
+            if time.monotonic() >= deadline:
+                raise ShutdownTimeout(
+                    f"guest {name} is still running {timeout:g} s after the ACPI power-off request: it "
+                    "ignores ACPI (no acpid/systemd-logind in the guest, or it hangs). Log in and power it "
+                    f"off from inside, or force it off: kvmops guest destroy {name} --apply --confirm {name}"
+                )
+            time.sleep(poll)
+
+    return run
 
 
-def destroy(host: Host, name: str) -> Plan:
+def destroy(facts: HostFacts, name: str) -> Plan:
     """``virsh destroy NAME``: pulls the plug; the definition and disks stay. Needs confirm."""
-    info = host.virt.info(names.guest_name(name))
+    info = need_domain(facts, name)
     plan = Plan(f"destroy (force off) guest {name}")
     if not info.active:
         return plan.noop(f"guest {name} is {info.state} already")
     plan.notes.append("destroy is like pulling the power cord: prefer shutdown when the guest answers ACPI")
     return plan.add(f"force guest {name} off (unsaved data in the guest is lost)",
-                    action=Action(f"libvirt destroy()  # virsh destroy {name}",
-                                  lambda h, _p: h.virt.destroy(name)),
-                    target=name)
+                    Call(f"virsh destroy {name}", lambda v: v.destroy(name)), target=name)
 
 
-def undefine(host: Host, name: str) -> Plan:
+def undefine_wanted(site: Site, name: str) -> Wanted:
+    return Wanted(paths=(hostfile.xml_path(site, name),))
+
+
+def undefine(facts: HostFacts, name: str) -> Plan:
     """``virsh undefine NAME``: removes the definition only; disks are never touched."""
     names.guest_name(name)
     plan = Plan(f"undefine guest {name}")
-    path = hostfile.xml_path(host.site, name)
-    info = _info_or_none(host, name)
+    path = hostfile.xml_path(facts.site, name)
+    info = facts.domain(name)
     if info is None:
         plan.noop(f"guest {name} is not defined")
     elif info.active:
@@ -232,22 +238,15 @@ def undefine(host: Host, name: str) -> Plan:
     else:
         disks = ", ".join(read_domain(info.xml).disk_sources) or "none"
         plan.notes.append(f"disks are never touched: {disks} stay (remove LVs with `kvmops lv remove`)")
-        plan.add(f"remove guest {name} from libvirt",
-                 action=Action(f"libvirt undefine()  # virsh undefine {name}",
-                               lambda h, _p: h.virt.undefine(name)),
+        plan.add(f"remove guest {name} from libvirt", Call(f"virsh undefine {name}", lambda v: v.undefine(name)),
                  target=name)
-    if host.run(hostfile.exists_cmd(path)).returncode == 0:
+    if facts.exists(path):
         plan.add(f"keep {path} as {path}{hostfile.UNDEFINED_SUFFIX} (restore with virsh define)",
                  hostfile.retire_cmd(path))
     return plan
 
 
-# -- facts -----------------------------------------------------------------------------------
-
-
-def guests(host: Host) -> tuple[DomainInfo, ...]:
-    """Every guest with state and autostart flag (``virsh list --all``)."""
-    return host.virt.domains()
+# -- live reads ------------------------------------------------------------------------------
 
 
 def guest_info(host: Host, name: str) -> dict[str, Any]:
@@ -266,3 +265,4 @@ def guest_info(host: Host, name: str) -> dict[str, Any]:
                 f"channel), or use the serial console (virsh console {name})"
             ) from exc
         raise
+

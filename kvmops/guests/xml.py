@@ -174,6 +174,7 @@ class DomainFacts:
     initrd: str | None = None
     cmdline: str | None = None
     serial_log: str | None = None
+    uuid: str | None = None
 
     @property
     def disk_sources(self) -> tuple[str, ...]:
@@ -254,6 +255,7 @@ def read_domain(xml: str) -> DomainFacts:
         initrd=_text(root, "os/initrd"),
         cmdline=_text(root, "os/cmdline"),
         serial_log=log.get("file") if log is not None else None,
+        uuid=_text(root, "uuid"),
     )
 
 

@@ -36,16 +36,14 @@ Verification: ``qemu-img compare`` of the image with the first *virtual-size* by
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 
 from kvmops import guards
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
+from kvmops.facts import HostFacts
 from kvmops.images.density import Choice, Density, choose
 from kvmops.images.probe import ImageInfo
-from kvmops.lvm.state import LvmState
 from kvmops.plan import Plan, Progress
-from kvmops.site import Site
 from kvmops.units import human
 
 METHODS = ("auto", "qemu-img", "dd")
@@ -124,15 +122,15 @@ def copy_to_device(image: ImageInfo, device: str, device_size: int, *, target: s
     return plan
 
 
-def copy_plan(site: Site, state: LvmState, lv: str, image: ImageInfo, *, busy: Collection[str] = (),
-              verify: bool = True, method: str = "auto", density: Density | None = None) -> Plan:
-    """Copy ``image`` onto the guest LV ``lv`` of the site's VG; refused on a running guest's disk.
+def copy_plan(facts: HostFacts, lv: str, image: ImageInfo, *, verify: bool = True, method: str = "auto",
+              density: Density | None = None) -> Plan:
+    """Copy ``image`` onto the guest LV ``lv`` of the site's VG; refused on an LV in use.
 
     ``method``: ``auto`` (by ``density``, see :func:`copy_to_device`), ``qemu-img`` or ``dd``.
     """
-    guards.not_host_lv(lv, site.lv_prefix)
-    have = state.need(lv)
-    guards.not_in_use(have.path, busy, "copying an image")
+    guards.not_host_lv(lv, facts.site.lv_prefix)
+    have = facts.lvm.need(lv)
+    guards.lv_free(facts, have, "copying an image")
     if have.is_snapshot:
         raise InvalidInput(f"{have.path} is a snapshot: copy onto its origin LV")
     return copy_to_device(image, f"/dev/{have.vg}/{have.name}", have.size, target=have.path,

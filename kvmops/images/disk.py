@@ -12,13 +12,14 @@ that a plan can be computed from what is really inside the image.
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from kvmops import guards
 from kvmops.cmd import Cmd
-from kvmops.errors import CommandFailed, InvalidInput
+from kvmops.errors import CommandFailed, InvalidInput, SafetyError
+from kvmops.facts import HostFacts
 from kvmops.images import partitions as pt
 from kvmops.runners.base import Runner
 
@@ -71,11 +72,16 @@ def attached_image(runner: Runner, image: str, *, write: bool = False) -> Iterat
 
 
 @contextmanager
-def mapped_lv(runner: Runner, vg: str, lv: str, *, busy: Collection[str] = (),
-              write: bool = False) -> Iterator[Disk]:
-    """The partitions of a guest LV mapped with kpartx under /dev/mapper; unmapped afterwards."""
+def mapped_lv(runner: Runner, facts: HostFacts, vg: str, lv: str, *, write: bool = False) -> Iterator[Disk]:
+    """The partitions of a guest LV mapped with kpartx under /dev/mapper; unmapped afterwards.
+
+    Refused on an LV in use (``facts``: read just before): a running guest's disk, or open.
+    """
     path = f"{vg}/{lv}"
-    guards.not_in_use(path, busy, "partition mapping (kpartx)")
+    if vg != facts.site.vg:
+        raise InvalidInput(f"{path} is not in the site's VG {facts.site.vg}")
+    guards.not_host_lv(lv, facts.site.lv_prefix)
+    guards.lv_free(facts, facts.lvm.need(lv), "partition mapping (kpartx)")
     dev = pt.lv_mapper_path(vg, lv)
     table = read_table(runner, dev, path)
     added = runner.run(pt.kpartx_add(dev, write=write))
@@ -92,19 +98,24 @@ def mapped_lv(runner: Runner, vg: str, lv: str, *, busy: Collection[str] = (),
 
 
 @contextmanager
-def open_disk(runner: Runner, *, image: str | None = None, lv: str | None = None,
-              busy: Collection[str] = (), write: bool = False) -> Iterator[Disk]:
-    """Attach either an image file (``image=PATH``) or a guest LV (``lv="VG/LV"``)."""
+def open_disk(runner: Runner, facts: HostFacts, *, image: str | None = None, lv: str | None = None,
+              write: bool = False) -> Iterator[Disk]:
+    """Attach either an image file (``image=PATH``) or a guest LV (``lv="VG/LV"``); refused
+    when a running guest uses it (``facts``: read just before)."""
     if (image is None) == (lv is None):
         raise InvalidInput("give exactly one of image=PATH (an image file) or lv='VG/LV' (a guest disk)")
     if image is not None:
+        users = facts.running_guests_with_file(image)
+        if users:
+            raise SafetyError(f"{image} is a disk of the running guest(s) {', '.join(users)}: shut them "
+                              "down first; nothing was changed")
         with attached_image(runner, image, write=write) as disk:
             yield disk
         return
     vg, sep, name = (lv or "").partition("/")
     if not sep:
         raise InvalidInput(f"lv must be 'VG/LV' (e.g. rl_build/vmtest1), got {lv!r}")
-    with mapped_lv(runner, vg, name, busy=busy, write=write) as disk:
+    with mapped_lv(runner, facts, vg, name, write=write) as disk:
         yield disk
 
 

@@ -16,6 +16,8 @@ from collections.abc import Collection
 
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
+from kvmops.executor import Executor
+from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.images import partitions as pt
 from kvmops.images.disk import Disk, open_disk
@@ -123,8 +125,8 @@ def fs_plan(fs: Filesystem, mountpoint: str, *, grown: bool, part_size: int, fs_
     return plan
 
 
-def grow_offline(host: Host, *, image: str | None = None, lv: str | None = None,
-                 busy: Collection[str] = (), progress: Progress | None = None) -> Plan:
+def grow_offline(host: Host, facts: HostFacts, *, image: str | None = None, lv: str | None = None,
+                 progress: Progress | None = None) -> Plan:
     """Grow the root partition and filesystem of a shut-off guest's disk on the host.
 
     Plan only unless ``host.apply`` (the disk is then attached read-only for the facts).
@@ -132,23 +134,24 @@ def grow_offline(host: Host, *, image: str | None = None, lv: str | None = None,
     """
     write = host.apply
     runner = host.runner
-    with open_disk(runner, image=image, lv=lv, busy=busy, write=write) as disk:
+    run = Executor(host, progress or print)
+    with open_disk(runner, facts, image=image, lv=lv, write=write) as disk:
         with image_root(runner, disk) as root:  # found read-only, released again
             fs = root.fs
         if fs.fstype not in GROWABLE:
             raise InvalidInput(f"the root filesystem is {fs.fstype}: kvmops grows {', '.join(GROWABLE)}")
         grow_part = _needs_growing(runner, disk, fs.partition)
         plan = part_plan(disk, fs.partition, grow_part=grow_part)
-        plan.apply(host, progress=progress)
+        run.execute(plan)
         part_size = block_size(runner, fs.partition.node)
         fs_bytes = fs_size(runner, fs.fstype, fs.partition.node)
         if fs.fstype.startswith("ext"):
             second = fs_plan(fs, "", grown=grow_part, part_size=part_size, fs_bytes=fs_bytes)
-            second.apply(host, progress=progress)
+            run.execute(second)
         else:
             with mounted(runner, fs.partition.node, fs.fstype, write=write) as where:
                 second = fs_plan(fs, where, grown=grow_part, part_size=part_size, fs_bytes=fs_bytes)
-                second.apply(host, progress=progress)
+                run.execute(second)
         plan.extend(second)
         if not plan.empty:
             plan.steps[:] = [s for s in plan.steps if not s.noop]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from kvmops.cmd import Cmd, change, read
+from kvmops.cmd import Cmd, change, read, transient
 from kvmops.errors import InvalidInput
 from kvmops.images import partitions as pt
 from kvmops.images.disk import Disk, _undo
@@ -77,12 +77,12 @@ def mount_cmd(device: str, where: str, fstype: str, *, write: bool = False) -> C
     if not write and fstype in NO_REPLAY:
         opts.append(NO_REPLAY[fstype])
     argv = ("mount", "-t", fstype, "-o", ",".join(opts), device, where)
-    return change(*argv) if write else read(*argv)
+    return change(*argv) if write else transient(*argv)
 
 
 def umount_cmd(where: str) -> Cmd:
     """``umount --recursive MNT``: also whatever was mounted below it (binds, /boot)."""
-    return read("umount", "--recursive", where)
+    return transient("umount", "--recursive", where)
 
 
 def mount_options(fstype: str, write: bool) -> str:
@@ -93,14 +93,14 @@ def mount_options(fstype: str, write: bool) -> str:
 @contextmanager
 def temp_dir(runner: Runner) -> Iterator[str]:
     """``mktemp -d /run/kvmops/mnt-XXXXXX``; ``rmdir`` afterwards (only if empty: never rm -r)."""
-    runner.run(read("mkdir", "-p", "-m", "700", MOUNT_BASE))
-    where = runner.run(read("mktemp", "-d", f"{MOUNT_BASE}/mnt-XXXXXX")).stdout.strip()
+    runner.run(transient("mkdir", "-p", "-m", "700", MOUNT_BASE))
+    where = runner.run(transient("mktemp", "-d", f"{MOUNT_BASE}/mnt-XXXXXX")).stdout.strip()
     if not where.startswith(MOUNT_BASE + "/mnt-"):
         raise InvalidInput(f"mktemp gave no mount point: {where!r}")
     try:
         yield where
     finally:
-        _undo(runner, [read("rmdir", where)])
+        _undo(runner, [transient("rmdir", where)])
 
 
 @contextmanager

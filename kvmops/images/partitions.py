@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvmops import names
-from kvmops.cmd import Cmd, change, read
+from kvmops.cmd import Cmd, change, read, transient
 from kvmops.errors import InvalidInput
 
 SECTOR = 512
@@ -124,28 +124,28 @@ def kpartx_add(device: str, *, write: bool = False) -> Cmd:
     """``kpartx -a -v -p p [-r] DEV``: map the partitions (read-only unless ``write``).
 
     Read-only mappings change nothing on the disk and are removed again by the caller's
-    context manager, so they count as a read for the plan runner.
+    context manager: transient, so plan mode may make them to read facts inside the disk.
     """
     if write:
         return change("kpartx", "-a", "-v", "-p", "p", device)
-    return read("kpartx", "-a", "-v", "-r", "-p", "p", device)
+    return transient("kpartx", "-a", "-v", "-r", "-p", "p", device)
 
 
 def kpartx_delete(device: str) -> Cmd:
     """``kpartx -d -v -p p DEV``; nothing mapped: no output, rc 0."""
-    return read("kpartx", "-d", "-v", "-p", "p", device)
+    return transient("kpartx", "-d", "-v", "-p", "p", device)
 
 
 def losetup_attach(image: str, *, write: bool = False) -> Cmd:
     """``losetup --find --show [--read-only] IMAGE``: prints the loop device it took."""
     argv = ("losetup", "--find", "--show", *(() if write else ("--read-only",)), image)
-    return change(*argv) if write else read(*argv)
+    return change(*argv) if write else transient(*argv)
 
 
 def losetup_detach(loop: str) -> Cmd:
     """``losetup --detach /dev/loopN``."""
     _loop(loop)
-    return read("losetup", "--detach", loop)
+    return transient("losetup", "--detach", loop)
 
 
 def losetup_refresh(loop: str) -> Cmd:
@@ -157,19 +157,19 @@ def losetup_refresh(loop: str) -> Cmd:
 def partx_add(loop: str) -> Cmd:
     """``partx --add /dev/loopN``: create ``/dev/loopNpM`` for each partition."""
     _loop(loop)
-    return read("partx", "--add", loop)
+    return transient("partx", "--add", loop)
 
 
 def partx_delete(loop: str) -> Cmd:
     """``partx --delete /dev/loopN`` (rc 1 when nothing was there)."""
     _loop(loop)
-    return read("partx", "--delete", loop, ok=(0, 1))
+    return transient("partx", "--delete", loop, ok=(0, 1))
 
 
 def partx_update_all(loop: str) -> Cmd:
     """``partx --update /dev/loopN``: make the kernel's partitions match the table (read-only use)."""
     _loop(loop)
-    return read("partx", "--update", loop)
+    return transient("partx", "--update", loop)
 
 
 def partx_update(loop: str) -> Cmd:

@@ -10,12 +10,14 @@ unmounts and unmaps.
 from __future__ import annotations
 
 import configparser
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from kvmops.cmd import change
 from kvmops.errors import InvalidInput
+from kvmops.executor import Executor
+from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.images import content as c
 from kvmops.images.disk import open_disk
@@ -307,22 +309,22 @@ class TweakReport:
         return self.render()
 
 
-def tweak_image(host: Host, tweaks: Sequence[Tweak], *, image: str | None = None, lv: str | None = None,
-                busy: Collection[str] = (), progress: Progress | None = None) -> TweakReport:
+def tweak_image(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
+                lv: str | None = None, progress: Progress | None = None) -> TweakReport:
     """Apply ``tweaks`` to an image file or a guest LV (``lv="VG/LV"``); plan only unless host.apply.
 
     In plan mode the disk is attached and mounted read-only to read the facts, and the
     changing steps are only recorded.
     """
     write = host.apply
-    say = progress or print
-    with open_disk(host.runner, image=image, lv=lv, busy=busy, write=write) as disk, \
+    run = Executor(host, progress or print)
+    with open_disk(host.runner, facts, image=image, lv=lv, write=write) as disk, \
             image_root(host.runner, disk, write=write) as root:
         img = ImageFs(host.runner, root.mountpoint)
         plans = [t.plan(img) for t in tweaks]
         report = TweakReport(f"{root.device} ({root.fstype})", _os_name(root), plans, applied=write)
         for plan in plans:
-            plan.apply(host, progress=say)
+            run.execute(plan)
             report.lines.append(_outcome(plan, write))
         return report
 

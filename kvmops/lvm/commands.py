@@ -6,7 +6,7 @@ Every LV is passed to LVM as one exact ``VG/LV``.
 from __future__ import annotations
 
 from kvmops import guards, names
-from kvmops.cmd import Cmd, change
+from kvmops.cmd import Cmd, Kind, change
 from kvmops.units import lvm_size
 
 
@@ -68,4 +68,4 @@ def lvremove(vg: str, lv: str) -> Cmd:
     """
     argv = ("lvremove", lv_path(vg, lv))
     guards.lvremove_argv(argv)
-    return Cmd(argv, mutates=True, stdin="y\n")
+    return Cmd(argv, Kind.CHANGE, stdin="y\n")

@@ -1,22 +1,24 @@
-"""LVM operations: facts in, a :class:`Plan` out (no I/O here).
+"""LVM operations: the host's facts in, a :class:`Plan` out (no I/O here).
 
-``busy`` is the set of ``VG/LV`` paths used by running guests (from the guest inventory);
-the guards refuse snapshots, merges and removals on them.
+Every operation that could touch an LV in use takes :class:`~kvmops.facts.HostFacts` (LVM's
+report with the open flags, and the guests with their disks, from one read) and refuses
+renames, shrinks, snapshots, merges and removals of an LV in use, whoever calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
+from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.lvm import commands as c
 from kvmops.lvm.facts import LV
 from kvmops.lvm.merge import wait_for_merge
 from kvmops.lvm.state import LvmState
-from kvmops.plan import Action, Plan, Progress
+from kvmops.plan import Plan, Progress, Wait
 from kvmops.site import Site
 from kvmops.units import human
 
@@ -40,8 +42,9 @@ def _fits(state: LvmState, need: int, what: str) -> None:
         )
 
 
-def create(site: Site, state: LvmState, lv: str, size: int) -> Plan:
+def create(facts: HostFacts, lv: str, size: int) -> Plan:
     """Create a guest LV, or a no-op when it exists with at least that size."""
+    site, state = facts.site, facts.lvm
     _managed(site, lv)
     plan = Plan(f"create LV {site.vg}/{lv} of {human(size)}")
     have = state.get(lv)
@@ -59,8 +62,9 @@ def create(site: Site, state: LvmState, lv: str, size: int) -> Plan:
     )
 
 
-def rename(site: Site, state: LvmState, old: str, new: str, busy: Collection[str] = ()) -> Plan:
+def rename(facts: HostFacts, old: str, new: str) -> Plan:
     """Rename a guest LV; the new name must also follow the guest convention."""
+    site, state = facts.site, facts.lvm
     _managed(site, old)
     _managed(site, new)
     plan = Plan(f"rename LV {site.vg}/{old} to {new}")
@@ -69,13 +73,15 @@ def rename(site: Site, state: LvmState, old: str, new: str, busy: Collection[str
     lv = state.need(old)
     if state.get(new) is not None:
         raise InvalidInput(f"LV {site.vg}/{new} exists already: pick another name")
-    guards.not_in_use(lv.path, busy, "rename")
+    guards.lv_free(facts, lv, "rename")
     plan.notes.append("a guest whose domain XML names the old LV must be updated to the new name")
     return plan.add(f"rename {lv.path} to {new}", c.lvrename(site.vg, old, new))
 
 
-def resize(site: Site, state: LvmState, lv: str, size: int, busy: Collection[str] = ()) -> Plan:
-    """Grow an LV (or a snapshot); shrinking is destructive and needs confirm."""
+def resize(facts: HostFacts, lv: str, size: int) -> Plan:
+    """Grow an LV (or a snapshot; also while in use); shrinking is destructive, needs confirm
+    and is refused on an LV in use."""
+    site, state = facts.site, facts.lvm
     _managed(site, lv)
     have = state.need(lv)
     plan = Plan(f"resize LV {have.path} from {human(have.size)} to {human(size)}")
@@ -85,7 +91,7 @@ def resize(site: Site, state: LvmState, lv: str, size: int, busy: Collection[str
         _fits(state, size - have.size, f"growing {have.path}")
         plan.notes.append("the partition and filesystem inside are grown separately (grow root)")
         return plan.add(f"grow {have.path} by {human(size - have.size)}", c.lvresize(site.vg, lv, size))
-    guards.not_in_use(have.path, busy, "shrinking")
+    guards.lv_free(facts, have, "shrinking")
     plan.notes.append(
         f"SHRINKING cuts {human(have.size - size)} off the end of {have.path}: data there is LOST. "
         "Shrink the filesystem and partition inside first."
@@ -97,14 +103,14 @@ def resize(site: Site, state: LvmState, lv: str, size: int, busy: Collection[str
     )
 
 
-def snapshot(site: Site, state: LvmState, lv: str, size: int | None = None,
-             busy: Collection[str] = (), when: datetime | None = None) -> Plan:
-    """``lvcreate --snapshot`` named ``<lv>-YYYYMMDDTHHMMZ`` (UTC); refused on a running guest."""
+def snapshot(facts: HostFacts, lv: str, size: int | None = None, when: datetime | None = None) -> Plan:
+    """``lvcreate --snapshot`` named ``<lv>-YYYYMMDDTHHMMZ`` (UTC); refused on an LV in use."""
+    site, state = facts.site, facts.lvm
     _managed(site, lv)
     origin = state.need(lv)
     if origin.is_snapshot:
         raise InvalidInput(f"{origin.path} is itself a snapshot: snapshot its origin {origin.origin}")
-    guards.not_in_use(origin.path, busy, "snapshot")
+    guards.lv_free(facts, origin, "snapshot")
     size = size or site.snapshot_size
     name = names.snapshot_name(lv, when or datetime.now(UTC))
     plan = Plan(f"snapshot {origin.path} as {name}")
@@ -125,9 +131,10 @@ def snapshots(site: Site, state: LvmState) -> tuple[LV, ...]:
     return tuple(sorted(snaps, key=lambda lv: -(lv.data_percent or 0.0)))
 
 
-def extend_full_snapshots(site: Site, state: LvmState, threshold: float | None = None,
-                          by: int | None = None) -> Plan:
-    """Grow each snapshot whose fill % is at or above the threshold (site default 80%)."""
+def extend_full_snapshots(facts: HostFacts, threshold: float | None = None, by: int | None = None) -> Plan:
+    """Grow each snapshot whose fill % is at or above the threshold (site default 80%); also
+    of a running guest (growing a snapshot is safe while it is in use: guide 4.2.4)."""
+    site, state = facts.site, facts.lvm
     limit = site.snapshot_extend_at if threshold is None else threshold
     grow = by or site.snapshot_extend_by
     plan = Plan(f"extend snapshots at or above {limit:g}% full by {human(grow)}")
@@ -148,12 +155,16 @@ def extend_full_snapshots(site: Site, state: LvmState, threshold: float | None =
     return plan
 
 
-def merge(site: Site, state: LvmState, snap: str, busy: Collection[str] = (),
-          interval: int = 10) -> Plan:
+def merge(facts: HostFacts, snap: str, interval: int = 10) -> Plan:
     """Restore an origin to a snapshot: ``lvconvert --mergesnapshot``, then wait for the end.
 
-    The snapshot LV is gone afterwards (guide 4.2.5).
+    The snapshot LV is gone afterwards (guide 4.2.5). A merge already under way (started
+    before, e.g. interrupted by a power cut: it resumes at the next activation) is waited
+    for, never started again.
     """
+    site, state = facts.site, facts.lvm
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 3600:
+        raise InvalidInput(f"merge progress interval {interval!r}: give whole seconds from 1 to 3600")
     _managed(site, snap)
     plan = Plan(f"merge snapshot {site.vg}/{snap} into its origin")
     lv = state.get(snap)
@@ -167,13 +178,14 @@ def merge(site: Site, state: LvmState, snap: str, busy: Collection[str] = (),
     else:
         if lv.invalid:
             raise SafetyError(f"{lv.path} has overflowed (INVALID): merging it would corrupt {origin}")
-        guards.not_in_use(origin, busy, "merge")
-        guards.not_open(origin, state.need(lv.origin).open, "merge")
-        plan.add(f"merge {lv.path} into {origin} (progress every {interval}s)",
-                 c.lvmerge(site.vg, snap, interval), target=origin)
+        guards.lv_free(facts, state.need(lv.origin), "merge")
+        guards.lv_free(facts, lv, "merge")
+        taken = f"taken {lv.created:%Y-%m-%d %H:%M} UTC" if lv.created else "of unknown time"
+        plan.add(f"roll {origin} back to {lv.path} ({taken}); progress every {interval}s",
+                 c.lvmerge(site.vg, snap, interval), target=lv.path)
     plan.add(
         f"wait until the merge has really finished and {lv.path} is gone",
-        action=Action(f"poll `lvs {site.vg}` until {snap} is gone", _waiter(site.vg, snap, lv.origin)),
+        Wait(f"poll `lvs {site.vg}` until {snap} is gone", _waiter(site.vg, snap, lv.origin)),
     )
     plan.notes.append(f"the snapshot {lv.path} is REMOVED by the merge; take a new one to keep that state")
     return plan
@@ -186,15 +198,17 @@ def _waiter(vg: str, snap: str, origin: str) -> Callable[[Host, Progress], None]
     return run
 
 
-def remove(site: Site, state: LvmState, lv: str, busy: Collection[str] = ()) -> Plan:
-    """``lvremove VG/LV`` under the guide's rules; needs ``confirm == 'VG/LV'``."""
+def remove(facts: HostFacts, lv: str) -> Plan:
+    """``lvremove VG/LV`` under the guide's rules; needs ``confirm == 'VG/LV'``. Refused on an
+    LV in use, or named as a disk by a defined guest (remove the guest first)."""
+    site, state = facts.site, facts.lvm
     _managed(site, lv)
     plan = Plan(f"remove LV {site.vg}/{lv}")
     have = state.get(lv)
     if have is None:
         return plan.noop(f"{site.vg}/{lv} does not exist: nothing to remove")
-    guards.not_in_use(have.path, busy, "lvremove")
-    guards.not_open(have.path, have.open, "lvremove")
+    guards.lv_free(facts, have, "lvremove")
+    guards.lv_of_no_guest(facts, have, "lvremove")
     snaps = state.snapshots_of(lv)
     if snaps:
         listed = ", ".join(s.path for s in snaps)

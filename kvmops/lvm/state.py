@@ -9,13 +9,27 @@ from kvmops.errors import NotFound
 from kvmops.lvm.facts import LV, VG, lvs_cmd, parse_lvs, parse_vgs, vgs_cmd
 from kvmops.runners.base import Runner
 
+ACTIVATION_DISABLED = "Activation disabled. No device-mapper interaction will be attempted."
+
 
 @dataclass(frozen=True)
 class LvmState:
-    """All LVs and the VG of the site, from one report each."""
+    """All LVs and the VG of the site, from one report each.
+
+    ``activation_disabled``: LVM said so itself (its ``Activation disabled`` warning, on hosts
+    without device-mapper): no LV can be active, hence none open, though the report shows
+    ``X`` for both states.
+    """
 
     vg: VG
     lvs: tuple[LV, ...]
+    activation_disabled: bool = False
+
+    def is_open(self, lv: LV) -> bool | None:
+        """LVM's open flag; False when activation is off; None when LVM cannot tell."""
+        if lv.open is None and self.activation_disabled:
+            return False
+        return lv.open
 
     @cached_property
     def _by_name(self) -> dict[str, LV]:
@@ -55,5 +69,5 @@ def read_state(runner: Runner, vg: str) -> LvmState:
     if not match:
         known = ", ".join(v.name for v in vgs) or "none"
         raise NotFound(f"volume group {vg!r} does not exist on {runner.host} (VGs there: {known})")
-    lvs = parse_lvs(runner.run(lvs_cmd(vg)).stdout)
-    return LvmState(match[0], lvs)
+    report = runner.run(lvs_cmd(vg))
+    return LvmState(match[0], parse_lvs(report.stdout), ACTIVATION_DISABLED in report.stderr)

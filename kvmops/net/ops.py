@@ -30,7 +30,7 @@ from kvmops.net import iplink, validate
 from kvmops.net.drift import guest_bridge_pattern
 from kvmops.net.facts import NetFacts, read_facts
 from kvmops.net.nmcli import Profile
-from kvmops.plan import Action, Plan, Progress
+from kvmops.plan import Plan, Progress, Wait
 from kvmops.site import Network, Site
 
 AGEING_NOTE = ("ageing time 0 (the guide's setting): the bridge learns no MAC addresses and floods "
@@ -58,7 +58,7 @@ def ensure_network(site: Site, facts: NetFacts, vlan: int | str, stp: bool | Non
     plan.extend(ensure_vlan_port(site, facts, net.vlan))
     if not plan.empty:
         plan.add(f"check {net.bridge} on the host: ageing time 0, no IP address",
-                 action=Action(f"read `ip -j -d address show` and check {net.bridge}", _verify(net)))
+                 Wait(f"read `ip -j -d address show` and check {net.bridge}", _verify(net)))
     return plan
 
 
@@ -209,7 +209,7 @@ def remove_bridge(site: Site, facts: NetFacts, bridge: str, attached: Collection
     for p in facts.bridge_profiles(bridge):
         plan.add(f"delete bridge profile {p.id!r} (NetworkManager removes {bridge})",
                  c.delete(p.uuid), target=bridge)
-    return plan.add(f"wait until {bridge} is gone", action=Action(
+    return plan.add(f"wait until {bridge} is gone", Wait(
         f"poll `ip -j link show dev {bridge}` until the interface is gone", _wait_gone(bridge)))
 
 

@@ -57,10 +57,9 @@ from kvmops.guests.spec import guest_spec
 from kvmops.images import nocloud
 from kvmops.images.copy import copy_plan
 from kvmops.images.passwords import Password
-from kvmops.images.probe import probe
+from kvmops.facts import Wanted, with_lvs
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
-from kvmops.lvm.state import LvmState
 from kvmops.net.address import static_address
 from kvmops.units import human, parse_size
 
@@ -81,13 +80,12 @@ root_password = nb.secret("root_password", root_password)
 
 # %%
 with nb.step("Check preconditions", if_fails="fix the parameter named in the message; nothing was changed"):
-    nb.check(not host.virt.exists(guest), f"guest {guest} exists already: pick another name or use guest-remove")
     net = host.site.network(vlan)
     fixed = static_address(host.site, guest, vlan, address) if address else None
-    info = probe(host.runner, image)
-    state = nb.lvm_state(host)
-    busy = nb.busy(host)
     spec = guest_spec(host.site, guest, memory=memory, vcpus=vcpus, vlans=(vlan,))
+    facts = nb.read(host, Wanted(images=(image,)) | lifecycle.define_wanted(host.site, spec))
+    info = facts.image(image)
+    nb.check(facts.domain(guest) is None, f"guest {guest} exists already: pick another name or use guest-remove")
     print(f"guest {guest}: {vcpus} vCPUs, {memory} memory, bridge {net.bridge}, disk {disk} ({size})")
     print(f"image {image}: {info.format}, {human(info.virtual_size)}; address {fixed.with_prefix if fixed else 'DHCP'}")
 
@@ -98,10 +96,10 @@ with nb.step("Check preconditions", if_fails="fix the parameter named in the mes
 # `apply=True` every part is planned again just before it runs, from the real state.
 
 # %%
-lv_plan = ops.create(host.site, state, lv, parse_size(size))
-after_lv = state if state.get(lv) else LvmState(
-    state.vg, (*state.lvs, LV(lv, host.site.vg, "-wi-a-----", parse_size(size), "", None, None)))
-copy = copy_plan(host.site, after_lv, lv, info, busy=busy)
+lv_plan = ops.create(facts, lv, parse_size(size))
+after_lv = facts if facts.lvm.get(lv) else with_lvs(
+    facts, [LV(lv, host.site.vg, "-wi-a-----", parse_size(size), "", None, None)])
+copy = copy_plan(after_lv, lv, info)
 users = nocloud.users_for(login, [k for k in keys.split(";") if k.strip()],
                           Password.clear(login, password) if password else None,
                           Password.clear("root", root_password) if root_password else None)
@@ -117,7 +115,7 @@ if setup == "tweaks":
             f"`{login}`{', sudo' if sudo else ''}, serial getty{', static address ' + fixed.with_prefix if fixed else ''}.")
 if not host.apply and setup == "nocloud":
     nb.note("The domain is defined with the seed ISO as its CD-ROM once the seed is written.")
-define = lifecycle.define(host, nocloud.with_seed(spec, None), lvm=after_lv)  # the seed is not written yet
+define = lifecycle.define(after_lv, nocloud.with_seed(spec, None))  # the seed is not written yet
 nb.show_plan(define)
 nb.note(f"Then: start {guest}" + (", autostart on" if autostart else "")
         + (f", read its serial console up to {console_seconds:g} s (until a login prompt)" if console_seconds else "")
@@ -133,10 +131,10 @@ nb.note(f"Then: start {guest}" + (", autostart on" if autostart else "")
 with nb.step("Create the LV and copy the image", if_fails="re-run; pass confirm=VG/LV to copy onto the existing LV"):
     with nb.locked(host, guest, "guest-create"):
         fresh = not lv_plan.empty
-        nb.apply_plan(host, lv_plan)
+        nb.execute(host, lv_plan)
         if host.apply:
-            copy = copy_plan(host.site, nb.lvm_state(host), lv, info, busy=nb.busy(host))
-        nb.apply_plan(host, copy, disk if fresh else confirm)
+            copy = copy_plan(nb.read(host), lv, info)
+        nb.execute(host, copy, disk if fresh else confirm)
 
 # %% [markdown]
 # ## Accounts, console and address
@@ -149,7 +147,7 @@ with nb.step("Create the LV and copy the image", if_fails="re-run; pass confirm=
 with nb.step("Accounts, console and address", if_fails="check the image; the disk is mapped/mounted no more"):
     if setup == "nocloud":
         with nb.locked(host, guest, "guest-create"):
-            nb.apply_plan(host, seed)
+            nb.execute(host, seed)
     elif setup == "tweaks" and host.apply:
         from kvmops.images import tweaks as tw
         wanted: list[tw.Tweak] = [tw.Sudoers(login)] if sudo else []
@@ -159,7 +157,7 @@ with nb.step("Accounts, console and address", if_fails="check the image; the dis
         wanted += [tw.AuthorizedKeys(login, tuple(k for k in keys.split(";") if k.strip()))] if keys.strip() else []
         wanted += [tw.StaticIp.from_address(fixed)] if fixed else []
         with nb.locked(host, guest, "guest-create"):
-            print(tw.tweak_image(host, wanted, lv=disk, busy=nb.busy(host)))
+            print(tw.tweak_image(host, nb.read(host), wanted, lv=disk))
     else:
         print("nothing to do here" if setup == "none" else "plan only: the tweaks are planned after the copy")
 
@@ -173,12 +171,12 @@ with nb.step("Accounts, console and address", if_fails="check the image; the dis
 with nb.step("Define and start the guest", if_fails="read libvirt's message; `inventory` shows the host"):
     with nb.locked(host, guest, "guest-create"):
         if host.apply:
-            define = lifecycle.define(host, spec)  # now from the real LV and with the seed written
-        nb.apply_plan(host, define, confirm)
+            define = lifecycle.define(nb.read(host, lifecycle.define_wanted(host.site, spec)), spec)  # now real
+        nb.execute(host, define, confirm)
         if host.apply:
-            nb.apply_plan(host, lifecycle.start(host, guest))
+            nb.execute(host, lifecycle.start(nb.read(host), guest))
             if autostart:
-                nb.apply_plan(host, lifecycle.autostart(host, guest, True))
+                nb.execute(host, lifecycle.autostart(nb.read(host), guest, True))
 
 # %% [markdown]
 # ## Verify: the guest runs and its console answers

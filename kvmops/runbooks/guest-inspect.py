@@ -39,8 +39,9 @@ lines = 30  # how many of the last lines of each log file to show
 
 # %%
 from kvmops import notebook as nb
+from kvmops.facts import Wanted
+from kvmops.guests import lifecycle
 from kvmops.images import inspect
-from kvmops.images.probe import probe
 from kvmops.units import human
 
 host = nb.open_host(site, apply)
@@ -57,22 +58,22 @@ disk = f"{host.site.vg}/{lv}"
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down first; check the name with inventory"):
-    busy = nb.busy(host)
-    running = host.virt.exists(guest) and host.virt.info(guest).active
-    nb.check(not running, f"guest {guest} is running: its disk must not be mapped or mounted now; shut it "
+    facts = nb.read(host, Wanted(images=(image,)) if image and not host.site.replay else None)
+    info = facts.domain(guest)
+    nb.check(info is None or not info.active, f"guest {guest} is running: its disk must not be mapped or mounted now; shut it "
              "down first (guest-lifecycle action=shutdown), or use guest-unreachable")
     if image:
-        users = nb.users_of_file(host, image)
+        users = facts.running_guests_with_file(image)
         nb.check(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
         if host.site.replay:
             print(f"image {image}: not probed (site {host.site.name} replays recorded facts)")
         else:
-            info = probe(host.runner, image)
-            nb.check(info.format == "raw", f"{image} is a {info.format} image: only raw images can be mapped; "
+            probed = facts.image(image)
+            nb.check(probed.format == "raw", f"{image} is a {probed.format} image: only raw images can be mapped; "
                      "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
-            print(f"image {image}: raw, {human(info.virtual_size)}")
+            print(f"image {image}: raw, {human(probed.virtual_size)}")
     else:
-        found = nb.lvm_state(host).get(lv)
+        found = facts.lvm.get(lv)
         nb.check(found is not None, f"guest {guest}: LV {disk} does not exist (see the inventory runbook)")
         print(f"{disk}: {human(found.size)}; guest {guest} is not running")
 
@@ -93,7 +94,7 @@ with nb.step("Check preconditions", if_fails="shut the guest down first; check t
 # %%
 with nb.step("Inspect the disk", if_fails="read the message above; everything was unmounted and unmapped"):
     with nb.locked(host, guest, "guest-inspect", reading=True):  # no run may change the disk meanwhile
-        report = nb.inspect_disk(host, image=image or None, lv=None if image else disk, busy=busy, lines=lines)
+        report = nb.inspect_disk(host, nb.read(host), image=image or None, lv=None if image else disk, lines=lines)
 
 # %% [markdown]
 # ## Verify: nothing is left mapped or mounted

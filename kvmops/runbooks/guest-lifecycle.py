@@ -53,7 +53,8 @@ host = nb.open_host(site, apply)
 
 # %%
 with nb.step("Read the guest's state", if_fails="check the name with the inventory runbook"):
-    info = host.virt.info(guest)
+    facts = nb.read(host)
+    info = lifecycle.need_domain(facts, guest)
     nb.table([(info.name, info.state, "yes" if info.autostart else "no", "yes" if info.persistent else "no")],
              ["guest", "state", "autostart", "persistent"])
 
@@ -62,13 +63,13 @@ with nb.step("Read the guest's state", if_fails="check the name with the invento
 
 # %%
 if action == "start":
-    plan = lifecycle.start(host, guest, console_seconds=seconds)
+    plan = lifecycle.start(facts, guest, console_seconds=seconds)
 elif action == "shutdown":
-    plan = lifecycle.shutdown(host, guest, timeout=timeout)
+    plan = lifecycle.shutdown(facts, guest, timeout=timeout)
 elif action == "destroy":
-    plan = lifecycle.destroy(host, guest)
+    plan = lifecycle.destroy(facts, guest)
 elif action in ("autostart", "noautostart"):
-    plan = lifecycle.autostart(host, guest, on=action == "autostart")
+    plan = lifecycle.autostart(facts, guest, on=action == "autostart")
 else:
     plan = Plan(f"{action} of guest {guest}").noop(f"{action} only reads: nothing to change")
 nb.show_plan(plan)
@@ -84,7 +85,7 @@ nb.show_plan(plan)
 # %%
 with nb.step(f"{action} guest {guest}", if_fails="read the message above; the console shows what the guest does"):
     with nb.locked(host, guest, f"guest-lifecycle {action}"):
-        nb.apply_plan(host, plan, confirm)
+        nb.execute(host, plan, confirm)
     if action == "console":
         try:
             print(lifecycle.read_console(host, guest, seconds, print) or "(no console output)")

@@ -37,6 +37,7 @@ offline = True  # grow partition and filesystem on the host now; False = print t
 
 # %%
 from kvmops import notebook as nb
+from kvmops.guests import lifecycle
 from kvmops.images.grow import grow_offline, guest_grow_plan
 from kvmops.lvm import ops
 from kvmops.units import human, parse_size
@@ -54,9 +55,9 @@ new_size = parse_size(size)
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down; give a larger size"):
-    info = host.virt.info(guest)
-    state = nb.lvm_state(host)
-    have = state.need(lv)
+    facts = nb.read(host)
+    info = lifecycle.need_domain(facts, guest)
+    have = facts.lvm.need(lv)
     nb.check(new_size > have.size, f"{path} is {human(have.size)} already: give a size above that (this runbook only grows)")
     nb.check(not offline or not info.active,
              f"guest {guest} is {info.state}: shut it down first, or set offline=False to grow inside the guest")
@@ -69,7 +70,7 @@ with nb.step("Check preconditions", if_fails="shut the guest down; give a larger
 # grown: with `apply=True` they are planned from the real disk right after the LV step.
 
 # %%
-plan = ops.resize(host.site, state, lv, new_size, busy=nb.busy(host))
+plan = ops.resize(facts, lv, new_size)
 nb.show_plan(plan)
 if offline:
     nb.note(f"Then, on the host: map {path} (kpartx), find the root filesystem, `growpart` its partition and "
@@ -85,7 +86,7 @@ else:
 # %%
 with nb.step("Grow the LV", if_fails="read the LVM message; the LV keeps its old size"):
     with nb.locked(host, guest, "guest-resize"):
-        nb.apply_plan(host, plan, confirm)
+        nb.execute(host, plan, confirm)
 
 # %% [markdown]
 # ## Grow the root partition and filesystem
@@ -98,7 +99,7 @@ with nb.step("Grow the LV", if_fails="read the LVM message; the LV keeps its old
 with nb.step("Grow the root partition and filesystem", if_fails="start the guest and grow inside it (offline=False)"):
     if host.apply and offline:
         with nb.locked(host, guest, "guest-resize"):
-            grown = grow_offline(host, lv=path, busy=nb.busy(host), progress=print)
+            grown = grow_offline(host, nb.read(host), lv=path, progress=print)
         nb.show_plan(grown)
     else:
         print("plan only" if not host.apply else "run the commands above inside the guest after its restart")
@@ -109,7 +110,7 @@ with nb.step("Grow the root partition and filesystem", if_fails="start the guest
 # %%
 with nb.step("Verify the sizes", if_fails="compare `lvs` and `df -h /` inside the guest"):
     if host.apply:
-        now = nb.lvm_state(host).need(lv)
+        now = nb.read(host).lvm.need(lv)
         nb.check(now.size == new_size, f"{now.path} is {human(now.size)}, not {human(new_size)}")
         print(f"ok: {now.path} is {human(now.size)}; start the guest (guest-lifecycle action=start)")
     else:

@@ -60,7 +60,7 @@ with nb.step("Read the guest's state", if_fails="check the name with inventory; 
     info = host.virt.info(guest)
     facts = read_domain(info.xml)
     ours = {s: p.split("/", 1)[1] for s in facts.disk_sources if (p := lv_path(s)) and p.startswith(host.site.vg + "/")}
-    lvm = nb.lvm_state(host) if ours else None
+    lvm = nb.read(host).lvm if ours else None
     rows = []
     for source in facts.disk_sources:
         if lvm is None or source not in ours:
@@ -132,9 +132,10 @@ with nb.step("Read the serial log", if_fails="read the file on the host with `ta
 # %%
 with nb.step("Force the guest off", if_fails="read libvirt's message; nothing else was changed"):
     if destroy:
-        plan = lifecycle.destroy(host, guest)
+        plan = lifecycle.destroy(nb.read(host), guest)
+        nb.show_plan(plan)
         with nb.locked(host, guest, "guest-unreachable destroy"):
-            nb.run_plan(host, plan, confirm)
+            nb.execute(host, plan, confirm)
     else:
         plan = Plan(f"destroy guest {guest}").noop("not asked for (destroy=False)")
         print("not forced off (destroy=False)")
@@ -169,7 +170,7 @@ with nb.step("Inspect the disk", if_fails="run guest-inspect for the details; no
         print("planned after the destroy (plan only: the guest still runs)")
     else:
         with nb.locked(host, guest, "guest-unreachable", reading=True):
-            report = nb.inspect_disk(host, busy=nb.busy(host), lines=lines, **target)
+            report = nb.inspect_disk(host, nb.read(host), lines=lines, **target)
     if report is not None:
         findings.append(f"disk: {report.os_name}, root {report.root}")
         findings += [f"disk: {n}" for n in report.notes]

@@ -78,7 +78,7 @@ nb.show_plan(plan)
 
 # %%
 with nb.step("Create or repair the bridge", if_fails="read nmcli's message; re-running completes the rest"):
-    nb.apply_plan(host, plan, confirm)
+    nb.execute(host, plan, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -102,12 +102,12 @@ with nb.step("Check preconditions", if_fails="fix what the message names; nothin
     wanted += [tw.StaticIp.from_address(fixed)] if fixed else []
     nb.check(wanted, "nothing to do: give a password, keys, sudo=True, console=True or an address")
     wanted.append(tw.SelinuxRelabel())  # files written offline carry no SELinux labels
-    busy = nb.busy(host)
-    running = host.virt.exists(guest) and host.virt.info(guest).active
+    facts = nb.read(host)
+    running = facts.domain(guest) is not None and facts.domain(guest).active
     nb.check(not running, f"guest {guest} is running: shut it down first (guest-lifecycle action=shutdown); "
              "an image is never changed under a running guest")
     if image:
-        users = nb.users_of_file(host, image)
+        users = facts.running_guests_with_file(image)
         nb.check(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
         if not host.site.replay:
             info = probe(host.runner, image)
@@ -115,9 +115,9 @@ with nb.step("Check preconditions", if_fails="fix what the message names; nothin
                      "tweak the LV it was copied to (guest-create copies it)")
             print(f"image {image}: raw, {human(info.virtual_size)}")
     else:
-        found = nb.lvm_state(host).get(lv)
+        found = facts.lvm.get(lv)
         nb.check(found is not None, f"guest {guest}: LV {disk} does not exist (see the inventory runbook)")
-        nb.check(disk not in busy, f"{disk} is a disk of a running guest: shut it down first")
+        nb.check(not facts.lv_in_use(found), f"{disk} is in use: {facts.lv_in_use(found)}")
         print(f"{disk}: {human(found.size)}; guest {guest} is shut off")
     print("tweaks:\n" + "\n".join(f"- {describe(t)}" for t in wanted))
     if fixed:
@@ -146,7 +146,7 @@ with nb.step("Plan the tweaks", if_fails="read the message above; nothing was ch
     else:
         looking = Host(host.site, PlanRunner(host.runner), host.libvirt_uri)  # read-only, even when applying
         with nb.locked(host, guest, "image-tweak (plan)", reading=True):
-            print(tw.tweak_image(looking, wanted, busy=busy, progress=print, **where))
+            print(tw.tweak_image(looking, nb.read(host), wanted, progress=print, **where))
 
 # %% [markdown]
 # ## Apply the tweaks
@@ -162,8 +162,7 @@ with nb.step("Plan the tweaks", if_fails="read the message above; nothing was ch
 with nb.step("Apply the tweaks", if_fails="run the runbook again: done tweaks are skipped"):
     if host.apply:
         with nb.locked(host, guest, "image-tweak"):
-            nb.check(not (host.virt.exists(guest) and host.virt.info(guest).active), f"guest {guest} was started")
-            print(tw.tweak_image(host, wanted, busy=nb.busy(host), progress=print, **where))
+            print(tw.tweak_image(host, nb.read(host), wanted, progress=print, **where))
     else:
         print("plan only: nothing was changed; run with apply=True to execute it")
 
@@ -179,7 +178,7 @@ with nb.step("Apply the tweaks", if_fails="run the runbook again: done tweaks ar
 with nb.step("Verify the tweaks", if_fails="inspect the image with guest-inspect"):
     if host.apply:
         looking = Host(host.site, PlanRunner(host.runner), host.libvirt_uri)
-        again = tw.tweak_image(looking, wanted, busy=nb.busy(host), progress=print, **where)
+        again = tw.tweak_image(looking, nb.read(host), wanted, progress=print, **where)
         pending = [line.split("\n")[0] for line in again.lines if ": planned: " in line]
         nb.check(not pending, "not in place: " + "; ".join(pending))
         print(f"ok: every tweak is in place ({again.os})")

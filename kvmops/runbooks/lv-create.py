@@ -34,8 +34,8 @@ size = "10g"  # the LV's size (base-2: b s k m g t)
 
 # %%
 from kvmops import notebook as nb
-from kvmops.lvm import ops
-from kvmops.units import human, parse_size
+from kvmops.procedures import lv as proc
+from kvmops.units import parse_size
 
 host = nb.open_host(site, apply)
 name = lv or host.site.guest_lv(guest)
@@ -49,27 +49,28 @@ want = parse_size(size)
 
 # %%
 with nb.step("Check and plan", if_fails="choose another size or name"):
-    state = nb.lvm_state(host)
-    plan = ops.create(host.site, state, name, want)
-    nb.show_plan(plan)
+    facts = nb.read(host)
+    create = proc.create(facts, name, want)
+    nb.show_procedure(create)
 
 # %% [markdown]
-# ## Create
+# ## Create the LV
+#
+# Runs only with `apply=True`, holding the guest's lock.
+#
+# *If this step fails:* read LVM's message; nothing was created.
 
 # %%
 with nb.step("Create the LV", if_fails="read the LVM message above; nothing was created"):
     with nb.locked(host, guest, "lv-create"):
-        nb.apply_plan(host, plan, confirm)
+        nb.run_procedure(host, create, confirm)
 
 # %% [markdown]
 # ## Verify
+#
+# LVM lists the LV with at least the size asked for.
 
 # %%
 with nb.step("Verify the LV", if_fails="check with `lvs` on the host"):
-    if host.apply:
-        made = nb.lvm_state(host).need(name)
-        nb.check(made.size >= want, f"{made.path} is {human(made.size)}, less than {human(want)}")
-        print(f"ok: {made.path} ({human(made.size)})")
-    else:
-        print(f"plan only: {host.site.vg}/{name} not created")
+    nb.verify(host, lambda now: proc.verify_created(now, name, want))
 host.close()

@@ -33,9 +33,7 @@ lv = "vmold"  # the LV (or snapshot LV) to remove, e.g. vmold
 
 # %%
 from kvmops import notebook as nb
-from kvmops.guests.inventory import read_inventory
-from kvmops.lvm import ops
-from kvmops.units import human
+from kvmops.procedures import lv as proc
 
 host = nb.open_host(site, apply)
 path = f"{host.site.vg}/{lv}"
@@ -48,11 +46,8 @@ path = f"{host.site.vg}/{lv}"
 
 # %%
 with nb.step("Check preconditions", if_fails="remove the guest first (guest-remove) or its snapshots"):
-    inventory = read_inventory(host)
-    users = [g.name for g in inventory.guests for d in g.disks if d.path == path]
-    nb.check(not users, f"{path} is a disk of guest(s) {', '.join(users)}: remove the guest first (guest-remove)")
-    state = nb.lvm_state(host)
-    busy = nb.busy(host)
+    facts = nb.read(host)
+    print(proc.check_remove(facts, lv))
 
 # %% [markdown]
 # ## Plan
@@ -60,8 +55,8 @@ with nb.step("Check preconditions", if_fails="remove the guest first (guest-remo
 # The removal is DESTRUCTIVE: it needs `confirm` equal to the LV.
 
 # %%
-plan = ops.remove(host.site, state, lv, busy=busy)
-nb.show_plan(plan)
+remove = proc.remove(facts, lv)
+nb.show_procedure(remove)
 
 # %% [markdown]
 # ## Remove
@@ -74,19 +69,14 @@ nb.show_plan(plan)
 
 # %%
 with nb.step("Remove the LV", if_fails="release whatever holds the LV open, then run again"):
-    have = state.get(lv)
-    with nb.locked(host, nb.guest_of_lv(host, lv, have.origin if have else None), "lv-remove"):
-        nb.apply_plan(host, plan, confirm)
+    have = facts.lvm.get(lv)
+    with nb.locked(host, proc.guest_of_lv(host.site, lv, have.origin if have else None), "lv-remove"):
+        nb.run_procedure(host, remove, confirm)
 
 # %% [markdown]
 # ## Verify
 
 # %%
 with nb.step("Verify the removal", if_fails="check with `lvs` on the host"):
-    if host.apply and not plan.empty:
-        after = nb.lvm_state(host)
-        nb.check(after.get(lv) is None, f"{path} still exists")
-        print(f"ok: {path} is gone; VG {after.vg.name} has {human(after.vg.free)} free")
-    else:
-        print(f"plan only: {path} stays")
+    nb.verify(host, lambda now: proc.verify_removed(now, lv))
 host.close()

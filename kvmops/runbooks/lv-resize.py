@@ -36,8 +36,8 @@ size = "30g"  # the new size (base-2: b s k m g t), e.g. 30g
 
 # %%
 from kvmops import notebook as nb
-from kvmops.lvm import ops
-from kvmops.units import human, parse_size
+from kvmops.procedures import lv as proc
+from kvmops.units import parse_size
 
 host = nb.open_host(site, apply)
 name = lv or host.site.guest_lv(guest)
@@ -50,19 +50,15 @@ new_size = parse_size(size)
 
 # %%
 with nb.step("Check preconditions", if_fails="check the LV name with the inventory runbook"):
-    state = nb.lvm_state(host)
-    have = state.get(name)
-    nb.check(have is not None, f"LV {host.site.vg}/{name} does not exist (see the inventory runbook)")
-    busy = nb.busy(host)
-    print(f"{have.path}: {human(have.size)} now, {human(new_size)} wanted; VG free {human(state.vg.free)}"
-          + ("; the guest is running" if have.path in busy else ""))
+    facts = nb.read(host)
+    print(proc.check_resize(facts, name, new_size))
 
 # %% [markdown]
 # ## Plan
 
 # %%
-plan = ops.resize(host.site, state, name, new_size, busy=busy)
-nb.show_plan(plan)
+resize = proc.resize(facts, name, new_size)
+nb.show_procedure(resize)
 
 # %% [markdown]
 # ## Resize
@@ -73,17 +69,12 @@ nb.show_plan(plan)
 # %%
 with nb.step("Resize the LV", if_fails="read the LVM message above; the LV keeps its old size"):
     with nb.locked(host, guest, "lv-resize"):
-        nb.apply_plan(host, plan, confirm)
+        nb.run_procedure(host, resize, confirm)
 
 # %% [markdown]
 # ## Verify
 
 # %%
 with nb.step("Verify the size", if_fails="compare with `lvs` on the host"):
-    if host.apply and not plan.empty:
-        now = nb.lvm_state(host).need(name)
-        nb.check(now.size == new_size, f"{now.path} is {human(now.size)}, not {human(new_size)}")
-        print(f"ok: {now.path} is {human(now.size)}; grow the partition and filesystem inside next")
-    else:
-        print(f"plan only: {host.site.vg}/{name} stays {human(have.size)}")
+    nb.verify(host, lambda now: proc.verify_resized(now, name, new_size))
 host.close()

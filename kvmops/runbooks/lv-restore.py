@@ -23,25 +23,25 @@
 # was taken is lost. Take a new snapshot afterwards if you want to keep that state again.
 #
 # **Preconditions (checked below):** the snapshot exists, belongs to the guest's LV and is
-# not invalid (overflowed); the guest is shut off and its LV is not open. Because it is
-# destructive, the merge runs only with `apply=True` and `confirm` equal to the origin,
-# e.g. `rl_build/vminflux`.
+# not invalid (overflowed); the guest is shut off and its LV is not open. Without `snapshot`
+# the newest snapshot by LVM's creation time is chosen (not by name). Because it is
+# destructive, the merge runs only with `apply=True` and `confirm` equal to the snapshot
+# being merged, e.g. `rl_build/vminflux-20241006T1518Z`: the plan names it and its time.
 
 # %% tags=["parameters"]
 site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
-confirm = ""  # the guest's LV to roll back, exactly VG/LV (e.g. rl_build/vminflux)
+confirm = ""  # the snapshot to merge, exactly VG/LV (e.g. rl_build/vminflux-20241006T1518Z)
 guest = "influx"  # the guest to roll back
-snapshot = ""  # the snapshot LV to merge; "" = the newest snapshot of the guest's LV
+snapshot = ""  # the snapshot LV to merge; "" = the newest by creation time
 interval = 10  # seconds between lvconvert's progress reports
 
 # %%
 from kvmops import notebook as nb
-from kvmops.lvm import ops
+from kvmops.procedures import lv as proc
 from kvmops.units import human
 
 host = nb.open_host(site, apply)
-lv = host.site.guest_lv(guest)
 
 # %% [markdown]
 # ## Preconditions
@@ -52,28 +52,22 @@ lv = host.site.guest_lv(guest)
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down first; list snapshots with the inventory runbook"):
-    state = nb.lvm_state(host)
-    nb.check(state.get(lv) is not None, f"guest {guest}: LV {host.site.vg}/{lv} does not exist")
-    snaps = sorted(state.snapshots_of(lv), key=lambda s: s.name)
-    nb.table([(s.name, human(s.size), f"{s.data_percent or 0:.2f}%", "INVALID" if s.invalid else "ok")
-              for s in snaps], ["snapshot", "size", "used", "state"])
-    nb.check(snaps, f"guest {guest}: {host.site.vg}/{lv} has no snapshot to roll back to")
-    chosen = snapshot or snaps[-1].name
-    nb.check(chosen in {s.name for s in snaps},
-             f"{chosen} is not a snapshot of {host.site.vg}/{lv} (snapshots: {', '.join(s.name for s in snaps)})")
-    busy = nb.busy(host)
-    nb.check(f"{host.site.vg}/{lv}" not in busy,
-             f"guest {guest} is running: shut it down first (guest-lifecycle action=shutdown)")
-    print(f"rolling {host.site.vg}/{lv} back to {chosen}")
+    facts = nb.read(host)
+    snaps = proc.snapshots_newest_first(facts, guest)
+    nb.table([(s.name, f"{s.created:%Y-%m-%d %H:%M} UTC" if s.created else "?", human(s.size),
+               f"{s.data_percent or 0:.2f}%", "INVALID" if s.invalid else ("merging" if s.merging else "ok"))
+              for s in snaps], ["snapshot", "taken", "size", "used", "state"])
+    chosen = proc.choose_snapshot(facts, guest, snapshot)
+    print(proc.check_restore(facts, guest, chosen))
 
 # %% [markdown]
 # ## Plan
 #
-# The merge step is DESTRUCTIVE: it needs `confirm` equal to the origin.
+# The merge step is DESTRUCTIVE: it needs `confirm` equal to the snapshot it merges.
 
 # %%
-plan = ops.merge(host.site, state, chosen, busy=busy, interval=interval)
-nb.show_plan(plan)
+restore = proc.restore(facts, chosen.name, interval)
+nb.show_procedure(restore)
 
 # %% [markdown]
 # ## Merge the snapshot
@@ -89,7 +83,7 @@ nb.show_plan(plan)
 # %%
 with nb.step("Merge the snapshot", if_fails="do not start the guest; check `lvs -a` until the merge is done"):
     with nb.locked(host, guest, "lv-restore"):
-        nb.apply_plan(host, plan, confirm)
+        nb.run_procedure(host, restore, confirm)
 
 # %% [markdown]
 # ## Verify
@@ -99,12 +93,5 @@ with nb.step("Merge the snapshot", if_fails="do not start the guest; check `lvs 
 
 # %%
 with nb.step("Verify the rollback", if_fails="run `lvs -a` on the host and wait for the merge to end"):
-    if host.apply and not plan.empty:
-        after = nb.lvm_state(host)
-        origin = after.get(lv)
-        nb.check(after.get(chosen) is None, f"{chosen} still exists: the merge has not finished")
-        nb.check(origin is not None and not origin.merging, f"{host.site.vg}/{lv} is still merging")
-        print(f"ok: {host.site.vg}/{lv} holds the state of {chosen}; start the guest when ready")
-    else:
-        print(f"plan only: would merge {host.site.vg}/{chosen} into {host.site.vg}/{lv}")
+    nb.verify(host, lambda now: proc.verify_restored(now, guest, chosen.name))
 host.close()

@@ -38,20 +38,18 @@ size = ""  # snapshot size, e.g. 5g (base-2); "" = the site's snapshot_size
 # %%
 from datetime import UTC, datetime
 
-from kvmops import names
 from kvmops import notebook as nb
-from kvmops.lvm import ops
-from kvmops.units import human, parse_size
+from kvmops.procedures import lv as proc
+from kvmops.units import parse_size
 
 host = nb.open_host(site, apply)
-lv = host.site.guest_lv(guest)
-when = datetime.now(UTC)
-snapshot = names.snapshot_name(lv, when)
+when = datetime.now(UTC)  # the snapshot's name embeds this time
 
 # %% [markdown]
 # ## Preconditions
 #
-# The guest's LV must exist and the guest must not be running.
+# The guest's LV must exist and be in use by nothing: not the disk of a running guest, not
+# mounted or mapped (LVM's open flag).
 #
 # *If this step fails:* a missing LV means a wrong guest name (see `inventory`). A running
 # guest must be shut down first (`guest-lifecycle` with `action=shutdown`), then run this
@@ -60,13 +58,8 @@ snapshot = names.snapshot_name(lv, when)
 # %%
 with nb.step("Check preconditions", if_fails="check the guest name with the inventory runbook; "
              "shut a running guest down first (guest-lifecycle action=shutdown)"):
-    state = nb.lvm_state(host)
-    origin = state.get(lv)
-    nb.check(origin is not None, f"guest {guest}: LV {host.site.vg}/{lv} does not exist (see the inventory runbook)")
-    busy = nb.busy(host)
-    nb.check(f"{host.site.vg}/{lv}" not in busy,
-             f"guest {guest} is running: shut it down first (guest-lifecycle action=shutdown), then snapshot")
-    print(f"{host.site.vg}/{lv}: {human(origin.size)}, guest not running; VG free {human(state.vg.free)}")
+    facts = nb.read(host)
+    print(proc.check_snapshot(facts, guest))
 
 # %% [markdown]
 # ## Plan
@@ -74,14 +67,14 @@ with nb.step("Check preconditions", if_fails="check the guest name with the inve
 # The exact commands; nothing has run yet.
 
 # %%
-plan = ops.snapshot(host.site, state, lv, parse_size(size) if size else None, busy=busy, when=when)
-nb.show_plan(plan)
+snapshot = proc.snapshot(facts, guest, parse_size(size) if size else None, when)
+nb.show_procedure(snapshot)
 
 # %% [markdown]
 # ## Take the snapshot
 #
 # Runs only with `apply=True`, holding the guest's lock (a second run on the same guest is
-# refused meanwhile).
+# refused meanwhile). The plan is made again from the host as it is at that moment.
 #
 # *If this step fails:* `Insufficient free space` means the VG is full: choose a smaller
 # `size`. `Can't create snapshot without using device-mapper` means this machine has no
@@ -90,20 +83,14 @@ nb.show_plan(plan)
 # %%
 with nb.step("Take the snapshot", if_fails="read the LVM message above; nothing was changed"):
     with nb.locked(host, guest, "lv-snapshot"):
-        nb.apply_plan(host, plan, confirm)
+        nb.run_procedure(host, snapshot, confirm)
 
 # %% [markdown]
 # ## Verify
 #
-# The snapshot exists, belongs to the guest's LV and is almost empty.
+# LVM lists the snapshot, of the guest's LV, valid.
 
 # %%
 with nb.step("Verify the snapshot", if_fails="list the snapshots with the inventory runbook"):
-    if host.apply and not plan.empty:
-        snap = nb.lvm_state(host).get(snapshot)
-        nb.check(snap is not None and snap.origin == lv, f"snapshot {snapshot} of {lv} is missing after lvcreate")
-        print(f"ok: {snap.path} holds the state of {host.site.vg}/{lv} at {when:%Y-%m-%d %H:%M} UTC; "
-              f"{snap.data_percent or 0:.2f}% used")
-    else:
-        print(f"plan only: would create {host.site.vg}/{snapshot}")
+    nb.verify(host, lambda now: proc.verify_snapshot(now, guest, when))
 host.close()

@@ -37,6 +37,7 @@ from contextlib import ExitStack
 
 from kvmops import notebook as nb
 from kvmops.lvm import ops
+from kvmops.procedures import lv as proc
 from kvmops.units import human, parse_size
 
 host = nb.open_host(site, apply)
@@ -50,19 +51,19 @@ grow = parse_size(by) if by else host.site.snapshot_extend_by
 
 # %%
 with nb.step("Report snapshot fill", if_fails="check that the site's VG is right (site file)"):
-    state = nb.lvm_state(host)
-    snaps = ops.snapshots(host.site, state)
+    facts = nb.read(host)
+    snaps = ops.snapshots(host.site, facts.lvm)
     nb.table([(s.path, s.origin, human(s.size), f"{s.data_percent or 0:.2f}%",
                "INVALID" if s.invalid else ("EXTEND" if (s.data_percent or 0) >= limit else "ok"))
               for s in snaps], ["snapshot", "origin", "size", "used", "action"])
-    print(f"threshold {limit:g}%, extend by {human(grow)}; VG {state.vg.name} has {human(state.vg.free)} free")
+    print(f"threshold {limit:g}%, extend by {human(grow)}; VG {facts.lvm.vg.name} has {human(facts.lvm.vg.free)} free")
 
 # %% [markdown]
 # ## Plan
 
 # %%
-plan = ops.extend_full_snapshots(host.site, state, limit, grow)
-nb.show_plan(plan)
+extend = proc.extend(facts, limit, grow)
+nb.show_procedure(extend)
 
 # %% [markdown]
 # ## Extend
@@ -73,10 +74,9 @@ nb.show_plan(plan)
 # %%
 with nb.step("Extend the snapshots", if_fails="free space in the VG, or merge/remove the snapshot soon"):
     with ExitStack() as held:  # the lock of each guest whose snapshot grows
-        for s in snaps:
-            if any(step.cmd is not None and f"{host.site.vg}/{s.name}" in step.cmd.argv for step in plan.steps):
-                held.enter_context(nb.locked(host, nb.guest_of_lv(host, s.name, s.origin), "snapshot-filling-up"))
-        nb.apply_plan(host, plan, confirm)
+        for name in proc.guests_extended(facts, extend):
+            held.enter_context(nb.locked(host, name, "snapshot-filling-up"))
+        nb.run_procedure(host, extend, confirm)
 
 # %% [markdown]
 # ## Verify
@@ -85,10 +85,5 @@ with nb.step("Extend the snapshots", if_fails="free space in the VG, or merge/re
 
 # %%
 with nb.step("Verify the fill", if_fails="run this runbook again with a larger `by`"):
-    if host.apply and not plan.empty:
-        for s in ops.snapshots(host.site, nb.lvm_state(host)):
-            print(f"{s.path}: {human(s.size)}, {s.data_percent or 0:.2f}% used")
-            nb.check(s.invalid or (s.data_percent or 0) < limit, f"{s.path} is still at or above {limit:g}%")
-    else:
-        print("plan only: nothing was extended")
+    nb.verify(host, lambda now: proc.verify_extended(now, limit))
 host.close()

@@ -52,7 +52,13 @@ class Runner(ABC):
         t0 = time.monotonic()
         executes = self.executes_mutations or not cmd.mutates
         # a test hook (kvmops.runners.faults): None unless $KVMOPS_FAULT_AT is set
-        result = faults.injected(cmd, self.host, executes) or self._execute(cmd, on_line)
+        fault = faults.fault_for(cmd.display(), cmd.mutates, executes)
+        if fault is not None and fault.when == "before":
+            result = faults.failed(cmd, self.host, fault)
+        else:
+            result = self._execute(cmd, on_line)
+            if fault is not None:
+                result = faults.failed(cmd, self.host, fault, result)
         result = Result(
             cmd=cmd,
             host=self.host,
@@ -70,23 +76,28 @@ class Runner(ABC):
         return result
 
     def _record(self, started: str, result: Result) -> None:
-        cmd = result.cmd
+        self.record(started, result.cmd.display(), result.cmd.mutates,
+                    result.returncode if result.executed else None, result.seconds)
+
+    def record(self, started: str, display: str, mutates: bool, returncode: int | None,
+               seconds: float) -> CommandRecord:
+        """Keep one effect (a command, or a libvirt call the executor made) in the record and
+        the log; ``returncode`` None: planned, not executed."""
         rec = CommandRecord(
             started=started,
             host=self.host,
-            command=cmd.display(),
-            returncode=result.returncode if result.executed else None,
-            seconds=round(result.seconds, 3),
-            executed=result.executed,
-            mutates=cmd.mutates,
+            command=display,
+            returncode=returncode,
+            seconds=round(seconds, 3),
+            executed=returncode is not None,
+            mutates=mutates,
         )
         self.records.append(rec)
         _append_to_log(rec)
-        verb = "ran" if result.executed else "planned"
-        log.info(
-            "%s %s on %s: %s -> %s in %.2fs",
-            started, verb, self.host, rec.command, rec.returncode, rec.seconds,
-        )
+        verb = "ran" if rec.executed else "planned"
+        log.info("%s %s on %s: %s -> %s in %.2fs", started, verb, self.host, rec.command, rec.returncode,
+                 rec.seconds)
+        return rec
 
     @abstractmethod
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:

@@ -82,7 +82,7 @@ class SSHRunner(Runner):
         """Forward a unix socket of the host (e.g. libvirt's) to a local one over the shared
         connection: ``ssh -O forward -L LOCAL:REMOTE DEST``. Returns the local path."""
         local = f"{self._control_dir}/fwd-{len(self._forwards)}.sock"
-        self.run(Cmd(("true",), mutates=False))  # make sure the master connection is up
+        self.run(Cmd(("true",)))  # make sure the master connection is up
         res = subprocess.run(
             [*self.ssh_argv(), "-O", "forward", "-L", f"{local}:{remote}", self.target.destination],
             capture_output=True, text=True, check=False, timeout=30,

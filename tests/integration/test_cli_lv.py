@@ -10,21 +10,30 @@ from pathlib import Path
 
 import pytest
 
+from kvmops.site import default_site_path
 from tests.conftest import need_tools
 from tests.support.loop import scratch_vg
 
 pytestmark = pytest.mark.integration
 
 
+SITE: list[str] = []
+
+
 @pytest.fixture
 def vg(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The guide's site on a scratch VG, its libvirt the test driver (a default guest "test")."""
     need_tools("lvm", "losetup")
+    site = tmp_path / "site.toml"
+    site.write_text(default_site_path().read_text().replace('uri = "qemu:///system"', 'uri = "test:///default"'))
+    SITE[:] = [str(site)]
     with scratch_vg(tmp_path, "rl_build", "256M") as env:
         yield env
 
 
-def kvmops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvmops.cli.main", *args], capture_output=True, text=True,
+def kvmops(*args: str, site: bool = True) -> subprocess.CompletedProcess[str]:
+    extra = ["--site", SITE[0]] if site and "--site" not in args else []
+    return subprocess.run([sys.executable, "-m", "kvmops.cli.main", *args, *extra], capture_output=True, text=True,
                           env=os.environ.copy(), timeout=120)
 
 
@@ -54,6 +63,14 @@ def test_plan_then_apply_then_guarded_remove(vg: dict[str, str]) -> None:
 
     removed = kvmops("lv", "remove", "vmtest1", "--apply", "--confirm", "rl_build/vmtest1")
     assert removed.returncode == 0, removed.stderr
+    assert lv_names() == []
+
+
+def test_without_an_answer_from_libvirt_nothing_is_planned(vg: dict[str, str]) -> None:
+    """Which disks run is a safety input: libvirt down (the guide's qemu:///system, no libvirtd
+    here) refuses, it never degrades to "no guest runs"."""
+    res = kvmops("lv", "create", "vmtest1", "--size", "64m", "--apply", site=False)
+    assert res.returncode == 2 and "does not answer" in res.stderr and "plans nothing" in res.stderr
     assert lv_names() == []
 
 

@@ -181,7 +181,8 @@ def tweak_goal(image: Path) -> None:
         assert half == [], half
 
 
-def test_image_tweak_fails_cleanly_at_each_kind_of_mutating_command_and_converges(tmp_path: Path) -> None:
+def test_image_tweak_fails_cleanly_at_each_kind_of_mutating_command_and_converges(tmp_path: Path,
+                                                                               site_vg: str) -> None:
     need_tools("losetup", "partx", "sfdisk", "mkfs.ext4", "chroot", "debootstrap", "qemu-img")
     env = {"KVMOPS_SECRET_PASSWORD": PASSWORD}
     reference = cached_image("ext4-dos", EXT4_DOS, tmp_path)
@@ -215,7 +216,7 @@ def test_image_tweak_fails_cleanly_at_each_kind_of_mutating_command_and_converge
 SETUP = r"^(losetup --find|sfdisk -J /dev/loop|partx --add|blkid |mkdir -p -m 700 |mktemp |mount |chroot \S+ cat /etc/)"
 
 
-def test_guest_inspect_fails_cleanly_at_each_setup_command(tmp_path: Path) -> None:
+def test_guest_inspect_fails_cleanly_at_each_setup_command(tmp_path: Path, site_vg: str) -> None:
     need_tools("losetup", "partx", "sfdisk", "mkfs.ext4", "chroot", "debootstrap", "qemu-img")
     image = cached_image("ext4-dos", EXT4_DOS, tmp_path)
     site_file = image_site(tmp_path, image, running=False)

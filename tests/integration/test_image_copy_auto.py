@@ -18,6 +18,7 @@ from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.images import leftovers
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -76,7 +77,7 @@ def test_auto_copies_by_the_numbers_and_bytes_match(tmp_path: Path, device: str,
     assert f"{measured.fraction:.0%} data" in write.reason
     seen: list[str] = []
     host = Host(load_site(None), runner, "test:///default")
-    plan.apply(host, confirm="test/vmauto", progress=progress_filter(seen.append))
+    run_plan(host, plan, "test/vmauto", progress=progress_filter(seen.append))
     if method == "dd":
         assert any(s.startswith(f"{SIZE} bytes") for s in seen), seen  # dd's status=progress summary
     else:

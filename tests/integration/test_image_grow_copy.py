@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import CommandFailed, ConfirmationRequired
+from kvmops.facts import read_facts
 from kvmops.host import Host
 from kvmops.images import grow, nocloud
 from kvmops.images.copy import compare_cmd, copy_to_device, progress_filter
@@ -20,6 +21,7 @@ from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -44,16 +46,17 @@ def _fs_bytes(image: Path, part: int) -> int:
 
 
 @pytest.mark.parametrize("name, layout, part", [("xfs-gpt", XFS_GPT, 1), ("ext4-dos", EXT4_DOS, 2)])
-def test_grow_offline_fills_the_grown_disk(tmp_path: Path, name: str, layout: object, part: int) -> None:
+def test_grow_offline_fills_the_grown_disk(tmp_path: Path, name: str, layout: object, part: int,
+                                           site_vg: str) -> None:
     image = cached_image(name, layout, tmp_path)  # type: ignore[arg-type]
     before = _fs_bytes(image, part)
     subprocess.run(["truncate", "-s", "+256M", str(image)], check=True)
-    plan = grow.grow_offline(_host(), image=str(image), progress=lambda _l: None)
+    plan = grow.grow_offline(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
     assert [s.cmd.argv[0] for s in plan.steps if s.cmd] == [
         "growpart", "partx", *(["xfs_growfs"] if name.startswith("xfs") else ["e2fsck", "resize2fs"])]
     after = _fs_bytes(image, part)
     assert after - before > 200 * MiB, (before, after)  # of 256 MiB added; ext4 keeps some for metadata
-    again = grow.grow_offline(_host(), image=str(image), progress=lambda _l: None)
+    again = grow.grow_offline(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
     assert again.empty, again.render()
 
 
@@ -73,9 +76,9 @@ def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
                        check=True)
         plan = copy_to_device(info, dev, 400 * MiB, target="test/vmcopy")
         with pytest.raises(ConfirmationRequired):
-            plan.apply(_host(), progress=lambda _l: None)
+            run_plan(_host(), plan, progress=lambda _l: None)
         seen: list[str] = []
-        plan.apply(_host(), confirm="test/vmcopy", progress=progress_filter(seen.append))
+        run_plan(_host(), plan, "test/vmcopy", progress=progress_filter(seen.append))
         assert "100%" in seen and any("identical" in s for s in seen)
         same = subprocess.run(["cmp", "-n", str(raw.stat().st_size), str(raw), dev])
         assert same.returncode == 0
@@ -94,7 +97,7 @@ def test_seed_iso_written_on_the_host_reads_back(tmp_path: Path) -> None:
     path = tmp_path / "test1-cidata.iso"
     host = _host()
     plan = nocloud.seed_plan(seed, str(path))
-    plan.apply(host, progress=lambda _l: None)
+    run_plan(host, plan, progress=lambda _l: None)
     assert path.stat().st_mode & 0o777 == 0o600
     vol, files = nocloud.read_iso(path.read_bytes())
     assert vol == "cidata" and files == seed.files()

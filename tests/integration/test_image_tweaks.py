@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import InvalidInput, NotFound
+from kvmops.facts import read_facts
 from kvmops.host import Host
 from kvmops.images import tweaks as t
 from kvmops.images.disk import open_disk
@@ -63,13 +64,13 @@ def _tweaks(root_hash: str) -> list[t.Tweak]:
     ]
 
 
-def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
+def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int], site_vg: str) -> None:
     path, part = image
     put_files(path, part, {"/etc/selinux/config": "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
                            "/etc/cloud/cloud.cfg.d/README": "x\n"})
     root_hash = sha512_crypt(PASSWORDS["root"])
     host = _host(apply=True)
-    first = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    first = t.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all(": changed: " in line for line in first.lines), first.render()
     assert "Debian" in first.os
 
@@ -105,32 +106,34 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int]) -> None:
         with mounted_root(path, 1) as boot:
             assert "serial --speed=115200" in (boot / "grub/grub.cfg").read_text()
 
-    again = t.tweak_image(host, _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    again = t.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all("already so" in line for line in again.lines), again.render()
     recorded = "\n".join(r.command for r in host.runner.records)
     assert PASSWORDS["centos"] not in recorded and root_hash not in recorded
 
 
-def test_plan_mode_changes_nothing(image: tuple[Path, int]) -> None:
+def test_plan_mode_changes_nothing(image: tuple[Path, int], site_vg: str) -> None:
     path, _part = image
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     host = _host(apply=False)
-    report = t.tweak_image(host, _tweaks(sha512_crypt("x")), image=str(path), progress=lambda _l: None)
+    report = t.tweak_image(host, read_facts(host), _tweaks(sha512_crypt("x")), image=str(path),
+                           progress=lambda _l: None)
     assert any(": planned: " in line for line in report.lines)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert not any(r.executed for r in host.runner.records if r.mutates)
 
 
-def test_missing_user_is_refused_and_nothing_left(image: tuple[Path, int]) -> None:
+def test_missing_user_is_refused_and_nothing_left(image: tuple[Path, int], site_vg: str) -> None:
     path, part = image
     with pytest.raises(InvalidInput, match="'rocky' does not exist.*centos"):
-        t.tweak_image(_host(apply=True), [t.SerialGetty(), t.AuthorizedKeys("rocky", (KEY,))],
+        host = _host(apply=True)
+        t.tweak_image(host, read_facts(host), [t.SerialGetty(), t.AuthorizedKeys("rocky", (KEY,))],
                       image=str(path), progress=lambda _l: None)
     with mounted_root(path, part) as root:
         assert not (root / t.GETTY_LINK.lstrip("/")).is_symlink(), "a tweak ran before the refusal"
 
 
-def test_bad_sources(tmp_path: Path) -> None:
+def test_bad_sources(tmp_path: Path, site_vg: str) -> None:
     runner = LocalRunner()
     with pytest.raises(NotFound, match="does not exist"):
         probe(runner, str(tmp_path / "missing.qcow2"))
@@ -140,5 +143,6 @@ def test_bad_sources(tmp_path: Path) -> None:
         probe(runner, str(text))
     blank = tmp_path / "blank.raw"
     subprocess.run(["truncate", "-s", "64M", str(blank)], check=True)
-    with pytest.raises(InvalidInput, match="no partition table"), open_disk(runner, image=str(blank)):
+    facts = read_facts(_host(apply=False))
+    with pytest.raises(InvalidInput, match="no partition table"), open_disk(runner, facts, image=str(blank)):
         pass

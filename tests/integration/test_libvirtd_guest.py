@@ -27,15 +27,17 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import NotFound
+from kvmops.executor import StepFailed
+from kvmops.facts import read_facts
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
-from kvmops.plan import StepFailed
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from kvmops.virt import Virt
 from tests.conftest import need_tools
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +233,7 @@ SITE = """\
 name = "localhost"
 
 [storage]
-vg = "kvmops_none"
+vg = "rl_build"  # the scratch VG of the site_vg fixture
 lv_prefix = "vm"
 
 [libvirt]
@@ -273,7 +275,7 @@ def _cleanup_guest(host: Host) -> None:
         virt.undefine(GUEST)
 
 
-def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path) -> None:
+def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path, site_vg: str) -> None:
     kern, initrd, disk, log = workdir / "vmlinuz", workdir / "initrd", workdir / "disk.raw", workdir / "serial.log"
     shutil.copyfile(kernel(), kern)
     initramfs(initrd)
@@ -285,15 +287,16 @@ def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path) -> 
                      serial_log=str(log))
     quiet = lambda _line: None  # noqa: E731
     try:
-        lifecycle.define(host, spec).apply(host, progress=quiet)
+        facts = read_facts(host, lifecycle.define_wanted(host.site, spec))
+        run_plan(host, lifecycle.define(facts, spec), progress=quiet)
         assert read_domain((workdir / "kvm" / f"{GUEST}.xml").read_text()).kernel == str(kern)
         assert host.virt.info(GUEST).state == "shut off"
 
-        lifecycle.autostart(host, GUEST, True).apply(host, progress=quiet)
+        run_plan(host, lifecycle.autostart(read_facts(host), GUEST, True), progress=quiet)
         assert host.virt.info(GUEST).autostart
 
         t0 = time.monotonic()
-        lifecycle.start(host, GUEST).apply(host, progress=quiet)
+        run_plan(host, lifecycle.start(read_facts(host), GUEST), progress=quiet)
         TIMINGS["virDomainCreate returned after (s)"] = time.monotonic() - t0
         assert host.virt.info(GUEST).state == "running"
         TIMINGS["start to marker on serial log (s)"] = _wait_for(log, MARKER, 120) + \
@@ -312,16 +315,17 @@ def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path) -> 
 
         with pytest.raises(StepFailed, match=r"still running 3 s after the ACPI power-off request.*"
                                              rf"kvmops guest destroy {GUEST} --apply --confirm {GUEST}"):
-            lifecycle.shutdown(host, GUEST, timeout=3).apply(host, progress=quiet)
+            run_plan(host, lifecycle.shutdown(read_facts(host), GUEST, timeout=3), progress=quiet)
         assert host.virt.info(GUEST).state == "running"  # busybox ignored ACPI
 
-        lifecycle.destroy(host, GUEST).apply(host, confirm=GUEST, progress=quiet)
+        run_plan(host, lifecycle.destroy(read_facts(host), GUEST), GUEST, progress=quiet)
         assert host.virt.info(GUEST).state == "shut off"
         assert host.virt.info(GUEST).autostart  # destroy keeps the definition and its flags
 
-        lifecycle.autostart(host, GUEST, False).apply(host, progress=quiet)
+        run_plan(host, lifecycle.autostart(read_facts(host), GUEST, False), progress=quiet)
         assert not host.virt.info(GUEST).autostart
-        lifecycle.undefine(host, GUEST).apply(host, confirm=GUEST, progress=quiet)
+        run_plan(host, lifecycle.undefine(read_facts(host, lifecycle.undefine_wanted(host.site, GUEST)), GUEST),
+                 GUEST, progress=quiet)
         with pytest.raises(NotFound):
             host.virt.domain(GUEST)
         assert (workdir / "kvm" / f"{GUEST}.xml.undefined").exists()

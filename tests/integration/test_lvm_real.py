@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfirmationRequired, SafetyError
+from kvmops.facts import HostFacts, read_facts
 from kvmops.host import Host
 from kvmops.lvm import ops
 from kvmops.lvm.state import LvmState, read_state
@@ -17,6 +18,7 @@ from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.loop import scratch_vg
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 M = 1024**2
@@ -34,50 +36,55 @@ def now(host: Host) -> LvmState:
     return read_state(host.runner, SITE.vg)
 
 
+def facts(host: Host) -> HostFacts:
+    """The host's facts: the scratch VG's LVM report (activation disabled here, as LVM says),
+    and libvirt's test driver for the guests."""
+    return read_facts(host)
+
+
 def test_create_rename_resize_remove_for_real(host: Host) -> None:
-    ops.create(SITE, now(host), "vmtest1", 64 * M).apply(host, progress=print)
+    run_plan(host, ops.create(facts(host), "vmtest1", 64 * M), progress=print)
     lv = now(host).need("vmtest1")
     assert lv.size == 64 * M and lv.path == "rl_build/vmtest1"
-    assert ops.create(SITE, now(host), "vmtest1", 64 * M).empty  # converges
+    assert ops.create(facts(host), "vmtest1", 64 * M).empty  # converges
 
-    ops.rename(SITE, now(host), "vmtest1", "vmtest2").apply(host, progress=print)
+    run_plan(host, ops.rename(facts(host), "vmtest1", "vmtest2"), progress=print)
     assert now(host).get("vmtest1") is None and now(host).get("vmtest2") is not None
 
-    ops.resize(SITE, now(host), "vmtest2", 96 * M).apply(host, progress=print)
+    run_plan(host, ops.resize(facts(host), "vmtest2", 96 * M), progress=print)
     assert now(host).need("vmtest2").size == 96 * M
 
-    shrink = ops.resize(SITE, now(host), "vmtest2", 32 * M)
+    shrink = ops.resize(facts(host), "vmtest2", 32 * M)
     with pytest.raises(ConfirmationRequired):
-        shrink.apply(host, confirm=None)
+        run_plan(host, shrink, None)
     assert now(host).need("vmtest2").size == 96 * M  # unchanged
-    shrink.apply(host, confirm="rl_build/vmtest2", progress=print)
+    run_plan(host, shrink, "rl_build/vmtest2", progress=print)
     assert now(host).need("vmtest2").size == 32 * M
 
-    remove = ops.remove(SITE, now(host), "vmtest2")
+    remove = ops.remove(facts(host), "vmtest2")
     with pytest.raises(ConfirmationRequired):
-        remove.apply(host, confirm="rl_build")
+        run_plan(host, remove, "rl_build")
     assert now(host).get("vmtest2") is not None
-    remove.apply(host, confirm="rl_build/vmtest2", progress=print)
+    run_plan(host, remove, "rl_build/vmtest2", progress=print)
     assert now(host).get("vmtest2") is None
     assert now(host).vg.free == now(host).vg.size
 
 
 def test_plan_mode_changes_nothing(host: Host) -> None:
     plan_host = Host(SITE, PlanRunner(host.runner), "test:///default")
-    state = read_state(plan_host.runner, SITE.vg)
-    lines = ops.create(SITE, state, "vmtest1", 64 * M).apply(plan_host)
+    lines = run_plan(plan_host, ops.create(facts(plan_host), "vmtest1", 64 * M))
     assert lines[0].startswith("1. planned")
     assert now(host).get("vmtest1") is None
 
 
 def test_free_space_and_host_lv_refused_before_any_command(host: Host) -> None:
     before = len(host.runner.records)
-    state = now(host)
+    state = facts(host)
     with pytest.raises(Exception, match="free"):
-        ops.create(SITE, state, "vmhuge", 10 * 1024 * M)
+        ops.create(state, "vmhuge", 10 * 1024 * M)
     with pytest.raises(SafetyError):
-        ops.create(SITE, state, "root", 8 * M)
-    assert len(host.runner.records) == before + 2  # only the two fact reads of now()
+        ops.create(state, "root", 8 * M)
+    assert len(host.runner.records) == before + 2  # only the two LVM reads of the facts
 
 
 def test_unknown_vg_is_a_clear_error(host: Host) -> None:

@@ -23,6 +23,7 @@ from kvmops.runners import PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.netns import NetnsNM, nm_in_netns
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 SITE = load_site()
@@ -55,7 +56,7 @@ def props(nm: NetnsNM, profile: str, fields: str) -> dict[str, str]:
 def test_guest_bridge_created_through_kvmops(nm: NetnsNM, host: Host) -> None:
     plan = ops.ensure_network(SITE, read_facts(host.runner), 2368)
     said: list[str] = []
-    plan.apply(host, progress=said.append)
+    run_plan(host, plan, progress=said.append)
 
     br = link(nm, "virbr1.2368")
     assert br["linkinfo"]["info_kind"] == "bridge"
@@ -82,7 +83,7 @@ def test_guest_bridge_created_through_kvmops(nm: NetnsNM, host: Host) -> None:
 def test_plan_mode_changes_nothing(nm: NetnsNM) -> None:
     host = Host(SITE, PlanRunner(nm.runner()), "test:///default")
     plan = ops.ensure_network(SITE, read_facts(host.runner), 2368)
-    plan.apply(host, progress=lambda _: None)
+    run_plan(host, plan, progress=lambda _: None)
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode != 0
     assert nm.nmcli("-t", "-f", "NAME", "connection", "show").stdout == ""
 
@@ -97,7 +98,7 @@ def test_drifted_bridge_is_fixed_live_and_guests_stay_attached(nm: NetnsNM, host
     plan = ops.ensure_bridge(SITE, read_facts(host.runner), 68, stp=False)
     assert [s.cmd.argv[:3] for s in plan.steps if s.cmd] == [
         ("nmcli", "connection", "modify"), ("nmcli", "device", "reapply")]
-    plan.apply(host, progress=lambda _: None)
+    run_plan(host, plan, progress=lambda _: None)
 
     br = link(nm, "virbr1.68")
     assert br["linkinfo"]["info_data"]["ageing_time"] == 0
@@ -109,7 +110,7 @@ def test_drifted_bridge_is_fixed_live_and_guests_stay_attached(nm: NetnsNM, host
 
 
 def test_remove_refused_with_a_guest_then_done_with_confirm(nm: NetnsNM, host: Host) -> None:
-    ops.ensure_network(SITE, read_facts(host.runner), 2368).apply(host, progress=lambda _: None)
+    run_plan(host, ops.ensure_network(SITE, read_facts(host.runner), 2368), progress=lambda _: None)
     nm.ns("ip", "tuntap", "add", "dev", "vnet7", "mode", "tap")
     nm.ns("ip", "link", "set", "vnet7", "master", "virbr1.2368")
     with pytest.raises(SafetyError, match="vnet7"):
@@ -118,9 +119,9 @@ def test_remove_refused_with_a_guest_then_done_with_confirm(nm: NetnsNM, host: H
     nm.ns("ip", "link", "delete", "vnet7")
     plan = ops.remove_bridge(SITE, read_facts(host.runner), "virbr1.2368")
     with pytest.raises(Exception, match="confirm='virbr1.2368'"):
-        plan.apply(host, progress=lambda _: None)
+        run_plan(host, plan, progress=lambda _: None)
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode == 0  # still there
-    plan.apply(host, confirm="virbr1.2368", progress=lambda _: None)
+    run_plan(host, plan, "virbr1.2368", progress=lambda _: None)
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode != 0
     assert nm.nmcli("-t", "-f", "NAME", "connection", "show").stdout == ""
     assert list(nm.keyfiles.iterdir()) == []

@@ -23,7 +23,7 @@ from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root, put_files
 from tests.support.secrets import PASSWORDS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("site_vg")]
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 PASSWORD = PASSWORDS["tweak"]
@@ -34,7 +34,7 @@ SITE = """[host]
 name = "images"
 
 [storage]
-vg = "rbimgnone"
+vg = "rl_build"  # the scratch VG of the site_vg fixture
 lv_prefix = "vm"
 
 [libvirt]

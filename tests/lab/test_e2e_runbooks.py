@@ -34,6 +34,7 @@ from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site
 from kvmops_lab.guest_image import BOOT_BANNER, IN_LAB_FILE
 from kvmops_lab.state import LabState
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
 
@@ -99,7 +100,7 @@ def _clear(host: Host) -> None:
                     f"{xml_dir}/{GUEST}-seed.iso"), check=False)
     host.run(change("rm", "-rf", f"/run/kvmops/lock/{GUEST}"), check=False)
     bridge = host.site.network(VLAN).bridge
-    net_ops.remove_bridge(host.site, read_facts(host.runner), bridge).apply(host, confirm=bridge, progress=print)
+    run_plan(host, net_ops.remove_bridge(host.site, read_facts(host.runner), bridge), bridge, progress=print)
 
 
 def _lvs(host: Host) -> dict[str, dict[str, str]]:

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 import pytest
 
 from kvmops.cmd import change, read
+from kvmops.facts import read_facts
 from kvmops.host import Host
 from kvmops.images import copy, partitions
 from kvmops.images.disk import open_disk
 from kvmops.images.probe import probe
-from kvmops.lvm.state import read_state
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
 
@@ -49,13 +50,13 @@ def lv_with_image(host: Host) -> Iterator[str]:
 def test_copy_then_kpartx_links_only_under_dev_mapper(host: Host, lv_with_image: str) -> None:
     vg = host.site.vg
     info = probe(host.runner, IMAGE)
-    plan = copy.copy_plan(host.site, read_state(host.runner, vg), LV, info)
-    plan.apply(host, confirm=lv_with_image, progress=lambda _l: None)
+    plan = copy.copy_plan(read_facts(host), LV, info)
+    run_plan(host, plan, lv_with_image, progress=lambda _l: None)
 
     listed = partitions.parse_kpartx(host.run(partitions.kpartx_list(partitions.lv_mapper_path(vg, LV))).stdout)
     name = partitions.mapper_name(vg, LV)  # "rl_build-vmimg--lab1": dashes doubled
     assert [m.name for m in listed] == [f"{name}p1", f"{name}p2"]
-    with open_disk(host.runner, lv=lv_with_image) as disk:
+    with open_disk(host.runner, read_facts(host), lv=lv_with_image) as disk:
         nodes = [p.node for p in disk.partitions]
         assert nodes == [partitions.lv_partition_path(vg, LV, 1), partitions.lv_partition_path(vg, LV, 2)]
         for node in nodes:
@@ -65,9 +66,17 @@ def test_copy_then_kpartx_links_only_under_dev_mapper(host: Host, lv_with_image:
         assert host.run(read("test", "-e", node, ok=(0, 1))).returncode == 1, "mapping left behind"
 
 
-def test_mapping_refused_for_a_running_guest(host: Host, lv_with_image: str) -> None:
+def test_mapping_refused_for_an_open_lv(host: Host, lv_with_image: str) -> None:
+    """LVM's own open flag, read from the lab: an LV whose partitions are mapped elsewhere is
+    open, and kvmops refuses to map (or copy onto, snapshot, remove) it, whoever asks."""
     from kvmops.errors import SafetyError
 
-    with pytest.raises(SafetyError, match="running guest"), \
-            open_disk(host.runner, lv=lv_with_image, busy={lv_with_image}):
-        pass
+    mapper = partitions.lv_mapper_path(host.site.vg, LV)
+    host.run(change("kpartx", "-a", "-r", "-p", "p", mapper))
+    try:
+        facts = read_facts(host)
+        assert facts.lvm.is_open(facts.lvm.need(LV)) is True
+        with pytest.raises(SafetyError, match="is open"), open_disk(host.runner, facts, lv=lv_with_image):
+            pass
+    finally:
+        host.run(change("kpartx", "-d", "-p", "p", mapper))

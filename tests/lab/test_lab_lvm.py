@@ -9,10 +9,12 @@ import pytest
 
 from kvmops.cmd import change, read
 from kvmops.errors import ConfirmationRequired
+from kvmops.facts import read_facts
 from kvmops.host import Host
 from kvmops.lvm import ops
 from kvmops.lvm.state import read_state
 from kvmops.units import parse_size
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
 
@@ -34,20 +36,17 @@ def read_block(host: Host, device: str) -> str:
 
 def remove_lv(host: Host, lv: str) -> None:
     site = host.site
-    state = read_state(host.runner, site.vg)
-    for snap in state.snapshots_of(lv):
-        ops.remove(site, state, snap.name).apply(host, confirm=snap.path, progress=lambda m: None)
-    state = read_state(host.runner, site.vg)
-    ops.remove(site, state, lv).apply(host, confirm=f"{site.vg}/{lv}", progress=lambda m: None)
+    for snap in read_state(host.runner, site.vg).snapshots_of(lv):
+        run_plan(host, ops.remove(read_facts(host), snap.name), snap.path, progress=lambda m: None)
+    run_plan(host, ops.remove(read_facts(host), lv), f"{site.vg}/{lv}", progress=lambda m: None)
 
 
 @pytest.fixture
 def scratch_lv(lab_host: Host, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh guest LV (64 MiB) created by ops.create; removed by ops.remove afterwards."""
-    site = lab_host.site
     lv = "vmlab" + request.node.name.removeprefix("test_").replace("_", "")[:20]
-    plan = ops.create(site, read_state(lab_host.runner, site.vg), lv, parse_size("64m"))
-    plan.apply(lab_host, progress=lambda m: None)
+    plan = ops.create(read_facts(lab_host), lv, parse_size("64m"))
+    run_plan(lab_host, plan, progress=lambda m: None)
     try:
         yield lv
     finally:
@@ -59,8 +58,7 @@ def test_snapshot_merge_reverts_the_data(lab_host: Host, scratch_lv: str) -> Non
     dev = f"/dev/{site.vg}/{lv}"
     write_block(lab_host, dev, "BEFORE the snapshot")
 
-    state = read_state(lab_host.runner, site.vg)
-    ops.snapshot(site, state, lv, parse_size("32m")).apply(lab_host, progress=lambda m: None)
+    run_plan(lab_host, ops.snapshot(read_facts(lab_host), lv, parse_size("32m")), progress=lambda m: None)
     state = read_state(lab_host.runner, site.vg)
     (snap,) = state.snapshots_of(lv)
     assert snap.is_snapshot and snap.origin == lv
@@ -69,10 +67,10 @@ def test_snapshot_merge_reverts_the_data(lab_host: Host, scratch_lv: str) -> Non
     assert read_block(lab_host, dev) == "AFTER the snapshot"
     assert (read_state(lab_host.runner, site.vg).need(snap.name).data_percent or 0) > 0
 
-    merge = ops.merge(site, read_state(lab_host.runner, site.vg), snap.name, interval=1)
+    merge = ops.merge(read_facts(lab_host), snap.name, interval=1)
     with pytest.raises(ConfirmationRequired):
-        merge.apply(lab_host, confirm=None)
-    merge.apply(lab_host, confirm=f"{site.vg}/{lv}", progress=lambda m: None)
+        run_plan(lab_host, merge, None)
+    run_plan(lab_host, merge, snap.path, progress=lambda m: None)  # the confirmation names the snapshot
 
     assert read_block(lab_host, dev) == "BEFORE the snapshot"
     state = read_state(lab_host.runner, site.vg)
@@ -82,12 +80,12 @@ def test_snapshot_merge_reverts_the_data(lab_host: Host, scratch_lv: str) -> Non
 
 def test_remove_needs_the_exact_confirm(lab_host: Host, scratch_lv: str) -> None:
     site, lv = lab_host.site, scratch_lv
-    plan = ops.remove(site, read_state(lab_host.runner, site.vg), lv)
+    plan = ops.remove(read_facts(lab_host), lv)
     for wrong in (None, site.vg, f"{site.vg}/other"):
         with pytest.raises(ConfirmationRequired):
-            plan.apply(lab_host, confirm=wrong)
+            run_plan(lab_host, plan, wrong)
     assert read_state(lab_host.runner, site.vg).get(lv) is not None
-    plan.apply(lab_host, confirm=f"{site.vg}/{lv}", progress=lambda m: None)
+    run_plan(lab_host, plan, f"{site.vg}/{lv}", progress=lambda m: None)
     assert read_state(lab_host.runner, site.vg).get(lv) is None
 
 

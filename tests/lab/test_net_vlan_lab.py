@@ -21,6 +21,7 @@ import pytest
 from kvmops.host import Host
 from kvmops.net import commands, drift, iplink, ops
 from kvmops.net.facts import read_facts
+from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
 VLAN = 223
@@ -28,7 +29,7 @@ VLAN = 223
 
 def _remove(host: Host, bridge: str) -> None:
     plan = ops.remove_bridge(host.site, read_facts(host.runner), bridge)
-    plan.apply(host, confirm=bridge, progress=print)
+    run_plan(host, plan, bridge, progress=print)
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_bridge_with_vlan_port_on_the_uplink(host: Host) -> None:
     port_name = f"{site.uplink}.{VLAN}"
     plan = ops.ensure_network(site, read_facts(host.runner), VLAN)
     assert not plan.empty
-    plan.apply(host, progress=print)
+    run_plan(host, plan, progress=print)
 
     raw = host.runner.run(iplink.addresses_cmd()).stdout
     _capture(host, "lab-ip-addr-vlan.out", raw)
@@ -77,12 +78,12 @@ def test_wrong_vlan_id_is_fixed(host: Host) -> None:
     site = host.site
     net = site.network(VLAN)
     port_name = f"{site.uplink}.{VLAN}"
-    ops.ensure_network(site, read_facts(host.runner), VLAN).apply(host, progress=print)
+    run_plan(host, ops.ensure_network(site, read_facts(host.runner), VLAN), progress=print)
     prof = read_facts(host.runner).port_profiles(net.bridge)[0]
     host.runner.run(commands.modify(prof.uuid, ("vlan.id", "4000")))
 
     facts = read_facts(host.runner)
     assert any("has id 4000" in f.problem for f in drift.check_network(site, facts, net).findings)
-    ops.ensure_network(site, facts, VLAN).apply(host, progress=print)
+    run_plan(host, ops.ensure_network(site, facts, VLAN), progress=print)
     port = read_facts(host.runner).link(port_name)
     assert port is not None and port.vlan_id == VLAN and port.master == net.bridge

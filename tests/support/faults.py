@@ -13,7 +13,7 @@ import re
 
 from kvmops.cmd import Cmd, Result
 from kvmops.runners.base import LineSink, Runner
-from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV
+from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV, FAULT_WHEN_ENV
 
 
 class FaultRunner(Runner):
@@ -49,8 +49,9 @@ class FaultRunner(Runner):
         self.inner.close()
 
 
-def fault_env(n: int | None, match: str = "") -> dict[str, str]:
-    """The environment entries that make the Nth command of a kernel fail ({} for none)."""
+def fault_env(n: int | None, match: str = "", when: str = "before") -> dict[str, str]:
+    """The environment entries that make the Nth effect of a kernel fail ({} for none),
+    ``before`` it runs or ``after`` it ran."""
     if n is None:
         return {}
-    return {FAULT_AT_ENV: str(n), **({FAULT_MATCH_ENV: match} if match else {})}
+    return {FAULT_AT_ENV: str(n), FAULT_WHEN_ENV: when, **({FAULT_MATCH_ENV: match} if match else {})}

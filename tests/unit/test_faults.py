@@ -9,12 +9,14 @@ import pytest
 
 from kvmops.cmd import change, read
 from kvmops.errors import CommandFailed, InvalidInput
+from kvmops.executor import StepFailed
 from kvmops.host import Host
-from kvmops.plan import Plan, StepFailed
+from kvmops.plan import Call, Plan
 from kvmops.runners import LocalRunner, PlanRunner, faults
-from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV
+from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV, FAULT_WHEN_ENV
 from kvmops.site import load_site
 from tests.support.faults import FaultRunner
+from tests.support.run import run_plan
 
 
 def test_unset_the_hook_does_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +35,7 @@ def test_the_nth_mutating_command_fails_unexecuted(tmp_path: Path, monkeypatch: 
     runner.run(change("touch", str(tmp_path / "a")))
     with pytest.raises(CommandFailed) as exc:
         runner.run(change("touch", str(tmp_path / "b")))
-    assert exc.value.returncode == FAULT_EXIT and "injected fault: command #2" in str(exc.value)
+    assert exc.value.returncode == FAULT_EXIT and "injected fault: effect #2 failed before it ran" in str(exc.value)
     runner.run(change("touch", str(tmp_path / "c")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]  # b was never executed
     assert [r.returncode for r in runner.records] == [0, 0, FAULT_EXIT, 0]
@@ -67,7 +69,40 @@ def test_fault_runner_breaks_the_nth_step_of_a_plan(tmp_path: Path) -> None:
     runner = FaultRunner(LocalRunner(), fail_at=2)
     host = Host(load_site(), runner, "test:///default")
     with pytest.raises(StepFailed, match="create b") as exc:
-        plan.apply(host)
+        run_plan(host, plan)
     assert "injected fault" in str(exc.value)
     assert runner.failed is not None and runner.failed.argv[-1] == str(tmp_path / "b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # the plan stopped at the fault
+
+
+def test_after_the_effect_ran_it_still_reports_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KVMOPS_FAULT_WHEN=after``: the host did the work, the caller hears a failure (a lost
+    connection): the file exists, the step failed."""
+    monkeypatch.setenv(FAULT_AT_ENV, "1")
+    monkeypatch.setenv(FAULT_MATCH_ENV, f"touch {tmp_path}")
+    monkeypatch.setenv(FAULT_WHEN_ENV, "after")
+    with pytest.raises(CommandFailed, match="failed after it ran"):
+        LocalRunner().run(change("touch", str(tmp_path / "a")))
+    assert (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_libvirt_calls_are_fault_injectable(when: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULT_AT_ENV, "1")
+    monkeypatch.setenv(FAULT_MATCH_ENV, "^virsh define ")
+    monkeypatch.setenv(FAULT_WHEN_ENV, when)
+    made: list[str] = []
+    host = Host(load_site(), LocalRunner(), "test:///default")
+    plan = Plan("define").add("define guest x", Call("virsh define /root/kvm/x.xml", lambda v: made.append("x")))
+    with pytest.raises(StepFailed, match=f"failed {when} it ran"):
+        run_plan(host, plan)
+    assert made == ([] if when == "before" else ["x"])
+    assert [(r.command, r.returncode) for r in host.runner.records] == [("virsh define /root/kvm/x.xml", FAULT_EXIT)]
+
+
+def test_a_bad_when_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULT_AT_ENV, "1")
+    monkeypatch.setenv(FAULT_MATCH_ENV, "")
+    monkeypatch.setenv(FAULT_WHEN_ENV, "later")
+    with pytest.raises(InvalidInput, match="use before or after"):
+        LocalRunner().run(change("true"))

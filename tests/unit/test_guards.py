@@ -6,7 +6,11 @@ import pytest
 
 from kvmops import guards
 from kvmops.errors import InvalidInput, SafetyError
+from kvmops.facts import FactsUnavailable, HostFacts
 from kvmops.lvm import commands as c
+from kvmops.lvm.facts import LV, VG
+from kvmops.lvm.state import LvmState
+from tests.support.facts import domain, host_facts
 
 
 @pytest.mark.parametrize(
@@ -51,13 +55,25 @@ def test_host_lv_guard() -> None:
     guards.not_host_lv("vmtest1", "vm")
 
 
-def test_running_guest_guard() -> None:
-    with pytest.raises(SafetyError, match="running guest"):
-        guards.not_in_use("rl_build/vmtest1", {"rl_build/vmtest1"}, "snapshot")
-    guards.not_in_use("rl_build/vmtest1", {"rl_build/vmother"}, "snapshot")
+def _facts(attr: str, *running: str) -> HostFacts:
+    lv = LV("vmtest1", "rl_build", attr, 1 << 30, "", None, None)
+    lvm = LvmState(VG("rl_build", 10 << 30, 5 << 30, 4 << 20, 1), (lv,))
+    return host_facts(lvm, domains=[domain("t1", f"/dev/{p}", active=True) for p in running])
 
 
-def test_open_lv_guard() -> None:
-    with pytest.raises(SafetyError, match="is open"):
-        guards.not_open("rl_build/vmtest1", True, "merge")
-    guards.not_open("rl_build/vmtest1", None, "merge")
+def test_in_use_guard_asks_the_facts_for_running_guests_and_the_open_flag() -> None:
+    lv = _facts("-wi-a-----").lvm.need("vmtest1")
+    guards.lv_free(_facts("-wi-a-----"), lv, "snapshot")
+    with pytest.raises(SafetyError, match="snapshot refused: rl_build/vmtest1 is in use: it is the disk of the "
+                                          "running guest t1"):
+        guards.lv_free(_facts("-wi-a-----", "rl_build/vmtest1"), lv, "snapshot")
+    with pytest.raises(SafetyError, match="it is open"):
+        guards.lv_free(_facts("-wi-ao----"), lv, "merge")
+    with pytest.raises(FactsUnavailable, match="cannot tell"):
+        guards.lv_free(_facts("-wi-XX----"), lv, "merge")
+
+
+def test_a_defined_guests_disk_is_not_removed() -> None:
+    facts = host_facts(_facts("-wi-a-----").lvm, domains=[domain("t1", "/dev/rl_build/vmtest1")])
+    with pytest.raises(SafetyError, match="is a disk of guest t1"):
+        guards.lv_of_no_guest(facts, facts.lvm.need("vmtest1"), "lvremove")

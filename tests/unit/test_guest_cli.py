@@ -85,7 +85,7 @@ def test_console_info_and_errors(capsys: pytest.CaptureFixture[str], site: str) 
     code, _, err = run(capsys, "guest", "info", "web1", "--site", site)
     assert code == 2 and "guest agent" in err
     code, _, err = run(capsys, "guest", "shutdown", "nosuch", "--site", site)
-    assert code == 2 and "no such guest" in err
+    assert code == 2 and "no guest 'nosuch'" in err
 
 
 def test_undefine_of_a_running_guest_is_refused(capsys: pytest.CaptureFixture[str], site: str,

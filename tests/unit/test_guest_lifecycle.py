@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, LibvirtError, NotFound, SafetyError
+from kvmops.executor import StepFailed
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
-from kvmops.plan import StepFailed
-from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed, lvm_state
+from kvmops.plan import Plan
+from tests.support.run import run_plan
+from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed, facts
 
 __all__ = ["bed"]
 
@@ -25,8 +27,17 @@ def spec(b: Bed, name: str = "test1", **kw: object) -> GuestSpec:
     return guest_spec(b.site, name, **args)  # type: ignore[arg-type]
 
 
+def plan_define(host: Host, s: GuestSpec) -> Plan:
+    """The define plan from the host's facts, read once (as the CLI and runbooks do)."""
+    return lifecycle.define(facts(host, lifecycle.define_wanted(host.site, s)), s)
+
+
+def plan_undefine(host: Host, name: str) -> Plan:
+    return lifecycle.undefine(facts(host, lifecycle.undefine_wanted(host.site, name)), name)
+
+
 def define(host: Host, s: GuestSpec, confirm: str | None = None) -> list[str]:
-    return lifecycle.define(host, s, lvm=lvm_state()).apply(host, confirm=confirm, progress=lambda _l: None)
+    return run_plan(host, plan_define(host, s), confirm)
 
 
 def names_of(host: Host) -> list[str]:
@@ -47,16 +58,16 @@ def test_define_writes_the_file_then_defines_and_converges(bed: Bed) -> None:
     live = read_domain(host.virt.inactive_xml("test1"))
     assert (live.memory_kib, live.vcpus, live.disk_sources) == (1048576, 2, ("/dev/rl_build/vmtest1",))
     assert host.virt.info("test1").state == "shut off"
-    again = lifecycle.define(host, spec(bed), lvm=lvm_state())
+    again = plan_define(host, spec(bed))
     assert again.empty, again.render()
 
 
 def test_define_in_plan_mode_changes_nothing(bed: Bed) -> None:
     host = bed.host(apply=False)
-    plan = lifecycle.define(host, spec(bed), lvm=lvm_state())
+    plan = plan_define(host, spec(bed))
     text = plan.render()
     assert "install -D -m 0600 /dev/stdin" in text and "virsh define" in text
-    plan.apply(host)
+    run_plan(host, plan)
     assert not (bed.xml_dir / "test1.xml").exists()
     assert "test1" not in names_of(host)
 
@@ -66,16 +77,16 @@ def test_replacing_a_different_definition_needs_confirm_and_shows_the_diff(bed: 
     define(host, spec(bed))
     before = (bed.xml_dir / "test1.xml").read_text()
     uuid = host.virt.uuid("test1")
-    plan = lifecycle.define(host, spec(bed, memory="2g", vlans=(2368, 223)), lvm=lvm_state())
+    plan = plan_define(host, spec(bed, memory="2g", vlans=(2368, 223)))
     text = plan.render()
     assert "-memory: 1048576 KiB" in text and "+memory: 2097152 KiB" in text
     assert "+bridge: virbr1.223" in text
     assert plan.targets == ["test1", "test1"]
     with pytest.raises(ConfirmationRequired, match="confirm='test1'"):
-        plan.apply(host, confirm="test2")
+        run_plan(host, plan, "test2")
     assert (bed.xml_dir / "test1.xml").read_text() == before
     assert read_domain(host.virt.inactive_xml("test1")).memory_kib == 1048576
-    plan.apply(host, confirm="test1", progress=lambda _l: None)
+    run_plan(host, plan, "test1")
     assert read_domain(host.virt.inactive_xml("test1")).bridges == ("virbr1.2368", "virbr1.223")
     assert read_domain((bed.xml_dir / "test1.xml").read_text()).memory_kib == 2097152
     assert host.virt.uuid("test1") == uuid  # the same guest, redefined
@@ -84,7 +95,7 @@ def test_replacing_a_different_definition_needs_confirm_and_shows_the_diff(bed: 
 def test_a_different_kept_file_alone_also_needs_confirm(bed: Bed) -> None:
     bed.xml_dir.mkdir()
     (bed.xml_dir / "test1.xml").write_text("<domain type='kvm'><name>test1</name></domain>\n")
-    plan = lifecycle.define(bed.host(), spec(bed), lvm=lvm_state())
+    plan = plan_define(bed.host(), spec(bed))
     assert plan.targets == ["test1"]
     assert "differs from the new definition" in plan.render()
 
@@ -93,7 +104,7 @@ def test_define_refuses_a_running_guest_with_other_settings(bed: Bed) -> None:
     host = bed.host()
     running = guest_spec(bed.site, "web1", memory="1g", vcpus=2, vlans=(2368,), disk_lv="vmtest2")
     with pytest.raises(SafetyError, match="web1 is running.*shutdown web1"):
-        lifecycle.define(host, running, lvm=lvm_state())
+        plan_define(host, running)
     assert not bed.xml_dir.exists()
     assert read_domain(host.virt.inactive_xml("web1")).memory_kib == 1048576
 
@@ -105,7 +116,7 @@ def _refused(b: Bed, build: object, err: type[Exception], match: str) -> None:
     host = b.host()
     before = names_of(host)
     with pytest.raises(err, match=match):
-        lifecycle.define(host, build(b) if callable(build) else build, lvm=lvm_state())  # type: ignore[arg-type]
+        plan_define(host, build(b) if callable(build) else build)  # type: ignore[arg-type]
     assert names_of(host) == before
     assert not b.xml_dir.exists()
     assert not [r for r in host.runner.records if r.mutates]
@@ -148,13 +159,13 @@ def test_bad_names_never_make_a_spec(bed: Bed, name: str) -> None:
         spec(bed, name=name)
 
 
-def test_define_reads_lvm_itself_with_one_report(bed: Bed) -> None:
+def test_define_plans_from_facts_read_once(bed: Bed) -> None:
     host = bed.host(runner=ReplayRunner())
-    plan = lifecycle.define(host, spec(bed))
+    plan = plan_define(host, spec(bed))
     assert [r.command.split()[0] for r in host.runner.records if not r.mutates].count("lvs") == 1
     assert plan.steps[-1].reason == "define guest test1 in libvirt"
     with pytest.raises(NotFound, match="vmtest9"):
-        lifecycle.define(host, spec(bed, name="test9"))
+        plan_define(host, spec(bed, name="test9"))
 
 
 # -- start, autostart, console ---------------------------------------------------------------
@@ -162,30 +173,30 @@ def test_define_reads_lvm_itself_with_one_report(bed: Bed) -> None:
 
 def test_start_and_autostart(bed: Bed) -> None:
     host = bed.host()
-    plan = lifecycle.start(host, "db1")
+    plan = lifecycle.start(facts(host), "db1")
     assert "virsh start db1" in plan.render()
-    plan.apply(host, progress=lambda _l: None)
+    run_plan(host, plan, progress=lambda _l: None)
     assert host.virt.info("db1").state == "running"
-    assert lifecycle.start(host, "db1").empty
+    assert lifecycle.start(facts(host), "db1").empty
     assert not host.virt.info("db1").autostart
-    lifecycle.autostart(host, "db1", True).apply(host, progress=lambda _l: None)
+    run_plan(host, lifecycle.autostart(facts(host), "db1", True), progress=lambda _l: None)
     assert host.virt.info("db1").autostart
-    assert lifecycle.autostart(host, "db1", True).empty
-    assert "virsh autostart --disable db1" in lifecycle.autostart(host, "db1", False).render()
-    lifecycle.autostart(host, "db1", False).apply(host, progress=lambda _l: None)
+    assert lifecycle.autostart(facts(host), "db1", True).empty
+    assert "virsh autostart --disable db1" in lifecycle.autostart(facts(host), "db1", False).render()
+    run_plan(host, lifecycle.autostart(facts(host), "db1", False), progress=lambda _l: None)
     assert not host.virt.info("db1").autostart
     assert host.virt.info("db1").state == "running"  # autostart does not stop or start
 
 
 def test_start_in_plan_mode_starts_nothing(bed: Bed) -> None:
     host = bed.host(apply=False)
-    lifecycle.start(host, "db1").apply(host)
+    run_plan(host, lifecycle.start(facts(host), "db1"))
     assert host.virt.info("db1").state == "shut off"
 
 
 def test_unknown_guest_is_not_found_with_advice(bed: Bed) -> None:
-    with pytest.raises(NotFound, match="no such guest.*kvmops guest list"):
-        lifecycle.start(bed.host(), "nosuch")
+    with pytest.raises(NotFound, match="no guest 'nosuch' on testhost.*kvmops guest list"):
+        lifecycle.start(facts(bed.host()), "nosuch")
 
 
 def test_console_hint_and_unsupported_console_reading(bed: Bed) -> None:
@@ -201,7 +212,7 @@ def test_console_hint_and_unsupported_console_reading(bed: Bed) -> None:
 def test_start_with_console_on_a_driver_without_consoles_says_what_to_do(bed: Bed) -> None:
     host = bed.host()
     with pytest.raises(StepFailed, match=r"step 2 .*virsh console db1"):
-        lifecycle.start(host, "db1", console_seconds=0.1).apply(host, progress=lambda _l: None)
+        run_plan(host, lifecycle.start(facts(host), "db1", console_seconds=0.1), progress=lambda _l: None)
     assert host.virt.info("db1").state == "running"  # step 1 stays done
 
 
@@ -211,47 +222,47 @@ def test_start_with_console_on_a_driver_without_consoles_says_what_to_do(bed: Be
 def test_shutdown_waits_for_shut_off(bed: Bed) -> None:
     host = bed.host()
     said: list[str] = []
-    lifecycle.shutdown(host, "web1", timeout=5).apply(host, progress=said.append)
+    run_plan(host, lifecycle.shutdown(facts(host), "web1", timeout=5), progress=said.append)
     assert host.virt.info("web1").state == "shut off"
     assert any("waiting up to 5 s" in s for s in said)
-    assert lifecycle.shutdown(host, "web1").empty
+    assert lifecycle.shutdown(facts(host), "web1").empty
 
 
 def test_destroy_needs_confirm(bed: Bed) -> None:
     host = bed.host()
-    plan = lifecycle.destroy(host, "web1")
+    plan = lifecycle.destroy(facts(host), "web1")
     assert plan.targets == ["web1"]
     with pytest.raises(ConfirmationRequired):
-        plan.apply(host)
+        run_plan(host, plan)
     assert host.virt.info("web1").active
-    plan.apply(host, confirm="web1", progress=lambda _l: None)
+    run_plan(host, plan, "web1")
     assert host.virt.info("web1").state == "shut off"
-    assert lifecycle.destroy(host, "web1").empty
+    assert lifecycle.destroy(facts(host), "web1").empty
 
 
 def test_undefine_keeps_disks_and_renames_the_file(bed: Bed) -> None:
     host = bed.host()
     define(host, spec(bed))
     with pytest.raises(SafetyError, match="web1 is running"):
-        lifecycle.undefine(host, "web1")
-    plan = lifecycle.undefine(host, "test1")
+        plan_undefine(host, "web1")
+    plan = plan_undefine(host, "test1")
     assert "disks are never touched: /dev/rl_build/vmtest1" in plan.render()
     with pytest.raises(ConfirmationRequired):
-        plan.apply(host, confirm="web1")
+        run_plan(host, plan, "web1")
     assert "test1" in names_of(host)
-    plan.apply(host, confirm="test1", progress=lambda _l: None)
+    run_plan(host, plan, "test1")
     with pytest.raises(NotFound):
         host.virt.domain("test1")
     assert sorted(p.name for p in bed.xml_dir.iterdir()) == ["test1.xml.undefined"]
-    assert not any("lv" in r.command.split()[0] for r in host.runner.records)
-    assert lifecycle.undefine(host, "test1").empty
+    assert not any(r.mutates and "lv" in r.command.split()[0] for r in host.runner.records)  # disks untouched
+    assert plan_undefine(host, "test1").empty
 
 
 def test_undefine_twice_keeps_numbered_backups(bed: Bed) -> None:
     host = bed.host()
     for memory in ("1g", "2g"):
         define(host, spec(bed, memory=memory))
-        lifecycle.undefine(host, "test1").apply(host, confirm="test1", progress=lambda _l: None)
+        run_plan(host, plan_undefine(host, "test1"), "test1")
     kept = sorted(p.name for p in bed.xml_dir.iterdir())
     assert kept == ["test1.xml.undefined", "test1.xml.undefined.~1~"]
     assert read_domain((bed.xml_dir / "test1.xml.undefined").read_text()).memory_kib == 2097152
@@ -270,5 +281,5 @@ def test_guestinfo_messages(bed: Bed) -> None:
 
 
 def test_guests_lists_every_guest(bed: Bed) -> None:
-    rows = {d.name: (d.state, d.autostart) for d in lifecycle.guests(bed.host())}
+    rows = {d.name: (d.state, d.autostart) for d in facts(bed.host()).domains}
     assert rows == {"web1": ("running", False), "db1": ("shut off", False), "ext1": ("shut off", False)}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.cmd import Cmd, Result
+from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host
 from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState
@@ -132,7 +133,10 @@ class Bed:
         self.hosts: list[Host] = []
 
     def host(self, *, apply: bool = True, runner: Runner | None = None) -> Host:
-        real = runner or LocalRunner("testhost")
+        """A host on this bed: LVM reports replayed from captured output, other commands run
+        locally. Each host has its own libvirt connection, hence its own fresh node: read a
+        host's facts with :func:`facts` to see what was done through that host."""
+        real = runner or ReplayRunner()
         h = Host(self.site, real if apply else PlanRunner(real), self.uri)
         self.hosts.append(h)
         return h
@@ -140,6 +144,11 @@ class Bed:
     def close(self) -> None:
         for h in self.hosts:
             h.close()
+
+
+def facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
+    """The facts of ``host``: its libvirt connection and its runner's (replayed) LVM reports."""
+    return read_facts(host, wanted)
 
 
 @pytest.fixture

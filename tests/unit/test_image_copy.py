@@ -10,6 +10,7 @@ from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.site import load_site
+from tests.support.facts import domain, host_facts
 
 GiB = 1 << 30
 SITE = load_site(None)
@@ -19,12 +20,13 @@ STATE = LvmState(
      LV("vmsmall", "rl_build", "-wi-a-----", 1 * GiB, "", None, None),
      LV("root", "rl_build", "-wi-ao----", 100 * GiB, "", None, None)),
 )
+FACTS = host_facts(STATE)
 QCOW = ImageInfo("/var/lib/images/Rocky-9.qcow2", "qcow2", 10 * GiB)
 RAW = ImageInfo("/var/lib/images/rocky,9.raw", "raw", 2 * GiB)
 
 
 def test_qcow2_copy_plan_is_destructive_converts_and_verifies() -> None:
-    plan = copy_plan(SITE, STATE, "vmtest1", QCOW)
+    plan = copy_plan(FACTS, "vmtest1", QCOW)
     assert plan.targets == ["rl_build/vmtest1"]
     convert, verify = plan.steps
     assert convert.cmd is not None and convert.cmd.mutates
@@ -36,7 +38,7 @@ def test_qcow2_copy_plan_is_destructive_converts_and_verifies() -> None:
 
 
 def test_larger_lv_notes_growing_and_compare_doubles_commas() -> None:
-    plan = copy_plan(SITE, STATE, "vmtest1", RAW, method="dd")
+    plan = copy_plan(FACTS, "vmtest1", RAW, method="dd")
     assert plan.steps[0].cmd is not None and plan.steps[0].cmd.argv[0] == "dd"
     assert "oflag=direct" in plan.steps[0].cmd.argv
     assert any("grow" in n for n in plan.notes)
@@ -45,25 +47,25 @@ def test_larger_lv_notes_growing_and_compare_doubles_commas() -> None:
 
 def test_image_larger_than_lv_is_refused() -> None:
     with pytest.raises(InvalidInput, match=r"virtual size.*vmsmall has only 1"):
-        copy_plan(SITE, STATE, "vmsmall", QCOW)
+        copy_plan(FACTS, "vmsmall", QCOW)
 
 
 def test_running_guest_and_host_lv_refused() -> None:
     with pytest.raises(SafetyError, match="running guest"):
-        copy_plan(SITE, STATE, "vmtest1", QCOW, busy={"rl_build/vmtest1"})
+        copy_plan(host_facts(STATE, domains=[domain("t1", "/dev/rl_build/vmtest1", active=True)]), "vmtest1", QCOW)
     with pytest.raises(SafetyError, match="host LV"):
-        copy_plan(SITE, STATE, "root", QCOW)
+        copy_plan(FACTS, "root", QCOW)
 
 
 def test_dd_of_qcow2_and_unknown_method_refused() -> None:
     with pytest.raises(InvalidInput, match="raw images only"):
-        copy_plan(SITE, STATE, "vmtest1", QCOW, method="dd")
+        copy_plan(FACTS, "vmtest1", QCOW, method="dd")
     with pytest.raises(InvalidInput, match="method"):
         copy_to_device(RAW, "/dev/loop0", 4 * GiB, target="x", method="cp")
 
 
 def test_without_verify_one_step() -> None:
-    assert len(copy_plan(SITE, STATE, "vmtest1", QCOW, verify=False).steps) == 1
+    assert len(copy_plan(FACTS, "vmtest1", QCOW, verify=False).steps) == 1
 
 
 def test_progress_filter_thins_percentages() -> None:

@@ -10,7 +10,8 @@ from kvmops.errors import InvalidInput
 from kvmops.images import density as d
 from kvmops.images.copy import copy_plan, copy_to_device
 from kvmops.images.probe import ImageInfo
-from tests.unit.test_image_copy import QCOW, SITE, STATE
+from tests.support.facts import host_facts
+from tests.unit.test_image_copy import QCOW, STATE
 
 MAPS = Path(__file__).parent.parent / "fixtures" / "images" / "qemu-img-map"
 MiB = 1 << 20
@@ -82,7 +83,7 @@ def test_qcow2_and_unmeasured_raw_use_qemu_img() -> None:
 
 def test_auto_plan_shows_command_and_reason() -> None:
     dense = d.density_of(_map("dense"), 16 * MiB, 64, 0)
-    plan = copy_plan(SITE, STATE, "vmtest1", RAW, density=dense)
+    plan = copy_plan(host_facts(STATE), "vmtest1", RAW, density=dense)
     step = plan.steps[0]
     assert step.cmd is not None and step.cmd.argv == (
         "dd", f"if={RAW.path}", "of=/dev/rl_build/vmtest1", "bs=4M", "oflag=direct", "conv=fsync",
@@ -91,11 +92,11 @@ def test_auto_plan_shows_command_and_reason() -> None:
     rendered = plan.render()
     assert "dense raw image (100% data" in rendered and "oflag=direct" in rendered
     assert "conv=sparse" not in rendered and "target-is-zero" not in rendered
-    sparse = copy_plan(SITE, STATE, "vmtest1", RAW, density=d.density_of(_map("holes"), 16 * MiB, 64, 0))
+    sparse = copy_plan(host_facts(STATE), "vmtest1", RAW, density=d.density_of(_map("holes"), 16 * MiB, 64, 0))
     assert sparse.steps[0].cmd is not None and sparse.steps[0].cmd.argv[:2] == ("qemu-img", "convert")
     assert "mostly-empty raw image (25% data" in sparse.steps[0].reason
     # an explicit method wins over the numbers; an unknown one is refused before any command
-    forced = copy_plan(SITE, STATE, "vmtest1", RAW, method="qemu-img", density=dense)
+    forced = copy_plan(host_facts(STATE), "vmtest1", RAW, method="qemu-img", density=dense)
     assert forced.steps[0].cmd is not None and forced.steps[0].cmd.argv[0] == "qemu-img"
     with pytest.raises(InvalidInput, match="auto, qemu-img, dd"):
         copy_to_device(RAW, "/dev/loop0", 32 * MiB, target="x", method="fast")

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kvmops.errors import SafetyError
-from kvmops.guests.inventory import (
-    build_inventory,
-    busy_disks,
-    lv_path,
-    read_inventory,
-    render_table,
-    running_disks,
-)
+from kvmops.facts import read_facts
+from kvmops.guests.inventory import build_inventory, inventory_of, lv_path, render_table
 from kvmops.lvm import ops
-from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed, lvm_state
+from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed, facts, lvm_state
 
 __all__ = ["bed"]
 
@@ -56,20 +50,20 @@ def test_host_lvs_are_never_flagged_unused(bed: Bed) -> None:
     assert [lv.name for lv in inv.unused_lvs] == ["vmvgcn-test2"]  # not root, home, opt
 
 
-def test_running_disks_is_the_busy_set_of_the_guards(bed: Bed) -> None:
+def test_the_guards_know_the_running_guests_disks_from_the_facts(bed: Bed) -> None:
     host = bed.host()
-    inv = build_inventory(bed.site, host.virt.domains(), lvm_state())
-    assert running_disks(inv) == frozenset({"rl_build/vmtest2"})
-    assert busy_disks(host) == frozenset({"rl_build/vmtest2"})
-    with pytest.raises(SafetyError, match="running guest"):
-        ops.snapshot(bed.site, lvm_state(), "vmtest2", busy=running_disks(inv))
+    now = facts(host)
+    assert now.running_disks == {"rl_build/vmtest2": "web1"}
+    with pytest.raises(SafetyError, match="running guest web1"):
+        ops.snapshot(now, "vmtest2")
     host.virt.destroy("web1")
-    assert busy_disks(host) == frozenset()
+    assert facts(host).running_disks == {}
+    assert ops.snapshot(facts(host), "vmtest2").steps
 
 
-def test_read_inventory_uses_one_listing_and_one_lvm_report(bed: Bed) -> None:
+def test_the_inventory_uses_one_listing_and_one_lvm_report(bed: Bed) -> None:
     host = bed.host(runner=ReplayRunner())
-    inv = read_inventory(host)
+    inv = inventory_of(read_facts(host))
     commands = [r.command.split()[0] for r in host.runner.records]
     assert sorted(commands) == ["lvs", "vgs"]
     assert len(inv.guests) == 3

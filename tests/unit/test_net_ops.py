@@ -7,15 +7,17 @@ import dataclasses
 import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
+from kvmops.executor import confirmed, require_confirmed
 from kvmops.host import Host
 from kvmops.net import commands as c
 from kvmops.net import ops, validate
 from kvmops.net.facts import NetFacts, read_facts
 from kvmops.net.iplink import Link
-from kvmops.plan import Plan
+from kvmops.plan import Plan, Wait
 from kvmops.runners import PlanRunner
 from kvmops.site import Site, load_site
 from tests.support.netns import FixtureRunner
+from tests.support.run import run_plan
 
 BRIDGE_2368 = "065e2c64-580c-4cc9-84ad-71db60000140"
 BRIDGE_68 = "259a8068-19e2-4b2b-aa6b-9785898466a4"
@@ -66,7 +68,7 @@ def test_new_network_adds_bridge_port_and_checks(site: Site, facts: NetFacts) ->
         "master virbr1.223 slave-type bridge",
         "nmcli connection up id ens802f1.223",
     ]
-    assert plan.steps[-1].action is not None and plan.steps[-1].mutates
+    assert isinstance(plan.steps[-1].effect, Wait)  # the check after the change
     assert not plan.targets  # creating is not destructive
     assert ops.AGEING_NOTE in plan.notes  # ageing 0 floods like a hub: the plan says so
 
@@ -170,10 +172,10 @@ def test_remove_deletes_port_then_bridge_and_needs_confirm(site: Site, facts: Ne
                               f"nmcli connection delete uuid {BRIDGE_2368}"]
     assert plan.targets == ["virbr1.2368", "virbr1.2368"]
     with pytest.raises(ConfirmationRequired, match="confirm='virbr1.2368'"):
-        plan.check_confirm(None)
+        require_confirmed([plan], confirmed(None))
     with pytest.raises(ConfirmationRequired):
-        plan.check_confirm("virbr1.68")
-    plan.check_confirm("virbr1.2368")
+        require_confirmed([plan], confirmed("virbr1.68"))
+    require_confirmed([plan], confirmed("virbr1.2368"))
 
 
 def test_remove_never_touches_host_bridges(site: Site, facts: NetFacts) -> None:
@@ -193,7 +195,7 @@ def test_remove_of_a_bridge_without_profile_is_refused(site: Site, facts: NetFac
 def test_plan_mode_runs_nothing_that_mutates(site: Site, facts: NetFacts) -> None:
     inner = FixtureRunner()
     host = Host(site, PlanRunner(inner), "test:///default")
-    lines = ops.ensure_network(site, read_facts(host.runner), 223).apply(host, progress=lambda _: None)
+    lines = run_plan(host, ops.ensure_network(site, read_facts(host.runner), 223))
     assert all(line.split(" ", 1)[1].startswith(("planned", "ok")) for line in lines), lines
     planned = [r for r in host.runner.records if r.mutates]
     assert planned and not any(r.executed for r in planned)

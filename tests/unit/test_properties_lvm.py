@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from kvmops import guards
 from kvmops.errors import KvmopsError
+from kvmops.facts import HostFacts
 from kvmops.lvm import ops
 from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState
 from kvmops.plan import Plan
 from kvmops.site import load_site
+from tests.support.facts import domain, host_facts
 
 FIX = Path(__file__).parent.parent / "fixtures" / "lvm"
 SITE = load_site()
@@ -50,6 +52,10 @@ def assert_safe(plan: Plan, busy: set[str]) -> None:
             assert f"rl_build/{snap.origin}" not in busy, argv
 
 
+def facts(busy: set[str]) -> HostFacts:
+    return host_facts(STATE, domains=[domain(f"g{i}", f"/dev/{p}", active=True) for i, p in enumerate(sorted(busy))])
+
+
 def build(fn: object) -> Plan | None:
     try:
         return fn()  # type: ignore[operator,no-any-return]
@@ -61,12 +67,12 @@ def build(fn: object) -> Plan | None:
 @given(lv=names, size=sizes, busy=busy_sets)
 def test_no_forbidden_command_is_ever_built(lv: str, size: int, busy: set[str]) -> None:
     for plan in (
-        build(lambda: ops.create(SITE, STATE, lv, size)),
-        build(lambda: ops.resize(SITE, STATE, lv, size, busy)),
-        build(lambda: ops.snapshot(SITE, STATE, lv, size if size > 0 else None, busy)),
-        build(lambda: ops.merge(SITE, STATE, lv, busy)),
-        build(lambda: ops.remove(SITE, STATE, lv, busy)),
-        build(lambda: ops.rename(SITE, STATE, "vmtest1", lv, busy)),
+        build(lambda: ops.create(facts(busy), lv, size)),
+        build(lambda: ops.resize(facts(busy), lv, size)),
+        build(lambda: ops.snapshot(facts(busy), lv, size if size > 0 else None)),
+        build(lambda: ops.merge(facts(busy), lv)),
+        build(lambda: ops.remove(facts(busy), lv)),
+        build(lambda: ops.rename(facts(busy), "vmtest1", lv)),
     ):
         if plan is not None:
             assert_safe(plan, busy)
@@ -75,7 +81,7 @@ def test_no_forbidden_command_is_ever_built(lv: str, size: int, busy: set[str]) 
 @settings(max_examples=300, deadline=None)
 @given(lv=names, busy=busy_sets)
 def test_removal_only_ever_targets_one_confirmed_guest_lv(lv: str, busy: set[str]) -> None:
-    plan = build(lambda: ops.remove(SITE, STATE, lv, busy))
+    plan = build(lambda: ops.remove(facts(busy), lv))
     if plan is None or plan.empty:
         return
     (argv,) = commands(plan)
@@ -88,4 +94,4 @@ def test_removal_only_ever_targets_one_confirmed_guest_lv(lv: str, busy: set[str
 @settings(max_examples=200, deadline=None)
 @given(size=st.integers(max_value=0))
 def test_non_positive_sizes_never_reach_a_command(size: int) -> None:
-    assert build(lambda: ops.create(SITE, STATE, "vmnew", size)) is None
+    assert build(lambda: ops.create(facts(set()), "vmnew", size)) is None

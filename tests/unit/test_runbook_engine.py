@@ -42,7 +42,7 @@ host = nb.open_host(site, apply)
 
 # %%
 with nb.step("Read the LVs"):
-    print(len(nb.lvm_state(host).lvs), "LVs")
+    print(len(nb.read(host).lvm.lvs), "LVs")
 
 # %% [markdown]
 # ## Second step

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kvmops import notebook as nb
 from kvmops.errors import InvalidInput
-from kvmops.host import connect
 from kvmops.images import inspect
 from kvmops.lock import LOCK_DIR, guest_lock, lock_dir
+from kvmops.procedures.lv import guest_of_lv
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.runbook.sites import resolve_site
@@ -101,13 +100,10 @@ def test_builders() -> None:
 
 
 def test_lock_name_of_an_lv() -> None:
-    host = connect(load_site(resolve_site("demo")))
-    try:
-        assert nb.guest_of_lv(host, "vmold") == "old"
-        assert nb.guest_of_lv(host, "vminflux-20261120T0900Z") == "influx"
-        assert nb.guest_of_lv(host, "vmx-data", origin="vminflux") == "influx"
-    finally:
-        host.close()
+    site = load_site(resolve_site("demo"))
+    assert guest_of_lv(site, "vmold") == "old"
+    assert guest_of_lv(site, "vminflux-20261120T0900Z") == "influx"
+    assert guest_of_lv(site, "vmx-data", origin="vminflux") == "influx"
 
 
 def test_lock_folder_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

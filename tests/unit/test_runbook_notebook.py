@@ -24,7 +24,7 @@ def test_plan_mode_runs_fact_reads_before_the_change_only(tmp_path: Path, capsys
     plan = (Plan("t").add("read first", read("cat", "/etc/before"))
             .add("change", change("touch", "/etc/x"))
             .add("check after", read("cat", "/etc/x")))
-    lines = nb.apply_plan(host, plan)
+    lines = nb.execute(host, plan)
     assert lines == ["1. done: read first", "2. planned: change", "3. planned check (after the change): check after"]
     assert [(r.command, r.executed) for r in host.runner.records] == [("cat /etc/before", True),
                                                                       ("touch /etc/x", False)]

@@ -1,0 +1,260 @@
+"""Facts first: one read of the host into an immutable value that every plan is made from.
+
+:func:`read_facts` reads, once per decision: the LVM report of the site's VG (with each LV's
+open flag), every libvirt domain with its state and both XML forms, the host's limits, and on
+request the network facts, some files and some images. Operations take a :class:`HostFacts`
+as a required argument and do no I/O; the guards ask it whether an LV or a bridge is in use.
+
+A safety input that cannot be read is never replaced by a weaker one: when libvirt does not
+answer, or LVM cannot tell whether an LV is open, reading or guarding refuses with
+:class:`FactsUnavailable` and nothing is planned.
+
+Where the facts come from is a :class:`FactsSource`: the live host (commands through the
+host's runner, libvirt through its adapter) or a recorded host (the demo site: the host as
+data, so plan mode works for any valid parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
+
+from kvmops.errors import KvmopsError, LibvirtError
+from kvmops.guests.xml import read_domain
+from kvmops.lvm.facts import LV
+from kvmops.lvm.state import LvmState
+from kvmops.site import Site
+
+if TYPE_CHECKING:
+    from kvmops.host import Host
+    from kvmops.images.probe import ImageInfo
+    from kvmops.net.facts import NetFacts
+    from kvmops.virt import DomainInfo, HostLimits
+
+
+class FactsUnavailable(KvmopsError):
+    """A fact that a safety decision needs could not be read: nothing is planned or changed."""
+
+
+class FactsIncomplete(KvmopsError):
+    """A plan asked for a fact that was not read (a bug: the caller must ask read_facts for it)."""
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What to read besides LVM, domains and limits (which are always read)."""
+
+    net: bool = False
+    files: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # only whether they exist
+
+    def __or__(self, other: Wanted) -> Wanted:
+        return Wanted(self.net or other.net, _merge(self.files, other.files), _merge(self.images, other.images),
+                      _merge(self.paths, other.paths))
+
+
+def _merge(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*a, *b)))
+
+
+class FactsSource(Protocol):
+    """Where facts come from: the live host, or a recorded one."""
+
+    def lvm(self, site: Site) -> LvmState: ...
+
+    def domains(self) -> tuple[DomainInfo, ...]: ...
+
+    def limits(self, domain_type: str) -> HostLimits: ...
+
+    def net(self) -> NetFacts: ...
+
+    def file(self, path: str) -> str | None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def image(self, path: str) -> ImageInfo: ...
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """The host at one moment, as plans see it. Immutable; derived views are cached."""
+
+    site: Site
+    lvm: LvmState
+    domains: tuple[DomainInfo, ...]
+    limits: HostLimits
+    read_at: str
+    net_facts: NetFacts | None = None
+    files: Mapping[str, str | None] = field(default_factory=dict)
+    images: Mapping[str, ImageInfo] = field(default_factory=dict)
+    paths: Mapping[str, bool] = field(default_factory=dict)
+
+    # -- what was read ------------------------------------------------------------------------
+
+    @property
+    def net(self) -> NetFacts:
+        if self.net_facts is None:
+            raise FactsIncomplete("the network facts were not read: read_facts(..., Wanted(net=True))")
+        return self.net_facts
+
+    def file(self, path: str) -> str | None:
+        """The text of a file on the host, None when it does not exist."""
+        if path not in self.files:
+            raise FactsIncomplete(f"the file {path} was not read: read_facts(..., Wanted(files=(...,)))")
+        return self.files[path]
+
+    def exists(self, path: str) -> bool:
+        """Whether a path exists on the host (a read file counts)."""
+        if path in self.files:
+            return self.files[path] is not None
+        if path not in self.paths:
+            raise FactsIncomplete(f"whether {path} exists was not read: read_facts(..., Wanted(paths=(...,)))")
+        return self.paths[path]
+
+    def image(self, path: str) -> ImageInfo:
+        if path not in self.images:
+            raise FactsIncomplete(f"the image {path} was not probed: read_facts(..., Wanted(images=(...,)))")
+        return self.images[path]
+
+    def domain(self, name: str) -> DomainInfo | None:
+        return self._domains_by_name.get(name)
+
+    @cached_property
+    def _domains_by_name(self) -> dict[str, DomainInfo]:
+        return {d.name: d for d in self.domains}
+
+    # -- what is in use -----------------------------------------------------------------------
+
+    @cached_property
+    def disks_of(self) -> dict[str, tuple[str, ...]]:
+        """Guest name -> the ``VG/LV`` paths of its disks (every defined guest)."""
+        from kvmops.guests.inventory import lv_path
+
+        out: dict[str, tuple[str, ...]] = {}
+        for d in self.domains:
+            paths = (lv_path(s) for s in read_domain(d.xml).disk_sources)
+            out[d.name] = tuple(p for p in paths if p)
+        return out
+
+    @cached_property
+    def running_disks(self) -> dict[str, str]:
+        """``VG/LV`` -> the running (or paused) guest that has it as a disk."""
+        return {p: d.name for d in self.domains if d.active for p in self.disks_of[d.name]}
+
+    def running_guests_with_file(self, path: str) -> tuple[str, ...]:
+        """Running guests that have the file ``path`` as a disk (an image file, not an LV)."""
+        import os
+
+        want = os.path.normpath(path)
+        return tuple(d.name for d in self.domains if d.active
+                     and any(os.path.normpath(s) == want for s in read_domain(d.xml).disk_sources))
+
+    def guests_with_disk(self, lv_path: str) -> tuple[str, ...]:
+        """Every defined guest (running or not) that names ``VG/LV`` as a disk."""
+        return tuple(name for name, paths in self.disks_of.items() if lv_path in paths)
+
+    def lv_in_use(self, lv: LV) -> str | None:
+        """Why ``lv`` must be left alone now (a running guest's disk, or open), else None.
+
+        LVM's open flag counts too (a mount, a kpartx mapping, a process); when LVM cannot
+        tell (attribute ``X``) and activation is not known to be off, this refuses.
+        """
+        guest = self.running_disks.get(lv.path)
+        if guest is not None:
+            return f"it is the disk of the running guest {guest}"
+        is_open = self.lvm.is_open(self.lvm.get(lv.name) or lv)  # these facts' own view of the LV
+        if is_open is None:
+            raise FactsUnavailable(
+                f"LVM cannot tell whether {lv.path} is open (attributes {lv.attr!r}): kvmops refuses "
+                "to act on it without knowing. Check `lvs -o lv_name,lv_attr` on the host"
+            )
+        return "it is open (mounted, mapped with kpartx, or held by a process)" if is_open else None
+
+    @cached_property
+    def bridges_in_use(self) -> dict[str, str]:
+        """Bridge -> why it is in use: named by a guest's domain XML, or a guest NIC is a port."""
+        used: dict[str, str] = {}
+        for d in self.domains:
+            for bridge in read_domain(d.xml).bridges:
+                used.setdefault(bridge, f"guest {d.name} ({d.state}) is attached to it")
+        if self.net_facts is not None:
+            for link in self.net_facts.links:
+                if link.master and (link.kind == "tun" or link.name.startswith("vnet")):
+                    used.setdefault(link.master, f"a guest NIC ({link.name}) is a port of it")
+        return used
+
+
+def read_facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
+    """One read of the host: LVM, domains, limits, and what ``wanted`` names."""
+    wanted = wanted or Wanted()
+    source = host.facts_source
+    site = host.site
+    try:
+        domains = source.domains()
+    except LibvirtError as exc:
+        raise FactsUnavailable(
+            f"libvirt on {site.name} does not answer ({exc}): kvmops cannot tell which guests run "
+            "or which disks and bridges they use, so it plans nothing. Start libvirtd and retry"
+        ) from exc
+    return HostFacts(
+        site=site,
+        lvm=source.lvm(site),
+        domains=domains,
+        limits=source.limits(site.domain_type),
+        read_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        net_facts=source.net() if wanted.net else None,
+        files={p: source.file(p) for p in wanted.files},
+        images={p: source.image(p) for p in wanted.images},
+        paths={p: source.exists(p) for p in wanted.paths},
+    )
+
+
+def with_lvs(facts: HostFacts, lvs: Iterable[LV]) -> HostFacts:
+    """The facts as they will be once ``lvs`` exist (to preview a later phase of a procedure)."""
+    from dataclasses import replace
+
+    names = {lv.name for lv in lvs}
+    kept = tuple(lv for lv in facts.lvm.lvs if lv.name not in names)
+    return replace(facts, lvm=replace(facts.lvm, lvs=(*kept, *lvs)))
+
+
+class LiveSource:
+    """Facts of the live host: commands through its runner, libvirt through its adapter."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def lvm(self, site: Site) -> LvmState:
+        from kvmops.lvm.state import read_state
+
+        return read_state(self.host.runner, site.vg)
+
+    def domains(self) -> tuple[DomainInfo, ...]:
+        return self.host.virt.domains()
+
+    def limits(self, domain_type: str) -> HostLimits:
+        return self.host.virt.limits(domain_type)
+
+    def net(self) -> NetFacts:
+        from kvmops.net.facts import read_facts as read_net
+
+        return read_net(self.host.runner)
+
+    def file(self, path: str) -> str | None:
+        from kvmops.guests.hostfile import read_text
+
+        return read_text(self.host.runner, path)
+
+    def exists(self, path: str) -> bool:
+        from kvmops.guests.hostfile import exists_cmd
+
+        return self.host.run(exists_cmd(path)).returncode == 0
+
+    def image(self, path: str) -> ImageInfo:
+        from kvmops.images.probe import probe
+
+        return probe(self.host.runner, path)

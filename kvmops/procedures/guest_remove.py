@@ -1,0 +1,79 @@
+"""guest-remove: undefine a guest (its XML kept) and, when asked, remove its disk LVs.
+
+Every destructive target (the guest, each disk LV and each of its snapshots) is confirmed
+before the first change: the removal of the disks is planned up front from the facts as they
+will be once the guest is undefined, and planned again from fresh facts when it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from kvmops.executor import Phase, Procedure
+from kvmops.facts import HostFacts, Wanted
+from kvmops.guests import hostfile, lifecycle
+from kvmops.guests.inventory import inventory_of
+from kvmops.lvm import ops
+from kvmops.lvm.facts import LV
+from kvmops.plan import Plan
+from kvmops.procedures.base import Verdict, need
+from kvmops.site import Site
+
+
+def wanted(site: Site, guest: str) -> Wanted:
+    return lifecycle.undefine_wanted(site, guest)
+
+
+def disks_to_remove(facts: HostFacts, guest: str) -> tuple[LV, ...]:
+    """The guest's disk LVs in the site's VG, each preceded by its snapshots (removed first)."""
+    row = inventory_of(facts).guest(guest)
+    need(row is not None, f"guest {guest} is not defined on {facts.site.name} (see the inventory runbook)")
+    assert row is not None
+    disks = [d.lv for d in row.disks if d.lv is not None]
+    return tuple([s for d in disks for s in facts.lvm.snapshots_of(d.name)] + disks)
+
+
+def check(facts: HostFacts, guest: str, remove_disks: bool) -> str:
+    info = lifecycle.need_domain(facts, guest)
+    need(not info.active, f"guest {guest} is {info.state}: shut it down first (guest-lifecycle action=shutdown)")
+    order = disks_to_remove(facts, guest) if remove_disks else ()
+    return f"guest {guest}: {info.state}; disks to remove: {', '.join(lv.path for lv in order) or 'none'}"
+
+
+def disk_targets(facts: HostFacts, guest: str) -> str:
+    """What ``confirm_disks`` must say: every LV to remove, comma-separated."""
+    return ",".join(lv.path for lv in disks_to_remove(facts, guest))
+
+
+def _removals(facts: HostFacts, names: tuple[str, ...]) -> Plan:
+    plan = Plan(f"remove the disk LVs {', '.join(names)}")
+    for name in names:
+        plan.extend(ops.remove(facts, name))
+        facts = replace(facts, lvm=replace(facts.lvm, lvs=tuple(x for x in facts.lvm.lvs if x.name != name)))
+    return plan
+
+
+def procedure(facts: HostFacts, guest: str, remove_disks: bool) -> Procedure:
+    """Undefine, then (optionally) remove the disks; previewed as if the guest were gone."""
+    proc = Procedure(f"remove guest {guest}")
+    undefine = Phase(f"undefine guest {guest}", lambda f: lifecycle.undefine(f, guest), wanted(facts.site, guest))
+    proc.add(undefine, undefine.plan(facts))
+    if remove_disks:
+        names = tuple(lv.name for lv in disks_to_remove(facts, guest))
+        after = replace(facts, domains=tuple(d for d in facts.domains if d.name != guest))
+        proc.add(Phase("remove the disk LVs", lambda f: _removals(f, names)), _removals(after, names))
+    return proc
+
+
+def verify(facts: HostFacts, guest: str, removed: tuple[str, ...], had_xml: bool) -> Verdict:
+    """The guest is undefined, its kept XML (if it had one) renamed, the removed LVs gone."""
+    kept = hostfile.xml_path(facts.site, guest) + hostfile.UNDEFINED_SUFFIX
+    checks = [(facts.domain(guest) is None, f"guest {guest} is no longer defined in libvirt")]
+    if had_xml:
+        checks.append((facts.exists(kept), f"its definition is kept in {kept}"))
+    checks += [(facts.lvm.get(name) is None, f"{facts.site.vg}/{name} is gone") for name in removed]
+    return Verdict.of(checks)
+
+
+def verify_wanted(site: Site, guest: str) -> Wanted:
+    return Wanted(paths=(hostfile.xml_path(site, guest) + hostfile.UNDEFINED_SUFFIX,))
