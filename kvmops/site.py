@@ -19,6 +19,9 @@ from kvmops.units import parse_size
 
 GATEWAY_HOST = 254  # "The default router is always on .254" (guide 3.3.3)
 
+DHCP_YES, DHCP_NO, DHCP_UNKNOWN = "yes", "no", "unknown"
+DHCP_STATES = (DHCP_YES, DHCP_NO)  # what a site file may say; absent = unknown
+
 _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "replay"},
@@ -32,14 +35,23 @@ _KEYS: dict[str, set[str]] = {
 
 @dataclass(frozen=True)
 class Network:
-    """A guest network: VLAN id, its bridge ``virbr1.<id>``, CIDR and ``.254`` gateway."""
+    """A guest network: VLAN id, its bridge ``virbr1.<id>``, CIDR and ``.254`` gateway.
+
+    ``dhcp``: whether a DHCP service answers on it: ``"yes"``, ``"no"``, or ``"unknown"`` when
+    the site file does not say (the guide says only that *some* networks have DHCP).
+    """
 
     vlan: int
     bridge: str
     cidr: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address
-    dhcp: bool = False
+    dhcp: str = DHCP_UNKNOWN
     name: str = ""
+
+    @property
+    def dhcp_text(self) -> str:
+        """The DHCP status for a person: ``yes``, ``no``, or ``unknown (the guide does not say)``."""
+        return self.dhcp if self.dhcp in DHCP_STATES else "unknown (the guide does not say)"
 
 
 @dataclass(frozen=True)
@@ -264,10 +276,17 @@ class _Reader:
         bridge = entry.get("bridge", f"{prefix}{vlan}")
         self.checked(f"{key}.bridge", names.ifname, bridge)
         gateway = self.gateway(entry, key, cidr)
-        dhcp = entry.get("dhcp", False)
-        if not isinstance(dhcp, bool):
-            raise self.fail(f"{key}.dhcp", "must be true or false")
-        return Network(vlan, bridge, cidr, gateway, dhcp, str(entry.get("name", "")))
+        return Network(vlan, bridge, cidr, gateway, self.dhcp(entry, key), str(entry.get("name", "")))
+
+    def dhcp(self, entry: dict[str, Any], key: str) -> str:
+        """``dhcp = "yes"`` or ``"no"``; left out when nobody knows (then kvmops reminds of
+        DHCP reservations for static addresses, as for "yes")."""
+        if "dhcp" not in entry:
+            return DHCP_UNKNOWN
+        value = entry["dhcp"]
+        if value not in DHCP_STATES or isinstance(value, bool):
+            raise self.fail(f"{key}.dhcp", f'must be "yes" or "no" (leave it out when unknown), got {value!r}')
+        return str(value)
 
     def gateway(self, entry: dict[str, Any], key: str, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
         if "gateway" in entry:
@@ -276,13 +295,52 @@ class _Reader:
             except (ipaddress.AddressValueError, ValueError):
                 raise self.fail(f"{key}.gateway", f"{entry['gateway']!r} is not an IPv4 address") from None
         else:
-            gw = default_gateway(cidr)
+            try:
+                gw = default_gateway(cidr)
+            except InvalidInput as exc:
+                raise self.fail(f"{key}.gateway", f"{exc}: name the router (gateway = \"...\")") from None
         if gw not in cidr or gw in (cidr.network_address, cidr.broadcast_address):
             raise self.fail(f"{key}.gateway", f"{gw} is not a host address inside {cidr}")
         return gw
 
 
 def default_gateway(cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
-    """The ``.254`` router of a network: the address whose last octet is 254 at its top."""
-    top = int(cidr.broadcast_address)
-    return ipaddress.IPv4Address((top & ~0xFF) | GATEWAY_HOST)
+    """The guide's rule, "the default router is always on .254": the host address of ``cidr``
+    whose last octet is 254, at its top (``10.5.68.0/23`` -> ``10.5.69.254``, ``10.5.0.0/16``
+    -> ``10.5.255.254``, ``203.0.113.128/25`` -> ``203.0.113.254``).
+
+    A network without such a host address (``203.0.113.0/25`` ends at .127; a /26 or smaller
+    below .192) has no default router by the rule: refused, the site must name it.
+    """
+    gw = ipaddress.IPv4Address((int(cidr.broadcast_address) & ~0xFF) | GATEWAY_HOST)
+    if gw not in cidr or gw in (cidr.network_address, cidr.broadcast_address):
+        raise InvalidInput(f"{cidr} has no .{GATEWAY_HOST} host address, so the rule \"the default router "
+                           f"is always on .{GATEWAY_HOST}\" gives none")
+    return gw
+
+
+def gateway_for(site: Site, address: str) -> ipaddress.IPv4Address:
+    """The default router of a guest address (``10.5.68.237`` or ``10.5.68.237/24``): the
+    gateway of the site network it lies in (the site file may name one), else the ``.254``
+    rule applied to the address's own network (which needs a prefix).
+
+    The one place that derives a gateway; a network without one by the rule is refused.
+    """
+    text = str(address).strip()
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise InvalidInput(f"{address!r} is not an IPv4 address such as 10.5.68.237/24") from None
+    for net in site.networks:
+        if iface.ip in net.cidr:
+            if "/" in text and iface.network != net.cidr:
+                raise InvalidInput(f"{text} is in VLAN {net.vlan}'s network {net.cidr}, but its prefix says "
+                                   f"{iface.network}: use /{net.cidr.prefixlen} or leave the prefix out")
+            return net.gateway
+    if "/" not in text:
+        raise InvalidInput(f"{text} is in none of site {site.name}'s networks: give it with its prefix "
+                           "(e.g. /24) or name the router (--gateway)")
+    try:
+        return default_gateway(iface.network)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{text}: {exc}: give the router (--gateway)") from None

@@ -35,7 +35,7 @@ def networks_table(site: Site) -> str:
     """VLAN, bridge, CIDR, gateway, DHCP of every network of the site, by VLAN id."""
     rows = [
         (n.vlan, f"`{n.bridge}`", f"`{n.cidr}`", f"`{n.gateway}`",
-         "yes" if n.dhcp else "no", f"`{site.uplink}.{n.vlan}`")
+         n.dhcp_text, f"`{site.uplink}.{n.vlan}`")
         for n in sorted(site.networks, key=lambda n: n.vlan)
     ]
     return table(("VLAN", "Bridge", "CIDR", "Gateway", "DHCP", "VLAN port"), rows)

@@ -18,6 +18,7 @@ from kvmops.facts import Wanted
 from kvmops.host import Host
 from kvmops.images import copy, density, grow, nocloud, probe, tweaks
 from kvmops.images.passwords import Password
+from kvmops.site import gateway_for
 from kvmops.units import human
 
 
@@ -183,16 +184,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
         )
         net = None
         if args.ip:
-            gw = args.gateway or _gateway(args.ip)
+            gw = args.gateway or str(gateway_for(host.site, args.ip))
             net = nocloud.StaticNet(args.ip, gw, tuple(args.dns or [str(d) for d in host.site.dns]))
         seed = nocloud.Seed(args.guest, users, net)
         out = args.out or f"{host.site.xml_dir.rstrip('/')}/{args.guest}-cidata.iso"
         return show_and_apply(host, nocloud.seed_plan(seed, out), args)
 
-
-def _gateway(ip: str) -> str:
-    """The guide's rule: the default router is always on .254."""
-    import ipaddress
-
-    net = ipaddress.ip_interface(ip).network
-    return str(net.network_address + 254)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from kvmops import names
 from kvmops.errors import InvalidInput
 from kvmops.net import validate
-from kvmops.site import Network, Site
+from kvmops.site import DHCP_NO, DHCP_YES, Network, Site
 
 KEYFILE_DIR = "/etc/NetworkManager/system-connections"
 KEYFILE_MODE = 0o600
@@ -97,7 +97,7 @@ def check_in_network(site: Site, net: Network, ip: ipaddress.IPv4Address) -> Non
     if ip == net.cidr.broadcast_address:
         raise InvalidInput(f"{ip} is the broadcast address of {net.cidr}: pick a host address")
     if ip == net.gateway:
-        raise InvalidInput(f"{ip} is the default router of VLAN {net.vlan} (always .254): pick another")
+        raise InvalidInput(f"{ip} is the default router of VLAN {net.vlan} ({net.gateway}): pick another")
 
 
 def check_free(ip: ipaddress.IPv4Address, guest: str, known: Known) -> None:
@@ -181,13 +181,28 @@ def ifcfg(a: StaticAddress) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dhcp_reminder(a: StaticAddress) -> str | None:
-    """The guide's NOTE when the VLAN has a DHCP service, else None."""
-    if not a.network.dhcp:
+def dhcp_reminder(site: Site, network: Network | int | str, *, address: object = None,
+                  guest: str = "") -> str | None:
+    """The guide's NOTE (3.3.3) for a static address on ``network`` (a site network or its
+    VLAN id): shown unless the site says the network has no DHCP (``dhcp = "no"``).
+
+    ``address`` and ``guest``, when given, are named in the reminder.
+    """
+    net = network if isinstance(network, Network) else validate.network(site, network)
+    return _reminder(net, address, guest)
+
+
+def _reminder(net: Network, address: object, guest: str) -> str | None:
+    if net.dhcp == DHCP_NO:
         return None
-    return (f"VLAN {a.network.vlan} has an active DHCP service: add a reservation for {a.address} "
-            f"(guest {a.guest}, the MAC address in its domain XML) to the DHCP table, to avoid "
-            "address conflicts (guide 3.3.3)")
+    what = str(address) if address else "the static address"
+    if guest:
+        what += f" (guest {guest})"
+    status = ("has an active DHCP service" if net.dhcp == DHCP_YES
+              else "may have a DHCP service (the site file does not say; set dhcp = \"no\" there if not)")
+    return (f"VLAN {net.vlan} {status}: add a reservation for {what} with the guest's MAC address "
+            f"on {net.bridge} (`virsh domiflist GUEST`) to the DHCP table, to avoid address "
+            "conflicts (guide 3.3.3)")
 
 
 def summary(a: StaticAddress) -> str:
@@ -205,7 +220,7 @@ def summary(a: StaticAddress) -> str:
         f"# older images: {a.ifcfg_path}",
         ifcfg(a).rstrip("\n"),
     ]
-    reminder = dhcp_reminder(a)
+    reminder = _reminder(a.network, a.address, a.guest)
     if reminder:
         parts += ["", f"NOTE: {reminder}"]
     return "\n".join(parts)

@@ -38,7 +38,7 @@ dns = ["192.0.2.53"]
 [[network.vlan]]
 id = 3001
 cidr = "198.51.100.0/24"
-dhcp = true
+dhcp = "yes"
 [[network.vlan]]
 id = 12
 cidr = "203.0.113.0/25"
@@ -57,7 +57,8 @@ def test_networks_table_comes_from_the_site_file(site) -> None:
     lines = pages.networks_table(site).splitlines()
     assert lines[0] == "| VLAN | Bridge | CIDR | Gateway | DHCP | VLAN port |"
     # sorted by VLAN id; the gateway is .254 unless the site file names another
-    assert lines[2] == "| 12 | `virbr1.12` | `203.0.113.0/25` | `203.0.113.126` | no | `eno2.12` |"
+    assert lines[2] == ("| 12 | `virbr1.12` | `203.0.113.0/25` | `203.0.113.126` | unknown (the guide does not say) "
+                        "| `eno2.12` |")  # the site file does not say
     assert lines[3] == "| 3001 | `virbr1.3001` | `198.51.100.0/24` | `198.51.100.254` | yes | `eno2.3001` |"
     assert len(lines) == 4
 
