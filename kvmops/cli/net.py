@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from kvmops.cli.common import add_apply, add_site, host_of, show_and_apply, site_of
+from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
+from kvmops.facts import HostFacts, Wanted
+from kvmops.host import Host
 from kvmops.net import address, drift, ops, registry, validate
-from kvmops.net.attached import attached_bridges
-from kvmops.net.facts import read_facts
+from kvmops.procedures import host_network, net_address
+from kvmops.procedures.base import Verdict
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,46 +57,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        report = drift.drift_report(host.site, read_facts(host.runner))
+        report = drift.drift_report(host.site, facts_of(host, host_network.wanted()).net)
         print(drift.render(report))
     return 0 if report.ok else 1
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     stp = None if args.stp is None else args.stp == "on"
-    site = site_of(args)
-    ops.need_network(site, args.vlan)  # bad VLAN: error before connecting
+    ops.need_network(site_of(args), args.vlan)  # bad VLAN: error before connecting
     with host_of(args) as host:
-        plan = ops.ensure_network(host.site, read_facts(host.runner), args.vlan, stp)
+        plan = ops.ensure_network(facts_of(host, host_network.wanted()), args.vlan, stp)
         return show_and_apply(host, plan, args)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     bridge = ops.need_network(site_of(args), args.bridge)
     with host_of(args) as host:
-        facts = read_facts(host.runner)
-        plan = ops.remove_bridge(host.site, facts, bridge, attached_bridges(host, facts))
+        plan = ops.remove_bridge(facts_of(host, host_network.wanted()), bridge)
         return show_and_apply(host, plan, args)
 
 
 def cmd_address(args: argparse.Namespace) -> int:
-    site = site_of(args)
-    address.static_address(site, args.guest, args.vlan, args.ip, dns=args.dns, device=args.device)
+    address.static_address(site_of(args), args.guest, args.vlan, args.ip, dns=args.dns,
+                           device=args.device)  # bad input: error before connecting
     with host_of(args) as host:
-        reg = registry.read_registry(host.runner, host.site)
-        a = address.static_address(host.site, args.guest, args.vlan, args.ip, known=reg.known(),
-                                   dns=args.dns, device=args.device)
+        wanted = net_address.wanted(host.site)
+        facts = facts_of(host, wanted)
+        a = net_address.check(facts, args.guest, args.vlan, args.ip, dns=args.dns, device=args.device)
         print(address.summary(a))
+        path = registry.registry_path(host.site)
         if not args.record:
-            print(f"\n(not recorded: add --record --apply to keep it in {reg.path})")
+            print(f"\n(not recorded: add --record --apply to keep it in {path})")
             return 0
         print()
-        return show_and_apply(host, registry.record(reg, a), args)
+        show_and_apply(host, net_address.record(facts, a), args)
+        return _verified(host, wanted, lambda now: net_address.verify_recorded(now, a))
 
 
 def cmd_addresses(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        reg = registry.read_registry(host.runner, host.site)
+        reg = registry.registry_of(facts_of(host, net_address.wanted(host.site)))
     print(f"# {reg.path}")
     for e in reg.entries:
         print(f"{e.vlan:>5}  {e.ip!s:<15}  {e.guest}")
@@ -105,5 +108,15 @@ def cmd_addresses(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     vlan = validate.vlan_id(args.vlan) if args.vlan else None
     with host_of(args) as host:
-        reg = registry.read_registry(host.runner, host.site)
-        return show_and_apply(host, registry.release(reg, args.guest, vlan), args)
+        wanted = net_address.wanted(host.site)
+        show_and_apply(host, net_address.release(facts_of(host, wanted), args.guest, vlan), args)
+        return _verified(host, wanted, lambda now: net_address.verify_released(now, args.guest, vlan))
+
+
+def _verified(host: Host, wanted: Wanted, verdict: Callable[[HostFacts], Verdict]) -> int:
+    """After an applied change: the host read again; exit 1 unless the verdict holds."""
+    if not host.apply:
+        return 0
+    result = verdict(facts_of(host, wanted))
+    print(result.render())
+    return 0 if result.ok else 1

@@ -8,8 +8,13 @@ Layers:
 - pure checks and builders: :mod:`kvmops.net.validate`, :mod:`kvmops.net.drift`
   (report against the site's networks), :mod:`kvmops.net.commands` (nmcli argv),
   :mod:`kvmops.net.address` (static address, guest nmcli argv, keyfile, ifcfg);
-- operations returning plans: :mod:`kvmops.net.ops` (bridge + VLAN port, removal),
-  :mod:`kvmops.net.registry` (``<xml_dir>/addresses.toml``).
+- operations over the host's facts (:class:`kvmops.facts.HostFacts`, read with
+  ``Wanted(net=True)``) returning plans: :mod:`kvmops.net.ops` (bridge + VLAN port, removal,
+  guarded by :mod:`kvmops.net.attached`), :mod:`kvmops.net.registry`
+  (``<xml_dir>/addresses.toml``, a file fact).
+
+The runbook and CLI glue lives in :mod:`kvmops.procedures.host_network` and
+:mod:`kvmops.procedures.net_address`.
 """
 
 from kvmops.net.address import (

@@ -1,45 +1,34 @@
-"""Which bridges guests use: the ``attached`` input of :func:`kvmops.net.ops.remove_bridge`.
+"""Whether guests use a bridge: the guard of :func:`kvmops.net.ops.remove_bridge`.
 
-From the guests' libvirt domain XML (``<interface type='bridge'><source bridge='...'/>``)
-when the guests package is available and libvirt answers; otherwise from the kernel: bridges
-with a ``vnet*``/tap port (a running guest's NIC).
+Asked of the host's facts (:attr:`kvmops.facts.HostFacts.bridges_in_use`): every guest libvirt
+defines, running or not, whose domain XML names the bridge, and every guest NIC (a ``tun``
+link or a ``vnet*`` name) that is a port of it now. Any other port that is not the bridge's
+VLAN interface counts too (something else is plugged in). There is no weaker fallback: when
+libvirt does not answer, :func:`kvmops.facts.read_facts` refuses and nothing is planned.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from kvmops.errors import KvmopsError
-from kvmops.host import Host
-from kvmops.net.facts import NetFacts
+from kvmops.errors import SafetyError
 
-log = logging.getLogger("kvmops.net")
+if TYPE_CHECKING:
+    from kvmops.facts import HostFacts
 
 
-def bridges_with_taps(facts: NetFacts) -> frozenset[str]:
-    """Bridges that have a guest NIC (a ``tun`` link or a ``vnet*`` name) as a port."""
-    return frozenset(lk.master for lk in facts.links
-                     if lk.master and (lk.kind == "tun" or lk.name.startswith("vnet")))
+def bridge_users(facts: HostFacts, bridge: str) -> tuple[str, ...]:
+    """Why ``bridge`` is in use (empty when nothing uses it). Needs the network facts."""
+    ports = [lk.name for lk in facts.net.ports(bridge) if not lk.is_vlan]  # FactsIncomplete if not read
+    why = [facts.bridges_in_use[bridge]] if bridge in facts.bridges_in_use else []
+    if ports:
+        why.append(f"port{'s' if len(ports) > 1 else ''} {', '.join(ports)}")
+    return tuple(why)
 
 
-def bridges_in_xml(xmls: Iterable[str], read_domain: Callable[[str], object]) -> frozenset[str]:
-    """The bridges named by domain XML documents (via the guests package's reader)."""
-    return frozenset(b for x in xmls for b in getattr(read_domain(x), "bridges", ()))
-
-
-def attached_bridges(host: Host, facts: NetFacts) -> frozenset[str]:
-    """Bridges used by any defined guest (domain XML), plus any with a guest tap right now."""
-    taps = bridges_with_taps(facts)
-    try:
-        reader = importlib.import_module("kvmops.guests.xml").read_domain
-    except (ImportError, AttributeError):
-        log.warning("kvmops.guests not available: guests attached to bridges known only from vnet ports")
-        return taps
-    try:
-        domains = host.virt.domains()
-    except KvmopsError as exc:
-        log.warning("libvirt not reachable (%s): guests known only from vnet ports", exc)
-        return taps
-    return taps | bridges_in_xml((d.xml for d in domains), reader)
+def bridge_free(facts: HostFacts, bridge: str) -> None:
+    """Refuse, whoever calls, to act on a bridge that guests use."""
+    users = bridge_users(facts, bridge)
+    if users:
+        raise SafetyError(f"guests are attached to {bridge} ({'; '.join(users)}): move them to another "
+                          "bridge or undefine them, and detach their interfaces first; nothing was changed")

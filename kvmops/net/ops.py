@@ -1,4 +1,6 @@
-"""Bridge operations: facts in, a :class:`Plan` out (guide 2.2, done with nmcli instead of nmtui).
+"""Bridge operations: the host's facts in, a :class:`Plan` out (guide 2.2, done with nmcli
+instead of nmtui). Every operation takes :class:`~kvmops.facts.HostFacts` read with
+``Wanted(net=True)`` and does no I/O; only the checks after a change (waits) read the host.
 
 A guest network is a bridge ``virbr1.<VLAN>`` (ageing time 0, IPv4/IPv6 disabled) with one
 port, the tagged interface ``<uplink>.<VLAN>``. Correct profiles are no-ops; wrong settings
@@ -21,17 +23,23 @@ is given (the drift report notes STP on).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kvmops.errors import InvalidInput, KvmopsError, NotFound, SafetyError
 from kvmops.host import Host
 from kvmops.net import commands as c
 from kvmops.net import iplink, validate
+from kvmops.net.attached import bridge_free
 from kvmops.net.drift import guest_bridge_pattern
-from kvmops.net.facts import NetFacts, read_facts
+from kvmops.net.facts import NetFacts
+from kvmops.net.facts import read_facts as read_net
 from kvmops.net.nmcli import Profile
 from kvmops.plan import Plan, Progress, Wait
 from kvmops.site import Network, Site
+
+if TYPE_CHECKING:
+    from kvmops.facts import HostFacts
 
 AGEING_NOTE = ("ageing time 0 (the guide's setting): the bridge learns no MAC addresses and floods "
                "every frame to every port, so guests on it see each other's unicast traffic")
@@ -49,31 +57,36 @@ def _need_nm(facts: NetFacts) -> None:
         )
 
 
-def ensure_network(site: Site, facts: NetFacts, vlan: int | str, stp: bool | None = None) -> Plan:
-    """The guest network of a VLAN: its bridge, then its VLAN port, then a check."""
+def ensure_network(facts: HostFacts, vlan: int | str, stp: bool | None = None) -> Plan:
+    """The guest network of a VLAN: its bridge, then its VLAN port, then a check.
+
+    ``facts`` must hold the network facts (``read_facts(host, Wanted(net=True))``).
+    """
+    site = facts.site
     net = validate.network(site, vlan)
     validate.vlan_ifname(site.uplink, net.vlan)
     plan = Plan(f"guest network VLAN {net.vlan}: bridge {net.bridge} on {site.uplink}.{net.vlan}")
-    plan.extend(ensure_bridge(site, facts, net.vlan, stp))
-    plan.extend(ensure_vlan_port(site, facts, net.vlan))
+    plan.extend(ensure_bridge(facts, net.vlan, stp))
+    plan.extend(ensure_vlan_port(facts, net.vlan))
     if not plan.empty:
         plan.add(f"check {net.bridge} on the host: ageing time 0, no IP address",
                  Wait(f"read `ip -j -d address show` and check {net.bridge}", _verify(net)))
     return plan
 
 
-def ensure_bridge(site: Site, facts: NetFacts, vlan: int | str, stp: bool | None = None) -> Plan:
+def ensure_bridge(facts: HostFacts, vlan: int | str, stp: bool | None = None) -> Plan:
     """The bridge profile with the guide's settings, active."""
-    net = validate.network(site, vlan)
-    _need_nm(facts)
+    net = validate.network(facts.site, vlan)
+    nf = facts.net
+    _need_nm(nf)
     bridge = net.bridge
     plan = Plan(f"bridge {bridge} (VLAN {net.vlan})")
-    profiles = facts.bridge_profiles(bridge)
+    profiles = nf.bridge_profiles(bridge)
     if len(profiles) > 1:
         raise NotManaged(f"{len(profiles)} NetworkManager profiles for {bridge} "
                          f"({', '.join(p.uuid for p in profiles)}): delete all but one first")
     if not profiles:
-        if facts.link(bridge) is not None:
+        if nf.link(bridge) is not None:
             raise NotManaged(
                 f"interface {bridge} exists but has no NetworkManager profile (made by another tool): "
                 f"remove it (`ip link delete {bridge}`, after moving its guests) and run this again"
@@ -82,7 +95,7 @@ def ensure_bridge(site: Site, facts: NetFacts, vlan: int | str, stp: bool | None
         plan.add(f"add bridge profile {bridge}: ageing time 0, STP {'on' if stp else 'off'}, "
                  "IPv4/IPv6 disabled", c.add_bridge(bridge, stp=bool(stp)))
         return plan.add(f"activate {bridge}", c.up_named(bridge))
-    return _converge_bridge(plan, facts, profiles[0], stp)
+    return _converge_bridge(plan, nf, profiles[0], stp)
 
 
 def _bridge_changes(p: Profile, stp: bool | None) -> tuple[str, ...]:
@@ -117,30 +130,31 @@ def _converge_bridge(plan: Plan, facts: NetFacts, p: Profile, stp: bool | None) 
     return plan.noop(f"{bridge} is active with ageing time 0 and no address")
 
 
-def ensure_vlan_port(site: Site, facts: NetFacts, vlan: int | str) -> Plan:
+def ensure_vlan_port(facts: HostFacts, vlan: int | str) -> Plan:
     """The VLAN interface ``<uplink>.<vlan>`` as the bridge's port."""
+    site, nf = facts.site, facts.net
     net = validate.network(site, vlan)
     ifname = validate.vlan_ifname(site.uplink, net.vlan)
-    _need_nm(facts)
+    _need_nm(nf)
     plan = Plan(f"VLAN port {ifname} of {net.bridge}")
-    ports = facts.port_profiles(net.bridge)
+    ports = nf.port_profiles(net.bridge)
     if len(ports) > 1:
         raise NotManaged(f"{len(ports)} VLAN profiles are ports of {net.bridge}: "
                          f"{', '.join(p.id for p in ports)}; delete all but one first")
-    prof = ports[0] if ports else next(iter(facts.vlan_profiles_named(ifname)), None)
+    prof = ports[0] if ports else next(iter(nf.vlan_profiles_named(ifname)), None)
     if prof is None:
         plan.add(f"add VLAN {net.vlan} on {site.uplink} as a port of {net.bridge}",
                  c.add_vlan_port(ifname, site.uplink, net.vlan, net.bridge))
-        return _activate_port(plan, site, facts, ifname, None)
+        return _activate_port(plan, site, nf, ifname, None)
     changes = _port_changes(prof, site, net, ifname, is_port=bool(ports))
     if changes:
         plan.add(f"fix VLAN profile {prof.id!r}: " + ", ".join(changes[::2]), c.modify(prof.uuid, changes))
     else:
         plan.noop(f"VLAN profile {prof.id!r} is VLAN {net.vlan} on {site.uplink}, port of {net.bridge}")
-    active = any(lk.is_vlan and lk.vlan_id == net.vlan for lk in facts.ports(net.bridge))
+    active = any(lk.is_vlan and lk.vlan_id == net.vlan for lk in nf.ports(net.bridge))
     if active and not changes:
         return plan.noop(f"{prof.interface_name} is a port of {net.bridge} in the kernel")
-    return _activate_port(plan, site, facts, ifname, prof.uuid)
+    return _activate_port(plan, site, nf, ifname, prof.uuid)
 
 
 def _port_changes(p: Profile, site: Site, net: Network, ifname: str, is_port: bool) -> tuple[str, ...]:
@@ -165,7 +179,7 @@ def _verify(net: Network) -> Callable[[Host, Progress], None]:
     """After apply: the real bridge has ageing time 0 and no address; report its ports."""
 
     def run(host: Host, say: Progress) -> None:
-        facts = read_facts(host.runner)
+        facts = read_net(host.runner)
         link = facts.link(net.bridge)
         if link is None or not link.is_bridge:
             raise NotFound(f"{net.bridge} is not a bridge on {host.runner.host} after activation: "
@@ -181,32 +195,31 @@ def _verify(net: Network) -> Callable[[Host, Progress], None]:
     return run
 
 
-def remove_bridge(site: Site, facts: NetFacts, bridge: str, attached: Collection[str] = ()) -> Plan:
+def remove_bridge(facts: HostFacts, bridge: str) -> Plan:
     """Delete a guest bridge and its VLAN port profiles; needs ``confirm=<bridge>``.
 
-    ``attached``: bridges that guests' interfaces use (libvirt domain XML or ``vnet*`` ports).
-    Refused while guests are attached, and for bridges not named like guest bridges.
+    Refused for bridges not named like guest bridges, and while guests use it: any guest
+    libvirt defines (running or not) that names it, or a guest NIC that is its port
+    (:func:`kvmops.net.attached.bridge_free`, asked of ``facts``).
     """
+    site = facts.site
     validate.bridge_name(bridge)
     if not guest_bridge_pattern(site).match(bridge):
         raise SafetyError(f"{bridge!r} is not named like a guest bridge of site {site.name}: "
                           "kvmops never removes host bridges")
-    taps = [lk.name for lk in facts.ports(bridge) if not lk.is_vlan]
-    if bridge in attached or taps:
-        who = ", ".join(taps) if taps else "a guest's domain XML"
-        raise SafetyError(f"guests are attached to {bridge} ({who}): move or shut them down "
-                          "and detach their interfaces first; nothing was changed")
+    bridge_free(facts, bridge)
+    nf = facts.net
     plan = Plan(f"remove bridge {bridge}")
-    if bridge not in facts.bridges():
+    if bridge not in nf.bridges():
         return plan.noop(f"{bridge} does not exist")
-    _need_nm(facts)
-    if not facts.bridge_profiles(bridge):
+    _need_nm(nf)
+    if not nf.bridge_profiles(bridge):
         raise NotManaged(f"{bridge} has no NetworkManager profile: remove it with "
                          f"`ip link delete {bridge}` yourself")
     plan.notes.append(f"guests defined later with <source bridge='{bridge}'/> will fail to start")
-    for p in facts.port_profiles(bridge):
+    for p in nf.port_profiles(bridge):
         plan.add(f"delete VLAN port profile {p.id!r} ({p.interface_name})", c.delete(p.uuid), target=bridge)
-    for p in facts.bridge_profiles(bridge):
+    for p in nf.bridge_profiles(bridge):
         plan.add(f"delete bridge profile {p.id!r} (NetworkManager removes {bridge})",
                  c.delete(p.uuid), target=bridge)
     return plan.add(f"wait until {bridge} is gone", Wait(

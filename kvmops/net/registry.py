@@ -2,8 +2,10 @@
 
 Why a file on the host: a static address lives in the guest's own NetworkManager profile,
 which the host cannot see, and libvirt knows only MAC addresses. So kvmops keeps what it
-assigned next to the guests' domain XML files (guide 3.2: ``/root/kvm``), read and written
-through the runner (local or SSH), and checks new addresses against it::
+assigned next to the guests' domain XML files (guide 3.2: ``/root/kvm``) and checks new
+addresses against it. The file is a fact of the host (:func:`wanted`, then
+:func:`registry_of`): a missing file is an empty registry. Writes are plan steps that the
+one executor runs::
 
     # Static guest addresses assigned by kvmops (guide 3.3.3). One [[address]] per guest NIC.
     [[address]]
@@ -20,14 +22,17 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from kvmops import names
-from kvmops.cmd import Cmd, change, read
-from kvmops.errors import CommandFailed, ConfigError
+from kvmops.cmd import Cmd, change
+from kvmops.errors import ConfigError
 from kvmops.net.address import StaticAddress
 from kvmops.plan import Plan
-from kvmops.runners.base import Runner
 from kvmops.site import Site
+
+if TYPE_CHECKING:
+    from kvmops.facts import HostFacts, Wanted
 
 FILENAME = "addresses.toml"
 HEADER = "# Static guest addresses assigned by kvmops (guide 3.3.3). One [[address]] per guest NIC.\n"
@@ -113,19 +118,18 @@ def _entry(path: str, i: int, item: object) -> Entry:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def read_cmd(path: str) -> Cmd:
-    """``cat -- /root/kvm/addresses.toml`` (a missing file is an empty registry)"""
-    return read("cat", "--", path, ok=(0, 1))
+def wanted(site: Site) -> Wanted:
+    """What :func:`kvmops.facts.read_facts` must read for :func:`registry_of`."""
+    from kvmops.facts import Wanted
+
+    return Wanted(files=(registry_path(site),))
 
 
-def read_registry(runner: Runner, site: Site) -> Registry:
-    path = registry_path(site)
-    result = runner.run(read_cmd(path))
-    if result.returncode != 0:
-        if "No such file" in result.stderr:
-            return Registry(path)
-        raise CommandFailed(runner.host, result.cmd.masked_argv(), result.returncode, result.stderr)
-    return parse_registry(result.stdout, path)
+def registry_of(facts: HostFacts) -> Registry:
+    """The registry as the facts hold it; a missing file is an empty registry."""
+    path = registry_path(facts.site)
+    text = facts.file(path)
+    return Registry(path) if text is None else parse_registry(text, path)
 
 
 def write_cmds(reg: Registry) -> tuple[Cmd, Cmd]:

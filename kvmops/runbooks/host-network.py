@@ -36,40 +36,38 @@ stp = "keep"  # spanning tree on the bridge: one of: keep, on, off (NetworkManag
 
 # %%
 from kvmops import notebook as nb
-from kvmops.net import ops
-from kvmops.net.drift import check_network, render, drift_report
-from kvmops.net.facts import read_facts
+from kvmops.procedures import host_network as proc
 
 host = nb.open_host(site, apply)
-net = host.site.network(vlan)
-want_stp = {"keep": None, "on": True, "off": False}[stp]
+want_stp = proc.stp_choice(stp)
 
 # %% [markdown]
 # ## Preconditions: the network now
 #
-# *If this step fails:* "NetworkManager is not running" - start it (`systemctl start
+# What the site file says about the VLAN, and how its bridge on the host differs from the
+# guide (nothing listed: it is as the guide wants it).
+#
+# *If this step fails:* "NetworkManager does not answer" - start it (`systemctl start
 # NetworkManager`); a VLAN that is not in the site file - add it there first.
 
 # %%
 with nb.step("Read the network facts", if_fails="check NetworkManager on the host (nmcli general)"):
-    facts = read_facts(host.runner)
-    nb.check(facts.nm_running, f"NetworkManager does not answer on {host.name}: {facts.nm_error}")
-    before = check_network(host.site, facts, net)
-    print(f"VLAN {net.vlan}: bridge {net.bridge}, {net.cidr}, gateway {net.gateway}")
-    for f in before.findings:
-        print(f"  {f.severity}: {f.problem}")
-    if before.ok:
-        print("  the bridge is as the guide wants it")
+    facts = nb.read(host, proc.wanted())
+    print(proc.check(facts, vlan))
 
 # %% [markdown]
 # ## Plan
+#
+# The exact commands; nothing has run yet. What is right already is a no-op.
 
 # %%
-plan = ops.ensure_network(host.site, facts, vlan, want_stp)
-nb.show_plan(plan)
+network = proc.procedure(facts, vlan, want_stp)
+nb.show_procedure(network)
 
 # %% [markdown]
 # ## Create or repair the bridge and its VLAN port
+#
+# Runs only with `apply=True`; the plan is made again from the host as it is at that moment.
 #
 # *If this step fails:* `Error: invalid <setting>.<property> 'controller'` means a too old
 # NetworkManager for the newer words (kvmops uses `master`/`slave-type`, which 1.42 knows).
@@ -78,19 +76,16 @@ nb.show_plan(plan)
 
 # %%
 with nb.step("Create or repair the bridge", if_fails="read nmcli's message; re-running completes the rest"):
-    nb.execute(host, plan, confirm)
+    nb.run_procedure(host, network, confirm)
 
 # %% [markdown]
 # ## Verify
 #
-# The bridge is active with ageing time 0 and no address, the VLAN port is enslaved.
+# Read from the host again: the kernel's bridge has ageing time 0 and no address, the VLAN
+# interface is its port, and NetworkManager's profile (which survives a reboot) is active
+# with IP disabled.
 
 # %%
 with nb.step("Verify the bridge", if_fails="compare `nmcli con show` and `ip -d link show` with the guide"):
-    if host.apply:
-        after = check_network(host.site, read_facts(host.runner), net)
-        nb.check(after.ok, "still drifting: " + "; ".join(f.problem for f in after.findings))
-        print(f"ok: {net.bridge} carries VLAN {net.vlan}")
-    else:
-        print(render(drift_report(host.site, facts)))
+    nb.verify(host, lambda now: proc.verify(now, vlan), proc.wanted())
 host.close()

@@ -2,6 +2,10 @@
 configuration). Bridges are created and fixed THROUGH kvmops (a runner that prefixes
 ``ip netns exec NS``); the real interface and NetworkManager's profile are asserted.
 
+The host's facts are read as on a real host: LVM's report of the site's VG (on a scratch PV,
+fixture ``site_vg``), the guests from libvirt (the test driver, a node file per test), and
+the network facts from the namespace.
+
 This kernel has no 802.1Q: the VLAN profile is added but cannot come up here; the VLAN part
 runs in the lab tier (tests/lab/test_net_vlan_lab.py).
 """
@@ -16,10 +20,12 @@ from typing import Any
 import pytest
 
 from kvmops.errors import SafetyError
+from kvmops.executor import Executor, StepFailed, confirmed
+from kvmops.facts import FactsUnavailable, HostFacts, read_facts
 from kvmops.host import Host
 from kvmops.net import address, drift, ops
-from kvmops.net.facts import read_facts
-from kvmops.runners import PlanRunner
+from kvmops.procedures import host_network
+from kvmops.runners import PlanRunner, faults
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.netns import NetnsNM, nm_in_netns
@@ -27,6 +33,17 @@ from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
 SITE = load_site()
+NODE = """<node>
+  <cpu><mhz>2000</mhz><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads></cpu>
+  <memory>4194304</memory>
+{domains}
+</node>
+"""
+DOMAIN = """  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>{name}</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+    <devices><interface type='bridge'><source bridge='{bridge}'/></interface></devices>
+    <test:runstate>5</test:runstate>
+  </domain>"""
 
 
 @pytest.fixture
@@ -37,9 +54,23 @@ def nm(tmp_path: Path) -> Iterator[NetnsNM]:
         yield handle
 
 
+def node(tmp: Path, **guests: str) -> str:
+    """A libvirt test-driver node with shut-off guests ``name=bridge``; its ``test:///`` URI."""
+    path = tmp / "node.xml"
+    path.write_text(NODE.format(domains="\n".join(DOMAIN.format(name=n, bridge=b) for n, b in guests.items())))
+    return f"test://{path}"
+
+
 @pytest.fixture
-def host(nm: NetnsNM) -> Host:
-    return Host(SITE, nm.runner(), "test:///default")
+def host(nm: NetnsNM, site_vg: str, tmp_path: Path) -> Iterator[Host]:
+    h = Host(SITE, nm.runner(), node(tmp_path))
+    yield h
+    h.close()
+
+
+def facts(host: Host) -> HostFacts:
+    """The host's facts with the network facts: read once per decision."""
+    return read_facts(host, host_network.wanted())
 
 
 def link(nm: NetnsNM, name: str) -> dict[str, Any]:
@@ -54,7 +85,7 @@ def props(nm: NetnsNM, profile: str, fields: str) -> dict[str, str]:
 
 
 def test_guest_bridge_created_through_kvmops(nm: NetnsNM, host: Host) -> None:
-    plan = ops.ensure_network(SITE, read_facts(host.runner), 2368)
+    plan = ops.ensure_network(facts(host), 2368)
     said: list[str] = []
     run_plan(host, plan, progress=said.append)
 
@@ -72,18 +103,19 @@ def test_guest_bridge_created_through_kvmops(nm: NetnsNM, host: Host) -> None:
     assert "[ipv4]\nmethod=disabled" in keyfile and "ageing-time=0" in keyfile
     assert any("virbr1.2368: ageing time 0, no address, STP off" in s for s in said)
 
-    again = ops.ensure_network(SITE, read_facts(host.runner), 2368)
+    again = ops.ensure_network(facts(host), 2368)
     assert again.empty, again.render()  # converged: every step is a no-op
-    report = drift.drift_report(SITE, read_facts(host.runner))
+    report = drift.drift_report(SITE, facts(host).net)
     (status,) = [s for s in report.statuses if s.bridge == "virbr1.2368"]
     assert [f.problem for f in status.findings] == [
         "no VLAN interface is a port of virbr1.2368 in the kernel"]  # no 802.1Q here
 
 
-def test_plan_mode_changes_nothing(nm: NetnsNM) -> None:
-    host = Host(SITE, PlanRunner(nm.runner()), "test:///default")
-    plan = ops.ensure_network(SITE, read_facts(host.runner), 2368)
+def test_plan_mode_changes_nothing(nm: NetnsNM, site_vg: str, tmp_path: Path) -> None:
+    host = Host(SITE, PlanRunner(nm.runner()), node(tmp_path))
+    plan = ops.ensure_network(facts(host), 2368)
     run_plan(host, plan, progress=lambda _: None)
+    host.close()
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode != 0
     assert nm.nmcli("-t", "-f", "NAME", "connection", "show").stdout == ""
 
@@ -95,7 +127,7 @@ def test_drifted_bridge_is_fixed_live_and_guests_stay_attached(nm: NetnsNM, host
     nm.ns("ip", "link", "set", "vnet0", "master", "virbr1.68", "up")
     assert link(nm, "virbr1.68")["linkinfo"]["info_data"]["ageing_time"] == 30000
 
-    plan = ops.ensure_bridge(SITE, read_facts(host.runner), 68, stp=False)
+    plan = ops.ensure_bridge(facts(host), 68, stp=False)
     assert [s.cmd.argv[:3] for s in plan.steps if s.cmd] == [
         ("nmcli", "connection", "modify"), ("nmcli", "device", "reapply")]
     run_plan(host, plan, progress=lambda _: None)
@@ -106,18 +138,18 @@ def test_drifted_bridge_is_fixed_live_and_guests_stay_attached(nm: NetnsNM, host
     assert props(nm, "virbr1.68", "ipv4.method,ipv6.method") == {
         "ipv4.method": "disabled", "ipv6.method": "disabled"}
     assert link(nm, "vnet0").get("master") == "virbr1.68"  # the guest's port stayed attached
-    assert ops.ensure_bridge(SITE, read_facts(host.runner), 68, stp=False).empty
+    assert ops.ensure_bridge(facts(host), 68, stp=False).empty
 
 
 def test_remove_refused_with_a_guest_then_done_with_confirm(nm: NetnsNM, host: Host) -> None:
-    run_plan(host, ops.ensure_network(SITE, read_facts(host.runner), 2368), progress=lambda _: None)
+    run_plan(host, ops.ensure_network(facts(host), 2368), progress=lambda _: None)
     nm.ns("ip", "tuntap", "add", "dev", "vnet7", "mode", "tap")
     nm.ns("ip", "link", "set", "vnet7", "master", "virbr1.2368")
     with pytest.raises(SafetyError, match="vnet7"):
-        ops.remove_bridge(SITE, read_facts(host.runner), "virbr1.2368")
+        ops.remove_bridge(facts(host), "virbr1.2368")
 
     nm.ns("ip", "link", "delete", "vnet7")
-    plan = ops.remove_bridge(SITE, read_facts(host.runner), "virbr1.2368")
+    plan = ops.remove_bridge(facts(host), "virbr1.2368")
     with pytest.raises(Exception, match="confirm='virbr1.2368'"):
         run_plan(host, plan, progress=lambda _: None)
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode == 0  # still there
@@ -125,6 +157,69 @@ def test_remove_refused_with_a_guest_then_done_with_confirm(nm: NetnsNM, host: H
     assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode != 0
     assert nm.nmcli("-t", "-f", "NAME", "connection", "show").stdout == ""
     assert list(nm.keyfiles.iterdir()) == []
+
+
+def test_remove_refused_while_a_shut_off_guest_names_the_bridge(nm: NetnsNM, site_vg: str, tmp_path: Path) -> None:
+    host = Host(SITE, nm.runner(), node(tmp_path, web1="virbr1.2368"))
+    try:
+        run_plan(host, ops.ensure_network(facts(host), 2368))
+        with pytest.raises(SafetyError, match=r"guest web1 \(shut off\) is attached to it"):
+            ops.remove_bridge(facts(host), "virbr1.2368")  # no tap: the guest does not run
+        assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode == 0
+    finally:
+        host.close()
+
+
+def test_libvirt_unreachable_refuses_and_nothing_is_removed(nm: NetnsNM, site_vg: str, tmp_path: Path) -> None:
+    down = Host(SITE, nm.runner(), f"qemu+unix:///system?socket={tmp_path}/no-libvirtd.sock")
+    up = Host(SITE, nm.runner(), node(tmp_path))
+    try:
+        run_plan(up, ops.ensure_network(facts(up), 2368))
+        with pytest.raises(FactsUnavailable, match="libvirt on .* does not answer"):
+            ops.remove_bridge(facts(down), "virbr1.2368")  # never "taps only"
+        assert nm.ns("ip", "link", "show", "virbr1.2368", check=False).returncode == 0
+    finally:
+        down.close()
+        up.close()
+
+
+def test_host_network_procedure_applies_and_verifies_in_the_kernel(nm: NetnsNM, host: Host) -> None:
+    proc = host_network.procedure(facts(host), 2368, host_network.stp_choice("off"))
+    Executor(host, lambda _: None).run_procedure(proc)
+    verdict = host_network.verify(facts(host), 2368)
+    failed = [ln for ln in verdict.lines if ln.startswith("FAILED")]
+    # all holds but the VLAN port: this kernel has no 802.1Q (the lab tier checks that part)
+    assert failed == ["FAILED: ens802f1.2368 (VLAN 2368 on ens802f1) is a port of virbr1.2368 in the kernel"]
+    assert "ok: virbr1.2368 has ageing time 0 in the kernel" in verdict.lines
+    assert host_network.procedure(facts(host), 2368).preview[0].empty  # converged
+
+
+def _clean(nm: NetnsNM) -> None:
+    for uuid in nm.nmcli("-t", "-f", "UUID", "connection", "show").stdout.split():
+        nm.nmcli("connection", "delete", "uuid", uuid)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_host_network_fails_cleanly_at_each_change_and_converges(
+        nm: NetnsNM, host: Host, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """Each change of the procedure fails in turn (before it ran, or after); running it again
+    from fresh facts completes the network: no doubled profiles, the guide's settings."""
+    changes = [s for s in host_network.procedure(facts(host), 2368).preview[0].steps if s.mutates]
+    assert len(changes) == 3  # add bridge, activate it, add VLAN port (no uplink here: not activated)
+    for n in range(1, len(changes) + 1):
+        _clean(nm)
+        monkeypatch.setenv(faults.FAULT_AT_ENV, str(n))
+        monkeypatch.setenv(faults.FAULT_WHEN_ENV, when)
+        faults.reset()
+        with pytest.raises(StepFailed, match="injected fault"):
+            Executor(host, lambda _: None).run_procedure(host_network.procedure(facts(host), 2368))
+        monkeypatch.delenv(faults.FAULT_AT_ENV)
+        again = host_network.procedure(facts(host), 2368)
+        Executor(host, lambda _: None).run_procedure(again, confirmed())
+        assert host_network.procedure(facts(host), 2368).preview[0].empty, f"fault at {n} {when}"
+        names = nm.nmcli("-t", "-f", "NAME", "connection", "show").stdout.split()
+        assert sorted(names) == ["ens802f1.2368", "virbr1.2368"], names
+        assert link(nm, "virbr1.2368")["linkinfo"]["info_data"]["ageing_time"] == 0
 
 
 def test_networkmanager_reads_the_keyfile_kvmops_writes(nm: NetnsNM) -> None:

@@ -26,9 +26,9 @@ from collections.abc import Iterator
 import pytest
 
 from kvmops.cmd import change, read
+from kvmops.facts import Wanted, read_facts
 from kvmops.host import Host, connect
 from kvmops.net import ops as net_ops
-from kvmops.net.facts import read_facts
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site
@@ -100,7 +100,7 @@ def _clear(host: Host) -> None:
                     f"{xml_dir}/{GUEST}-seed.iso"), check=False)
     host.run(change("rm", "-rf", f"/run/kvmops/lock/{GUEST}"), check=False)
     bridge = host.site.network(VLAN).bridge
-    run_plan(host, net_ops.remove_bridge(host.site, read_facts(host.runner), bridge), bridge, progress=print)
+    run_plan(host, net_ops.remove_bridge(read_facts(host, Wanted(net=True)), bridge), bridge, progress=print)
 
 
 def _lvs(host: Host) -> dict[str, dict[str, str]]:

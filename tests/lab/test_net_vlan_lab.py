@@ -18,17 +18,22 @@ from pathlib import Path
 
 import pytest
 
+from kvmops.facts import HostFacts, read_facts
 from kvmops.host import Host
 from kvmops.net import commands, drift, iplink, ops
-from kvmops.net.facts import read_facts
+from kvmops.procedures import host_network
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
 VLAN = 223
 
 
+def facts(host: Host) -> HostFacts:
+    return read_facts(host, host_network.wanted())
+
+
 def _remove(host: Host, bridge: str) -> None:
-    plan = ops.remove_bridge(host.site, read_facts(host.runner), bridge)
+    plan = ops.remove_bridge(facts(host), bridge)
     run_plan(host, plan, bridge, progress=print)
 
 
@@ -52,7 +57,7 @@ def test_bridge_with_vlan_port_on_the_uplink(host: Host) -> None:
     site = host.site
     net = site.network(VLAN)
     port_name = f"{site.uplink}.{VLAN}"
-    plan = ops.ensure_network(site, read_facts(host.runner), VLAN)
+    plan = ops.ensure_network(facts(host), VLAN)
     assert not plan.empty
     run_plan(host, plan, progress=print)
 
@@ -68,22 +73,24 @@ def test_bridge_with_vlan_port_on_the_uplink(host: Host) -> None:
     by_name = {d["ifname"]: d for d in json.loads(raw)}
     assert by_name[port_name]["linkinfo"]["info_data"]["id"] == VLAN  # parser agrees with raw
 
-    facts = read_facts(host.runner)
-    (status,) = [s for s in drift.drift_report(site, facts).statuses if s.bridge == net.bridge]
+    now = facts(host)
+    (status,) = [s for s in drift.drift_report(site, now.net).statuses if s.bridge == net.bridge]
     assert status.findings == (), status.findings
-    assert ops.ensure_network(site, facts, VLAN).empty  # converged
+    assert ops.ensure_network(now, VLAN).empty  # converged
+    verdict = host_network.verify(now, VLAN)  # the runbook's verification: every check holds here
+    assert verdict.ok, verdict.render()
 
 
 def test_wrong_vlan_id_is_fixed(host: Host) -> None:
     site = host.site
     net = site.network(VLAN)
     port_name = f"{site.uplink}.{VLAN}"
-    run_plan(host, ops.ensure_network(site, read_facts(host.runner), VLAN), progress=print)
-    prof = read_facts(host.runner).port_profiles(net.bridge)[0]
+    run_plan(host, ops.ensure_network(facts(host), VLAN), progress=print)
+    prof = facts(host).net.port_profiles(net.bridge)[0]
     host.runner.run(commands.modify(prof.uuid, ("vlan.id", "4000")))
 
-    facts = read_facts(host.runner)
-    assert any("has id 4000" in f.problem for f in drift.check_network(site, facts, net).findings)
-    run_plan(host, ops.ensure_network(site, facts, VLAN), progress=print)
-    port = read_facts(host.runner).link(port_name)
+    drifted = facts(host)
+    assert any("has id 4000" in f.problem for f in drift.check_network(site, drifted.net, net).findings)
+    run_plan(host, ops.ensure_network(drifted, VLAN), progress=print)
+    port = facts(host).net.link(port_name)
     assert port is not None and port.vlan_id == VLAN and port.master == net.bridge

@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfigError, InvalidInput, NotFound
+from kvmops.executor import Executor
+from kvmops.facts import FactsIncomplete
 from kvmops.net import address, registry
-from kvmops.runners import LocalRunner
-from kvmops.site import Site, load_site
+from kvmops.procedures import net_address
+from kvmops.site import DHCP_NO, DHCP_UNKNOWN, DHCP_YES, Site, load_site
+from tests.support.facts import host_facts
+from tests.unit.test_guest_testbed import Bed, bed, facts, lvm_state
+
+__all__ = ["bed"]
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "net"
 GUIDE_CMD = ("nmcli con modify eth0 connection.interface-name eth0 ipv4.method manual ipv4.addresses "
@@ -31,7 +37,6 @@ def guide(site: Site) -> address.StaticAddress:
 def test_the_guides_example(guide: address.StaticAddress) -> None:
     assert " ".join(address.nmcli_modify_argv(guide)) == GUIDE_CMD
     assert str(guide.gateway) == "10.5.68.254" and guide.with_prefix == "10.5.68.237/24"
-    assert address.dhcp_reminder(guide) is None
 
 
 def _ini(text: str) -> dict[str, dict[str, str]]:
@@ -70,12 +75,39 @@ def test_ifcfg_has_the_same_settings(site: Site) -> None:
     assert a.ifcfg_path == "/etc/sysconfig/network-scripts/ifcfg-eth0"
 
 
-def test_dhcp_network_reminds_of_the_reservation(site: Site) -> None:
-    nets = tuple(dataclasses.replace(n, dhcp=True) if n.vlan == 223 else n for n in site.networks)
-    a = address.static_address(dataclasses.replace(site, networks=nets), "web1", 223, "132.230.223.10")
-    reminder = address.dhcp_reminder(a)
-    assert reminder is not None and "reservation for 132.230.223.10" in reminder
+def with_dhcp(site: Site, vlan: int, dhcp: str) -> Site:
+    nets = tuple(dataclasses.replace(n, dhcp=dhcp) if n.vlan == vlan else n for n in site.networks)
+    return dataclasses.replace(site, networks=nets)
+
+
+@pytest.mark.parametrize(("dhcp", "says"), [
+    (DHCP_YES, "VLAN 223 has an active DHCP service"),
+    (DHCP_UNKNOWN, "VLAN 223 may have a DHCP service (the site file does not say"),
+])
+def test_the_reservation_reminder_unless_the_site_says_no_dhcp(site: Site, dhcp: str, says: str) -> None:
+    site = with_dhcp(site, 223, dhcp)
+    a = address.static_address(site, "web1", 223, "132.230.223.10")
+    reminder = address.dhcp_reminder(site, a.network, address=a.address, guest=a.guest)
+    assert reminder is not None and reminder.startswith(says)
+    assert "reservation for 132.230.223.10 (guest web1)" in reminder and "virbr1.223" in reminder
     assert f"NOTE: {reminder}" in address.summary(a)
+    by_vlan = address.dhcp_reminder(site, 223)  # guest-create's call: the site and the VLAN
+    assert by_vlan is not None and by_vlan.startswith(says) and "the static address" in by_vlan
+
+
+def test_no_reminder_where_the_site_says_no_dhcp(site: Site) -> None:
+    site = with_dhcp(site, 2368, DHCP_NO)
+    a = address.static_address(site, "test1", 2368, "10.5.68.237")
+    assert address.dhcp_reminder(site, 2368) is None and address.dhcp_reminder(site, a.network) is None
+    assert "NOTE" not in address.summary(a)
+
+
+def test_the_guides_networks_all_remind(site: Site) -> None:
+    """The guide does not say which networks have DHCP: every one of them reminds."""
+    assert all(n.dhcp == DHCP_UNKNOWN for n in site.networks)
+    assert all(address.dhcp_reminder(site, n.vlan) for n in site.networks)
+    with pytest.raises(NotFound, match="VLAN 99 is not a network"):
+        address.dhcp_reminder(site, 99)
 
 
 @pytest.mark.parametrize(("ip", "match"), [
@@ -160,13 +192,43 @@ def test_record_plan_writes_atomically_and_is_idempotent(guide: address.StaticAd
     assert registry.release(reg, "test1").empty
 
 
-def test_registry_through_a_real_runner(tmp_path: Path, site: Site, guide: address.StaticAddress) -> None:
-    local = dataclasses.replace(site, xml_dir=str(tmp_path / "kvm"))
-    runner = LocalRunner()
-    empty = registry.read_registry(runner, local)
-    assert empty.entries == () and empty.path == f"{tmp_path}/kvm/addresses.toml"
-    for step in registry.record(empty, guide).steps:
-        assert step.cmd is not None
-        runner.run(step.cmd)
-    assert registry.read_registry(runner, local).known() == {"test1": ("10.5.68.237",)}
-    assert not (tmp_path / "kvm" / "addresses.toml.tmp").exists()
+def test_a_missing_registry_is_an_empty_one_and_plans_come_from_facts(site: Site) -> None:
+    """Plan mode for any address and VLAN: the registry is a file fact; missing = empty."""
+    path = registry.registry_path(site)
+    empty = host_facts(lvm_state(), files={path: None})
+    for vlan, ip in ((2368, "10.5.68.237"), (2367, "10.5.67.199"), (68, "132.230.68.3"), (223, "132.230.223.77")):
+        a = net_address.check(empty, "vmtest1", vlan, ip)
+        plan = net_address.record(empty, a)
+        write, _rename = (s.cmd for s in plan.steps)
+        assert write is not None and f'ip = "{ip}"' in (write.stdin or "")
+        assert net_address.reminder(empty, a) is not None  # the guide's networks: DHCP unknown
+    assert net_address.release(empty, "vmtest1").empty
+    with pytest.raises(FactsIncomplete, match="addresses.toml was not read"):
+        net_address.check(host_facts(lvm_state()), "vmtest1", 2368, "10.5.68.237")
+
+
+def test_addresses_are_checked_against_the_registry_fact(site: Site) -> None:
+    path = registry.registry_path(site)
+    text = registry.Registry(path).with_address(address.static_address(site, "db1", 2368, "10.5.68.9")).render()
+    held = host_facts(lvm_state(), files={path: text})
+    with pytest.raises(InvalidInput, match="10.5.68.9 is taken by guest 'db1'"):
+        net_address.check(held, "web1", 2368, "10.5.68.9")
+    a = address.static_address(site, "web1", 2368, "10.5.68.9")  # validated without the registry
+    with pytest.raises(InvalidInput, match="taken by guest 'db1'"):
+        net_address.record(held, a)  # the plan asks the facts again
+
+
+def test_registry_through_a_real_runner(bed: Bed) -> None:
+    host = bed.host()
+    wanted = net_address.wanted(host.site)
+    first = facts(host, wanted)
+    assert registry.registry_of(first).entries == ()
+    a = net_address.check(first, "test1", 2368, "10.5.68.237")
+    Executor(host, lambda _: None).execute(net_address.record(first, a))
+    now = facts(host, wanted)
+    assert registry.registry_of(now).known() == {"test1": ("10.5.68.237",)}
+    assert net_address.verify_recorded(now, a).ok
+    assert not (bed.xml_dir / "addresses.toml.tmp").exists()
+    Executor(host, lambda _: None).execute(net_address.release(now, "test1"))
+    assert net_address.verify_released(facts(host, wanted), "test1").ok
+    assert not net_address.verify_recorded(facts(host, wanted), a).ok

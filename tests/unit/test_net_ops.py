@@ -8,6 +8,7 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import confirmed, require_confirmed
+from kvmops.facts import FactsIncomplete, HostFacts
 from kvmops.host import Host
 from kvmops.net import commands as c
 from kvmops.net import ops, validate
@@ -16,8 +17,11 @@ from kvmops.net.iplink import Link
 from kvmops.plan import Plan, Wait
 from kvmops.runners import PlanRunner
 from kvmops.site import Site, load_site
+from kvmops.virt import DomainInfo
+from tests.support.facts import domain, host_facts
 from tests.support.netns import FixtureRunner
 from tests.support.run import run_plan
+from tests.unit.test_guest_testbed import lvm_state
 
 BRIDGE_2368 = "065e2c64-580c-4cc9-84ad-71db60000140"
 BRIDGE_68 = "259a8068-19e2-4b2b-aa6b-9785898466a4"
@@ -33,6 +37,11 @@ def site() -> Site:
 @pytest.fixture
 def facts() -> NetFacts:
     return read_facts(FixtureRunner())
+
+
+def hf(net: NetFacts, *domains: DomainInfo, site: Site | None = None) -> HostFacts:
+    """The host's facts with these network facts and guests (LVM from a captured report)."""
+    return host_facts(lvm_state(), site=site, domains=domains, net=net)
 
 
 def commands(plan: Plan) -> list[str]:
@@ -59,7 +68,7 @@ def test_builders_are_the_guides_settings_in_nm_142_words() -> None:
 
 
 def test_new_network_adds_bridge_port_and_checks(site: Site, facts: NetFacts) -> None:
-    plan = ops.ensure_network(site, with_links(facts, UPLINK), 223)
+    plan = ops.ensure_network(hf(with_links(facts, UPLINK)), 223)
     assert commands(plan) == [
         "nmcli connection add type bridge ifname virbr1.223 con-name virbr1.223 bridge.ageing-time 0 "
         "bridge.stp no ipv4.method disabled ipv6.method disabled",
@@ -74,23 +83,23 @@ def test_new_network_adds_bridge_port_and_checks(site: Site, facts: NetFacts) ->
 
 
 def test_stp_on_when_asked(site: Site, facts: NetFacts) -> None:
-    plan = ops.ensure_bridge(site, facts, 223, stp=True)
+    plan = ops.ensure_bridge(hf(facts), 223, stp=True)
     assert "bridge.stp yes" in commands(plan)[0]
 
 
 def test_correct_bridge_is_a_noop_and_port_waits_for_uplink(site: Site, facts: NetFacts) -> None:
-    plan = ops.ensure_network(site, facts, 2368)
+    plan = ops.ensure_network(hf(facts), 2368)
     assert plan.empty, plan.render()
     assert any("uplink ens802f1 does not exist" in n for n in plan.notes)
 
 
 def test_inactive_port_is_activated_when_the_uplink_exists(site: Site, facts: NetFacts) -> None:
-    plan = ops.ensure_network(site, with_links(facts, UPLINK), 2368)
+    plan = ops.ensure_network(hf(with_links(facts, UPLINK)), 2368)
     assert commands(plan) == [f"nmcli connection up uuid {PORT_2368}"]
 
 
 def test_wrong_settings_are_modified_and_reapplied_not_reactivated(site: Site, facts: NetFacts) -> None:
-    plan = ops.ensure_bridge(site, facts, 68)
+    plan = ops.ensure_bridge(hf(facts), 68)
     assert commands(plan) == [
         f"nmcli connection modify uuid {BRIDGE_68} bridge.ageing-time 0 ipv4.method disabled "
         "ipv6.method disabled",
@@ -100,13 +109,13 @@ def test_wrong_settings_are_modified_and_reapplied_not_reactivated(site: Site, f
 
 
 def test_explicit_stp_off_is_added_to_the_fix(site: Site, facts: NetFacts) -> None:
-    assert "bridge.stp no" in commands(ops.ensure_bridge(site, facts, 68, stp=False))[0]
+    assert "bridge.stp no" in commands(ops.ensure_bridge(hf(facts), 68, stp=False))[0]
 
 
 def test_existing_wrong_vlan_profile_is_fixed(site: Site, facts: NetFacts) -> None:
     wrong = dataclasses.replace(facts.port_profiles("virbr1.2368")[0], vlan_id=2367)
     profiles = tuple(wrong if p.uuid == PORT_2368 else p for p in facts.profiles)
-    plan = ops.ensure_vlan_port(site, with_links(dataclasses.replace(facts, profiles=profiles), UPLINK), 2368)
+    plan = ops.ensure_vlan_port(hf(with_links(dataclasses.replace(facts, profiles=profiles), UPLINK)), 2368)
     assert commands(plan) == [
         f"nmcli connection modify uuid {PORT_2368} connection.interface-name ens802f1.2368 "
         "vlan.parent ens802f1 vlan.id 2368",
@@ -116,19 +125,19 @@ def test_existing_wrong_vlan_profile_is_fixed(site: Site, facts: NetFacts) -> No
 
 def test_inactive_bridge_profile_is_brought_up(site: Site, facts: NetFacts) -> None:
     profiles = tuple(dataclasses.replace(p, device="") for p in facts.profiles)
-    plan = ops.ensure_bridge(site, dataclasses.replace(facts, profiles=profiles), 2368)
+    plan = ops.ensure_bridge(hf(dataclasses.replace(facts, profiles=profiles)), 2368)
     assert commands(plan) == [f"nmcli connection up uuid {BRIDGE_2368}"]
 
 
 def test_bridge_made_by_another_tool_is_refused(site: Site, facts: NetFacts) -> None:
     other = Link("virbr1.223", 40, kind="bridge", ageing_cs=30000)
     with pytest.raises(ops.NotManaged, match="has no NetworkManager profile"):
-        ops.ensure_bridge(site, with_links(facts, other), 223)
+        ops.ensure_bridge(hf(with_links(facts, other)), 223)
 
 
 def test_without_networkmanager_nothing_is_planned(site: Site) -> None:
     with pytest.raises(ops.NotManaged, match="NetworkManager is not reachable"):
-        ops.ensure_network(site, NetFacts(nm_running=False, nm_error="not running"), 2368)
+        ops.ensure_network(hf(NetFacts(nm_running=False, nm_error="not running")), 2368)
 
 
 @pytest.mark.parametrize(("vlan", "error", "match"), [
@@ -140,13 +149,13 @@ def test_without_networkmanager_nothing_is_planned(site: Site) -> None:
 def test_bad_vlan_is_refused_before_any_command(site: Site, facts: NetFacts, vlan: object,
                                                 error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        ops.ensure_network(site, facts, vlan)  # type: ignore[arg-type]
+        ops.ensure_network(hf(facts), vlan)  # type: ignore[arg-type]
 
 
 def test_vlan_interface_name_over_15_characters(site: Site, facts: NetFacts) -> None:
     long_uplink = dataclasses.replace(site, uplink="enp129s0f1np1")
     with pytest.raises(InvalidInput, match=r"'enp129s0f1np1.2368' is 18 characters: Linux allows at most 15"):
-        ops.ensure_network(long_uplink, facts, 2368)
+        ops.ensure_network(hf(facts, site=long_uplink), 2368)
     assert validate.vlan_ifname("ens802f1", 2368) == "ens802f1.2368"
 
 
@@ -155,19 +164,34 @@ def test_bridge_name_over_15_characters() -> None:
         validate.bridge_name("virbr1.123456789")
 
 
-def test_remove_is_refused_while_a_guest_tap_is_a_port(site: Site, facts: NetFacts) -> None:
-    with pytest.raises(SafetyError, match=r"guests are attached to virbr1.2368 \(vnet0\)"):
-        ops.remove_bridge(site, facts, "virbr1.2368")
+def test_remove_is_refused_while_a_guest_tap_is_a_port(facts: NetFacts) -> None:
+    with pytest.raises(SafetyError, match=r"guests are attached to virbr1.2368 \(a guest NIC \(vnet0\)"):
+        ops.remove_bridge(hf(facts), "virbr1.2368")
 
 
-def test_remove_is_refused_for_bridges_guests_name(site: Site, facts: NetFacts) -> None:
+@pytest.mark.parametrize("running", [True, False])
+def test_remove_is_refused_for_a_bridge_any_defined_guest_names(facts: NetFacts, running: bool) -> None:
     no_tap = with_links(facts, drop=("vnet0",))
-    with pytest.raises(SafetyError, match="guests are attached"):
-        ops.remove_bridge(site, no_tap, "virbr1.2368", attached={"virbr1.2368"})
+    guest = domain("web1", "/dev/rl_build/vmweb1", active=running, bridges=["virbr1.2368"])
+    state = "running" if running else "shut off"
+    with pytest.raises(SafetyError, match=rf"virbr1.2368 \(guest web1 \({state}\) is attached to it\)"):
+        ops.remove_bridge(hf(no_tap, guest), "virbr1.2368")
 
 
-def test_remove_deletes_port_then_bridge_and_needs_confirm(site: Site, facts: NetFacts) -> None:
-    plan = ops.remove_bridge(site, with_links(facts, drop=("vnet0",)), "virbr1.2368", attached={"virbr1.68"})
+def test_remove_is_refused_with_any_other_port(facts: NetFacts) -> None:
+    with pytest.raises(SafetyError, match=r"virbr1.68 \(port veth0\)"):
+        ops.remove_bridge(hf(facts), "virbr1.68")
+
+
+def test_remove_needs_the_network_facts(facts: NetFacts) -> None:
+    without = host_facts(lvm_state(), domains=[domain("web1", bridges=["virbr1.68"])])
+    with pytest.raises(FactsIncomplete, match="network facts were not read"):
+        ops.remove_bridge(without, "virbr1.2368")  # never a guard without the taps
+
+
+def test_remove_deletes_port_then_bridge_and_needs_confirm(facts: NetFacts) -> None:
+    other = domain("web1", "/dev/rl_build/vmweb1", active=True, bridges=["virbr1.68"])
+    plan = ops.remove_bridge(hf(with_links(facts, drop=("vnet0",)), other), "virbr1.2368")
     assert commands(plan) == [f"nmcli connection delete uuid {PORT_2368}",
                               f"nmcli connection delete uuid {BRIDGE_2368}"]
     assert plan.targets == ["virbr1.2368", "virbr1.2368"]
@@ -180,22 +204,22 @@ def test_remove_deletes_port_then_bridge_and_needs_confirm(site: Site, facts: Ne
 
 def test_remove_never_touches_host_bridges(site: Site, facts: NetFacts) -> None:
     with pytest.raises(SafetyError, match="not named like a guest bridge"):
-        ops.remove_bridge(site, facts, "br0")
+        ops.remove_bridge(hf(facts), "br0")
 
 
 def test_remove_of_a_missing_bridge_is_a_noop(site: Site, facts: NetFacts) -> None:
-    assert ops.remove_bridge(site, facts, "virbr1.4000").empty
+    assert ops.remove_bridge(hf(facts), "virbr1.4000").empty
 
 
 def test_remove_of_a_bridge_without_profile_is_refused(site: Site, facts: NetFacts) -> None:
     with pytest.raises(ops.NotManaged, match="ip link delete virbr1.99"):
-        ops.remove_bridge(site, facts, "virbr1.99")
+        ops.remove_bridge(hf(facts), "virbr1.99")
 
 
 def test_plan_mode_runs_nothing_that_mutates(site: Site, facts: NetFacts) -> None:
     inner = FixtureRunner()
     host = Host(site, PlanRunner(inner), "test:///default")
-    lines = run_plan(host, ops.ensure_network(site, read_facts(host.runner), 223))
+    lines = run_plan(host, ops.ensure_network(hf(read_facts(host.runner)), 223))
     assert all(line.split(" ", 1)[1].startswith(("planned", "ok")) for line in lines), lines
     planned = [r for r in host.runner.records if r.mutates]
     assert planned and not any(r.executed for r in planned)
@@ -210,19 +234,18 @@ def test_need_network_accepts_vlan_or_bridge(site: Site) -> None:
 
 def test_lab_network_made_by_kvmops_converged(site: Site) -> None:
     lab = read_facts(FixtureRunner(FixtureRunner.LAB))
-    plan = ops.ensure_network(site, lab, 223)
+    plan = ops.ensure_network(hf(lab), 223)
     assert plan.empty and not plan.notes, plan.render()
-    remove = ops.remove_bridge(site, lab, "virbr1.223")  # its only port is the VLAN: no guest
+    remove = ops.remove_bridge(hf(lab), "virbr1.223")  # its only port is the VLAN: no guest
     assert commands(remove) == ["nmcli connection delete uuid 70af868c-583e-4ea4-afe5-6566df2e3f06",
                                 "nmcli connection delete uuid ed3ace0f-9a87-4557-8728-2656bdcbe4fb"]
 
 
-def test_attached_bridges_from_taps_and_domain_xml(facts: NetFacts) -> None:
-    from kvmops.guests.xml import read_domain
-    from kvmops.net.attached import bridges_in_xml, bridges_with_taps
-
-    assert bridges_with_taps(facts) == {"virbr1.2368"}  # vnet0 is a tun port; veth0 is not a guest
+def test_bridges_in_use_from_taps_and_every_defined_guest(facts: NetFacts) -> None:
     xml = ("<domain type='kvm'><name>t1</name><memory unit='KiB'>1048576</memory><vcpu>1</vcpu>"
            "<devices><interface type='bridge'><source bridge='virbr1.68'/></interface>"
            "<interface type='network'><source network='default'/></interface></devices></domain>")
-    assert bridges_in_xml([xml], read_domain) == {"virbr1.68"}
+    off = DomainInfo("t1", "shut off", False, False, True, xml, xml)
+    used = hf(facts, off).bridges_in_use
+    assert set(used) == {"virbr1.2368", "virbr1.68"}  # vnet0 is a tun port; veth0 is no guest NIC
+    assert used["virbr1.68"] == "guest t1 (shut off) is attached to it"
