@@ -183,4 +183,4 @@ def test_vlan_ids_are_1_to_4094_or_refused() -> None:
         assert isinstance(vid, int) and 1 <= vid <= 4094 and not isinstance(vlan, bool)
 
     prop()
-    assert len(accepted) >= 80 * SCALE, len(accepted)
+    assert len(accepted) >= min(80 * SCALE, 2000), len(accepted)  # ~5,000 distinct inputs exist
