@@ -38,7 +38,7 @@ stp = "keep"  # spanning tree on the bridge: one of: keep, on, off (NetworkManag
 from kvmops import notebook as nb
 from kvmops.net import ops
 from kvmops.net.drift import check_network, render, drift_report
-from kvmops.net.facts import read_facts
+from kvmops.facts import Wanted
 
 host = nb.open_host(site, apply)
 net = host.site.network(vlan)
@@ -52,7 +52,7 @@ want_stp = {"keep": None, "on": True, "off": False}[stp]
 
 # %%
 with nb.step("Read the network facts", if_fails="check NetworkManager on the host (nmcli general)"):
-    facts = read_facts(host.runner)
+    facts = nb.read(host, Wanted(net=True)).net
     nb.check(facts.nm_running, f"NetworkManager does not answer on {host.name}: {facts.nm_error}")
     before = check_network(host.site, facts, net)
     print(f"VLAN {net.vlan}: bridge {net.bridge}, {net.cidr}, gateway {net.gateway}")
@@ -88,7 +88,7 @@ with nb.step("Create or repair the bridge", if_fails="read nmcli's message; re-r
 # %%
 with nb.step("Verify the bridge", if_fails="compare `nmcli con show` and `ip -d link show` with the guide"):
     if host.apply:
-        after = check_network(host.site, read_facts(host.runner), net)
+        after = check_network(host.site, nb.read(host, Wanted(net=True)).net, net)
         nb.check(after.ok, "still drifting: " + "; ".join(f.problem for f in after.findings))
         print(f"ok: {net.bridge} carries VLAN {net.vlan}")
     else:
