@@ -24,6 +24,17 @@ def interval(text: str) -> int:
     return value
 
 
+def percent(text: str) -> float:
+    """``--threshold``: a fill percentage above 0 and at most 100 (argparse exits 2 otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: give a fill percentage above 0 and at most 100")
+    return value
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lv = sub.add_parser("lv", help="guest logical volumes (guide 4.2)")
     cmds = lv.add_subparsers(dest="lv_cmd", required=True)
@@ -61,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_snapshots)
 
     p = cmds.add_parser("extend", help="grow snapshots above a fill threshold")
-    p.add_argument("--threshold", type=float, help="percent (default: the site's)")
+    p.add_argument("--threshold", type=percent, help="fill percent, above 0 and at most 100 (default: the site's)")
     p.add_argument("--by", help="how much to add (default: the site's)")
     add_apply(p)
     p.set_defaults(func=cmd_extend)

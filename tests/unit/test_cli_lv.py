@@ -1,5 +1,5 @@
-"""``kvmops lv`` on the demo site: its help, and a bad ``--interval`` refused by the CLI and by
-the operation it calls."""
+"""``kvmops lv`` on the demo site: its help, a bad ``--interval`` refused by the CLI and by
+the operation it calls, a bad ``--threshold`` refused."""
 
 from __future__ import annotations
 
@@ -45,6 +45,18 @@ def test_merge_with_a_bad_interval_is_refused_before_anything_is_read(value: str
     code, out, err = kvmops("lv", "merge", SNAP, f"--interval={value}")
     assert code == 2 and f"argument --interval: {message}" in err
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "100.5", "nan", "inf", "x"])
+def test_extend_with_a_bad_threshold_is_refused(value: str) -> None:
+    code, out, err = kvmops("lv", "extend", f"--threshold={value}")
+    assert code == 2 and "argument --threshold:" in err and out == ""
+
+
+@pytest.mark.parametrize(("value", "grown"), [("0.5", 2), ("80", 1), ("100", 0)])
+def test_extend_plans_for_a_good_threshold(value: str, grown: int) -> None:
+    code, out, _ = kvmops("lv", "extend", "--threshold", value)
+    assert code == 0 and out.count("lvresize --size 7g") == grown
 
 
 def test_merge_interval_bounds_are_those_of_the_operation() -> None:
