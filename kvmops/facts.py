@@ -11,7 +11,7 @@ answer, or LVM cannot tell whether an LV is open, reading or guarding refuses wi
 
 Where the facts come from is a :class:`FactsSource`: the live host (commands through the
 host's runner, libvirt through its adapter) or a recorded host (the demo site: the host as
-data, so plan mode works for any valid parameters).
+data, so plan mode works for any valid parameters; :class:`kvmops.recorded.RecordedSource`).
 """
 
 from __future__ import annotations

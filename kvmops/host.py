@@ -43,6 +43,10 @@ class Host:
     @property
     def facts_source(self) -> FactsSource:
         """Where :func:`kvmops.facts.read_facts` reads this host's facts from."""
+        if self.site.recorded:
+            from kvmops.recorded import RecordedSource, load_recorded
+
+            return RecordedSource(load_recorded(self.site.recorded), self)
         from kvmops.facts import LiveSource
 
         return LiveSource(self)
@@ -86,11 +90,11 @@ def ssh_runner_of(runner: Runner) -> SSHRunner | None:
 
 def runner_for(site: Site) -> Runner:
     """Local on the host itself; SSH (strict host keys) when the site names a destination;
-    recorded outputs (plan-only) when the site is a replay site such as the demo."""
-    if site.replay:
-        from kvmops.runners.replay import ReplayRunner
+    on a recorded site (the demo) a runner that runs nothing (its facts are data)."""
+    if site.recorded:
+        from kvmops.runners.recorded import RecordedRunner
 
-        return ReplayRunner(site.replay, host=site.name)
+        return RecordedRunner(site.name, site.recorded)
     if not site.ssh:
         return LocalRunner(site.name)
     return SSHRunner(
@@ -115,13 +119,16 @@ def libvirt_uri_for(site: Site) -> str:
 
 
 def connect(site: Site, *, apply: bool = False, runner: Runner | None = None) -> Host:
-    """A Host for ``site``; without ``apply`` mutating commands are only recorded."""
-    if apply and site.replay and runner is None:
-        from kvmops.runners.replay import ReplayRefused
+    """A Host for ``site``; without ``apply`` mutating commands are only recorded.
 
-        raise ReplayRefused(
-            f"site {site.name} ({site.path}) replays recorded outputs and is plan-only: "
-            "run without apply, or give a site file of a real host"
+    A recorded site (the demo) is plan-only: ``apply`` is refused, whatever runner is given.
+    """
+    if apply and site.recorded:
+        from kvmops.runners.recorded import PlanOnly
+
+        raise PlanOnly(
+            f"site {site.name} ({site.path}) is recorded facts and plan-only: nothing can be applied "
+            "there. Plan without apply, or give the site file of a real host"
         )
     real = runner or runner_for(site)
     return Host(site, real if apply else PlanRunner(real), libvirt_uri_for(site))

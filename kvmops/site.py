@@ -24,7 +24,7 @@ DHCP_STATES = (DHCP_YES, DHCP_NO)  # what a site file may say; absent = unknown
 
 _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network"},
-    "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "replay"},
+    "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
     "libvirt": {"uri", "domain_type", "emulator", "xml_dir"},
     "images": {"login_user"},
@@ -77,7 +77,7 @@ class Site:
     uplink: str
     dns: tuple[ipaddress.IPv4Address, ...]
     networks: tuple[Network, ...]
-    replay: str = ""  # a folder of recorded outputs: plan-only site (kvmops.runners.replay)
+    recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.recorded)
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -105,6 +105,12 @@ class Site:
     @property
     def remote(self) -> bool:
         return bool(self.ssh)
+
+    @property
+    def replay(self) -> str:
+        """The former name of :attr:`recorded` (some runbooks still ask it): truthy on a
+        recorded, plan-only site."""
+        return self.recorded
 
 
 def default_site_path() -> Path:
@@ -202,24 +208,28 @@ class _Reader:
             ),
             dns=self.dns(net),
             networks=self.networks(net),
-            replay=self.replay(host),
+            recorded=self.recorded(host),
         )
 
     def site_relative(self, text: str) -> str:
         """``{site_dir}`` in a value becomes the absolute folder of the site file."""
         return text.replace("{site_dir}", str(Path(self.path).resolve().parent))
 
-    def replay(self, host: dict[str, Any]) -> str:
-        """``[host] replay = "demo"``: a folder of recorded outputs, relative to the site file."""
-        value = self.get(host, "replay", str, "host.replay", "")
+    def recorded(self, host: dict[str, Any]) -> str:
+        """``[host] recorded = "demo/facts.toml"``: the host as recorded facts (plan-only), a file
+        relative to the site file (:mod:`kvmops.recorded`)."""
+        value = self.get(host, "recorded", str, "host.recorded", "")
         if not value:
             return ""
-        folder = Path(self.path).resolve().parent / value
-        if not (folder / "index.json").is_file():
-            raise self.fail("host.replay", f"{folder} holds no index.json of recorded outputs")
+        path = Path(self.path).resolve().parent / value
+        if not path.is_file():
+            raise self.fail("host.recorded", f"{path} is not a file of recorded facts")
         if host.get("ssh"):
-            raise self.fail("host.replay", "a replay site has no SSH destination: remove one of them")
-        return str(folder)
+            raise self.fail("host.recorded", "a recorded site has no SSH destination: remove one of them")
+        from kvmops.recorded import load_recorded
+
+        load_recorded(path)  # a broken file is refused here, naming its key
+        return str(path)
 
     def size(self, table: dict[str, Any], key: str, default: str) -> int:
         value = table.get(key, default)

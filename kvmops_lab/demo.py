@@ -17,7 +17,7 @@ from kvmops.cli.runbooks import report
 from kvmops.runbook.execute import run_runbook
 
 DEMO_GUEST = "demo1"
-PLAN_GUEST = "test2"  # the demo site has recorded facts for this new guest
+PLAN_GUEST = "test2"  # a new guest: the demo site plans any name from its recorded facts
 VLAN = 2368
 LAB_IMAGE = "/var/lib/kvmops/images/guest.raw"
 

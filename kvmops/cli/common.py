@@ -7,16 +7,25 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host, connect
 from kvmops.plan import Plan
+from kvmops.runbook.sites import SITE_ENV, resolve_site
 from kvmops.site import Site, load_site
+
+CLI_DEFAULT_SITE = "guide"
+"""The CLI acts on the host it runs on (the guide's host: local commands, ``qemu:///system``)
+unless told otherwise; runbooks default to the plan-only demo instead (kvmops.runbook.sites)."""
+
+SITE_HELP = (f"a shipped site (guide, demo) or a site TOML file; default: ${SITE_ENV}, else "
+             f"{CLI_DEFAULT_SITE}: this KVM host. demo plans against recorded facts, changes nothing")
 
 
 def add_site(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--site", metavar="FILE", help="site TOML file (default: the guide's host)")
+    p.add_argument("--site", metavar="SITE", help=SITE_HELP)
 
 
 def add_apply(p: argparse.ArgumentParser, *, destructive: bool = False) -> None:
@@ -26,8 +35,13 @@ def add_apply(p: argparse.ArgumentParser, *, destructive: bool = False) -> None:
         p.add_argument("--confirm", metavar="TARGET", help="the exact target, e.g. rl_build/vmtest1")
 
 
+def site_path(args: argparse.Namespace) -> Path:
+    """The site file of ``--site``, resolved as for runbooks, with the CLI's own default."""
+    return resolve_site(getattr(args, "site", None), default=CLI_DEFAULT_SITE)
+
+
 def site_of(args: argparse.Namespace) -> Site:
-    return load_site(getattr(args, "site", None))
+    return load_site(site_path(args))
 
 
 @contextmanager

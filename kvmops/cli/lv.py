@@ -7,8 +7,32 @@ import argparse
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
-from kvmops.lvm.state import read_state
 from kvmops.units import human, parse_size
+
+MERGE_INTERVAL = (1, 3600)  # seconds, as ops.merge accepts
+
+
+def interval(text: str) -> int:
+    """``--interval``: whole seconds, checked before anything is read (argparse exits 2)."""
+    low, high = MERGE_INTERVAL
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value}: give whole seconds from {low} to {high}")
+    return value
+
+
+def percent(text: str) -> float:
+    """``--threshold``: a fill percentage above 0 and at most 100 (argparse exits 2 otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: give a fill percentage above 0 and at most 100")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,19 +67,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_apply(p)
     p.set_defaults(func=cmd_snapshot)
 
-    p = cmds.add_parser("snapshots", help="every guest snapshot with its fill %")
+    p = cmds.add_parser("snapshots", help="every guest snapshot with how full it is (percent)")
     add_site(p)
     p.set_defaults(func=cmd_snapshots)
 
     p = cmds.add_parser("extend", help="grow snapshots above a fill threshold")
-    p.add_argument("--threshold", type=float, help="percent (default: the site's)")
+    p.add_argument("--threshold", type=percent, help="fill percent, above 0 and at most 100 (default: the site's)")
     p.add_argument("--by", help="how much to add (default: the site's)")
     add_apply(p)
     p.set_defaults(func=cmd_extend)
 
     p = cmds.add_parser("merge", help="lvconvert --mergesnapshot VG/SNAP (restores the origin)")
     p.add_argument("snapshot")
-    p.add_argument("--interval", type=int, default=10, help="progress interval in seconds")
+    p.add_argument("--interval", type=interval, default=10, help="progress interval in seconds (1-3600)")
     add_apply(p, destructive=True)
     p.set_defaults(func=cmd_merge)
 
@@ -77,7 +101,7 @@ def lv_table(lvs: tuple[LV, ...]) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        state = read_state(host.runner, host.site.vg)
+        state = facts_of(host).lvm
         print(lv_table(ops.list_guest_lvs(host.site, state)))
         print(f"\nVG {state.vg.name}: {human(state.vg.free)} free of {human(state.vg.size)}")
     return 0
@@ -112,7 +136,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        print(lv_table(ops.snapshots(host.site, read_state(host.runner, host.site.vg))))
+        print(lv_table(ops.snapshots(host.site, facts_of(host).lvm)))
     return 0
 
 

@@ -7,8 +7,9 @@ import importlib
 import sys
 
 from kvmops import __version__
-from kvmops.cli.common import setup_logging
+from kvmops.cli.common import CLI_DEFAULT_SITE, setup_logging
 from kvmops.errors import KvmopsError
+from kvmops.runbook.sites import SITE_ENV
 
 # Command groups, each a module with a ``register(subparsers)``: the runtime's own, then the
 # tools around it (the lab and the manual's build), which a runtime-only install may lack.
@@ -21,6 +22,10 @@ def parser() -> argparse.ArgumentParser:
         prog="kvmops",
         description="Executable runbooks for a plain KVM/libvirt host. "
         "Every changing command shows its plan first and acts only with --apply.",
+        epilog=f"Which host: --site names a shipped site (guide, demo) or a site TOML file. "
+        f"Commands act on ${SITE_ENV}, else on {CLI_DEFAULT_SITE} (this KVM host: local commands, "
+        f"qemu:///system); runbooks (kvmops run/plan) default to demo, the recorded host that "
+        f"only plans. Try: kvmops lv create vmweb3 --size 10g --site demo",
     )
     p.add_argument("--version", action="version", version=f"kvmops {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log every command executed")

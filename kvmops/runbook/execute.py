@@ -30,7 +30,7 @@ from kvmops.runbook.params import Value, bind, coerce
 from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file
 from kvmops.runbook.sites import resolve_site
 from kvmops.runners.base import COMMAND_LOG_ENV
-from kvmops.runners.replay import ReplayRefused
+from kvmops.runners.recorded import PlanOnly
 from kvmops.site import Site, load_site
 
 RUN_ID_ENV = "KVMOPS_RUN_ID"
@@ -52,7 +52,7 @@ def run_runbook(
     """Execute runbook ``name`` with ``params`` and return its record.
 
     ``site``/``apply``/``confirm`` fill the parameters every runbook has. Bad input raises
-    :class:`InvalidInput` (or ConfigError/NotFound/ReplayRefused) before anything starts; a
+    :class:`InvalidInput` (or ConfigError/NotFound/PlanOnly) before anything starts; a
     failing cell gives a record with ``status == "failed"`` naming the step.
     """
     path = find_runbook(name, folder)
@@ -87,9 +87,9 @@ def prepare(info: RunbookInfo, params: dict[str, object], *, site: str | None, a
     site_path = resolve_site(str(values["site"]))
     the_site = load_site(site_path)
     check_against_site(values, the_site)
-    if values["apply"] and the_site.replay:
-        raise ReplayRefused(
-            f"site {the_site.name} ({site_path}) replays recorded outputs and is plan-only: "
+    if values["apply"] and the_site.recorded:
+        raise PlanOnly(
+            f"site {the_site.name} ({site_path}) is recorded facts and plan-only: "
             "use `kvmops plan`, or give --site with the site file of a real host"
         )
     return values, the_site, site_path

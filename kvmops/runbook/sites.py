@@ -1,8 +1,9 @@
-"""Which site file a runbook's ``site`` parameter means.
+"""Which site file a runbook's ``site`` parameter (or the CLI's ``--site``) means.
 
-``""`` is ``$KVMOPS_SITE`` when set, else the shipped demo site (plan-only, recorded facts),
-so that a runbook opened in Jupyter with its defaults is always safe. A bare name such as
-``demo`` or ``guide`` is a site shipped in ``kvmops/sites/``; anything else is a path.
+``""`` is ``$KVMOPS_SITE`` when set, else the default: for runbooks the shipped demo site
+(plan-only, recorded facts), so that a runbook opened in Jupyter with its defaults is always
+safe; the CLI passes its own default (the guide's host: the machine it runs on). A bare name
+such as ``demo`` or ``guide`` is a site shipped in ``kvmops/sites/``; anything else is a path.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def shipped_sites() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-def resolve_site(site: str | os.PathLike[str] | None) -> Path:
+def resolve_site(site: str | os.PathLike[str] | None, default: str = DEFAULT) -> Path:
     """The site file for a ``site`` parameter (see the module doc)."""
-    text = str(site or os.environ.get(SITE_ENV, "") or DEFAULT)
+    text = str(site or os.environ.get(SITE_ENV, "") or default)
     shipped = shipped_sites()
     if "/" not in text and not text.endswith(".toml"):
         if text not in shipped:

@@ -91,3 +91,18 @@ def test_bad_input_is_refused_and_nothing_changes(vg: dict[str, str], args: tupl
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
     assert lv_names() == []
+
+
+def test_the_cli_as_installed_help_site_names_and_a_bad_interval() -> None:
+    """The real entry point, in a subprocess: `lv --help` prints, `--site demo` plans from the
+    recorded host (a shipped site by name), a bad --interval is one clear line; none needs root."""
+    helped = kvmops("lv", "--help", site=False)
+    assert helped.returncode == 0 and "every guest snapshot" in helped.stdout and not helped.stderr
+    demo = kvmops("lv", "snapshot", "vminflux", "--site", "demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "lvcreate --snapshot --name vminflux-" in demo.stdout and "--size 5g rl_build/vminflux" in demo.stdout
+    refused = kvmops("lv", "snapshot", "vmtest1", "--site", "demo")
+    assert refused.returncode == 2 and "running guest test1" in refused.stderr
+    bad = kvmops("lv", "merge", "vminflux-20261120T0900Z", "--interval", "0", "--site", "demo")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "argument --interval: 0: give whole seconds from 1 to 3600" in bad.stderr

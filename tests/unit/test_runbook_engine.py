@@ -16,7 +16,7 @@ from kvmops.errors import ConfigError, InvalidInput, NotFound
 from kvmops.runbook import execute
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.journal import find_record, list_records
-from kvmops.runners.replay import ReplayRefused
+from kvmops.runners.recorded import PlanOnly
 from tests.support.secrets import PASSWORDS
 
 HEAD = '''# %% [markdown]
@@ -42,7 +42,10 @@ host = nb.open_host(site, apply)
 
 # %%
 with nb.step("Read the LVs"):
-    print(len(nb.read(host).lvm.lvs), "LVs")
+    from kvmops.lvm import ops
+    facts = nb.read(host)
+    print(len(facts.lvm.lvs), "LVs")
+    nb.execute(host, ops.create(facts, "vmnew", 1 << 30))
 
 # %% [markdown]
 # ## Second step
@@ -112,8 +115,9 @@ def test_failing_step_exits_1_names_the_step_and_keeps_a_record(failed_run: tupl
     errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o["output_type"] == "error"]
     assert errors and errors[0]["evalue"] == "broken on purpose"
-    assert [c["command"].split()[0] for c in rec.commands] == ["vgs", "lvs"]
-    assert all(c["returncode"] == 0 and c["executed"] for c in rec.commands)
+    # the demo's facts are data: its journal holds the planned change, nothing executed
+    assert [c["command"].split()[:3] for c in rec.commands] == [["lvcreate", "--name", "vmnew"]]
+    assert all(c["returncode"] is None and not c["executed"] for c in rec.commands)
     assert rec.params["site"].endswith("sites/demo.toml") and rec.apply is False
     assert rec.user and rec.started <= rec.ended and rec.host == "demo"
 
@@ -128,7 +132,7 @@ def test_journal_lists_and_shows_the_run(failed_run: tuple[int, str, Path],
     assert main(["journal", "--journal", str(journal), "show", rec.id[:10]]) == 0
     shown = capsys.readouterr().out
     assert "status    failed at step 'Break on purpose'" in shown
-    assert "[ exit 0] lvs --reportformat json" in shown
+    assert "[planned] lvcreate --name vmnew --size 1g" in shown
     assert find_record(journal, rec.id).id == rec.id
     with pytest.raises(NotFound):
         find_record(journal, "19700101")
@@ -144,7 +148,7 @@ def _no_kernel(*_a: object, **_k: object) -> None:
     ({"apply": "perhaps"}, {}, InvalidInput, "not a boolean"),
     ({}, {"site": "nowhere"}, ConfigError, "no shipped site called 'nowhere'"),
     ({}, {"site": "/nonexistent/site.toml"}, ConfigError, "does not exist"),
-    ({}, {"apply": True}, ReplayRefused, "plan-only"),
+    ({}, {"apply": True}, PlanOnly, "plan-only"),
 ])
 def test_bad_input_is_refused_before_the_kernel_starts(
     books: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

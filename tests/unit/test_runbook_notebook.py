@@ -7,20 +7,27 @@ from pathlib import Path
 import pytest
 
 from kvmops import notebook as nb
-from kvmops.cmd import change, read
+from kvmops.cmd import Cmd, Result, change, read
 from kvmops.host import connect
 from kvmops.plan import Plan
 from kvmops.runbook.sites import resolve_site
-from kvmops.runners.replay import record
+from kvmops.runners.base import LineSink, Runner
 from kvmops.site import load_site
 
 
-def test_plan_mode_runs_fact_reads_before_the_change_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    record(tmp_path, ("cat", "/etc/before"), "x\n")  # the check after the change is NOT recorded
-    host = connect(load_site(resolve_site("demo")))
-    from kvmops.runners.replay import ReplayRunner
+class OneRead(Runner):
+    """Answers ``cat /etc/before`` only: the check after the change must not run."""
 
-    host.runner.inner = ReplayRunner(tmp_path, host="t")  # type: ignore[attr-defined]
+    host = "t"
+
+    def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
+        assert cmd.argv == ("cat", "/etc/before"), cmd.argv
+        return Result(cmd, self.host, 0, "x\n", "", 0.0)
+
+
+def test_plan_mode_runs_fact_reads_before_the_change_only(capsys: pytest.CaptureFixture[str]) -> None:
+    host = connect(load_site(resolve_site("demo")))
+    host.runner.inner = OneRead()  # type: ignore[attr-defined]
     plan = (Plan("t").add("read first", read("cat", "/etc/before"))
             .add("change", change("touch", "/etc/x"))
             .add("check after", read("cat", "/etc/x")))
