@@ -23,6 +23,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from kvmops.errors import KvmopsError, LibvirtError
+from kvmops.guests.history import PROC_STAT, log_path
 from kvmops.guests.xml import read_domain
 from kvmops.lvm.facts import LV
 from kvmops.lvm.state import LvmState
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
     from kvmops.images.probe import ImageInfo
     from kvmops.net.facts import NetFacts
     from kvmops.virt import DomainInfo, HostLimits
+
+
+LOG_LINES = 400  # of each guest's libvirt log: a few dozen runs
 
 
 class FactsUnavailable(KvmopsError):
@@ -51,10 +55,11 @@ class Wanted:
     files: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()  # only whether they exist
+    guest_logs: bool = False  # the tail of each guest's libvirt log, and the host's boot time
 
     def __or__(self, other: Wanted) -> Wanted:
         return Wanted(self.net or other.net, _merge(self.files, other.files), _merge(self.images, other.images),
-                      _merge(self.paths, other.paths))
+                      _merge(self.paths, other.paths), self.guest_logs or other.guest_logs)
 
 
 def _merge(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -76,6 +81,8 @@ class FactsSource(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
+    def tail(self, path: str, lines: int) -> str | None: ...
+
     def image(self, path: str) -> ImageInfo: ...
 
 
@@ -92,6 +99,7 @@ class HostFacts:
     files: Mapping[str, str | None] = field(default_factory=dict)
     images: Mapping[str, ImageInfo] = field(default_factory=dict)
     paths: Mapping[str, bool] = field(default_factory=dict)
+    guest_logs_read: Mapping[str, str | None] | None = None
 
     # -- what was read ------------------------------------------------------------------------
 
@@ -114,6 +122,12 @@ class HostFacts:
         if path not in self.paths:
             raise FactsIncomplete(f"whether {path} exists was not read: read_facts(..., Wanted(paths=(...,)))")
         return self.paths[path]
+
+    def guest_log(self, name: str) -> str | None:
+        """The last lines of a guest's libvirt log (None: it has none)."""
+        if self.guest_logs_read is None:
+            raise FactsIncomplete("the guests' libvirt logs were not read: read_facts(..., Wanted(guest_logs=True))")
+        return self.guest_logs_read.get(name)
 
     def image(self, path: str) -> ImageInfo:
         if path not in self.images:
@@ -193,6 +207,8 @@ def read_facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
     wanted = wanted or Wanted()
     source = host.facts_source
     site = host.site
+    if wanted.guest_logs:
+        wanted = wanted | Wanted(files=(PROC_STAT,))
     try:
         domains = source.domains()
     except LibvirtError as exc:
@@ -210,6 +226,8 @@ def read_facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
         files={p: source.file(p) for p in wanted.files},
         images={p: source.image(p) for p in wanted.images},
         paths={p: source.exists(p) for p in wanted.paths},
+        guest_logs_read={d.name: source.tail(log_path(d.name), LOG_LINES) for d in domains}
+        if wanted.guest_logs else None,
     )
 
 
@@ -253,6 +271,12 @@ class LiveSource:
         from kvmops.guests.hostfile import exists_cmd
 
         return self.host.run(exists_cmd(path)).returncode == 0
+
+    def tail(self, path: str, lines: int) -> str | None:
+        from kvmops.cmd import read
+
+        res = self.host.run(read("tail", "-n", str(lines), "--", path, ok=(0, 1)))
+        return res.stdout if res.returncode == 0 else None
 
     def image(self, path: str) -> ImageInfo:
         from kvmops.images.probe import probe

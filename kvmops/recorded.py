@@ -159,6 +159,11 @@ class RecordedSource:
     def file(self, path: str) -> str | None:
         return self.recorded.files.get(os.path.normpath(path))
 
+    def tail(self, path: str, lines: int) -> str | None:
+        """The last ``lines`` lines of a recorded file."""
+        text = self.file(path)
+        return None if text is None else "".join(text.splitlines(keepends=True)[-lines:])
+
     def exists(self, path: str) -> bool:
         """A recorded file or path, or a folder that holds one."""
         want = os.path.normpath(path)

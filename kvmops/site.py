@@ -23,13 +23,14 @@ DHCP_YES, DHCP_NO, DHCP_UNKNOWN = "yes", "no", "unknown"
 DHCP_STATES = (DHCP_YES, DHCP_NO)  # what a site file may say; absent = unknown
 
 _KEYS: dict[str, set[str]] = {
-    "": {"host", "storage", "libvirt", "images", "network"},
+    "": {"host", "storage", "libvirt", "images", "network", "recovery"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
     "libvirt": {"uri", "domain_type", "emulator", "xml_dir"},
     "images": {"login_user"},
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
+    "recovery": {"order", "boot_seconds"},
 }
 
 
@@ -78,6 +79,8 @@ class Site:
     dns: tuple[ipaddress.IPv4Address, ...]
     networks: tuple[Network, ...]
     recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.recorded)
+    recovery_order: tuple[str, ...] = ()  # guests to start first after an outage, in this order
+    recovery_boot_seconds: float = 300.0  # how long each may take to show a login prompt
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -209,7 +212,22 @@ class _Reader:
             dns=self.dns(net),
             networks=self.networks(net),
             recorded=self.recorded(host),
+            **self.recovery(self.table(data, "recovery")),
         )
+
+    def recovery(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """``[recovery] order = ["dns1", "db1"]``, ``boot_seconds = 300``."""
+        order = rec.get("order", [])
+        if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+            raise self.fail("recovery.order", "must be a list of guest names, e.g. [\"dns1\", \"db1\"]")
+        for i, n in enumerate(order):
+            self.checked(f"recovery.order[{i}]", names.guest_name, n)
+        if len(set(order)) != len(order):
+            raise self.fail("recovery.order", "names a guest twice")
+        seconds = rec.get("boot_seconds", 300)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 10 <= seconds <= 3600:
+            raise self.fail("recovery.boot_seconds", f"must be seconds from 10 to 3600, got {seconds!r}")
+        return {"recovery_order": tuple(order), "recovery_boot_seconds": float(seconds)}
 
     def site_relative(self, text: str) -> str:
         """``{site_dir}`` in a value becomes the absolute folder of the site file."""

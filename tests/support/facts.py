@@ -26,7 +26,8 @@ def domain(name: str, *disks: str, active: bool = False, bridges: Iterable[str] 
 
 def host_facts(lvm: LvmState, *, site: Site | None = None, domains: Iterable[DomainInfo] = (),
                net: NetFacts | None = None, files: Mapping[str, str | None] | None = None,
-               paths: Mapping[str, bool] | None = None) -> HostFacts:
+               paths: Mapping[str, bool] | None = None,
+               guest_logs: Mapping[str, str | None] | None = None) -> HostFacts:
     return HostFacts(site=site or load_site(), lvm=lvm, domains=tuple(domains), limits=LIMITS,
                      read_at="2026-11-30T00:00:00+00:00", net_facts=net, files=dict(files or {}),
-                     paths=dict(paths or {}))
+                     paths=dict(paths or {}), guest_logs_read=guest_logs)

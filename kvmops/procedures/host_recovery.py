@@ -1,0 +1,187 @@
+"""host-recovery: after the host lost its power and came back, bring back the guests that were
+meant to run, in a declared order, each booted before the next starts.
+
+Meant to run: autostart is on, or libvirt's own log shows the guest running when the host
+went down (:mod:`kvmops.guests.history`). Before a guest starts, its disk LVs are checked:
+present and active, no snapshot of them invalid, no merge under way. A merge interrupted by
+the outage resumes by itself at the LV's activation: it is waited for, never started again.
+Each guest's start is planned again from fresh facts just before it runs, so a guest that is
+already running (libvirt's autostart, an earlier run of this runbook) is never started twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kvmops import names
+from kvmops.errors import KvmopsError
+from kvmops.executor import Phase, Procedure
+from kvmops.facts import HostFacts, Wanted
+from kvmops.guests import lifecycle
+from kvmops.guests.history import PROC_STAT, parse_boot_time, parse_qemu_log, running_when_host_went_down
+from kvmops.guests.inventory import GuestRow, inventory_of
+from kvmops.host import Host
+from kvmops.lvm.merge import wait_for_merge
+from kvmops.plan import Call, Plan, Progress, Wait
+from kvmops.procedures.base import Verdict
+
+WANTED = Wanted(guest_logs=True)
+DEFAULT_BOOT_SECONDS = 300.0
+
+
+class BootNotVerified(KvmopsError):
+    """A started guest showed no login prompt in time: the guests after it were not started."""
+
+
+@dataclass(frozen=True)
+class GuestCheck:
+    """One guest after the outage: why it is meant to run, whether it runs, what blocks it."""
+
+    name: str
+    why: str  # "" = not meant to run
+    running: bool
+    merging: tuple[str, ...]  # "VG/snapshot -> VG/origin" merges to wait for
+    problems: tuple[str, ...]  # what keeps it from being started
+
+    @property
+    def action(self) -> str:
+        if not self.why:
+            return "leave off (not meant to run)"
+        if self.running:
+            return "running (nothing to do)"
+        if self.problems:
+            return "BLOCKED: " + "; ".join(self.problems)
+        return "wait for the merge, then start" if self.merging else "start"
+
+    @property
+    def to_start(self) -> bool:
+        return bool(self.why) and not self.running and not self.problems
+
+
+def _why(facts: HostFacts, name: str, autostart: bool, active: bool) -> str:
+    reasons = ["autostart is on"] if autostart else []
+    log = facts.guest_log(name)
+    stat = facts.file(PROC_STAT)
+    if log and stat and running_when_host_went_down(parse_qemu_log(log), parse_boot_time(stat)):
+        reasons.append("libvirt's log shows it running when the host went down")
+    return ", ".join(reasons)
+
+
+def _disks(facts: HostFacts, row: GuestRow) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    merging, problems = [], []
+    for d in row.disks:
+        if d.missing:
+            problems.append(f"its disk LV {d.path} is MISSING")
+            continue
+        if d.lv is None:
+            continue
+        if d.lv.active is False:
+            problems.append(f"its disk LV {d.lv.path} is not active (lvchange -ay {d.lv.path})")
+        for s in d.snapshots:
+            if s.merging or d.lv.merging:
+                merging.append(f"{s.path} -> {d.lv.path}")
+            elif s.invalid:
+                problems.append(f"the snapshot {s.path} of its disk overflowed (INVALID): remove it (lv-remove) "
+                                "before the guest writes to the disk again")
+    return tuple(merging), tuple(problems)
+
+
+def assess(facts: HostFacts) -> tuple[GuestCheck, ...]:
+    """Every defined guest: meant to run or not, running or not, and what blocks it."""
+    checks = []
+    for row in inventory_of(facts).guests:
+        why = _why(facts, row.name, row.autostart, row.active)
+        merging, problems = _disks(facts, row)
+        checks.append(GuestCheck(row.name, why, row.active, merging, problems))
+    return tuple(checks)
+
+
+def start_order(checks: Sequence[GuestCheck], declared: Sequence[str]) -> list[str]:
+    """The guests to start: those of the declared order first (in that order), then the rest
+    by name. A declared name that is no guest here is an error naming the guests there are."""
+    by_name = {c.name: c for c in checks}
+    unknown = [n for n in declared if n not in by_name]
+    if unknown:
+        raise KvmopsError(f"the start order names {', '.join(unknown)}, which are no guests here "
+                          f"(guests: {', '.join(sorted(by_name)) or 'none'})")
+    first = [n for n in declared if by_name[n].to_start]
+    rest = sorted(c.name for c in checks if c.to_start and c.name not in declared)
+    return first + rest
+
+
+def parse_order(text: str) -> tuple[str, ...]:
+    """``"dns1, db1 web1"`` -> ("dns1", "db1", "web1"); each a valid guest name, none twice."""
+    order = tuple(n for n in text.replace(",", " ").split() if n)
+    for n in order:
+        names.guest_name(n)
+    twice = sorted({n for n in order if order.count(n) > 1})
+    if twice:
+        raise KvmopsError(f"the start order names {', '.join(twice)} twice")
+    return order
+
+
+def _start_plan(facts: HostFacts, name: str, boot_seconds: float) -> Plan:
+    """One guest's start, planned from the facts of the moment."""
+    plan = Plan(f"bring guest {name} back")
+    check = next((c for c in assess(facts) if c.name == name), None)
+    if check is None or check.running:
+        return plan.noop(f"guest {name} is running already: not started again")
+    if check.problems:
+        raise KvmopsError(f"guest {name} cannot be started now: {'; '.join(check.problems)}")
+    for merge in check.merging:
+        snap, origin = (p.split("/", 1)[1] for p in merge.split(" -> "))
+        plan.add(f"wait until the merge {merge} has finished (it resumed at activation; never started again)",
+                 Wait(f"poll `lvs {facts.site.vg}` until {snap} is gone", _merge_waiter(facts.site.vg, snap, origin)))
+    plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
+    return plan.add(f"wait up to {boot_seconds:g} s until {name} has booted (a login prompt on its console)",
+                    Wait(f"read the console of {name} until a login prompt", _boot_waiter(name, boot_seconds)))
+
+
+def _merge_waiter(vg: str, snap: str, origin: str) -> Callable[[Host, Progress], None]:
+    def run(host: Host, say: Progress) -> None:
+        wait_for_merge(host.runner, vg, snap, origin, say)
+
+    return run
+
+
+def _boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
+    def run(host: Host, say: Progress) -> None:
+        t0 = time.monotonic()
+        text = lifecycle.read_console(host, name, seconds, say, until=lifecycle.login_prompt)
+        if not lifecycle.login_prompt(text):
+            last = [ln for ln in text.splitlines() if ln.strip()][-5:]
+            raise BootNotVerified(
+                f"guest {name} showed no login prompt within {seconds:g} s; its console's last lines: "
+                f"{' | '.join(last) if last else '(nothing)'}. It may hang in its boot loader or initrd, wait "
+                "for a disk, or have no getty on ttyS0. The guests after it were NOT started: look at it with "
+                "the guest-unreachable runbook, then run host-recovery again"
+            )
+        say(f"{name} booted: login prompt after {time.monotonic() - t0:.0f} s")
+
+    return run
+
+
+def _planner(name: str, boot_seconds: float) -> Callable[[HostFacts], Plan]:
+    return lambda facts: _start_plan(facts, name, boot_seconds)
+
+
+def procedure(facts: HostFacts, order: Sequence[str], boot_seconds: float = DEFAULT_BOOT_SECONDS) -> Procedure:
+    """One phase per guest to start, in order; each planned again from fresh facts."""
+    proc = Procedure("bring the guests back after the outage")
+    for name in start_order(assess(facts), order):
+        phase = Phase(f"start {name}", _planner(name, boot_seconds), WANTED)
+        proc.add(phase, phase.plan(facts))
+    if not proc.phases:
+        proc.add(Phase("nothing to start", lambda f: Plan("guests").noop("every guest meant to run runs")),
+                 Plan("guests").noop("every guest meant to run runs already (or is blocked: see above)"))
+    return proc
+
+
+def verify(facts: HostFacts) -> Verdict:
+    """Every guest meant to run runs; no merge is pending on a running guest's disk."""
+    checks = assess(facts)
+    out = [(c.running, f"guest {c.name} runs ({c.why})") for c in checks if c.why]
+    out += [(False, f"guest {c.name} still waits for the merge {m}") for c in checks for m in c.merging if c.running]
+    return Verdict.of(out or [(True, "no guest is meant to run on this host")])
