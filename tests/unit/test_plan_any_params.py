@@ -89,6 +89,7 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
                     {"address": "10.5.67.9"}),
     "guest-inspect": ({"guest": "influx", "lines": 5}, [], {}),
     "guest-unreachable": ({"guest": "influx", "seconds": 0.0}, [], {}),
+    "host-recovery": ({"order": "test1, influx", "boot_seconds": 42.0}, ["virsh start influx"], {}),
 }
 # a second guest-create: another VLAN and address, image tweaks instead of a seed, no autostart
 GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlan": 2367, "address": "10.5.67.9", "setup": "tweaks",
