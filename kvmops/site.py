@@ -123,13 +123,23 @@ def default_site_path() -> Path:
 def load_site(path: str | Path | None = None) -> Site:
     """Read and validate a site file (the guide's host when ``path`` is None)."""
     p = Path(path) if path else default_site_path()
+    return site_from_data(read_site_data(p), str(p))
+
+
+def read_site_data(path: Path) -> dict[str, Any]:
+    """A site file's TOML, not yet validated."""
     try:
-        data = tomllib.loads(p.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"site file {p} does not exist: give --site PATH to a TOML file") from None
+        raise ConfigError(f"site file {path} does not exist: give --site PATH to a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return _Reader(str(p)).site(data)
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def site_from_data(data: dict[str, Any], where: str) -> Site:
+    """Validate site data (a site file's TOML, or values from elsewhere such as an Ansible
+    inventory); every error names ``where`` and the key."""
+    return _Reader(where).site(data)
 
 
 class _Reader:
