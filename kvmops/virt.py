@@ -7,9 +7,10 @@ nothing is caught wholesale. Every libvirt call of kvmops goes through :class:`V
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,6 +31,8 @@ libvirt.registerErrorHandler(_silence, None)
 
 NO_SUPPORT = libvirt.VIR_ERR_NO_SUPPORT
 AGENT_UNRESPONSIVE = libvirt.VIR_ERR_AGENT_UNRESPONSIVE
+NO_CONSOLE_DRIVERS = frozenset({"TEST"})  # ``getType()`` of drivers without console streams
+ESCAPE = b"\x1d"  # CTRL-]: detaches from a console, as in virsh console
 
 _HINTS: dict[int, str] = {
     libvirt.VIR_ERR_NO_DOMAIN: "no such guest: check the name with `kvmops guest list`",
@@ -104,6 +107,38 @@ class HostLimits:
     max_vcpus: int
 
 
+_gc_lock = threading.Lock()
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _error_kept() -> Iterator[None]:
+    """No cyclic garbage collection while a libvirt call runs and its error is read back.
+
+    libvirt keeps the last error per thread, and any libvirt call resets it: also the
+    ``virDomainFree`` of a domain object that the garbage collector happens to free between
+    the failed call and the binding's ``virGetLastError()`` (the allocations of the error
+    handler's arguments can start a collection). The error then arrives without its code
+    ("virDomainOpenConsole() failed") and cannot be translated; in a long session (many
+    libvirt objects, the event loop's callbacks) that happens. Reference counting still frees
+    everything at once; only the cycle collector waits for the call to return.
+    """
+    global _gc_holds, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holds == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holds += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holds -= 1
+            if _gc_holds == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 _loop_lock = threading.Lock()
 _loop_started = False
 
@@ -146,11 +181,20 @@ class Virt:
 
     def call(self, what: str, fn: Callable[..., T], *args: Any,
              hints: Mapping[int, str] | None = None) -> T:
-        """``fn(*args)`` with a libvirt error translated into a kvmops error about ``what``."""
-        try:
-            return fn(*args)
-        except libvirt.libvirtError as exc:
-            raise translate(exc, what, hints) from None
+        """``fn(*args)`` with a libvirt error translated into a kvmops error about ``what``.
+
+        The error code is kept for the translation (:func:`_error_kept`), whatever ran before.
+        """
+        with _error_kept():
+            try:
+                return fn(*args)
+            except libvirt.libvirtError as exc:
+                raise translate(exc, what, hints) from None
+
+    @property
+    def driver(self) -> str:
+        """The connection's driver as libvirt names it (``QEMU``, ``TEST``, ...)."""
+        return str(self.call("driver type", self.conn.getType)).upper()
 
     def domain(self, name: str) -> Any:
         """The domain called ``name``; NotFound when libvirt has none."""
@@ -225,6 +269,12 @@ class Virt:
     def undefine(self, name: str) -> None:
         self.call(f"undefine guest {name!r}", self.domain(name).undefine)
 
+    def eject(self, name: str, device_xml: str) -> None:
+        """Empty a drive of the running guest (``virsh change-media NAME sda --eject --live``):
+        ``device_xml`` is the drive's ``<disk>`` without a ``<source>``."""
+        self.call(f"eject a CD-ROM of guest {name!r}", self.domain(name).updateDeviceFlags, device_xml,
+                  libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
     def guest_info(self, name: str) -> dict[str, Any]:
         """``virsh guestinfo``: needs the QEMU guest agent inside the guest."""
         hints = {
@@ -234,38 +284,48 @@ class Virt:
         info = self.call(f"guest info of {name!r}", self.domain(name).guestInfo, 0, 0, hints=hints)
         return dict(info)
 
-    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None,
-                     until: Callable[[str], bool] | None = None) -> str:
-        """Read the serial console for ``seconds`` (``virDomainOpenConsole``); returns the text.
+    def open_console(self, name: str) -> ConsoleStream:
+        """The guest's serial console as a two-way stream (``virDomainOpenConsole``).
 
-        ``until(text so far)`` returning True ends the reading early (e.g. a login prompt: a
-        guest under TCG may need minutes to get there). Does not steal the console from an
-        attached ``virsh console`` session.
+        Decided by the driver, not by an error message: a driver without console streams
+        (the test driver) is refused up front with what to do instead. Someone attached
+        already (``virsh console``) is not pushed off: that fails with a hint.
         """
-        dom = self.domain(name)
         hints = {
             NO_SUPPORT: f"this libvirt driver cannot open consoles; attach from a shell with "
             f"`virsh console {name}` (CTRL-] detaches)",
             libvirt.VIR_ERR_OPERATION_FAILED: "someone is attached to the console (virsh console?): "
             "detach there with CTRL-] first",
         }
-        if self.call("driver type", self.conn.getType) == "Test":
-            # The test driver has no consoles; say so up front: once libvirt's event loop runs,
-            # its failed virDomainOpenConsole can arrive without an error code to translate.
-            raise LibvirtError(f"console of guest {name!r}: {hints[NO_SUPPORT]}")
+        dom = self.domain(name)
+        if self.driver in NO_CONSOLE_DRIVERS:
+            refused = LibvirtError(f"console of guest {name!r}: {hints[NO_SUPPORT]}")
+            refused.code = NO_SUPPORT  # type: ignore[attr-defined]
+            raise refused
         stream = self.call("open a stream", self.conn.newStream, libvirt.VIR_STREAM_NONBLOCK)
-        self.call(f"console of guest {name!r}", dom.openConsole, None, stream, 0, hints=hints)
-        reader = _ConsoleReader(on_line)
         try:
-            stream.eventAddCallback(libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_HANGUP,
-                                    reader.readable, None)
+            self.call(f"console of guest {name!r}", dom.openConsole, None, stream, 0, hints=hints)
+        except KvmopsError:
+            _close_stream(stream)
+            raise
+        return ConsoleStream(name, stream)
+
+    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None,
+                     until: Callable[[str], bool] | None = None) -> str:
+        """Read the serial console for ``seconds``; returns the text.
+
+        ``until(text so far)`` returning True ends the reading early (e.g. a login prompt: a
+        guest under TCG may need minutes to get there). Does not steal the console from an
+        attached ``virsh console`` session.
+        """
+        reader = _ConsoleReader(on_line)
+        with self.open_console(name) as console:
+            console.start(reader.add)
             deadline = time.monotonic() + seconds
             while (left := deadline - time.monotonic()) > 0:
                 if until is not None and until(reader.text(flush=False)):
                     break
                 time.sleep(min(left, 0.25) if until is not None else left)
-        finally:
-            _close_stream(stream)
         return reader.text()
 
     def close(self) -> None:
@@ -274,6 +334,64 @@ class Virt:
                 self._conn.close()
             finally:
                 self._conn = None
+
+
+class ConsoleStream:
+    """An open console stream: bytes from the guest go to a callback (in libvirt's event
+    thread), bytes to the guest go through :meth:`send`. Close it (or use ``with``)."""
+
+    def __init__(self, name: str, stream: Any) -> None:
+        self.name = name
+        self._stream = stream
+        self._on_data: Callable[[bytes], None] | None = None
+        self.closed = threading.Event()  # the guest closed the console (it stopped), or close()
+
+    def __enter__(self) -> ConsoleStream:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def start(self, on_data: Callable[[bytes], None]) -> None:
+        """Deliver what the guest prints to ``on_data`` from now on."""
+        self._on_data = on_data
+        self._stream.eventAddCallback(libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_HANGUP
+                                      | libvirt.VIR_STREAM_EVENT_ERROR, self._event, None)
+
+    def _event(self, stream: Any, events: int, _opaque: object) -> None:
+        while True:
+            try:
+                data = stream.recv(4096)
+            except libvirt.libvirtError:
+                self.closed.set()
+                return
+            if data == -2:
+                break  # nothing more now
+            if not isinstance(data, bytes) or not data:
+                self.closed.set()  # b"": the guest closed the console
+                return
+            if self._on_data is not None:
+                self._on_data(data)
+        if events & (libvirt.VIR_STREAM_EVENT_HANGUP | libvirt.VIR_STREAM_EVENT_ERROR):
+            self.closed.set()
+
+    def send(self, data: bytes) -> None:
+        """Type ``data`` into the console (waits while the stream is full)."""
+        view = memoryview(data)
+        while view and not self.closed.is_set():
+            try:
+                sent = self._stream.send(bytes(view))
+            except libvirt.libvirtError as exc:
+                self.closed.set()
+                raise translate(exc, f"console of guest {self.name!r}") from None
+            if sent == -2:
+                time.sleep(0.01)  # non-blocking stream full: the guest reads slower than we type
+                continue
+            view = view[sent:]
+
+    def close(self) -> None:
+        self.closed.set()
+        _close_stream(self._stream)
 
 
 class _ConsoleReader:
@@ -285,17 +403,7 @@ class _ConsoleReader:
         self.on_line = on_line
         self.lock = threading.Lock()
 
-    def readable(self, stream: Any, _events: int, _opaque: object) -> None:
-        while True:
-            try:
-                data = stream.recv(4096)
-            except libvirt.libvirtError:
-                return
-            if not isinstance(data, bytes) or not data:
-                return  # -2: nothing more now; b"": the guest closed the console
-            self._add(data)
-
-    def _add(self, data: bytes) -> None:
+    def add(self, data: bytes) -> None:
         with self.lock:
             self.chunks.append(data)
             self.pending += data.decode("utf-8", "replace").replace("\r", "")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import libvirt
 import pytest
 
+from kvmops import virt as virt_module
 from kvmops.errors import LibvirtError, NotFound
 from kvmops.host import connect, libvirt_uri_for
 from kvmops.site import load_site
@@ -105,3 +110,63 @@ def test_uri_from_an_admins_machine_goes_over_ssh(tmp_path: Path) -> None:
 def test_other_uris_are_left_alone(tmp_path: Path) -> None:
     f = _site(tmp_path, 'ssh = "root@h"', uri="test:///default")
     assert libvirt_uri_for(load_site(f)) == "test:///default"
+
+
+# -- error codes survive whatever ran before (issue 13) --------------------------------------
+
+
+class _Regrowing:
+    """Cyclic garbage that holds a libvirt domain and, once collected, leaves the next one:
+    every run of the cycle collector frees a libvirt object, and ``virDomainFree`` (like any
+    libvirt call) resets libvirt's last error of the thread."""
+
+    on = False
+
+    def __init__(self, conn: Any) -> None:
+        self.me = self
+        self.conn = conn
+        self.dom = conn.lookupByName("web1")
+
+    def __del__(self) -> None:
+        if _Regrowing.on:
+            _Regrowing(self.conn)
+
+
+@contextmanager
+def hostile_collector(conn: Any) -> Iterator[None]:
+    """The cycle collector runs at nearly every allocation, always freeing a libvirt object."""
+    old = gc.get_threshold()
+    _Regrowing.on = True
+    _Regrowing(conn)
+    gc.set_threshold(1, 1, 1)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        _Regrowing.on = False
+        gc.collect()
+
+
+def test_error_codes_survive_the_cycle_collector(bed: Bed) -> None:
+    virt = bed.host().virt
+    with hostile_collector(virt.conn):
+        for _ in range(20):
+            with pytest.raises(NotFound, match="no such guest"):
+                virt.domain("nosuch")
+            with pytest.raises(LibvirtError, match="virsh console web1") as info:
+                virt.read_console("web1", 0.1)
+            assert info.value.code == libvirt.VIR_ERR_NO_SUPPORT  # type: ignore[attr-defined]
+
+
+def test_without_the_guard_the_collector_loses_the_code(bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile collector above is real: without kvmops' guard libvirt's code is gone."""
+    monkeypatch.setattr(virt_module, "_error_kept", nullcontext)
+    virt = bed.host().virt
+    with hostile_collector(virt.conn), pytest.raises(LibvirtError) as info:
+        virt.domain("nosuch")
+    assert not isinstance(info.value, NotFound) and "virDomainLookupByName() failed" in str(info.value)
+
+
+def test_consoles_are_decided_by_the_driver(bed: Bed) -> None:
+    virt = bed.host().virt
+    assert virt.driver == "TEST" and virt.driver in virt_module.NO_CONSOLE_DRIVERS
