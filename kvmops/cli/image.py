@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _source(p)
     p.add_argument("--user", help="the login user (default: the site's, e.g. centos)")
     p.add_argument("--key", action="append", default=[], metavar="FILE.pub", help="authorized key (repeatable)")
+    p.add_argument("--root-key", action="append", default=[], metavar="FILE.pub",
+                   help="authorized key for root (repeatable)")
     p.add_argument("--password-hash", help="$6$ hash for the login user")
     p.add_argument("--root-password-hash", help="$6$ hash for root")
     p.add_argument("--ask-password", action="store_true", help="type the login user's password")
@@ -64,9 +66,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = cmds.add_parser("seed", help="write a NoCloud seed ISO (cloud-init) for a guest's CD-ROM")
     p.add_argument("guest")
-    p.add_argument("--out", help="ISO path on the host (default: XML_DIR/GUEST-cidata.iso)")
+    p.add_argument("--out", help="ISO path on the host (default: XML_DIR/GUEST-seed.iso)")
     p.add_argument("--user")
     p.add_argument("--key", action="append", default=[], metavar="FILE.pub")
+    p.add_argument("--root-key", action="append", default=[], metavar="FILE.pub", help="authorized key for root")
     p.add_argument("--password-hash")
     p.add_argument("--root-password-hash")
     p.add_argument("--ip", help="static address with prefix, e.g. 10.5.68.237/24")
@@ -146,12 +149,14 @@ def cmd_tweak(args: argparse.Namespace) -> int:
                 todo.append(tweaks.SetPassword(pw))
         if args.key:
             todo.append(tweaks.AuthorizedKeys(user, _keys(args.key)))
+        if args.root_key:
+            todo.append(tweaks.AuthorizedKeys("root", _keys(args.root_key)))
         if args.sudo:
             todo.append(tweaks.Sudoers(user))
         if args.serial:
             todo += [tweaks.SerialGetty(), tweaks.GrubSerial()]
         if not todo:
-            raise InvalidInput("no tweak chosen: use --key, --password-hash, --sudo, --serial, ...")
+            raise InvalidInput("no tweak chosen: use --key, --root-key, --password-hash, --sudo, --serial, ...")
         todo.append(tweaks.SelinuxRelabel())
         lv = _lv(args, host)
         report = tweaks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
@@ -181,12 +186,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
             user, _keys(args.key),
             Password.hashed(user, args.password_hash) if args.password_hash else None,
             Password.hashed("root", args.root_password_hash) if args.root_password_hash else None,
+            _keys(args.root_key),
         )
         net = None
         if args.ip:
             gw = args.gateway or str(gateway_for(host.site, args.ip))
             net = nocloud.StaticNet(args.ip, gw, tuple(args.dns or [str(d) for d in host.site.dns]))
         seed = nocloud.Seed(args.guest, users, net)
-        out = args.out or f"{host.site.xml_dir.rstrip('/')}/{args.guest}-cidata.iso"
+        out = args.out or nocloud.seed_path(host.site, args.guest)
         return show_and_apply(host, nocloud.seed_plan(seed, out), args)
 

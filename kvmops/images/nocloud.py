@@ -9,8 +9,14 @@ the KVM host, runs in milliseconds, works the same in unit tests, and the result
 back with the same library (this kernel cannot even mount iso9660). genisoimage would need
 the three files on the host first and one more package there. The bytes go to the host as
 base64 on stdin of ``openssl base64 -d -A -out PATH`` (masked: user-data holds password
-hashes), so the same code works locally and over SSH. The documents are written as JSON,
-which is YAML too: cloud-init reads them with ``yaml.safe_load``.
+hashes), so the same code works locally and over SSH. The file is created empty with mode
+0600 first (``install -m 0600 /dev/null``) and only then filled, so the hashes are never
+readable by others, not even for a moment. The documents are written as JSON, which is YAML
+too: cloud-init reads them with ``yaml.safe_load``.
+
+The seed's place is :func:`seed_path` (``<xml_dir>/<guest>-seed.iso``), the one name every
+caller uses. Once the guest has booted with it, :mod:`kvmops.procedures.guest_create`
+ejects it and removes the file (``seed_done``): it holds password hashes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from kvmops.errors import InvalidInput
 from kvmops.images import content as c
 from kvmops.images.passwords import Password
 from kvmops.plan import Plan
+from kvmops.site import Site
 
 VOLUME_ID = "cidata"
 FILES = {"user-data": "USERDATA.;1", "meta-data": "METADATA.;1", "network-config": "NETCONF.;1"}
@@ -126,6 +133,8 @@ class Seed:
             "ssh_pwauth": self.ssh_pwauth,
             **self.extra,
         }
+        if any(u.name == "root" and u.keys for u in self.users):
+            doc["disable_root"] = False  # else cloud-init turns root's keys into "log in as ..." stubs
         return "#cloud-config\n" + json.dumps(doc, indent=2) + "\n"
 
     def meta_data(self) -> str:
@@ -184,21 +193,42 @@ def read_iso(data: bytes) -> tuple[str, dict[str, str]]:
         iso.close()
 
 
-def write_cmd(path: str, data: bytes) -> Cmd:
-    """``openssl base64 -d -A -out PATH`` with the ISO as base64 on stdin (masked)."""
-    if not path.startswith("/") or not path.endswith(".iso"):
+def seed_path(site: Site, guest: str) -> str:
+    """Where a guest's seed ISO lives on the host: ``<xml_dir>/<guest>-seed.iso``."""
+    return f"{site.xml_dir.rstrip('/')}/{names.guest_name(guest)}-seed.iso"
+
+
+def _iso_path(path: str) -> str:
+    if not path.startswith("/") or not path.endswith(".iso") or "\0" in path or "\n" in path:
         raise InvalidInput(f"seed ISO path {path!r}: an absolute path ending in .iso")
-    return change("openssl", "base64", "-d", "-A", "-out", path,
+    return path
+
+
+def create_cmd(path: str) -> Cmd:
+    """``install -D -m 0600 /dev/null PATH``: the file exists, empty and private, before any
+    byte of the seed is written (a file left from before is replaced by a new one)."""
+    return change("install", "-D", "-m", "0600", "/dev/null", _iso_path(path))
+
+
+def write_cmd(path: str, data: bytes) -> Cmd:
+    """``openssl base64 -d -A -out PATH`` with the ISO as base64 on stdin (masked); it writes
+    into the file :func:`create_cmd` made, whose mode stays 0600."""
+    return change("openssl", "base64", "-d", "-A", "-out", _iso_path(path),
                   stdin=base64.b64encode(data).decode(), stdin_secret=True)
 
 
+def remove_cmd(path: str) -> Cmd:
+    """``rm -f -- PATH``: the seed is removed once the guest has booted with it."""
+    return change("rm", "-f", "--", _iso_path(path))
+
+
 def seed_plan(seed: Seed, path: str) -> Plan:
-    """Write the seed ISO to ``path`` on the host (mode 600); attach it as the guest's CD-ROM
-    with :func:`with_seed` (GuestSpec.cdrom)."""
+    """Write the seed ISO to ``path`` on the host, mode 0600 from the start; attach it as the
+    guest's CD-ROM with :func:`with_seed` (GuestSpec.cdrom)."""
     data = seed_iso(seed.files())
     plan = Plan(f"NoCloud seed ISO for {seed.hostname} at {path}")
+    plan.add(f"create {path} empty with mode 600 (user-data holds password hashes)", create_cmd(path))
     plan.add(f"write {path} ({len(data)} bytes: {', '.join(seed.files())})", write_cmd(path, data))
-    plan.add(f"{path}: mode 600 (user-data holds password hashes)", change("chmod", "600", path))
     plan.add(f"check {path} is an ISO labelled {VOLUME_ID}", read("blkid", "-p", "-o", "export", path))
     plan.notes.append("cloud-init runs once per instance-id: change instance_id to make it run again")
     return plan
@@ -210,9 +240,11 @@ def with_seed(spec: Any, path: str) -> Any:
 
 
 def users_for(login: str, keys: Sequence[str] = (), login_password: Password | None = None,
-              root_password: Password | None = None) -> tuple[CloudUser, ...]:
-    """The usual pair: the login user with keys, password and sudo; root with its password."""
-    users = [CloudUser(login, tuple(keys), login_password, sudo=True)]
-    if root_password is not None:
-        users.append(CloudUser("root", (), root_password))
+              root_password: Password | None = None, root_keys: Sequence[str] = (), *,
+              sudo: bool = True) -> tuple[CloudUser, ...]:
+    """The usual pair: the login user with keys, password and sudo; root with its password
+    and keys (guide 3.3.1: both get ``authorized_keys``)."""
+    users = [CloudUser(login, tuple(keys), login_password, sudo=sudo)]
+    if root_password is not None or root_keys:
+        users.append(CloudUser("root", tuple(root_keys), root_password))
     return tuple(users)

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import stat
+from pathlib import Path
 
 import pytest
 import yaml
 
 from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
+from kvmops.host import Host
 from kvmops.images import nocloud as nc
 from kvmops.images.passwords import Password, verify
+from kvmops.plan import Plan, Step
+from kvmops.runners import LocalRunner
+from kvmops.site import load_site
+from tests.support.run import run_plan
 from tests.support.secrets import PASSWORDS
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
@@ -54,12 +61,54 @@ def test_iso_without_network_config() -> None:
 
 
 def test_plan_masks_the_iso_content() -> None:
-    plan = nc.seed_plan(_seed(), "/root/kvm/test1-cidata.iso")
+    plan = nc.seed_plan(_seed(), "/root/kvm/test1-seed.iso")
     text = plan.render()
-    assert f"openssl base64 -d -A -out /root/kvm/test1-cidata.iso <<< {MASK}" in text
-    write = plan.steps[0].cmd
+    assert f"openssl base64 -d -A -out /root/kvm/test1-seed.iso <<< {MASK}" in text
+    write = plan.steps[1].cmd
     assert write is not None and write.stdin_secret and write.mutates
     assert "$6$" not in text
+
+
+def test_the_seed_has_one_place(tmp_path: Path) -> None:
+    site = load_site()
+    assert nc.seed_path(site, "test1") == f"{site.xml_dir.rstrip('/')}/test1-seed.iso"
+    with pytest.raises(InvalidInput):
+        nc.seed_path(site, "../etc")
+
+
+def test_the_seed_is_private_before_a_byte_is_written(tmp_path: Path) -> None:
+    """Created empty with mode 600, then filled: never chmod-ed after the hashes are in it.
+    A file left from before (world-readable, other content) is replaced by a new private one."""
+    path = tmp_path / "kvm" / "test1-seed.iso"
+    path.parent.mkdir()
+    path.write_text("old secret")
+    path.chmod(0o644)
+    plan = nc.seed_plan(_seed(), str(path))
+    assert [s.cmd.argv[0] for s in plan.steps if s.cmd] == ["install", "openssl", "blkid"]
+    assert not any(s.cmd and s.cmd.argv[0] == "chmod" for s in plan.steps)
+    host = Host(load_site(), LocalRunner(), "test:///default")
+    create, write = plan.steps[0], plan.steps[1]
+    run_plan(host, Plan("create", [create]))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_size == 0  # private, still empty
+    run_plan(host, Plan("write", [write]))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    vol, files = nc.read_iso(path.read_bytes())
+    assert vol == "cidata" and set(files) == {"user-data", "meta-data", "network-config"}
+    assert verify(PASSWORDS["nocloud-login"], yaml.safe_load(files["user-data"])["users"][0]["hashed_passwd"])
+    run_plan(host, Plan("remove", [Step("remove", nc.remove_cmd(str(path)))]))
+    assert not path.exists()
+
+
+def test_root_gets_its_keys_and_cloud_init_leaves_them_alone() -> None:
+    root_key = KEY.replace("admin@example", "root@example")
+    users = nc.users_for("centos", [KEY], None, None, [root_key], sudo=False)
+    doc = yaml.safe_load(nc.Seed("test1", users).user_data())
+    centos, root = doc["users"]
+    assert centos["ssh_authorized_keys"] == [KEY] and "sudo" not in centos
+    assert root == {"name": "root", "ssh_authorized_keys": [root_key]}
+    assert doc["disable_root"] is False  # else cloud-init prefixes root's keys with a "log in as" stub
+    plain = yaml.safe_load(nc.Seed("test1", nc.users_for("centos", [KEY])).user_data())
+    assert [u["name"] for u in plain["users"]] == ["centos"] and "disable_root" not in plain
 
 
 def test_mac_match_sets_name() -> None:
