@@ -25,7 +25,7 @@ from kvmops.cmd import Cmd, Kind
 from kvmops.errors import CommandFailed, ConfirmationRequired, KvmopsError
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host
-from kvmops.plan import Call, Plan, Progress, Step, Wait
+from kvmops.plan import Call, Nested, Plan, Progress, Step, Wait
 from kvmops.runners import faults
 
 Confirmed = frozenset[str]
@@ -171,6 +171,17 @@ class Executor:
             self.call(eff)
         elif isinstance(eff, Wait):
             eff.fn(self.host, self.say)
+        elif isinstance(eff, Nested):
+            self.nested(eff)
+
+    def nested(self, op: Nested) -> object:
+        """A nested operation: run when applying (its own commands are recorded one by one);
+        in plan mode recorded as planned, never run."""
+        if not self.applying:
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            self.host.runner.record(started, op.display, op.kind is Kind.CHANGE, None, 0.0)
+            return None
+        return op.fn(self.host, self.say)
 
     def call(self, call: Call) -> object:
         """A libvirt call: recorded like a command, fault-injectable, planned-only in plan mode."""

@@ -43,7 +43,20 @@ class Wait:
     fn: Callable[[Host, Progress], object]
 
 
-Effect = Cmd | Call | Wait
+@dataclass(frozen=True)
+class Nested:
+    """A kvmops operation that plans and runs its own steps on the host when it runs, from
+    what it finds there (tweak an image: map the disk, mount its root, plan each tweak from
+    the files in it, apply, unmount). A change: run only when a plan is applied; plan mode
+    lists it. Its own commands go through the host's runner (recorded, fault-injectable).
+    """
+
+    display: str
+    fn: Callable[[Host, Progress], object]
+    kind: Kind = Kind.CHANGE
+
+
+Effect = Cmd | Call | Wait | Nested
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Step:
 
     @property
     def kind(self) -> Kind:
-        if isinstance(self.effect, Cmd | Call):
+        if isinstance(self.effect, Cmd | Call | Nested):
             return self.effect.kind
         return Kind.READ
 
@@ -84,7 +97,7 @@ class Step:
     def text(self) -> str:
         if isinstance(self.effect, Cmd):
             return self.effect.display()
-        if isinstance(self.effect, Call):
+        if isinstance(self.effect, Call | Nested):
             return self.effect.display
         if isinstance(self.effect, Wait):
             return f"# {self.effect.display}"

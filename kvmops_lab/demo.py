@@ -57,7 +57,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _params(guest: str, image: str | None) -> dict[str, object]:
-    params: dict[str, object] = {"guest": guest, "vlan": VLAN, "memory": "512m", "vcpus": 1,
+    params: dict[str, object] = {"guest": guest, "vlans": str(VLAN), "memory": "512m", "vcpus": 1,
                                  "size": "1g", "setup": "tweaks", "sudo": False, "address": "10.5.68.237"}
     if image:
         params["image"] = image

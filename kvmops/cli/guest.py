@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
-from kvmops.guests import lifecycle
+from kvmops.guests import console, lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
 from kvmops.plan import Plan
+from kvmops.procedures import guest_create
 from kvmops.site import Site
 
 
@@ -64,11 +65,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_apply(p)
     p.set_defaults(func=cmd_autostart)
 
-    p = cmds.add_parser("console", help="how to attach to the serial console (or read it)")
+    p = cmds.add_parser("console", help="attach to the serial console like virsh console (CTRL-] detaches)")
     _name(p)
-    p.add_argument("--seconds", type=float, default=0, help="read the console for SECONDS here")
+    p.add_argument("--seconds", type=float, default=0,
+                   help="instead of attaching, only read the console for SECONDS")
     add_site(p)
     p.set_defaults(func=cmd_console)
+
+    p = cmds.add_parser("seed-done", help="after a verified boot: eject the NoCloud seed, drop it from the "
+                        "definition and remove the ISO (it holds password hashes)")
+    _name(p)
+    add_apply(p)
+    p.set_defaults(func=cmd_seed_done)
 
     p = cmds.add_parser("shutdown", help="virsh shutdown NAME and wait for it")
     _name(p)
@@ -131,11 +139,27 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 
 def cmd_console(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        if args.seconds <= 0:
-            print(lifecycle.console_hint(host, args.name))
+        if args.seconds > 0:
+            lifecycle.read_console(host, args.name, args.seconds, print)
             return 0
-        lifecycle.read_console(host, args.name, args.seconds, print)
+        try:
+            console.attach(host, args.name)
+        except console.NoTerminal as exc:
+            print(f"{exc}; from a terminal run this command again, or attach from a shell with:\n"
+                  f"{lifecycle.console_hint(host, args.name)}")
+            return 1
     return 0
+
+
+def cmd_seed_done(args: argparse.Namespace) -> int:
+    with host_of(args) as host:
+        wanted = guest_create.seed_done_wanted(host.site, args.name)
+        show_and_apply(host, guest_create.seed_done_plan(facts_of(host, wanted), args.name), args)
+        if not host.apply:
+            return 0
+        verdict = guest_create.verify_seed_done(facts_of(host, wanted), args.name)
+        print(verdict.render())
+        return 0 if verdict.ok else 1
 
 
 def cmd_shutdown(args: argparse.Namespace) -> int:

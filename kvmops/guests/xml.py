@@ -69,6 +69,66 @@ def with_uuid(xml: str, uuid: str) -> str:
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
+def _parse(xml: str) -> ET.Element:
+    """A domain XML as a tree that keeps its comments (the guide's template has a header)."""
+    # The XML comes from libvirt, kvmops or the operator's kept file; expat resolves no external entities.
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))  # noqa: S314
+    try:
+        root = ET.fromstring(xml, parser=parser)  # noqa: S314
+    except ET.ParseError as exc:
+        raise InvalidInput(f"not a domain XML: {exc}") from None
+    if root.tag != "domain":
+        raise InvalidInput(f"not a domain XML: the root element is <{root.tag}>")
+    return root
+
+
+def _text_of(root: ET.Element, original: str) -> str:
+    """The tree as text, after what stood before the root element (declaration, comments)."""
+    start = original.find("<domain")
+    return original[:max(start, 0)] + ET.tostring(root, encoding="unicode").rstrip("\n") + "\n"
+
+
+def with_disk_source(xml: str, old: str, new: str) -> str:
+    """The domain XML with each disk whose source is ``old`` (``/dev/rl_build/vmtest1``)
+    pointing at ``new`` instead; everything else (UUID, MACs, comments) stays."""
+    root = _parse(xml)
+    for disk in root.iterfind("devices/disk"):
+        src = disk.find("source")
+        for attr in ("dev", "file"):
+            if src is not None and src.get(attr) == old:
+                src.set(attr, new)
+    return _text_of(root, xml)
+
+
+def _cdroms_with(root: ET.Element, path: str) -> list[ET.Element]:
+    return [d for d in root.iterfind("devices/disk")
+            if d.get("device") == "cdrom" and (src := d.find("source")) is not None and src.get("file") == path]
+
+
+def without_cdrom_media(xml: str, path: str) -> str:
+    """The domain XML with the CD-ROM drive that holds ``path`` left empty (the drive stays,
+    as in the guide's template)."""
+    root = _parse(xml)
+    for cd in _cdroms_with(root, path):
+        src = cd.find("source")
+        assert src is not None
+        cd.remove(src)
+    return _text_of(root, xml)
+
+
+def ejected_drive(xml: str, path: str) -> str | None:
+    """The ``<disk>`` of the drive holding ``path``, without its medium (for a live eject);
+    None when no drive holds it."""
+    found = _cdroms_with(_parse(xml), path)
+    if not found:
+        return None
+    drive = found[0]
+    src = drive.find("source")
+    assert src is not None
+    drive.remove(src)
+    return ET.tostring(drive, encoding="unicode").strip()
+
+
 def _os(dom: ET.Element, spec: GuestSpec) -> None:
     os_el = _sub(dom, "os")
     _sub(os_el, "type", "hvm", arch="x86_64", machine="q35")

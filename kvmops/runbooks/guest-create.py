@@ -17,57 +17,53 @@
 # The guide's guest creation (3.2) with the image tweaks it needs (3.3), end to end: an LV
 # for the system disk, the cloud image copied onto it, accounts / serial console / static
 # address, the domain XML from the site's template (kept in the site's `xml_dir`), `virsh
-# define`, start, autostart, and a look at the serial console to verify the guest boots.
+# define`, start, autostart; then the boot is verified on the serial console.
 #
 # Accounts and address get into the guest in one of two ways (`setup`):
 # `nocloud` (default) writes a NoCloud seed ISO that cloud-init in a stock cloud image reads
 # at first boot; `tweaks` edits the copied image offline in a chroot, exactly as the guide
-# does by hand (login user's keys and password, sudo, serial getty, a NetworkManager keyfile
-# for the static address); `none` leaves the image as it is.
+# does by hand (the login user's and root's keys and passwords, sudo, a serial getty, a
+# NetworkManager profile for the static address, an SELinux relabel where the image uses
+# SELinux); `none` leaves the image as it is.
 #
-# **Preconditions (checked below):** the guest name is free; the VLAN is a network of the
-# site; a static address lies in the VLAN's network and is not the gateway; the image is a
-# raw or qcow2 cloud image on the host and fits the LV; the VG has the space. Re-running
-# converges: an existing LV of at least the size is kept, but copying onto an LV that
-# existed before this run OVERWRITES it and needs `confirm` equal to it (`rl_build/vmtest2`).
+# **Multihomed guests** (guide 2.2): `vlans` lists the guest's networks, one NIC on each
+# VLAN's bridge, in that order (`"2368,223"`: eth0 on virbr1.2368, eth1 on virbr1.223). A
+# static `address` belongs to the first VLAN and is set on eth0.
+#
+# **Preconditions (checked below):** the guest name is free; every VLAN is a network of the
+# site; a static address lies in the first VLAN's network and is not the gateway; the image
+# is a raw or qcow2 cloud image on the host and fits the LV; the VG has the space.
+#
+# **Confirmations, all checked before the first change:** copying onto an LV that existed
+# before this run OVERWRITES it: `confirm` = the LV (`rl_build/vmtest2`); an old kept XML
+# file of the same name that differs is replaced only with `confirm` = the guest's name.
+# Give both comma-separated. An LV this run creates needs no confirmation.
 
 # %% tags=["parameters"]
 site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
-confirm = ""  # only to overwrite an LV that existed before: exactly VG/LV
+confirm = ""  # only to overwrite an LV that existed before (VG/LV) or a different kept XML (the guest's name)
 guest = "test2"  # the new guest's name (its LV is the site's prefix + name)
-vlan = 2368  # the guest network (a VLAN of the site; its bridge is virbr1.<vlan>)
+vlans = "2368"  # the guest's networks, comma-separated: one NIC per VLAN, e.g. 2368 or 2368,223
 memory = "2g"  # memory (base-2, e.g. 2g or 2048m)
 vcpus = 2  # number of vCPUs
 size = "10g"  # size of the system disk LV (at least the image's virtual size)
 image = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"  # raw or qcow2 image on the host
 setup = "nocloud"  # one of: nocloud, tweaks, none
-address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "" = DHCP
+address = ""  # static IPv4 address of eth0 in the first VLAN's network, e.g. 10.5.68.237; "" = DHCP
 keys = ""  # SSH public key line(s) for the login user, separated by ;
+root_keys = ""  # SSH public key line(s) for root, separated by ; (guide 3.3.1)
 password = ""  # secret: the login user's password ("" = key login only)
 root_password = ""  # secret: root's password ("" = leave root as the image has it)
-sudo = True  # with tweaks: give the login user passwordless sudo (the image must have sudo)
+sudo = True  # give the login user passwordless sudo (tweaks: the image must have sudo)
 autostart = True  # start the guest when the host boots
-console_seconds = 60.0  # read the serial console up to this long after the start, until a login prompt (0 = skip)
+console_seconds = 120.0  # how long to wait for a login prompt on the serial console after the start
 
 # %%
 from kvmops import notebook as nb
-from kvmops.guests import lifecycle
-from kvmops.guests.spec import guest_spec
-from kvmops.images import nocloud
-from kvmops.images.copy import copy_plan
-from kvmops.images.passwords import Password
-from kvmops.facts import Wanted, with_lvs
-from kvmops.lvm import ops
-from kvmops.lvm.facts import LV
-from kvmops.net.address import static_address
-from kvmops.units import human, parse_size
+from kvmops.procedures import guest_create as gc
 
 host = nb.open_host(site, apply)
-login = host.site.login_user
-lv = host.site.guest_lv(guest)
-disk = f"{host.site.vg}/{lv}"
-seed_path = f"{host.site.xml_dir.rstrip('/')}/{guest}-seed.iso"
 password = nb.secret("password", password)
 root_password = nb.secret("root_password", root_password)
 
@@ -75,126 +71,85 @@ root_password = nb.secret("root_password", root_password)
 # ## Preconditions
 #
 # *If this step fails:* a guest of that name exists (pick another name, or remove it with
-# `guest-remove`); the image path is wrong (it must be on the KVM host); the address is
-# outside the VLAN's network or taken. Nothing was changed.
+# `guest-remove`); a VLAN is not a network of the site; the image path is wrong (it must be
+# on the KVM host); the address is outside the first VLAN's network. Nothing was changed.
 
 # %%
 with nb.step("Check preconditions", if_fails="fix the parameter named in the message; nothing was changed"):
-    net = host.site.network(vlan)
-    fixed = static_address(host.site, guest, vlan, address) if address else None
-    spec = guest_spec(host.site, guest, memory=memory, vcpus=vcpus, vlans=(vlan,))
-    facts = nb.read(host, Wanted(images=(image,)) | lifecycle.define_wanted(host.site, spec))
-    info = facts.image(image)
-    nb.check(facts.domain(guest) is None, f"guest {guest} exists already: pick another name or use guest-remove")
-    print(f"guest {guest}: {vcpus} vCPUs, {memory} memory, bridge {net.bridge}, disk {disk} ({size})")
-    print(f"image {image}: {info.format}, {human(info.virtual_size)}; address {fixed.with_prefix if fixed else 'DHCP'}")
+    req = gc.request(host.site, guest, vlans=vlans, memory=memory, vcpus=vcpus, size=size, image=image,
+                     setup=setup, address=address, keys=keys, root_keys=root_keys, password=password,
+                     root_password=root_password, sudo=sudo, autostart=autostart)
+    facts = nb.read(host, gc.wanted(host.site, req))
+    print("\n".join(gc.check(facts, req)))
 
 # %% [markdown]
 # ## Plan
 #
-# Each part is computed as if the parts before it had run (the LV exists for the copy); with
-# `apply=True` every part is planned again just before it runs, from the real state.
+# Every part, computed as if the parts before it had run (the LV exists for the copy, the
+# seed for the definition). With `apply=True` each part is planned again from the host as it
+# is just before it runs; a part that would then need a confirmation nobody gave is refused.
+# With `setup=tweaks` the tweaks' exact commands depend on the image's files, so they are
+# planned once the image is on the LV. The seed is retired only after a verified boot.
 
 # %%
-lv_plan = ops.create(facts, lv, parse_size(size))
-after_lv = facts if facts.lvm.get(lv) else with_lvs(
-    facts, [LV(lv, host.site.vg, "-wi-a-----", parse_size(size), "", None, None)])
-copy = copy_plan(after_lv, lv, info)
-users = nocloud.users_for(login, [k for k in keys.split(";") if k.strip()],
-                          Password.clear(login, password) if password else None,
-                          Password.clear("root", root_password) if root_password else None)
-net_cfg = nocloud.StaticNet(fixed.with_prefix, str(net.gateway), tuple(str(d) for d in fixed.dns)) if fixed else None
-seed = nocloud.seed_plan(nocloud.Seed(guest, users, net_cfg), seed_path) if setup == "nocloud" else None
-if setup == "nocloud":
-    spec = nocloud.with_seed(spec, seed_path)
-for plan in (lv_plan, copy, seed):
-    if plan is not None:
-        nb.show_plan(plan)
-if setup == "tweaks":
-    nb.note("Offline tweaks (planned after the copy, from the image's real content): password and keys of "
-            f"`{login}`{', sudo' if sudo else ''}, serial getty{', static address ' + fixed.with_prefix if fixed else ''}.")
-if not host.apply and setup == "nocloud":
-    nb.note("The domain is defined with the seed ISO as its CD-ROM once the seed is written.")
-define = lifecycle.define(after_lv, nocloud.with_seed(spec, None))  # the seed is not written yet
-nb.show_plan(define)
-nb.note(f"Then: start {guest}" + (", autostart on" if autostart else "")
-        + (f", read its serial console up to {console_seconds:g} s (until a login prompt)" if console_seconds else "")
-        + ".")
+create = gc.procedure(facts, req)
+nb.show_procedure(create)
+retire = gc.seed_done_preview(facts, req)
+if retire is not None:
+    nb.show_plan(retire)
 
 # %% [markdown]
-# ## Create the LV and copy the image
+# ## Create the guest
 #
-# *If this step fails:* the VG is full (choose a smaller `size`), or the copy failed (the LV
-# exists now: re-running skips the LV and copies again; pass `confirm` = the LV then).
+# Every confirmation is checked first: a missing one refuses the run and nothing changes.
+#
+# *If this step fails:* the VG is full (choose a smaller `size`); the copy failed (the LV
+# exists now: running again keeps it and copies again, which needs `confirm` = the LV); with
+# `tweaks` the image could not be mounted or lacks an account or tool (the message names
+# it); libvirt rejects the definition (a missing bridge: create it with `host-network`). Each
+# part that is done stays done; running again continues from the host as it is.
 
 # %%
-with nb.step("Create the LV and copy the image", if_fails="re-run; pass confirm=VG/LV to copy onto the existing LV"):
+with nb.step("Create the guest", if_fails="read the message; run again with the confirmation it names"):
     with nb.locked(host, guest, "guest-create"):
-        fresh = not lv_plan.empty
-        nb.execute(host, lv_plan)
-        if host.apply:
-            copy = copy_plan(nb.read(host), lv, info)
-        nb.execute(host, copy, disk if fresh else confirm)
+        nb.run_procedure(host, create, confirm)
 
 # %% [markdown]
-# ## Accounts, console and address
+# ## Verify: defined, running, and booted to a login prompt
 #
-# *If this step fails:* with `tweaks`, the image could not be mounted (is it a Linux cloud
-# image?) or an account is missing in it; with `nocloud`, the ISO could not be written to
-# the host's `xml_dir`.
-
-# %%
-with nb.step("Accounts, console and address", if_fails="check the image; the disk is mapped/mounted no more"):
-    if setup == "nocloud":
-        with nb.locked(host, guest, "guest-create"):
-            nb.execute(host, seed)
-    elif setup == "tweaks" and host.apply:
-        from kvmops.images import tweaks as tw
-        wanted: list[tw.Tweak] = [tw.Sudoers(login)] if sudo else []
-        wanted += [tw.SerialGetty()]
-        wanted += [tw.SetPassword(Password.clear(login, password))] if password else []
-        wanted += [tw.SetPassword(Password.clear("root", root_password))] if root_password else []
-        wanted += [tw.AuthorizedKeys(login, tuple(k for k in keys.split(";") if k.strip()))] if keys.strip() else []
-        wanted += [tw.StaticIp.from_address(fixed)] if fixed else []
-        with nb.locked(host, guest, "guest-create"):
-            print(tw.tweak_image(host, nb.read(host), wanted, lv=disk))
-    else:
-        print("nothing to do here" if setup == "none" else "plan only: the tweaks are planned after the copy")
-
-# %% [markdown]
-# ## Define, start, autostart
+# libvirt is asked afresh; then the serial console is read until a login prompt shows (the
+# decisive signal; boot-loader lines are not a boot). A guest under TCG may need minutes.
 #
-# *If this step fails:* libvirt names what it rejects (a bridge that does not exist: create
-# it with `host-network`; a missing emulator: fix the site's `libvirt.emulator`).
-
-# %%
-with nb.step("Define and start the guest", if_fails="read libvirt's message; `inventory` shows the host"):
-    with nb.locked(host, guest, "guest-create"):
-        if host.apply:
-            define = lifecycle.define(nb.read(host, lifecycle.define_wanted(host.site, spec)), spec)  # now real
-        nb.execute(host, define, confirm)
-        if host.apply:
-            nb.execute(host, lifecycle.start(nb.read(host), guest))
-            if autostart:
-                nb.execute(host, lifecycle.autostart(nb.read(host), guest, True))
-
-# %% [markdown]
-# ## Verify: the guest runs and its console answers
-#
-# *If this step fails:* no console output usually means no getty/console on ttyS0 in the
-# image (use `setup=tweaks`) or a slow boot (raise `console_seconds`); see `guest-unreachable`.
+# *If this step fails:* "boot NOT verified" quotes the last console lines and what they may
+# mean: no getty on ttyS0 (use `setup=tweaks`), a slow boot (raise `console_seconds`), a
+# kernel panic (more `memory`). Follow `guest-unreachable`. The seed stays until a boot is
+# verified: then run `kvmops guest seed-done NAME`.
 
 # %%
 with nb.step("Verify the guest", if_fails="follow the guest-unreachable runbook"):
+    nb.verify(host, lambda now: gc.verify(now, req), gc.verify_wanted(host.site, req))
     if host.apply:
-        now = host.virt.info(guest)
-        nb.check(now.active, f"guest {guest} is {now.state}, not running")
-        if console_seconds:
-            text = lifecycle.read_console(host, guest, console_seconds, print, until=lifecycle.login_prompt)
-            nb.check(text.strip(), f"guest {guest} printed nothing on its serial console in {console_seconds:g} s")
-            nb.check("Kernel panic" not in text, f"the kernel of guest {guest} panicked (see its console above)")
-        print(f"ok: guest {guest} runs" + (" and answers on its console" if console_seconds else ""))
-        print(lifecycle.console_hint(host, guest))
+        boot = gc.verify_boot(host, guest, console_seconds, print)
+        print(boot.render())
+        nb.check(boot.ok, boot.render())
+
+# %% [markdown]
+# ## Retire the NoCloud seed
+#
+# Only after the verified boot: cloud-init has read the seed, which holds password hashes.
+# It is ejected from the running guest, dropped from the definition and the kept XML, and
+# removed. (With `setup=tweaks` or `none` there is no seed.)
+#
+# *If this step fails:* run `kvmops guest seed-done NAME --apply` later; it converges.
+
+# %%
+with nb.step("Retire the seed", if_fails="run kvmops guest seed-done NAME --apply"):
+    if retire is None:
+        print(f"setup={setup}: no seed to retire")
+    elif host.apply:
+        nb.run_procedure(host, gc.seed_done(nb.read(host, gc.seed_done_wanted(host.site, guest)), guest))
+        nb.verify(host, lambda now: gc.verify_seed_done(now, guest), gc.seed_done_wanted(host.site, guest))
     else:
-        print(f"plan only: guest {guest} not created")
+        print("plan only: the seed is retired after a verified boot")
+    print(f"console: kvmops guest console {guest}    (CTRL-] detaches)")
 host.close()

@@ -39,40 +39,28 @@ timeout = 120.0  # how long shutdown waits for the guest to power off
 
 # %%
 from kvmops import notebook as nb
-from kvmops.errors import LibvirtError
-from kvmops.guests import lifecycle
-from kvmops.plan import Plan
+from kvmops.procedures import guest_lifecycle as gl
 
 host = nb.open_host(site, apply)
 
 # %% [markdown]
 # ## Preconditions: the guest and its state
 #
-# *If this step fails:* the guest is not defined (check the name with `inventory`), or
-# libvirt does not answer (is libvirtd running?).
+# *If this step fails:* the guest is not defined (check the name with `inventory`), the
+# action is not one of those listed, or libvirt does not answer (is libvirtd running?).
 
 # %%
 with nb.step("Read the guest's state", if_fails="check the name with the inventory runbook"):
     facts = nb.read(host)
-    info = lifecycle.need_domain(facts, guest)
-    nb.table([(info.name, info.state, "yes" if info.autostart else "no", "yes" if info.persistent else "no")],
-             ["guest", "state", "autostart", "persistent"])
+    info = gl.check(facts, guest, action)
+    nb.table([gl.status_row(info)], ["guest", "state", "autostart", "persistent"])
 
 # %% [markdown]
 # ## Plan
 
 # %%
-if action == "start":
-    plan = lifecycle.start(facts, guest, console_seconds=seconds)
-elif action == "shutdown":
-    plan = lifecycle.shutdown(facts, guest, timeout=timeout)
-elif action == "destroy":
-    plan = lifecycle.destroy(facts, guest)
-elif action in ("autostart", "noautostart"):
-    plan = lifecycle.autostart(facts, guest, on=action == "autostart")
-else:
-    plan = Plan(f"{action} of guest {guest}").noop(f"{action} only reads: nothing to change")
-nb.show_plan(plan)
+change = gl.procedure(facts, guest, action, seconds=seconds, timeout=timeout)
+nb.show_procedure(change)
 
 # %% [markdown]
 # ## Do it
@@ -85,28 +73,16 @@ nb.show_plan(plan)
 # %%
 with nb.step(f"{action} guest {guest}", if_fails="read the message above; the console shows what the guest does"):
     with nb.locked(host, guest, f"guest-lifecycle {action}"):
-        nb.execute(host, plan, confirm)
-    if action == "console":
-        try:
-            print(lifecycle.read_console(host, guest, seconds, print) or "(no console output)")
-        except LibvirtError as exc:
-            print(f"cannot read the console here: {exc}\n{lifecycle.console_hint(host, guest)}")
-    elif action == "guestinfo":
-        try:
-            for key, value in sorted(lifecycle.guest_info(host, guest).items()):
-                print(f"{key} = {value}")
-        except LibvirtError as exc:
-            print(f"no guestinfo: {exc}")
+        nb.run_procedure(host, change, confirm)
+    for line in gl.read(host, guest, action, seconds, print):
+        print(line)
 
 # %% [markdown]
 # ## Verify
+#
+# libvirt is asked again: the guest's state must be what the action wanted.
 
 # %%
 with nb.step("Verify the state", if_fails="look at the guest's console and libvirt's log on the host"):
-    after = host.virt.info(guest)
-    print(f"guest {guest}: {after.state}, autostart {'on' if after.autostart else 'off'}")
-    if host.apply:
-        expected = {"start": after.active, "shutdown": not after.active, "destroy": not after.active,
-                    "autostart": after.autostart, "noautostart": not after.autostart}
-        nb.check(expected.get(action, True), f"guest {guest} is {after.state} after {action}")
+    nb.verify(host, lambda now: gl.verify(now, guest, action))
 host.close()

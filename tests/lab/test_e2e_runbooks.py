@@ -227,7 +227,7 @@ def test_01_host_network_makes_the_vlan_bridge(host: Host) -> None:
 
 def test_02_guest_create_defines_and_boots_the_guest(host: Host) -> None:
     need("network")
-    rec = run("guest-create", guest=GUEST, vlan=VLAN, memory="512m", vcpus=1, size=SIZE, image=IN_LAB_FILE,
+    rec = run("guest-create", guest=GUEST, vlans=str(VLAN), memory="512m", vcpus=1, size=SIZE, image=IN_LAB_FILE,
               setup="tweaks", sudo=False, address=ADDRESS, console_seconds=BOOT_BUDGET or 20.0)
     vg, lv = host.site.vg, host.site.guest_lv(GUEST)
     lvs = _lvs(host)

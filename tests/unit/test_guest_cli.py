@@ -78,8 +78,10 @@ def test_destructive_commands_need_confirm(capsys: pytest.CaptureFixture[str], s
 
 
 def test_console_info_and_errors(capsys: pytest.CaptureFixture[str], site: str) -> None:
-    code, out, _ = run(capsys, "guest", "console", "web1", "--site", site)
-    assert code == 0 and "virsh console web1" in out and "CTRL-]" in out
+    code, out, _ = run(capsys, "guest", "console", "web1", "--site", site)  # pytest's stdin is no terminal
+    assert code == 1 and "stdin is not a terminal" in out and "virsh console web1" in out and "CTRL-]" in out
+    code, _, err = run(capsys, "guest", "console", "db1", "--site", site)
+    assert code == 2 and "guest db1 is shut off: start it first" in err
     code, _, err = run(capsys, "guest", "console", "web1", "--seconds", "0.1", "--site", site)
     assert code == 2 and "virsh console web1" in err
     code, _, err = run(capsys, "guest", "info", "web1", "--site", site)
@@ -93,3 +95,15 @@ def test_undefine_of_a_running_guest_is_refused(capsys: pytest.CaptureFixture[st
     code, _, err = run(capsys, "guest", "undefine", "web1", "--site", site, "--apply", "--confirm", "web1")
     assert code == 2 and "shut it down first" in err
     assert not Path(bed.xml_dir).exists()
+
+
+def test_seed_done_plans_then_removes_the_seed(capsys: pytest.CaptureFixture[str], site: str, bed: Bed) -> None:
+    bed.xml_dir.mkdir()
+    seed = bed.xml_dir / "web1-seed.iso"
+    seed.write_bytes(b"hashes")
+    code, out, _ = run(capsys, "guest", "seed-done", "web1", "--site", site)
+    assert code == 0 and f"rm -f -- {seed}" in out and "plan only" in out and seed.exists()
+    code, out, _ = run(capsys, "guest", "seed-done", "web1", "--site", site, "--apply")
+    assert code == 0 and f"ok: {seed} is removed" in out and not seed.exists()
+    code, out, _ = run(capsys, "guest", "seed-done", "web1", "--site", site)
+    assert code == 0 and "the seed of guest web1 is gone already" in out

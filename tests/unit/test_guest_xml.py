@@ -12,7 +12,14 @@ import pytest
 
 from kvmops.errors import InvalidInput
 from kvmops.guests.spec import GuestSpec, guest_spec
-from kvmops.guests.xml import read_domain, render_domain_xml, with_uuid
+from kvmops.guests.xml import (
+    ejected_drive,
+    read_domain,
+    render_domain_xml,
+    with_disk_source,
+    with_uuid,
+    without_cdrom_media,
+)
 from kvmops.site import load_site
 
 SITE = load_site()
@@ -224,3 +231,36 @@ def test_with_uuid_sets_one_uuid_after_the_name() -> None:
     d = ET.fromstring(xml)
     assert [c.tag for c in d][:3] == ["name", "uuid", "memory"]
     assert [u.text for u in d.findall("uuid")] == ["0e6c1f83-8a8d-4d3b-9a39-1f1f5d7a6e10"]
+
+
+# -- edits of an existing definition (lv-rename, retiring the seed) --------------------------
+
+
+def test_a_disk_source_is_replaced_and_nothing_else() -> None:
+    live = (FIX / "qemu-running.xml").read_text()
+    was = read_domain(live)
+    old = was.disk_sources[0]
+    new_xml = with_disk_source(live, old, "/dev/rl_build/vmnew")
+    now = read_domain(new_xml)
+    assert now.disk_sources == ("/dev/rl_build/vmnew",)
+    assert (now.uuid, now.bridges, now.memory_kib, now.kernel) == (was.uuid, was.bridges, was.memory_kib, was.kernel)
+    assert with_disk_source(live, "/dev/rl_build/other", "/dev/x").count("<disk") == live.count("<disk")
+
+
+def test_the_guides_header_comment_survives_an_edit() -> None:
+    kept = "<!-- guide 3.2: change name, disk, bridge -->\n" + render_domain_xml(SITE, spec())
+    out = with_disk_source(kept, "/dev/rl_build/vmtest1", "/dev/rl_build/vmtest9")
+    assert out.startswith("<!-- guide 3.2: change name, disk, bridge -->\n<domain")
+    assert read_domain(out).disk_sources == ("/dev/rl_build/vmtest9",)
+
+
+def test_the_seed_leaves_the_drive_empty() -> None:
+    seeded = render_domain_xml(SITE, spec(cdrom="/root/kvm/test1-seed.iso"))
+    empty = without_cdrom_media(seeded, "/root/kvm/test1-seed.iso")
+    assert read_domain(empty).cdrom is None and read_domain(empty).lines() == read_domain(
+        render_domain_xml(SITE, spec())).lines()
+    assert without_cdrom_media(seeded, "/root/kvm/other.iso").count("test1-seed.iso") == 1
+    drive = ejected_drive(seeded, "/root/kvm/test1-seed.iso")
+    assert drive is not None and drive.startswith('<disk type="file" device="cdrom">')
+    assert "source" not in drive and '<target dev="sda" bus="sata" />' in drive
+    assert ejected_drive(empty, "/root/kvm/test1-seed.iso") is None

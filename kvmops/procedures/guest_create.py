@@ -1,0 +1,486 @@
+"""guest-create as a procedure (guide 3.2, 3.3): a new guest from a cloud image.
+
+:func:`request` validates every parameter before anything is read; the host is read once
+(:func:`wanted`); :func:`procedure` returns the phases, each previewed from those facts (a
+later phase as the earlier ones would leave the host) and planned again from fresh facts
+just before it runs:
+
+1. the LV (``lvcreate``; an existing one of at least the size is kept),
+2. the image copied onto it (OVERWRITES an LV that existed before this run: confirm
+   ``VG/LV``; an LV made by this run needs no confirmation),
+3. the setup: a NoCloud seed ISO (cloud-init), or offline tweaks planned from the image's
+   content after the copy (login user's and root's keys and passwords, sudo, a serial getty,
+   a static address, an SELinux relabel), or none,
+4. define (the seed as CD-ROM; replacing a different kept XML file: confirm the guest's name),
+5. start and autostart.
+
+Every confirmation is checked before the first change (the executor's ``run_procedure``).
+Then :func:`verify` (libvirt's view) and :func:`verify_boot` (a login prompt on the serial
+console, the decisive signal), and, only after a verified boot, :func:`seed_done`: the seed
+holds password hashes, so it is ejected, dropped from the definition and removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from kvmops import names
+from kvmops.errors import InvalidInput, KvmopsError
+from kvmops.executor import Phase, Procedure
+from kvmops.facts import HostFacts, Wanted, with_lvs
+from kvmops.guests import hostfile, lifecycle
+from kvmops.guests.spec import GuestSpec, guest_spec
+from kvmops.guests.xml import disk_source, ejected_drive, read_domain, render_domain_xml, without_cdrom_media
+from kvmops.host import Host
+from kvmops.images import content, nocloud
+from kvmops.images import tweaks as tw
+from kvmops.images.copy import copy_plan
+from kvmops.images.passwords import Password
+from kvmops.lvm import ops
+from kvmops.lvm.facts import LV
+from kvmops.net import address as addr
+from kvmops.net.validate import vlan_id
+from kvmops.plan import Call, Nested, Plan, Progress, Step
+from kvmops.procedures.base import Verdict, need, single
+from kvmops.site import Site
+from kvmops.units import human, parse_size
+from kvmops.virt import DomainInfo
+
+SETUPS = ("nocloud", "tweaks", "none")
+CONSOLE_LINES = 8  # console lines quoted when the boot is not verified
+_LOADER = re.compile(r"SYSLINUX|ISOLINUX|GRUB|Loading |Booting |Probing EDD|Decompressing|"
+                     r"SeaBIOS|iPXE|Press .* to|Welcome to GRUB", re.IGNORECASE)
+
+
+# -- the parameters --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One guest to create, every value validated (:func:`request` builds it)."""
+
+    spec: GuestSpec  # name, memory, vCPUs, one bridge per VLAN (the seed is added as CD-ROM later)
+    vlans: tuple[int, ...]
+    size: int
+    image: str
+    setup: str
+    address: addr.StaticAddress | None  # on the first VLAN's NIC (eth0)
+    login: str
+    keys: tuple[str, ...] = ()
+    root_keys: tuple[str, ...] = ()
+    password: Password | None = field(default=None, repr=False)
+    root_password: Password | None = field(default=None, repr=False)
+    sudo: bool = True
+    autostart: bool = True
+
+    @property
+    def guest(self) -> str:
+        return self.spec.name
+
+
+def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpus: int, size: str,
+            image: str, setup: str = "nocloud", address: str = "", keys: str = "", root_keys: str = "",
+            password: str = "", root_password: str = "", sudo: bool = True,
+            autostart: bool = True) -> Request:
+    """The runbook's parameters checked and resolved against the site; InvalidInput names the
+    parameter that is wrong and what to give instead. Nothing is read from the host."""
+    names.guest_name(guest)
+    if setup not in SETUPS:
+        raise InvalidInput(f"setup {setup!r}: use one of {', '.join(SETUPS)}")
+    if not image.startswith("/") or "\0" in image or "\n" in image:
+        raise InvalidInput(f"image {image!r}: give the absolute path of a raw or qcow2 image on the host")
+    nets = parse_vlans(site, vlans)
+    login = site.login_user
+    req = Request(
+        spec=guest_spec(site, guest, memory=memory, vcpus=vcpus, vlans=nets),
+        vlans=nets,
+        size=parse_size(size),
+        image=image,
+        setup=setup,
+        address=addr.static_address(site, guest, nets[0], address) if address else None,
+        login=login,
+        keys=_keys("keys", keys),
+        root_keys=_keys("root_keys", root_keys),
+        password=Password.clear(login, password) if password else None,
+        root_password=Password.clear("root", root_password) if root_password else None,
+        sudo=sudo,
+        autostart=autostart,
+    )
+    given = [n for n, v in (("address", address), ("keys", keys), ("root_keys", root_keys),
+                            ("password", password), ("root_password", root_password)) if v]
+    if setup == "none" and given:
+        raise InvalidInput(f"setup=none leaves the image as it is, but {', '.join(given)} "
+                           f"{'was' if len(given) == 1 else 'were'} given: use setup=nocloud or setup=tweaks")
+    return req
+
+
+def parse_vlans(site: Site, vlans: str | int) -> tuple[int, ...]:
+    """``"2368"`` or ``"2368,223"`` (one NIC on each VLAN's bridge, in this order)."""
+    items = [v.strip() for v in str(vlans).split(",")]
+    if not any(items):
+        raise InvalidInput("vlans: give at least one VLAN of the site, e.g. 2368 or 2368,223")
+    out = tuple(vlan_id(v) for v in items if v)
+    if len(set(out)) != len(out):
+        raise InvalidInput(f"vlans {vlans!r}: a VLAN is listed twice (one NIC per VLAN)")
+    for v in out:
+        site.network(v)  # NotFound names the site's VLANs
+    return out
+
+
+def _keys(what: str, text: str) -> tuple[str, ...]:
+    lines = [k.strip() for k in re.split(r"[;\n]", text) if k.strip()]
+    try:
+        return tuple(content.public_key(k) for k in lines)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+
+
+def lv_name(site: Site, req: Request) -> str:
+    return req.spec.system_lv(site)
+
+
+def seed_of(site: Site, req: Request) -> str | None:
+    """The seed ISO's path with setup=nocloud (one place: :func:`nocloud.seed_path`)."""
+    return nocloud.seed_path(site, req.guest) if req.setup == "nocloud" else None
+
+
+def spec_of(site: Site, req: Request) -> GuestSpec:
+    """The guest as it is defined: the seed ISO (if any) as its CD-ROM."""
+    return replace(req.spec, cdrom=seed_of(site, req))
+
+
+# -- facts and checks ------------------------------------------------------------------------
+
+
+def wanted(site: Site, req: Request) -> Wanted:
+    """The one read: LVM, guests, limits, the image's format and size, the kept XML file."""
+    return Wanted(images=(req.image,), files=(hostfile.xml_path(site, req.guest),))
+
+
+def check(facts: HostFacts, req: Request) -> list[str]:
+    """The preconditions (PreconditionFailed when one fails) and what will be made."""
+    site = facts.site
+    need(facts.domain(req.guest) is None,
+         f"guest {req.guest} exists already: pick another name, or remove it first (guest-remove)")
+    info = facts.image(req.image)
+    lv = facts.lvm.get(lv_name(site, req))
+    disk = f"{site.vg}/{lv_name(site, req)}"
+    lines = [f"guest {req.guest}: {req.spec.vcpus} vCPUs, {human(req.spec.memory_kib * 1024)} memory",
+             f"image {req.image}: {info.format}, {human(info.virtual_size)}"]
+    if lv is None:
+        lines.append(f"disk {disk}: created with {human(req.size)} (VG has {human(facts.lvm.vg.free)} free)")
+    else:
+        lines.append(f"disk {disk}: EXISTS ({human(lv.size)}): the copy overwrites it, confirm={disk!r}")
+    for i, (vlan, bridge) in enumerate(zip(req.vlans, req.spec.bridges, strict=True)):
+        net = site.network(vlan)
+        how = req.address.with_prefix if i == 0 and req.address else "no static address (DHCP, if the VLAN has it)"
+        lines.append(f"NIC {i + 1} (eth{i}): VLAN {vlan}, bridge {bridge}, {net.cidr}: {how}")
+    lines += [f"NOTE: {n}" for n in notes(site, req)]
+    return lines
+
+
+def notes(site: Site, req: Request) -> list[str]:
+    """What the person running it should know: the DHCP reminder, who can log in."""
+    out = []
+    reminder = dhcp_note(site, req)
+    if reminder:
+        out.append(reminder)
+    if req.setup != "none" and not (req.keys or req.password):
+        out.append(f"no key and no password for {req.login}: nobody can log in over SSH or on the "
+                   "console (give keys or a password)")
+    if len(req.vlans) > 1:
+        out.append("the NICs are eth0, eth1, ... in the order of vlans; kvmops configures only eth0 "
+                   "(configure the others inside the guest: guide 3.3.3)")
+    return out
+
+
+def dhcp_note(site: Site, req: Request) -> str | None:
+    """The guide's DHCP reservation reminder for a static address (3.3.3).
+
+    The networks engineer's ``kvmops.net.address.dhcp_reminder(site, network)`` replaces the
+    call below once it lands (one line).
+    """
+    return addr.dhcp_reminder(req.address) if req.address else None
+
+
+# -- the procedure ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What the LV phase found when it ran: whether this run created the LV."""
+
+    created_lv: bool = False
+
+
+def procedure(facts: HostFacts, req: Request) -> Procedure:
+    """Every phase, previewed from ``facts``; each planned again from fresh facts when it runs."""
+    site = facts.site
+    lv = lv_name(site, req)
+    fresh = facts.lvm.get(lv) is None
+    run = _Run()
+    spec = spec_of(site, req)
+    after_lv = _with_lv(facts, lv, req.size)
+    proc = Procedure(f"create guest {req.guest}")
+
+    def lv_phase(f: HostFacts) -> Plan:
+        plan = ops.create(f, lv, req.size)
+        run.created_lv = not plan.empty
+        return plan
+
+    proc.add(Phase(f"the LV {site.vg}/{lv}", lv_phase), ops.create(facts, lv, req.size))
+    proc.add(Phase("copy the image", lambda f: _copy(f, req, lv, run.created_lv), Wanted(images=(req.image,))),
+             _copy(after_lv, req, lv, fresh))
+    setup = _setup_plan(site, req)
+    proc.add(Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req)), setup)
+    seeded = _with_paths(after_lv, {spec.cdrom: True} if spec.cdrom else {})
+    proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
+                   lifecycle.define_wanted(site, spec)), lifecycle.define(seeded, spec))
+    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req)),
+             _start(_with_domain(seeded, spec), req))
+    return proc
+
+
+def _with_lv(facts: HostFacts, lv: str, size: int) -> HostFacts:
+    if facts.lvm.get(lv) is not None:
+        return facts
+    return with_lvs(facts, [LV(lv, facts.site.vg, "-wi-a-----", size, "", None, None)])
+
+
+def _with_paths(facts: HostFacts, paths: dict[str, bool]) -> HostFacts:
+    return replace(facts, paths={**facts.paths, **paths})
+
+
+def _with_domain(facts: HostFacts, spec: GuestSpec) -> HostFacts:
+    """The facts once ``spec`` is defined (shut off), to preview its start."""
+    xml = render_domain_xml(facts.site, spec)
+    info = DomainInfo(spec.name, "shut off", False, False, True, xml, xml)
+    return replace(facts, domains=(*facts.domains, info))
+
+
+def _copy(facts: HostFacts, req: Request, lv: str, created_here: bool) -> Plan:
+    """The copy; onto an LV this run created it needs no confirmation (nothing to lose)."""
+    plan = copy_plan(facts, lv, facts.image(req.image))
+    if not created_here:
+        return plan
+    path = f"{facts.site.vg}/{lv}"
+    steps = [Step(s.reason.replace("OVERWRITE", "fill", 1) + " (the LV is new: made by this run)", s.effect)
+             if s.target == path else s for s in plan.steps]
+    return Plan(plan.title, steps, list(plan.notes))
+
+
+def _setup_plan(site: Site, req: Request) -> Plan:
+    if req.setup == "nocloud":
+        path = seed_of(site, req)
+        assert path is not None
+        return nocloud.seed_plan(seed(req), path)
+    if req.setup == "tweaks":
+        return _tweaks_plan(site, req)
+    return Plan("setup: none").noop("setup=none: the image boots as it is (no accounts, console or address set)")
+
+
+def seed(req: Request) -> nocloud.Seed:
+    """The NoCloud seed: the login user (keys, password, sudo), root (password, keys), eth0's address."""
+    users = nocloud.users_for(req.login, req.keys, req.password, req.root_password, req.root_keys, sudo=req.sudo)
+    a = req.address
+    net = nocloud.StaticNet(a.with_prefix, str(a.gateway), tuple(str(d) for d in a.dns)) if a else None
+    return nocloud.Seed(req.guest, users, net)
+
+
+def tweaks(req: Request) -> list[tw.Tweak]:
+    """The offline tweaks, SELinux relabel last (files written offline carry no labels)."""
+    out: list[tw.Tweak] = [tw.Sudoers(req.login)] if req.sudo else []
+    out.append(tw.SerialGetty())
+    out += [tw.SetPassword(p) for p in (req.password, req.root_password) if p is not None]
+    out += [tw.AuthorizedKeys(req.login, req.keys)] if req.keys else []
+    out += [tw.AuthorizedKeys("root", req.root_keys)] if req.root_keys else []
+    out += [tw.StaticIp.from_address(req.address)] if req.address else []
+    out.append(tw.SelinuxRelabel())
+    return out
+
+
+def _tweaks_plan(site: Site, req: Request) -> Plan:
+    disk = f"{site.vg}/{lv_name(site, req)}"
+    todo = tweaks(req)
+    plan = Plan(f"offline tweaks of {disk}")
+    plan.notes.append("planned from the image's content after the copy: the LV is mapped, its root mounted "
+                      "and each tweak planned from the files there; the exact commands show when it runs")
+    what = ", ".join(_describe(t) for t in todo)
+    return plan.add(f"tweak the image on {disk}: {what}",
+                    Nested(f"kvmops image tweak --lv {lv_name(site, req)} ({len(todo)} tweaks)", _tweaker(disk, todo)))
+
+
+def _tweaker(disk: str, todo: list[tw.Tweak]) -> Callable[[Host, Progress], object]:
+    def run(host: Host, say: Progress) -> object:
+        from kvmops.facts import read_facts
+
+        report = tw.tweak_image(host, read_facts(host), todo, lv=disk, progress=say)
+        for line in report.lines:
+            say(line)
+        return report
+
+    return run
+
+
+def _describe(t: tw.Tweak) -> str:
+    """A tweak in a few words (never a password or its hash)."""
+    if isinstance(t, tw.SetPassword):
+        return f"password of {t.password.user}"
+    if isinstance(t, tw.AuthorizedKeys):
+        return f"{len(t.keys)} key(s) for {t.user}"
+    if isinstance(t, tw.Sudoers):
+        return f"sudo for {t.user}"
+    if isinstance(t, tw.SerialGetty):
+        return "serial getty"
+    if isinstance(t, tw.StaticIp):
+        return f"static address on {t.name}"
+    return "SELinux relabel (if it uses SELinux)"
+
+
+def _start(facts: HostFacts, req: Request) -> Plan:
+    plan = lifecycle.start(facts, req.guest)
+    if req.autostart:
+        plan.extend(lifecycle.autostart(facts, req.guest, True))
+    return plan
+
+
+# -- verification ----------------------------------------------------------------------------
+
+
+def verify_wanted(site: Site, req: Request) -> Wanted:
+    return Wanted(paths=(hostfile.xml_path(site, req.guest),))
+
+
+def verify(facts: HostFacts, req: Request) -> Verdict:
+    """libvirt's view, read afresh: defined as asked, running, autostart, the kept XML."""
+    site = facts.site
+    info = facts.domain(req.guest)
+    got = read_domain(info.inactive_xml or info.xml) if info else None
+    disk = disk_source(site, lv_name(site, req))
+    kept = hostfile.xml_path(site, req.guest)
+    checks = [
+        (info is not None, f"guest {req.guest} is defined"),
+        (info is not None and info.active, f"it runs ({info.state if info else 'not defined'})"),
+        (got is not None and got.disk_sources[:1] == (disk,), f"its system disk is {disk}"),
+        (got is not None and got.bridges == req.spec.bridges, f"its NICs are on {', '.join(req.spec.bridges)}"),
+        (facts.exists(kept), f"its definition is kept in {kept}"),
+    ]
+    if req.autostart:
+        checks.append((info is not None and info.autostart, "autostart is on"))
+    return Verdict.of(checks)
+
+
+def verify_boot(host: Host, guest: str, seconds: float, progress: Progress | None = None,
+                marker: str | None = None) -> Verdict:
+    """Booted only on the decisive signal: a login prompt on the serial console (or the
+    image's own boot ``marker``), never on boot-loader lines. Reads up to ``seconds``."""
+    if seconds <= 0:
+        return Verdict(False, ("FAILED: boot NOT verified: console_seconds=0 skipped the console check; "
+                               "give it some seconds (minutes under TCG) to verify the boot",))
+    try:
+        text = lifecycle.read_console(host, guest, seconds, progress, until=lambda t: booted(t, marker))
+    except KvmopsError as exc:
+        return Verdict(False, (f"FAILED: boot NOT verified: the serial console of {guest} cannot be read: {exc}",))
+    if booted(text, marker):
+        seen = f"its marker {marker!r}" if marker and marker in text else "a login prompt"
+        return Verdict(True, (f"ok: guest {guest} booted: {seen} on its serial console",))
+    return Verdict(False, (not_booted(guest, text, seconds),))
+
+
+def booted(text: str, marker: str | None = None) -> bool:
+    """The console shows a booted guest (the one line ``kvmops.guests.boot`` will decide)."""
+    return lifecycle.login_prompt(text) or bool(marker and marker in text)
+
+
+def not_booted(guest: str, text: str, seconds: float) -> str:
+    """"boot NOT verified: ...": the last console lines and what they may mean."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    last = "; ".join(ln.strip() for ln in lines[-CONSOLE_LINES:]) or "(none)"
+    return (f"FAILED: boot NOT verified: no login prompt from {guest} within {seconds:g} s; last console "
+            f"lines: {last}; this may be because {_why(lines)}")
+
+
+def _why(lines: list[str]) -> str:
+    if not lines:
+        return ("nothing was printed: the image's kernel does not write to ttyS0 and no getty runs there "
+                "yet (setup=tweaks adds one), or the boot is slower than that (TCG: raise console_seconds)")
+    if any("Kernel panic" in ln for ln in lines):
+        return "the kernel panicked (too little memory? see the lines above)"
+    if all(_LOADER.search(ln) for ln in lines):
+        return ("only the boot loader printed: the kernel writes elsewhere (no console=ttyS0) and the "
+                "getty on ttyS0 has not started yet, or the boot hangs after the loader; wait longer "
+                "(raise console_seconds) or look at the console (kvmops guest console NAME)")
+    return ("the boot has not reached a login prompt yet (slow boot: raise console_seconds), or no getty "
+            "runs on ttyS0 (setup=tweaks adds one), or it stopped at an error shown above")
+
+
+# -- after a verified boot: the seed ---------------------------------------------------------
+
+
+def seed_done_wanted(site: Site, guest: str) -> Wanted:
+    return Wanted(files=(hostfile.xml_path(site, guest),), paths=(nocloud.seed_path(site, guest),))
+
+
+def seed_done_plan(facts: HostFacts, guest: str) -> Plan:
+    """Eject the seed ISO from the running guest, drop it from the definition and the kept XML,
+    remove the file (it holds password hashes). Each part a no-op once done."""
+    site = facts.site
+    info = lifecycle.need_domain(facts, guest)
+    path = nocloud.seed_path(site, guest)
+    plan = Plan(f"retire the NoCloud seed of guest {guest} ({path})")
+    plan.notes.append("cloud-init reads the seed at the first boot: do this once the guest has booted with it")
+    live = read_domain(info.xml)
+    drive = next((d.target for d in live.disks if d.device == "cdrom" and d.source == path), None)
+    device = ejected_drive(info.xml, path)
+    if info.active and device is not None:
+        plan.add(f"eject {path} from drive {drive} of the running guest",
+                 Call(f"virsh change-media {guest} {drive} --eject --live", lambda v: v.eject(guest, device)))
+    defined = info.inactive_xml or info.xml
+    if read_domain(defined).cdrom == path:
+        new = without_cdrom_media(defined, path)
+        plan.add("drop it from the definition (the next boot finds an empty drive)",
+                 Call(f"virsh change-media {guest} {drive or 'sda'} --eject --config", lambda v: v.define(new, guest)))
+    kept_path = hostfile.xml_path(site, guest)
+    kept = facts.file(kept_path)
+    if kept is not None and read_domain(kept).cdrom == path:
+        plan.add(f"drop it from the kept {kept_path}", hostfile.write_cmd(kept_path, without_cdrom_media(kept, path)))
+    if facts.exists(path):
+        plan.add(f"remove {path} (it holds password hashes)", nocloud.remove_cmd(path))
+    if not plan.steps:
+        plan.noop(f"the seed of guest {guest} is gone already")
+    return plan
+
+
+def seed_done(facts: HostFacts, guest: str) -> Procedure:
+    return single(facts, f"retire the seed of guest {guest}", lambda f: seed_done_plan(f, guest),
+                  seed_done_wanted(facts.site, guest))
+
+
+def seed_done_preview(facts: HostFacts, req: Request) -> Plan | None:
+    """What :func:`seed_done` will do after a verified boot, shown with the rest up front."""
+    site = facts.site
+    spec = spec_of(site, req)
+    if spec.cdrom is None:
+        return None
+    xml = render_domain_xml(site, spec)
+    running = DomainInfo(req.guest, "running", True, req.autostart, True, xml, xml)
+    after = replace(facts, domains=(*facts.domains, running),
+                    files={**facts.files, hostfile.xml_path(site, req.guest): xml}, paths={spec.cdrom: True})
+    plan = seed_done_plan(after, req.guest)
+    plan.title = f"only after a verified boot: {plan.title}"
+    return plan
+
+
+def verify_seed_done(facts: HostFacts, guest: str) -> Verdict:
+    site = facts.site
+    path = nocloud.seed_path(site, guest)
+    info = lifecycle.need_domain(facts, guest)
+    kept = facts.file(hostfile.xml_path(site, guest))
+    return Verdict.of([
+        (read_domain(info.xml).cdrom != path, f"the running guest's drive no longer holds {path}"),
+        (read_domain(info.inactive_xml or info.xml).cdrom != path, "its definition has no seed"),
+        (kept is None or read_domain(kept).cdrom != path, "the kept XML has no seed"),
+        (not facts.exists(path), f"{path} is removed"),
+    ])

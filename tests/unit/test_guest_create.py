@@ -1,0 +1,256 @@
+"""guest-create as a procedure: parameters, the phases' previews and confirmations, a whole
+run on libvirt's test driver (LVM simulated: tests/unit/test_guest_simlvm.py), the boot's
+verdict, and retiring the seed."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
+from kvmops.executor import Executor, confirmed
+from kvmops.facts import read_facts
+from kvmops.guests import lifecycle
+from kvmops.guests.xml import read_domain
+from kvmops.host import Host
+from kvmops.images import nocloud
+from kvmops.images import tweaks as tw
+from kvmops.plan import Nested
+from kvmops.procedures import guest_create as gc
+from kvmops.procedures.base import PreconditionFailed
+from tests.unit.test_guest_simlvm import SimLvm
+from tests.unit.test_guest_testbed import Bed, bed
+
+__all__ = ["bed"]
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
+ROOT_KEY = KEY.replace("admin@example", "root@example")
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> str:
+    """A real raw image with a partition table (and nothing in it): qemu-img and sfdisk read it."""
+    path = tmp_path / "cloud.raw"
+    with path.open("wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["sfdisk", "-q", str(path)], input="label: dos\ntype=83\n", text=True, check=True,
+                   capture_output=True)
+    return str(path)
+
+
+def req(b: Bed, image: str, **kw: object) -> gc.Request:
+    args: dict[str, object] = {"vlans": "2368", "memory": "1g", "vcpus": 1, "size": "1g", "image": image,
+                               "keys": KEY}
+    args.update(kw)
+    return gc.request(b.site, str(args.pop("guest", "web2")), **args)  # type: ignore[arg-type]
+
+
+def run(host: Host, proc: gc.Procedure, confirm: str = "") -> list[str]:
+    return Executor(host, lambda _l: None).run_procedure(proc, confirmed(confirm))
+
+
+def mutations(sim: SimLvm, host: Host) -> list[str]:
+    """Every change that ran: LVM (simulated), files, libvirt calls (all through the runner's log)."""
+    return [r.command for r in host.runner.records if r.mutates and r.executed] + [" ".join(a) for a in sim.changes]
+
+
+# -- parameters ------------------------------------------------------------------------------
+
+
+def test_vlans_make_one_nic_each_and_the_address_goes_to_the_first(bed: Bed, image: str) -> None:
+    r = req(bed, image, vlans="2368,223", address="10.5.68.237")
+    assert r.vlans == (2368, 223) and r.spec.bridges == ("virbr1.2368", "virbr1.223")
+    assert r.address is not None and r.address.with_prefix == "10.5.68.237/24" and r.address.device == "eth0"
+    assert req(bed, image, vlans=2368).vlans == (2368,)  # papermill may hand over an int
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"vlans": ""}, "give at least one VLAN"),
+    ({"vlans": "2368,2368"}, "listed twice"),
+    ({"vlans": "2368,x"}, "VLAN"),
+    ({"vlans": "999"}, "999"),
+    ({"vlans": "223,2368", "address": "10.5.68.237"}, "belongs to VLAN 2368"),
+    ({"setup": "cloud"}, "use one of nocloud, tweaks, none"),
+    ({"setup": "none", "keys": "", "root_keys": ROOT_KEY}, "setup=none leaves the image as it is, but root_keys"),
+    ({"keys": "ssh-rsa"}, "keys:"),
+    ({"root_keys": "not a key"}, "root_keys:"),
+    ({"image": "cloud.raw"}, "absolute path"),
+    ({"guest": "../x"}, "guest"),
+])
+def test_bad_parameters_are_refused_before_any_read(bed: Bed, image: str, kw: dict[str, object],
+                                                    message: str) -> None:
+    with pytest.raises((InvalidInput, NotFound), match=message):
+        req(bed, str(kw.pop("image", image)), **kw)
+
+
+# -- previews and confirmations --------------------------------------------------------------
+
+
+def test_every_phase_is_shown_up_front_and_a_new_lv_needs_no_confirmation(bed: Bed, image: str) -> None:
+    host = bed.host(runner=SimLvm())
+    r = req(bed, image, vlans="2368,223", root_keys=ROOT_KEY)
+    proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+    titles = [p.title for p in proc.preview]
+    assert titles[0].startswith("create LV rl_build/vmweb2") and titles[2].startswith("NoCloud seed ISO for web2")
+    text = "\n".join(p.render() for p in proc.preview)
+    seed = nocloud.seed_path(bed.site, "web2")
+    assert "fill rl_build/vmweb2 with" in text and f"install -D -m 0600 /dev/null {seed}" in text
+    assert "virsh define" in text and "virsh start web2" in text and "virsh autostart web2" in text
+    assert [t for p in proc.preview for t in p.targets] == []
+    assert read_domain(gc.render_domain_xml(bed.site, gc.spec_of(bed.site, r))).cdrom == seed
+
+
+def test_tweaks_are_planned_after_the_copy_with_root_keys_and_relabel(bed: Bed, image: str) -> None:
+    r = req(bed, image, setup="tweaks", root_keys=ROOT_KEY, address="10.5.68.237")
+    todo = gc.tweaks(r)
+    assert isinstance(todo[-1], tw.SelinuxRelabel)  # last: files written offline carry no labels
+    keys = {t.user: t.keys for t in todo if isinstance(t, tw.AuthorizedKeys)}
+    assert keys == {"centos": (KEY,), "root": (ROOT_KEY,)}
+    assert any(isinstance(t, tw.StaticIp) for t in todo) and any(isinstance(t, tw.SerialGetty) for t in todo)
+    host = bed.host(runner=SimLvm())
+    proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+    (tweak,) = proc.preview[2].steps
+    assert isinstance(tweak.effect, Nested) and tweak.mutates
+    assert "planned from the image's content after the copy" in proc.preview[2].render()
+
+
+def test_a_stale_kept_xml_is_confirmed_before_the_lv_is_even_created(bed: Bed, image: str) -> None:
+    """Issue 13: define's confirmation used to be checked after the LV and the copy."""
+    bed.xml_dir.mkdir()
+    stale = bed.xml_dir / "web2.xml"
+    stale.write_text("<domain type='kvm'><name>web2</name><memory>1</memory><vcpu>1</vcpu></domain>\n")
+    sim = SimLvm()
+    host = bed.host(runner=sim)
+    r = req(bed, image)
+    proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+    assert [t for p in proc.preview for t in p.targets] == ["web2"]
+    with pytest.raises(ConfirmationRequired, match="confirm='web2'"):
+        run(host, proc)
+    assert mutations(sim, host) == [] and "vmweb2" not in sim.names()
+    assert stale.read_text().startswith("<domain type='kvm'><name>web2</name>")
+    assert host.virt.domains() == read_facts(host).domains and not host.virt.exists("web2")
+
+
+def test_copying_onto_an_existing_lv_needs_its_confirmation_first(bed: Bed, image: str) -> None:
+    sim = SimLvm()
+    sim.add("vmweb2")
+    host = bed.host(runner=sim)
+    r = req(bed, image)
+    facts = read_facts(host, gc.wanted(bed.site, r))
+    assert any("EXISTS" in line and "confirm='rl_build/vmweb2'" in line for line in gc.check(facts, r))
+    proc = gc.procedure(facts, r)
+    with pytest.raises(ConfirmationRequired, match="rl_build/vmweb2"):
+        run(host, proc, "web2")
+    assert mutations(sim, host) == []
+
+
+def test_an_lv_that_appears_after_the_preview_is_not_overwritten(bed: Bed, image: str) -> None:
+    """Each phase is planned again from fresh facts: the copy then targets an LV this run did
+    not make, which nobody confirmed."""
+    sim = SimLvm()
+    host = bed.host(runner=sim)
+    r = req(bed, image)
+    proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+    sim.add("vmweb2")  # someone else made it meanwhile
+    with pytest.raises(ConfirmationRequired, match="host changed meanwhile"):
+        run(host, proc)
+    assert not any(a[:2] == ("qemu-img", "convert") for a in sim.changes)
+
+
+def test_a_defined_guest_is_refused(bed: Bed, image: str) -> None:
+    host = bed.host(runner=SimLvm())
+    r = req(bed, image, guest="web1")
+    with pytest.raises(PreconditionFailed, match="guest web1 exists already"):
+        gc.check(read_facts(host, gc.wanted(bed.site, r)), r)
+
+
+# -- a whole run -----------------------------------------------------------------------------
+
+
+def test_a_whole_run_defines_starts_and_verifies_but_not_the_boot(bed: Bed, image: str) -> None:
+    sim = SimLvm()
+    host = bed.host(runner=sim)
+    r = req(bed, image, vlans="2368,223", address="10.5.68.237", root_keys=ROOT_KEY)
+    facts = read_facts(host, gc.wanted(bed.site, r))
+    gc.check(facts, r)
+    run(host, gc.procedure(facts, r))
+    assert "vmweb2" in sim.names()
+    assert [a[:2] for a in sim.changes if a[0] == "qemu-img"] == [("qemu-img", "convert"), ("qemu-img", "compare")]
+    seed = Path(nocloud.seed_path(bed.site, "web2"))
+    assert stat.S_IMODE(seed.stat().st_mode) == 0o600
+    _vol, files = nocloud.read_iso(seed.read_bytes())
+    assert ROOT_KEY in files["user-data"] and "10.5.68.237/24" in files["network-config"]
+    info = host.virt.info("web2")
+    assert info.active and info.autostart
+    defined = read_domain(info.inactive_xml)
+    assert defined.cdrom == str(seed) and defined.bridges == ("virbr1.2368", "virbr1.223")
+    verdict = gc.verify(read_facts(host, gc.verify_wanted(bed.site, r)), r)
+    assert verdict.ok, verdict.render()
+    boot = gc.verify_boot(host, "web2", 0.5)  # the test driver has no console: not verified
+    assert not boot.ok and "boot NOT verified" in boot.render() and "virsh console web2" in boot.render()
+    with pytest.raises(SafetyError, match="disk of the running guest web2"):  # never copied under a guest
+        gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+
+
+def test_the_seed_is_retired_once_and_for_all(bed: Bed, image: str) -> None:
+    sim = SimLvm()
+    host = bed.host(runner=sim)
+    r = req(bed, image, password="")
+    run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
+    host.virt.destroy("web2")  # the test driver cannot eject live: the live eject is the integration test's
+    seed = nocloud.seed_path(bed.site, "web2")
+    wanted = gc.seed_done_wanted(bed.site, "web2")
+    assert not gc.verify_seed_done(read_facts(host, wanted), "web2").ok
+    run(host, gc.seed_done(read_facts(host, wanted), "web2"))
+    verdict = gc.verify_seed_done(read_facts(host, wanted), "web2")
+    assert verdict.ok, verdict.render()
+    assert not Path(seed).exists() and read_domain(host.virt.inactive_xml("web2")).cdrom is None
+    assert read_domain((bed.xml_dir / "web2.xml").read_text()).cdrom is None
+    assert host.virt.info("web2").autostart  # only the drive changed
+    assert gc.seed_done_plan(read_facts(host, wanted), "web2").empty  # converged
+
+
+def test_the_seed_is_retired_from_a_running_guest_live_first(bed: Bed, image: str) -> None:
+    host = bed.host(runner=SimLvm())
+    r = req(bed, image)
+    run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
+    plan = gc.seed_done_plan(read_facts(host, gc.seed_done_wanted(bed.site, "web2")), "web2")
+    assert [s.text() for s in plan.steps][:2] == ["virsh change-media web2 sda --eject --live",
+                                                   "virsh change-media web2 sda --eject --config"]
+    assert plan.steps[-1].text() == f"rm -f -- {nocloud.seed_path(bed.site, 'web2')}"
+
+
+# -- the boot's verdict ----------------------------------------------------------------------
+
+SYSLINUX = "SYSLINUX 6.04 EDD 20191223 Copyright (C) 1994-2015 H. Peter Anvin et al\nLoading /boot/vmlinuz... ok\n" \
+           "Loading /boot/initrd.img...ok\n"
+
+
+@pytest.mark.parametrize(("console", "ok", "said"), [
+    ("[  OK  ] Started Serial Getty on ttyS0.\n\nRocky Linux 9.4\nweb2 login: ", True, "a login prompt"),
+    (SYSLINUX, False, "only the boot loader printed"),
+    ("", False, "nothing was printed"),
+    ("[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n", False, "the kernel panicked"),
+    ("[    5.3] systemd[1]: Reached target Basic System.\n", False, "not reached a login prompt yet"),
+    ("KVMOPS-MARKER guest is up\n", True, "its marker"),
+])
+def test_booted_only_on_a_login_prompt_or_the_images_marker(monkeypatch: pytest.MonkeyPatch, console: str,
+                                                            ok: bool, said: str) -> None:
+    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: console)
+    verdict = gc.verify_boot(None, "web2", 30, marker="KVMOPS-MARKER")  # type: ignore[arg-type]
+    assert verdict.ok is ok and said in verdict.render()
+    if not ok:
+        assert verdict.render().startswith("FAILED: boot NOT verified: no login prompt from web2 within 30 s")
+
+
+def test_boot_loader_lines_are_never_a_boot() -> None:
+    assert not gc.booted(SYSLINUX) and not gc.booted(SYSLINUX + "GRUB loading.\n")
+    assert gc.booted(SYSLINUX + "\nweb2 login: ")
+
+
+def test_a_skipped_console_check_is_no_verified_boot() -> None:
+    verdict = gc.verify_boot(None, "web2", 0)  # type: ignore[arg-type]
+    assert not verdict.ok and "console_seconds=0" in verdict.render()
