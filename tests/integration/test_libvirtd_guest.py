@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import shutil
 import signal
+import stat
 import subprocess
+import sys
 import tarfile
 import tempfile
+import termios
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,13 +30,17 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.errors import NotFound
-from kvmops.executor import StepFailed
+from kvmops.errors import ConfirmationRequired, NotFound
+from kvmops.executor import Executor, StepFailed, confirmed
 from kvmops.facts import read_facts
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.images import nocloud
+from kvmops.lvm import ops
+from kvmops.procedures import guest_create as gc
+from kvmops.procedures import lv_rename
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from kvmops.virt import Virt
@@ -50,6 +58,7 @@ SOCKETS = ("libvirt/libvirt-sock", "libvirt/libvirt-sock-ro", "libvirt/libvirt-a
 PIDFILES = ("libvirtd.pid", "virtlogd.pid")
 TIMINGS: dict[str, float] = {}
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "libvirt"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 
 
 def sh(*argv: str, cwd: Path | None = None) -> str:
@@ -114,13 +123,24 @@ def busybox() -> Path:
     return out
 
 
+# kvmops_mode (from the kernel's command line) picks what the console shows: "login" (the
+# default) prints the marker, a tick a second, a getty-like login prompt, and echoes every line
+# typed into the console; "loader" shows only boot-loader lines and then nothing.
 INIT = f"""#!/bin/sh
+if [ "$kvmops_mode" = loader ]; then
+  echo "SYSLINUX 6.04 EDD 20191223 Copyright (C) 1994-2015 H. Peter Anvin et al"
+  echo "Loading /boot/vmlinuz... ok"
+  echo "Loading /boot/initrd.img...ok"
+  while true; do sleep 1; done
+fi
 echo "{MARKER}"
 i=0
 while true; do
   i=$((i+1))
+  echo
   echo "kvmops tick $i"
-  sleep 1
+  printf "{GUEST} login: "
+  if read -t 1 line; then echo "kvmops got: $line"; fi
 done
 """
 
@@ -140,7 +160,7 @@ def initramfs(dest: Path) -> None:
     for d in ("bin", "dev", "proc"):
         out.write(_cpio_entry(d, 0o040755))
     out.write(_cpio_entry("bin/busybox", 0o100755, busybox().read_bytes()))
-    for applet in ("sh", "sleep", "echo"):
+    for applet in ("sh", "sleep", "echo", "printf"):
         out.write(_cpio_entry(f"bin/{applet}", 0o120777, b"busybox"))
     out.write(_cpio_entry("dev/console", 0o020600, rdev=(5, 1)))
     out.write(_cpio_entry("init", 0o100755, INIT.encode()))
@@ -215,6 +235,13 @@ def daemons() -> Iterator[Daemons]:
                 (RUN / sock).unlink(missing_ok=True)
         if fresh_run_dir:  # libvirtd's state folders under /run/libvirt were made by this test
             shutil.rmtree(RUN / "libvirt", ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _timings() -> Iterator[None]:
+    """What was measured in this module, printed once at its end (never asserted)."""
+    yield
+    print("\nmeasured (libvirtd, TCG):", {k: round(v, 2) for k, v in TIMINGS.items()})
 
 
 @pytest.fixture
@@ -333,4 +360,170 @@ def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path, sit
     finally:
         _cleanup_guest(host)
         host.close()
-    print("\nmeasured:", {k: round(v, 2) for k, v in TIMINGS.items()})
+
+
+# -- guest-create's verification, the seed, the console, lv-rename (issue 14) ----------------
+
+
+def _boot_files(workdir: Path) -> tuple[Path, Path, Path]:
+    kern, initrd, disk = workdir / "vmlinuz", workdir / "initrd", workdir / "disk.raw"
+    if not kern.exists():
+        shutil.copyfile(kernel(), kern)
+        initramfs(initrd)
+        with disk.open("wb") as f:
+            f.truncate(1024 * 1024)
+    return kern, initrd, disk
+
+
+def _spec(workdir: Path, name: str = GUEST, mode: str = "login", cdrom: str | None = None) -> GuestSpec:
+    kern, initrd, disk = _boot_files(workdir)
+    return GuestSpec(name, 256 * 1024, 1, (), allow_no_network=True, disk_path=str(disk), kernel=str(kern),
+                     initrd=str(initrd), cmdline=f"console=ttyS0 quiet loglevel=0 panic=-1 kvmops_mode={mode}",
+                     serial_log=str(workdir / f"{name}.log"), cdrom=cdrom)
+
+
+def _define_and_start(host: Host, spec: GuestSpec) -> None:
+    quiet = lambda _line: None  # noqa: E731
+    run_plan(host, lifecycle.define(read_facts(host, lifecycle.define_wanted(host.site, spec)), spec), progress=quiet)
+    run_plan(host, lifecycle.start(read_facts(host), spec.name), progress=quiet)
+
+
+def test_the_boot_counts_only_on_a_login_prompt(daemons: Daemons, workdir: Path, site_vg: str) -> None:
+    host = _host(workdir)
+    try:
+        _define_and_start(host, _spec(workdir, mode="loader"))
+        t0 = time.monotonic()
+        verdict = gc.verify_boot(host, GUEST, 25)
+        assert not verdict.ok, verdict.render()
+        text = verdict.render()
+        assert text.startswith(f"FAILED: boot NOT verified: no login prompt from {GUEST} within 25 s")
+        assert "Loading /boot/initrd.img...ok" in text and "only the boot loader printed" in text
+        TIMINGS["boot-loader lines only: not verified after (s)"] = time.monotonic() - t0
+        _cleanup_guest(host)
+        (workdir / "kvm" / f"{GUEST}.xml").unlink()  # the next guest of that name is another one
+
+        _define_and_start(host, _spec(workdir))
+        t0 = time.monotonic()
+        verdict = gc.verify_boot(host, GUEST, 60)
+        assert verdict.ok and "a login prompt" in verdict.render(), verdict.render()
+        TIMINGS["start to a verified boot (login prompt) (s)"] = time.monotonic() - t0
+    finally:
+        _cleanup_guest(host)
+        host.close()
+
+
+def test_the_seed_is_retired_from_the_running_guest(daemons: Daemons, workdir: Path, site_vg: str) -> None:
+    host = _host(workdir)
+    seed = nocloud.seed_path(host.site, GUEST)
+    quiet = lambda _line: None  # noqa: E731
+    try:
+        users = nocloud.users_for("centos", (KEY,), None, None, (KEY,))
+        run_plan(host, nocloud.seed_plan(nocloud.Seed(GUEST, users), seed), progress=quiet)
+        assert stat.S_IMODE(Path(seed).stat().st_mode) == 0o600
+        _define_and_start(host, _spec(workdir, cdrom=seed))
+        assert read_domain(host.virt.info(GUEST).xml).cdrom == seed
+        assert gc.verify_boot(host, GUEST, 60).ok
+
+        wanted = gc.seed_done_wanted(host.site, GUEST)
+        retire = gc.seed_done(read_facts(host, wanted), GUEST)
+        assert retire.preview[0].steps[0].text() == f"virsh change-media {GUEST} sda --eject --live"
+        t0 = time.monotonic()
+        Executor(host, quiet).run_procedure(retire)
+        TIMINGS["seed retired from the running guest (s)"] = time.monotonic() - t0
+        verdict = gc.verify_seed_done(read_facts(host, wanted), GUEST)
+        assert verdict.ok, verdict.render()
+        now = host.virt.info(GUEST)
+        assert now.active and read_domain(now.xml).cdrom is None and read_domain(now.inactive_xml).cdrom is None
+        assert not Path(seed).exists() and seed not in (workdir / "kvm" / f"{GUEST}.xml").read_text()
+        assert gc.seed_done_plan(read_facts(host, wanted), GUEST).empty
+    finally:
+        _cleanup_guest(host)
+        host.close()
+
+
+def _read_until(fd: int, wanted: bytes, timeout: float, seen: bytearray) -> None:
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{wanted!r} not seen within {timeout} s; got: {bytes(seen[-1500:])!r}")
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:  # the other side closed
+                break
+    assert wanted in seen, bytes(seen[-1500:])
+
+
+def test_kvmops_guest_console_attaches_like_virsh_console(daemons: Daemons, workdir: Path, site_vg: str) -> None:
+    host = _host(workdir)
+    cli = [str(Path(sys.executable).parent / "kvmops"), "guest", "console", GUEST, "--site", str(workdir / "site.toml")]
+    try:
+        _define_and_start(host, _spec(workdir))
+        assert gc.verify_boot(host, GUEST, 60).ok
+
+        plain = subprocess.run(cli, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert plain.returncode == 1 and "stdin is not a terminal" in plain.stdout
+        assert f"virsh console {GUEST}    # CTRL-] detaches" in plain.stdout
+
+        master, slave = os.openpty()
+        before = termios.tcgetattr(slave)
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cli, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        seen = bytearray()
+        try:
+            _read_until(master, f"Connected to guest {GUEST}".encode(), 60, seen)
+            _read_until(master, b"kvmops tick", 30, seen)
+            TIMINGS["kvmops guest console: attached and reading after (s)"] = time.monotonic() - t0
+            t1 = time.monotonic()
+            os.write(master, b"hello kvmops\r")
+            _read_until(master, b"kvmops got: hello kvmops", 30, seen)
+            TIMINGS["a line typed into the console echoed by the guest after (s)"] = time.monotonic() - t1
+            os.write(master, b"\x1d")  # CTRL-]
+            assert proc.wait(timeout=30) == 0
+            _read_until(master, b"detached (CTRL-])", 5, seen)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            after = termios.tcgetattr(slave)
+            os.close(master)
+            os.close(slave)
+        assert after == before, "the terminal was not restored"
+        assert host.virt.info(GUEST).active  # detaching leaves the guest alone
+    finally:
+        _cleanup_guest(host)
+        host.close()
+
+
+def test_lv_rename_updates_the_definition_keeping_its_uuid(daemons: Daemons, workdir: Path, site_vg: str) -> None:
+    """Real LVM metadata and a real libvirtd. Starting the guest needs the LV's device node,
+    which needs device-mapper: that part is the lab's (this kernel has none)."""
+    host = _host(workdir)
+    name = "kvmopsrn1"
+    quiet = lambda _line: None  # noqa: E731
+    try:
+        run_plan(host, ops.create(read_facts(host), "vmrn1", 8 * 1024 * 1024), progress=quiet)
+        spec = GuestSpec(name, 256 * 1024, 1, (), allow_no_network=True, disk_lv="vmrn1")
+        run_plan(host, lifecycle.define(read_facts(host, lifecycle.define_wanted(host.site, spec)), spec),
+                 progress=quiet)
+        facts = read_facts(host)
+        facts = read_facts(host, lv_rename.wanted(facts, "vmrn1", "vmrn2"))
+        assert "definitions to update: kvmopsrn1" in lv_rename.check(facts, "vmrn1", "vmrn2")
+        before = lv_rename.uuids(facts, (name,))
+        rename = lv_rename.procedure(facts, "vmrn1", "vmrn2")
+        with pytest.raises(ConfirmationRequired):
+            Executor(host, quiet).run_procedure(rename)
+        assert read_facts(host).lvm.get("vmrn1") is not None  # nothing changed
+        Executor(host, quiet).run_procedure(rename, confirmed(name))
+        now = read_facts(host, lv_rename.verify_wanted(host.site, (name,)))
+        verdict = lv_rename.verify(now, "vmrn1", "vmrn2", before)
+        assert verdict.ok, verdict.render()
+        lvs = sh("lvs", "--noheadings", "-o", "lv_name", site_vg).split()
+        assert "vmrn2" in lvs and "vmrn1" not in lvs
+        assert read_domain(host.virt.inactive_xml(name)).disk_sources == (f"/dev/{site_vg}/vmrn2",)
+    finally:
+        if host.virt.exists(name):
+            host.virt.undefine(name)
+        host.close()
