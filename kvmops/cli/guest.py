@@ -10,7 +10,7 @@ from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
 from kvmops.plan import Plan
-from kvmops.procedures import guest_create
+from kvmops.procedures import guest_seed
 from kvmops.site import Site
 
 
@@ -153,11 +153,11 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_seed_done(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        wanted = guest_create.seed_done_wanted(host.site, args.name)
-        show_and_apply(host, guest_create.seed_done_plan(facts_of(host, wanted), args.name), args)
+        wanted = guest_seed.wanted(host.site, args.name)
+        show_and_apply(host, guest_seed.plan(facts_of(host, wanted), args.name), args)
         if not host.apply:
             return 0
-        verdict = guest_create.verify_seed_done(facts_of(host, wanted), args.name)
+        verdict = guest_seed.verify(facts_of(host, wanted), args.name)
         print(verdict.render())
         return 0 if verdict.ok else 1
 

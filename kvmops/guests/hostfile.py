@@ -43,6 +43,17 @@ def read_text(runner: Runner, path: str) -> str | None:
     raise CommandFailed(runner.host, result.cmd.masked_argv(), result.returncode, result.stderr)
 
 
+def exists(runner: Runner, path: str) -> bool:
+    """Whether ``path`` exists on the host; on a recorded plan-only site an unrecorded path
+    does not (as :func:`read_text`)."""
+    try:
+        return runner.run(exists_cmd(path)).returncode == 0
+    except NotFound:
+        if _replays(runner):
+            return False
+        raise
+
+
 def _replays(runner: Runner) -> bool:
     """The runner (or the one a plan runner reads through) answers from recorded outputs."""
     from kvmops.runners.replay import ReplayRunner

@@ -16,8 +16,9 @@ just before it runs:
 
 Every confirmation is checked before the first change (the executor's ``run_procedure``).
 Then :func:`verify` (libvirt's view) and :func:`verify_boot` (a login prompt on the serial
-console, the decisive signal), and, only after a verified boot, :func:`seed_done`: the seed
-holds password hashes, so it is ejected, dropped from the definition and removed.
+console, the decisive signal), and, only after a verified boot, the seed is retired: it
+holds password hashes, so it is ejected, dropped from the definition and removed
+(:mod:`kvmops.procedures.guest_seed`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from kvmops.executor import Phase, Procedure
 from kvmops.facts import HostFacts, Wanted, with_lvs
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
-from kvmops.guests.xml import disk_source, ejected_drive, read_domain, render_domain_xml, without_cdrom_media
+from kvmops.guests.xml import disk_source, read_domain, render_domain_xml
 from kvmops.host import Host
 from kvmops.images import content, nocloud
 from kvmops.images import tweaks as tw
@@ -42,8 +43,8 @@ from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.net import address as addr
 from kvmops.net.validate import vlan_id
-from kvmops.plan import Call, Nested, Plan, Progress, Step
-from kvmops.procedures.base import Verdict, need, single
+from kvmops.plan import Nested, Plan, Progress, Step
+from kvmops.procedures.base import Verdict, need
 from kvmops.site import Site
 from kvmops.units import human, parse_size
 from kvmops.virt import DomainInfo
@@ -187,9 +188,9 @@ def notes(site: Site, req: Request) -> list[str]:
     reminder = dhcp_note(site, req)
     if reminder:
         out.append(reminder)
-    if req.setup != "none" and not (req.keys or req.password):
-        out.append(f"no key and no password for {req.login}: nobody can log in over SSH or on the "
-                   "console (give keys or a password)")
+    if req.setup != "none" and not (req.keys or req.password or req.root_keys or req.root_password):
+        out.append(f"no key and no password for {req.login} or root: nobody can log in over SSH or on "
+                   "the console (give keys or a password)")
     if len(req.vlans) > 1:
         out.append("the NICs are eth0, eth1, ... in the order of vlans; kvmops configures only eth0 "
                    "(configure the others inside the guest: guide 3.3.3)")
@@ -414,73 +415,3 @@ def _why(lines: list[str]) -> str:
                 "(raise console_seconds) or look at the console (kvmops guest console NAME)")
     return ("the boot has not reached a login prompt yet (slow boot: raise console_seconds), or no getty "
             "runs on ttyS0 (setup=tweaks adds one), or it stopped at an error shown above")
-
-
-# -- after a verified boot: the seed ---------------------------------------------------------
-
-
-def seed_done_wanted(site: Site, guest: str) -> Wanted:
-    return Wanted(files=(hostfile.xml_path(site, guest),), paths=(nocloud.seed_path(site, guest),))
-
-
-def seed_done_plan(facts: HostFacts, guest: str) -> Plan:
-    """Eject the seed ISO from the running guest, drop it from the definition and the kept XML,
-    remove the file (it holds password hashes). Each part a no-op once done."""
-    site = facts.site
-    info = lifecycle.need_domain(facts, guest)
-    path = nocloud.seed_path(site, guest)
-    plan = Plan(f"retire the NoCloud seed of guest {guest} ({path})")
-    plan.notes.append("cloud-init reads the seed at the first boot: do this once the guest has booted with it")
-    live = read_domain(info.xml)
-    drive = next((d.target for d in live.disks if d.device == "cdrom" and d.source == path), None)
-    device = ejected_drive(info.xml, path)
-    if info.active and device is not None:
-        plan.add(f"eject {path} from drive {drive} of the running guest",
-                 Call(f"virsh change-media {guest} {drive} --eject --live", lambda v: v.eject(guest, device)))
-    defined = info.inactive_xml or info.xml
-    if read_domain(defined).cdrom == path:
-        new = without_cdrom_media(defined, path)
-        plan.add("drop it from the definition (the next boot finds an empty drive)",
-                 Call(f"virsh change-media {guest} {drive or 'sda'} --eject --config", lambda v: v.define(new, guest)))
-    kept_path = hostfile.xml_path(site, guest)
-    kept = facts.file(kept_path)
-    if kept is not None and read_domain(kept).cdrom == path:
-        plan.add(f"drop it from the kept {kept_path}", hostfile.write_cmd(kept_path, without_cdrom_media(kept, path)))
-    if facts.exists(path):
-        plan.add(f"remove {path} (it holds password hashes)", nocloud.remove_cmd(path))
-    if not plan.steps:
-        plan.noop(f"the seed of guest {guest} is gone already")
-    return plan
-
-
-def seed_done(facts: HostFacts, guest: str) -> Procedure:
-    return single(facts, f"retire the seed of guest {guest}", lambda f: seed_done_plan(f, guest),
-                  seed_done_wanted(facts.site, guest))
-
-
-def seed_done_preview(facts: HostFacts, req: Request) -> Plan | None:
-    """What :func:`seed_done` will do after a verified boot, shown with the rest up front."""
-    site = facts.site
-    spec = spec_of(site, req)
-    if spec.cdrom is None:
-        return None
-    xml = render_domain_xml(site, spec)
-    running = DomainInfo(req.guest, "running", True, req.autostart, True, xml, xml)
-    after = replace(facts, domains=(*facts.domains, running),
-                    files={**facts.files, hostfile.xml_path(site, req.guest): xml}, paths={spec.cdrom: True})
-    plan = seed_done_plan(after, req.guest)
-    plan.title = f"only after a verified boot: {plan.title}"
-    return plan
-
-
-def verify_seed_done(facts: HostFacts, guest: str) -> Verdict:
-    site = facts.site
-    path = nocloud.seed_path(site, guest)
-    info = lifecycle.need_domain(facts, guest)
-    kept = facts.file(hostfile.xml_path(site, guest))
-    return Verdict.of([
-        (read_domain(info.xml).cdrom != path, f"the running guest's drive no longer holds {path}"),
-        (read_domain(info.inactive_xml or info.xml).cdrom != path, "its definition has no seed"),
-        (kept is None or read_domain(kept).cdrom != path, "the kept XML has no seed"),
-        (not facts.exists(path), f"{path} is removed"),
-    ])

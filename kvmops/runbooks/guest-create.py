@@ -62,6 +62,7 @@ console_seconds = 120.0  # how long to wait for a login prompt on the serial con
 # %%
 from kvmops import notebook as nb
 from kvmops.procedures import guest_create as gc
+from kvmops.procedures import guest_seed
 
 host = nb.open_host(site, apply)
 password = nb.secret("password", password)
@@ -94,7 +95,7 @@ with nb.step("Check preconditions", if_fails="fix the parameter named in the mes
 # %%
 create = gc.procedure(facts, req)
 nb.show_procedure(create)
-retire = gc.seed_done_preview(facts, req)
+retire = guest_seed.preview(facts, req)
 if retire is not None:
     nb.show_plan(retire)
 
@@ -147,8 +148,8 @@ with nb.step("Retire the seed", if_fails="run kvmops guest seed-done NAME --appl
     if retire is None:
         print(f"setup={setup}: no seed to retire")
     elif host.apply:
-        nb.run_procedure(host, gc.seed_done(nb.read(host, gc.seed_done_wanted(host.site, guest)), guest))
-        nb.verify(host, lambda now: gc.verify_seed_done(now, guest), gc.seed_done_wanted(host.site, guest))
+        nb.run_procedure(host, guest_seed.procedure(nb.read(host, guest_seed.wanted(host.site, guest)), guest))
+        nb.verify(host, lambda now: guest_seed.verify(now, guest), guest_seed.wanted(host.site, guest))
     else:
         print("plan only: the seed is retired after a verified boot")
     print(f"console: kvmops guest console {guest}    (CTRL-] detaches)")

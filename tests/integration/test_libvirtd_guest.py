@@ -40,7 +40,7 @@ from kvmops.host import Host
 from kvmops.images import nocloud
 from kvmops.lvm import ops
 from kvmops.procedures import guest_create as gc
-from kvmops.procedures import lv_rename
+from kvmops.procedures import guest_seed, lv_rename
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from kvmops.virt import Virt
@@ -424,18 +424,18 @@ def test_the_seed_is_retired_from_the_running_guest(daemons: Daemons, workdir: P
         assert read_domain(host.virt.info(GUEST).xml).cdrom == seed
         assert gc.verify_boot(host, GUEST, 60).ok
 
-        wanted = gc.seed_done_wanted(host.site, GUEST)
-        retire = gc.seed_done(read_facts(host, wanted), GUEST)
+        wanted = guest_seed.wanted(host.site, GUEST)
+        retire = guest_seed.procedure(read_facts(host, wanted), GUEST)
         assert retire.preview[0].steps[0].text() == f"virsh change-media {GUEST} sda --eject --live"
         t0 = time.monotonic()
         Executor(host, quiet).run_procedure(retire)
         TIMINGS["seed retired from the running guest (s)"] = time.monotonic() - t0
-        verdict = gc.verify_seed_done(read_facts(host, wanted), GUEST)
+        verdict = guest_seed.verify(read_facts(host, wanted), GUEST)
         assert verdict.ok, verdict.render()
         now = host.virt.info(GUEST)
         assert now.active and read_domain(now.xml).cdrom is None and read_domain(now.inactive_xml).cdrom is None
         assert not Path(seed).exists() and seed not in (workdir / "kvm" / f"{GUEST}.xml").read_text()
-        assert gc.seed_done_plan(read_facts(host, wanted), GUEST).empty
+        assert guest_seed.plan(read_facts(host, wanted), GUEST).empty
     finally:
         _cleanup_guest(host)
         host.close()

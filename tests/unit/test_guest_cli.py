@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kvmops import host as host_module
 from kvmops.cli.main import main
 from kvmops.guests.xml import read_domain
+from kvmops.images import nocloud
 from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed
 
 __all__ = ["bed"]
@@ -106,4 +108,17 @@ def test_seed_done_plans_then_removes_the_seed(capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "guest", "seed-done", "web1", "--site", site, "--apply")
     assert code == 0 and f"ok: {seed} is removed" in out and not seed.exists()
     code, out, _ = run(capsys, "guest", "seed-done", "web1", "--site", site)
-    assert code == 0 and "the seed of guest web1 is gone already" in out
+    assert code == 0 and "guest web1 has no seed left" in out
+
+
+def test_image_seed_gives_root_its_keys_at_the_one_seed_path(capsys: pytest.CaptureFixture[str], site: str,
+                                                              bed: Bed, tmp_path: Path) -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n root@example"
+    (tmp_path / "root.pub").write_text(key + "\n")
+    code, out, _ = run(capsys, "image", "seed", "web9", "--root-key", str(tmp_path / "root.pub"), "--site", site,
+                       "--apply")
+    seed = Path(nocloud.seed_path(bed.site, "web9"))
+    assert code == 0 and seed == bed.xml_dir / "web9-seed.iso" and str(seed) in out
+    _vol, files = nocloud.read_iso(seed.read_bytes())
+    doc = yaml.safe_load(files["user-data"])
+    assert doc["users"][1] == {"name": "root", "ssh_authorized_keys": [key]} and doc["disable_root"] is False

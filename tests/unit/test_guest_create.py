@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
+import kvmops
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import read_facts
 from kvmops.guests import lifecycle
 from kvmops.guests.xml import read_domain
-from kvmops.host import Host
+from kvmops.host import Host, connect
 from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
 from kvmops.plan import Nested
 from kvmops.procedures import guest_create as gc
+from kvmops.procedures import guest_seed
 from kvmops.procedures.base import PreconditionFailed
+from kvmops.site import load_site
 from tests.unit.test_guest_simlvm import SimLvm
 from tests.unit.test_guest_testbed import Bed, bed
 
@@ -202,22 +205,22 @@ def test_the_seed_is_retired_once_and_for_all(bed: Bed, image: str) -> None:
     run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
     host.virt.destroy("web2")  # the test driver cannot eject live: the live eject is the integration test's
     seed = nocloud.seed_path(bed.site, "web2")
-    wanted = gc.seed_done_wanted(bed.site, "web2")
-    assert not gc.verify_seed_done(read_facts(host, wanted), "web2").ok
-    run(host, gc.seed_done(read_facts(host, wanted), "web2"))
-    verdict = gc.verify_seed_done(read_facts(host, wanted), "web2")
+    wanted = guest_seed.wanted(bed.site, "web2")
+    assert not guest_seed.verify(read_facts(host, wanted), "web2").ok
+    run(host, guest_seed.procedure(read_facts(host, wanted), "web2"))
+    verdict = guest_seed.verify(read_facts(host, wanted), "web2")
     assert verdict.ok, verdict.render()
     assert not Path(seed).exists() and read_domain(host.virt.inactive_xml("web2")).cdrom is None
     assert read_domain((bed.xml_dir / "web2.xml").read_text()).cdrom is None
     assert host.virt.info("web2").autostart  # only the drive changed
-    assert gc.seed_done_plan(read_facts(host, wanted), "web2").empty  # converged
+    assert guest_seed.plan(read_facts(host, wanted), "web2").empty  # converged
 
 
 def test_the_seed_is_retired_from_a_running_guest_live_first(bed: Bed, image: str) -> None:
     host = bed.host(runner=SimLvm())
     r = req(bed, image)
     run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
-    plan = gc.seed_done_plan(read_facts(host, gc.seed_done_wanted(bed.site, "web2")), "web2")
+    plan = guest_seed.plan(read_facts(host, guest_seed.wanted(bed.site, "web2")), "web2")
     assert [s.text() for s in plan.steps][:2] == ["virsh change-media web2 sda --eject --live",
                                                    "virsh change-media web2 sda --eject --config"]
     assert plan.steps[-1].text() == f"rm -f -- {nocloud.seed_path(bed.site, 'web2')}"
@@ -254,3 +257,20 @@ def test_boot_loader_lines_are_never_a_boot() -> None:
 def test_a_skipped_console_check_is_no_verified_boot() -> None:
     verdict = gc.verify_boot(None, "web2", 0)  # type: ignore[arg-type]
     assert not verdict.ok and "console_seconds=0" in verdict.render()
+
+
+def test_the_demo_site_plans_any_new_guest() -> None:
+    """Plan mode from recorded facts: a guest whose kept XML and seed were never recorded
+    (web3) is a guest that has none."""
+    host = connect(load_site(Path(kvmops.__file__).parent / "sites" / "demo.toml"))
+    try:
+        r = gc.request(host.site, "web3", vlans="2368,223", memory="2g", vcpus=2, size="10g",
+                       image="/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2")
+        facts = read_facts(host, gc.wanted(host.site, r))
+        assert "disk rl_build/vmweb3: created with 10.00 GiB (VG has 592.00 GiB free)" in gc.check(facts, r)
+        proc = gc.procedure(facts, r)
+        assert [t for p in proc.preview for t in p.targets] == []
+        assert "virsh start web3" in proc.preview[-1].render()
+        assert guest_seed.plan(read_facts(host, guest_seed.wanted(host.site, "test1")), "test1").empty
+    finally:
+        host.close()
