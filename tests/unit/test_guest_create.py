@@ -19,7 +19,7 @@ from kvmops.guests.xml import read_domain
 from kvmops.host import Host, connect
 from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
-from kvmops.plan import Nested
+from kvmops.plan import Nested, Plan
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_seed
 from kvmops.procedures.base import PreconditionFailed
@@ -274,3 +274,17 @@ def test_the_demo_site_plans_any_new_guest() -> None:
         assert guest_seed.plan(read_facts(host, guest_seed.wanted(host.site, "test1")), "test1").empty
     finally:
         host.close()
+
+
+def test_a_nested_step_runs_only_when_applying(bed: Bed) -> None:
+    """The tweaks are a Nested step: plan mode records it as planned and runs nothing."""
+    calls: list[str] = []
+    plan = Plan("tweak").add("tweak the image", Nested("kvmops image tweak --lv vmweb2 (1 tweaks)",
+                                                         lambda h, say: calls.append(h.name)))
+    planning = bed.host(apply=False)
+    assert Executor(planning, lambda _l: None).execute(plan) == ["1. planned: tweak the image"]
+    assert calls == [] and [(r.command, r.executed) for r in planning.runner.records] == [
+        ("kvmops image tweak --lv vmweb2 (1 tweaks)", False)]
+    applying = bed.host()
+    assert Executor(applying, lambda _l: None).execute(plan) == ["1. done: tweak the image"]
+    assert calls == ["testhost"]
