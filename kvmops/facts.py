@@ -268,9 +268,9 @@ class LiveSource:
         return read_text(self.host.runner, path)
 
     def exists(self, path: str) -> bool:
-        from kvmops.guests.hostfile import exists
+        from kvmops.guests.hostfile import exists_cmd
 
-        return exists(self.host.runner, path)
+        return self.host.run(exists_cmd(path)).returncode == 0
 
     def tail(self, path: str, lines: int) -> str | None:
         from kvmops.cmd import read

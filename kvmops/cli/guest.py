@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
+from kvmops.errors import InvalidInput
 from kvmops.guests import console, lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
@@ -12,6 +14,21 @@ from kvmops.host import Host
 from kvmops.plan import Plan
 from kvmops.procedures import guest_seed
 from kvmops.site import Site
+
+
+def _seconds(zero: bool) -> Callable[[str], float]:
+    """An argparse type: seconds, checked before anything is read (argparse exits 2)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        try:
+            return lifecycle.seconds(value, "", zero=zero)
+        except InvalidInput as exc:
+            raise argparse.ArgumentTypeError(str(exc).strip()) from None
+
+    return parse
 
 
 def _spec_options(p: argparse.ArgumentParser) -> None:
@@ -54,7 +71,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = cmds.add_parser("start", help="virsh start NAME")
     _name(p)
-    p.add_argument("--console", type=float, default=0, metavar="SECONDS",
+    p.add_argument("--console", type=_seconds(zero=True), default=0, metavar="SECONDS",
                    help="then show the serial console for SECONDS")
     add_apply(p)
     p.set_defaults(func=cmd_start)
@@ -67,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = cmds.add_parser("console", help="attach to the serial console like virsh console (CTRL-] detaches)")
     _name(p)
-    p.add_argument("--seconds", type=float, default=0,
+    p.add_argument("--seconds", type=_seconds(zero=True), default=0,
                    help="instead of attaching, only read the console for SECONDS")
     add_site(p)
     p.set_defaults(func=cmd_console)
@@ -80,7 +97,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = cmds.add_parser("shutdown", help="virsh shutdown NAME and wait for it")
     _name(p)
-    p.add_argument("--timeout", type=float, default=lifecycle.DEFAULT_SHUTDOWN_TIMEOUT,
+    p.add_argument("--timeout", type=_seconds(zero=False), default=lifecycle.DEFAULT_SHUTDOWN_TIMEOUT,
                    help="seconds to wait for power-off (default %(default)s)")
     add_apply(p)
     p.set_defaults(func=cmd_shutdown)
@@ -147,7 +164,6 @@ def cmd_console(args: argparse.Namespace) -> int:
         except console.NoTerminal as exc:
             print(f"{exc}; from a terminal run this command again, or attach from a shell with:\n"
                   f"{lifecycle.console_hint(host, args.name)}")
-            return 1
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from kvmops import names
 from kvmops.cmd import Cmd, change, read
-from kvmops.errors import CommandFailed, NotFound
+from kvmops.errors import CommandFailed
 from kvmops.runners.base import Runner
 from kvmops.site import Site
 
@@ -25,40 +25,13 @@ def cat_cmd(path: str) -> Cmd:
 
 
 def read_text(runner: Runner, path: str) -> str | None:
-    """The file's text, or None when it does not exist (any other failure raises).
-
-    On a plan-only site of recorded outputs (the demo) a file whose read was not recorded is
-    a file the recorded host does not have: missing, so any guest name can be planned.
-    """
-    try:
-        result = runner.run(cat_cmd(path))
-    except NotFound:
-        if _replays(runner):
-            return None
-        raise
+    """The file's text, or None when it does not exist (any other failure raises)."""
+    result = runner.run(cat_cmd(path))
     if result.returncode == 0:
         return result.stdout
     if "No such file" in result.stderr:
         return None
     raise CommandFailed(runner.host, result.cmd.masked_argv(), result.returncode, result.stderr)
-
-
-def exists(runner: Runner, path: str) -> bool:
-    """Whether ``path`` exists on the host; on a recorded plan-only site an unrecorded path
-    does not (as :func:`read_text`)."""
-    try:
-        return runner.run(exists_cmd(path)).returncode == 0
-    except NotFound:
-        if _replays(runner):
-            return False
-        raise
-
-
-def _replays(runner: Runner) -> bool:
-    """The runner (or the one a plan runner reads through) answers from recorded outputs."""
-    from kvmops.runners.replay import ReplayRunner
-
-    return any(isinstance(r, ReplayRunner) for r in (runner, getattr(runner, "inner", None)))
 
 
 def write_cmd(path: str, text: str) -> Cmd:

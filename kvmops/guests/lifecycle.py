@@ -13,12 +13,13 @@ numbered backup suffix), so the definition can be restored with ``virsh define``
 from __future__ import annotations
 
 import difflib
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from kvmops import names
-from kvmops.errors import KvmopsError, LibvirtError, NotFound, SafetyError
+from kvmops.errors import InvalidInput, KvmopsError, LibvirtError, NotFound, SafetyError
 from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile
 from kvmops.guests.spec import GuestSpec
@@ -30,6 +31,17 @@ from kvmops.site import Site
 from kvmops.virt import AGENT_UNRESPONSIVE, DomainInfo
 
 DEFAULT_SHUTDOWN_TIMEOUT = 120.0
+MAX_SECONDS = 86400.0
+
+
+def seconds(value: float, what: str, *, zero: bool = False) -> float:
+    """A wait in seconds: a finite number above 0 (or 0 when ``zero``: none), at most a day."""
+    low_ok = value >= 0 if zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not low_ok \
+            or value > MAX_SECONDS:
+        least = "0 (none)" if zero else "more than 0"
+        raise InvalidInput(f"{what} {value!r}: give seconds from {least} to {MAX_SECONDS:g}")
+    return float(value)
 
 
 class ShutdownTimeout(KvmopsError):
@@ -127,6 +139,7 @@ def _define_step(facts: HostFacts, name: str, xml: str, plan: Plan) -> Step:
 
 def start(facts: HostFacts, name: str, *, console_seconds: float = 0) -> Plan:
     """``virsh start NAME``; with ``console_seconds`` also show the first serial lines."""
+    seconds(console_seconds, "console seconds", zero=True)
     info = need_domain(facts, name)
     plan = Plan(f"start guest {name}")
     if info.active:
@@ -182,6 +195,7 @@ def login_prompt(text: str) -> bool:
 def shutdown(facts: HostFacts, name: str, *, timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
              poll: float = 0.5) -> Plan:
     """``virsh shutdown NAME`` (ACPI), then wait up to ``timeout`` s for it to be shut off."""
+    seconds(timeout, "shutdown timeout")
     info = need_domain(facts, name)
     plan = Plan(f"shut down guest {name}")
     if not info.active:

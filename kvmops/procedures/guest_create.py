@@ -75,6 +75,7 @@ class Request:
     root_password: Password | None = field(default=None, repr=False)
     sudo: bool = True
     autostart: bool = True
+    console_seconds: float = 120.0  # how long verify_boot waits for a login prompt
 
     @property
     def guest(self) -> str:
@@ -84,7 +85,7 @@ class Request:
 def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpus: int, size: str,
             image: str, setup: str = "nocloud", address: str = "", keys: str = "", root_keys: str = "",
             password: str = "", root_password: str = "", sudo: bool = True,
-            autostart: bool = True) -> Request:
+            autostart: bool = True, console_seconds: float = 120.0) -> Request:
     """The runbook's parameters checked and resolved against the site; InvalidInput names the
     parameter that is wrong and what to give instead. Nothing is read from the host."""
     names.guest_name(guest)
@@ -108,6 +109,7 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         root_password=Password.clear("root", root_password) if root_password else None,
         sudo=sudo,
         autostart=autostart,
+        console_seconds=lifecycle.seconds(console_seconds, "console_seconds", zero=True),
     )
     given = [n for n, v in (("address", address), ("keys", keys), ("root_keys", root_keys),
                             ("password", password), ("root_password", root_password)) if v]
@@ -198,12 +200,10 @@ def notes(site: Site, req: Request) -> list[str]:
 
 
 def dhcp_note(site: Site, req: Request) -> str | None:
-    """The guide's DHCP reservation reminder for a static address (3.3.3).
-
-    The networks engineer's ``kvmops.net.address.dhcp_reminder(site, network)`` replaces the
-    call below once it lands (one line).
-    """
-    return addr.dhcp_reminder(req.address) if req.address else None
+    """The guide's DHCP reservation reminder for a static address (3.3.3), unless the site
+    says the first VLAN has no DHCP."""
+    a = req.address
+    return addr.dhcp_reminder(site, a.network, address=a.address, guest=req.guest) if a else None
 
 
 # -- the procedure ---------------------------------------------------------------------------

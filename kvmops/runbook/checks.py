@@ -49,6 +49,24 @@ def _guests(value: Value) -> object:
     return [names.guest_name(g.strip()) for g in str(value).split(",") if g.strip()]
 
 
+def _vlans(value: Value) -> list[int]:
+    """``2368`` or ``2368,223``: VLAN ids (guest-create's NICs, one per VLAN)."""
+    ids = [v.strip() for v in str(value).split(",")]
+    if not any(ids):
+        raise InvalidInput("give at least one VLAN, e.g. 2368 or 2368,223")
+    return [_vlan_id(v) for v in ids]
+
+
+def _vlan_id(text: str) -> int:
+    try:
+        vlan = int(text, 10)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a VLAN id (1-4094)") from None
+    if not 1 <= vlan <= 4094:
+        raise InvalidInput(f"VLAN {vlan} is outside 1-4094")
+    return vlan
+
+
 CHECKS: dict[str, Check] = {
     "guest": lambda v: names.guest_name(str(v)),
     "guests": _guests,
@@ -61,6 +79,7 @@ CHECKS: dict[str, Check] = {
     "grow_by": _size,
     "memory": _size,
     "vlan": _between(1, 4094, "VLAN"),
+    "vlans": _vlans,
     "threshold": _between(0, 99, "fill threshold (%)"),
     "interval": _between(1, 3600, "progress interval (s)"),
     "vcpus": _between(1, 256, "vCPU count"),
@@ -101,6 +120,14 @@ def check_against_site(values: dict[str, Value], site: Site) -> None:
     """Checks that need the site file but no host: the VLAN is a network of the site, and a
     static address lies in that VLAN's network (not its network, broadcast or gateway)."""
     vlan = values.get("vlan")
+    if isinstance(values.get("vlans"), str | int) and str(values["vlans"]).strip():
+        ids = _vlans(values["vlans"])
+        for v in ids:
+            try:
+                site.network(v)
+            except NotFound as exc:
+                raise InvalidInput(f"parameter vlans: {exc}") from None
+        vlan = ids[0]  # a static address belongs to the first
     if isinstance(vlan, int) and not isinstance(vlan, bool):
         try:
             site.network(vlan)

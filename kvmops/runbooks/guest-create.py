@@ -79,7 +79,7 @@ root_password = nb.secret("root_password", root_password)
 with nb.step("Check preconditions", if_fails="fix the parameter named in the message; nothing was changed"):
     req = gc.request(host.site, guest, vlans=vlans, memory=memory, vcpus=vcpus, size=size, image=image,
                      setup=setup, address=address, keys=keys, root_keys=root_keys, password=password,
-                     root_password=root_password, sudo=sudo, autostart=autostart)
+                     root_password=root_password, sudo=sudo, autostart=autostart, console_seconds=console_seconds)
     facts = nb.read(host, gc.wanted(host.site, req))
     print("\n".join(gc.check(facts, req)))
 
@@ -130,7 +130,7 @@ with nb.step("Create the guest", if_fails="read the message; run again with the 
 with nb.step("Verify the guest", if_fails="follow the guest-unreachable runbook"):
     nb.verify(host, lambda now: gc.verify(now, req), gc.verify_wanted(host.site, req))
     if host.apply:
-        boot = gc.verify_boot(host, guest, console_seconds, print)
+        boot = gc.verify_boot(host, guest, req.console_seconds, print)
         print(boot.render())
         nb.check(boot.ok, boot.render())
 

@@ -82,6 +82,8 @@ def test_vlans_make_one_nic_each_and_the_address_goes_to_the_first(bed: Bed, ima
     ({"root_keys": "not a key"}, "root_keys:"),
     ({"image": "cloud.raw"}, "absolute path"),
     ({"guest": "../x"}, "guest"),
+    ({"console_seconds": -1.0}, "console_seconds -1.0"),
+    ({"console_seconds": float("nan")}, "console_seconds nan"),
 ])
 def test_bad_parameters_are_refused_before_any_read(bed: Bed, image: str, kw: dict[str, object],
                                                     message: str) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kvmops.cli.main import main
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import connect
+from kvmops.images import nocloud
 from kvmops.net.registry import parse_registry, registry_path
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.execute import run_runbook
@@ -68,16 +69,20 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "snapshot-filling-up": ({"threshold": 10.0, "by": "1g"},
                             ["lvresize --size 6g rl_build/vmtest1-2", "lvresize --size 6g rl_build/vminflux-2"], {}),
     "inventory": ({"bridges": False}, [], {}),
-    "guest-create": ({"guest": "web3", "vlan": 223, "address": "132.230.223.9", "size": "11g", "memory": "3g",
+    "guest-create": ({"guest": "web3", "vlans": "223,2367", "address": "132.230.223.9", "size": "11g", "memory": "3g",
                       "vcpus": 3, "password": PASSWORDS["runbooks"]},
                      ["lvcreate --name vmweb3 --size 11g", f"qemu-img convert -n -p -t none -f qcow2 -O raw {IMAGE} "
-                      "/dev/rl_build/vmweb3", "openssl base64 -d -A -out /root/kvm/web3-seed.iso",
-                      "chmod 600 /root/kvm/web3-seed.iso", "install -D -m 0600 /dev/stdin /root/kvm/web3.xml",
-                      "virsh define /root/kvm/web3.xml"],
+                      "/dev/rl_build/vmweb3", "install -D -m 0600 /dev/null /root/kvm/web3-seed.iso",
+                      "openssl base64 -d -A -out /root/kvm/web3-seed.iso",
+                      "install -D -m 0600 /dev/stdin /root/kvm/web3.xml", "virsh define /root/kvm/web3.xml",
+                      "virsh start web3", "virsh autostart web3"],
                      {"guest": "web3", "vlan": 223, "address": "132.230.223.9"}),
     "guest-resize": ({"guest": "influx", "size": "40g", "offline": False}, ["lvresize --size 40g rl_build/vminflux"],
                      {}),
     "guest-lifecycle": ({"guest": "influx", "action": "start"}, ["virsh start influx"], {}),
+    "lv-rename": ({"lv": "vminflux", "new_name": "vmweb-18"},
+                  ["lvrename rl_build vminflux vmweb-18", "install -D -m 0600 /dev/stdin /root/kvm/influx.xml",
+                   "virsh define /root/kvm/influx.xml"], {"lv": "vmweb-18"}),
     "guest-remove": ({"guest": "influx", "remove_disks": False},
                      ["virsh undefine influx", "mv --backup=numbered -- /root/kvm/influx.xml"], {}),
     "host-network": ({"vlan": 223, "stp": "on"},
@@ -92,10 +97,11 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "host-recovery": ({"order": "test1, influx", "boot_seconds": 42.0}, ["virsh start influx"], {}),
 }
 # a second guest-create: another VLAN and address, image tweaks instead of a seed, no autostart
-GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlan": 2367, "address": "10.5.67.9", "setup": "tweaks",
+GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlans": "2367", "address": "10.5.67.9", "setup": "tweaks",
                         "password": PASSWORDS["runbooks"], "autostart": False},
-                       ["lvcreate --name vmweb-17 --size 10g", "qemu-img convert", "install -D -m 0600 /dev/stdin "
-                        "/root/kvm/web-17.xml", "virsh define /root/kvm/web-17.xml"],
+                       ["lvcreate --name vmweb-17 --size 10g", "qemu-img convert", "kvmops image tweak --lv vmweb-17",
+                        "install -D -m 0600 /dev/stdin /root/kvm/web-17.xml", "virsh define /root/kvm/web-17.xml",
+                        "virsh start web-17"],
                        {"guest": "web-17", "address": "10.5.67.9"})
 
 
@@ -135,7 +141,8 @@ def test_guest_create_plans_a_second_new_guest_with_tweaks(journal: Path) -> Non
     [
         ("guest-create", {"guest": "web 3"}, "guest name 'web 3'"),
         ("guest-create", {"guest": "web3", "size": "0"}, "larger than zero"),
-        ("guest-create", {"guest": "web3", "vlan": 999}, "VLAN 999"),
+        ("guest-create", {"guest": "web3", "vlans": "2368,999"}, "VLAN 999"),
+        ("guest-create", {"guest": "web3", "vlans": "223", "address": "10.5.68.9"}, "belongs to VLAN 2368"),
         ("guest-create", {"guest": "web3", "address": "10.5.99.9"}, "10.5.99.9"),
         ("lv-create", {"guest": "web3", "size": "5q"}, "unknown unit"),
         ("lv-restore", {"interval": 0}, "interval"),
@@ -234,7 +241,7 @@ def test_image_seed_plans_any_new_guest_and_address() -> None:
     @given(guest=guests, address=addresses)
     def prop(guest: str, address: str) -> None:
         never_recorded(guest=guest, address=address)
-        assert f"/root/kvm/{guest}-cidata.iso" in seen.plan("image", "seed", guest, "--ip", f"{address}/24")
+        assert f"{nocloud.seed_path(SITE, guest)} " in seen.plan("image", "seed", guest, "--ip", f"{address}/24")
 
     prop()
     seen.check(1)
@@ -308,8 +315,6 @@ def test_invalid_values_are_clear_errors(argv: tuple[str, ...], message: str) ->
     assert code == 2 and "error:" in err and message in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="cli/guest.py (guests.lifecycle) accepts a negative or nan --timeout "
-                   "and a negative --console and plans with them (owner: guests)")
 @pytest.mark.parametrize("argv", [("guest", "shutdown", "test1", "--timeout", "-1"),
                                   ("guest", "shutdown", "test1", "--timeout", "nan"),
                                   ("guest", "start", "influx", "--console", "-5")])
