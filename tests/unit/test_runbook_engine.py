@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import os
 from pathlib import Path
 
@@ -176,8 +177,11 @@ def test_cli_refuses_bad_parameter_with_exit_2(books: Path, tmp_path: Path, monk
     assert not (tmp_path / "j").exists()
 
 
-def test_a_secret_reaches_the_kernel_and_is_never_written(books: Path, tmp_path: Path) -> None:
-    before = set(Path("/tmp").glob("kvmops-secrets-*"))
+def test_a_secret_reaches_the_kernel_and_is_never_written(books: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    private = tmp_path / "tmp"  # the hand-over file's folder, apart from other runs on this machine
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     lines: list[str] = []
     rec = execute.run_runbook(
         "secret",
@@ -194,7 +198,7 @@ def test_a_secret_reaches_the_kernel_and_is_never_written(books: Path, tmp_path:
     assert "password" not in nb["metadata"]["papermill"]["parameters"]
     assert f"leaking on purpose: {MASK}" in json.dumps(nb)
     assert not any(THE_SECRET in ln for ln in lines) and any(f"leaking on purpose: {MASK}" in ln for ln in lines)
-    assert set(Path("/tmp").glob("kvmops-secrets-*")) == before  # the hand-over file is gone
+    assert list(private.iterdir()) == []  # the hand-over file and its folder are gone
     assert "KVMOPS_SECRETS_FILE" not in os.environ
 
 
