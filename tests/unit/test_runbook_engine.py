@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
