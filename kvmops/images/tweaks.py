@@ -1,15 +1,23 @@
 """Offline tweaks of a guest image in a chroot (guide 3.3), each idempotent, each a Plan.
 
-A tweak reads the image's facts through :class:`ImageFs` and returns a :class:`Plan`: the
-steps that change what differs, or a no-op saying it is "already so". :func:`tweak_image`
-attaches the disk, finds and mounts the root (read-write only when applying), plans every
-tweak first (so bad input stops everything before a change), applies them and always
-unmounts and unmaps.
+A tweak says what it needs to read inside the image (``wants``: an :class:`ImageWanted`)
+and plans purely from what was read (``plan``: an :class:`ImageFacts` in, a :class:`Plan`
+out): the steps that change what differs, or a no-op saying it is "already so".
+
+How they run (:func:`look`, :func:`plan_all`, :func:`apply`, or :func:`tweak_image` for both):
+
+1. **Look**: the disk is mapped and its root mounted read-only (transient: undone on every
+   path, so plan mode does it too) and everything the tweaks want is read, once.
+2. **Plan**: every tweak is planned from that content, in order (a user created by an
+   earlier tweak counts for the later ones); bad input stops everything before a change.
+   The plans name the mount point as :data:`~kvmops.images.imagefs.PLACEHOLDER`.
+3. **Apply** (only with ``host.apply``): the disk is mapped and mounted read-write, the
+   content read afresh, every tweak planned again from it and each plan executed by the one
+   executor; unmounted and unmapped on every path out.
 """
 
 from __future__ import annotations
 
-import configparser
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -20,29 +28,100 @@ from kvmops.executor import Executor
 from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.images import content as c
+from kvmops.images import nmprofiles as nm
 from kvmops.images.disk import open_disk
-from kvmops.images.imagefs import ImageFs
+from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, ImageWanted, gather
 from kvmops.images.mount import RootFs, image_root
 from kvmops.images.passwords import Password
-from kvmops.net.address import StaticAddress, ifcfg, nm_keyfile
+from kvmops.net.address import StaticAddress, nm_keyfile
 from kvmops.plan import Plan, Progress
+from kvmops.runners.base import Runner
 
 GETTY_LINK = "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
 GETTY_TARGET = "/lib/systemd/system/serial-getty@.service"
 GRUB_DEFAULTS = "/etc/default/grub"
 MKCONFIG = (("/usr/sbin/grub2-mkconfig", "/boot/grub2/grub.cfg"),
             ("/usr/sbin/grub-mkconfig", "/boot/grub/grub.cfg"))
+CLOUD_CFG = "/etc/cloud/cloud.cfg"
+CLOUD_NET_OFF = "/etc/cloud/cloud.cfg.d/99-kvmops-network.cfg"
+USERADD = ("/usr/sbin/useradd", "/sbin/useradd")
+NM_DAEMON = ("/usr/sbin/NetworkManager", "/usr/bin/NetworkManager")
+PASSWD = ImageWanted.of(files=("/etc/passwd",))
 
 
 class Tweak(Protocol):
-    def plan(self, img: ImageFs) -> Plan: ...
+    def wants(self, img: ImageFacts) -> ImageWanted: ...
+
+    def plan(self, img: ImageFacts) -> Plan: ...
 
 
-def accounts(img: ImageFs) -> dict[str, c.Account]:
-    text = img.read("/etc/passwd")
-    if text is None:
-        raise InvalidInput(f"the image at {img.root} has no /etc/passwd: not a Linux root")
-    return c.parse_passwd(text)
+def _home_wants(img: ImageFacts, user: str, *rel: str) -> ImageWanted:
+    """The user's home and paths below it, once /etc/passwd is known."""
+    acc = c.parse_passwd(img.peek("/etc/passwd") or "").get(user)
+    if acc is None or not acc.home.startswith("/"):
+        return PASSWD
+    home = acc.home.rstrip("/") or "/"
+    paths = [home, *(f"{home.rstrip('/')}/{r}" for r in rel)]
+    return PASSWD | ImageWanted.of(stats=paths, files=paths[-1:] if rel else ())
+
+
+@dataclass(frozen=True)
+class LoginUser:
+    """The login user exists: created offline when the image lacks it, like cloud-init would.
+
+    A stock GenericCloud image has no ``centos``/``rocky`` user until cloud-init runs. The
+    user gets what the image's own ``/etc/cloud/cloud.cfg`` gives cloud-init's default user
+    (``system_info.default_user``: groups, shell, gecos; only groups the image's /etc/group
+    has), else ``/bin/bash`` and ``wheel``; a home in ``/home``; its password stays locked.
+    """
+
+    user: str
+
+    def __post_init__(self) -> None:
+        c.user_name(self.user)
+
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        base = PASSWD | ImageWanted.of(files=("/etc/group", CLOUD_CFG), exists=USERADD)
+        shell = self._shell(c.default_user(img.peek(CLOUD_CFG)))
+        return base | ImageWanted.of(exists=(shell,))
+
+    @staticmethod
+    def _shell(d: c.DefaultUser) -> str:
+        return d.shell if d.shell and d.shell.startswith("/") else c.FALLBACK_SHELL
+
+    def plan(self, img: ImageFacts) -> Plan:
+        plan = Plan(f"login user {self.user}")
+        have = img.accounts().get(self.user)
+        if have is not None:
+            return plan.noop(f"already so: the image has user {self.user} ({have.home}, {have.shell})")
+        useradd = img.first_existing(*USERADD)
+        if useradd is None:
+            raise InvalidInput(f"the image has no user {self.user} and no useradd (package passwd/shadow-utils) "
+                               "to create it: use an image with the login user, or setup=nocloud")
+        d = c.default_user(img.read(CLOUD_CFG))
+        known = c.parse_group(img.read("/etc/group") or "")
+        asked = d.groups or c.FALLBACK_GROUPS
+        groups = [g for g in asked if g in known]
+        shell = self._shell(d)
+        where = f"the image's {CLOUD_CFG}" if d.groups or d.shell else f"defaults ({CLOUD_CFG} names none)"
+        left = [g for g in asked if g not in known]
+        said = (f"the image has no user {self.user}: it is created like cloud-init would: groups "
+                f"{', '.join(groups) or 'none'}, shell {shell}, home /home/{self.user} (from {where})")
+        if left:
+            plan.notes.append(f"groups not in the image's /etc/group, left out: {', '.join(left)}")
+        if not img.exists(shell):
+            plan.notes.append(f"the image has no {shell}: {self.user} cannot log in until it is installed")
+        argv = ["useradd", "--create-home", "--shell", shell]
+        argv += ["--groups", ",".join(groups)] if groups else []
+        argv += ["--comment", d.gecos] if d.gecos else []
+        return plan.add(said, img.cmd(*argv, self.user))
+
+    def assume(self, img: ImageFacts) -> ImageFacts:
+        """The image as the later tweaks of this run see it: with the user (ids not known yet)."""
+        if self.user in img.accounts():
+            return img
+        return img.with_user(c.planned_account(self.user, f"/home/{self.user}", self._shell(
+            c.default_user(img.read(CLOUD_CFG)))))
 
 
 @dataclass(frozen=True)
@@ -51,12 +130,14 @@ class SetPassword:
 
     password: Password
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return PASSWD | ImageWanted.of(files=("/etc/shadow",), exists=("/usr/sbin/chpasswd", "/sbin/chpasswd"))
+
+    def plan(self, img: ImageFacts) -> Plan:
         user = c.user_name(self.password.user)
-        c.need_account(accounts(img), user, img.root)
+        c.need_account(img.accounts(), user, img.root)
         plan = Plan(f"password of {user}")
-        shadow = img.read("/etc/shadow")
-        stored = c.shadow_hash(shadow or "", user)
+        stored = c.shadow_hash(img.read("/etc/shadow") or "", user)
         if stored and self.password.matches(stored):
             return plan.noop(f"already so: {user} has the password given")
         if img.first_existing("/usr/sbin/chpasswd", "/sbin/chpasswd") is None:
@@ -80,32 +161,37 @@ class AuthorizedKeys:
             raise InvalidInput(f"no SSH public key given for {self.user}")
         object.__setattr__(self, "keys", tuple(c.public_key(k) for k in self.keys))
 
-    def plan(self, img: ImageFs) -> Plan:
-        acc = c.need_account(accounts(img), self.user, img.root)
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return _home_wants(img, self.user, ".ssh", ".ssh/authorized_keys")
+
+    def plan(self, img: ImageFacts) -> Plan:
+        acc = c.need_account(img.accounts(), self.user, img.root)
         plan = Plan(f"authorized_keys of {self.user}")
-        home = img.stat(acc.home) if acc.home.startswith("/") else None
-        if home is None or home.kind != "directory":
-            raise InvalidInput(f"the home of {self.user} ({acc.home}) is not a folder in the image")
-        ssh, keys = f"{acc.home.rstrip('/')}/.ssh", f"{acc.home.rstrip('/')}/.ssh/authorized_keys"
-        st = img.stat(ssh)
+        home = acc.home.rstrip("/")
+        ssh, keys = f"{home}/.ssh", f"{home}/.ssh/authorized_keys"
+        if acc.pending:  # useradd --create-home makes the home in this run
+            current, st, fst = "", None, None
+        else:
+            found = img.stat(acc.home) if acc.home.startswith("/") else None
+            if found is None or found.kind != "directory":
+                raise InvalidInput(f"the home of {self.user} ({acc.home}) is not a folder in the image")
+            current, st, fst = img.read(keys) or "", img.stat(ssh), img.stat(keys)
         if st is not None and st.kind != "directory":
             raise InvalidInput(f"{ssh} in the image is a {st.kind}, not a folder: fix it by hand")
         if st is None or (st.mode, st.uid, st.gid) != (0o700, acc.uid, acc.gid):
-            for reason, cmd in img.dir_steps(ssh, 0o700, acc.uid, acc.gid):
+            for reason, cmd in img.dir_steps(ssh, 0o700, acc.owner):
                 plan.add(reason, cmd)
-        current = img.read(keys) or ""
         wanted = c.merge_keys(current, list(self.keys))
-        fst = img.stat(keys)
         if wanted != current or fst is None or fst.kind != "regular file":
             added = len(wanted.splitlines()) - len([ln for ln in current.splitlines() if ln.strip()])
             plan.notes.append(f"{keys}: {added} key(s) added")
-            for reason, cmd in img.write_steps(keys, wanted, 0o600, acc.uid, acc.gid):
+            for reason, cmd in img.write_steps(keys, wanted, 0o600, acc.owner):
                 plan.add(reason, cmd)
         elif (fst.mode, fst.uid, fst.gid) != (0o600, acc.uid, acc.gid):
-            plan.add(f"{keys}: owner {acc.uid}:{acc.gid}", img.cmd("chown", f"{acc.uid}:{acc.gid}", keys))
+            plan.add(f"{keys}: owner {acc.owner}", img.cmd("chown", acc.owner, keys))
             plan.add(f"{keys}: mode 600", img.cmd("chmod", "600", keys))
         if not plan.steps:
-            plan.noop(f"already so: {keys} holds the key(s), 600 {acc.uid}:{acc.gid}, folder 700")
+            plan.noop(f"already so: {keys} holds the key(s), 600 {acc.owner}, folder 700")
         return plan
 
 
@@ -117,10 +203,18 @@ class Sudoers:
     nopasswd: bool = True
     file: str = ""
 
-    def plan(self, img: ImageFs) -> Plan:
+    @property
+    def path(self) -> str:
+        return f"/etc/sudoers.d/{c.sudoers_file_name(self.file or self.user)}"
+
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return PASSWD | ImageWanted.of(files=(self.path, "/etc/sudoers"), stats=(self.path, "/etc/sudoers.d"),
+                                       exists=("/usr/sbin/visudo", "/usr/bin/visudo"))
+
+    def plan(self, img: ImageFacts) -> Plan:
         c.user_name(self.user)
-        path = f"/etc/sudoers.d/{c.sudoers_file_name(self.file or self.user)}"
-        c.need_account(accounts(img), self.user, img.root)
+        path = self.path
+        c.need_account(img.accounts(), self.user, img.root)
         visudo = img.first_existing("/usr/sbin/visudo", "/usr/bin/visudo")
         if visudo is None:
             raise InvalidInput("the image has no sudo (no visudo to check the file): install sudo in it first")
@@ -134,7 +228,7 @@ class Sudoers:
                 plan.add(reason, cmd)
         if "includedir /etc/sudoers.d" not in (img.read("/etc/sudoers") or ""):
             plan.notes.append("/etc/sudoers has no '#includedir /etc/sudoers.d': sudo will not read the file")
-        for reason, cmd in img.write_steps(path, wanted, 0o440, 0, 0, check=(visudo, "-c", "-q", "-f")):
+        for reason, cmd in img.write_steps(path, wanted, 0o440, check=(visudo, "-c", "-q", "-f")):
             plan.add(reason, cmd)
         return plan
 
@@ -143,7 +237,10 @@ class Sudoers:
 class SerialGetty:
     """The guide's link (3.3.2): getty.target.wants/serial-getty@ttyS0.service."""
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return ImageWanted.of(links=(GETTY_LINK,), exists=(GETTY_TARGET,), stats=(GETTY_LINK.rsplit("/", 1)[0],))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("login prompt on the serial console (serial-getty@ttyS0)")
         if img.readlink(GETTY_LINK) == GETTY_TARGET:
             return plan.noop(f"already so: {GETTY_LINK} -> {GETTY_TARGET}")
@@ -165,7 +262,13 @@ class GrubSerial:
 
     speed: int = 115200
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        cfgs = [cfg for _mk, cfg in MKCONFIG]
+        return ImageWanted.of(files=(GRUB_DEFAULTS, *cfgs), stats=(GRUB_DEFAULTS,),
+                              exists=(*(mk for mk, _cfg in MKCONFIG), *(cfg.rsplit("/", 1)[0] for cfg in cfgs),
+                                      "/usr/sbin/grubby"))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("serial console for GRUB and the kernel (ttyS0)")
         current = img.read(GRUB_DEFAULTS)
         if current is None:
@@ -181,7 +284,7 @@ class GrubSerial:
             plan.noop(f"already so: {GRUB_DEFAULTS} and grub.cfg have the serial console")
         return plan
 
-    def _regenerate(self, img: ImageFs, plan: Plan, *, changed: bool) -> None:
+    def _regenerate(self, img: ImageFacts, plan: Plan, *, changed: bool) -> None:
         found = [(mk, cfg) for mk, cfg in MKCONFIG if img.exists(mk)]
         if not found:
             plan.notes.append("the image has no grub-mkconfig/grub2-mkconfig: grub.cfg NOT regenerated; "
@@ -210,7 +313,10 @@ class SelinuxRelabel:
     """``touch /.autorelabel`` when the image's SELinux is not disabled (files written offline
     carry no labels). Put it last."""
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return ImageWanted.of(files=("/etc/selinux/config",), exists=("/.autorelabel",))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("SELinux relabel on next boot")
         mode = c.selinux_mode(img.read("/etc/selinux/config"))
         if mode == "disabled":
@@ -223,62 +329,89 @@ class SelinuxRelabel:
 
 @dataclass(frozen=True)
 class StaticIp:
-    """A static address the guest boots with: a NetworkManager keyfile, or ifcfg for older images.
+    """A static address the guest boots with, set in the image's EXISTING NetworkManager
+    profile(s) for the interface, as the guide's ``nmcli con mod`` does (keyfile or ifcfg, see
+    :mod:`kvmops.images.nmprofiles`); a new keyfile only when the image has none for it.
+    cloud-init's network step is switched off (it would write its own profile again)."""
 
-    The contents come from the networks helper (``kvmops.net``: ``nm_keyfile(...)`` /
-    ``ifcfg(...)``), which validates addresses; here they are only checked for shape.
-    ifcfg is written when the image already has ``ifcfg-NAME`` (its DHCP profile would
-    otherwise compete); else the keyfile. cloud-init's network step is switched off.
-    """
-
-    name: str = "eth0"
-    keyfile: str | None = None
-    ifcfg: str | None = None
+    settings: nm.Settings
+    keyfile: str  # the new profile, when the image has none for the interface
+    profile: str = "eth0"
     disable_cloud_init_network: bool = True
-    profile: str = ""
 
     def __post_init__(self) -> None:
-        if not self.keyfile and not self.ifcfg:
-            raise InvalidInput("give the keyfile and/or ifcfg content for the static address")
-        if self.keyfile:
-            parse_keyfile(self.keyfile)
+        parse_keyfile(self.keyfile)
 
     @classmethod
     def from_address(cls, a: StaticAddress) -> StaticIp:
-        """Both contents from the networks helper's validated address (``kvmops.net.address``)."""
-        return cls(a.device, nm_keyfile(a), ifcfg(a), profile=a.profile)
+        """From the networks helper's validated address (``kvmops.net.address``)."""
+        s = nm.Settings(a.device, a.with_prefix, str(a.gateway), tuple(str(d) for d in a.dns))
+        return cls(s, nm_keyfile(a), a.profile)
 
-    def plan(self, img: ImageFs) -> Plan:
-        plan = Plan(f"static address for {self.name}")
-        ifcfg_path = f"/etc/sysconfig/network-scripts/ifcfg-{self.name}"
-        if img.exists(ifcfg_path) or (self.keyfile is None):
-            if self.ifcfg is None:
-                raise InvalidInput(f"the image configures {self.name} with {ifcfg_path}: give ifcfg content")
-            self._file(img, plan, ifcfg_path, self.ifcfg, 0o644)
-        else:
-            path = f"/etc/NetworkManager/system-connections/{self.profile or self.name}.nmconnection"
-            if img.stat("/etc/NetworkManager/system-connections") is None:
-                for reason, cmd in img.dir_steps("/etc/NetworkManager/system-connections", 0o700):
+    @property
+    def device(self) -> str:
+        return self.settings.device
+
+    @property
+    def new_path(self) -> str:
+        return f"{nm.KEYFILE_DIR}/{self.profile}.nmconnection"
+
+    def _files(self, img: ImageFacts) -> list[str]:
+        keyfiles = nm.candidates(img.listings.get(nm.KEYFILE_DIR), nm.KEYFILE_DIR, "keyfile")
+        return keyfiles + nm.candidates(img.listings.get(nm.IFCFG_DIR), nm.IFCFG_DIR, "ifcfg")
+
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        found = self._files(img)
+        return ImageWanted.of(
+            listings=(nm.KEYFILE_DIR, nm.IFCFG_DIR), files=(*found, CLOUD_NET_OFF, self.new_path),
+            stats=(*found, CLOUD_NET_OFF, self.new_path, nm.KEYFILE_DIR),
+            exists=("/etc/cloud/cloud.cfg.d", *NM_DAEMON))
+
+    def plan(self, img: ImageFacts) -> Plan:
+        plan = Plan(f"static address for {self.device}")
+        if img.listing(nm.KEYFILE_DIR) is None and img.listing(nm.IFCFG_DIR) is None \
+                and img.first_existing(*NM_DAEMON) is None:
+            plan.notes.append("the image has no NetworkManager: the profile is written, but nothing may read it")
+        keyfiles = {p: img.read(p) for p in nm.candidates(img.listing(nm.KEYFILE_DIR), nm.KEYFILE_DIR, "keyfile")}
+        ifcfgs = {p: img.read(p) for p in nm.candidates(img.listing(nm.IFCFG_DIR), nm.IFCFG_DIR, "ifcfg")}
+        profiles = nm.profiles_for(self.device, keyfiles, ifcfgs)
+        for prof in profiles:
+            mode = 0o600 if prof.format == "keyfile" else 0o644
+            why = (f"change the image's profile {prof.name!r} ({prof.path}) for {self.device}: static "
+                   f"{self.settings.address}, gateway {self.settings.gateway} (as nmcli con mod does)")
+            _file(img, plan, prof.path, nm.edit(prof, self.settings), mode, why)
+        if not profiles:
+            if img.stat(nm.KEYFILE_DIR) is None:
+                for reason, cmd in img.dir_steps(nm.KEYFILE_DIR, 0o700):
                     plan.add(reason, cmd)
-            self._file(img, plan, path, self.keyfile or "", 0o600)
+            _file(img, plan, self.new_path, self.keyfile, 0o600,
+                  f"the image has no profile for {self.device}: a new one ({self.new_path})")
         if self.disable_cloud_init_network and img.exists("/etc/cloud/cloud.cfg.d"):
-            self._file(img, plan, "/etc/cloud/cloud.cfg.d/99-kvmops-network.cfg",
-                       "network: {config: disabled}\n", 0o644)
+            _file(img, plan, CLOUD_NET_OFF, "network: {config: disabled}\n", 0o644,
+                  "switch cloud-init's network step off (it would write its own profile)")
+        if len(profiles) > 1:
+            plan.notes.append(f"{len(profiles)} profiles apply to {self.device} "
+                              f"({', '.join(p.path for p in profiles)}): each gets the static address")
         if not plan.steps:
-            plan.noop(f"already so: {self.name} has the static address files")
+            which = ", ".join(p.path for p in profiles) or self.new_path
+            plan.noop(f"already so: {which} has the static address for {self.device}")
         return plan
 
-    @staticmethod
-    def _file(img: ImageFs, plan: Plan, path: str, text: str, mode: int) -> None:
-        st = img.stat(path)
-        if img.read(path) == text and st and (st.mode, st.uid, st.gid) == (mode, 0, 0):
-            return
-        for reason, cmd in img.write_steps(path, text, mode):
-            plan.add(reason, cmd)
+
+def _file(img: ImageFacts, plan: Plan, path: str, text: str, mode: int, why: str) -> None:
+    st = img.stat(path)
+    if img.read(path) == text and st and (st.mode, st.uid, st.gid) == (mode, 0, 0):
+        return
+    steps = img.write_steps(path, text, mode)
+    plan.add(f"{why}: {steps[0][0]}", steps[0][1])
+    for reason, cmd in steps[1:]:
+        plan.add(reason, cmd)
 
 
-def parse_keyfile(text: str) -> configparser.ConfigParser:
-    """A NetworkManager keyfile as configparser reads it; needs [connection] with id and type."""
+def parse_keyfile(text: str) -> None:
+    """A NetworkManager keyfile needs a [connection] section with type= (and parses as INI)."""
+    import configparser
+
     cp = configparser.ConfigParser(interpolation=None)
     try:
         cp.read_string(text)
@@ -286,7 +419,6 @@ def parse_keyfile(text: str) -> configparser.ConfigParser:
         raise InvalidInput(f"the keyfile does not parse: {exc}") from None
     if not cp.has_section("connection") or not cp.has_option("connection", "type"):
         raise InvalidInput("the keyfile needs a [connection] section with id= and type=")
-    return cp
 
 
 # ----------------------------------------------------------------- running them
@@ -308,25 +440,86 @@ class TweakReport:
     def __str__(self) -> str:
         return self.render()
 
+    @property
+    def pending(self) -> list[str]:
+        """The tweaks that still plan a change (after an applied run: none)."""
+        return [p.title for p in self.plans if not p.empty]
+
+
+@dataclass(frozen=True)
+class Look:
+    """The image as read before anything changes: where its root is, which OS, its content."""
+
+    root: str
+    os: str
+    img: ImageFacts
+
+
+def look(runner: Runner, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
+         lv: str | None = None) -> Look:
+    """Map the disk and mount its root read-only (transient), read what the tweaks want;
+    unmounted and unmapped again on every path out."""
+    with open_disk(runner, facts, image=image, lv=lv) as disk, image_root(runner, disk) as root:
+        return _looked(runner, root, tweaks)
+
+
+def _looked(runner: Runner, root: RootFs, tweaks: Sequence[Tweak]) -> Look:
+    img = gather(runner, root.mountpoint, tweaks)
+    return Look(f"{root.device} ({root.fstype})", _os_name(root), img)
+
+
+def plan_all(img: ImageFacts, tweaks: Sequence[Tweak], root: str = PLACEHOLDER) -> list[Plan]:
+    """Every tweak's plan from the image's content (mounted at ``root`` when they run), in order;
+    a user that :class:`LoginUser` creates counts for the tweaks after it."""
+    img = img.at(root)
+    plans = []
+    for t in tweaks:
+        plans.append(t.plan(img))
+        if isinstance(t, LoginUser):
+            img = t.assume(img)
+    return plans
+
+
+def apply(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
+          lv: str | None = None, progress: Progress | None = None) -> TweakReport:
+    """Map and mount read-write, read the content afresh, plan every tweak from it, then
+    execute each plan through the one executor; unmounted and unmapped on every path."""
+    run = Executor(host, progress)
+    runner = host.runner
+    with open_disk(runner, facts, image=image, lv=lv, write=True) as disk, \
+            image_root(runner, disk, write=True) as root:
+        seen = _looked(runner, root, tweaks)
+        plans = plan_all(seen.img, tweaks, root.mountpoint)
+        report = TweakReport(seen.root, seen.os, plans, applied=True)
+        for plan in plans:
+            run.execute(plan)
+            report.lines.append(_outcome(plan, True))
+        return report
+
+
+def planned(seen: Look, tweaks: Sequence[Tweak]) -> TweakReport:
+    """The report of plan mode: every tweak planned from what :func:`look` read."""
+    plans = plan_all(seen.img, tweaks)
+    return TweakReport(seen.root, seen.os, plans, [_outcome(p, False) for p in plans])
+
 
 def tweak_image(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
                 lv: str | None = None, progress: Progress | None = None) -> TweakReport:
-    """Apply ``tweaks`` to an image file or a guest LV (``lv="VG/LV"``); plan only unless host.apply.
-
-    In plan mode the disk is attached and mounted read-only to read the facts, and the
-    changing steps are only recorded.
-    """
-    write = host.apply
-    run = Executor(host, progress or print)
-    with open_disk(host.runner, facts, image=image, lv=lv, write=write) as disk, \
-            image_root(host.runner, disk, write=write) as root:
-        img = ImageFs(host.runner, root.mountpoint)
-        plans = [t.plan(img) for t in tweaks]
-        report = TweakReport(f"{root.device} ({root.fstype})", _os_name(root), plans, applied=write)
-        for plan in plans:
-            run.execute(plan)
-            report.lines.append(_outcome(plan, write))
+    """Tweak an image file or a guest LV (``lv="VG/LV"``): looked at read-only and planned;
+    applied (read and planned again from the read-write mount) only when ``host.apply``."""
+    seen = look(host.runner, facts, tweaks, image=image, lv=lv)
+    report = planned(seen, tweaks)
+    if not host.apply:
+        Executor(host, progress).execute(_joined(report.plans))  # recorded as planned, not run
         return report
+    return apply(host, facts, tweaks, image=image, lv=lv, progress=progress)
+
+
+def _joined(plans: list[Plan]) -> Plan:
+    whole = Plan("tweaks")
+    for p in plans:
+        whole.extend(p)
+    return whole
 
 
 def _os_name(root: RootFs) -> str:
