@@ -18,6 +18,7 @@ from kvmops.facts import Wanted
 from kvmops.host import Host
 from kvmops.images import copy, density, grow, nocloud, probe, tweaks
 from kvmops.images.passwords import Password
+from kvmops.progress import printer
 from kvmops.site import gateway_for
 from kvmops.units import human
 
@@ -119,7 +120,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         plan = copy.copy_plan(facts, args.lv, info, verify=not args.no_verify, method=args.method,
                               density=measured)
         print(plan.render())
-        lines = Executor(host, copy.progress_filter(print)).execute(plan, confirmed(args.confirm))
+        lines = Executor(host, printer("  ")).execute(plan, confirmed(args.confirm))
         if not host.apply:
             print("\n(plan only: nothing was changed; add --apply --confirm VG/LV to run it)")
             return 0
@@ -152,6 +153,8 @@ def cmd_tweak(args: argparse.Namespace) -> int:
             todo += [tweaks.SerialGetty(), tweaks.GrubSerial()]
         if not todo:
             raise InvalidInput("no tweak chosen: use --key, --password-hash, --sudo, --serial, ...")
+        if args.key or args.sudo or args.password_hash or args.ask_password:
+            todo.insert(0, tweaks.LoginUser(user))  # a stock cloud image lacks it until cloud-init runs
         todo.append(tweaks.SelinuxRelabel())
         lv = _lv(args, host)
         report = tweaks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
@@ -169,8 +172,14 @@ def cmd_grow(args: argparse.Namespace) -> int:
         raise InvalidInput("give --image PATH or --lv NAME (or --inside for the in-guest commands)")
     with host_of(args) as host:
         lv = _lv(args, host)
-        plan = grow.grow_offline(host, facts_of(host), image=args.image, lv=lv, progress=print)
-        print(plan.render())
+        seen = grow.look(host.runner, facts_of(host), image=args.image, lv=lv)
+        for plan in grow.preview(seen):
+            print(plan.render() + "\n")
+        if not host.apply:
+            print("(plan only: the disk was only read; add --apply to grow it)")
+            return 0
+        for plan in grow.grow(host, facts_of(host), image=args.image, lv=lv, progress=printer("  ")):
+            print(f"done: {plan.title}" + "".join(f"\n  note: {n}" for n in plan.notes))
     return 0
 
 
