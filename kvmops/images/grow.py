@@ -77,10 +77,8 @@ class DiskFacts:
 
 
 # ----------------------------------------------------------------- builders and pure plans
-def growpart_cmd(device: str, number: int, *, dry_run: bool = False) -> Cmd:
-    """``growpart DEV N`` (``--dry-run``: only says CHANGE or NOCHANGE; rc 1 for NOCHANGE)."""
-    if dry_run:
-        return read("growpart", "--dry-run", device, str(number), ok=(0, 1))
+def growpart_cmd(device: str, number: int) -> Cmd:
+    """``growpart DEV N``: partition N to the end of the disk (a loop device, or inside the guest)."""
     return change("growpart", device, str(number))
 
 
@@ -116,15 +114,6 @@ def fs_grow_cmd(fstype: str, device: str, mountpoint: str) -> Cmd:
 def partition_node(disk: str, number: int) -> str:
     """``/dev/vda`` 1 -> ``/dev/vda1``; ``/dev/nvme0n1`` 1 -> ``/dev/nvme0n1p1``."""
     return f"{disk}{'p' if disk[-1:].isdigit() else ''}{number}"
-
-
-def needs_growpart(dry_run_output: str, returncode: int) -> bool:
-    """Read ``growpart --dry-run``: ``CHANGE: partition=1 start=...`` vs ``NOCHANGE: ...``."""
-    if returncode == 0 and "CHANGE:" in dry_run_output and "NOCHANGE" not in dry_run_output:
-        return True
-    if "NOCHANGE" in dry_run_output:
-        return False
-    raise InvalidInput(f"growpart --dry-run says: {dry_run_output.strip() or '(nothing)'}")
 
 
 def partition_plan(d: DiskFacts) -> Plan:

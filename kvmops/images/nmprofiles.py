@@ -152,10 +152,10 @@ def set_ini(text: str, section: str, key: str, value: str) -> str:
     if start is None:
         sep = [""] if lines and lines[-1].strip() else []
         return "\n".join([*lines, *sep, f"[{section}]", new]) + "\n"
-    for i in range(start + 1, end):
-        if _ini_key(lines[i]) == key:
-            lines[i] = new
-            return "\n".join(lines) + "\n"
+    at = [i for i in range(start + 1, end) if _ini_key(lines[i]) == key]
+    if at:  # the first one set, later duplicates dropped (the last one would win when read)
+        lines[at[0]] = new
+        return "\n".join(ln for i, ln in enumerate(lines) if i not in at[1:]) + "\n"
     last = end
     while last > start + 1 and not lines[last - 1].strip():
         last -= 1  # before the blank lines that end the section

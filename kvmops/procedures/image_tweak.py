@@ -20,7 +20,7 @@ from kvmops.host import Host
 from kvmops.images import tweaks as tw
 from kvmops.images.passwords import Password
 from kvmops.net.address import StaticAddress
-from kvmops.plan import Progress
+from kvmops.plan import Plan, Progress
 from kvmops.procedures.base import Verdict, need
 from kvmops.site import Site
 from kvmops.units import human
@@ -118,6 +118,8 @@ def apply(host: Host, facts: HostFacts, todo: Sequence[tw.Tweak], where: dict[st
 
 def verify(again: tw.TweakReport) -> Verdict:
     """Planned again from the image after the apply: every tweak must be "already so"."""
-    return Verdict.of([(plan.empty, f"{plan.title}: "
-                        + (plan.steps[0].reason if plan.empty and plan.steps else "still plans a change"))
-                       for plan in again.plans])
+    return Verdict.of([(p.empty, f"{p.title}: {_said(p)}") for p in again.plans])
+
+
+def _said(p: Plan) -> str:
+    return p.steps[0].reason if p.empty and p.steps else "still plans a change"

@@ -77,7 +77,7 @@ with nb.step("Check preconditions", if_fails="fix what the message names; nothin
     fixed = static_address(host.site, guest, vlan, address) if address else None
     wanted = proc.tweaks(host.site.login_user, password=password, root_password=root_password,
                          keys=keys.split(";"), sudo=sudo, console=console, address=fixed)
-    facts = nb.read(host, proc.wanted(image, host.site.replay))
+    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
     print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
     print("tweaks:\n" + "\n".join(f"- {proc.describe(t)}" for t in wanted))
     if fixed:

@@ -249,3 +249,33 @@ def cli_refuses_host_lvs(lv: str) -> bool:
 
 def test_the_image_cli_refuses_a_host_lv_before_anything_runs() -> None:
     holds(cli_refuses_host_lvs, 100, 5, lv=lv_names)
+
+
+# ----------------------------------------------------------------- NetworkManager profiles
+ini_lines = st.one_of(st.sampled_from(["# comment", "", "method=auto", "address1=192.0.2.5/24", "gateway=192.0.2.1",
+                                       "address2=198.51.100.7/24", "dns=192.0.2.53;", "mac-address=52:54:00:00:00:01",
+                                       "interface-name=eth0", "may-fail=true", "id=x", "uuid=u", "type=ethernet"]),
+                      st.from_regex(r"[a-z][a-z0-9-]{0,10}=[a-z0-9./;:-]{0,12}", fullmatch=True))
+sections = st.lists(st.tuples(st.sampled_from(["connection", "ethernet", "ipv4", "ipv6", "proxy", "user"]),
+                              st.lists(ini_lines, max_size=6)), max_size=6, unique_by=lambda part: part[0])
+
+
+def keyfile_edit_holds(parts: list[tuple[str, list[str]]]) -> bool:
+    from kvmops.images import nmprofiles as nm
+
+    text = "".join(f"[{name}]\n" + "".join(f"{ln}\n" for ln in lines) for name, lines in parts)
+    s = nm.Settings("eth0", "10.5.68.237/24", "10.5.68.254", ("132.230.200.200",))
+    once = nm.edit_keyfile(text, s)
+    assert nm.edit_keyfile(once, s) == once  # changed once, then "already so"
+    assert nm.get_ini(once, "ipv4", "method") == "manual" and nm.get_ini(once, "connection", "interface-name") == "eth0"
+    assert nm.get_ini(once, "ipv4", "address1") == "10.5.68.237/24,10.5.68.254"
+    assert nm.get_ini(once, "ipv4", "gateway") is None and nm.get_ini(once, "ipv4", "address2") is None
+    ipv4 = once.split("[ipv4]\n", 1)[1].split("\n[", 1)[0].splitlines()
+    assert [ln for ln in ipv4 if ln.startswith("method=")] == ["method=manual"]  # no duplicate left to win
+    kept = [ln for name, lines in parts if name not in ("ipv4", "connection") for ln in lines]
+    assert all(ln in once.splitlines() for ln in kept)  # other sections untouched
+    return any(name == "ipv4" and lines for name, lines in parts)
+
+
+def test_a_profile_is_changed_once_and_keeps_what_it_does_not_set() -> None:
+    holds(keyfile_edit_holds, 150, 10, parts=sections)
