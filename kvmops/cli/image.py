@@ -16,7 +16,7 @@ from kvmops.errors import InvalidInput
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import Wanted
 from kvmops.host import Host
-from kvmops.images import copy, grow, nocloud, probe, tweaks
+from kvmops.images import copy, grow, nocloud, tweaks
 from kvmops.images.passwords import Password
 from kvmops.progress import printer
 from kvmops.site import gateway_for
@@ -106,7 +106,7 @@ def _password(user: str, hashed: str | None, ask: bool) -> Password | None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        info = probe.probe(host.runner, args.path)
+        info = facts_of(host, Wanted(images=(args.path,))).image(args.path)  # probed by the facts read
     print(f"{info.path}: {info.format}, virtual size {human(info.virtual_size)} ({info.virtual_size} bytes)"
           + (f", backing file {info.backing}" if info.backing else ""))
     return 0

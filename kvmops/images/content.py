@@ -13,6 +13,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+import yaml
+
 from kvmops.errors import InvalidInput
 
 KEY_TYPES = (
@@ -98,8 +100,6 @@ def default_user(cloud_cfg: str | None) -> DefaultUser:
     A missing, unreadable or differently shaped file gives an empty default (the callers
     fall back to ``/bin/bash`` and ``wheel``).
     """
-    import yaml  # type: ignore[import-untyped]  # PyYAML: a dependency of papermill and jupytext
-
     empty = DefaultUser(None, (), None, None)
     if not cloud_cfg:
         return empty
