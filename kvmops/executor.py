@@ -26,6 +26,7 @@ from kvmops.errors import CommandFailed, ConfirmationRequired, KvmopsError
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host
 from kvmops.plan import Call, Nested, Plan, Progress, Step, Wait
+from kvmops.progress import printer
 from kvmops.runners import faults
 
 Confirmed = frozenset[str]
@@ -94,7 +95,7 @@ class Executor:
 
     def __init__(self, host: Host, progress: Progress | None = None) -> None:
         self.host = host
-        self.say: Progress = progress or (lambda line: print(f"    {line}", flush=True))
+        self.say: Progress = progress or printer()
 
     @property
     def applying(self) -> bool:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from kvmops.executor import Executor, Procedure, confirmed
 from kvmops.plan import Plan
 from kvmops.procedures.base import PreconditionFailed, Verdict
+from kvmops.progress import printer
 from kvmops.runbook.engine import STEP_MARK
 from kvmops.runbook.secrets import read_secrets
 from kvmops.runbook.sites import resolve_site
@@ -34,7 +35,6 @@ from kvmops.site import load_site
 if TYPE_CHECKING:
     from kvmops.facts import HostFacts, Wanted
     from kvmops.host import Host
-    from kvmops.images.inspect import DiskReport
 
 
 def _display(markdown: str, plain: str) -> None:
@@ -74,14 +74,14 @@ def execute(host: Host, plan: Plan, *confirm: str) -> list[str]:
     """Run a plan (shown before) through the one executor: changes only with apply,
     destructive steps only when their target is among ``confirm`` (checked before the first
     step). Prints one line per step."""
-    return _report(host, [plan], Executor(host, _say).execute(plan, confirmed(*confirm)))
+    return _report(host, [plan], Executor(host, printer()).execute(plan, confirmed(*confirm)))
 
 
 def execute_all(host: Host, plans: list[Plan], *confirm: str) -> list[str]:
     """Several plans of one run: every confirmation checked before the first change."""
     from kvmops.executor import execute_all as run_all
 
-    return _report(host, plans, run_all(host, plans, confirmed(*confirm), _say))
+    return _report(host, plans, run_all(host, plans, confirmed(*confirm), printer()))
 
 
 def show_procedure(proc: Procedure) -> None:
@@ -92,11 +92,7 @@ def show_procedure(proc: Procedure) -> None:
 
 def run_procedure(host: Host, proc: Procedure, *confirm: str) -> list[str]:
     """Run a procedure (shown before): fresh facts before each phase, confirmations first."""
-    return _report(host, proc.preview, Executor(host, _say).run_procedure(proc, confirmed(*confirm)))
-
-
-def _say(line: str) -> None:
-    print(f"    {line}", flush=True)
+    return _report(host, proc.preview, Executor(host, printer()).run_procedure(proc, confirmed(*confirm)))
 
 
 def _report(host: Host, plans: list[Plan], lines: list[str]) -> list[str]:
@@ -202,28 +198,3 @@ def locked(host: Host, guest: str, what: str, wait: float = 0.0, *, reading: boo
 
     with guest_lock(host.runner, guest, what, wait=wait):
         yield
-
-
-def inspect_disk(host: Host, facts: HostFacts, *, lv: str | None = None, image: str | None = None,
-                 lines: int = 30) -> DiskReport | None:
-    """Look inside a guest disk (``lv="VG/LV"``) or an image file, read-only; always unmapped.
-
-    Shows the commands first. On a replay site (recorded facts, such as the demo) nothing can
-    be mapped or mounted: the plan is shown, the reading is skipped (and said so), None returned.
-    """
-    from kvmops.images import inspect
-    from kvmops.images.disk import open_disk
-    from kvmops.images.mount import image_root
-
-    vg, _, name = (lv or "").partition("/")
-    show_plan(inspect.preview(vg=vg or None, lv=name or None, image=image, lines=lines))
-    if host.site.replay:
-        note(f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or "
-             "mounted there, so nothing above was run and nothing was read. Run this against the "
-             "real host (any mode: every command only reads).")
-        return None
-    with open_disk(host.runner, facts, image=image, lv=lv) as disk, image_root(host.runner, disk) as root:
-        print(f"mounted {root.device} ({root.fstype}) read-only at {root.mountpoint}", flush=True)
-        report = inspect.read_report(host.runner, disk, root, lines)
-    print(inspect.render(report))
-    return report

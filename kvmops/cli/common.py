@@ -13,6 +13,7 @@ from kvmops.executor import Executor, confirmed
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host, connect
 from kvmops.plan import Plan
+from kvmops.progress import printer
 from kvmops.runbook.sites import SITE_ENV, resolve_site
 from kvmops.site import Site, load_site
 
@@ -63,7 +64,7 @@ def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
     """Print the plan; run it through the one executor: with --apply it changes the host
     (every confirmation checked first), without it the changes are only recorded."""
     print(plan.render())
-    lines = Executor(host, _progress).execute(plan, confirmed(getattr(args, "confirm", None)))
+    lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)))
     if not host.apply:
         if not plan.empty:
             print("\n(plan only: nothing was changed; add --apply to run it)")
@@ -71,10 +72,6 @@ def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     return 0
-
-
-def _progress(line: str) -> None:
-    print(f"  {line}", flush=True)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -1,7 +1,8 @@
 """Pure helpers for file contents inside a guest image (no I/O).
 
-``/etc/passwd`` and ``/etc/shadow`` parsing, SSH public key validation, the sudoers line,
-the GRUB serial console edit of ``/etc/default/grub`` and the SELinux mode.
+``/etc/passwd``, ``/etc/group`` and ``/etc/shadow`` parsing, cloud-init's default user
+(``/etc/cloud/cloud.cfg``), SSH public key validation, the sudoers line, the GRUB serial
+console edit of ``/etc/default/grub`` and the SELinux mode.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import binascii
 import re
 import shlex
 from dataclasses import dataclass
+
+import yaml
 
 from kvmops.errors import InvalidInput
 
@@ -32,6 +35,36 @@ class Account:
     home: str
     shell: str
 
+    @property
+    def pending(self) -> bool:
+        """An account a tweak of this run is about to create (its ids are not known yet)."""
+        return self.uid < 0
+
+    @property
+    def owner(self) -> str:
+        """``UID:GID`` for chown; ``NAME:`` (the user and its login group, resolved inside the
+        image) for an account created in the same run."""
+        return f"{self.name}:" if self.pending else f"{self.uid}:{self.gid}"
+
+
+def planned_account(name: str, home: str, shell: str) -> Account:
+    """An account ``useradd`` will create: its ids are known only afterwards."""
+    return Account(name, -1, -1, home, shell)
+
+
+@dataclass(frozen=True)
+class DefaultUser:
+    """cloud-init's ``system_info.default_user`` of an image: what the login user gets."""
+
+    name: str | None
+    groups: tuple[str, ...]
+    shell: str | None
+    gecos: str | None
+
+
+FALLBACK_SHELL = "/bin/bash"
+FALLBACK_GROUPS = ("wheel",)
+
 
 def user_name(name: str) -> str:
     """A Linux user name (``centos``, ``root``); anything else is refused before any command."""
@@ -48,6 +81,63 @@ def parse_passwd(text: str) -> dict[str, Account]:
         if len(f) >= 7 and f[2].isdigit() and f[3].isdigit():
             out[f[0]] = Account(f[0], int(f[2]), int(f[3]), f[5], f[6])
     return out
+
+
+def parse_group(text: str) -> dict[str, tuple[str, ...]]:
+    """``name:x:gid:member,member`` lines into group -> members."""
+    out = {}
+    for line in text.splitlines():
+        f = line.split(":")
+        if len(f) >= 4 and f[0] and not f[0].startswith("#"):
+            out[f[0]] = tuple(m for m in f[3].split(",") if m)
+    return out
+
+
+def default_user(cloud_cfg: str | None) -> DefaultUser:
+    """``system_info.default_user`` of ``/etc/cloud/cloud.cfg`` (name, groups, shell, gecos).
+
+    ``groups`` may be a YAML list or a comma-separated string, as cloud-init accepts both.
+    A missing, unreadable or differently shaped file gives an empty default (the callers
+    fall back to ``/bin/bash`` and ``wheel``).
+    """
+    empty = DefaultUser(None, (), None, None)
+    if not cloud_cfg:
+        return empty
+    try:
+        data = yaml.safe_load(cloud_cfg)
+    except yaml.YAMLError:
+        return empty
+    info = data.get("system_info") if isinstance(data, dict) else None
+    user = info.get("default_user") if isinstance(info, dict) else None
+    if not isinstance(user, dict):
+        return empty
+    raw = user.get("groups") or ()
+    groups = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else ()
+    return DefaultUser(
+        name=_text(user.get("name")),
+        groups=tuple(g.strip() for g in groups if isinstance(g, str) and g.strip()),
+        shell=_text(user.get("shell")),
+        gecos=_text(user.get("gecos")),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def password_state(text: str | None, user: str) -> str:
+    """What /etc/shadow says of ``user``'s password, never the hash: ``set``, ``locked``,
+    ``none (no password login)``, ``EMPTY (login without password)``, ``no shadow entry``."""
+    stored = shadow_hash(text or "", user)
+    if stored is None:
+        return "no shadow entry"
+    if stored == "":
+        return "EMPTY (login without password)"
+    if stored.startswith("!") and len(stored) > 2:
+        return "locked"
+    if stored in ("*", "!", "!!", "!*"):
+        return "none (no password login)"
+    return "set"
 
 
 def shadow_hash(text: str, user: str) -> str | None:

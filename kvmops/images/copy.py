@@ -1,59 +1,60 @@
 """Copy a cloud image (raw or qcow2) onto a guest LV (guide 3.2 step 1, 3.1).
 
 The method is chosen by measurement (``bench/image_copy.py``, 512 MiB images onto a loop
-device, written through, ``sync`` included; best of 3; 2 shared cores, so +-20 % noise):
+device, written through, ``sync`` included; the methods take turns, 9 rounds; median
+(best) MiB/s; 2 shared cores under other work, so +-25 % noise even on the medians):
 
-===================== =========================== ===================== =====================
-image                 qemu-img convert -n -t none dd bs=4M oflag=direct kvmops auto
-===================== =========================== ===================== =====================
-dense                 597 MiB/s                   859 MiB/s             976 MiB/s (dd)
-75 % data, 25 % holes 963 MiB/s                   1036 MiB/s            677 MiB/s (qemu-img)
-90 % holes            3781 MiB/s                  732 MiB/s             3340 MiB/s (qemu-img)
-90 % zeros, written   1943 MiB/s                  678 MiB/s             1604 MiB/s (qemu-img)
-===================== =========================== ===================== =====================
+===================== =============== ================== =============== ================
+image                 convert -t none convert -t none -W dd oflag=direct kvmops auto (-W)
+===================== =============== ================== =============== ================
+dense                 548 (881)       486 (683)          474 (773)       512 (860)
+75 % data, 25 % holes 739 (1149)      1037 (1172)        706 (868)       824 (985)
+90 % holes            5859 (6783)     5161 (8084)        763 (1096)      5565 (6961)
+90 % zeros, written   1935 (3031)     2150 (3521)        889 (1152)      2032 (4248)
+===================== =============== ================== =============== ================
 
-Neither wins everywhere, so the default method ``auto`` chooses per image
-(:func:`kvmops.images.density.choose`, numbers from :func:`~kvmops.images.density.measure`):
+(``-W`` and ``auto`` run the same command: their spread is the noise.) Three earlier runs
+this session agree: on written zeros ``-W`` 1499/1537 vs 658/1128 MiB/s without it (medians),
+on dense data qemu-img and dd within the noise of each other (716 vs 605, 804 vs 885, 842 vs
+760 with 15 rounds), as the issue measured (429 vs 433).
 
-- qcow2 (or any non-raw image): ``qemu-img convert -n -p -t none -f FMT -O raw IMG DEV``;
-  only qemu-img reads it.
-- raw with at least :data:`~kvmops.images.density.DENSE` (80 %) non-zero data (allocation from
-  ``qemu-img map``, zero content from sampled reads): ``dd bs=4M oflag=direct conv=fsync
-  status=progress``, 1.4-1.6x qemu-img's throughput on dense data (two runs). The two are even
-  at 75 % data (within the noise); 80 % leaves room for the sampling error, and on thick LVs,
-  where zeroing costs real writes, dd's lead grows. The measuring (``qemu-img map`` plus 64
-  sampled 64 KiB reads) costs about 0.03 s.
-- raw below that, or not measured: qemu-img, 3-5x dd on mostly-empty images (it finds the zeros
-  and zeroes the target range instead of copying blocks).
+``qemu-img convert -n -p -t none -W`` is at least even with dd on dense data and ahead on
+images with holes or written zeros (it finds the zeros and zeroes the target range instead of
+copying blocks), so ``auto`` uses it for every image, raw or qcow2 (only qemu-img reads qcow2).
+``-W`` lets it write out of order with its parallel requests: safe onto a block device of its
+own (an LV), and the copy is verified afterwards. ``dd bs=4M oflag=direct conv=fsync`` stays
+available (``method=dd``, raw images only); it reports bytes, not percentages.
 
-``-p`` / ``status=progress`` give progress, ``-t none`` / ``oflag=direct`` keep the host's page
-cache clean. ``--target-is-zero`` and ``conv=sparse`` are never used: a reused LV holds old data,
-so zero ranges must really be zeroed.
+``-p`` / ``status=progress`` give progress (shown by :mod:`kvmops.progress`), ``-t none`` /
+``oflag=direct`` keep the host's page cache clean. ``--target-is-zero`` and ``conv=sparse`` are
+never used: a reused LV holds old data, so zero ranges must really be zeroed.
 Verification: ``qemu-img compare`` of the image with the first *virtual-size* bytes of the LV
 (the LV may be larger; its tail is not part of the image).
 """
 
 from __future__ import annotations
 
-import re
-
 from kvmops import guards
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
 from kvmops.facts import HostFacts
-from kvmops.images.density import Choice, Density, choose
 from kvmops.images.probe import ImageInfo
-from kvmops.plan import Plan, Progress
+from kvmops.plan import Plan
 from kvmops.units import human
 
 METHODS = ("auto", "qemu-img", "dd")
-_PERCENT = re.compile(r"^\s*\((\d+(?:\.\d+)?)/100%\)\s*$")
-_DD_BYTES = re.compile(r"^(\d+) bytes")
+AUTO = "qemu-img"
+AUTO_REASON = ("auto: qemu-img -W is even with dd on dense data and ahead on holes and zeros "
+               "(bench/image_copy.py)")
 
 
 def convert_cmd(image: ImageInfo, device: str) -> Cmd:
-    """``qemu-img convert -n -p -t none -f qcow2 -O raw IMG /dev/rl_build/vmtest1``."""
-    return change("qemu-img", "convert", "-n", "-p", "-t", "none", "-f", image.format, "-O", "raw",
+    """``qemu-img convert -n -p -t none -W -f qcow2 -O raw IMG /dev/rl_build/vmtest1``.
+
+    ``-W``: out-of-order writes, safe onto a block device of its own (an LV; the copy is
+    verified afterwards) and faster (``bench/image_copy.py``).
+    """
+    return change("qemu-img", "convert", "-n", "-p", "-t", "none", "-W", "-f", image.format, "-O", "raw",
                   image.path, device)
 
 
@@ -88,27 +89,23 @@ def check_fits(image: ImageInfo, target: str, target_size: int) -> None:
         )
 
 
-def pick(image: ImageInfo, method: str = "auto", density: Density | None = None) -> Choice:
-    """The method to use and why: ``auto`` asks :func:`~kvmops.images.density.choose`."""
+def pick(method: str = "auto") -> tuple[str, str]:
+    """The method to use and why (``auto``: qemu-img, see the module's measurements)."""
     if method not in METHODS:
         raise InvalidInput(f"copy method {method!r}: use one of {', '.join(METHODS)}")
     if method == "auto":
-        return choose(image, density)
-    return Choice(method, f"method {method} asked for")
+        return AUTO, AUTO_REASON
+    return method, f"method {method} asked for"
 
 
 def copy_to_device(image: ImageInfo, device: str, device_size: int, *, target: str,
-                   verify: bool = True, method: str = "auto", density: Density | None = None) -> Plan:
-    """The copy steps onto any block device of ``device_size`` bytes; ``target`` is the confirm.
-
-    ``density`` (from :func:`kvmops.images.density.measure`) lets ``auto`` choose dd for a dense
-    raw image; without it ``auto`` uses qemu-img.
-    """
-    choice = pick(image, method, density)
+                   verify: bool = True, method: str = "auto") -> Plan:
+    """The copy steps onto any block device of ``device_size`` bytes; ``target`` is the confirm."""
+    chosen, why = pick(method)
     check_fits(image, target, device_size)
     plan = Plan(f"copy {image.path} ({image.format}, {human(image.virtual_size)}) onto {target}")
-    cmd = convert_cmd(image, device) if choice.method == "qemu-img" else dd_cmd(image, device)
-    plan.add(f"OVERWRITE {target} with {image.path} ({choice.method}: {choice.reason})", cmd, target=target)
+    cmd = convert_cmd(image, device) if chosen == "qemu-img" else dd_cmd(image, device)
+    plan.add(f"OVERWRITE {target} with {image.path} ({chosen}: {why})", cmd, target=target)
     if verify:
         plan.add(f"verify: the first {human(image.virtual_size)} of {target} equal the image",
                  compare_cmd(image, device))
@@ -122,11 +119,10 @@ def copy_to_device(image: ImageInfo, device: str, device_size: int, *, target: s
     return plan
 
 
-def copy_plan(facts: HostFacts, lv: str, image: ImageInfo, *, verify: bool = True, method: str = "auto",
-              density: Density | None = None) -> Plan:
+def copy_plan(facts: HostFacts, lv: str, image: ImageInfo, *, verify: bool = True, method: str = "auto") -> Plan:
     """Copy ``image`` onto the guest LV ``lv`` of the site's VG; refused on an LV in use.
 
-    ``method``: ``auto`` (by ``density``, see :func:`copy_to_device`), ``qemu-img`` or ``dd``.
+    ``method``: ``auto`` (qemu-img, see the module's measurements), ``qemu-img`` or ``dd``.
     """
     guards.not_host_lv(lv, facts.site.lv_prefix)
     have = facts.lvm.need(lv)
@@ -134,26 +130,4 @@ def copy_plan(facts: HostFacts, lv: str, image: ImageInfo, *, verify: bool = Tru
     if have.is_snapshot:
         raise InvalidInput(f"{have.path} is a snapshot: copy onto its origin LV")
     return copy_to_device(image, f"/dev/{have.vg}/{have.name}", have.size, target=have.path,
-                          verify=verify, method=method, density=density)
-
-
-def progress_filter(say: Progress, every: float = 10.0) -> Progress:
-    """Pass qemu-img's ``(12.34/100%)`` lines only every ``every`` percent (and dd's lines
-    at most each 10th); other lines unchanged. For ``plan.apply(progress=...)``."""
-    state = {"next": 0.0, "dd": 0}
-
-    def filtered(line: str) -> None:
-        m = _PERCENT.match(line)
-        if m:
-            pct = float(m.group(1))
-            if pct >= state["next"]:
-                say(f"{int(pct)}%")
-                state["next"] = (pct // every + 1) * every
-            return
-        if _DD_BYTES.match(line.strip()):
-            state["dd"] += 1
-            if state["dd"] % 10 != 1:
-                return
-        say(line)
-
-    return filtered
+                          verify=verify, method=method)

@@ -1,18 +1,33 @@
-"""Grow a guest's root: partition first (growpart), then the filesystem (guide "Increase root
-partition").
+"""Grow a guest's root: partition first, then the filesystem (guide "Increase root partition"),
+as two explicit phases, each planned from facts read just before it runs.
 
-Offline on the host (guest shut off): the LV is mapped (kpartx) or the image file attached
-(loop + partx), the root found, then ``growpart DEV N``, the mapping told the new size
-(``kpartx -u`` / ``partx --update``), and ``xfs_growfs MNT`` (mounted) or ``e2fsck -f -p``
-+ ``resize2fs PARTDEV`` (unmounted: online ext4 resize on a loop partition was refused here
-with "Permission denied"). Or as the plan to run inside the guest (``/dev/vda``).
-Grow the LV (or the image file) itself first: ``kvmops lv resize``.
+Offline on the host (guest shut off), with the disk mapped: an LV with kpartx, an image
+file with a loop device and partx.
+
+1. **Partition** (planned from the disk's table and size, :func:`partition_plan`): on an LV,
+   ``sfdisk -N N DEV <<< ', +'`` on the LV's device and ``kpartx -u`` so the mapping learns
+   the new size. Not growpart there: growpart resolves a device-mapper disk to ``/dev/dm-N``
+   and then looks for the partition ``/dev/dm-N1``, which does not exist ("failed to get
+   start and end"); sfdisk edits the table directly and also moves a GPT's backup header to
+   the new end. On a loop device: ``growpart DEV N`` and ``partx --update``.
+2. **Filesystem** (planned from fresh facts after phase 1: the partition's new size and the
+   filesystem's size, :func:`fs_plan`): ``xfs_growfs MNT`` (mounted read-write for that
+   command), ``e2fsck -f -p`` + ``resize2fs PARTDEV`` (unmounted: online ext4 resize on a loop
+   partition was refused here with "Permission denied"), or ``btrfs filesystem resize max``.
+
+:func:`look` reads the facts with a read-only mapping (plan mode does it too);
+:func:`preview` plans both phases from them, the second as the first would leave the disk
+("planned after the partition is grown"); :func:`grow` applies: map read-write, plan phase 1
+from fresh facts and run it, read again, plan phase 2 and run it. Each phase goes through
+the one executor. Grow the LV (or the image file) itself first: ``kvmops lv resize``.
+Or the plan to run inside the guest (``/dev/vda``): :func:`guest_grow_plan`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
@@ -20,29 +35,58 @@ from kvmops.executor import Executor
 from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.images import partitions as pt
-from kvmops.images.disk import Disk, open_disk
+from kvmops.images.disk import Disk, open_disk, read_table
+from kvmops.images.imagefs import PLACEHOLDER
 from kvmops.images.mount import Filesystem, image_root, mounted
 from kvmops.plan import Plan, Progress
 from kvmops.runners.base import Runner
 from kvmops.units import human
 
 GROWABLE = ("xfs", "ext4", "ext3", "ext2", "btrfs")
-SLACK = 1 << 20  # a filesystem within 1 MiB of its partition counts as full size
+SLACK = 1 << 20  # a filesystem (or partition) within 1 MiB of its room counts as full size
 GPT_BACKUP = 33 * 512  # the backup GPT at the end of the disk: header and entries
+AFTER_PARTITION = "planned after the partition is grown"
 
 
-def growpart_cmd(device: str, number: int, *, dry_run: bool = False) -> Cmd:
-    """``growpart DEV N`` (``--dry-run``: only says CHANGE or NOCHANGE; rc 1 for NOCHANGE)."""
-    if dry_run:
-        return read("growpart", "--dry-run", device, str(number), ok=(0, 1))
+@dataclass(frozen=True)
+class DiskFacts:
+    """A guest disk as growing sees it, read while it is mapped."""
+
+    source: str  # rl_build/vmtest1 or the image file
+    device: str  # /dev/mapper/rl_build-vmtest1 or /dev/loopN
+    size: int  # bytes of the disk (the LV, the image file)
+    label: str  # gpt, dos
+    partitions: tuple[pt.Partition, ...]
+    root: Filesystem  # the root filesystem and its partition (node: the mapped device)
+    part_size: int  # bytes of the root partition as the kernel (or the mapping) sees it
+    fs_bytes: int | None  # bytes of the root filesystem; None: unknown
+
+    @property
+    def mapped(self) -> bool:
+        """A device-mapper disk (a guest LV mapped with kpartx)."""
+        return self.device.startswith("/dev/mapper/")
+
+    @property
+    def part(self) -> pt.Partition:
+        return next(p for p in self.partitions if p.number == self.root.partition.number)
+
+    @property
+    def room(self) -> int:
+        """Bytes after the root partition up to the next partition or the end of the disk."""
+        return room_after(self.size, self.label, self.part, self.partitions)
+
+
+# ----------------------------------------------------------------- builders and pure plans
+def growpart_cmd(device: str, number: int) -> Cmd:
+    """``growpart DEV N``: partition N to the end of the disk (a loop device, or inside the guest)."""
     return change("growpart", device, str(number))
 
 
 def sfdisk_grow_cmd(device: str, number: int) -> Cmd:
     """``sfdisk --no-reread --no-tell-kernel -N N DEV <<< ', +'``: partition N to the end.
 
-    For device-mapper disks (a guest LV mapped with kpartx): ``growpart`` resolves them to
-    ``/dev/dm-N`` and then looks for partition ``/dev/dm-N1``, which sfdisk calls
+    For device-mapper disks (a guest LV mapped with kpartx), where growpart cannot work: it
+    resolves them to ``/dev/dm-N`` and then looks for ``/dev/dm-N1``, which sfdisk calls
     ``/dev/dm-Np1`` ("failed to get start and end"). sfdisk also moves a GPT's backup header
     to the new end of the disk.
     """
@@ -72,15 +116,70 @@ def partition_node(disk: str, number: int) -> str:
     return f"{disk}{'p' if disk[-1:].isdigit() else ''}{number}"
 
 
-def needs_growpart(dry_run_output: str, returncode: int) -> bool:
-    """Read ``growpart --dry-run``: ``CHANGE: partition=1 start=...`` vs ``NOCHANGE: ...``."""
-    if returncode == 0 and "CHANGE:" in dry_run_output and "NOCHANGE" not in dry_run_output:
-        return True
-    if "NOCHANGE" in dry_run_output:
-        return False
-    raise InvalidInput(f"growpart --dry-run says: {dry_run_output.strip() or '(nothing)'}")
+def partition_plan(d: DiskFacts) -> Plan:
+    """Phase 1, from the disk's table: grow the root partition into the room after it, then
+    tell the mapping (kpartx -u) or the kernel (partx --update) its new size."""
+    n = d.part.number
+    plan = Plan(f"grow partition {n} of {d.source}")
+    if d.room <= SLACK:
+        return plan.noop(f"already so: partition {n} ends at the end of the disk (or the next partition)")
+    reason = f"grow partition {n} by {human(d.room)} to the end of {d.source}"
+    if d.mapped:
+        plan.add(f"{reason} (sfdisk: growpart cannot grow a partition of a kpartx-mapped LV)",
+                 sfdisk_grow_cmd(d.device, n))
+        plan.add("tell the mapping the partition's new size", change("kpartx", "-u", "-p", "p", d.device))
+    else:
+        plan.add(reason, growpart_cmd(d.device, n))
+        plan.add("tell the kernel the partition's new size", change("partx", "--update", "--nr", str(n), d.device))
+    return plan
 
 
+def fs_plan(d: DiskFacts, mountpoint: str) -> Plan:
+    """Phase 2, from facts read after phase 1: grow the filesystem to fill its partition.
+    ext* unmounted (``e2fsck -f -p`` first, as resize2fs demands), xfs/btrfs mounted at
+    ``mountpoint``."""
+    fs, node = d.root, d.root.partition.node
+    plan = Plan(f"grow the {fs.fstype} filesystem on {node}")
+    if d.fs_bytes is not None and d.part_size - d.fs_bytes <= SLACK:
+        return plan.noop(f"already so: the filesystem ({human(d.fs_bytes)}) fills the partition "
+                         f"({human(d.part_size)})")
+    if fs.fstype.startswith("ext"):
+        plan.add("check the filesystem first (resize2fs needs it)", change("e2fsck", "-f", "-p", node, ok=(0, 1)))
+    plan.add(f"grow the {fs.fstype} filesystem to fill the partition ({human(d.part_size)})",
+             fs_grow_cmd(fs.fstype, node, mountpoint))
+    return plan
+
+
+def after_partition(d: DiskFacts) -> DiskFacts:
+    """The disk as phase 1 leaves it: the root partition grown into the room after it."""
+    if d.room <= SLACK:
+        return d
+    grown = replace(d.part, sectors=d.part.sectors + d.room // pt.SECTOR)
+    parts = tuple(grown if p.number == grown.number else p for p in d.partitions)
+    return replace(d, partitions=parts, part_size=grown.size)
+
+
+def preview(d: DiskFacts, disk_size: int | None = None) -> list[Plan]:
+    """Both phases planned from the facts read up front (``disk_size``: the disk's size once
+    the LV was grown): the filesystem phase as the partition phase would leave the disk."""
+    d = _placeholders(replace(d, size=disk_size) if disk_size is not None else d)
+    first = partition_plan(d)
+    second = fs_plan(after_partition(d), PLACEHOLDER)
+    second.title += f" ({AFTER_PARTITION})"
+    second.notes.append(f"{AFTER_PARTITION}: it is planned again from the partition's new size just before it runs")
+    return [first, second]
+
+
+def _placeholders(d: DiskFacts) -> DiskFacts:
+    """A loop device's number is the one losetup gives when the disk is attached again."""
+    if d.mapped:
+        return d
+    parts = tuple(replace(p, node=f"/dev/loopNp{p.number}") for p in d.partitions)
+    root = replace(d.root, partition=replace(d.root.partition, node=f"/dev/loopNp{d.root.partition.number}"))
+    return replace(d, device="/dev/loopN", partitions=parts, root=root)
+
+
+# ----------------------------------------------------------------- reading (transient mappings)
 def fs_size(runner: Runner, fstype: str, device: str) -> int | None:
     """Bytes of the (unmounted) filesystem: ``xfs_info DEV`` / ``dumpe2fs -h DEV``; None: unknown."""
     if fstype == "xfs":
@@ -98,77 +197,56 @@ def block_size(runner: Runner, device: str) -> int:
     return int(runner.run(read("blockdev", "--getsize64", device)).stdout.strip() or 0)
 
 
-def part_plan(disk: Disk, part: pt.Partition, *, grow_part: bool) -> Plan:
-    """growpart, then tell the kernel or the kpartx mapping the new size (pure)."""
-    plan = Plan(f"grow partition {part.number} of {disk.source}")
-    if not grow_part:
-        return plan.noop(f"already so: partition {part.number} ends at the end of the disk")
-    if disk.device.startswith("/dev/mapper/"):
-        plan.add(f"grow partition {part.number} to the end of {disk.source}", sfdisk_grow_cmd(disk.device, part.number))
-        plan.add("tell the mapping its new size", change("kpartx", "-u", "-p", "p", disk.device))
-    else:
-        plan.add(f"grow partition {part.number} to the end of {disk.source}", growpart_cmd(disk.device, part.number))
-        plan.add("tell the kernel the new size", change("partx", "--update", "--nr", str(part.number), disk.device))
-    return plan
+def root_of(runner: Runner, disk: Disk) -> Filesystem:
+    """The root filesystem of a mapped disk (found read-only, released again); growable only."""
+    with image_root(runner, disk) as root:
+        fs = root.fs
+    if fs.fstype not in GROWABLE:
+        raise InvalidInput(f"the root filesystem is {fs.fstype}: kvmops grows {', '.join(GROWABLE)}")
+    return fs
 
 
-def fs_plan(fs: Filesystem, mountpoint: str, *, grown: bool, part_size: int, fs_bytes: int | None) -> Plan:
-    """Grow the filesystem: ext* unmounted (``e2fsck -f -p`` first, as resize2fs demands),
-    xfs/btrfs mounted at ``mountpoint`` (pure)."""
-    dev = fs.partition.node
-    plan = Plan(f"grow the {fs.fstype} filesystem on {dev}")
-    if not grown and fs_bytes is not None and part_size - fs_bytes <= SLACK:
-        return plan.noop(f"already so: the filesystem ({human(fs_bytes)}) fills the partition ({human(part_size)})")
-    if fs.fstype.startswith("ext"):
-        plan.add("check the filesystem first (resize2fs needs it)", change("e2fsck", "-f", "-p", dev))
-    plan.add(f"grow the {fs.fstype} filesystem to fill the partition", fs_grow_cmd(fs.fstype, dev, mountpoint))
-    return plan
+def read_disk(runner: Runner, disk: Disk, root: Filesystem) -> DiskFacts:
+    """The facts of a mapped disk now: its size, its table, the root partition's size as the
+    kernel or the mapping sees it, the filesystem's size."""
+    table = read_table(runner, disk.device, disk.source)
+    nodes = {p.number: p.node for p in disk.partitions}
+    parts = tuple(replace(p, node=nodes.get(p.number, p.node)) for p in table.partitions)
+    node = root.partition.node
+    return DiskFacts(disk.source, disk.device, block_size(runner, disk.device), table.label, parts, root,
+                     block_size(runner, node), fs_size(runner, root.fstype, node))
 
 
-def grow_offline(host: Host, facts: HostFacts, *, image: str | None = None, lv: str | None = None,
-                 progress: Progress | None = None) -> Plan:
-    """Grow the root partition and filesystem of a shut-off guest's disk on the host.
+def look(runner: Runner, facts: HostFacts, *, image: str | None = None, lv: str | None = None) -> DiskFacts:
+    """The disk's facts through a read-only mapping (plan mode does this too), unmapped after."""
+    with open_disk(runner, facts, image=image, lv=lv) as disk:
+        return read_disk(runner, disk, root_of(runner, disk))
 
-    Plan only unless ``host.apply`` (the disk is then attached read-only for the facts).
-    Returns the plan, applied. Mapped and mounted only for the time of the call.
-    """
-    write = host.apply
+
+# ----------------------------------------------------------------- applying, phase by phase
+def grow(host: Host, facts: HostFacts, *, image: str | None = None, lv: str | None = None,
+         progress: Progress | None = None) -> list[Plan]:
+    """Map the disk read-write; phase 1 planned from fresh facts and run, then phase 2 planned
+    from the facts as phase 1 left them and run; unmapped on every path. Returns both plans
+    as they ran (notes: the filesystem's new size)."""
     runner = host.runner
-    run = Executor(host, progress or print)
-    with open_disk(runner, facts, image=image, lv=lv, write=write) as disk:
-        with image_root(runner, disk) as root:  # found read-only, released again
-            fs = root.fs
-        if fs.fstype not in GROWABLE:
-            raise InvalidInput(f"the root filesystem is {fs.fstype}: kvmops grows {', '.join(GROWABLE)}")
-        grow_part = _needs_growing(runner, disk, fs.partition)
-        plan = part_plan(disk, fs.partition, grow_part=grow_part)
-        run.execute(plan)
-        part_size = block_size(runner, fs.partition.node)
-        fs_bytes = fs_size(runner, fs.fstype, fs.partition.node)
-        if fs.fstype.startswith("ext"):
-            second = fs_plan(fs, "", grown=grow_part, part_size=part_size, fs_bytes=fs_bytes)
+    run = Executor(host, progress)
+    with open_disk(runner, facts, image=image, lv=lv, write=True) as disk:
+        root = root_of(runner, disk)
+        first = partition_plan(read_disk(runner, disk, root))
+        run.execute(first)
+        now = read_disk(runner, disk, root)
+        if root.fstype.startswith("ext"):
+            second = fs_plan(now, "")
             run.execute(second)
         else:
-            with mounted(runner, fs.partition.node, fs.fstype, write=write) as where:
-                second = fs_plan(fs, where, grown=grow_part, part_size=part_size, fs_bytes=fs_bytes)
+            with mounted(runner, root.partition.node, root.fstype, write=True) as where:
+                second = fs_plan(now, where)
                 run.execute(second)
-        plan.extend(second)
-        if not plan.empty:
-            plan.steps[:] = [s for s in plan.steps if not s.noop]
-        after = fs_size(runner, fs.fstype, fs.partition.node) if write else None
-        if after is not None:
-            plan.notes.append(f"the filesystem is now {human(after)}")
-        return plan
-
-
-def _needs_growing(runner: Runner, disk: Disk, part: pt.Partition) -> bool:
-    """``growpart --dry-run``; for a device-mapper disk (growpart cannot) the free room after it."""
-    if not disk.device.startswith("/dev/mapper/"):
-        dry = runner.run(growpart_cmd(disk.device, part.number, dry_run=True))
-        return needs_growpart(dry.stdout + dry.stderr, dry.returncode)
-    size = int(runner.run(read("blockdev", "--getsize64", disk.device)).stdout.strip())
-    label = pt.parse_sfdisk(runner.run(pt.sfdisk_json(disk.device)).stdout).label
-    return room_after(size, label, part, disk.partitions) > SLACK
+        after = fs_size(runner, root.fstype, root.partition.node)
+    if after is not None:
+        second.notes.append(f"the filesystem is now {human(after)}")
+    return [first, second]
 
 
 def guest_grow_plan(disk: str = "/dev/vda", number: int = 1, fstype: str = "xfs", mountpoint: str = "/") -> Plan:
@@ -185,4 +263,3 @@ def guest_grow_plan(disk: str = "/dev/vda", number: int = 1, fstype: str = "xfs"
     plan.add(f"grow the {fstype} filesystem", fs_grow_cmd(fstype, part, mountpoint))
     plan.notes.append("run these inside the guest as root, after the LV was grown and the guest restarted")
     return plan
-

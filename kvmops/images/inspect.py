@@ -1,17 +1,23 @@
-"""Look inside a guest's disk, read-only: OS, fstab, the last lines of its logs, df.
+"""Look inside a guest's disk, read-only: partition table, OS, fstab, accounts, logs, df.
 
-The disk is attached read-only (``kpartx -a -r`` for an LV, ``losetup --read-only`` plus
-``partx --add`` for an image file) and its root found and mounted ``-o ro`` by
-:func:`kvmops.images.mount.image_root`; both context managers undo everything on every
-path out. :func:`read_report` then only reads::
+First the partition table the inspection is about to map (``kpartx -l`` for an LV, guide
+4.3; ``partx --show`` for an image file). The disk is then attached read-only (``kpartx -a
+-r`` for an LV, ``losetup --read-only`` plus ``partx --add`` for an image file) and its root
+found and mounted ``-o ro`` by :func:`kvmops.images.mount.image_root`; both context managers
+undo everything on every path out. :func:`read_report` then only reads::
 
     chroot MNT cat /etc/fstab
-    chroot MNT tail -n 30 /var/log/messages        # each log file the image has
-    journalctl --directory MNT/var/log/journal --no-pager -n 30 -o short-iso
+    chroot MNT cat /etc/passwd /etc/shadow, each login user's ~/.ssh/authorized_keys
+    journalctl --directory MNT/var/log/journal --no-pager -n 30 -o short-iso   # when kept on disk
+    chroot MNT tail -n 30 /var/log/messages        # else: each log file the image has
     df -h -T MNT [MNT/boot ...]
 
+Accounts show whether a password is set or locked, never a hash; authorized keys by their
+comments (whose keys they are) and the file's owner and mode.
+
 :func:`preview` is the same sequence with placeholders for what only exists once mounted
-(the loop device, the mount point): shown where nothing can be mounted (a replay site).
+(the loop device, the mount point): shown before it runs, and where nothing can be mounted
+(a replay site).
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from dataclasses import dataclass
 
 from kvmops.cmd import Cmd, read
 from kvmops.errors import InvalidInput
+from kvmops.images import content as c
 from kvmops.images import partitions as pt
 from kvmops.images.disk import Disk
-from kvmops.images.imagefs import ImageFs
+from kvmops.images.imagefs import ImageFacts, ImageWanted, gather
 from kvmops.images.mount import MOUNT_BASE, RootFs, filesystems
 from kvmops.plan import Plan
 from kvmops.runners.base import Runner
@@ -32,6 +39,19 @@ from kvmops.units import human
 LOG_FILES = ("/var/log/messages", "/var/log/syslog", "/var/log/kern.log", "/var/log/boot.log",
              "/var/log/cloud-init-output.log")
 JOURNAL_DIR = "/var/log/journal"
+NO_LOGIN = ("/sbin/nologin", "/usr/sbin/nologin", "/bin/false", "/usr/bin/false", "/bin/sync")
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """A login account of the image: no secret, only what an admin needs to get in."""
+
+    name: str
+    uid: int
+    shell: str
+    password: str  # set, locked, none, EMPTY, no shadow entry
+    keys: tuple[str, ...]  # the comments of its authorized keys (whose keys they are)
+    keys_file: str  # the authorized_keys file's mode and owner, or why there is none
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,8 @@ class DiskReport:
     notes: tuple[str, ...] = ()
     mountpoint: str = ""
     device: str = ""
+    table: str = ""  # kpartx -l / partx --show: what was about to be mapped
+    accounts: tuple[AccountRow, ...] = ()
 
     @property
     def os_name(self) -> str:
@@ -55,6 +77,16 @@ class DiskReport:
 
 
 # ----------------------------------------------------------------- builders
+def table_cmd(*, device: str | None = None, image: str | None = None) -> Cmd:
+    """The partition table about to be mapped: ``kpartx -l -p p DEV`` (an LV, guide 4.3) or
+    ``partx --show IMG`` (an image file: kpartx -l would attach a loop device to list it)."""
+    if image is not None:
+        return read("partx", "--show", "--", image)
+    if device is None:
+        raise InvalidInput("table_cmd needs the LV's device or an image file")
+    return pt.kpartx_list(device)
+
+
 def tail_cmd(mountpoint: str, path: str, lines: int) -> Cmd:
     """``chroot MNT tail -n LINES PATH``: the path resolved inside the image (symlinks too)."""
     return read("chroot", mountpoint, "tail", "-n", str(_lines(lines)), path, ok=(0, 1))
@@ -77,33 +109,94 @@ def _lines(lines: int) -> int:
     return lines
 
 
+# ----------------------------------------------------------------- accounts (pure)
+@dataclass(frozen=True)
+class _AccountsWanted:
+    """What the accounts section reads: passwd, shadow, then each login user's keys."""
+
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        want = ImageWanted.of(files=("/etc/passwd", "/etc/shadow"))
+        for acc in login_accounts(img.peek("/etc/passwd")):
+            keys = _keys_path(acc)
+            if keys:
+                want |= ImageWanted.of(files=(keys,), stats=(keys,))
+        return want
+
+
+def login_accounts(passwd: str | None) -> list[c.Account]:
+    """Accounts one can log in as: root and users (uid >= 1000, not nobody) with a real shell."""
+    accounts = c.parse_passwd(passwd or "").values()
+    return [a for a in accounts if (a.uid == 0 or 1000 <= a.uid < 65534) and a.shell not in NO_LOGIN]
+
+
+def _keys_path(acc: c.Account) -> str | None:
+    home = acc.home.rstrip("/")
+    return f"{home}/.ssh/authorized_keys" if acc.home.startswith("/") and ".." not in home.split("/") else None
+
+
+def account_rows(img: ImageFacts) -> tuple[AccountRow, ...]:
+    """The login accounts with password state (set/locked, never the hash) and their keys."""
+    shadow = img.read("/etc/shadow")
+    rows = []
+    for acc in login_accounts(img.read("/etc/passwd")):
+        path = _keys_path(acc)
+        text = img.read(path) if path else None
+        st = img.stat(path) if path else None
+        comments = tuple(key_comment(ln) for ln in (text or "").splitlines()
+                         if ln.strip() and not ln.lstrip().startswith("#"))
+        if st is None:
+            where = "no authorized_keys"
+        else:
+            owner = "" if (st.uid, st.gid) == (acc.uid, acc.gid) else " (NOT the user's: sshd ignores it)"
+            where = f"{path}: {st.mode:o} {st.uid}:{st.gid}{owner}"
+        state = c.password_state(shadow, acc.name) if shadow is not None else "no /etc/shadow"
+        rows.append(AccountRow(acc.name, acc.uid, acc.shell, state, comments, where))
+    return tuple(rows)
+
+
+def key_comment(line: str) -> str:
+    """Whose key a line of authorized_keys is: its comment (``admin@example``), else its type."""
+    parts = line.split()
+    for i, p in enumerate(parts):
+        if p in c.KEY_TYPES:
+            return " ".join(parts[i + 2:]) or f"{p} key without comment"
+    return "not a key line"
+
+
 # ----------------------------------------------------------------- reading
 def read_report(runner: Runner, disk: Disk, root: RootFs, lines: int = 30,
-                log_files: Sequence[str] = LOG_FILES) -> DiskReport:
+                log_files: Sequence[str] = LOG_FILES, table: str = "") -> DiskReport:
     """Read the facts of a mounted guest root (nothing is written)."""
     parts = tuple((f.partition.node, human(f.partition.size), f.fstype, f.label) for f in filesystems(runner, disk))
+    img = gather(runner, root.mountpoint, [_AccountsWanted()])
     fstab = _cat(runner, root.mountpoint, "/etc/fstab")
-    logs: list[tuple[str, str]] = []
-    notes: list[str] = []
-    for path in log_files:
-        res = runner.run(tail_cmd(root.mountpoint, path, lines))
-        if res.returncode == 0:
-            logs.append((path, res.stdout))
-    if _real_dir(ImageFs(runner, root.mountpoint), JOURNAL_DIR):
-        res = runner.run(journal_cmd(root.mountpoint, lines))
-        if res.returncode == 0 and res.stdout.strip():
-            logs.append((f"journal ({JOURNAL_DIR})", res.stdout))
-        else:
-            notes.append(f"{JOURNAL_DIR} exists but the host's journalctl read nothing from it: "
-                         f"{res.stderr.strip() or 'no entries'}")
-    if not logs:
-        notes.append(f"no log files found ({', '.join(log_files)}, {JOURNAL_DIR}): the guest may log "
-                     "to a volatile journal only (Storage=volatile/auto without /var/log/journal)")
+    logs, notes = _logs(runner, root, lines, log_files)
     mounts = [root.mountpoint, *(root.path(where) for where, _fs in root.extra)]
     df = runner.run(df_cmd(mounts)).stdout
     where = f"{root.device} ({root.fstype})"
     return DiskReport(disk.source, parts, where, dict(root.os_release), fstab, tuple(logs), df, tuple(notes),
-                      root.mountpoint, disk.device)
+                      root.mountpoint, disk.device, table, account_rows(img))
+
+
+def _logs(runner: Runner, root: RootFs, lines: int,
+          log_files: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The journal kept on the disk, when there is one with entries; else the log files."""
+    notes: list[str] = []
+    if _real_dir(runner, root.mountpoint, JOURNAL_DIR):
+        res = runner.run(journal_cmd(root.mountpoint, lines))
+        if res.returncode == 0 and res.stdout.strip() and "-- No entries --" not in res.stdout:
+            return [(f"journal ({JOURNAL_DIR})", res.stdout)], notes
+        notes.append(f"{JOURNAL_DIR} exists but the host's journalctl read nothing from it "
+                     f"({res.stderr.strip() or 'no entries'}): the log files instead")
+    logs = []
+    for path in log_files:
+        res = runner.run(tail_cmd(root.mountpoint, path, lines))
+        if res.returncode == 0:
+            logs.append((path, res.stdout))
+    if not logs:
+        notes.append(f"no log files found ({JOURNAL_DIR}, {', '.join(log_files)}): the guest may log to a "
+                     "volatile journal only (Storage=volatile/auto without /var/log/journal)")
+    return logs, notes
 
 
 def leftovers(runner: Runner, report: DiskReport) -> list[str]:
@@ -126,15 +219,21 @@ def leftovers(runner: Runner, report: DiskReport) -> list[str]:
     return left
 
 
-def _real_dir(img: ImageFs, path: str) -> bool:
+def _real_dir(runner: Runner, mountpoint: str, path: str) -> bool:
     """Every component a folder, none a symlink: the host's journalctl reads MNT/PATH, and a
     link in the image (``/var/log/journal -> /run/...``) would lead it into the host's files."""
     parts = path.strip("/").split("/")
-    for i in range(1, len(parts) + 1):
-        st = img.stat("/" + "/".join(parts[:i]))
-        if st is None or st.kind != "directory":
-            return False
-    return True
+    paths = ["/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    img = gather(runner, mountpoint, [_Stats(tuple(paths))])
+    return all((st := img.stat(p)) is not None and st.kind == "directory" for p in paths)
+
+
+@dataclass(frozen=True)
+class _Stats:
+    paths: tuple[str, ...]
+
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return ImageWanted.of(stats=self.paths)
 
 
 def _cat(runner: Runner, mountpoint: str, path: str) -> str | None:
@@ -142,15 +241,15 @@ def _cat(runner: Runner, mountpoint: str, path: str) -> str | None:
     return res.stdout if res.returncode == 0 else None
 
 
-# ----------------------------------------------------------------- the plan, without mounting
+# ----------------------------------------------------------------- the plan, before mounting
 def preview(*, vg: str | None = None, lv: str | None = None, image: str | None = None, lines: int = 30,
             log_files: Sequence[str] = LOG_FILES) -> Plan:
     """The read-only commands an inspection runs, with placeholders (``loopN``, ``pN``, ``MNT``)
     for what exists only once attached. Every command here is read-only."""
     mnt = f"{MOUNT_BASE}/mnt-XXXXXX"
     if image is not None:
-        title = f"inspect image {image} read-only"
-        plan = Plan(title)
+        plan = Plan(f"inspect image {image} read-only")
+        plan.add("the partition table about to be mapped", table_cmd(image=image))
         plan.add("attach the image read-only", pt.losetup_attach(image))
         plan.add("its partition table", pt.sfdisk_json("/dev/loopN"))
         plan.add("add the partitions (/dev/loopNpM)", read("partx", "--add", "/dev/loopN"))
@@ -162,6 +261,7 @@ def preview(*, vg: str | None = None, lv: str | None = None, image: str | None =
             raise InvalidInput("preview needs vg and lv, or image")
         dev = pt.lv_mapper_path(vg, lv)
         plan = Plan(f"inspect {vg}/{lv} read-only")
+        plan.add("the partition table about to be mapped (guide 4.3: kpartx -l)", table_cmd(device=dev))
         plan.add("its partition table", pt.sfdisk_json(dev))
         plan.add("map the partitions read-only (guide 4.3)", pt.kpartx_add(dev))
         part = f"{dev}pN"
@@ -172,9 +272,12 @@ def preview(*, vg: str | None = None, lv: str | None = None, image: str | None =
              read("mount", "-t", "FSTYPE", "-o", "ro", part, mnt))
     plan.add("which OS", read("chroot", mnt, "cat", "/etc/os-release"))
     plan.add("the filesystems it mounts", read("chroot", mnt, "cat", "/etc/fstab"))
+    plan.add("the accounts (password set or locked; never a hash)", read("chroot", mnt, "cat", "/etc/passwd"))
+    plan.add("each login user's authorized keys (whose keys: their comments)",
+             read("chroot", mnt, "stat", "-c", "%F|%a|%u|%g|%n", "--", "HOME/.ssh/authorized_keys"))
+    plan.add(f"the last {lines} journal entries, if {JOURNAL_DIR} is kept on the disk", journal_cmd(mnt, lines))
     for path in log_files:
-        plan.add(f"the last {lines} lines of {path}, if present", tail_cmd(mnt, path, lines))
-    plan.add(f"the last {lines} journal entries, if {JOURNAL_DIR} is present", journal_cmd(mnt, lines))
+        plan.add(f"else the last {lines} lines of {path}, if present", tail_cmd(mnt, path, lines))
     plan.add("size and use of the filesystems", df_cmd([mnt]))
     plan.add("unmount (also /boot below it)", read("umount", "--recursive", mnt))
     plan.add("remove the mount point", read("rmdir", mnt))
@@ -186,12 +289,21 @@ def preview(*, vg: str | None = None, lv: str | None = None, image: str | None =
 
 def render(report: DiskReport) -> str:
     """The report as text (sections with a header line each)."""
-    out = [f"== disk {report.source}: root {report.root}, {report.os_name}", "", "== partitions"]
+    out = [f"== disk {report.source}: root {report.root}, {report.os_name}"]
+    if report.table:
+        out += ["", "== partition table (as mapped)", report.table.rstrip()]
+    out += ["", "== partitions"]
     out += [f"{node}  {size}  {fs}  {label}".rstrip() for node, size, fs, label in report.partitions]
     out += ["", "== /etc/os-release"] + [f"{k}={v}" for k, v in report.os_release.items()]
     out += ["", "== /etc/fstab", (report.fstab or "(no /etc/fstab)").rstrip()]
+    out += ["", "== accounts (login shells)"] + [_account_line(a) for a in report.accounts]
     for what, text in report.logs:
         out += ["", f"== last lines of {what}", text.rstrip() or "(empty)"]
     out += ["", "== df", report.df.rstrip()]
     out += [f"note: {n}" for n in report.notes]
     return "\n".join(out)
+
+
+def _account_line(a: AccountRow) -> str:
+    keys = f"{len(a.keys)} key(s): {', '.join(a.keys)}" if a.keys else "no keys"
+    return f"{a.name} (uid {a.uid}, {a.shell}): password {a.password}; {keys}; {a.keys_file}"

@@ -1,31 +1,41 @@
-"""Offline tweaks of a guest image in a chroot (guide 3.3), each idempotent, each a Plan.
+"""Offline tweaks of a guest image in a chroot (guide 3.3), each idempotent, each a Plan: the
+accounts (:mod:`~kvmops.images.accounts`), the static address (:mod:`~kvmops.images.address`),
+and here the console and SELinux tweaks and how all of them run.
 
-A tweak reads the image's facts through :class:`ImageFs` and returns a :class:`Plan`: the
-steps that change what differs, or a no-op saying it is "already so". :func:`tweak_image`
-attaches the disk, finds and mounts the root (read-write only when applying), plans every
-tweak first (so bad input stops everything before a change), applies them and always
-unmounts and unmaps.
+A tweak says what it needs to read inside the image (``wants``: an :class:`ImageWanted`)
+and plans purely from what was read (``plan``: an :class:`ImageFacts` in, a :class:`Plan`
+out): the steps that change what differs, or a no-op saying it is "already so".
+
+How they run (:func:`look`, :func:`plan_all`, :func:`apply`, or :func:`tweak_image` for both):
+
+1. **Look**: the disk is mapped and its root mounted read-only (transient: undone on every
+   path, so plan mode does it too) and everything the tweaks want is read, once.
+2. **Plan**: every tweak is planned from that content, in order (a user created by an
+   earlier tweak counts for the later ones); bad input stops everything before a change.
+   The plans name the mount point as :data:`~kvmops.images.imagefs.PLACEHOLDER`.
+3. **Apply** (only with ``host.apply``): the disk is mapped and mounted read-write, the
+   content read afresh, every tweak planned again from it and each plan executed by the one
+   executor; unmounted and unmapped on every path out.
 """
 
 from __future__ import annotations
 
-import configparser
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from kvmops.cmd import change
-from kvmops.errors import InvalidInput
 from kvmops.executor import Executor
 from kvmops.facts import HostFacts
 from kvmops.host import Host
 from kvmops.images import content as c
+from kvmops.images.accounts import AuthorizedKeys, LoginUser, SetPassword, Sudoers
+from kvmops.images.address import StaticIp, parse_keyfile
 from kvmops.images.disk import open_disk
-from kvmops.images.imagefs import ImageFs
+from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, ImageWanted, gather
 from kvmops.images.mount import RootFs, image_root
-from kvmops.images.passwords import Password
-from kvmops.net.address import StaticAddress, ifcfg, nm_keyfile
 from kvmops.plan import Plan, Progress
+from kvmops.runners.base import Runner
 
 GETTY_LINK = "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
 GETTY_TARGET = "/lib/systemd/system/serial-getty@.service"
@@ -34,116 +44,25 @@ MKCONFIG = (("/usr/sbin/grub2-mkconfig", "/boot/grub2/grub.cfg"),
             ("/usr/sbin/grub-mkconfig", "/boot/grub/grub.cfg"))
 
 
+__all__ = ["AuthorizedKeys", "GrubSerial", "LoginUser", "SelinuxRelabel", "SerialGetty", "SetPassword",
+           "StaticIp", "Sudoers", "Tweak", "TweakReport", "apply", "look", "parse_keyfile", "plan_all", "planned",
+           "tweak_image"]
+
+
 class Tweak(Protocol):
-    def plan(self, img: ImageFs) -> Plan: ...
+    def wants(self, img: ImageFacts) -> ImageWanted: ...
 
-
-def accounts(img: ImageFs) -> dict[str, c.Account]:
-    text = img.read("/etc/passwd")
-    if text is None:
-        raise InvalidInput(f"the image at {img.root} has no /etc/passwd: not a Linux root")
-    return c.parse_passwd(text)
-
-
-@dataclass(frozen=True)
-class SetPassword:
-    """Set a user's password with ``chpasswd -e`` (hash on stdin, masked)."""
-
-    password: Password
-
-    def plan(self, img: ImageFs) -> Plan:
-        user = c.user_name(self.password.user)
-        c.need_account(accounts(img), user, img.root)
-        plan = Plan(f"password of {user}")
-        shadow = img.read("/etc/shadow")
-        stored = c.shadow_hash(shadow or "", user)
-        if stored and self.password.matches(stored):
-            return plan.noop(f"already so: {user} has the password given")
-        if img.first_existing("/usr/sbin/chpasswd", "/sbin/chpasswd") is None:
-            raise InvalidInput("the image has no chpasswd (package passwd/shadow-utils): cannot set passwords")
-        return plan.add(
-            f"set the password of {user} (SHA-512 hash on stdin)",
-            img.cmd("chpasswd", "-e", stdin=f"{user}:{self.password.hash()}\n", stdin_secret=True),
-        )
-
-
-@dataclass(frozen=True)
-class AuthorizedKeys:
-    """Add SSH public keys to ``~USER/.ssh/authorized_keys`` (700/600, owner from the image)."""
-
-    user: str
-    keys: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        c.user_name(self.user)
-        if not self.keys:
-            raise InvalidInput(f"no SSH public key given for {self.user}")
-        object.__setattr__(self, "keys", tuple(c.public_key(k) for k in self.keys))
-
-    def plan(self, img: ImageFs) -> Plan:
-        acc = c.need_account(accounts(img), self.user, img.root)
-        plan = Plan(f"authorized_keys of {self.user}")
-        home = img.stat(acc.home) if acc.home.startswith("/") else None
-        if home is None or home.kind != "directory":
-            raise InvalidInput(f"the home of {self.user} ({acc.home}) is not a folder in the image")
-        ssh, keys = f"{acc.home.rstrip('/')}/.ssh", f"{acc.home.rstrip('/')}/.ssh/authorized_keys"
-        st = img.stat(ssh)
-        if st is not None and st.kind != "directory":
-            raise InvalidInput(f"{ssh} in the image is a {st.kind}, not a folder: fix it by hand")
-        if st is None or (st.mode, st.uid, st.gid) != (0o700, acc.uid, acc.gid):
-            for reason, cmd in img.dir_steps(ssh, 0o700, acc.uid, acc.gid):
-                plan.add(reason, cmd)
-        current = img.read(keys) or ""
-        wanted = c.merge_keys(current, list(self.keys))
-        fst = img.stat(keys)
-        if wanted != current or fst is None or fst.kind != "regular file":
-            added = len(wanted.splitlines()) - len([ln for ln in current.splitlines() if ln.strip()])
-            plan.notes.append(f"{keys}: {added} key(s) added")
-            for reason, cmd in img.write_steps(keys, wanted, 0o600, acc.uid, acc.gid):
-                plan.add(reason, cmd)
-        elif (fst.mode, fst.uid, fst.gid) != (0o600, acc.uid, acc.gid):
-            plan.add(f"{keys}: owner {acc.uid}:{acc.gid}", img.cmd("chown", f"{acc.uid}:{acc.gid}", keys))
-            plan.add(f"{keys}: mode 600", img.cmd("chmod", "600", keys))
-        if not plan.steps:
-            plan.noop(f"already so: {keys} holds the key(s), 600 {acc.uid}:{acc.gid}, folder 700")
-        return plan
-
-
-@dataclass(frozen=True)
-class Sudoers:
-    """``/etc/sudoers.d/USER``, 440 root:root, checked with ``visudo -c -f`` before it is moved in."""
-
-    user: str
-    nopasswd: bool = True
-    file: str = ""
-
-    def plan(self, img: ImageFs) -> Plan:
-        c.user_name(self.user)
-        path = f"/etc/sudoers.d/{c.sudoers_file_name(self.file or self.user)}"
-        c.need_account(accounts(img), self.user, img.root)
-        visudo = img.first_existing("/usr/sbin/visudo", "/usr/bin/visudo")
-        if visudo is None:
-            raise InvalidInput("the image has no sudo (no visudo to check the file): install sudo in it first")
-        plan = Plan(f"sudo rights of {self.user} ({path})")
-        wanted = c.sudoers_line(self.user, self.nopasswd)
-        st = img.stat(path)
-        if img.read(path) == wanted and st and (st.mode, st.uid, st.gid) == (0o440, 0, 0):
-            return plan.noop(f"already so: {path} holds the line, 440 root:root")
-        if img.stat("/etc/sudoers.d") is None:
-            for reason, cmd in img.dir_steps("/etc/sudoers.d", 0o750):
-                plan.add(reason, cmd)
-        if "includedir /etc/sudoers.d" not in (img.read("/etc/sudoers") or ""):
-            plan.notes.append("/etc/sudoers has no '#includedir /etc/sudoers.d': sudo will not read the file")
-        for reason, cmd in img.write_steps(path, wanted, 0o440, 0, 0, check=(visudo, "-c", "-q", "-f")):
-            plan.add(reason, cmd)
-        return plan
+    def plan(self, img: ImageFacts) -> Plan: ...
 
 
 @dataclass(frozen=True)
 class SerialGetty:
     """The guide's link (3.3.2): getty.target.wants/serial-getty@ttyS0.service."""
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return ImageWanted.of(links=(GETTY_LINK,), exists=(GETTY_TARGET,), stats=(GETTY_LINK.rsplit("/", 1)[0],))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("login prompt on the serial console (serial-getty@ttyS0)")
         if img.readlink(GETTY_LINK) == GETTY_TARGET:
             return plan.noop(f"already so: {GETTY_LINK} -> {GETTY_TARGET}")
@@ -165,7 +84,13 @@ class GrubSerial:
 
     speed: int = 115200
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        cfgs = [cfg for _mk, cfg in MKCONFIG]
+        return ImageWanted.of(files=(GRUB_DEFAULTS, *cfgs), stats=(GRUB_DEFAULTS,),
+                              exists=(*(mk for mk, _cfg in MKCONFIG), *(cfg.rsplit("/", 1)[0] for cfg in cfgs),
+                                      "/usr/sbin/grubby"))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("serial console for GRUB and the kernel (ttyS0)")
         current = img.read(GRUB_DEFAULTS)
         if current is None:
@@ -181,7 +106,7 @@ class GrubSerial:
             plan.noop(f"already so: {GRUB_DEFAULTS} and grub.cfg have the serial console")
         return plan
 
-    def _regenerate(self, img: ImageFs, plan: Plan, *, changed: bool) -> None:
+    def _regenerate(self, img: ImageFacts, plan: Plan, *, changed: bool) -> None:
         found = [(mk, cfg) for mk, cfg in MKCONFIG if img.exists(mk)]
         if not found:
             plan.notes.append("the image has no grub-mkconfig/grub2-mkconfig: grub.cfg NOT regenerated; "
@@ -210,7 +135,10 @@ class SelinuxRelabel:
     """``touch /.autorelabel`` when the image's SELinux is not disabled (files written offline
     carry no labels). Put it last."""
 
-    def plan(self, img: ImageFs) -> Plan:
+    def wants(self, img: ImageFacts) -> ImageWanted:
+        return ImageWanted.of(files=("/etc/selinux/config",), exists=("/.autorelabel",))
+
+    def plan(self, img: ImageFacts) -> Plan:
         plan = Plan("SELinux relabel on next boot")
         mode = c.selinux_mode(img.read("/etc/selinux/config"))
         if mode == "disabled":
@@ -219,74 +147,6 @@ class SelinuxRelabel:
             return plan.noop(f"already so: /.autorelabel exists (SELinux {mode})")
         plan.notes.append("the first boot relabels every file and reboots once: it takes a while")
         return plan.add(f"relabel on next boot (SELinux {mode})", img.cmd("touch", "/.autorelabel"))
-
-
-@dataclass(frozen=True)
-class StaticIp:
-    """A static address the guest boots with: a NetworkManager keyfile, or ifcfg for older images.
-
-    The contents come from the networks helper (``kvmops.net``: ``nm_keyfile(...)`` /
-    ``ifcfg(...)``), which validates addresses; here they are only checked for shape.
-    ifcfg is written when the image already has ``ifcfg-NAME`` (its DHCP profile would
-    otherwise compete); else the keyfile. cloud-init's network step is switched off.
-    """
-
-    name: str = "eth0"
-    keyfile: str | None = None
-    ifcfg: str | None = None
-    disable_cloud_init_network: bool = True
-    profile: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.keyfile and not self.ifcfg:
-            raise InvalidInput("give the keyfile and/or ifcfg content for the static address")
-        if self.keyfile:
-            parse_keyfile(self.keyfile)
-
-    @classmethod
-    def from_address(cls, a: StaticAddress) -> StaticIp:
-        """Both contents from the networks helper's validated address (``kvmops.net.address``)."""
-        return cls(a.device, nm_keyfile(a), ifcfg(a), profile=a.profile)
-
-    def plan(self, img: ImageFs) -> Plan:
-        plan = Plan(f"static address for {self.name}")
-        ifcfg_path = f"/etc/sysconfig/network-scripts/ifcfg-{self.name}"
-        if img.exists(ifcfg_path) or (self.keyfile is None):
-            if self.ifcfg is None:
-                raise InvalidInput(f"the image configures {self.name} with {ifcfg_path}: give ifcfg content")
-            self._file(img, plan, ifcfg_path, self.ifcfg, 0o644)
-        else:
-            path = f"/etc/NetworkManager/system-connections/{self.profile or self.name}.nmconnection"
-            if img.stat("/etc/NetworkManager/system-connections") is None:
-                for reason, cmd in img.dir_steps("/etc/NetworkManager/system-connections", 0o700):
-                    plan.add(reason, cmd)
-            self._file(img, plan, path, self.keyfile or "", 0o600)
-        if self.disable_cloud_init_network and img.exists("/etc/cloud/cloud.cfg.d"):
-            self._file(img, plan, "/etc/cloud/cloud.cfg.d/99-kvmops-network.cfg",
-                       "network: {config: disabled}\n", 0o644)
-        if not plan.steps:
-            plan.noop(f"already so: {self.name} has the static address files")
-        return plan
-
-    @staticmethod
-    def _file(img: ImageFs, plan: Plan, path: str, text: str, mode: int) -> None:
-        st = img.stat(path)
-        if img.read(path) == text and st and (st.mode, st.uid, st.gid) == (mode, 0, 0):
-            return
-        for reason, cmd in img.write_steps(path, text, mode):
-            plan.add(reason, cmd)
-
-
-def parse_keyfile(text: str) -> configparser.ConfigParser:
-    """A NetworkManager keyfile as configparser reads it; needs [connection] with id and type."""
-    cp = configparser.ConfigParser(interpolation=None)
-    try:
-        cp.read_string(text)
-    except configparser.Error as exc:
-        raise InvalidInput(f"the keyfile does not parse: {exc}") from None
-    if not cp.has_section("connection") or not cp.has_option("connection", "type"):
-        raise InvalidInput("the keyfile needs a [connection] section with id= and type=")
-    return cp
 
 
 # ----------------------------------------------------------------- running them
@@ -308,25 +168,86 @@ class TweakReport:
     def __str__(self) -> str:
         return self.render()
 
+    @property
+    def pending(self) -> list[str]:
+        """The tweaks that still plan a change (after an applied run: none)."""
+        return [p.title for p in self.plans if not p.empty]
+
+
+@dataclass(frozen=True)
+class Look:
+    """The image as read before anything changes: where its root is, which OS, its content."""
+
+    root: str
+    os: str
+    img: ImageFacts
+
+
+def look(runner: Runner, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
+         lv: str | None = None) -> Look:
+    """Map the disk and mount its root read-only (transient), read what the tweaks want;
+    unmounted and unmapped again on every path out."""
+    with open_disk(runner, facts, image=image, lv=lv) as disk, image_root(runner, disk) as root:
+        return _looked(runner, root, tweaks)
+
+
+def _looked(runner: Runner, root: RootFs, tweaks: Sequence[Tweak]) -> Look:
+    img = gather(runner, root.mountpoint, tweaks)
+    return Look(f"{root.device} ({root.fstype})", _os_name(root), img)
+
+
+def plan_all(img: ImageFacts, tweaks: Sequence[Tweak], root: str = PLACEHOLDER) -> list[Plan]:
+    """Every tweak's plan from the image's content (mounted at ``root`` when they run), in order;
+    a user that :class:`LoginUser` creates counts for the tweaks after it."""
+    img = img.at(root)
+    plans = []
+    for t in tweaks:
+        plans.append(t.plan(img))
+        if isinstance(t, LoginUser):
+            img = t.assume(img)
+    return plans
+
+
+def apply(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
+          lv: str | None = None, progress: Progress | None = None) -> TweakReport:
+    """Map and mount read-write, read the content afresh, plan every tweak from it, then
+    execute each plan through the one executor; unmounted and unmapped on every path."""
+    run = Executor(host, progress)
+    runner = host.runner
+    with open_disk(runner, facts, image=image, lv=lv, write=True) as disk, \
+            image_root(runner, disk, write=True) as root:
+        seen = _looked(runner, root, tweaks)
+        plans = plan_all(seen.img, tweaks, root.mountpoint)
+        report = TweakReport(seen.root, seen.os, plans, applied=True)
+        for plan in plans:
+            run.execute(plan)
+            report.lines.append(_outcome(plan, True))
+        return report
+
+
+def planned(seen: Look, tweaks: Sequence[Tweak]) -> TweakReport:
+    """The report of plan mode: every tweak planned from what :func:`look` read."""
+    plans = plan_all(seen.img, tweaks)
+    return TweakReport(seen.root, seen.os, plans, [_outcome(p, False) for p in plans])
+
 
 def tweak_image(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
                 lv: str | None = None, progress: Progress | None = None) -> TweakReport:
-    """Apply ``tweaks`` to an image file or a guest LV (``lv="VG/LV"``); plan only unless host.apply.
-
-    In plan mode the disk is attached and mounted read-only to read the facts, and the
-    changing steps are only recorded.
-    """
-    write = host.apply
-    run = Executor(host, progress or print)
-    with open_disk(host.runner, facts, image=image, lv=lv, write=write) as disk, \
-            image_root(host.runner, disk, write=write) as root:
-        img = ImageFs(host.runner, root.mountpoint)
-        plans = [t.plan(img) for t in tweaks]
-        report = TweakReport(f"{root.device} ({root.fstype})", _os_name(root), plans, applied=write)
-        for plan in plans:
-            run.execute(plan)
-            report.lines.append(_outcome(plan, write))
+    """Tweak an image file or a guest LV (``lv="VG/LV"``): looked at read-only and planned;
+    applied (read and planned again from the read-write mount) only when ``host.apply``."""
+    seen = look(host.runner, facts, tweaks, image=image, lv=lv)
+    report = planned(seen, tweaks)
+    if not host.apply:
+        Executor(host, progress).execute(_joined(report.plans))  # recorded as planned, not run
         return report
+    return apply(host, facts, tweaks, image=image, lv=lv, progress=progress)
+
+
+def _joined(plans: list[Plan]) -> Plan:
+    whole = Plan("tweaks")
+    for p in plans:
+        whole.extend(p)
+    return whole
 
 
 def _os_name(root: RootFs) -> str:

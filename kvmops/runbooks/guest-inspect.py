@@ -13,12 +13,15 @@
 # %% [markdown]
 # # Inspect a guest's disk read-only
 #
-# Look inside a guest's disk without starting it (guide 4.3): map its partitions read-only
-# (`kpartx -a -r` for an LV, `losetup --read-only` + `partx --add` for an image file), find
-# the root filesystem, mount it `-o ro`, and show its `/etc/os-release`, `/etc/fstab`, the
-# last lines of its logs (`/var/log/messages`, `syslog`, ..., the systemd journal when it is
-# kept on disk) and `df`. Everything is unmounted and unmapped at the end, also after a
-# failure.
+# Look inside a guest's disk without starting it (guide 4.3): first the partition table it
+# is about to map (`kpartx -l`; `partx --show` for an image file), then its partitions mapped
+# read-only (`kpartx -a -r` for an LV, `losetup --read-only` + `partx --add` for an image
+# file), the root filesystem found and mounted `-o ro`, and shown: its `/etc/os-release`,
+# `/etc/fstab`, the accounts one can log in as (password set or locked, never a hash; the
+# SSH keys in their `authorized_keys`, by whose keys they are), the last entries of its
+# journal when it keeps one on disk (`journalctl --directory`; else the last lines of
+# `/var/log/messages`, `syslog`, ...) and `df`. Everything is unmounted and unmapped at the
+# end, also after a failure.
 #
 # **When to use it:** a guest does not boot or is unreachable (see `guest-unreachable`),
 # you need a file from a stopped guest, or you want to know what an image holds before
@@ -39,14 +42,10 @@ lines = 30  # how many of the last lines of each log file to show
 
 # %%
 from kvmops import notebook as nb
-from kvmops.facts import Wanted
-from kvmops.guests import lifecycle
-from kvmops.images import inspect
-from kvmops.units import human
+from kvmops.procedures import guest_inspect as proc
 
 host = nb.open_host(site, apply)
-lv = host.site.guest_lv(guest)
-disk = f"{host.site.vg}/{lv}"
+where = proc.source(host.site, guest, image)
 
 # %% [markdown]
 # ## Preconditions
@@ -58,24 +57,8 @@ disk = f"{host.site.vg}/{lv}"
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down first; check the name with inventory"):
-    facts = nb.read(host, Wanted(images=(image,)) if image and not host.site.replay else None)
-    info = facts.domain(guest)
-    nb.check(info is None or not info.active, f"guest {guest} is running: its disk must not be mapped or mounted now; shut it "
-             "down first (guest-lifecycle action=shutdown), or use guest-unreachable")
-    if image:
-        users = facts.running_guests_with_file(image)
-        nb.check(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
-        if host.site.replay:
-            print(f"image {image}: not probed (site {host.site.name} replays recorded facts)")
-        else:
-            probed = facts.image(image)
-            nb.check(probed.format == "raw", f"{image} is a {probed.format} image: only raw images can be mapped; "
-                     "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
-            print(f"image {image}: raw, {human(probed.virtual_size)}")
-    else:
-        found = facts.lvm.get(lv)
-        nb.check(found is not None, f"guest {guest}: LV {disk} does not exist (see the inventory runbook)")
-        print(f"{disk}: {human(found.size)}; guest {guest} is not running")
+    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
+    print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
 
 # %% [markdown]
 # ## Look inside
@@ -93,8 +76,16 @@ with nb.step("Check preconditions", if_fails="shut the guest down first; check t
 
 # %%
 with nb.step("Inspect the disk", if_fails="read the message above; everything was unmounted and unmapped"):
-    with nb.locked(host, guest, "guest-inspect", reading=True):  # no run may change the disk meanwhile
-        report = nb.inspect_disk(host, nb.read(host), image=image or None, lv=None if image else disk, lines=lines)
+    nb.show_plan(proc.preview(where, lines))
+    report = None
+    if host.site.replay:
+        nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or "
+                "mounted there, so nothing above was run and nothing was read. Run this against the "
+                "real host (any mode: every command only reads).")
+    else:
+        with nb.locked(host, guest, "guest-inspect", reading=True):  # no run may change the disk meanwhile
+            report = proc.inspect(host, nb.read(host), where, lines)
+        print(proc.render(report))
 
 # %% [markdown]
 # ## Verify: nothing is left mapped or mounted
@@ -107,7 +98,7 @@ with nb.step("Verify the cleanup", if_fails="unmount and unmap by hand as descri
     if report is None:
         print("plan only: nothing was mapped or mounted")
     else:
-        left = inspect.leftovers(host.runner, report)
-        nb.check(not left, "left behind: " + "; ".join(left))
-        print(f"ok: {report.source} is unmounted and unmapped again ({report.mountpoint} removed)")
+        verdict = proc.verify(host, report)
+        print(verdict.render())
+        nb.check(verdict.ok, "left behind after the inspection")
 host.close()

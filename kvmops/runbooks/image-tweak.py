@@ -16,9 +16,18 @@
 # The guide's image tweaks (3.3), done in a chroot on the host while the guest is off:
 # accounts (the login user's and root's password, the login user's SSH `authorized_keys`,
 # sudo rights in `/etc/sudoers.d`), console access (a getty on the serial console, and GRUB
-# plus the kernel on ttyS0 as well), and a static address (a NetworkManager keyfile, or
-# `ifcfg` where the image uses it; cloud-init's network step is switched off). Each tweak
-# reads the image first and changes only what differs: running it again changes nothing.
+# plus the kernel on ttyS0 as well), and a static address. Each tweak reads the image first
+# and changes only what differs: running it again changes nothing.
+#
+# - **The login user** is created when the image lacks it: a stock GenericCloud image has no
+#   `centos`/`rocky` user until cloud-init runs, so the guide's offline `passwd centos` would
+#   fail. It is made as cloud-init would make it: the groups and shell of the image's own
+#   `/etc/cloud/cloud.cfg` (`system_info.default_user`), else `/bin/bash` and `wheel`.
+# - **The static address** goes into the image's EXISTING NetworkManager profile for the
+#   interface (a keyfile in `/etc/NetworkManager/system-connections`, e.g. cloud-init's
+#   `cloud-init-eth0.nmconnection`, or `ifcfg-eth0`), changed as the guide's `nmcli con mod`
+#   changes it. A second profile would compete with it. A new keyfile is written only when
+#   the image has no profile for the interface; cloud-init's network step is switched off.
 #
 # **When to use it:** a guest made from a cloud image has no usable login or console, its
 # address must become static, or a forgotten password must be reset. New guests get the
@@ -26,8 +35,8 @@
 #
 # **Preconditions (checked below):** the guest is shut off (an image must never be changed
 # under a running guest) and its LV exists, or the raw image file is used by no running
-# guest; the static address lies in the VLAN's network and is not its gateway (`.254`); the
-# login user exists in the image. Passwords are secret parameters: give them with
+# guest; the static address lies in the VLAN's network and is not its gateway (`.254`).
+# Passwords are secret parameters: give them with
 # `kvmops run ... -p password ...` / `--ask password` (never stored), or type them when asked
 # in Jupyter.
 
@@ -47,39 +56,13 @@ address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "" 
 
 # %%
 from kvmops import notebook as nb
-from kvmops.host import Host
-from kvmops.images import tweaks as tw
-from kvmops.images.passwords import Password
-from kvmops.images.probe import probe
 from kvmops.net.address import static_address, summary
-from kvmops.runners import PlanRunner
-from kvmops.units import human
+from kvmops.procedures import image_tweak as proc
 
 host = nb.open_host(site, apply)
-login = host.site.login_user
-lv = host.site.guest_lv(guest)
-disk = f"{host.site.vg}/{lv}"
 password = nb.secret("password", password)
-
-
-def describe(t: tw.Tweak) -> str:
-    """One line for a tweak (never a password or its hash)."""
-    if isinstance(t, tw.SetPassword):
-        return f"password of {t.password.user} (SHA-512 hash via chpasswd -e)"
-    if isinstance(t, tw.AuthorizedKeys):
-        return f"{len(t.keys)} SSH key(s) in ~{t.user}/.ssh/authorized_keys"
-    if isinstance(t, tw.Sudoers):
-        return f"sudo without password for {t.user} in /etc/sudoers.d"
-    if isinstance(t, tw.SerialGetty):
-        return "login prompt on the serial console (serial-getty@ttyS0)"
-    if isinstance(t, tw.GrubSerial):
-        return f"GRUB and kernel console on ttyS0,{t.speed} (grub.cfg regenerated)"
-    if isinstance(t, tw.StaticIp):
-        return f"static address for {t.name} (NetworkManager keyfile or ifcfg; cloud-init network off)"
-    return "SELinux relabel on the next boot, when the image uses SELinux"
-
-
 root_password = nb.secret("root_password", root_password)
+where = proc.source(host.site, guest, image)
 
 # %% [markdown]
 # ## Preconditions
@@ -92,68 +75,45 @@ root_password = nb.secret("root_password", root_password)
 # %%
 with nb.step("Check preconditions", if_fails="fix what the message names; nothing was changed"):
     fixed = static_address(host.site, guest, vlan, address) if address else None
-    wanted: list[tw.Tweak] = []
-    wanted += [tw.SetPassword(Password.clear(login, password))] if password else []
-    wanted += [tw.SetPassword(Password.clear("root", root_password))] if root_password else []
-    key_lines = tuple(k.strip() for k in keys.split(";") if k.strip())
-    wanted += [tw.AuthorizedKeys(login, key_lines)] if key_lines else []
-    wanted += [tw.Sudoers(login)] if sudo else []
-    wanted += [tw.SerialGetty(), tw.GrubSerial()] if console else []
-    wanted += [tw.StaticIp.from_address(fixed)] if fixed else []
-    nb.check(wanted, "nothing to do: give a password, keys, sudo=True, console=True or an address")
-    wanted.append(tw.SelinuxRelabel())  # files written offline carry no SELinux labels
-    facts = nb.read(host)
-    running = facts.domain(guest) is not None and facts.domain(guest).active
-    nb.check(not running, f"guest {guest} is running: shut it down first (guest-lifecycle action=shutdown); "
-             "an image is never changed under a running guest")
-    if image:
-        users = facts.running_guests_with_file(image)
-        nb.check(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
-        if not host.site.replay:
-            info = probe(host.runner, image)
-            nb.check(info.format == "raw", f"{image} is a {info.format} image: only raw images can be mounted; "
-                     "tweak the LV it was copied to (guest-create copies it)")
-            print(f"image {image}: raw, {human(info.virtual_size)}")
-    else:
-        found = facts.lvm.get(lv)
-        nb.check(found is not None, f"guest {guest}: LV {disk} does not exist (see the inventory runbook)")
-        nb.check(not facts.lv_in_use(found), f"{disk} is in use: {facts.lv_in_use(found)}")
-        print(f"{disk}: {human(found.size)}; guest {guest} is shut off")
-    print("tweaks:\n" + "\n".join(f"- {describe(t)}" for t in wanted))
+    wanted = proc.tweaks(host.site.login_user, password=password, root_password=root_password,
+                         keys=keys.split(";"), sudo=sudo, console=console, address=fixed)
+    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
+    print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
+    print("tweaks:\n" + "\n".join(f"- {proc.describe(t)}" for t in wanted))
     if fixed:
         print(summary(fixed))
-where = {"image": image} if image else {"lv": disk}
 
 # %% [markdown]
 # ## Plan
 #
-# The disk is mapped and its root mounted READ-ONLY to read what is there; each tweak then
-# lists the exact commands for what differs (or says "already so"). On a site of recorded
-# facts (the demo) the disk cannot be mounted, so only the tweaks are listed.
+# The disk is mapped and its root mounted READ-ONLY to read what the tweaks need; each tweak
+# then lists the exact commands for what differs (or says "already so"), all of them before
+# anything changes. On a site of recorded facts (the demo) the disk cannot be mounted, so
+# only the tweaks are listed.
 #
-# *If this step fails:* the image has no Linux root, the login user does not exist in it, or
-# it lacks a tool a tweak needs (`chpasswd`, `visudo`): the message says which. Whatever was
-# mapped or mounted is undone; nothing was changed.
+# *If this step fails:* the image has no Linux root, or it lacks a tool a tweak needs
+# (`useradd`, `chpasswd`, `visudo`): the message says which. Whatever was mapped or mounted
+# is undone; nothing was changed.
 
 # %%
 with nb.step("Plan the tweaks", if_fails="read the message above; nothing was changed"):
     if host.site.replay:
-        for t in wanted:
-            print(f"- {describe(t)}")
         nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; the disk cannot be mapped and "
                 "mounted there, so the exact commands (computed from the image's content) are not shown. "
                 "Run this against the real host to see them (plan mode only mounts read-only).")
     else:
-        looking = Host(host.site, PlanRunner(host.runner), host.libvirt_uri)  # read-only, even when applying
         with nb.locked(host, guest, "image-tweak (plan)", reading=True):
-            print(tw.tweak_image(looking, nb.read(host), wanted, progress=print, **where))
+            planned = proc.plan(proc.look(host, facts, wanted, where), wanted)
+        for plan in planned.plans:
+            nb.show_plan(plan)
+        print("\n".join(planned.lines))
 
 # %% [markdown]
 # ## Apply the tweaks
 #
 # Runs only with `apply=True`, holding the guest's lock. The disk is mapped and mounted
-# read-write, every tweak is planned again from the real content, then applied; unmounted
-# and unmapped on every way out.
+# read-write, the content read afresh, every tweak planned again from it, then applied;
+# unmounted and unmapped on every way out.
 #
 # *If this step fails:* the step named failed; the ones before it are done and stay done.
 # Run the runbook again: finished tweaks are "already so", the rest is done.
@@ -162,14 +122,16 @@ with nb.step("Plan the tweaks", if_fails="read the message above; nothing was ch
 with nb.step("Apply the tweaks", if_fails="run the runbook again: done tweaks are skipped"):
     if host.apply:
         with nb.locked(host, guest, "image-tweak"):
-            print(tw.tweak_image(host, nb.read(host), wanted, progress=print, **where))
+            done = proc.apply(host, nb.read(host), wanted, where)
+        print("\n".join(done.lines))
     else:
         print("plan only: nothing was changed; run with apply=True to execute it")
 
 # %% [markdown]
 # ## Verify: everything is in place
 #
-# The tweaks are planned once more from the image's content: each must now say "already so".
+# The image is looked at again (read-only) and every tweak planned once more: each must now
+# say "already so".
 #
 # *If this step fails:* a tweak that still plans a change did not take effect: look at its
 # files in the image (`guest-inspect`).
@@ -177,10 +139,11 @@ with nb.step("Apply the tweaks", if_fails="run the runbook again: done tweaks ar
 # %%
 with nb.step("Verify the tweaks", if_fails="inspect the image with guest-inspect"):
     if host.apply:
-        looking = Host(host.site, PlanRunner(host.runner), host.libvirt_uri)
-        again = tw.tweak_image(looking, nb.read(host), wanted, progress=print, **where)
-        pending = [line.split("\n")[0] for line in again.lines if ": planned: " in line]
-        nb.check(not pending, "not in place: " + "; ".join(pending))
+        with nb.locked(host, guest, "image-tweak (verify)", reading=True):
+            again = proc.plan(proc.look(host, nb.read(host), wanted, where), wanted)
+        verdict = proc.verify(again)
+        print(verdict.render())
+        nb.check(verdict.ok, "not in place: " + "; ".join(again.pending))
         print(f"ok: every tweak is in place ({again.os})")
         print("start the guest with guest-lifecycle action=start; log in on its console with "
               f"`virsh console {guest}`")

@@ -14,9 +14,10 @@ from kvmops.errors import CommandFailed, ConfirmationRequired
 from kvmops.facts import read_facts
 from kvmops.host import Host
 from kvmops.images import grow, nocloud
-from kvmops.images.copy import compare_cmd, copy_to_device, progress_filter
+from kvmops.images.copy import compare_cmd, copy_to_device
 from kvmops.images.passwords import Password
 from kvmops.images.probe import probe
+from kvmops.progress import thinned
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
@@ -46,18 +47,26 @@ def _fs_bytes(image: Path, part: int) -> int:
 
 
 @pytest.mark.parametrize("name, layout, part", [("xfs-gpt", XFS_GPT, 1), ("ext4-dos", EXT4_DOS, 2)])
-def test_grow_offline_fills_the_grown_disk(tmp_path: Path, name: str, layout: object, part: int,
-                                           site_vg: str) -> None:
+def test_grow_in_two_phases_fills_the_grown_disk(tmp_path: Path, name: str, layout: object, part: int,
+                                                 site_vg: str) -> None:
     image = cached_image(name, layout, tmp_path)  # type: ignore[arg-type]
     before = _fs_bytes(image, part)
     subprocess.run(["truncate", "-s", "+256M", str(image)], check=True)
-    plan = grow.grow_offline(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
-    assert [s.cmd.argv[0] for s in plan.steps if s.cmd] == [
-        "growpart", "partx", *(["xfs_growfs"] if name.startswith("xfs") else ["e2fsck", "resize2fs"])]
+    seen = grow.look(LocalRunner(), read_facts(_host()), image=str(image))  # read-only: plan mode does this
+    first, second = grow.preview(seen)
+    assert [s.cmd.argv[0] for s in first.steps if s.cmd] == ["growpart", "partx"]
+    fs_cmds = ["xfs_growfs"] if name.startswith("xfs") else ["e2fsck", "resize2fs"]
+    assert [s.cmd.argv[0] for s in second.steps if s.cmd] == fs_cmds
+    assert _fs_bytes(image, part) == before  # looking changed nothing
+
+    ran = grow.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
+    assert [[s.cmd.argv[0] for s in p.steps if s.cmd] for p in ran] == [["growpart", "partx"], fs_cmds]
     after = _fs_bytes(image, part)
     assert after - before > 200 * MiB, (before, after)  # of 256 MiB added; ext4 keeps some for metadata
-    again = grow.grow_offline(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
-    assert again.empty, again.render()
+    again = grow.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
+    assert all(p.empty for p in again), [p.render() for p in again]
+    grown = grow.look(LocalRunner(), read_facts(_host()), image=str(image))
+    assert grown.room <= grow.SLACK and grown.fs_bytes is not None and grown.part_size - grown.fs_bytes <= grow.SLACK
 
 
 def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
@@ -78,7 +87,7 @@ def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
         with pytest.raises(ConfirmationRequired):
             run_plan(_host(), plan, progress=lambda _l: None)
         seen: list[str] = []
-        run_plan(_host(), plan, "test/vmcopy", progress=progress_filter(seen.append))
+        run_plan(_host(), plan, "test/vmcopy", progress=thinned(seen.append))
         assert "100%" in seen and any("identical" in s for s in seen)
         same = subprocess.run(["cmp", "-n", str(raw.stat().st_size), str(raw), dev])
         assert same.returncode == 0

@@ -19,6 +19,7 @@ from kvmops.images import tweaks as t
 from kvmops.images.disk import open_disk
 from kvmops.images.passwords import Password, sha512_crypt, verify
 from kvmops.images.probe import probe
+from kvmops.net.address import static_address
 from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
@@ -29,8 +30,9 @@ pytestmark = pytest.mark.integration
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 LAYOUTS = {"xfs-gpt": (XFS_GPT, 1), "ext4-dos": (EXT4_DOS, 2)}
-KEYFILE = ("[connection]\nid=eth0\ntype=ethernet\ninterface-name=eth0\n\n[ipv4]\n"
-           "address1=10.5.68.237/24,10.5.68.254\ndns=132.230.200.200;\nmethod=manual\n")
+ADDRESS = static_address(load_site(None), "test1", 2368, "10.5.68.237")
+FIX = Path(__file__).parent.parent / "fixtures" / "images"
+NM = "/etc/NetworkManager/system-connections"
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +61,7 @@ def _tweaks(root_hash: str) -> list[t.Tweak]:
         t.Sudoers("centos"),
         t.SerialGetty(),
         t.GrubSerial(),
-        t.StaticIp(keyfile=KEYFILE),
+        t.StaticIp.from_address(ADDRESS),
         t.SelinuxRelabel(),
     ]
 
@@ -146,3 +148,66 @@ def test_bad_sources(tmp_path: Path, site_vg: str) -> None:
     facts = read_facts(_host(apply=False))
     with pytest.raises(InvalidInput, match="no partition table"), open_disk(runner, facts, image=str(blank)):
         pass
+
+
+def _ids(root: Path, user: str) -> tuple[int, int, str, str]:
+    """uid, gid, home, shell of ``user`` in the image's own /etc/passwd."""
+    for line in (root / "etc/passwd").read_text().splitlines():
+        f = line.split(":")
+        if f[0] == user:
+            return int(f[2]), int(f[3]), f[5], f[6]
+    raise AssertionError(f"no user {user} in the image")
+
+
+def test_the_login_user_is_created_like_cloud_init_when_the_image_lacks_it(image: tuple[Path, int],
+                                                                           site_vg: str) -> None:
+    path, part = image
+    put_files(path, part, {"/etc/cloud/cloud.cfg": (FIX / "cloud" / "rocky9-cloud.cfg").read_text()})
+    host = _host(apply=True)
+    todo: list[t.Tweak] = [t.LoginUser("rocky"), t.SetPassword(Password.clear("rocky", PASSWORDS["centos"])),
+                           t.AuthorizedKeys("rocky", (KEY,)), t.Sudoers("rocky")]
+    planned = t.tweak_image(_host(apply=False), read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    assert "the image has no user rocky: it is created like cloud-init would: groups adm, shell /bin/bash" \
+        in planned.render()
+    first = t.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    assert all(": changed: " in line for line in first.lines), first.render()
+
+    with mounted_root(path, part) as root:
+        uid, gid, home, shell = _ids(root, "rocky")
+        assert (home, shell) == ("/home/rocky", "/bin/bash") and uid >= 1000
+        groups = {ln.split(":")[0]: ln.split(":")[3].split(",") for ln in (root / "etc/group").read_text().splitlines()}
+        assert "rocky" in groups["adm"]  # the image's cloud.cfg asks adm and systemd-journal: only adm exists
+        assert "systemd-journal" not in groups
+        st = os.stat(root / "home/rocky")
+        assert (st.st_uid, st.st_gid) == (uid, gid)
+        keys = root / "home/rocky/.ssh/authorized_keys"
+        assert keys.read_text() == KEY + "\n"
+        assert (os.stat(keys).st_mode & 0o777, os.stat(keys).st_uid, os.stat(keys).st_gid) == (0o600, uid, gid)
+        assert (os.stat(keys.parent).st_mode & 0o777, os.stat(keys.parent).st_uid) == (0o700, uid)
+        shadow = dict(line.split(":")[:2] for line in (root / "etc/shadow").read_text().splitlines())
+        assert verify(PASSWORDS["centos"], shadow["rocky"])
+        assert (root / "etc/sudoers.d/rocky").read_text().startswith("rocky  ALL=(ALL)")
+
+    again = t.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    assert all("already so" in line for line in again.lines), again.render()
+
+
+def test_an_existing_networkmanager_profile_is_changed_not_doubled(site_vg: str, tmp_path: Path) -> None:
+    path = cached_image("xfs-gpt", XFS_GPT, tmp_path)
+    profile = f"{NM}/cloud-init-eth0.nmconnection"
+    put_files(path, 1, {profile: (FIX / "nm" / "cloud-init-eth0.nmconnection").read_text()})
+    host = _host(apply=True)
+    t.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
+                  progress=lambda _l: None)
+    with mounted_root(path, 1) as root:
+        assert sorted(p.name for p in (root / NM.lstrip("/")).iterdir()) == ["cloud-init-eth0.nmconnection"]
+        parsed = configparser.ConfigParser(interpolation=None)
+        parsed.read_string((root / profile.lstrip("/")).read_text())
+        assert parsed["connection"]["id"] == "cloud-init eth0" and parsed["connection"]["interface-name"] == "eth0"
+        assert parsed["ethernet"]["mac-address"] == "52:54:00:4F:1A:07"
+        assert dict(parsed["ipv4"]) == {"method": "manual", "may-fail": "false",
+                                        "address1": "10.5.68.237/24,10.5.68.254", "dns": "132.230.200.200;"}
+        assert os.stat(root / profile.lstrip("/")).st_mode & 0o777 == 0o600
+    again = t.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
+                          progress=lambda _l: None)
+    assert again.lines[0].startswith("static address for eth0: already so"), again.render()

@@ -114,12 +114,20 @@ def digest(path: Path) -> str:
 
 
 # ----------------------------------------------------------------- guest-inspect
-def test_inspect_shows_os_fstab_last_log_lines_and_df(image: tuple[Path, int], tmp_path: Path) -> None:
-    path, _root = image
+def test_inspect_shows_table_os_fstab_accounts_last_log_lines_and_df(image: tuple[Path, int], tmp_path: Path) -> None:
+    path, root = image
+    put_files(path, root, {"/home/centos/.ssh/authorized_keys": KEY + "\n"})
     before = digest(path)
     rec = run(site(tmp_path, path, running=False), "guest-inspect", guest="web1", image=str(path), lines=5)
     assert rec.status == "ok", rec.error
     out = output(rec)
+    table = out.split("== partition table (as mapped)\n", 1)[1].split("\n\n", 1)[0]
+    assert table.split()[:3] == ["NR", "START", "END"] and len(table.splitlines()) == 1 + root  # partx --show
+    assert out.index("partx --show -- ") < out.index("losetup --find --show --read-only")  # shown before
+    accounts = out.split("== accounts (login shells)\n", 1)[1].split("\n\n", 1)[0]
+    assert "root (uid 0, /bin/bash): password " in accounts
+    assert "centos (uid 1000, /bin/bash): password " in accounts and "1 key(s): admin@example" in accounts
+    assert "$6$" not in out and "$y$" not in out  # no hash, ever
     assert 'PRETTY_NAME=Debian GNU/Linux 12 (bookworm)' in out
     assert "== /etc/fstab\nLABEL=root / " in out
     assert "== last lines of /var/log/syslog" in out
@@ -181,6 +189,7 @@ def test_unreachable_shut_off_guest_serial_log_and_disk(tmp_path: Path) -> None:
     assert "syslog line 50" in out and "syslog line 47\n" not in out  # the disk, read-only
     assert "seen: disk: Debian GNU/Linux 12 (bookworm)" in out
     assert "action=start" in out
+    assert "the kernel panicked: read the lines before the panic" in out  # computed from the serial log
 
 
 def test_unreachable_destroy_needs_confirm_then_inspects(tmp_path: Path) -> None:

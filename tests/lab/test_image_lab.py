@@ -1,4 +1,6 @@
-"""Lab tier: kpartx on real LVs (device-mapper), which this CI kernel cannot do.
+"""Lab tier: kpartx on real LVs (device-mapper), which this CI kernel cannot do: mappings only
+under /dev/mapper, refusal of an open LV, guest-resize's partition phase (sfdisk -N + kpartx -u
+on the mapped LV) and filesystem phase, guest-inspect's kpartx -l.
 
 Needs the ``lab_host`` fixture (tests/lab/conftest.py: a kvmops Host connected over SSH to
 the lab VM, site VG ``rl_build``, apply enabled). Skips when that fixture is not there.
@@ -13,7 +15,8 @@ import pytest
 from kvmops.cmd import change, read
 from kvmops.facts import read_facts
 from kvmops.host import Host
-from kvmops.images import copy, partitions
+from kvmops.images import copy, grow, partitions
+from kvmops.images import inspect as ins
 from kvmops.images.disk import open_disk
 from kvmops.images.probe import probe
 from tests.support.run import run_plan
@@ -80,3 +83,58 @@ def test_mapping_refused_for_an_open_lv(host: Host, lv_with_image: str) -> None:
             pass
     finally:
         host.run(change("kpartx", "-d", "-p", "p", mapper))
+
+
+def _root_fs_on_the_lv(host: Host, lv_path: str) -> None:
+    """Copy a one-partition image onto the LV and make an ext4 root (with os-release) in it."""
+    vg, lv = lv_path.split("/")
+    host.run(change("sfdisk", "-q", IMAGE, stdin="label: dos\ntype=83\n"))
+    run_plan(host, copy.copy_plan(read_facts(host), lv, probe(host.runner, IMAGE)), lv_path, progress=lambda _l: None)
+    mapper = partitions.lv_mapper_path(vg, lv)
+    host.run(change("kpartx", "-a", "-p", "p", mapper))
+    try:
+        part = partitions.lv_partition_path(vg, lv, 1)
+        host.run(change("mkfs.ext4", "-q", "-L", "root", part))
+        host.run(change("mkdir", "-p", "/mnt/kvmops-lab-root"))
+        host.run(change("mount", part, "/mnt/kvmops-lab-root"))
+        try:
+            host.run(change("mkdir", "-p", "/mnt/kvmops-lab-root/etc"))
+            host.run(change("cp", "/etc/os-release", "/mnt/kvmops-lab-root/etc/os-release"))
+            # what `chroot MNT cat /etc/os-release` needs to find the root: cat and its libraries
+            libs = [w for w in host.run(read("ldd", "/usr/bin/cat")).stdout.split() if w.startswith("/")]
+            host.run(change("cp", "-L", "--parents", "/usr/bin/cat", *libs, "/mnt/kvmops-lab-root"))
+        finally:
+            host.run(change("umount", "/mnt/kvmops-lab-root"))
+            host.run(change("rmdir", "/mnt/kvmops-lab-root"))
+    finally:
+        host.run(change("kpartx", "-d", "-p", "p", mapper))
+
+
+def test_guest_resize_phases_on_a_kpartx_mapped_lv(host: Host, lv_with_image: str) -> None:
+    """The partition phase is sfdisk -N on the LV's device + kpartx -u (growpart cannot grow a
+    partition of a kpartx-mapped LV); the filesystem phase is planned from the sizes it leaves."""
+    vg, lv = lv_with_image.split("/")
+    _root_fs_on_the_lv(host, lv_with_image)
+    host.run(change("lvresize", "--size", "160m", lv_with_image))
+    seen = grow.look(host.runner, read_facts(host), lv=lv_with_image)
+    first, second = grow.preview(seen)
+    assert [s.cmd.argv[0] for s in first.steps if s.cmd] == ["sfdisk", "kpartx"]
+    assert [s.cmd.argv[0] for s in second.steps if s.cmd] == ["e2fsck", "resize2fs"]
+    ran = grow.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None)
+    assert [[s.cmd.argv[0] for s in p.steps if s.cmd] for p in ran] == [["sfdisk", "kpartx"], ["e2fsck", "resize2fs"]]
+    after = grow.look(host.runner, read_facts(host), lv=lv_with_image)
+    assert after.room <= grow.SLACK and after.fs_bytes is not None and after.part_size - after.fs_bytes <= grow.SLACK
+    assert after.fs_bytes > 150 << 20  # of the 160 MiB LV
+    mapper = partitions.lv_mapper_path(vg, lv)
+    assert host.run(read("test", "-e", f"{mapper}p1", ok=(0, 1))).returncode == 1, "mapping left behind"
+    assert all(p.empty for p in grow.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None))
+
+
+def test_inspect_lists_the_table_it_is_about_to_map(host: Host, lv_with_image: str) -> None:
+    vg, lv = lv_with_image.split("/")
+    run_plan(host, copy.copy_plan(read_facts(host), lv, probe(host.runner, IMAGE)), lv_with_image,
+             progress=lambda _l: None)
+    listed = host.run(ins.table_cmd(device=partitions.lv_mapper_path(vg, lv))).stdout
+    name = partitions.mapper_name(vg, lv)
+    assert [m.name for m in partitions.parse_kpartx(listed)] == [f"{name}p1", f"{name}p2"]
+    assert host.run(read("test", "-e", partitions.lv_partition_path(vg, lv, 1), ok=(0, 1))).returncode == 1

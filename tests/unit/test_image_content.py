@@ -117,3 +117,31 @@ def test_grub_serial_on_empty_cmdline_and_bad_speed() -> None:
     assert out["GRUB_CMDLINE_LINUX"] == "console=tty0 console=ttyS0,9600n8"
     with pytest.raises(InvalidInput, match="speed"):
         c.grub_serial("", speed=1234)
+
+
+# ----------------------------------------------------------------- cloud-init's default user, groups, shadow
+def test_default_user_from_an_images_cloud_cfg() -> None:
+    from pathlib import Path
+
+    cfg = (Path(__file__).parent.parent / "fixtures" / "images" / "cloud" / "rocky9-cloud.cfg").read_text()
+    d = c.default_user(cfg)
+    assert (d.name, d.groups, d.shell, d.gecos) == ("rocky", ("adm", "systemd-journal"), "/bin/bash",
+                                                    "Rocky Cloud User")
+
+
+def test_default_user_groups_as_a_string_and_odd_files() -> None:
+    d = c.default_user("system_info:\n  default_user:\n    name: cloud-user\n    groups: wheel, adm\n")
+    assert d.groups == ("wheel", "adm") and d.shell is None
+    for odd in (None, "", "just text", "system_info: [1, 2]", "system_info:\n  default_user: x\n", ": : :\n\t-"):
+        assert c.default_user(odd) == c.DefaultUser(None, (), None, None)
+
+
+def test_groups_and_password_states_never_the_hash() -> None:
+    assert c.parse_group("root:x:0:\nwheel:x:10:centos,rocky\n#x\n") == {"root": (), "wheel": ("centos", "rocky")}
+    shadow = ("root:$6$salt$abc:1::::::\ncentos:!:1::::::\nrocky:!!$6$s$h:1::::::\nnobody:*:1::::::\n"
+              "open::1::::::\n")
+    states = {u: c.password_state(shadow, u) for u in ("root", "centos", "rocky", "nobody", "open", "gone")}
+    assert states == {"root": "set", "centos": "none (no password login)", "rocky": "locked",
+                      "nobody": "none (no password login)", "open": "EMPTY (login without password)",
+                      "gone": "no shadow entry"}
+    assert not any("$6$" in v for v in states.values())

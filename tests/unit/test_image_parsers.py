@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kvmops.errors import InvalidInput
-from kvmops.images import density, grow, partitions, probe
+from kvmops.images import partitions, probe
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "images"
 
@@ -26,19 +26,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _growpart(text: str) -> dict[str, bool]:
-    rc = 1 if text.startswith("NOCHANGE") else 0
-    return {"grow": grow.needs_growpart(text, rc)}
-
-
 PARSERS = {
     "qemu-img-info": probe.parse_qemu_img_info,
     "sfdisk": partitions.parse_sfdisk,
     "lsblk": partitions.parse_lsblk,
     "blkid": partitions.parse_blkid_export,
     "kpartx": partitions.parse_kpartx,
-    "growpart": _growpart,
-    "qemu-img-map": density.parse_map,
 }
 
 CASES = sorted(FIXTURES.glob("*/*.txt"))
@@ -70,8 +63,3 @@ def test_sfdisk_garbage_is_a_clear_error() -> None:
 def test_kpartx_name_without_delimiter_is_refused() -> None:
     with pytest.raises(InvalidInput, match="-p p"):
         partitions.parse_kpartx("del devmap : rl_build-vmtest\n")
-
-
-def test_growpart_unexpected_output_is_an_error() -> None:
-    with pytest.raises(InvalidInput, match="growpart"):
-        grow.needs_growpart("FAILED: /dev/loop9: does not exist", 2)

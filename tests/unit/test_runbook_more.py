@@ -74,7 +74,8 @@ def test_preview_of_an_lv_maps_read_only_and_undoes_everything() -> None:
     plan = inspect.preview(vg="rl_build", lv="vmvgcn-test2", lines=5)
     text = plan.render().splitlines()
     cmds = [ln for ln in text if not ln.startswith("#")]
-    assert cmds[1] == "kpartx -a -v -r -p p /dev/mapper/rl_build-vmvgcn--test2"
+    assert cmds[0] == "kpartx -l -p p /dev/mapper/rl_build-vmvgcn--test2"  # what is about to be mapped
+    assert cmds[2] == "kpartx -a -v -r -p p /dev/mapper/rl_build-vmvgcn--test2"
     assert cmds[-1] == "kpartx -d -v -p p /dev/mapper/rl_build-vmvgcn--test2"
     assert "chroot /run/kvmops/mnt-XXXXXX tail -n 5 /var/log/messages" in cmds
     assert cmds.index("umount --recursive /run/kvmops/mnt-XXXXXX") > cmds.index("df -h -T /run/kvmops/mnt-XXXXXX")
@@ -84,7 +85,7 @@ def test_preview_of_an_lv_maps_read_only_and_undoes_everything() -> None:
 
 def test_preview_of_an_image_file_uses_a_read_only_loop() -> None:
     cmds = [ln for ln in inspect.preview(image="/srv/img/x.raw").render().splitlines() if not ln.startswith("#")]
-    assert cmds[0] == "losetup --find --show --read-only /srv/img/x.raw"
+    assert cmds[:2] == ["partx --show -- /srv/img/x.raw", "losetup --find --show --read-only /srv/img/x.raw"]
     assert cmds[-2:] == ["partx --delete /dev/loopN", "losetup --detach /dev/loopN"]
 
 

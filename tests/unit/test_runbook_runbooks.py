@@ -30,7 +30,8 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
     "lv-create": ({"guest": "web2", "size": "12g"},
                   ["lvcreate --name vmweb2 --size 12g --wipesignatures y --yes rl_build"], []),
     "inventory": ({}, [], ["FILLING UP", "592.00 GiB free of 892.00 GiB", "virbr1.2367  -", "influx"]),
-    "guest-resize": ({}, ["lvresize --size 30g rl_build/vminflux"], ["Then, on the host: map rl_build/vminflux"]),
+    "guest-resize": ({}, ["lvresize --size 30g rl_build/vminflux"],
+                     ["the partition phase (`sfdisk -N` + `kpartx -u` on rl_build/vminflux)"]),
     "guest-lifecycle": ({"action": "shutdown"}, ["virsh shutdown test1"],
                         ["virsh shutdown test1", "test1  running"]),
     "guest-remove": ({}, ["virsh undefine influx",
@@ -48,7 +49,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
                       "root_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n "
                                    "admin@example", "password": PASSWORDS["runbooks"]}, [
         "lvcreate --name vmweb2 --size 12g --wipesignatures y --yes rl_build",
-        "qemu-img convert -n -p -t none -f qcow2 -O raw /var/lib/kvmops/images/Rocky-9-GenericCloud.latest"
+        "qemu-img convert -n -p -t none -W -f qcow2 -O raw /var/lib/kvmops/images/Rocky-9-GenericCloud.latest"
         ".x86_64.qcow2 /dev/rl_build/vmweb2",
         "install -D -m 0600 /dev/null /root/kvm/web2-seed.iso",
         "openssl base64 -d -A -out /root/kvm/web2-seed.iso <<< REDACTED",
@@ -64,7 +65,8 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
                        "virsh define /root/kvm/influx.xml"],
                   ["[DESTRUCTIVE: needs confirm=influx]", "definitions to update: influx",
                    "define guest influx again with its disk /dev/rl_build/vminfluxdb (UUID"]),
-    "guest-inspect": ({}, [], ["kpartx -a -v -r -p p /dev/mapper/rl_build-vminflux",
+    "guest-inspect": ({}, [], ["kpartx -l -p p /dev/mapper/rl_build-vminflux",
+                               "kpartx -a -v -r -p p /dev/mapper/rl_build-vminflux",
                                "mount -t FSTYPE -o ro /dev/mapper/rl_build-vminfluxpN /run/kvmops/mnt-XXXXXX",
                                "kpartx -d -v -p p /dev/mapper/rl_build-vminflux",
                                "SKIPPED: site demo replays recorded outputs"]),
