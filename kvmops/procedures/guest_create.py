@@ -45,6 +45,7 @@ from kvmops.net import address as addr
 from kvmops.net.validate import vlan_id
 from kvmops.plan import Nested, Plan, Progress, Step
 from kvmops.procedures.base import Verdict, need
+from kvmops.procedures.image_tweak import describe
 from kvmops.site import Site
 from kvmops.units import human, parse_size
 from kvmops.virt import DomainInfo
@@ -291,8 +292,12 @@ def seed(req: Request) -> nocloud.Seed:
 
 
 def tweaks(req: Request) -> list[tw.Tweak]:
-    """The offline tweaks, SELinux relabel last (files written offline carry no labels)."""
-    out: list[tw.Tweak] = [tw.Sudoers(req.login)] if req.sudo else []
+    """The offline tweaks: the login user first whenever a tweak concerns it (a stock cloud
+    image lacks it until cloud-init runs: created offline as cloud-init would), the SELinux
+    relabel last (files written offline carry no labels)."""
+    concerns_login = req.sudo or bool(req.keys) or req.password is not None
+    out: list[tw.Tweak] = [tw.LoginUser(req.login)] if concerns_login else []
+    out += [tw.Sudoers(req.login)] if req.sudo else []
     out.append(tw.SerialGetty())
     out += [tw.SetPassword(p) for p in (req.password, req.root_password) if p is not None]
     out += [tw.AuthorizedKeys(req.login, req.keys)] if req.keys else []
@@ -308,7 +313,7 @@ def _tweaks_plan(site: Site, req: Request) -> Plan:
     plan = Plan(f"offline tweaks of {disk}")
     plan.notes.append("planned from the image's content after the copy: the LV is mapped, its root mounted "
                       "and each tweak planned from the files there; the exact commands show when it runs")
-    what = ", ".join(_describe(t) for t in todo)
+    what = "; ".join(describe(t) for t in todo)
     return plan.add(f"tweak the image on {disk}: {what}",
                     Nested(f"kvmops image tweak --lv {lv_name(site, req)} ({len(todo)} tweaks)", _tweaker(disk, todo)))
 
@@ -323,21 +328,6 @@ def _tweaker(disk: str, todo: list[tw.Tweak]) -> Callable[[Host, Progress], obje
         return report
 
     return run
-
-
-def _describe(t: tw.Tweak) -> str:
-    """A tweak in a few words (never a password or its hash)."""
-    if isinstance(t, tw.SetPassword):
-        return f"password of {t.password.user}"
-    if isinstance(t, tw.AuthorizedKeys):
-        return f"{len(t.keys)} key(s) for {t.user}"
-    if isinstance(t, tw.Sudoers):
-        return f"sudo for {t.user}"
-    if isinstance(t, tw.SerialGetty):
-        return "serial getty"
-    if isinstance(t, tw.StaticIp):
-        return f"static address on {t.name}"
-    return "SELinux relabel (if it uses SELinux)"
 
 
 def _start(facts: HostFacts, req: Request) -> Plan:
