@@ -32,7 +32,7 @@
 # existed before this run OVERWRITES it and needs `confirm` equal to it (`rl_build/vmtest2`).
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only to overwrite an LV that existed before: exactly VG/LV
 guest = "test2"  # the new guest's name (its LV is the site's prefix + name)
@@ -42,13 +42,13 @@ vcpus = 2  # number of vCPUs
 size = "10g"  # size of the system disk LV (at least the image's virtual size)
 image = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"  # raw or qcow2 image on the host
 setup = "nocloud"  # one of: nocloud, tweaks, none
-address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "" = DHCP
+address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "": DHCP
 keys = ""  # SSH public key line(s) for the login user, separated by ;
-password = ""  # secret: the login user's password ("" = key login only)
-root_password = ""  # secret: root's password ("" = leave root as the image has it)
+password = ""  # secret: the login user's password ("": key login only)
+root_password = ""  # secret: root's password ("": leave root as the image has it)
 sudo = True  # with tweaks: give the login user passwordless sudo (the image must have sudo)
 autostart = True  # start the guest when the host boots
-console_seconds = 60.0  # read the serial console up to this long after the start, until a login prompt (0 = skip)
+console_seconds = 60.0  # read the serial console up to this long after the start, until a login prompt (0: skip)
 
 # %%
 from kvmops import notebook as nb

@@ -25,7 +25,7 @@
 # **Preconditions:** the host answers (libvirt, LVM and NetworkManager are read).
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # nothing is ever changed by this runbook
 confirm = ""  # not needed
 bridges = True  # also compare the guest bridges with the site's networks (reads nmcli, ip)
