@@ -26,7 +26,8 @@ NOTEBOOK = "notebook.ipynb"
 RECORD = "record.json"
 
 
-SYSTEM_JOURNAL = Path("/var/lib/kvmops/journal")
+SYSTEM_STATE = Path("/var/lib/kvmops")
+SYSTEM_JOURNAL = SYSTEM_STATE / "journal"
 
 
 def journal_dir(folder: str | os.PathLike[str] | None = None) -> Path:
@@ -48,12 +49,17 @@ def is_checkout(top: Path) -> bool:
 
 def installed_journal(env: Mapping[str, str], uid: int, home: Path) -> Path:
     """The journal of an installed kvmops (see the module doc)."""
+    return state_dir(env, uid, home) / "journal"
+
+
+def state_dir(env: Mapping[str, str], uid: int, home: Path) -> Path:
+    """kvmops' folder for what it keeps (journal, notebook sessions) when installed."""
     state = env.get("XDG_STATE_HOME")
     if state and Path(state).is_absolute():
-        return Path(state) / "kvmops" / "journal"
+        return Path(state) / "kvmops"
     if uid == 0:
-        return SYSTEM_JOURNAL
-    return home / ".local" / "state" / "kvmops" / "journal"
+        return SYSTEM_STATE
+    return home / ".local" / "state" / "kvmops"
 
 
 @dataclass
