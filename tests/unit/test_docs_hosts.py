@@ -137,7 +137,8 @@ def test_the_built_site_has_a_page_per_host_and_guest(site_docs: BuiltDocs) -> N
     assert f"Inventory run {inventory.id} (plan mode, read-only)" in host
     assert "rl_build/vmtest1-20261124T0815Z" in host and "84.4 % (filling up)" in host
     guest = site_docs.page("journal/hosts/demo/influx")
-    assert "12.5 %" in _text(guest) and 'href="../../?guest=influx"' in guest
+    assert "12.5 %" in _text(guest)
+    assert 'href="../../../?guest=influx"' in guest  # journal/, seen from journal/hosts/demo/influx/
     snapshot = next(r for r in site_docs.journal_runs if r.runbook == "lv-snapshot")
     assert snapshot.id in _text(guest)  # the run that touched influx
     journal = site_docs.page("journal")
