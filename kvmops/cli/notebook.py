@@ -129,6 +129,7 @@ def lab_env(base: dict[str, str], folder: Path, site: Path, token: str) -> dict[
     """The lab's environment (inherited by its kernels): the site, the token, and private
     Jupyter folders inside the session folder."""
     jupyter = folder / ".jupyter"
+    jupyter.mkdir(mode=0o700, parents=True, exist_ok=True)  # its runtime files name the token
     env = dict(base)
     env.update({
         SITE_ENV: str(site),

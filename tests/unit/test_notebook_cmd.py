@@ -30,7 +30,8 @@ def test_prepare_the_lab_of_a_site(tmp_path: Path) -> None:
     assert launch.tunnel.startswith(f"ssh -N -L {port}:127.0.0.1:{port} ")
     # the session's own Jupyter folders: another python3 kernel of the operator cannot take over
     for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-        assert Path(launch.env[key]).is_relative_to(launch.folder)
+        assert Path(launch.env[key]).is_relative_to(launch.folder / ".jupyter")
+    assert (launch.folder / ".jupyter").stat().st_mode & 0o777 == 0o700
     viewer = Path(launch.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings"
     assert json.loads(viewer.read_text())["defaultViewers"]["python"] == "Jupytext Notebook"
 
