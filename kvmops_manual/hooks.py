@@ -2,9 +2,11 @@
 
 - ``on_config``: each executed runbook in ``docs/runbooks/generated/`` gets a page under
   *Runbooks*; a notebook that holds an error fails the build (mkdocs-jupyter would render it).
+- ``on_config`` also adds a page per host and per guest under *Journal* from the latest
+  inventory in the journal (:mod:`~kvmops_manual.hosts`); ``on_files`` makes those pages.
 - ``on_page_markdown``: ``<!-- kvmops:... -->`` markers become the site facts and networks
-  table (from the site file), the runbook list, the journal, the inventory and the
-  benchmark results (``bench/*-results.json``).
+  table (from the site file), the runbook list, the journal (filterable by guest), the
+  inventory and the benchmark results (``bench/*-results.json``).
 
 Paths come from ``extra.kvmops`` in mkdocs.yml, relative to that file; ``$KVMOPS_JOURNAL``
 overrides the journal folder.
@@ -19,13 +21,14 @@ from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.structure.files import Files
+from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
+from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site, load_site
-from kvmops_manual import benchmarks, notebooks, pages
+from kvmops_manual import benchmarks, hosts, notebooks, pages
 from kvmops_manual.journal import journal_table, newest_first
 from kvmops_manual.published import GENERATED, Published, read_manifest
 
@@ -62,12 +65,36 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
             notebooks.check(notebooks.load(_generated(config) / item.file), f"runbook {item.name}")
     except KvmopsError as exc:
         raise PluginError(str(exc)) from exc
-    if not items:
-        return config
-    section = _nav_section(config.nav or [], "Runbooks")
-    for item in items:
-        section.append({item.title: f"{GENERATED.as_posix()}/{item.file}"})
+    if items:
+        section = _nav_section(config.nav or [], "Runbooks")
+        for item in items:
+            section.append({item.title: f"{GENERATED.as_posix()}/{item.file}"})
+    inventories, _ = _inventories(config)
+    if inventories:
+        _nav_section(config.nav or [], "Journal").append({"Hosts and guests": hosts.nav(inventories)})
     return config
+
+
+def _inventories(config: MkDocsConfig) -> tuple[dict[str, hosts.HostInventory], list[RunRecord]]:
+    """The latest inventory of each host in the journal, else the build's own inventory run."""
+    records = newest_first(_journal(config))
+    try:
+        found = hosts.from_journal(records)
+        item = next((p for p in read_manifest(_generated(config)) if p.name == INVENTORY), None)
+        own = hosts.from_published(_generated(config) / item.file, item.provenance) if item else None
+    except KvmopsError as exc:
+        raise PluginError(str(exc)) from exc
+    if own is not None and own.host not in found:
+        found[own.host] = own
+    return found, records
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """The host and guest pages (generated, never written into docs/)."""
+    inventories, records = _inventories(config)
+    for path, text in hosts.pages(inventories, records).items():
+        files.append(File.generated(config, path, content=text))
+    return files
 
 
 def _nav_section(nav: list[Any], title: str) -> list[Any]:
@@ -103,10 +130,18 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "site-facts": lambda _: pages.site_facts(site),
         "networks": lambda _: pages.networks_table(site),
         "runbooks": lambda _: pages.runbooks_table(read_manifest(generated)),
-        "journal": lambda _: journal_table(newest_first(_journal(config))),
+        "journal": lambda _: _journal_table(config),
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
         "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
     }
+
+
+def _journal_table(config: MkDocsConfig) -> str:
+    """The journal with each run's guests linked to their pages (URLs relative to journal/)."""
+    inventories, records = _inventories(config)
+    links = {(inv.host, g["name"]): f"hosts/{hosts.slug(inv.host)}/{hosts.slug(g['name'])}/"
+             for inv in inventories.values() for g in inv.data["guests"]}
+    return journal_table(records, lambda r: hosts.guests_of(r, inventories), links)
 
 
 def _relative(path: Path, top: Path) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kvmops.runbook.journal import RunRecord, list_records
-from kvmops_manual.pages import table
 
 LAB_HOST = "kvmlab"  # the host name in the lab's site file (kvmops_lab.labsite)
 
@@ -28,19 +29,46 @@ def latest_lab_runs(journal: Path, lab_host: str = LAB_HOST) -> dict[str, RunRec
     return out
 
 
-def journal_table(records: list[RunRecord]) -> str:
-    """Newest first: a table of the runs, then each run's parameters (masked as stored)."""
+def journal_table(records: list[RunRecord], guests: Callable[[RunRecord], list[str]] | None = None,
+                  links: Mapping[tuple[str, str], str] | None = None) -> str:
+    """Newest first: a table of the runs with a filter box (by guest), then each run's
+    parameters (masked as stored). ``guests`` says which guests a run touched, ``links``
+    where the page of (host, guest) is, relative to the journal page."""
     if not records:
         return ("!!! note \"The journal is empty\"\n"
                 "    No `journal/*/record.json` was found when the manual was built. "
                 "Runs appear here after `kvmops run`.")
-    rows = [
-        (_when(r.started), f"`{r.runbook}`", "apply" if r.apply else "plan", _outcome(r), r.host, f"`{r.id}`")
-        for r in records
-    ]
+    rows = [_row(r, (guests or _named_guests)(r), links or {}) for r in records]
     details = [_details(r) for r in records]
-    return table(("Started (UTC)", "Runbook", "Mode", "Outcome", "Host", "Run"), rows) + \
-        "\n\n## Runs in detail\n\n" + "\n\n".join(details) + "\n"
+    return FILTER_BOX + "\n" + TABLE_HEAD + "".join(rows) + "</tbody>\n</table>\n" + \
+        "\n## Runs in detail\n\n" + "\n\n".join(details) + "\n"
+
+
+FILTER_BOX = ('<p><input type="search" id="kvmops-journal-filter" placeholder="Filter by guest, e.g. test1" '
+              'aria-label="Filter the runs by guest" autocomplete="off" style="padding: .3em .6em; min-width: 18em; '
+              'border: 1px solid var(--md-default-fg-color--lighter); border-radius: .2em"> '
+              '<span id="kvmops-journal-count"></span></p>')
+TABLE_HEAD = ('<table id="kvmops-journal-table">\n<thead><tr><th>Started (UTC)</th><th>Runbook</th><th>Guests</th>'
+              "<th>Mode</th><th>Outcome</th><th>Host</th><th>Run</th></tr></thead>\n<tbody>\n")
+
+
+def _named_guests(rec: RunRecord) -> list[str]:
+    one = [str(rec.params["guest"])] if rec.params.get("guest") else []
+    return one + [g.strip() for g in str(rec.params.get("guests", "")).split(",") if g.strip()]
+
+
+def _row(r: RunRecord, guests: list[str], links: Mapping[tuple[str, str], str]) -> str:
+    def guest(name: str) -> str:
+        link = links.get((host_name(r), name))
+        text = html.escape(name)
+        return f'<a href="{html.escape(link)}">{text}</a>' if link else text
+
+    outcome = "ok" if r.ok else f"<strong>{html.escape(r.status)}</strong>" + (
+        f" at {html.escape(r.failed_step)}" if r.failed_step else "")
+    cells = (html.escape(_when(r.started)), f"<code>{html.escape(r.runbook)}</code>", ", ".join(map(guest, guests)),
+             "apply" if r.apply else "plan", outcome, html.escape(r.host), f"<code>{html.escape(r.id)}</code>")
+    return (f'<tr data-guests="{html.escape(" ".join(guests))}">' + "".join(f"<td>{c}</td>" for c in cells)
+            + "</tr>\n")
 
 
 def _when(iso: str) -> str:

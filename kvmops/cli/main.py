@@ -13,7 +13,8 @@ from kvmops.runbook.sites import SITE_ENV
 
 # Command groups, each a module with a ``register(subparsers)``: the runtime's own, then the
 # tools around it (the lab and the manual's build), which a runtime-only install may lack.
-GROUPS = tuple(f"kvmops.cli.{g}" for g in ("lv", "guest", "inventory", "runbooks", "net", "image", "fleet"))
+GROUPS = tuple(f"kvmops.cli.{g}" for g in ("lv", "guest", "inventory", "runbooks", "net", "image", "fleet",
+                                              "notebook"))
 TOOL_GROUPS = ("kvmops_lab.cli", "kvmops_lab.demo", "kvmops_manual.cli")
 
 

@@ -15,6 +15,8 @@ from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord, find_record, journal_dir, list_records
 
 SECRET_ENV_PREFIX = "KVMOPS_SECRET_"  # noqa: S105 - an env var name, not a password
+JOURNAL_HELP = ("journal folder (default: $KVMOPS_JOURNAL, else journal/ in a checkout, else "
+                "$XDG_STATE_HOME/kvmops/journal, /var/lib/kvmops/journal as root, ~/.local/state/kvmops/journal)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("--confirm", metavar="TARGET", help="exact target of a destructive step, e.g. rl_build/vmtest1")
         p.add_argument("--ask", action="append", default=[], metavar="NAME",
                        help=f"prompt for a secret parameter (or set {SECRET_ENV_PREFIX}<NAME>)")
-        p.add_argument("--journal", metavar="DIR", help="journal folder (default: $KVMOPS_JOURNAL or journal/)")
+        p.add_argument("--journal", metavar="DIR", help=JOURNAL_HELP)
         p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
         p.set_defaults(func=cmd_run)
 
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("journal", help="past runs: `kvmops journal` lists, `kvmops journal show ID` shows one")
-    p.add_argument("--journal", metavar="DIR", help="journal folder (default: $KVMOPS_JOURNAL or journal/)")
+    p.add_argument("--journal", metavar="DIR", help=JOURNAL_HELP)
     p.add_argument("-n", type=int, default=20, help="how many of the latest runs to list")
     jsub = p.add_subparsers(dest="journal_cmd")
     show = jsub.add_parser("show", help="one run: parameters, status, commands with exit codes")

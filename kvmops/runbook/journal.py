@@ -1,13 +1,18 @@
 """The run journal: one folder per run with the executed notebook and ``record.json``.
 
-``journal/<UTC time>-<runbook>/notebook.ipynb`` and ``record.json`` at the repository's top
-(gitignored); ``$KVMOPS_JOURNAL`` or an explicit folder overrides it.
+``<journal>/<UTC time>-<runbook>/notebook.ipynb`` and ``record.json``. Where the journal is
+(:func:`journal_dir`): an explicit folder (``--journal``), else ``$KVMOPS_JOURNAL``, else
+``journal/`` at the top of a checkout (gitignored; what ``kvmops docs --from-journal`` reads),
+else, for an installed kvmops, the state folder of the user: ``$XDG_STATE_HOME/kvmops/journal``
+when that is set, ``/var/lib/kvmops/journal`` for root (one journal of the host, whoever
+sudo'ed), ``~/.local/state/kvmops/journal`` for anyone else.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +26,40 @@ NOTEBOOK = "notebook.ipynb"
 RECORD = "record.json"
 
 
+SYSTEM_STATE = Path("/var/lib/kvmops")
+SYSTEM_JOURNAL = SYSTEM_STATE / "journal"
+
+
 def journal_dir(folder: str | os.PathLike[str] | None = None) -> Path:
-    """``folder``, else ``$KVMOPS_JOURNAL``, else ``journal/`` at the repository's top."""
-    return Path(folder or os.environ.get(JOURNAL_ENV) or repo_top() / "journal")
+    """``folder``, else ``$KVMOPS_JOURNAL``, else the checkout's or the installed default."""
+    if folder:
+        return Path(folder)
+    if os.environ.get(JOURNAL_ENV):
+        return Path(os.environ[JOURNAL_ENV])
+    top = repo_top()
+    if is_checkout(top):
+        return top / "journal"
+    return installed_journal(os.environ, os.geteuid(), Path.home())
+
+
+def is_checkout(top: Path) -> bool:
+    """The package runs from a source checkout (editable install), not from site-packages."""
+    return (top / "pyproject.toml").is_file() and (top / "kvmops" / "runbook").is_dir()
+
+
+def installed_journal(env: Mapping[str, str], uid: int, home: Path) -> Path:
+    """The journal of an installed kvmops (see the module doc)."""
+    return state_dir(env, uid, home) / "journal"
+
+
+def state_dir(env: Mapping[str, str], uid: int, home: Path) -> Path:
+    """kvmops' folder for what it keeps (journal, notebook sessions) when installed."""
+    state = env.get("XDG_STATE_HOME")
+    if state and Path(state).is_absolute():
+        return Path(state) / "kvmops"
+    if uid == 0:
+        return SYSTEM_STATE
+    return home / ".local" / "state" / "kvmops"
 
 
 @dataclass

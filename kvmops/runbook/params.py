@@ -10,6 +10,10 @@ The type is the default's type (str, int, float, bool). A comment starting with 
 marks a secret: it is never passed as a papermill parameter (see :mod:`kvmops.runbook.secrets`)
 and its default must be empty. Values are coerced and checked here, BEFORE a kernel starts:
 papermill itself would turn ``"010"`` into ``10`` and only warn about unknown names.
+
+Each line holds exactly one ``=`` (write ``"": the default`` in a help, not ``"" = ...``):
+papermill's own parameter inference cannot parse a line with two, and a plain
+``papermill kvmops://NAME`` run would warn about it.
 """
 
 from __future__ import annotations
@@ -54,9 +58,15 @@ def parse_cell(source: str, where: str = "parameters cell") -> tuple[Param, ...]
     except SyntaxError as exc:
         raise ParameterCellError(f"{where}: not valid Python: {exc}") from None
     comments = _comments(source)
+    lines = source.splitlines()
     out: list[Param] = []
     for node in tree.body:
         out.append(_param(node, comments, where))
+        if lines[node.lineno - 1].count("=") != 1:
+            raise ParameterCellError(
+                f"{where}, line {node.lineno}: more than one '=' in {lines[node.lineno - 1].strip()!r}: papermill "
+                "cannot parse such a line; write ':' instead of '=' in the help comment"
+            )
     names = [p.name for p in out]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -40,7 +40,7 @@
 # Give both comma-separated. An LV this run creates needs no confirmation.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only to overwrite an LV that existed before (VG/LV) or a different kept XML (the guest's name)
 guest = "test2"  # the new guest's name (its LV is the site's prefix + name)
@@ -50,11 +50,11 @@ vcpus = 2  # number of vCPUs
 size = "10g"  # size of the system disk LV (at least the image's virtual size)
 image = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"  # raw or qcow2 image on the host
 setup = "nocloud"  # one of: nocloud, tweaks, none
-address = ""  # static IPv4 address of eth0 in the first VLAN's network, e.g. 10.5.68.237; "" = DHCP
+address = ""  # static IPv4 address of eth0 in the first VLAN's network, e.g. 10.5.68.237; "": DHCP
 keys = ""  # SSH public key line(s) for the login user, separated by ;
 root_keys = ""  # SSH public key line(s) for root, separated by ; (guide 3.3.1)
-password = ""  # secret: the login user's password ("" = key login only)
-root_password = ""  # secret: root's password ("" = leave root as the image has it)
+password = ""  # secret: the login user's password ("": key login only)
+root_password = ""  # secret: root's password ("": leave root as the image has it)
 sudo = True  # give the login user passwordless sudo (tweaks: the image must have sudo)
 autostart = True  # start the guest when the host boots
 console_seconds = 120.0  # how long to wait for a login prompt on the serial console after the start

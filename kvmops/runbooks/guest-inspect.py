@@ -33,7 +33,7 @@
 # `confirm` make no difference here.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # nothing is ever changed: every command only reads
 confirm = ""  # not needed: nothing is changed
 guest = "influx"  # the guest whose disk to inspect (it must not be running); with image: the guest using it

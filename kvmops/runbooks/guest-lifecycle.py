@@ -29,7 +29,7 @@
 # the QEMU guest agent running inside the guest.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only for destroy: the guest's name
 guest = "test1"  # the guest (its libvirt name)

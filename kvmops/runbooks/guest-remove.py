@@ -28,7 +28,7 @@
 # `rl_build/vminflux-20261120T0900Z,rl_build/vminflux`). The data is gone for good.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the guest's name, to undefine it
 guest = "influx"  # the guest to remove

@@ -44,12 +44,12 @@
 # `guest-lifecycle`), the new size is larger, and the VG has the space.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: growing destroys nothing
 guest = "influx"  # the guest whose system disk to grow
 size = "30g"  # the new size of its LV (base-2), larger than now
-offline = True  # grow partition and filesystem on the host now; False = print the in-guest commands
+offline = True  # grow partition and filesystem on the host now; False: print the in-guest commands
 
 # %%
 from kvmops import notebook as nb

@@ -30,13 +30,13 @@
 # looked at from outside.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
-apply = False  # True executes the destroy (only with destroy=True); everything else only reads
-confirm = ""  # only with destroy=True: the guest's name
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
+apply = False  # True executes the destroy (only with destroy True); everything else only reads
+confirm = ""  # only with destroy True: the guest's name
 guest = "test1"  # the guest that is down or unreachable
-seconds = 10.0  # how long to read the serial console of a running guest (0 = skip)
+seconds = 10.0  # how long to read the serial console of a running guest (0: skip)
 lines = 30  # how many of the last lines of each log to show
-destroy = False  # force a running guest off first, to inspect its disk (needs apply and confirm=GUEST)
+destroy = False  # force a running guest off first, to inspect its disk (needs apply, and confirm set to the guest)
 
 # %%
 from kvmops import notebook as nb

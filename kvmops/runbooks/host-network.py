@@ -28,7 +28,7 @@
 # management interface: the uplink comes from the site file.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: nothing is removed
 vlan = 2367  # the VLAN id of the guest network (must be in the site's networks)

@@ -42,11 +42,11 @@
 # Starting a guest destroys nothing, so `confirm` is not needed.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True starts the guests; False only shows the plan
 confirm = ""  # not needed: starting guests destroys nothing
-order = ""  # guests to start first, in order, e.g. "dns1,db1" ("" = the site's [recovery] order)
-boot_seconds = 0.0  # seconds each guest may take to show a login prompt (0 = the site's, 300 by default)
+order = ""  # guests to start first, in order, e.g. "dns1,db1" ("": the site's [recovery] order)
+boot_seconds = 0.0  # seconds each guest may take to show a login prompt (0: the site's, 300 by default)
 
 # %%
 from kvmops import notebook as nb

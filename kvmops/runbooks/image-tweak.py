@@ -41,18 +41,18 @@
 # in Jupyter.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: the tweaks only add or replace configuration
 guest = "influx"  # the guest whose disk to tweak (it must be shut off); with image: the guest using it
 image = ""  # a raw image file on the host to tweak instead of the guest's LV
-password = ""  # secret: the login user's new password ("" = leave it)
-root_password = ""  # secret: root's new password ("" = leave it)
+password = ""  # secret: the login user's new password ("": leave it)
+root_password = ""  # secret: root's new password ("": leave it)
 keys = ""  # SSH public key line(s) to add for the login user, separated by ;
 sudo = True  # give the login user passwordless sudo (/etc/sudoers.d, 440 root:root)
 console = True  # a login on the serial console (getty) and GRUB/kernel output on ttyS0
 vlan = 2368  # the guest network of the static address (a VLAN of the site)
-address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "" = leave the network as is
+address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "": leave the network as is
 
 # %%
 from kvmops import notebook as nb

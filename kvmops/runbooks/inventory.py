@@ -25,7 +25,7 @@
 # **Preconditions:** the host answers (libvirt, LVM and NetworkManager are read).
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # nothing is ever changed by this runbook
 confirm = ""  # not needed
 bridges = True  # also compare the guest bridges with the site's networks (reads nmcli, ip)
@@ -86,3 +86,14 @@ with nb.step("Guest bridges", if_fails="check that NetworkManager runs on the ho
     else:
         print("skipped (bridges=False)")
 host.close()
+
+# %% [markdown]
+# ## Keep the inventory as data
+#
+# The same inventory as data in this notebook: the manual makes its page of this host, and a
+# page of each guest, from the latest inventory run in the journal.
+
+# %%
+from kvmops.runbook.inventory_data import show_inventory
+
+inventory_kept = show_inventory(facts)

@@ -25,11 +25,11 @@
 # exists with at least the size is a no-op; a smaller one is an error (use `lv-resize`).
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: creating an LV destroys nothing
 guest = "test2"  # the guest the LV is for
-lv = ""  # the LV name; "" = the site's prefix + guest (e.g. vmtest2)
+lv = ""  # the LV name; "": the site's prefix + guest (e.g. vmtest2)
 size = "10g"  # the LV's size (base-2: b s k m g t)
 
 # %%

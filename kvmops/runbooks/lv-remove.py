@@ -26,7 +26,7 @@
 # is gone for good: the removal runs only with `apply=True` and `confirm` equal to the LV.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the LV to remove, exactly VG/LV (e.g. rl_build/vmold)
 lv = "vmold"  # the LV (or snapshot LV) to remove, e.g. vmold

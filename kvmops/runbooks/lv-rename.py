@@ -32,7 +32,7 @@
 # comma-separated); every confirmation is checked before the first change.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the name of each guest whose definition changes, comma-separated
 lv = "vminflux"  # the LV to rename (in the site's VG)

@@ -27,11 +27,11 @@
 # equal to the LV (`rl_build/vminflux`); shrink the filesystem and partition first.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only for shrinking: the LV exactly as VG/LV (e.g. rl_build/vminflux)
 guest = "influx"  # the guest whose system LV to resize
-lv = ""  # another LV of the guest instead (a data disk or a snapshot); "" = the system LV
+lv = ""  # another LV of the guest instead (a data disk or a snapshot); "": the system LV
 size = "30g"  # the new size (base-2: b s k m g t), e.g. 30g
 
 # %%

@@ -29,11 +29,11 @@
 # being merged, e.g. `rl_build/vminflux-20241006T1518Z`: the plan names it and its time.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the snapshot to merge, exactly VG/LV (e.g. rl_build/vminflux-20241006T1518Z)
 guest = "influx"  # the guest to roll back
-snapshot = ""  # the snapshot LV to merge; "" = the newest by creation time
+snapshot = ""  # the snapshot LV to merge; "": the newest by creation time
 interval = 10  # seconds between lvconvert's progress reports
 
 # %%

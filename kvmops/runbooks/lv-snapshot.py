@@ -29,11 +29,11 @@
 # default). Nothing is destroyed, so `confirm` is not needed.
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: a snapshot destroys nothing
 guest = "influx"  # the guest whose system disk to snapshot
-size = ""  # snapshot size, e.g. 5g (base-2); "" = the site's snapshot_size
+size = ""  # snapshot size, e.g. 5g (base-2); "": the site's snapshot_size
 
 # %%
 from datetime import UTC, datetime

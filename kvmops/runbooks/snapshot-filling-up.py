@@ -26,11 +26,11 @@
 # invalid snapshot cannot be saved: the plan says so (remove it with `lv-remove`).
 
 # %% tags=["parameters"]
-site = ""  # site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # not needed: growing a snapshot destroys nothing
-threshold = 0.0  # grow snapshots at or above this fill %; 0 = the site's snapshot_extend_at
-by = ""  # how much to add to each, e.g. 2g; "" = the site's snapshot_extend_by
+threshold = 0.0  # grow snapshots at or above this fill %; 0: the site's snapshot_extend_at
+by = ""  # how much to add to each, e.g. 2g; "": the site's snapshot_extend_by
 
 # %%
 from contextlib import ExitStack

@@ -99,3 +99,38 @@ def test_runbook_page_shows_executed_output_and_search_finds_lvremove(served, br
     assert "matching document" in meta, meta
     shot = _shot(driver, tmp_path / "search.png")
     print(f"screenshots: {tmp_path / 'runbook.png'} {shot}")
+
+
+def test_the_journal_filters_by_guest_and_links_the_guest_pages(served, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    docs, base = served
+    driver = browser
+    wait = WebDriverWait(driver, 30)
+    runs = docs.journal_runs
+    touching = {r.id for r in runs if r.params.get("guest") == "influx"}
+    assert touching and len(touching) < len(runs), "the session's journal needs runs on influx and on others"
+
+    def shown() -> set[str]:
+        rows = driver.find_elements(By.CSS_SELECTOR, "#kvmops-journal-table tbody tr")
+        return {r.find_elements(By.TAG_NAME, "td")[-1].text for r in rows if r.is_displayed()}
+
+    driver.get(f"{base}journal/")
+    box = wait.until(ec.element_to_be_clickable((By.ID, "kvmops-journal-filter")))
+    assert shown() == {r.id for r in runs}
+    box.send_keys("influx")
+    wait.until(lambda d: shown() == touching)
+    assert "runs touched a guest matching" in driver.find_element(By.ID, "kvmops-journal-count").text
+    _shot(driver, tmp_path / "journal-filtered.png")
+    box.clear()
+    box.send_keys("no-such-guest")
+    wait.until(lambda d: shown() == set())
+
+    driver.get(f"{base}journal/?guest=influx")  # what a guest page links to
+    wait.until(lambda d: shown() == touching)
+    driver.find_element(By.CSS_SELECTOR, "#kvmops-journal-table a[href='hosts/demo/influx/']").click()
+    heading = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "article h1")))
+    assert heading.text == "Guest influx on demo"
+    assert "vminflux-20261120T0900Z" in driver.find_element(By.CSS_SELECTOR, "article").text

@@ -64,10 +64,11 @@ def built_docs(tmp_path_factory: pytest.TempPathFactory) -> BuiltDocs:
         infos = list_runbooks()
         params = _secret_params(infos)
         journal = work / "journal"
-        # Real runs into the journal the manual lists: every runbook that takes a secret gets one.
+        # Real runs into the journal the manual lists: every runbook that takes a secret gets one;
+        # the inventory's makes the host and guest pages, lv-snapshot's touches guest influx.
         first = infos[0].name
         runs = [run_runbook(name, dict(params.get(name, {})), site="demo", apply=False, journal_dir=journal)
-                for name in sorted({first, *params})]
+                for name in sorted({first, "inventory", "lv-snapshot", *params})]
         result = build(TOP, workdir=work, journal=journal, params=params, secrets=[SECRET],
                        progress=lambda _line: None)
         _BUILT["docs"] = BuiltDocs(result, infos, runs, [SECRET])

@@ -135,11 +135,15 @@ def test_journal_table_lists_runs_newest_first_with_outcome(tmp_path: Path) -> N
             params={"guest": "influx", "password": "********", "site": "/home/ops/kvmops/sites/demo.toml"})
     failed = _record(j, "r2", started="2025-01-02T10:00:00+00:00", status="failed", apply=False)
     write_record(replace(failed, failed_step="Preconditions", error="NotFound: no `vmx`\nmore"))
-    text = journal_table(newest_first(j))
-    rows = text.splitlines()
+    text = journal_table(newest_first(j), links={("kvmlab", "influx"): "hosts/kvmlab/influx/"})
+    rows = [ln for ln in text.splitlines() if ln.startswith("<tr data-guests")]
     lab = "kvmlab (root@127.0.0.1)"
-    assert rows[2] == f"| 2025-01-02 10:00 | `tiny` | plan | **failed** at Preconditions | {lab} | `r2` |"
-    assert rows[3] == f"| 2025-01-01 10:00 | `tiny` | apply | ok | {lab} | `r1` |"
+    assert rows[0] == ('<tr data-guests="influx"><td>2025-01-02 10:00</td><td><code>tiny</code></td>'
+                       '<td><a href="hosts/kvmlab/influx/">influx</a></td><td>plan</td>'
+                       f'<td><strong>failed</strong> at Preconditions</td><td>{lab}</td><td><code>r2</code></td></tr>')
+    assert rows[1].startswith('<tr data-guests="influx"><td>2025-01-01 10:00</td>')
+    assert "<td>apply</td><td>ok</td>" in rows[1]
+    assert 'id="kvmops-journal-filter"' in text and '<table id="kvmops-journal-table">' in text
     r1 = text[text.index('"r1: tiny'):]
     assert "    - `password` = `'********'`" in r1
     assert "    - `site` = `'demo.toml'`" in r1  # the file, not the path on someone's machine

@@ -8,7 +8,7 @@ from kvmops.errors import InvalidInput
 from kvmops.runbook.checks import check_values, choices
 from kvmops.runbook.params import Param, ParameterCellError, bind, coerce, parse_cell
 
-CELL = '''site = ""  # site file ("" = demo)
+CELL = '''site = ""  # site file ("": demo)
 apply = False  # execute the plan
 count = 3  # how many
 ratio = 0.5
@@ -26,7 +26,7 @@ def test_parse_types_help_and_secret() -> None:
     p = {x.name: x for x in params()}
     assert [x.name for x in params()] == ["site", "apply", "count", "ratio", "guest", "password", "action"]
     assert (p["apply"].type, p["count"].type, p["ratio"].type, p["guest"].type) == (bool, int, float, str)
-    assert p["site"].help == 'site file ("" = demo)'
+    assert p["site"].help == 'site file ("": demo)'
     assert p["password"].secret and not p["guest"].secret
     assert choices(p["action"]) == ("start", "shutdown", "destroy")
 
