@@ -495,9 +495,10 @@ def _snapped(b: Both, guest: str, when: datetime) -> Both:
 
 
 def _tagged(b: Both, guest: str, state: str, devs: tuple[str, ...] | None = None) -> Both:
+    """The target's copies tagged ``state`` (a copy the target ran from keeps its tag when copied)."""
     lvs = [LV(d.lv.name, b.target.site.vg, "-wi-a-----", d.lv.size, "", None, None,
               tags=tuple(sorted((from_tag(b.source, d.lv.name), state))))
-           for d in disks(b, guest) if devs is None or d.dev in devs]
+           for d in disks(b, guest) if (devs is None or d.dev in devs) and (d.to_copy or state != COPIED)]
     return replace(b, target=with_lvs(b.target, lvs))
 
 

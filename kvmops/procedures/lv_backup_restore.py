@@ -158,6 +158,10 @@ def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
 def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
     """What the restore will do, or a refusal saying what to do."""
     m = manifest(backup)
+    name = new_name or m.guest
+    if define:
+        need(c.target.domain(name) is None or _ours(c, name, backup, new_name),
+             f"a guest {name} exists on {c.target.site.name}: restore under another name (new_name)")
     ds = disks(c, backup, new_name)
     new = sum(d.backup.size for d in ds if d.state == "new")
     need(new <= c.target.lvm.vg.free, f"VG {c.target.site.vg} has {human(c.target.lvm.vg.free)} free, the new LVs "
@@ -170,9 +174,6 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
               for d in ds]
     if define:
         xm = mapping(c, backup, new_name)
-        clash = c.target.domain(xm.name)
-        need(clash is None or _ours(c, xm.name, ds), f"a guest {xm.name} exists on {c.target.site.name}: restore "
-             "under another name (new_name)")
         lines.append(f"guest {xm.name} defined" + (" with a new UUID and new MAC addresses" if xm.new_identity
                                                     else " with its own UUID and MAC addresses"))
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
@@ -180,9 +181,16 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
     return "\n".join(lines)
 
 
-def _ours(c: Ctx, name: str, ds: tuple[Disk, ...]) -> bool:
+def _ours(c: Ctx, name: str, backup: Backup, new_name: str) -> bool:
+    """The guest ``name`` on the target is this restore's own: its disks are LVs restored from this backup."""
+    m = manifest(backup)
+    mine = {}
+    for d in m.disks:
+        lv = c.target.lvm.get(new_lv_name(m, c.target.site, new_name, d.lv))
+        if lv is not None and of_tag(m, d.lv) in lv.tags:
+            mine[lv.path] = lv
     theirs = set(c.target.disks_of.get(name, ()))
-    return bool(theirs) and theirs <= {f"{c.target.site.vg}/{d.lv}" for d in ds}
+    return bool(theirs) and theirs <= set(mine)
 
 
 def overwrite_targets(c: Ctx, backup: Backup, new_name: str) -> str:
@@ -230,7 +238,7 @@ def _define(c: Ctx, backup: Backup, new_name: str) -> Plan:
     site = c.target.site
     plan = Plan(f"define guest {xm.name} on {site.name}")
     if c.target.domain(xm.name) is not None:
-        if _ours(c, xm.name, disks(c, backup, new_name)):
+        if _ours(c, xm.name, backup, new_name):
             return plan.noop(f"guest {xm.name} is defined with the restored disks already")
         raise SafetyError(f"a guest {xm.name} exists on {site.name}: restore under another name; nothing more changed")
     xml = map_xml(manifest(backup).xml, xm)
@@ -317,7 +325,7 @@ def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> 
     name = new_name or m.guest
     info = c.target.domain(name)
     if define:
-        checks.append((info is not None and _ours(c, name, disks(c, backup, new_name)),
+        checks.append((info is not None and _ours(c, name, backup, new_name),
                        f"guest {name} is defined on {site.name} with the restored disks"))
     if start:
         checks.append((info is not None and info.active, f"guest {name} runs (its boot showed a login prompt)"))
