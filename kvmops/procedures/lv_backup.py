@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from kvmops import names
+from kvmops import guards, names
 from kvmops.cmd import change
 from kvmops.errors import KvmopsError, SafetyError
 from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
@@ -136,9 +136,7 @@ def _snapshots(c: Ctx, guest: str, when: datetime) -> Plan:
     site = c.source.site
     plan = Plan(f"snapshot the disks of {guest} on {site.name}")
     for _, lv in disk_lvs(c.source, guest):
-        if c.source.running_disks.get(lv.path):
-            raise SafetyError(f"{lv.path} is the disk of a running guest: a snapshot of it would not be consistent; "
-                              "nothing was changed")
+        guards.lv_free(c.source, lv, "a consistent snapshot for the backup")
         for old in _snapshots_of(c.source, lv):
             plan.add(f"remove {old.path}, left by an interrupted backup", lvc.lvremove(site.vg, old.name))
         name = names.snapshot_name(lv.name, when)
@@ -171,7 +169,9 @@ def file_of(lv: LV, codec: tc.Codec) -> str:
 
 
 def _copy(c: Ctx, guest: str, dev: str, stamp: str, codec: tc.Codec) -> Plan:
-    lv = dict(disk_lvs(c.source, guest))[dev]
+    lv = dict(disk_lvs(c.source, guest)).get(dev)
+    need(lv is not None, f"guest {guest} has no disk {dev} any more: its definition changed; run lv-backup again")
+    assert lv is not None
     snaps = _snapshots_of(c.source, lv)
     need(snaps, f"the snapshot of {lv.path} for the backup is missing; run lv-backup again")
     snap = tl.device(max(snaps, key=lambda s: s.name))
@@ -269,7 +269,7 @@ def procedure(ctx: Ctx, guest: str, when: datetime, *, keep: int = 0, restart: b
                                                                                    shutdown_timeout)),
                _stop(ctx, guest, restart, shutdown_timeout))
     staged.add(Stage("snapshot its disks", SOURCE, lambda c: _snapshots(c, guest, when)),
-               _snapshots(replace(ctx, source=replace(after.source, lvm=ctx.source.lvm)), guest, when))
+               _snapshots(replace(ctx, source=closed(ctx.source, guest)), guest, when))
     staged.add(Stage("start the guest again", SOURCE, lambda c: _start_again(c, guest, was_running)),
                _start_again(after, guest, was_running))
     staged.add(Stage("make the backup's folder", PLACE, lambda c: _folder(c, guest, stamp)), _folder(ctx, guest, stamp))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from kvmops import names
+from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
 from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
 from kvmops.guards import lv_free
@@ -101,8 +101,12 @@ class Disk:
 def disks(c: Ctx, backup: Backup, new_name: str) -> tuple[Disk, ...]:
     m = manifest(backup)
     out = []
+    extent = c.target.lvm.vg.extent_size
     for d in m.disks:
         name = new_lv_name(m, c.target.site, new_name, d.lv)
+        guards.not_host_lv(name, c.target.site.lv_prefix)
+        need(not extent or d.size % extent == 0, f"the backup's disk {d.lv} has {d.size} bytes, not a whole number "
+             f"of VG {c.target.site.vg}'s {human(extent)} extents: an LV of that size cannot be made there")
         there = c.target.lvm.get(name)
         if there is None:
             out.append(Disk(d, name, None, "new"))
@@ -118,14 +122,14 @@ def disks(c: Ctx, backup: Backup, new_name: str) -> tuple[Disk, ...]:
     return tuple(out)
 
 
-def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name: str = "") -> Ctx:
-    """The place's facts, then the target's (bridges, the new guest's kept XML, its media)."""
+def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name: str = "", stamp: str = "") -> Ctx:
+    """The place's facts, then the target's (bridges, the new guest's kept XML, the files the
+    backup's definition names)."""
     pf = read_place(place, place_host)
     name = names.guest_name(new_name or guest)
-    media: tuple[str, ...] = ()
-    done = next((b for b in pf.complete(guest)), None)
-    if done is not None:
-        media = media_of(manifest(done).xml)
+    chosen = {b.stamp: b for b in pf.complete(guest)}
+    done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
+    media = media_of(manifest(done).xml) if done is not None else ()
     wanted = Wanted(net=True, files=(hostfile.xml_path(target.site, name),), paths=media)
     return Ctx(read_facts(target, wanted), pf)
 
@@ -218,7 +222,9 @@ def _lvs(c: Ctx, backup: Backup, new_name: str) -> Plan:
 
 def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     site, m, place = c.target.site, manifest(backup), c.place.place
-    d = next(x for x in disks(c, backup, new_name) if x.backup.dev == dev)
+    d = next((x for x in disks(c, backup, new_name) if x.backup.dev == dev), None)
+    need(d is not None, f"the backup has no disk {dev}")
+    assert d is not None
     need(d.state != "overwrite", f"{site.vg}/{d.lv} is not marked for this restore; run again")
     path, there = f"{backup.folder}/{d.backup.file}", tl.device_of(site.vg, d.lv)
     codec = tc.codec(m.compression)
@@ -300,7 +306,7 @@ def _preview_lvs(c: Ctx, backup: Backup, new_name: str) -> Ctx:
     return replace(c, target=with_lvs(c.target, lvs))
 
 
-def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], guest: str, new_name: str,
+def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backup: Backup, new_name: str,
         *confirm: str, progress: Progress | None = None) -> list[str]:
     """Run the restore (apply) or walk its plan; confirmations are checked before the first change."""
     from kvmops.executor import confirmed
@@ -308,7 +314,9 @@ def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], guest
 
     need(target.apply == place_host.apply, "the host and the place must be opened in the same mode")
     ex = executors({TARGET: target, PLACE: place_host}, progress)
-    return run_staged(staged, ex, lambda: read_ctx(target, place, place_host, guest, new_name), confirmed(*confirm))
+    m = manifest(backup)
+    return run_staged(staged, ex, lambda: read_ctx(target, place, place_host, m.guest, new_name, m.stamp),
+                      confirmed(*confirm))
 
 
 def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> Verdict:

@@ -64,7 +64,7 @@ at = place_host(where, host.site, apply=apply)
 
 # %%
 with nb.step("Check the backup and the host", if_fails="read the message; nothing was changed"):
-    ctx = proc.read_ctx(host, where, at, guest, new_name)
+    ctx = proc.read_ctx(host, where, at, guest, new_name, backup)
     chosen = proc.choose(ctx.place, guest, backup)
     print(proc.check(ctx, chosen, new_name, define))
     overwrite = proc.overwrite_targets(ctx, chosen, new_name)
@@ -91,7 +91,7 @@ nb.note(restore.markdown())
 # %%
 with nb.step("Restore the disks", if_fails="read the message; run again to resume into the same LVs"):
     with nb.locked(host, new_name or guest, "lv-backup-restore"):
-        for line in proc.run(host, where, at, restore, guest, new_name, confirm,
+        for line in proc.run(host, where, at, restore, chosen, new_name, confirm,
                              progress=lambda line: print(f"    {line}", flush=True)):
             print(line)
     if not host.apply:
@@ -103,7 +103,8 @@ with nb.step("Restore the disks", if_fails="read the message; run again to resum
 # %%
 with nb.step("Verify the restore", if_fails="check `lvs -o lv_name,lv_tags` and `virsh list --all` on the host"):
     if host.apply:
-        verdict = proc.verify(proc.read_ctx(host, where, at, guest, new_name), chosen, new_name, define, start)
+        now = proc.read_ctx(host, where, at, guest, new_name, chosen.stamp)
+        verdict = proc.verify(now, chosen, new_name, define, start)
         print(verdict.render())
         nb.check(verdict.ok, "verification FAILED: see the lines above")
     else:

@@ -7,9 +7,9 @@ Applying checks every confirmation of every stage first (:func:`require_confirme
 stage is planned again from fresh facts (``fresh()``) and run. A stage planned again that needs
 a confirmation the preview did not ask for is refused (the hosts changed meanwhile).
 
-After a stage failed, the later stages are skipped except the ``always`` ones (cleanup, e.g.
-removing a temporary snapshot, planned from fresh facts too) and the ``on_failure`` ones
-(e.g. starting the source guest again); then the first error is raised.
+After a stage failed (or was interrupted), the later stages are skipped except the ``always``
+ones (cleanup, e.g. removing a temporary snapshot, planned from fresh facts too) and the
+``on_failure`` ones (e.g. starting the source guest again); then the first error is raised.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from kvmops.errors import ConfirmationRequired, KvmopsError
+from kvmops.errors import ConfirmationRequired
 from kvmops.executor import Confirmed, Executor, require_confirmed
 from kvmops.host import Host
 from kvmops.plan import Plan, Progress
@@ -76,7 +76,7 @@ class _Run(Generic[C]):
                  given: Confirmed) -> None:
         self.staged, self.ex, self.fresh, self.given = staged, ex, fresh, given
         self.lines: list[str] = []
-        self.error: KvmopsError | None = None
+        self.error: BaseException | None = None
 
     @property
     def applying(self) -> bool:
@@ -93,7 +93,7 @@ class _Run(Generic[C]):
         try:
             plan = self._planned(stage)
             self.lines += [f"[{stage.on}] {ln}" for ln in self.ex[stage.on].execute(plan, self.given)]
-        except KvmopsError as exc:
+        except BaseException as exc:  # an interrupt too: the cleanup stages still run, then it is raised
             if self.error is None:
                 self.error = exc
             else:

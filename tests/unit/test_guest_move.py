@@ -22,6 +22,7 @@ from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.plan import Plan
 from kvmops.procedures import guest_move as gm
+from kvmops.procedures import move_stages as st
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.runbook.sites import resolve_site
 from kvmops.runners import LocalRunner
@@ -196,15 +197,15 @@ def test_two_running_copies_are_refused() -> None:
 
 def test_the_source_is_undefined_only_after_the_copy_booted() -> None:
     with pytest.raises(PreconditionFailed, match="has not booted"):
-        gm._undefine(both(), "web1")
+        st.undefine(both(), "web1")
 
 
 def test_the_source_guest_is_started_again_only_when_its_copy_never_ran() -> None:
-    assert commands(gm._restart(both(), "web1", was_running=True)) == ["virsh start web1"]
-    assert gm._restart(both(), "web1", was_running=False).empty
-    assert gm._restart(both(source(active=True)), "web1", was_running=True).empty  # it runs
+    assert commands(st.restart(both(), "web1", was_running=True)) == ["virsh start web1"]
+    assert st.restart(both(), "web1", was_running=False).empty
+    assert st.restart(both(source(active=True)), "web1", was_running=True).empty  # it runs
     ran = target(copy_of("kvmops-move-started"), doms=(domain("web1", "/dev/vg_guests/vmweb1"),))
-    assert gm._restart(both(source(), ran), "web1", was_running=True).empty
+    assert st.restart(both(source(), ran), "web1", was_running=True).empty
 
 
 def test_leftover_snapshots_of_an_interrupted_run_are_replaced_and_removed() -> None:
@@ -213,7 +214,7 @@ def test_leftover_snapshots_of_an_interrupted_run_are_replaced_and_removed() -> 
     b = both(source(old, mine))
     plans = stage_plans(gm.procedure(b, "web1", WHEN))
     assert commands(plans["snapshot its disks"])[0] == "lvremove rl_build/vmweb1-20261130T0900Z <<< 'y\\n'"
-    assert commands(gm._cleanup(b, "web1")) == ["lvremove rl_build/vmweb1-20261130T0900Z <<< 'y\\n'"]
+    assert commands(st.cleanup(b, "web1")) == ["lvremove rl_build/vmweb1-20261130T0900Z <<< 'y\\n'"]
     assert gm.disk_targets(b, "web1") == "rl_build/vmweb1-20261124T0815Z,rl_build/vmweb1"
 
 
@@ -240,17 +241,17 @@ def _stage(title: str, on: str, ok: bool, **flags: bool) -> tuple[Stage[int], Pl
 
 def test_after_a_failure_only_cleanup_and_on_failure_stages_run() -> None:
     staged: Staged[int] = Staged("t")
-    for st, plan in (_stage("a", "source", True), _stage("b", "target", False), _stage("c", "source", True),
-                     _stage("clean", "source", True, always=True), _stage("again", "source", True, on_failure=True)):
-        staged.add(st, plan)
+    for stage, plan in (_stage("a", "source", True), _stage("b", "target", False), _stage("c", "source", True),
+                        _stage("clean", "source", True, always=True), _stage("again", "source", True, on_failure=True)):
+        staged.add(stage, plan)
     hosts = _hosts()
     with pytest.raises(KvmopsError, match="step 1 failed"):
         run_staged(staged, executors(hosts, lambda _: None), lambda: 0)
     ran = [r.command for h in hosts.values() for r in h.runner.records]
     assert sorted(ran) == ["false", "true", "true", "true"]  # a, clean, again; not c
     ok: Staged[int] = Staged("t")
-    for st, plan in (_stage("a", "source", True), _stage("again", "source", True, on_failure=True)):
-        ok.add(st, plan)
+    for stage, plan in (_stage("a", "source", True), _stage("again", "source", True, on_failure=True)):
+        ok.add(stage, plan)
     hosts = _hosts()
     assert run_staged(ok, executors(hosts, lambda _: None), lambda: 0) == ["[source] 1. done: a"]
 
@@ -260,3 +261,28 @@ def test_a_stage_planned_again_with_a_new_destructive_target_is_refused() -> Non
     staged: Staged[int] = Staged("t").add(Stage("x", "source", lambda _n: destructive), Plan("x").noop("nothing"))
     with pytest.raises(ConfirmationRequired, match="planned again"):
         run_staged(staged, {"source": Executor(_hosts()["source"], lambda _: None)}, lambda: 0)
+
+
+def test_autostart_is_carried_to_the_target() -> None:
+    src = source()
+    on = replace(src, domains=tuple(replace(d, autostart=True) for d in src.domains))
+    start = stage_plans(gm.procedure(both(on), "web1", WHEN))["start it there and verify that it boots"]
+    assert commands(start)[:3] == ["lvchange --deltag kvmops-move-copied --addtag kvmops-move-started vg_guests/vmweb1",
+                                   "virsh autostart web1", "virsh start web1"]
+    plain = stage_plans(gm.procedure(both(), "web1", WHEN))["start it there and verify that it boots"]
+    assert "virsh autostart web1" not in commands(plain)
+
+
+def test_an_lv_the_target_cannot_make_of_the_same_size_is_refused() -> None:
+    odd = source()
+    odd = replace(odd, lvm=replace(odd.lvm, lvs=tuple(replace(x, size=10 * G + (4 << 20)) if x.name == "vmweb1" else x
+                                                      for x in odd.lvm.lvs)))
+    dst = target()
+    big_extents = replace(dst, lvm=replace(dst.lvm, vg=replace(dst.lvm.vg, extent_size=32 << 20)))
+    with pytest.raises(PreconditionFailed, match="not a whole number of the target VG's 32.00 MiB extents"):
+        gm.check(both(odd, big_extents), "web1")
+
+
+def test_a_guest_on_a_host_lv_is_never_copied_over_one() -> None:
+    with pytest.raises(SafetyError, match="host LV"):
+        gm.check(both(source(lv("home", "rl_build"), disks=("/dev/rl_build/home",))), "web1")
