@@ -25,6 +25,7 @@ from kvmops.transfer.manifest import MANIFEST, Manifest, ManifestError, parse_ma
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9_.+@:/=,-]*$")
 LOCAL = "local"
+MAX_MANIFEST = 4 << 20  # bytes of a manifest read at most (a guest's XML and a few lines per disk)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def read_place(place: Place, host: Host) -> PlaceFacts:
     if place.recorded:
         return _recorded(place)
     runner = host.runner
-    tools = frozenset(t for t, path in TOOL_PATHS.items() if runner.run(read("test", "-e", path), check=False).ok)
+    have = runner.run(read("ls", "-1d", "--", *TOOL_PATHS.values(), ok=(0, 1, 2))).stdout.split()
+    tools = frozenset(t for t, path in TOOL_PATHS.items() if path in have)
     res = runner.run(read("find", place.directory, "-mindepth", "1", "-maxdepth", "3", "-printf", r"%y\t%s\t%P\n",
                           ok=(0, 1)))
     if res.returncode != 0:
@@ -145,14 +147,28 @@ def read_place(place: Place, host: Host) -> PlaceFacts:
             raise KvmopsError(f"cannot list the backup place {place}: {res.stderr.strip()}")
         return PlaceFacts(place, False, (), tools)
     entries = [ln.split("\t", 2) for ln in res.stdout.splitlines() if ln.count("\t") >= 2]
-    texts = {p: _cat(runner, f"{place.directory}/{p}") for kind, _, p in entries
-             if kind == "f" and p.endswith("/" + MANIFEST) and p.count("/") == 2}
+    manifests = [p for kind, _, p in entries if kind == "f" and p.endswith("/" + MANIFEST) and p.count("/") == 2]
+    texts = _heads(runner, place.directory, manifests)
     return PlaceFacts(place, True, _backups(place, [(k, int(s), p) for k, s, p in entries], texts), tools)
 
 
-def _cat(runner: Runner, path: str) -> str | None:
-    res = runner.run(read("cat", "--", path), check=False)
-    return res.stdout if res.ok else None
+def _heads(runner: Runner, top: str, rels: list[str]) -> dict[str, str | None]:
+    """The manifests' texts in one command: ``head -v`` marks each file with ``==> PATH <==``
+    (a line a manifest's JSON cannot hold: its strings escape line breaks)."""
+    if not rels:
+        return {}
+    paths = {f"{top}/{r}": r for r in rels}
+    out = runner.run(read("head", "-v", "-c", str(MAX_MANIFEST), "--", *paths, ok=(0, 1))).stdout
+    texts: dict[str, list[str]] = {}
+    current = None
+    for line in out.splitlines(keepends=True):
+        marker = line.rstrip("\n")
+        if marker.startswith("==> ") and marker.endswith(" <==") and marker[4:-4] in paths:
+            current = paths[marker[4:-4]]
+            texts[current] = []
+        elif current is not None:
+            texts[current].append(line)
+    return {r: "".join(texts[r]) if r in texts else None for r in rels}
 
 
 def _recorded(place: Place) -> PlaceFacts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -262,3 +263,21 @@ def test_a_guest_whose_vlan_has_no_bridge_on_the_target_is_not_defined() -> None
     web1 = rs.choose(PLACE_FACTS, "web1")
     with pytest.raises(PreconditionFailed, match="a guest test1 exists on demo"):
         rs.check(rs.Ctx(target(), PLACE_FACTS), web1, "test1", define=True)
+
+
+def test_a_local_place_is_read_with_three_commands(tmp_path: Path) -> None:
+    top = tmp_path / "backups"
+    for stamp, with_manifest in (("20261201T020000Z", True), ("20261202T020000Z", True), ("20261203T020000Z", False)):
+        folder = top / "web1" / stamp
+        folder.mkdir(parents=True)
+        (folder / "vmweb1.raw.zst").write_bytes(b"x" * 123)
+        if with_manifest:
+            (folder / "manifest.json").write_text(manifest(stamp=stamp).to_json().rstrip("\n"))
+    place = parse_place(str(top))
+    host = place_host(place, DEMO, apply=False)
+    facts = read_place(place, host)
+    assert [(b.stamp, b.complete) for b in facts.of("web1")] == [
+        ("20261203T020000Z", False), ("20261202T020000Z", True), ("20261201T020000Z", True)]
+    assert [r.command.split()[0] for r in host.runner.records] == ["ls", "find", "head"]
+    empty = read_place(parse_place(str(tmp_path / "none")), host)
+    assert not empty.exists and empty.backups == ()
