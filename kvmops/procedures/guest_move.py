@@ -54,7 +54,7 @@ from kvmops.procedures.move_facts import (
 )
 from kvmops.procedures.move_preview import closed
 from kvmops.procedures.move_stages import BootNotVerified, boot_waiter
-from kvmops.transfer.stages import Stage, Staged
+from kvmops.transfer.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import media_of
 from kvmops.units import human
 
@@ -146,14 +146,13 @@ def _copied(guest: str, dev: str) -> Callable[[Both], Both]:
 
 
 def run(source: Host, target: Host, staged: Staged[Both], guest: str, *confirm: str,
-        progress: Progress | None = None) -> list[str]:
-    """Run the move (apply) or walk its plan; every confirmation is checked before the first change."""
+        progress: Progress | None = None) -> Ran:
+    """Run the move (apply) or walk its plan; every confirmation is checked before the first change.
+    The result has a line per step and each disk's copy (its sha256 on both ends)."""
     from kvmops.executor import confirmed
-    from kvmops.transfer.stages import executors, run_staged
 
-    need(source.apply == target.apply, "both hosts must be opened in the same mode (apply or plan)")
-    ex = executors({SOURCE: source, TARGET: target}, progress)
-    return run_staged(staged, ex, lambda: read_both(source, target, guest), confirmed(*confirm))
+    return run_on({SOURCE: source, TARGET: target}, staged, lambda _ex: read_both(source, target, guest),
+                  confirmed(*confirm), progress)
 
 
 # -- verification ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from kvmops import guards, names
 from kvmops.cmd import change
 from kvmops.errors import KvmopsError, SafetyError
+from kvmops.executor import Executor
 from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.inventory import inventory_of
@@ -35,7 +36,7 @@ from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import MANIFEST, STAMP_FORMAT, DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place, to_prune
 from kvmops.transfer.run import Transferred, sha256_cmd
-from kvmops.transfer.stages import Stage, Staged
+from kvmops.transfer.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import vlans_of
 from kvmops.units import human
 
@@ -292,19 +293,14 @@ def _copier(guest: str, dev: str, stamp: str, codec: tc.Codec) -> Callable[[Ctx]
 
 
 def run(source: Host, place: Place, place_host: Host, staged: Staged[Ctx], guest: str, *confirm: str,
-        progress: Progress | None = None) -> list[str]:
+        progress: Progress | None = None) -> Ran:
     """Run the backup (apply) or walk its plan; confirmations are checked before the first change."""
     from kvmops.executor import confirmed
-    from kvmops.transfer.stages import executors, run_staged
 
-    need(source.apply == place_host.apply, "the host and the place must be opened in the same mode")
-    ex = executors({SOURCE: source, PLACE: place_host}, progress)
+    def fresh(ex: Mapping[str, Executor]) -> Ctx:
+        return read_ctx(source, place, place_host, guest, {t.key: t for t in ex[PLACE].transferred})
 
-    def fresh() -> Ctx:
-        done = {t.key: t for t in ex[PLACE].transferred}
-        return read_ctx(source, place, place_host, guest, done)
-
-    return run_staged(staged, ex, fresh, confirmed(*confirm))
+    return run_on({SOURCE: source, PLACE: place_host}, staged, fresh, confirmed(*confirm), progress)
 
 
 def verify(ctx: Ctx, guest: str, stamp: str, keep: int) -> Verdict:

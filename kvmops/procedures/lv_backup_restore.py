@@ -30,7 +30,7 @@ from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place
 from kvmops.transfer.run import sha256_cmd
-from kvmops.transfer.stages import Stage, Staged
+from kvmops.transfer.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
 from kvmops.units import human
 
@@ -307,16 +307,14 @@ def _preview_lvs(c: Ctx, backup: Backup, new_name: str) -> Ctx:
 
 
 def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backup: Backup, new_name: str,
-        *confirm: str, progress: Progress | None = None) -> list[str]:
+        *confirm: str, progress: Progress | None = None) -> Ran:
     """Run the restore (apply) or walk its plan; confirmations are checked before the first change."""
     from kvmops.executor import confirmed
-    from kvmops.transfer.stages import executors, run_staged
 
-    need(target.apply == place_host.apply, "the host and the place must be opened in the same mode")
-    ex = executors({TARGET: target, PLACE: place_host}, progress)
     m = manifest(backup)
-    return run_staged(staged, ex, lambda: read_ctx(target, place, place_host, m.guest, new_name, m.stamp),
-                      confirmed(*confirm))
+    return run_on({TARGET: target, PLACE: place_host}, staged,
+                  lambda _ex: read_ctx(target, place, place_host, m.guest, new_name, m.stamp), confirmed(*confirm),
+                  progress)
 
 
 def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> Verdict:

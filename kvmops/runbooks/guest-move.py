@@ -108,7 +108,7 @@ if remove_source_disks:
 with nb.step("Move the guest", if_fails="read the message; the source guest is untouched; run again"):
     with nb.locked(host, guest, "guest-move"), nb.locked(peer, guest, "guest-move"):
         for line in proc.run(host, peer, move, guest, confirm, confirm_disks,
-                             progress=lambda line: print(f"    {line}", flush=True)):
+                             progress=lambda line: print(f"    {line}", flush=True)).lines:
             print(line)
     if not host.apply:
         print("(plan only: nothing was changed; run with apply=True to execute it)")

@@ -92,7 +92,7 @@ nb.note(restore.markdown())
 with nb.step("Restore the disks", if_fails="read the message; run again to resume into the same LVs"):
     with nb.locked(host, new_name or guest, "lv-backup-restore"):
         for line in proc.run(host, where, at, restore, chosen, new_name, confirm,
-                             progress=lambda line: print(f"    {line}", flush=True)):
+                             progress=lambda line: print(f"    {line}", flush=True)).lines:
             print(line)
     if not host.apply:
         print("(plan only: nothing was changed; run with apply=True to execute it)")

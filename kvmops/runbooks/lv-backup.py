@@ -97,7 +97,7 @@ nb.note(backup.markdown())
 with nb.step("Back up the disks", if_fails="read the message; an unfinished backup has no manifest and is never used"):
     with nb.locked(host, guest, "lv-backup"):
         for line in proc.run(host, where, at, backup, guest, confirm,
-                             progress=lambda line: print(f"    {line}", flush=True)):
+                             progress=lambda line: print(f"    {line}", flush=True)).lines:
             print(line)
     if not host.apply:
         print("(plan only: nothing was changed; run with apply=True to execute it)")

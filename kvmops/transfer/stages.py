@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kvmops.errors import ConfirmationRequired
 from kvmops.executor import Confirmed, Executor, require_confirmed
@@ -24,7 +24,19 @@ from kvmops.host import Host
 from kvmops.plan import Plan, Progress
 from kvmops.runners.base import Runner
 
+if TYPE_CHECKING:
+    from kvmops.transfer.run import Transferred
+
 C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a run of stages did: one line per step, and every transfer's result (its sha256
+    and each end's, bytes, seconds), in order."""
+
+    lines: list[str]
+    transferred: tuple[Transferred, ...]
 
 
 @dataclass(frozen=True)
@@ -121,3 +133,16 @@ def run_staged(staged: Staged[C], ex: Mapping[str, Executor], fresh: Callable[[]
     if run.error is not None:
         raise run.error
     return run.lines
+
+
+def run_on(hosts: Mapping[str, Host], staged: Staged[C], fresh: Callable[[Mapping[str, Executor]], C],
+           given: Confirmed = frozenset(), progress: Progress | None = None) -> Ran:
+    """:func:`run_staged` on one executor per side; ``fresh`` may read the executors' results."""
+    modes = {h.apply for h in hosts.values()}
+    if len(modes) != 1:
+        from kvmops.errors import KvmopsError
+
+        raise KvmopsError("every host of a run must be opened in the same mode (apply, or plan only)")
+    ex = executors(hosts, progress)
+    lines = run_staged(staged, ex, lambda: fresh(ex), given)
+    return Ran(lines, tuple(t for e in ex.values() for t in e.transferred))
