@@ -6,6 +6,9 @@
   their ``virsh`` display and are fault-injectable like commands; in plan mode a changing call
   is recorded as planned, never made.
 - **Waits** run after changes in apply mode; plan mode lists them.
+- **Data transfers** (:class:`~kvmops.plan.Transfer`, a stream from one host to another) are
+  recorded in the command log like a command, fault-injectable before and after, planned-only
+  in plan mode; their endpoints' hosts are the executor's own and its ``peers``.
 - Reads after the first change of a plan are checks of that change: plan mode lists them
   ("planned check"), since what they would read does not exist yet.
 
@@ -17,17 +20,22 @@ from fresh facts just before it runs and refuses a destructive target nobody con
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kvmops.cmd import Cmd, Kind
 from kvmops.errors import CommandFailed, ConfirmationRequired, KvmopsError
 from kvmops.facts import HostFacts, Wanted, read_facts
 from kvmops.host import Host
-from kvmops.plan import Call, Nested, Plan, Progress, Step, Wait
+from kvmops.plan import Call, Nested, Plan, Progress, Step, Transfer, Wait
 from kvmops.progress import printer
 from kvmops.runners import faults
+from kvmops.runners.base import Runner
+
+if TYPE_CHECKING:
+    from kvmops.transfer.run import Transferred
 
 Confirmed = frozenset[str]
 
@@ -93,9 +101,12 @@ class Procedure:
 class Executor:
     """Runs plans on a host: applies them when ``host.apply``, else walks them as a plan."""
 
-    def __init__(self, host: Host, progress: Progress | None = None) -> None:
+    def __init__(self, host: Host, progress: Progress | None = None, *,
+                 peers: Mapping[str, Runner] | None = None) -> None:
         self.host = host
         self.say: Progress = progress or printer()
+        self.peers: Mapping[str, Runner] = peers or {}
+        self.transferred: list[Transferred] = []  # the results of the transfers run, in order
 
     @property
     def applying(self) -> bool:
@@ -174,6 +185,8 @@ class Executor:
             eff.fn(self.host, self.say)
         elif isinstance(eff, Nested):
             self.nested(eff)
+        elif isinstance(eff, Transfer):
+            self.transfer(eff)
 
     def nested(self, op: Nested) -> object:
         """A nested operation: run when applying (its own commands are recorded one by one);
@@ -206,6 +219,44 @@ class Executor:
             runner.record(started, call.display, mutates, faults.FAULT_EXIT, time.monotonic() - t0)
             raise CommandFailed(runner.host, (call.display,), faults.FAULT_EXIT, fault.why)
         runner.record(started, call.display, mutates, 0, time.monotonic() - t0)
+        return result
+
+
+    def runner_of(self, name: str) -> Runner:
+        """The runner of a transfer endpoint's host: a peer's, or this host's own."""
+        if name in self.peers:
+            return self.peers[name]
+        if name == self.host.name:
+            return self.host.runner
+        raise KvmopsError(f"a transfer names host {name!r}, which this run does not know "
+                          f"(known: {', '.join(sorted({self.host.name, *self.peers}))})")
+
+    def transfer(self, t: Transfer) -> Transferred | None:
+        """A data transfer: recorded like a command, fault-injectable before and after,
+        planned-only in plan mode; the result is kept in :attr:`transferred`."""
+        from kvmops.transfer.run import run_transfer
+
+        runner = self.host.runner
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        mutates = t.kind is Kind.CHANGE
+        if not (self.applying or not mutates):
+            runner.record(started, t.display, mutates, None, 0.0)
+            return None
+        fault = faults.fault_for(t.display, mutates, True)
+        t0 = time.monotonic()
+        result: Transferred | None = None
+        try:
+            if fault is None or fault.when == "after":
+                result = run_transfer(t, self.runner_of, self.say)
+        except KvmopsError:
+            runner.record(started, t.display, mutates, 1, time.monotonic() - t0)
+            raise
+        if fault is not None:
+            runner.record(started, t.display, mutates, faults.FAULT_EXIT, time.monotonic() - t0)
+            raise CommandFailed(runner.host, (t.display,), faults.FAULT_EXIT, fault.why)
+        runner.record(started, t.display, mutates, 0, time.monotonic() - t0)
+        assert result is not None
+        self.transferred.append(result)
         return result
 
 

@@ -2,7 +2,8 @@
 
 An operation compares facts (:mod:`kvmops.facts`) with the wanted state and returns a
 :class:`Plan`; it does no I/O. A step's effect is a command (:class:`~kvmops.cmd.Cmd`), a
-libvirt call (:class:`Call`) or a wait for a change to take effect (:class:`Wait`); a step
+libvirt call (:class:`Call`), a wait for a change to take effect (:class:`Wait`) or a data
+transfer between two hosts (:class:`Transfer`); a step
 without one is a no-op that says why ("already so"), so re-running after a failure converges.
 Every plan runs through the one executor (:mod:`kvmops.executor`), in plan and apply mode
 alike. Steps are computed from the facts *before* the plan; a plan says so where it matters.
@@ -56,7 +57,62 @@ class Nested:
     kind: Kind = Kind.CHANGE
 
 
-Effect = Cmd | Call | Wait | Nested
+@dataclass(frozen=True)
+class Endpoint:
+    """A command of a data transfer and the host it runs on (``host``: the name the executor
+    knows that host's runner by, a site's name)."""
+
+    host: str
+    cmd: Cmd
+
+    def display(self) -> str:
+        return f"{self.host}$ {self.cmd.display()}"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Data streamed from ``source`` (its stdout) into ``target`` (its stdin) through kvmops,
+    which computes the sha256 of the stream on the way (:mod:`kvmops.transfer`).
+
+    Afterwards each ``verify`` command (``sha256sum``, run on its own host) must report the
+    stream's sha256, and so must ``expect`` when given; ``measure`` commands are only recorded
+    (e.g. the sha256 of the raw data behind a compressed stream). ``size``: the bytes the
+    stream must carry (None: unknown). ``reuse``: the target may already hold the data (an
+    earlier run's copy): the ``verify`` sums are compared first and the stream is skipped when
+    they agree. ``key`` names the result (the executor keeps it, :attr:`Executor.transferred`).
+    """
+
+    source: Endpoint
+    target: Endpoint
+    size: int | None = None
+    verify: tuple[Endpoint, ...] = ()
+    measure: tuple[Endpoint, ...] = ()
+    expect: str | None = None
+    reuse: bool = False
+    key: str = ""
+    kind: Kind = Kind.CHANGE
+
+    @property
+    def display(self) -> str:
+        """One line, as the command log keeps it: ``src$ dd ... | dst$ dd ...``."""
+        return f"{self.source.display()} | {self.target.display()}"
+
+    def text(self) -> str:
+        """The display with the checks that follow it, for a rendered plan."""
+        lines = [self.display]
+        if self.reuse:
+            lines.insert(0, "# (skipped when the sha256 sums below agree already: an earlier run's copy)")
+        checks = [e.display() for e in self.verify]
+        if checks:
+            lines.append("# then the same sha256 on both ends: " + "; ".join(checks))
+        if self.measure:
+            lines.append("# and recorded: " + "; ".join(e.display() for e in self.measure))
+        if self.expect:
+            lines.append(f"# the data's sha256 must be {self.expect}")
+        return "\n".join(lines)
+
+
+Effect = Cmd | Call | Wait | Nested | Transfer
 
 
 @dataclass(frozen=True)
@@ -85,8 +141,13 @@ class Step:
         return self.effect if isinstance(self.effect, Call) else None
 
     @property
+    def transfer(self) -> Transfer | None:
+        """The data transfer of this step, when its effect is one."""
+        return self.effect if isinstance(self.effect, Transfer) else None
+
+    @property
     def kind(self) -> Kind:
-        if isinstance(self.effect, Cmd | Call | Nested):
+        if isinstance(self.effect, Cmd | Call | Nested | Transfer):
             return self.effect.kind
         return Kind.READ
 
@@ -101,6 +162,8 @@ class Step:
             return self.effect.display
         if isinstance(self.effect, Wait):
             return f"# {self.effect.display}"
+        if isinstance(self.effect, Transfer):
+            return self.effect.text()
         return "# nothing to do"
 
 

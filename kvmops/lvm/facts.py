@@ -13,7 +13,7 @@ from kvmops.cmd import Cmd, read
 from kvmops.errors import KvmopsError
 from kvmops.units import parse_size
 
-LV_FIELDS = "lv_name,vg_name,lv_attr,lv_size,origin,data_percent,lv_time"
+LV_FIELDS = "lv_name,vg_name,lv_attr,lv_size,origin,data_percent,lv_time,lv_tags"
 VG_FIELDS = "vg_name,vg_size,vg_free,vg_extent_size,lv_count"
 
 
@@ -33,6 +33,7 @@ class LV:
     data_percent: float | None
     created: datetime | None
     hidden: bool = False
+    tags: tuple[str, ...] = ()  # LVM's tags (``lvcreate --addtag``); a report without lv_tags has none
 
     @property
     def path(self) -> str:
@@ -130,6 +131,11 @@ def _time(value: str) -> datetime | None:
     return datetime.fromisoformat(f"{date}{zone}")
 
 
+def _tags(value: str) -> tuple[str, ...]:
+    """``"a,b"`` (LVM lists an LV's tags comma-separated, sorted) -> ("a", "b")."""
+    return tuple(t for t in value.split(",") if t)
+
+
 def parse_lvs(text: str) -> tuple[LV, ...]:
     """LVs from ``lvs --reportformat json --units b --nosuffix`` (hidden ones unbracketed)."""
     out = []
@@ -147,6 +153,7 @@ def parse_lvs(text: str) -> tuple[LV, ...]:
                 data_percent=float(percent) if percent else None,
                 created=_time(row.get("lv_time", "")),
                 hidden=hidden,
+                tags=_tags(row.get("lv_tags", "")),
             )
         )
     return tuple(out)

@@ -45,6 +45,33 @@ def _size(value: Value) -> object:
     return parse_size(str(value))
 
 
+def _place(value: Value) -> object:
+    from kvmops.errors import ConfigError
+    from kvmops.transfer.place import parse_place
+
+    try:
+        return parse_place(str(value))
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _site(value: Value) -> object:
+    from kvmops.errors import ConfigError
+    from kvmops.runbook.sites import resolve_site
+    from kvmops.site import load_site
+
+    try:
+        return load_site(resolve_site(str(value)))
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _stamp(value: Value) -> object:
+    if not re.fullmatch(r"\d{8}T\d{6}Z", str(value)):
+        raise InvalidInput(f"{value!r} is not a backup's time stamp (e.g. 20261129T030000Z)")
+    return value
+
+
 def _guests(value: Value) -> object:
     return [names.guest_name(g.strip()) for g in str(value).split(",") if g.strip()]
 
@@ -69,6 +96,7 @@ def _vlan_id(text: str) -> int:
 
 CHECKS: dict[str, Check] = {
     "guest": lambda v: names.guest_name(str(v)),
+    "new_name": lambda v: names.guest_name(str(v)),
     "guests": _guests,
     "lv": _lv,
     "snapshot": _lv,
@@ -87,6 +115,12 @@ CHECKS: dict[str, Check] = {
     "address": _ipv4,
     "bridge": lambda v: names.ifname(str(v)),
     "uplink": lambda v: names.ifname(str(v)),
+    "keep": _between(0, 10000, "backups to keep"),
+    "boot_seconds": _between(0, 86400, "boot time (s)"),
+    "shutdown_timeout": _between(1, 86400, "shutdown time (s)"),
+    "place": _place,
+    "target": _site,
+    "backup": _stamp,
 }
 
 

@@ -108,6 +108,13 @@ class Runner(ABC):
         """False for the plan runner: mutating commands are only recorded."""
         return True
 
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        """The local argv that runs ``cmd`` on this runner's host as a process whose stdin or
+        stdout the caller streams (:mod:`kvmops.transfer.stream`): the same quoting and SSH
+        options as :meth:`run`. Runners that execute nothing refuse."""
+        raise CommandFailed(self.host, cmd.masked_argv(), 1,
+                            f"{type(self).__name__} cannot stream data: it executes nothing on {self.host}")
+
     def close(self) -> None:
         """Release connections (SSH master); a no-op for local runners."""
 

@@ -25,10 +25,18 @@ class LocalRunner(Runner):
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         return popen_result(self.host, cmd, list(cmd.argv), on_line)
 
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return list(cmd.argv)
+
+
+def command_env(cmd: Cmd) -> dict[str, str]:
+    """The environment a command runs with (the runner's, the command's own, ``LC_ALL=C``)."""
+    return {**os.environ, **dict(cmd.env), "LC_ALL": "C"}
+
 
 def popen_result(host: str, cmd: Cmd, argv: list[str], on_line: LineSink | None) -> Result:
     """Run ``argv`` (already adapted by the runner), feed stdin, collect or stream output."""
-    env = {**os.environ, **dict(cmd.env), "LC_ALL": "C"}
+    env = command_env(cmd)
     try:
         proc = subprocess.Popen(
             argv,

@@ -75,8 +75,10 @@ class SSHRunner(Runner):
         return shlex.join(["env", *env, *cmd.argv])
 
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
-        argv = [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]
-        return popen_result(self.host, cmd, argv, on_line)
+        return popen_result(self.host, cmd, self.stream_argv(cmd), on_line)
+
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]
 
     def forward_unix(self, remote: str) -> str:
         """Forward a unix socket of the host (e.g. libvirt's) to a local one over the shared

@@ -32,8 +32,10 @@ def _keygen(path: Path) -> None:
 
 
 @contextmanager
-def private_sshd(tmp: Path) -> Iterator[Sshd]:
-    """Start ``sshd -D`` on a free loopback port accepting only a fresh key; stop it after."""
+def private_sshd(tmp: Path, extra: str = "") -> Iterator[Sshd]:
+    """Start ``sshd -D`` on a free loopback port accepting only a fresh key; stop it after.
+
+    ``extra``: more sshd_config lines (e.g. ``SetEnv LVM_SYSTEM_DIR=...`` for the sessions)."""
     host_key, client_key = tmp / "host_key", tmp / "client_key"
     _keygen(host_key)
     _keygen(client_key)
@@ -45,7 +47,7 @@ def private_sshd(tmp: Path) -> Iterator[Sshd]:
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {auth}\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-        f"PidFile {tmp / 'sshd.pid'}\nStrictModes no\nUsePAM no\n"
+        f"PidFile {tmp / 'sshd.pid'}\nStrictModes no\nUsePAM no\n{extra}"
     )
     known = tmp / "known_hosts"
     pub = (tmp / "host_key.pub").read_text().split()

@@ -58,7 +58,7 @@ def test_a_site_file_by_path(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("site", "message"), [
-    ("nope", "no shipped site called 'nope' (shipped: demo, guide)"),
+    ("nope", "no shipped site called 'nope' (shipped: demo, demo2, guide)"),
     ("/nonexistent/site.toml", "site file /nonexistent/site.toml does not exist"),
 ])
 def test_a_wrong_site_is_a_clear_error(site: str, message: str) -> None:

@@ -95,6 +95,24 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "guest-inspect": ({"guest": "influx", "lines": 5}, [], {}),
     "guest-unreachable": ({"guest": "influx", "seconds": 0.0}, [], {}),
     "host-recovery": ({"order": "test1, influx", "boot_seconds": 42.0}, ["virsh start influx"], {}),
+    "guest-move": ({"guest": "influx", "boot_seconds": 42.0, "remove_source_disks": True},
+                   ["lvcreate --snapshot --name vminflux-20", "lvcreate --name vminflux --size 20g", "demo$ dd if=",
+                    "lvchange --deltag kvmops-move-copying", "lvremove rl_build/vminflux-20",
+                    "install -D -m 0600 /dev/stdin /root/kvm/influx.xml", "virsh define /root/kvm/influx.xml",
+                    "lvchange --deltag kvmops-move-copied", "virsh start influx",
+                    "lvchange --deltag kvmops-move-started",
+                    "virsh undefine influx", "mv --backup=numbered -- /root/kvm/influx.xml",
+                    "lvremove rl_build/vminflux-20261120T0900Z", "lvremove rl_build/vminflux"], {}),
+    "lv-backup": ({"guest": "test1", "restart": True, "keep": 1, "place": "demo2:/srv/backups-never-recorded"},
+                  ["virsh shutdown test1", "lvcreate --snapshot --name vmtest1-20", "virsh start test1",
+                   "mkdir -p -m 0700 -- /srv/backups-never-recorded/test1/20", "demo$ gzip --fast --stdout -- "
+                   "/dev/rl_build/vmtest1-20", "install -D -m 0600 /dev/stdin /srv/backups-never-recorded/test1/20",
+                   "lvremove rl_build/vmtest1-20"], {}),
+    "lv-backup-restore": ({"guest": "influx", "backup": "20261126T020000Z", "new_name": "influx-old"},
+                          ["lvcreate --name vminflux-old --size 20g", "demo2$ gzip --decompress --stdout -- "
+                           "/srv/kvmops-backups/influx/20261126T020000Z/vminflux.raw.gz | demo$ dd of=/dev/rl_build/"
+                           "vminflux-old", "lvchange --deltag kvmops-restore-incomplete --addtag kvmops-restored"],
+                          {"guest": "influx-old"}),
 }
 # a second guest-create: another VLAN and address, image tweaks instead of a seed, no autostart
 GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlans": "2367", "address": "10.5.67.9", "setup": "tweaks",
@@ -147,6 +165,13 @@ def test_guest_create_plans_a_second_new_guest_with_tweaks(journal: Path) -> Non
         ("lv-create", {"guest": "web3", "size": "5q"}, "unknown unit"),
         ("lv-restore", {"interval": 0}, "interval"),
         ("host-network", {"vlan": 5000}, "5000"),
+        ("guest-move", {"target": "nope"}, "no shipped site called 'nope'"),
+        ("guest-move", {"guest": "te st1"}, "guest name 'te st1'"),
+        ("lv-backup", {"keep": -1}, "backups to keep -1"),
+        ("lv-backup", {"place": "nas"}, "give /dir, user@host:/dir or SITE:/dir"),
+        ("lv-backup", {"place": "/srv/../etc"}, "plain absolute path"),
+        ("lv-backup-restore", {"backup": "yesterday"}, "time stamp"),
+        ("lv-backup-restore", {"new_name": "web/1"}, "guest name 'web/1'"),
     ],
 )
 def test_invalid_runbook_parameters_are_clear_errors(name: str, params: dict[str, str], message: str,

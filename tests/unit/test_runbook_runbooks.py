@@ -73,6 +73,35 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
     "image-tweak": ({"address": "10.5.68.237", "password": PASSWORDS["runbooks"]}, [],
                     ["password of centos (SHA-512 hash via chpasswd -e)", "sudo without password for centos",
                      "address1=10.5.68.237/24,10.5.68.254", "SKIPPED: site demo replays recorded outputs"]),
+    "guest-move": ({"remove_source_disks": True}, [
+        "virsh shutdown test1", "lvcreate --snapshot --name vmtest1-20", "lvcreate --name vmtest1 --size 10g --addtag "
+        "kvmops-move-from:demo:rl_build/vmtest1 --addtag kvmops-move-copying --wipesignatures y --yes vg_guests",
+        "demo$ dd if=/dev/rl_build/vmtest1-20", "lvchange --deltag kvmops-move-copying --addtag kvmops-move-copied",
+        "lvremove rl_build/vmtest1-20", "install -D -m 0600 /dev/stdin /root/kvm/test1.xml",
+        "virsh define /root/kvm/test1.xml",
+        "lvchange --deltag kvmops-move-copied --addtag kvmops-move-started vg_guests/vmtest1", "virsh start test1",
+        "lvchange --deltag kvmops-move-started --addtag kvmops-move-booted vg_guests/vmtest1", "virsh undefine test1",
+        "mv --backup=numbered -- /root/kvm/test1.xml", "lvremove rl_build/vmtest1-20261124T0815Z",
+        "lvremove rl_build/vmtest1",
+    ], ["bridge virbr1.2368 -> br2368 (VLAN 2368)", "[DESTRUCTIVE: needs confirm=test1]",
+        "confirm_disks='rl_build/vmtest1-20261124T0815Z,rl_build/vmtest1'", "(ONLY if a stage above failed)",
+        "virsh start test1", "demo2$ sha256sum -- /dev/vg_guests/vmtest1"]),
+    "lv-backup": ({}, ["lvcreate --snapshot --name vminflux-20", "mkdir -p -m 0700 -- /srv/kvmops-backups/influx/20",
+                       "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20", "install -D -m 0600 /dev/stdin "
+                       "/srv/kvmops-backups/influx/20", "lvremove rl_build/vminflux-20",
+                       "rm -r --one-file-system -- /srv/kvmops-backups/influx/20261126T020000Z"],
+                  ["compression: gzip (zstd is not on both the source and the place)", "INCOMPLETE",
+                   "[DESTRUCTIVE: needs confirm=influx]", "gzip --test --quiet -- /srv/kvmops-backups/influx/20"]),
+    "lv-backup-restore": ({"new_name": "web1-copy", "define": True, "start": True}, [
+        "lvcreate --name vmweb1-copy --size 12g --addtag kvmops-restore-of:web1/20261129T030000Z/vmweb1 --addtag "
+        "kvmops-restore-incomplete --wipesignatures y --yes rl_build",
+        "demo2$ zstd --decompress --quiet --stdout -- /srv/kvmops-backups/web1/20261129T030000Z/vmweb1.raw.zst | "
+        "demo$ dd of=/dev/rl_build/vmweb1-copy bs=4M iflag=fullblock oflag=direct conv=fsync status=none",
+        "lvchange --deltag kvmops-restore-incomplete --addtag kvmops-restored rl_build/vmweb1-copy",
+        "install -D -m 0600 /dev/stdin /root/kvm/web1-copy.xml", "virsh define /root/kvm/web1-copy.xml",
+        "virsh start web1-copy",
+    ], ["backup 20261129T030000Z of web1 from demo2 (zstd", "guest web1-copy defined with a new UUID and new MAC "
+        "addresses", "bridge br2368 -> virbr1.2368"]),
     "guest-unreachable": ({"destroy": True}, ["virsh destroy test1"],
                           ["test1  running", "cannot open consoles", "no serial log file configured",
                            "[DESTRUCTIVE: needs confirm=test1]", "kpartx -a -v -r -p p /dev/mapper/rl_build-vmtest1",

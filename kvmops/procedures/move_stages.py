@@ -1,0 +1,244 @@
+"""The stages of guest-move: each a plan over fresh facts of both hosts (:class:`Both`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from kvmops import guards, names
+from kvmops.cmd import Cmd, change
+from kvmops.errors import KvmopsError, SafetyError
+from kvmops.guests import hostfile, lifecycle
+from kvmops.host import Host
+from kvmops.lvm import commands as lvc
+from kvmops.lvm import ops
+from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer, Wait
+from kvmops.procedures.base import PreconditionFailed, need
+from kvmops.procedures.move_facts import (
+    BOOTED,
+    COPIED,
+    COPYING,
+    PART,
+    SNAPSHOT_TAG,
+    STARTED,
+    Both,
+    current_snapshot,
+    disks,
+    from_tag,
+    mapping,
+    move_snapshots,
+    snap_size,
+    source_lvs,
+    source_removals,
+    state_text,
+    target_guest,
+    xml_of,
+)
+from kvmops.transfer import commands as tc
+from kvmops.transfer import lvm as tl
+from kvmops.transfer.run import sha256_cmd
+from kvmops.transfer.xmlmap import map_xml, media_of
+from kvmops.units import human
+
+
+class BootNotVerified(KvmopsError):
+    """The guest started on the target showed no login prompt in time."""
+
+
+def shutdown(b: Both, guest: str, timeout: float) -> Plan:
+    info = b.source.domain(guest)
+    if info is None:
+        return Plan(f"shut down guest {guest} on {b.source.site.name}").noop(
+            f"guest {guest} is no longer defined on {b.source.site.name} (moved already)")
+    there = b.target.domain(guest)
+    if info.active and there is not None and there.active:
+        raise SafetyError(f"guest {guest} runs on both {b.source.site.name} and {b.target.site.name}: nothing "
+                          "was changed; decide which is the real one and shut the other down")
+    return lifecycle.shutdown(b.source, guest, timeout=timeout)
+
+
+def snapshots(b: Both, guest: str, when: datetime) -> Plan:
+    site = b.source.site
+    plan = Plan(f"snapshot the disks of {guest} on {site.name} for the copy")
+    moving = [d for d in disks(b, guest) if d.to_copy]
+    for d in moving:
+        guards.lv_free(b.source, d.lv, "the snapshot for the move")
+        for old in move_snapshots(b.source, d.lv):
+            plan.add(f"remove {old.path}, the snapshot of an interrupted earlier run (its data may be older than "
+                     f"{d.lv.name}'s)", lvc.lvremove(site.vg, old.name))
+        name = names.snapshot_name(d.lv.name, when)
+        clash = b.source.lvm.get(name)
+        if clash is not None and SNAPSHOT_TAG not in clash.tags:
+            raise SafetyError(f"{clash.path} exists (a snapshot of the same minute, not this move's): run again in a "
+                              "minute; nothing was changed")
+        size = snap_size(b.source, d.lv)
+        plan.add(f"snapshot {d.lv.path} as {name} ({human(size)}) for the copy's duration; removed after it, on "
+                 "every path out", tl.snapshot_tagged(site.vg, d.lv.name, name, size, [SNAPSHOT_TAG]))
+    if not moving:
+        plan.noop("no disk needs copying (the target has run from its copies)")
+    return plan
+
+
+def copy(b: Both, guest: str, dev: str) -> Plan:
+    d = next((x for x in disks(b, guest) if x.dev == dev), None)
+    need(d is not None, f"guest {guest} has no disk {dev} any more: its definition changed; run guest-move again")
+    assert d is not None
+    src, dst = b.source.site, b.target.site
+    plan = Plan(f"copy {d.lv.path} ({human(d.lv.size)}) from {src.name} to {dst.name}")
+    if not d.to_copy:
+        return plan.noop(state_text(d))
+    if d.state == "new":
+        plan.add(f"create {dst.vg}/{d.lv.name} of the same size on {dst.name}, tagged as this move's incomplete copy",
+                 tl.lvcreate_tagged(dst.vg, d.lv.name, d.lv.size, [from_tag(b.source, d.lv.name), COPYING]))
+    snap, there = tl.device(current_snapshot(b.source, d.lv)), tl.device_of(dst.vg, d.lv.name)
+    copy = Transfer(Endpoint(src.name, tc.dd_read(snap)), Endpoint(dst.name, tc.dd_write(there)), size=d.lv.size,
+                    verify=(Endpoint(src.name, sha256_cmd(snap)), Endpoint(dst.name, sha256_cmd(there))),
+                    reuse=d.state == COPIED, key=f"{guest} {dev}")
+    plan.add(f"stream the snapshot into {dst.vg}/{d.lv.name} through kvmops, then compare the sha256 of both ends"
+             + (" (an earlier complete copy: checked first, streamed again only if it differs)" if copy.reuse else ""),
+             copy)
+    if d.state == COPIED:
+        return plan.noop("the copy is marked complete already")
+    return plan.add("mark the copy complete: both ends have the same sha256",
+                    tl.retag(dst.vg, d.lv.name, add=[COPIED], remove=[COPYING]))
+
+
+def cleanup(b: Both, guest: str) -> Plan:
+    site = b.source.site
+    plan = Plan(f"remove the snapshots of the move on {site.name}")
+    snaps = [s for _, lv in source_lvs(b, guest) for s in move_snapshots(b.source, lv)]
+    for s in snaps:
+        plan.add(f"remove {s.path} (made for the copy; the disk itself stays as it is)", lvc.lvremove(site.vg, s.name))
+    return plan if snaps else plan.noop("no snapshot of the move is left")
+
+
+def media(b: Both, guest: str) -> Plan:
+    src, dst = b.source.site, b.target.site
+    plan = Plan(f"copy the files guest {guest} needs to {dst.name}")
+    info = b.source.domain(guest)
+    for path in media_of(xml_of(info)) if info else ():
+        if b.target.exists(path):
+            plan.noop(f"{path} is on {dst.name} already: used as it is")
+            continue
+        part = path + PART
+        plan.add(f"copy {path} (it is named in the guest's definition) to {dst.name}, sha256 checked on both ends",
+                 Transfer(Endpoint(src.name, tc.cat(path)), Endpoint(dst.name, tc.install_stdin(part)),
+                          verify=(Endpoint(src.name, sha256_cmd(path)), Endpoint(dst.name, sha256_cmd(part))),
+                          key=f"{guest} {path}"))
+        plan.add(f"put it in place as {path}", change_mv(part, path))
+    if not plan.steps:
+        plan.noop("the guest names no CD-ROM image, kernel or initrd")
+    return plan
+
+
+def change_mv(old: str, new: str) -> Cmd:
+    """``mv -- OLD NEW`` (a complete copy put in place in one step)."""
+    return change("mv", "--", old, new)
+
+
+def define(b: Both, guest: str) -> Plan:
+    dst = b.target.site
+    plan = Plan(f"define guest {guest} on {dst.name}")
+    moving = disks(b, guest)
+    if target_guest(b, guest, moving) is not None:
+        return plan.noop(f"guest {guest} is defined on {dst.name} already (this move's own, from an earlier run)")
+    info = b.source.domain(guest)
+    need(info is not None, f"guest {guest} is not defined on {b.source.site.name}: nothing to define from")
+    assert info is not None
+    xml = map_xml(xml_of(info), mapping(b, guest, moving))
+    path = hostfile.xml_path(dst, guest)
+    kept = b.target.file(path)
+    if kept is None:
+        plan.add(f"keep the domain XML in {path} (guide 3.2)", hostfile.write_cmd(path, xml))
+    elif kept != xml:
+        plan.add(f"replace {path}: it holds another definition (an earlier guest of that name?)",
+                 hostfile.write_cmd(path, xml), target=guest)
+    return plan.add(f"define guest {guest} on {dst.name} from its definition on {b.source.site.name}: disks and "
+                    "bridges mapped, UUID and MAC addresses kept", lifecycle.define_call(dst, guest, xml, None))
+
+
+def start(b: Both, guest: str, boot_seconds: float) -> Plan:
+    dst = b.target.site
+    plan = Plan(f"start guest {guest} on {dst.name} and verify that it boots")
+    moving = disks(b, guest)
+    there = b.target.domain(guest)
+    src = b.source.domain(guest)
+    if src is not None and src.active:
+        raise SafetyError(f"guest {guest} runs on {b.source.site.name} again: its copy on {dst.name} is not started "
+                          "(two would run); shut it down and run guest-move again")
+    if there is not None and there.active:
+        if all(d.state == BOOTED for d in moving):
+            return plan.noop(f"guest {guest} runs on {dst.name}; its boot was verified by an earlier run")
+        raise PreconditionFailed(
+            f"guest {guest} runs on {dst.name}, but its boot was never verified (no login prompt seen). Look at it "
+            f"(guest-unreachable on {dst.name}); then shut it down there and run guest-move again: it is started and "
+            "verified then. The source guest stays shut off and defined")
+    for d in moving:
+        if d.state not in (STARTED, BOOTED):
+            plan.add(f"mark {dst.vg}/{d.lv.name} as the guest's disk from now on: never overwritten by a copy again",
+                     tl.retag(dst.vg, d.lv.name, add=[STARTED], remove=[t for t in (COPIED, COPYING)
+                                                                          if d.there is None or t in d.there.tags]))
+    if src is not None and src.autostart and not (there is not None and there.autostart):
+        plan.add(f"autostart guest {guest} on {dst.name}, as on {b.source.site.name}",
+                 Call(f"virsh autostart {guest}", lambda v: v.set_autostart(guest, True)))
+    plan.add(f"start guest {guest} on {dst.name}", Call(f"virsh start {guest}", lambda v: v.start(guest)))
+    plan.add(f"wait up to {boot_seconds:g} s for a login prompt on its console (it has booted)",
+             Wait(f"read the console of {guest} until a login prompt", boot_waiter(guest, boot_seconds)))
+    for d in moving:
+        if d.state != BOOTED:
+            plan.add(f"mark {dst.vg}/{d.lv.name}: the guest booted from it",
+                     tl.retag(dst.vg, d.lv.name, add=[BOOTED], remove=[STARTED]))
+    return plan
+
+
+def boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
+    def run(host: Host, say: Progress) -> None:
+        t0 = time.monotonic()
+        text = lifecycle.read_console(host, name, seconds, say, until=lifecycle.login_prompt)
+        if not lifecycle.login_prompt(text):
+            last = [ln for ln in text.splitlines() if ln.strip()][-5:]
+            raise BootNotVerified(
+                f"guest {name} on {host.name} showed no login prompt within {seconds:g} s (its console's last lines: "
+                f"{' | '.join(last) or '(nothing)'}). It is NOT undefined on the source. Look at it with "
+                f"guest-unreachable on {host.name}; shut it down there and run guest-move again")
+        say(f"{name} booted on {host.name}: login prompt after {time.monotonic() - t0:.0f} s")
+
+    return run
+
+
+def undefine(b: Both, guest: str) -> Plan:
+    info = b.source.domain(guest)
+    if info is None:
+        return Plan(f"undefine guest {guest} on {b.source.site.name}").noop(
+            f"guest {guest} is not defined on {b.source.site.name} any more")
+    there = b.target.domain(guest)
+    booted = there is not None and there.active and all(d.state == BOOTED for d in disks(b, guest))
+    need(booted, f"guest {guest} is not undefined on {b.source.site.name}: its copy on {b.target.site.name} has not "
+         "booted (verified by a login prompt)")
+    return lifecycle.undefine(b.source, guest)
+
+
+def remove_source(b: Both, guest: str) -> Plan:
+    facts = b.source
+    plan = Plan(f"remove the source LVs of guest {guest} on {facts.site.name}")
+    need(facts.domain(guest) is None, f"guest {guest} is still defined on {facts.site.name}: its LVs stay")
+    for lv in source_removals(facts, tuple(lv for _, lv in source_lvs(b, guest))):
+        plan.extend(ops.remove(facts, lv.name))
+        facts = replace(facts, lvm=replace(facts.lvm, lvs=tuple(x for x in facts.lvm.lvs if x.name != lv.name)))
+    return plan if plan.steps else plan.noop("the source LVs are gone already")
+
+
+def restart(b: Both, guest: str, was_running: bool) -> Plan:
+    plan = Plan(f"start guest {guest} on {b.source.site.name} again")
+    info = b.source.domain(guest)
+    there = b.target.domain(guest)
+    if not was_running or info is None or info.active:
+        return plan.noop(f"guest {guest} on {b.source.site.name} is as it was before the move")
+    if (there is not None and there.active) or any(d.state in (STARTED, BOOTED) for d in disks(b, guest)):
+        return plan.noop(f"its copy has run on {b.target.site.name}: that is the newer one, the source stays shut off")
+    return plan.add(f"start guest {guest} again on {b.source.site.name} (it ran before the move; its copy never ran)",
+                    Call(f"virsh start {guest}", lambda v: v.start(guest)))
+
+

@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Restore a guest's disks from a backup
+#
+# A backup made by `lv-backup` written back into **new** LVs on a host, each checked against
+# the sha256 its manifest holds; optionally the guest defined from the backup's definition
+# and started until its console shows a login prompt (a restore test).
+#
+# **When to use it:** a guest's disk is lost or damaged beyond its snapshots; a host is gone
+# (restore on another one); or, regularly, to prove that the backups can be restored (with a
+# `new_name`, so the copy runs beside the original).
+#
+# **Which backup:** the newest complete one of the guest, or `backup` = its time stamp. Only a
+# backup with its manifest is ever used: a folder without one did not finish.
+#
+# **Where to:** LVs named like the originals, or for a `new_name` after it (`vminflux` ->
+# `vminflux-test`). An existing LV is overwritten only with `confirm` = that `VG/LV` (same
+# size, not in use); a restore interrupted before is recognised by its LVM tags and streamed
+# again into the same LVs. With `define=True` the guest is defined from the backup's XML:
+# disks to the new LVs, bridges mapped by VLAN; under a `new_name` with a new UUID and new
+# MAC addresses (it may run beside the original), under its own name with its own.
+#
+# **Parameters:** `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`.
+
+# %% tags=["parameters"]
+site = ""  # the host to restore on: site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+apply = False  # True executes the changes; False only shows the plan
+confirm = ""  # only to restore over existing LVs: each VG/LV, comma-separated
+place = "demo2:/srv/kvmops-backups"  # where the backups are: /dir, user@host:/dir, ssh://user@host:port/dir, SITE:/dir
+guest = "web1"  # whose backup to restore
+backup = ""  # the backup's time stamp (e.g. 20261129T030000Z); "" = the newest complete one
+new_name = ""  # restore as a new guest of this name (new LVs, new UUID and MACs); "" = the original names
+define = False  # define the guest from the backup's definition
+start = False  # start it and wait for a login prompt on its console (needs define)
+boot_seconds = 300.0  # how long the guest may take to show a login prompt
+
+# %%
+from kvmops import notebook as nb
+from kvmops.procedures import lv_backup_restore as proc
+from kvmops.transfer.place import parse_place, place_host
+
+host = nb.open_host(site, apply)
+where = parse_place(place)
+at = place_host(where, host.site, apply=apply)
+
+# %% [markdown]
+# ## Preconditions
+#
+# The backup (complete), room for the new LVs, and (with `define`) a bridge for each VLAN.
+#
+# *If this step fails:* an LV of that name exists: choose a `new_name`, or confirm the
+# overwrite. "INCOMPLETE": that backup never finished; take another `backup`.
+
+# %%
+with nb.step("Check the backup and the host", if_fails="read the message; nothing was changed"):
+    ctx = proc.read_ctx(host, where, at, guest, new_name, backup)
+    chosen = proc.choose(ctx.place, guest, backup)
+    print(proc.check(ctx, chosen, new_name, define))
+    overwrite = proc.overwrite_targets(ctx, chosen, new_name)
+    if overwrite:
+        print(f"to restore over the existing LVs set confirm={overwrite!r}")
+
+# %% [markdown]
+# ## Plan
+
+# %%
+restore = proc.procedure(ctx, chosen, new_name=new_name, define=define, start=start, boot_seconds=boot_seconds)
+nb.note(restore.markdown())
+
+# %% [markdown]
+# ## Restore
+#
+# Runs only with `apply=True`. Each disk is decompressed on the place and streamed through
+# kvmops into its LV; the sha256 of the stream and of the LV (read on the host) must both be
+# the manifest's.
+#
+# *If this step fails:* the new LVs stay tagged as an incomplete restore and are never
+# started from; run again to stream into them again, or remove them (`lv-remove`).
+
+# %%
+with nb.step("Restore the disks", if_fails="read the message; run again to resume into the same LVs"):
+    with nb.locked(host, new_name or guest, "lv-backup-restore"):
+        for line in proc.run(host, where, at, restore, chosen, new_name, confirm,
+                             progress=lambda line: print(f"    {line}", flush=True)).lines:
+            print(line)
+    if not host.apply:
+        print("(plan only: nothing was changed; run with apply=True to execute it)")
+
+# %% [markdown]
+# ## Verify
+
+# %%
+with nb.step("Verify the restore", if_fails="check `lvs -o lv_name,lv_tags` and `virsh list --all` on the host"):
+    if host.apply:
+        now = proc.read_ctx(host, where, at, guest, new_name, chosen.stamp)
+        verdict = proc.verify(now, chosen, new_name, define, start)
+        print(verdict.render())
+        nb.check(verdict.ok, "verification FAILED: see the lines above")
+    else:
+        print("plan only: nothing was changed, so nothing is verified")
+host.close()
+at.close()

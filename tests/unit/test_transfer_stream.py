@@ -1,0 +1,136 @@
+"""The transfer's pieces on this machine: the stream through local processes (its sha256, a
+stall, a target that stops early), the progress meter, sha256sum's output, LV tags in LVM's
+report, the commands at both ends, and the Transfer effect in a rendered plan and plan mode."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from kvmops.cmd import read
+from kvmops.errors import CommandFailed, InvalidInput
+from kvmops.executor import Executor
+from kvmops.host import Host
+from kvmops.lvm.facts import LV_FIELDS, parse_lvs
+from kvmops.plan import Endpoint, Plan, Transfer
+from kvmops.runners import LocalRunner, PlanRunner
+from kvmops.site import load_site
+from kvmops.transfer import commands as tc
+from kvmops.transfer import lvm as tl
+from kvmops.transfer.meter import Meter
+from kvmops.transfer.run import parse_sha256, sha256_cmd
+from kvmops.transfer.stream import TransferFailed, stream
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "lvm"
+
+
+def test_a_local_stream_carries_the_data_and_its_sha256(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 40000 + b"tail"
+    (tmp_path / "in").write_bytes(data)
+    lines: list[str] = []
+    r = LocalRunner()
+    got = stream(r, tc.cat(str(tmp_path / "in")), r, tc.dd_file(str(tmp_path / "out")), size=len(data),
+                 progress=lines.append)
+    assert got.sha256 == hashlib.sha256(data).hexdigest() and got.bytes == len(data)
+    assert (tmp_path / "out").read_bytes() == data and lines[-1].startswith("copy: 9.77 MiB in ")
+
+
+def test_a_stalled_source_is_given_up_and_both_ends_are_stopped(tmp_path: Path) -> None:
+    r = LocalRunner()
+    with pytest.raises(TransferFailed, match="sends nothing for 0.3 s"):
+        stream(r, read("sleep", "30"), r, tc.dd_file(str(tmp_path / "out")), idle=0.3)
+
+
+def test_a_target_that_ends_early_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "in").write_bytes(b"x" * (8 << 20))
+    r = LocalRunner()
+    with pytest.raises(TransferFailed, match="ended before the data did"):
+        stream(r, tc.cat(str(tmp_path / "in")), r, read("true"))
+    with pytest.raises(CommandFailed) as err:
+        stream(r, tc.cat(str(tmp_path / "in")), r, read("sh", "-c", "echo broken >&2; exit 3"))
+    assert err.value.returncode == 3 and "broken" in err.value.stderr
+
+
+def test_a_missing_tool_is_named(tmp_path: Path) -> None:
+    r = LocalRunner()
+    with pytest.raises(CommandFailed, match="not installed"):
+        stream(r, read("no-such-tool-kvmops"), r, tc.dd_file(str(tmp_path / "out")))
+
+
+def test_the_meter_says_a_few_lines() -> None:
+    now = [0.0]
+    lines: list[str] = []
+    m = Meter("vda", 100 << 20, lines.append, clock=lambda: now[0])
+    for _ in range(100):
+        now[0] += 0.1
+        m.add(1 << 20)
+    m.finish()
+    assert len(lines) == 11 and lines[0] == "vda: 10.00 MiB of 100.00 MiB (10%), 10.00 MiB/s, about 9 s left"
+    assert lines[-1] == "vda: 100.00 MiB in 10.0 s (10.00 MiB/s)"
+    unknown: list[str] = []
+    u = Meter("file", None, unknown.append, every=30, clock=lambda: now[0])
+    now[0] += 31
+    u.add(5)
+    assert unknown == ["file: 5 B, 0 B/s"]
+
+
+def test_sha256sum_output() -> None:
+    digest = "a" * 64
+    assert parse_sha256(f"{digest}  /dev/vg/lv\n", "x") == digest
+    assert parse_sha256(f"\\{digest}  /dev/vg/odd\\nname\n", "x") == digest
+    with pytest.raises(Exception, match="printed no checksum"):
+        parse_sha256("sha256sum: /dev/x: No such file", "x")
+    assert sha256_cmd("/dev/vg/lv").argv == ("sha256sum", "--", "/dev/vg/lv")
+
+
+def test_lv_tags_are_read_and_a_report_without_them_has_none() -> None:
+    assert LV_FIELDS.endswith(",lv_tags")
+    tagged, plain = parse_lvs((FIXTURES / "move-tags.lvs.out").read_text())
+    assert tagged.tags == ("kvmops-move-copying", "kvmops-move-from:demo:rl_build/vmtest1") and plain.tags == ()
+    old = json.dumps({"report": [{"lv": [{"lv_name": "vmx", "vg_name": "rl_build", "lv_attr": "-wi-a-----",
+                                          "lv_size": "1048576", "origin": "", "data_percent": "", "lv_time": ""}]}]})
+    assert parse_lvs(old)[0].tags == ()  # the captured fixtures have no lv_tags
+
+
+def test_the_commands_at_both_ends() -> None:
+    assert tc.dd_read("/dev/vg/snap").argv == ("dd", "if=/dev/vg/snap", "bs=4M", "iflag=direct", "status=none")
+    w = tc.dd_write("/dev/vg/lv")
+    assert w.mutates and w.argv == ("dd", "of=/dev/vg/lv", "bs=4M", "iflag=fullblock", "oflag=direct", "conv=fsync",
+                                    "status=none")
+    assert tc.codec("zstd").compress("/dev/vg/s").argv[:4] == ("zstd", "--quiet", "--force", "--stdout")
+    assert tc.codec("gzip").decompress("/b/x.gz").argv == ("gzip", "--decompress", "--stdout", "--", "/b/x.gz")
+    with pytest.raises(InvalidInput):
+        tc.dd_read("relative/path")
+    with pytest.raises(InvalidInput):
+        tc.codec("xz")
+    assert tl.tag("kvmops-move-from:build 1:rl_build/vmx") == "kvmops-move-from:build_1:rl_build/vmx"
+    assert tl.lvcreate_tagged("vg", "vmx", 1 << 30, ["a", "b"]).argv == (
+        "lvcreate", "--name", "vmx", "--size", "1g", "--addtag", "a", "--addtag", "b", "--wipesignatures", "y",
+        "--yes", "vg")
+    assert tl.retag("vg", "vmx", add=["n"], remove=["o"]).argv == ("lvchange", "--deltag", "o", "--addtag", "n",
+                                                                  "vg/vmx")
+
+
+def _transfer() -> Transfer:
+    return Transfer(Endpoint("a", tc.dd_read("/dev/vg/s")), Endpoint("b", tc.dd_write("/dev/vg2/lv")), size=1 << 30,
+                    verify=(Endpoint("a", sha256_cmd("/dev/vg/s")), Endpoint("b", sha256_cmd("/dev/vg2/lv"))),
+                    reuse=True, key="vda")
+
+
+def test_a_transfer_in_a_rendered_plan() -> None:
+    text = Plan("copy").add("stream it", _transfer()).render()
+    assert "a$ dd if=/dev/vg/s bs=4M iflag=direct status=none | b$ dd of=/dev/vg2/lv" in text
+    assert "# then the same sha256 on both ends: a$ sha256sum -- /dev/vg/s; b$ sha256sum -- /dev/vg2/lv" in text
+    assert "skipped when the sha256 sums below agree already" in text
+
+
+def test_plan_mode_records_a_transfer_without_running_it() -> None:
+    runner = PlanRunner(host="b")
+    host = Host(load_site(), runner, "test:///default")
+    ex = Executor(host, lambda _: None, peers={"a": PlanRunner(host="a")})
+    assert ex.execute(Plan("copy").add("stream it", _transfer())) == ["1. planned: stream it"]
+    assert [(r.command, r.executed, r.mutates) for r in runner.records] == [(_transfer().display, False, True)]
+    assert not ex.transferred
