@@ -43,7 +43,7 @@
 # `remove_source_disks` with `confirm_disks` = the LVs the plan lists.
 
 # %% tags=["parameters"]
-site = ""  # the source host: site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # the source host: site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the guest's name: to undefine it on the source once it has booted on the target
 guest = "test1"  # the guest to move

@@ -34,13 +34,13 @@
 # **Parameters:** `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`.
 
 # %% tags=["parameters"]
-site = ""  # the host to restore on: site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # the host to restore on: site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only to restore over existing LVs: each VG/LV, comma-separated
 place = "demo2:/srv/kvmops-backups"  # where the backups are: /dir, user@host:/dir, ssh://user@host:port/dir, SITE:/dir
 guest = "web1"  # whose backup to restore
-backup = ""  # the backup's time stamp (e.g. 20261129T030000Z); "" = the newest complete one
-new_name = ""  # restore as a new guest of this name (new LVs, new UUID and MACs); "" = the original names
+backup = ""  # the backup's time stamp (e.g. 20261129T030000Z); "": the newest complete one
+new_name = ""  # restore as a new guest of this name (new LVs, new UUID and MACs); "": the original names
 define = False  # define the guest from the backup's definition
 start = False  # start it and wait for a login prompt on its console (needs define)
 boot_seconds = 300.0  # how long the guest may take to show a login prompt

@@ -38,12 +38,12 @@
 # file), `keep`, `restart`.
 
 # %% tags=["parameters"]
-site = ""  # the guest's host: site file or shipped site name ("" = $KVMOPS_SITE, else the demo site)
+site = ""  # the guest's host: site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the guest's name: only when retention removes older backups
 guest = "influx"  # the guest whose disks to back up
 place = "demo2:/srv/kvmops-backups"  # where: /dir, user@host:/dir, ssh://user@host:port/dir or SITE:/dir
-keep = 2  # complete backups of the guest to keep (older ones are removed); 0 = keep all
+keep = 2  # complete backups of the guest to keep (older ones are removed); 0: keep all
 restart = False  # a running guest is shut down for the snapshot and started again right after it
 shutdown_timeout = 120.0  # how long the guest may take to power off
 
