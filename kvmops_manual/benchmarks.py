@@ -97,6 +97,11 @@ def transfer(r: dict[str, Any]) -> list[Row]:
     return out
 
 
+def fleet_inventory(r: dict[str, Any]) -> Row:
+    runs = ", ".join(f"{x['hosts']} hosts {x['seconds']:.1f} s" for x in r["results"])
+    return ("Fleet inventory over SSH", "grows with hosts / concurrency, not per guest", runs, "-")
+
+
 def _not_yet(r: dict[str, Any]) -> Row:
     raise ConfigError("guest_create results cannot be shown yet: teach kvmops_manual.benchmarks their shape")
 
@@ -108,6 +113,7 @@ SUMMARY: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Row | list[Row]]]
     ("guest_create", "Guest creation in the lab, without the image copy", "< 20 s, even under TCG", _not_yet),
     ("lab_boot", "Lab VM boot", "measured, no goal", lab_boot),
     ("transfer", "LV moves and backups over SSH", "about a plain dd | ssh | dd", transfer),
+    ("fleet_inventory", "Fleet inventory", "measured, no goal", fleet_inventory),
     ("docs_build", "Manual build", "measured, no goal", docs_build),
 )
 

@@ -28,7 +28,7 @@ from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
 from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site, load_site
-from kvmops_manual import benchmarks, hosts, notebooks, pages
+from kvmops_manual import benchmarks, fleet, hosts, notebooks, pages
 from kvmops_manual.journal import journal_table, newest_first
 from kvmops_manual.published import GENERATED, Published, read_manifest
 
@@ -133,6 +133,7 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "journal": lambda _: _journal_table(config),
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
         "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
+        "fleet": lambda _: fleet.page(_journal(config)),
     }
 
 

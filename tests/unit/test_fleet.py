@@ -167,3 +167,16 @@ def test_the_fleet_record_is_json_in_the_journal(tmp_path: Path) -> None:
     path = record([room_of(HostReading(_host("h"), _facts(GiB), "", 0.1))], tmp_path)
     data = json.loads(path.read_text())
     assert data["kind"] == "fleet-inventory" and data["hosts"][0]["name"] == "h"
+
+
+def test_the_manuals_fleet_page_shows_the_newest_record(tmp_path: Path) -> None:
+    from kvmops.cli.fleet import record
+    from kvmops.fleet.read import HostReading
+    from kvmops_manual.fleet import page
+
+    assert "No fleet inventory in the journal yet" in page(tmp_path)
+    rooms = [room_of(HostReading(_host("kvm1"), _facts(50 * GiB), "", 0.1)),
+             room_of(HostReading(_host("kvm2"), None, "did not answer within 60 s", 60.0))]
+    record(rooms, tmp_path)
+    text = page(tmp_path)
+    assert "**Not read:** kvm2" in text and "kvm1" in text and "NOT READ: did not answer within 60 s" in text
