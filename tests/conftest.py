@@ -1,6 +1,8 @@
 """Test tiers: unit (always), integration (root on Linux), lab (a running lab VM).
 
 Integration tests are marked ``integration`` and skip with a reason when not root.
+Property tests run a few hundred cases each; ``KVMOPS_PROPERTY_PROFILE=ci`` (set by
+``.ci/run``) runs at least 10,000 per property (tests/support/properties.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.properties import load_profile
+
+load_profile()  # hypothesis: dev (quick) or ci ($KVMOPS_PROPERTY_PROFILE=ci: 10,000 cases each)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
