@@ -124,7 +124,7 @@ def make_world(tmp: Path, case: Case, image: Path) -> World:
     for name in case.kept_xml:
         (tmp / "kvm").mkdir(exist_ok=True)
         (tmp / "kvm" / f"{name}.xml").write_text(host.virt.inactive_xml(name))
-    return host and World(tmp, sim, host)
+    return World(tmp, sim, host)
 
 
 # -- the cases ---------------------------------------------------------------------------------
@@ -227,7 +227,6 @@ def assert_reached_end(case: Case, res: CellRun) -> None:
 @pytest.fixture
 def worlds(tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Case], World]]:
     made: list[World] = []
-    monkeypatch.setenv("KVMOPS_LOCK_DIR", str(tmp_path / "locks"))  # replaced per world below
 
     def make(case: Case) -> World:
         w = make_world(tmp_path / f"w{len(made)}", case, image)

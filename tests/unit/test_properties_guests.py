@@ -112,7 +112,7 @@ def test_memory_is_whole_kib_or_refused(memory: object) -> None:
     assert isinstance(kib, int) and kib >= 1
 
 
-@settings(max_examples=cases(60), deadline=None)
+@settings(max_examples=cases(60, ci=2000), deadline=None)  # also: test_safety_properties (define)
 @given(data=st.lists(st.one_of(st.sampled_from(HOST_LVS), st.from_regex(r"vm[a-z0-9]{1,8}", fullmatch=True)),
                      max_size=3, unique=True))
 def test_a_host_lv_is_never_accepted_as_a_guest_disk(data: list[str]) -> None:
