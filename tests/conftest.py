@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from kvmops.runners import faults
 from tests.support.properties import load_profile
 
 load_profile()  # hypothesis: dev (quick) or ci ($KVMOPS_PROPERTY_PROFILE=ci: 10,000 cases each)
@@ -54,3 +55,10 @@ def _kvmops_session_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         logger.removeHandler(handler)
         logger.setLevel(old)
         handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _fault_count_from_zero() -> None:
+    """The fault hook counts effects per process (kvmops.runners.faults): every test starts
+    from zero, whichever test set the same fault before it."""
+    faults.reset()
