@@ -16,6 +16,7 @@ _LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 _GUEST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SNAPSHOT_SUFFIX = re.compile(r"-(\d{8}T\d{4}Z)$")
+# The name patterns are used with fullmatch: ``$`` alone also matches before a final newline.
 # LVM reserves these name parts for its own sub-volumes.
 _LVM_RESERVED = ("_cdata", "_cmeta", "_corig", "_mimage", "_mlog", "_pmspare", "_rimage",
                  "_rmeta", "_tdata", "_tmeta", "_vorigin", "_vdata")
@@ -36,7 +37,7 @@ def _common(kind: str, name: str, limit: int) -> None:
 def lv_name(name: str, *, limit: int = MAX_LV_NAME) -> str:
     """An LV name LVM accepts: letters, digits, ``+ _ . -``; no leading dash; no '..'."""
     _common("LV", name, limit)
-    if not _LVM_NAME.match(name):
+    if not _LVM_NAME.fullmatch(name):
         raise InvalidInput(
             f"LV name {name!r} has characters LVM rejects: use letters, digits, + _ . -"
         )
@@ -48,7 +49,7 @@ def lv_name(name: str, *, limit: int = MAX_LV_NAME) -> str:
 def vg_name(name: str) -> str:
     """A VG name (same rules as an LV name)."""
     _common("VG", name, MAX_LV_NAME)
-    if not _LVM_NAME.match(name):
+    if not _LVM_NAME.fullmatch(name):
         raise InvalidInput(f"VG name {name!r} has characters LVM rejects")
     return name
 
@@ -56,7 +57,7 @@ def vg_name(name: str) -> str:
 def guest_name(name: str) -> str:
     """A guest (libvirt domain) name that is also usable inside LV and file names."""
     _common("guest", name, 48)
-    if not _GUEST.match(name):
+    if not _GUEST.fullmatch(name):
         raise InvalidInput(
             f"guest name {name!r} is not allowed: start with a letter or digit, then use "
             "letters, digits, _ . -"
@@ -67,7 +68,7 @@ def guest_name(name: str) -> str:
 def ifname(name: str) -> str:
     """A Linux interface name: at most 15 characters, no slash or space."""
     _common("interface", name, MAX_IFNAME)
-    if not _IFNAME.match(name):
+    if not _IFNAME.fullmatch(name):
         raise InvalidInput(f"interface name {name!r} has characters Linux rejects")
     return name
 

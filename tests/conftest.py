@@ -1,6 +1,8 @@
 """Test tiers: unit (always), integration (root on Linux), lab (a running lab VM).
 
 Integration tests are marked ``integration`` and skip with a reason when not root.
+Property tests run a few hundred cases each; ``KVMOPS_PROPERTY_PROFILE=ci`` (set by
+``.ci/run``) runs at least 10,000 per property (tests/support/properties.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kvmops.runners import faults
+from tests.support.properties import load_profile
+
+load_profile()  # hypothesis: dev (quick) or ci ($KVMOPS_PROPERTY_PROFILE=ci: 10,000 cases each)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -48,3 +55,10 @@ def _kvmops_session_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         logger.removeHandler(handler)
         logger.setLevel(old)
         handler.close()
+
+
+@pytest.fixture(autouse=True)
+def _fault_count_from_zero() -> None:
+    """The fault hook counts effects per process (kvmops.runners.faults): every test starts
+    from zero, whichever test set the same fault before it."""
+    faults.reset()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from kvmops import guards
 from kvmops.errors import InvalidInput, NotFound, SafetyError
+from kvmops.guests.inventory import lv_path
 from kvmops.guests.spec import GuestSpec, check_site
 from kvmops.guests.xml import disk_source, read_domain
 from kvmops.lvm.state import LvmState
@@ -40,15 +42,22 @@ def check_disks(site: Site, spec: GuestSpec, lvm: LvmState) -> None:
             )
 
 
+def _disk_key(source: str) -> str:
+    """One spelling per disk: ``VG/LV`` for ``/dev/VG/LV`` and ``/dev/mapper/VG-LV`` alike."""
+    return lv_path(source) or os.path.normpath(source)
+
+
 def check_not_shared(site: Site, spec: GuestSpec, others: Iterable[DomainInfo]) -> None:
-    """No other guest uses one of this guest's disks (two guests on one disk corrupt it)."""
-    mine = {disk_source(site, lv) for lv in spec.disk_lvs(site)}
+    """No other guest uses one of this guest's disks (two guests on one disk corrupt it),
+    however its definition spells the disk's path."""
+    mine = {_disk_key(disk_source(site, lv)): disk_source(site, lv) for lv in spec.disk_lvs(site)}
     if spec.disk_path:
-        mine.add(spec.disk_path)
+        mine[_disk_key(spec.disk_path)] = spec.disk_path
     for other in others:
         if other.name == spec.name:
             continue
-        shared = mine & set(read_domain(other.xml).disk_sources)
+        theirs = {_disk_key(s) for s in read_domain(other.xml).disk_sources}
+        shared = {path for key, path in mine.items() if key in theirs}
         if shared:
             raise SafetyError(
                 f"guest {other.name} already uses {', '.join(sorted(shared))}: a disk belongs to one "

@@ -74,6 +74,13 @@ def rename(facts: HostFacts, old: str, new: str) -> Plan:
     if state.get(new) is not None:
         raise InvalidInput(f"LV {site.vg}/{new} exists already: pick another name")
     guards.lv_free(facts, lv, "rename")
+    waiting = facts.guests_with_disk(f"{site.vg}/{new}")
+    if waiting:
+        raise SafetyError(
+            f"guest {', '.join(waiting)} names {site.vg}/{new} as a disk (missing now): renaming {lv.path} to "
+            "that name would give this LV to that guest too. Pick another name, or change that guest's "
+            "definition first; nothing was changed"
+        )
     plan.notes.append("a guest whose domain XML names the old LV must be updated to the new name")
     return plan.add(f"rename {lv.path} to {new}", c.lvrename(site.vg, old, new))
 

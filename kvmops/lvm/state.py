@@ -38,7 +38,7 @@ class LvmState:
     @cached_property
     def _snapshots(self) -> dict[str, tuple[LV, ...]]:
         out: dict[str, list[LV]] = {}
-        for lv in self.lvs:
+        for lv in self._by_name.values():  # of the site's VG only, like get()
             if lv.is_snapshot:
                 out.setdefault(lv.origin, []).append(lv)
         return {origin: tuple(snaps) for origin, snaps in out.items()}
@@ -58,8 +58,8 @@ class LvmState:
         return self._snapshots.get(origin, ())
 
     def guest_lvs(self, prefix: str) -> tuple[LV, ...]:
-        """LVs that follow the guest naming convention; host LVs are left out."""
-        return tuple(lv for lv in self.lvs if lv.name.startswith(prefix) and lv.name != prefix)
+        """LVs of the site's VG that follow the guest naming convention; host LVs are left out."""
+        return tuple(lv for lv in self._by_name.values() if lv.name.startswith(prefix) and lv.name != prefix)
 
 
 def read_state(runner: Runner, vg: str) -> LvmState:

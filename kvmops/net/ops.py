@@ -122,6 +122,13 @@ def _converge_bridge(plan: Plan, facts: NetFacts, p: Profile, stp: bool | None) 
     else:
         plan.noop(f"profile {p.id!r} has the guide's settings (ageing 0, IP disabled)")
     if not p.device:
+        plugged = [lk.name for lk in facts.ports(bridge) if not lk.is_vlan]
+        if plugged:
+            raise SafetyError(
+                f"profile {p.id!r} is inactive but the kernel's {bridge} has the ports {', '.join(plugged)}: "
+                "activating the profile (nmcli connection up) would detach them and cut those guests off. "
+                f"Look at `nmcli device show {bridge}` first; nothing was changed"
+            )
         return plan.add(f"activate {bridge} (profile inactive)", c.up(p.uuid))
     live_wrong = link is not None and (link.ageing_cs not in (0, None) or bool(link.addresses))
     if changes or live_wrong:

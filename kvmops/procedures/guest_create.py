@@ -159,15 +159,22 @@ def spec_of(site: Site, req: Request) -> GuestSpec:
 
 
 def wanted(site: Site, req: Request) -> Wanted:
-    """The one read: LVM, guests, limits, the image's format and size, the kept XML file."""
-    return Wanted(images=(req.image,), files=(hostfile.xml_path(site, req.guest),))
+    """The one read: LVM, guests, limits, the image's format and size, the kept XML file (and
+    whether the seed exists: a re-run checks the definition of an earlier one)."""
+    seed = seed_of(site, req)
+    return Wanted(images=(req.image,), files=(hostfile.xml_path(site, req.guest),), paths=(seed,) if seed else ())
 
 
 def check(facts: HostFacts, req: Request) -> list[str]:
     """The preconditions (PreconditionFailed when one fails) and what will be made."""
     site = facts.site
-    need(facts.domain(req.guest) is None,
-         f"guest {req.guest} exists already: pick another name, or remove it first (guest-remove)")
+    again = defined_already(facts, req)
+    need(facts.domain(req.guest) is None or again,
+         f"guest {req.guest} exists already (with another definition): pick another name, or remove it "
+         "first (guest-remove)")
+    if again:
+        return [f"guest {req.guest} is defined already as asked: an earlier run got that far (its disk was made "
+                "and filled before it was defined), so only what is left is done: start, autostart"]
     info = facts.image(req.image)
     lv = facts.lvm.get(lv_name(site, req))
     disk = f"{site.vg}/{lv_name(site, req)}"
@@ -217,9 +224,25 @@ class _Run:
     created_lv: bool = False
 
 
+def defined_already(facts: HostFacts, req: Request) -> bool:
+    """The guest is defined exactly as this request defines it: an earlier run of the same
+    request got past its definition (which comes after the LV, the copy and the setup)."""
+    info = facts.domain(req.guest)
+    if info is None:
+        return False
+    xml = render_domain_xml(facts.site, spec_of(facts.site, req))
+    return read_domain(info.inactive_xml or info.xml).lines() == read_domain(xml).lines()
+
+
 def procedure(facts: HostFacts, req: Request) -> Procedure:
-    """Every phase, previewed from ``facts``; each planned again from fresh facts when it runs."""
+    """Every phase, previewed from ``facts``; each planned again from fresh facts when it runs.
+
+    A re-run after a run that failed once the guest was defined (:func:`defined_already`)
+    leaves the disk, the image and the setup alone: they were done before the definition.
+    """
     site = facts.site
+    if defined_already(facts, req):
+        return _rest(facts, req)
     lv = lv_name(site, req)
     fresh = facts.lvm.get(lv) is None
     run = _Run()
@@ -242,6 +265,19 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
                    lifecycle.define_wanted(site, spec)), lifecycle.define(seeded, spec))
     proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req)),
              _start(_with_domain(seeded, spec), req))
+    return proc
+
+
+def _rest(facts: HostFacts, req: Request) -> Procedure:
+    """What is left once the guest is defined as asked: its definition checked, start, autostart."""
+    spec = spec_of(facts.site, req)
+    done = Plan(f"the LV, the image and the setup of guest {req.guest}").noop(
+        f"guest {req.guest} is defined as asked: an earlier run made and filled its disk before defining it")
+    proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)")
+    proc.add(Phase("the LV, the image, the setup", lambda _f: done), done)
+    proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
+                   lifecycle.define_wanted(facts.site, spec)), lifecycle.define(facts, spec))
+    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req)), _start(facts, req))
     return proc
 
 

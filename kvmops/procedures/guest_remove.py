@@ -12,7 +12,8 @@ from dataclasses import replace
 from kvmops.executor import Phase, Procedure
 from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile, lifecycle
-from kvmops.guests.inventory import inventory_of
+from kvmops.guests.inventory import inventory_of, lv_path
+from kvmops.guests.xml import read_domain
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.plan import Plan
@@ -21,23 +22,47 @@ from kvmops.site import Site
 
 
 def wanted(site: Site, guest: str) -> Wanted:
-    return lifecycle.undefine_wanted(site, guest)
+    """Besides LVM and the guests: the kept definition (also as retired by an earlier run)."""
+    path = hostfile.xml_path(site, guest)
+    return lifecycle.undefine_wanted(site, guest) | Wanted(files=(path, path + hostfile.UNDEFINED_SUFFIX))
+
+
+def kept_definition(facts: HostFacts, guest: str) -> str | None:
+    """The guest's kept XML: ``<xml_dir>/<guest>.xml``, or as an earlier removal retired it."""
+    path = hostfile.xml_path(facts.site, guest)
+    return facts.file(path) or facts.file(path + hostfile.UNDEFINED_SUFFIX)
 
 
 def disks_to_remove(facts: HostFacts, guest: str) -> tuple[LV, ...]:
-    """The guest's disk LVs in the site's VG, each preceded by its snapshots (removed first)."""
+    """The guest's disk LVs in the site's VG, each preceded by its snapshots (removed first).
+
+    A guest undefined already (an earlier run that failed after ``virsh undefine``) is known by
+    its kept definition; its disks still there are removed.
+    """
     row = inventory_of(facts).guest(guest)
-    need(row is not None, f"guest {guest} is not defined on {facts.site.name} (see the inventory runbook)")
-    assert row is not None
-    disks = [d.lv for d in row.disks if d.lv is not None]
+    if row is not None:
+        disks = [d.lv for d in row.disks if d.lv is not None]
+    else:
+        kept = kept_definition(facts, guest)
+        need(kept is not None, f"guest {guest} is not defined on {facts.site.name} and has no kept definition "
+                               "(see the inventory runbook)")
+        assert kept is not None
+        paths = (lv_path(s) for s in read_domain(kept).disk_sources)
+        disks = [lv for p in paths if p and (lv := facts.lvm.get(p.split("/", 1)[1])) and lv.path == p]
     return tuple([s for d in disks for s in facts.lvm.snapshots_of(d.name)] + disks)
 
 
 def check(facts: HostFacts, guest: str, remove_disks: bool) -> str:
-    info = lifecycle.need_domain(facts, guest)
-    need(not info.active, f"guest {guest} is {info.state}: shut it down first (guest-lifecycle action=shutdown)")
+    info = facts.domain(guest)
+    if info is None:
+        if kept_definition(facts, guest) is None:
+            lifecycle.need_domain(facts, guest)  # NotFound: names the guests there are
+        state = "undefined already (an earlier run), known by its kept definition"
+    else:
+        need(not info.active, f"guest {guest} is {info.state}: shut it down first (guest-lifecycle action=shutdown)")
+        state = info.state
     order = disks_to_remove(facts, guest) if remove_disks else ()
-    return f"guest {guest}: {info.state}; disks to remove: {', '.join(lv.path for lv in order) or 'none'}"
+    return f"guest {guest}: {state}; disks to remove: {', '.join(lv.path for lv in order) or 'none'}"
 
 
 def disk_targets(facts: HostFacts, guest: str) -> str:

@@ -128,12 +128,13 @@ def choose_snapshot(facts: HostFacts, guest: str, wanted: str = "") -> LV:
     """The snapshot to roll back to: ``wanted``, else the newest by creation time."""
     lv = _lv(facts, facts.site.guest_lv(guest))
     snaps = snapshots_newest_first(facts, guest)
-    need(snaps, f"guest {guest}: {lv.path} has no snapshot to roll back to")
+    merged = f" (a snapshot merged by an earlier run is gone: {lv.path} no longer merging means that rollback is done)"
+    need(snaps, f"guest {guest}: {lv.path} has no snapshot to roll back to" + merged)
     if not wanted:
         return snaps[0]
     chosen = next((s for s in snaps if s.name == wanted), None)
     need(chosen is not None, f"{wanted} is not a snapshot of {lv.path} "
-                             f"(snapshots: {', '.join(s.name for s in snaps)})")
+                             f"(snapshots: {', '.join(s.name for s in snaps)})" + merged)
     assert chosen is not None
     return chosen
 

@@ -196,8 +196,10 @@ def test_a_whole_run_defines_starts_and_verifies_but_not_the_boot(bed: Bed, imag
     assert verdict.ok, verdict.render()
     boot = gc.verify_boot(host, "web2", 0.5)  # the test driver has no console: not verified
     assert not boot.ok and "boot NOT verified" in boot.render() and "virsh console web2" in boot.render()
+    again = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)  # a re-run: the guest is there as asked
+    assert all(s.effect is None for p in again.preview for s in p.steps)  # nothing again, no copy under it
     with pytest.raises(SafetyError, match="disk of the running guest web2"):  # never copied under a guest
-        gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+        gc.procedure(read_facts(host, gc.wanted(bed.site, r)), req(bed, image, memory="2g"))
 
 
 def test_the_seed_is_retired_once_and_for_all(bed: Bed, image: str) -> None:

@@ -125,8 +125,16 @@ def test_existing_wrong_vlan_profile_is_fixed(site: Site, facts: NetFacts) -> No
 
 def test_inactive_bridge_profile_is_brought_up(site: Site, facts: NetFacts) -> None:
     profiles = tuple(dataclasses.replace(p, device="") for p in facts.profiles)
-    plan = ops.ensure_bridge(hf(dataclasses.replace(facts, profiles=profiles)), 2368)
+    no_guest = tuple(lk for lk in facts.links if lk.kind != "tun")
+    plan = ops.ensure_bridge(hf(dataclasses.replace(facts, profiles=profiles, links=no_guest)), 2368)
     assert commands(plan) == [f"nmcli connection up uuid {BRIDGE_2368}"]
+
+
+def test_an_inactive_profile_is_not_activated_over_a_guests_port(site: Site, facts: NetFacts) -> None:
+    """Found by tests/unit/test_safety_properties.py: activating would detach vnet0 (its guest)."""
+    profiles = tuple(dataclasses.replace(p, device="") for p in facts.profiles)
+    with pytest.raises(SafetyError, match="has the ports vnet0: activating the profile"):
+        ops.ensure_bridge(hf(dataclasses.replace(facts, profiles=profiles)), 2368)
 
 
 def test_bridge_made_by_another_tool_is_refused(site: Site, facts: NetFacts) -> None:

@@ -1,5 +1,6 @@
 """Properties over the LVM builders and operations: for random names and sizes, no forbidden
-command is ever built, and invalid input is rejected before a command exists."""
+command is ever built, and invalid input is rejected before a command exists. (Over whole
+random hosts: tests/unit/test_safety_properties.py, with 10,000 cases in CI.)"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kvmops.lvm.state import LvmState
 from kvmops.plan import Plan
 from kvmops.site import load_site
 from tests.support.facts import domain, host_facts
+from tests.support.properties import cases
 
 FIX = Path(__file__).parent.parent / "fixtures" / "lvm"
 SITE = load_site()
@@ -63,7 +65,7 @@ def build(fn: object) -> Plan | None:
         return None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=cases(300, ci=2000), deadline=None)
 @given(lv=names, size=sizes, busy=busy_sets)
 def test_no_forbidden_command_is_ever_built(lv: str, size: int, busy: set[str]) -> None:
     for plan in (
@@ -78,7 +80,7 @@ def test_no_forbidden_command_is_ever_built(lv: str, size: int, busy: set[str]) 
             assert_safe(plan, busy)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=cases(300, ci=2000), deadline=None)
 @given(lv=names, busy=busy_sets)
 def test_removal_only_ever_targets_one_confirmed_guest_lv(lv: str, busy: set[str]) -> None:
     plan = build(lambda: ops.remove(facts(busy), lv))
@@ -91,7 +93,7 @@ def test_removal_only_ever_targets_one_confirmed_guest_lv(lv: str, busy: set[str
     assert f"rl_build/{lv}" not in busy
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=cases(200, ci=2000), deadline=None)
 @given(size=st.integers(max_value=0))
 def test_non_positive_sizes_never_reach_a_command(size: int) -> None:
     assert build(lambda: ops.create(facts(set()), "vmnew", size)) is None

@@ -6,13 +6,13 @@ address of the VLAN's network (never its network, broadcast or router address).
 
 Each property counts, within its own test, how often its input was accepted and asserts a
 minimum, so it passes alone and in any order and cannot pass on refusals only.
-``KVMOPS_PROPERTY_SCALE=N`` multiplies the number of cases (N=70: over 10,000 per property).
+``KVMOPS_PROPERTY_PROFILE=ci`` runs 10,000 cases of the bridge removal, 2,000 of the others
+(tests/support/properties.py).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -31,9 +31,9 @@ from kvmops.plan import Plan
 from kvmops.site import Site, load_site
 from kvmops.virt import DomainInfo
 from tests.support.facts import domain, host_facts
+from tests.support.properties import cases, least
 from tests.unit.test_guest_testbed import lvm_state
 
-SCALE = max(1, int(os.environ.get("KVMOPS_PROPERTY_SCALE", "1")))
 SITE = load_site()
 LVM = lvm_state()
 VLANS = sorted(n.vlan for n in SITE.networks)
@@ -68,8 +68,9 @@ def commands(plan: Plan) -> list[tuple[str, ...]]:
 
 def test_network_plans_hold_only_validated_names() -> None:
     accepted = []
+    n = cases(150, ci=2000)
 
-    @settings(max_examples=150 * SCALE, deadline=None)
+    @settings(max_examples=n, deadline=None)
     @given(vlan=vlans, uplink=uplinks)
     def prop(vlan: object, uplink: str) -> None:
         site = replace(SITE, uplink=uplink)
@@ -84,16 +85,17 @@ def test_network_plans_hold_only_validated_names() -> None:
         assert len(port) <= names.MAX_IFNAME and names.ifname(port) == port
         argvs = commands(plan)
         assert argvs and all(a[0] == "nmcli" for a in argvs)
-        assert not any("delete" in a for a in argvs)  # creating never removes anything
+        assert not any(a[1:3] == ("connection", "delete") for a in argvs)  # creating never removes anything
         for a in argvs:
+            opts = dict(zip(a[3::2], a[4::2], strict=False))  # property/value pairs: an uplink may be named "id"
             for flag in ("ifname", "con-name", "master"):
-                if flag in a:
-                    assert a[a.index(flag) + 1] in (bridge, port)
-            if "id" in a and "vlan" in a:
-                assert a[a.index("id") + 1] == str(vid) and a[a.index("dev") + 1] == uplink
+                if flag in opts:
+                    assert opts[flag] in (bridge, port)
+            if opts.get("type") == "vlan":
+                assert opts["id"] == str(vid) and opts["dev"] == uplink
 
     prop()
-    assert len(accepted) >= 25 * SCALE, len(accepted)
+    assert len(accepted) >= least(25 / 150, n), len(accepted)
 
 
 HOST_BRIDGES = ("br0", "virbr0", "virbr1")
@@ -119,8 +121,9 @@ def port_links(chosen: list[tuple[str, str]]) -> tuple[Link, ...]:
 
 def test_only_a_bridge_no_guest_uses_is_ever_removed() -> None:
     accepted = []
+    n = cases(150)
 
-    @settings(max_examples=150 * SCALE, deadline=None)
+    @settings(max_examples=n, deadline=None)
     @given(bridge=st.one_of(st.sampled_from(ALL_BRIDGES), st.sampled_from(sorted(BRIDGES)), st.text(max_size=20)),
            defined=guests, plugged=ports)
     def prop(bridge: str, defined: list[tuple[set[str], bool]], plugged: list[tuple[str, str]]) -> None:
@@ -140,13 +143,14 @@ def test_only_a_bridge_no_guest_uses_is_ever_removed() -> None:
         assert set(plan.targets) == {bridge}  # destructive: needs confirm equal to this bridge
 
     prop()
-    assert len(accepted) >= 20 * SCALE, len(accepted)
+    assert len(accepted) >= least(20 / 150, n), len(accepted)
 
 
 def test_a_static_address_is_a_host_address_of_the_vlan_or_refused() -> None:
     accepted = []
+    n = cases(200, ci=2000)
 
-    @settings(max_examples=200 * SCALE, deadline=None)
+    @settings(max_examples=n, deadline=None)
     @given(guest=st.one_of(st.sampled_from(["web1", "test2"]), st.sampled_from(["web1"]), st.text(max_size=10)),
            case=st.one_of(SAME_NET, SAME_NET, st.tuples(vlans, addresses)))
     def prop(guest: str, case: tuple[object, str]) -> None:
@@ -166,13 +170,14 @@ def test_a_static_address_is_a_host_address_of_the_vlan_or_refused() -> None:
         assert names.guest_name(a.guest) == guest
 
     prop()
-    assert len(accepted) >= 35 * SCALE, len(accepted)
+    assert len(accepted) >= least(35 / 200, n), len(accepted)
 
 
 def test_vlan_ids_are_1_to_4094_or_refused() -> None:
     accepted = []
+    n = cases(200, ci=2000)
 
-    @settings(max_examples=200 * SCALE, deadline=None)
+    @settings(max_examples=n, deadline=None)
     @given(vlan=vlans)
     def prop(vlan: object) -> None:
         try:
@@ -183,4 +188,4 @@ def test_vlan_ids_are_1_to_4094_or_refused() -> None:
         assert isinstance(vid, int) and 1 <= vid <= 4094 and not isinstance(vlan, bool)
 
     prop()
-    assert len(accepted) >= min(80 * SCALE, 2000), len(accepted)  # ~5,000 distinct inputs exist
+    assert len(accepted) >= min(least(80 / 200, n), 2000), len(accepted)  # ~5,000 distinct inputs exist

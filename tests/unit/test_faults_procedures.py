@@ -1,0 +1,288 @@
+"""Faults in every mutating runbook, through the one executor, libvirt calls included.
+
+Each runbook runs in this process (tests/support/inproc.py: its own cells, one host that
+outlives the run) on libvirt's test driver with LVM simulated (tests/support/simlvm.py: this
+machine has no device-mapper; creating, renaming, resizing and removing on real LVM metadata
+are tests/integration/test_faults_executor.py's). A clean run records every change it makes
+(commands and libvirt calls alike, in the runner's record), the step it belongs to and the
+host's state after it. Then, for each change in turn, a run where it fails **before** it runs
+(``$KVMOPS_FAULT_WHEN=before``) and one where it fails **after** it ran:
+
+- the run fails naming that change's step, with the injected fault as the cause;
+- no lock is left;
+- the host is exactly as the clean run left it after the changes before it (before), or
+  including it (after);
+- a re-run without the fault reaches the clean run's end state, repeating no change that was
+  done: the changes it makes are exactly the clean run's remaining ones (a change that ran and
+  then reported failure counts as done).
+
+Where the test driver cannot do what a host does, a stand-in says so: it has no serial console
+(:class:`ConsoleVirt` shows a login prompt for a running guest) and cannot eject a CD-ROM from
+a running guest (guest-create with setup=nocloud ends at retiring the seed: that is asserted).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvmops.errors import LibvirtError
+from kvmops.runners.base import CommandRecord
+from kvmops.runners.faults import FAULT_EXIT
+from kvmops.virt import LineSink, Virt
+from tests.support.inproc import CellRun, KeptHost, current_step, run_runbook
+from tests.support.simlvm import GiB, SimLvm
+from tests.unit.test_guest_testbed import RUNNING, SHUTOFF, write_node, write_site
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
+SNAP = "vmt1-20261130T0800Z"
+FROZEN = datetime(2026, 11, 30, 8, 15, 30, tzinfo=UTC)
+
+
+class ConsoleVirt(Virt):
+    """The test driver has no console streams: a running guest shows a login prompt."""
+
+    def read_console(self, name: str, seconds: float, on_line: LineSink | None = None,
+                     until: Callable[[str], bool] | None = None) -> str:
+        if not self.info(name).active:
+            raise LibvirtError(f"guest {name} is not running")
+        return f"\n{name} login: "
+
+
+# -- one test's host ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """A runbook, its parameters, and the host it starts from."""
+
+    runbook: str
+    params: dict[str, Any]
+    confirm: str = ""
+    lvs: dict[str, int] = field(default_factory=dict)
+    snapshots: tuple[tuple[str, str, float], ...] = ()  # (name, origin, percent)
+    domains: tuple[tuple[str, str, int], ...] = ()  # (name, disk, runstate)
+    autostart: tuple[str, ...] = ()
+    kept_xml: tuple[str, ...] = ()  # guests whose XML is kept in xml_dir
+    end: tuple[str, str] | None = None  # a run ends failing at (step, because): the test driver's limit
+    rerun_confirm: Callable[[World], str] | None = None  # what a re-run must confirm on the host it finds
+    repeats: tuple[str, ...] = ()  # changes whose completion no fact shows: a re-run before define does them again
+    done_end: tuple[str, str, str] | None = None  # (change, step, because): once it ran, a re-run refuses there
+
+
+@dataclass
+class World:
+    tmp: Path
+    sim: SimLvm
+    host: KeptHost
+
+    def state(self) -> dict[str, Any]:
+        """What the changes change: LVs, guests (state, autostart, definition), kept files."""
+        doms = {d.name: (d.state, d.autostart, self.same(_xml(d.inactive_xml))) for d in self.host.virt.domains()}
+        kvm = self.tmp / "kvm"
+        files = {p.name: self.same(_xml(p.read_text())) if ".xml" in p.name else p.stat().st_size
+                 for p in sorted(kvm.iterdir())} if kvm.is_dir() else {}
+        return {"lvs": self.sim.state(), "domains": doms, "files": files}
+
+    def same(self, text: str) -> str:
+        """Paths in this world's folder, and UUIDs libvirt made up, as in any other world."""
+        return re.sub(r"<uuid>[0-9a-f-]*", "<uuid>", text.replace(str(self.tmp), "WORLD"))
+
+    def changes(self) -> list[str]:
+        """The changes that ran and succeeded (one the test driver cannot make is no change)."""
+        return [self.same(r.command) for r in self.sim.records if r.mutates and r.returncode == 0]
+
+    def locks(self) -> list[str]:
+        locks = self.tmp / "locks"
+        return sorted(p.name for p in locks.iterdir()) if locks.is_dir() else []
+
+
+def _xml(text: str) -> str:
+    """A definition without what libvirt makes up anew on each node: UUIDs, MACs."""
+    return re.sub(r"<uuid>[^<]*</uuid>|<mac address=['\"][^'\"]*['\"]\s*/>", "", text)
+
+
+def make_world(tmp: Path, case: Case, image: Path) -> World:
+    tmp.mkdir(parents=True)
+    nodes = tuple((name, 1048576, 1, disk, state) for name, disk, state in case.domains)
+    uri = write_node(tmp / "node.xml", nodes)
+    site = write_site(tmp, uri)
+    sim = SimLvm(case.lvs)
+    for name, origin, percent in case.snapshots:
+        sim.snapshot(name, origin, GiB, percent)
+    host = KeptHost(site, sim, uri)
+    host._virt = ConsoleVirt(uri)
+    for name in case.autostart:
+        host.virt.set_autostart(name, True)
+    for name in case.kept_xml:
+        (tmp / "kvm").mkdir(exist_ok=True)
+        (tmp / "kvm" / f"{name}.xml").write_text(host.virt.inactive_xml(name))
+    return World(tmp, sim, host)
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+T1 = "/dev/rl_build/vmt1"
+COPY = ("qemu-img convert ",)  # the image copied onto the LV: nothing on the host says it was complete
+SEED = ("install -D -m 0600 /dev/null ", "openssl base64 ")  # the seed ISO is written anew each run
+CASES = {
+    "lv-create": Case("lv-create", {"guest": "t1", "size": "1g"}),
+    "lv-resize-grow": Case("lv-resize", {"guest": "t1", "size": "2g"}, lvs={"vmt1": GiB}),
+    "lv-resize-shrink": Case("lv-resize", {"guest": "t1", "size": "1g"}, "rl_build/vmt1", lvs={"vmt1": 2 * GiB}),
+    "lv-remove": Case("lv-remove", {"lv": "vmt1"}, "rl_build/vmt1", lvs={"vmt1": GiB}),
+    "lv-snapshot": Case("lv-snapshot", {"guest": "t1", "size": "1g"}, lvs={"vmt1": 10 * GiB}),
+    "lv-restore": Case("lv-restore", {"guest": "t1", "interval": 1}, f"rl_build/{SNAP}", lvs={"vmt1": 10 * GiB},
+                       snapshots=((SNAP, "vmt1", 20.0),),
+                       done_end=("lvconvert --mergesnapshot", "Check preconditions", "rollback is done")),
+    "lv-rename": Case("lv-rename", {"lv": "vmt1", "new_name": "vmt1b"}, "t1", lvs={"vmt1": 10 * GiB},
+                      domains=(("t1", T1, SHUTOFF),)),
+    "snapshot-filling-up": Case("snapshot-filling-up", {"threshold": 80.0, "by": "1g"},
+                                lvs={"vmt1": 10 * GiB, "vmt2": 10 * GiB},
+                                snapshots=((SNAP, "vmt1", 90.0), ("vmt2-20261130T0800Z", "vmt2", 95.0))),
+    "guest-lifecycle-start": Case("guest-lifecycle", {"guest": "t1", "action": "start", "seconds": 0.0},
+                                  lvs={"vmt1": GiB}, domains=(("t1", T1, SHUTOFF),)),
+    "guest-lifecycle-shutdown": Case("guest-lifecycle", {"guest": "t1", "action": "shutdown", "timeout": 5.0},
+                                     lvs={"vmt1": GiB}, domains=(("t1", T1, RUNNING),)),
+    "guest-lifecycle-destroy": Case("guest-lifecycle", {"guest": "t1", "action": "destroy"}, "t1",
+                                    lvs={"vmt1": GiB}, domains=(("t1", T1, RUNNING),)),
+    "guest-lifecycle-autostart": Case("guest-lifecycle", {"guest": "t1", "action": "autostart"},
+                                      lvs={"vmt1": GiB}, domains=(("t1", T1, SHUTOFF),)),
+    "guest-remove": Case("guest-remove", {"guest": "t1", "remove_disks": True,
+                                          "confirm_disks": f"rl_build/{SNAP},rl_build/vmt1"}, "t1",
+                         lvs={"vmt1": 10 * GiB}, snapshots=((SNAP, "vmt1", 5.0),),
+                         domains=(("t1", T1, SHUTOFF),), kept_xml=("t1",)),
+    "guest-create-none": Case("guest-create", {"guest": "web2", "vlans": "2368", "memory": "1g", "vcpus": 1,
+                                               "size": "1g", "setup": "none", "console_seconds": 1.0},
+                              rerun_confirm=lambda w: "rl_build/vmweb2" if "vmweb2" in w.sim.lvs else "",
+                              repeats=COPY),
+    "guest-create-nocloud": Case("guest-create", {"guest": "web2", "vlans": "2368", "memory": "1g", "vcpus": 1,
+                                                  "size": "1g", "setup": "nocloud", "keys": KEY,
+                                                  "console_seconds": 1.0},
+                                 end=("Retire the seed", "not supported by the connection driver"),
+                                 rerun_confirm=lambda w: "rl_build/vmweb2" if "vmweb2" in w.sim.lvs else "",
+                              repeats=COPY + SEED),
+    "host-recovery": Case("host-recovery", {"order": "t2", "boot_seconds": 5.0}, lvs={"vmt1": GiB, "vmt2": GiB},
+                          domains=(("t1", T1, SHUTOFF), ("t2", "/dev/rl_build/vmt2", SHUTOFF)),
+                          autostart=("t1", "t2")),
+}
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    """A real raw image with a partition table: qemu-img reads it (the copy itself is simulated)."""
+    path = tmp_path / "cloud.raw"
+    with path.open("wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run(["sfdisk", "-q", str(path)], input="label: dos\ntype=83\n", text=True, check=True,
+                   capture_output=True)
+    return path
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lv-snapshot names its snapshot after the minute it runs (``datetime.now`` in its cell):
+    one minute for the clean run, the failed one and the re-run, as for a re-run right away."""
+    import datetime as dt
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Frozen:
+            return cls.fromtimestamp(FROZEN.timestamp(), tz)
+
+    monkeypatch.setattr(dt, "datetime", Frozen)
+
+
+# -- the harness -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    display: str
+    step: str
+    after: dict[str, Any]  # the host's state right after it
+
+
+def run(w: World, case: Case, monkeypatch: pytest.MonkeyPatch, image: Path, *, confirm: str | None = None,
+        fault: int | None = None, when: str = "before") -> CellRun:
+    w.sim.records.clear()
+    params = {**case.params, **({"image": str(image)} if case.runbook == "guest-create" else {})}
+    return run_runbook(case.runbook, params, w.host, monkeypatch, confirm=case.confirm if confirm is None else confirm,
+                       fault=fault, when=when)
+
+
+def assert_reached_end(case: Case, res: CellRun) -> None:
+    if case.end is None:
+        assert res.ok, f"{res.step}: {res.error}\n{res.output[-3000:]}"
+    else:
+        assert not res.ok and res.step == case.end[0] and case.end[1] in str(res.error), (res.step, res.error)
+
+
+@pytest.fixture
+def worlds(tmp_path: Path, image: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Case], World]]:
+    made: list[World] = []
+
+    def make(case: Case) -> World:
+        w = make_world(tmp_path / f"w{len(made)}", case, image)
+        monkeypatch.setenv("KVMOPS_LOCK_DIR", str(w.tmp / "locks"))
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.host.shut()
+
+
+@pytest.mark.usefixtures("frozen_clock")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_change_fails_before_and_after_it_ran_and_a_rerun_converges(
+        name: str, worlds: Callable[[Case], World], monkeypatch: pytest.MonkeyPatch, image: Path) -> None:
+    case = CASES[name]
+    clean = worlds(case)
+    trail: list[Change] = []
+
+    def seen(rec: CommandRecord) -> None:
+        if rec.returncode == 0:
+                trail.append(Change(clean.same(rec.command), current_step(), clean.state()))
+
+    start = clean.state()
+    clean.sim.on_change = seen
+    res = run(clean, case, monkeypatch, image)
+    clean.sim.on_change = None
+    assert_reached_end(case, res)
+    goal = clean.state()
+    assert trail and clean.locks() == []
+    states = [start] + [c.after for c in trail]
+    for n, change in enumerate(trail, 1):
+        for when in ("before", "after"):
+            w = worlds(case)
+            failed = run(w, case, monkeypatch, image, fault=n, when=when)
+            where = f"{name}: change {n} ({change.display}) failing {when} it ran"
+            assert not failed.ok and failed.step == change.step, (where, failed.step, failed.error)
+            assert "injected fault" in str(failed.error), (where, failed.error)
+            (broken,) = [w.same(r.command) for r in w.sim.records if r.returncode == FAULT_EXIT]
+            assert broken == change.display, where
+            assert w.locks() == [], where
+            done = n if when == "after" else n - 1
+            defined = any(c.display.startswith("virsh define ") for c in trail[:done])
+            again_too = [] if defined else [i for i, c in enumerate(trail[:done])
+                                            if c.display.startswith(case.repeats or ("\0",))]
+            assert w.state() == states[done], where
+            confirm = case.confirm + ("," + case.rerun_confirm(w) if case.rerun_confirm else "")
+            again = run(w, case, monkeypatch, image, confirm=confirm)
+            if case.done_end and done >= next(i for i, c in enumerate(trail, 1)
+                                              if c.display.startswith(case.done_end[0])):
+                # the rollback (the merge) happened: nothing says it was this run's, so it is refused
+                assert not again.ok and again.step == case.done_end[1] and case.done_end[2] in str(again.error)
+                assert w.state() == goal and w.changes() == [], where
+                continue
+            assert_reached_end(case, again)
+            assert w.state() == goal and w.locks() == [], where
+            expected = [c.display for i, c in enumerate(trail) if i >= done or i in again_too]
+            assert w.changes() == expected, (where, w.changes(), expected)
