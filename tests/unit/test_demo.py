@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from kvmops_lab import demo
 from kvmops.cli.main import main
+from kvmops_lab import demo
 
 
 def test_plan_mode_demo_creates_a_guest_plan(capsys: pytest.CaptureFixture[str], tmp_path: object,
