@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--accel", choices=("kvm", "tcg"), help="skip the KVM probe and use this")
     c.add_argument("--timeout", type=float, help="seconds to wait for SSH (default 180 KVM, 480 TCG)")
     c.add_argument("--no-guest-image", action="store_true",
-                   help="do not build/attach the small guest cloud image")
+                   help="do not build/attach the small busybox guest image")
+    c.add_argument("--no-cloud-image", action="store_true",
+                   help="do not build/attach the realistic cloud image (/var/lib/kvmops/images/cloud.raw)")
     c.set_defaults(func=cmd_up)
 
     c = cmds.add_parser("status", help="running / stopped / stale")
@@ -46,10 +48,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from kvmops_lab.cloud_image import ensure_cloud_image
     from kvmops_lab.guest_image import ensure_guest_image
 
     image = None if args.no_guest_image else ensure_guest_image()
-    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image)
+    cloud = None if args.no_cloud_image else ensure_cloud_image().raw
+    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud)
     print(f"lab running: pid {state.pid}, {state.accel}, ssh port {state.port}")
     print(f"site file:   {state.site}   (kvmops lv list --site {state.site})")
     print("shell:       kvmops lab ssh")
