@@ -40,6 +40,9 @@ BASE_PACKAGES = (
 IMAGE_PACKAGES = (
     "linux-image-amd64", "grub-pc-bin", "grub2-common", "xfsprogs", "network-manager",
     "openssh-server", "sudo", "cloud-init", "cloud-guest-utils", "qemu-guest-agent",
+    # the hostname resolves without /etc/hosts (RHEL: `hosts: files dns myhostname`), so sudo
+    # does not complain about a hostname cloud-init set
+    "libnss-myhostname",
 )
 # Module folders a VM never loads, removed like RHEL's split of kernel-core (what its cloud
 # images carry) from kernel-modules. Debian's smaller cloud kernel is not used: it has no AHCI,
@@ -52,8 +55,10 @@ PRUNED_MODULES = (
     "drivers/scsi/lpfc", "drivers/scsi/qla2xxx", "drivers/scsi/mpt3sas", "drivers/scsi/megaraid",
     "sound", "net/wireless", "net/mac80211", "net/bluetooth",
 )
-# initramfs-tools with MODULES=list: only what finds and mounts the root (and nothing else).
-INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_scsi", "xfs", "crc32c_generic")
+# initramfs-tools with MODULES=list: what finds and mounts the root, and the SATA CD-ROM: the
+# NoCloud seed must be a block device before systemd's generators run (cloud-init's
+# ds-identify looks for the "cidata" label then; RHEL's kernel has AHCI built in).
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_scsi", "xfs", "crc32c_generic", "ahci", "sr_mod")
 # Timers and waits that only slow a throwaway guest down (GenericCloud keeps them; they do not
 # change what the proof shows: login, network, sudo, logs).
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer", "e2scrub_all.timer",
@@ -68,6 +73,8 @@ def _cloud_cfg(login_user: str) -> str:
         "ssh_pwauth": False,
         "ssh_deletekeys": True,
         "ssh_genkeytypes": ["rsa", "ecdsa", "ed25519"],
+        # a locale the image has (Debian's cloud-init would set en_US.UTF-8, not generated here)
+        "locale": "C.UTF-8",
         "system_info": {
             "default_user": {
                 "name": login_user, "lock_passwd": True, "gecos": "Cloud User",
