@@ -62,6 +62,9 @@ def domain_xml(name: str, disk: str, bridge: str | None, seed: str | None, memor
   <vcpu placement='static'>1</vcpu>
   <os><type arch='x86_64' machine='q35'>hvm</type><boot dev='hd'/></os>
   <features><acpi/><apic/></features>
+  <cpu mode='host-model' check='partial'/>
+  <clock offset='utc'><timer name='rtc' tickpolicy='catchup'/><timer name='pit' tickpolicy='delay'/>
+    <timer name='hpet' present='no'/></clock>
   <devices>
     <disk type='block' device='disk'><driver name='qemu' type='raw' cache='none' io='native'/>
       <source dev='{disk}'/><target dev='vda' bus='virtio'/></disk>
