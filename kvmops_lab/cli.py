@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmds.add_parser("guest-image", help="build (cached) the small guest cloud image; print its path")
     c.set_defaults(func=cmd_guest_image)
 
+    c = cmds.add_parser("cloud-image", help="build (cached) the realistic GenericCloud-like image; print its path")
+    c.set_defaults(func=cmd_cloud_image)
+
 
 def cmd_up(args: argparse.Namespace) -> int:
     from kvmops_lab.cloud_image import ensure_cloud_image
@@ -96,4 +99,15 @@ def cmd_guest_image(args: argparse.Namespace) -> int:
     from kvmops_lab.guest_image import ensure_guest_image
 
     print(ensure_guest_image())
+    return 0
+
+
+def cmd_cloud_image(args: argparse.Namespace) -> int:
+    from kvmops_lab.cloud_image import IN_LAB_FILE, ensure_cloud_image
+
+    img = ensure_cloud_image()
+    m = img.manifest()
+    print(img.raw)
+    print(f"built in {m['build_s']:.0f} s; {m['allocated_bytes'] / 2**20:.0f} MiB allocated of "
+          f"{m['virtual_bytes'] / 2**30:.1f} GiB; kernel {m['kernel']}; in the lab: {IN_LAB_FILE}")
     return 0

@@ -18,6 +18,7 @@ from kvmops.host import Host, connect
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
 from kvmops.site import load_site
+from kvmops_lab.cloud_image import IN_LAB_FILE
 from kvmops_lab.guest_accel import decide_guest_domain_type
 from kvmops_lab.paths import LabPaths
 from kvmops_lab.progress import Phases
@@ -28,7 +29,7 @@ PV_DEVICE = f"/dev/disk/by-id/virtio-{PV_SERIAL}"
 GUEST_IMAGE_DEVICE = f"/dev/disk/by-id/virtio-{GUEST_IMAGE_SERIAL}"
 GUEST_IMAGE_FILE = "/var/lib/kvmops/images/guest.raw"
 CLOUD_IMAGE_DEVICE = f"/dev/disk/by-id/virtio-{CLOUD_IMAGE_SERIAL}"
-CLOUD_IMAGE_FILE = "/var/lib/kvmops/images/cloud.raw"
+CLOUD_IMAGE_FILE = IN_LAB_FILE
 IMAGES = ((GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE), (CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE))
 
 
