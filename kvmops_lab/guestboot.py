@@ -319,6 +319,11 @@ class SshLogin:
     key: Path
 
 
+# ssh's messages when the connection ended before the command could run
+PRE_AUTH_DROPS = ("kex_exchange_identification", "Connection reset by peer", "Connection refused",
+                  "Connection closed by", "banner exchange")
+
+
 class LoginFailed(LabError):
     """The console said ``Login incorrect``: decisive proof that the password is not that one."""
 
@@ -463,10 +468,21 @@ class BootedGuest:
             argv += ["--", shlex.join(command)]
         return argv
 
-    def ssh(self, login: SshLogin, *command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` in the guest over SSH; the completed process (not checked)."""
-        return subprocess.run(self.ssh_argv(login, *command), capture_output=True, text=True, timeout=timeout,
-                              check=False)
+    def ssh(self, login: SshLogin, *command: str, timeout: float = 60.0,
+            retries: int = 3) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` in the guest over SSH; the completed process (not checked).
+
+        A connection dropped before authentication (sshd restarting: cloud-init's first boot
+        does that) is retried: the command cannot have run then.
+        """
+        argv = self.ssh_argv(login, *command)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        for _ in range(retries):
+            if res.returncode != 255 or not any(m in res.stderr for m in PRE_AUTH_DROPS):
+                break
+            time.sleep(3)
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return res
 
     def wait_for_ssh(self, login: SshLogin, timeout: float = 300.0) -> float:
         """Seconds from QEMU's start until ``ssh ... true`` succeeded; LabError after ``timeout``."""
@@ -640,6 +656,12 @@ def root_fs_bytes(g: BootedGuest, login: SshLogin) -> int:
 
 def read_file(g: BootedGuest, login: SshLogin, path: str) -> str:
     return _out(g, login, "cat", path)
+
+
+def cloud_init_status(g: BootedGuest, login: SshLogin, timeout: float = 600.0) -> str:
+    """``cloud-init status --wait --long``: waits until cloud-init finished; its report."""
+    res = g.ssh(login, "cloud-init", "status", "--wait", "--long", timeout=timeout)
+    return res.stdout + res.stderr
 
 
 def journal(g: BootedGuest, login: SshLogin, lines: int = 20) -> str:
