@@ -24,6 +24,7 @@ from pathlib import Path
 
 from kvmops.cmd import change, read
 from kvmops.host import Host
+from kvmops_lab.errors import LabError
 from kvmops_lab.guestboot import SshLogin
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 
@@ -159,6 +160,10 @@ def create(host: Host, name: str, setup: str, *, vlan: int, address: str, key: P
     """LV, image copy, the setup, the domain defined; :func:`remove` first (a leftover)."""
     if setup not in ("offline", "nocloud"):
         raise ValueError(f"setup must be offline or nocloud, got {setup!r}")
+    if host.run(read("test", "-f", image, ok=(0, 1))).returncode != 0:
+        raise LabError(f"{image} is not in the lab: it was started without the cloud image "
+                       "(`kvmops lab up --no-cloud-image`, or by `kvmops demo`); `kvmops lab destroy`, then "
+                       "`kvmops lab up`")
     lv = host.site.guest_lv(name)
     xml_dir = host.site.xml_dir.rstrip("/")
     seed = f"{xml_dir}/{name}-seed.iso" if setup == "nocloud" else None
