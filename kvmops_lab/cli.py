@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--accel", choices=("kvm", "tcg"), help="skip the KVM probe and use this")
     c.add_argument("--timeout", type=float, help="seconds to wait for SSH (default 180 KVM, 480 TCG)")
     c.add_argument("--no-guest-image", action="store_true",
-                   help="do not build/attach the small guest cloud image")
+                   help="do not build/attach the small busybox guest image")
+    c.add_argument("--no-cloud-image", action="store_true",
+                   help="do not build/attach the realistic cloud image (/var/lib/kvmops/images/cloud.raw)")
     c.set_defaults(func=cmd_up)
 
     c = cmds.add_parser("status", help="running / stopped / stale")
@@ -44,12 +46,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = cmds.add_parser("guest-image", help="build (cached) the small guest cloud image; print its path")
     c.set_defaults(func=cmd_guest_image)
 
+    c = cmds.add_parser("cloud-image", help="build (cached) the realistic GenericCloud-like image; print its path")
+    c.set_defaults(func=cmd_cloud_image)
+
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from kvmops_lab.cloud_image import ensure_cloud_image
     from kvmops_lab.guest_image import ensure_guest_image
 
     image = None if args.no_guest_image else ensure_guest_image()
-    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image)
+    cloud = None if args.no_cloud_image else ensure_cloud_image().raw
+    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud)
     print(f"lab running: pid {state.pid}, {state.accel}, ssh port {state.port}")
     print(f"site file:   {state.site}   (kvmops lv list --site {state.site})")
     print("shell:       kvmops lab ssh")
@@ -92,4 +99,15 @@ def cmd_guest_image(args: argparse.Namespace) -> int:
     from kvmops_lab.guest_image import ensure_guest_image
 
     print(ensure_guest_image())
+    return 0
+
+
+def cmd_cloud_image(args: argparse.Namespace) -> int:
+    from kvmops_lab.cloud_image import IN_LAB_FILE, ensure_cloud_image
+
+    img = ensure_cloud_image()
+    m = img.manifest()
+    print(img.raw)
+    print(f"built in {m['build_s']:.0f} s; {m['allocated_bytes'] / 2**20:.0f} MiB allocated of "
+          f"{m['virtual_bytes'] / 2**30:.1f} GiB; kernel {m['kernel']}; in the lab: {IN_LAB_FILE}")
     return 0

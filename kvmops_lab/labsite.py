@@ -16,8 +16,14 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def render_site(state: LabState) -> str:
-    """The TOML that points kvmops at the lab over SSH, host keys checked strictly."""
+def render_site(state: LabState, domain_type: str = "qemu") -> str:
+    """The TOML that points kvmops at the lab over SSH, host keys checked strictly.
+
+    ``domain_type`` is ``kvm`` when a KVM guest boots inside the lab (see
+    :mod:`kvmops_lab.guest_accel`), as the guide's template has it; ``qemu`` (TCG) otherwise.
+    """
+    if domain_type not in ("kvm", "qemu"):
+        raise ValueError(f"domain type must be kvm or qemu, got {domain_type!r}")
     lines = [
         "# The kvmops lab VM (written by `kvmops lab up`; do not edit: it is rewritten).",
         "[host]",
@@ -36,7 +42,7 @@ def render_site(state: LabState) -> str:
         "",
         "[libvirt]",
         'uri = "qemu:///system"',
-        'domain_type = "qemu"',
+        f"domain_type = {_q(domain_type)}",
         f"emulator = {_q(EMULATOR)}",
         'xml_dir = "/root/kvm"',
         "",

@@ -2,11 +2,16 @@
 
 - VG ``rl_build``: ``vgcreate rl_build /dev/disk/by-id/virtio-kvmops-pv`` when ``vgs`` lacks
   it (vgcreate initialises the blank disk as a PV itself).
-- The guest cloud image, when attached as a read-only disk: copied to
-  ``/var/lib/kvmops/images/guest.raw`` (sparse) so runbooks can ``dd`` it like the guide does.
+- The guests' domain type: ``kvm`` when a KVM guest boots inside the lab (probed once, see
+  :mod:`kvmops_lab.guest_accel`), else ``qemu``; the site file is rewritten with it.
+- The guest images, when attached as read-only disks: the small busybox guest copied to
+  ``/var/lib/kvmops/images/guest.raw``, the realistic cloud image to ``.../cloud.raw``
+  (sparse) so runbooks can copy them like the guide does.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from kvmops.cmd import change, read
 from kvmops.executor import Executor
@@ -14,13 +19,19 @@ from kvmops.host import Host, connect
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
 from kvmops.site import load_site
+from kvmops_lab.cloud_image import IN_LAB_FILE
+from kvmops_lab.guest_accel import decide_guest_domain_type
+from kvmops_lab.paths import LabPaths
 from kvmops_lab.progress import Phases
-from kvmops_lab.qemu import GUEST_IMAGE_SERIAL, PV_SERIAL
+from kvmops_lab.qemu import CLOUD_IMAGE_SERIAL, GUEST_IMAGE_SERIAL, PV_SERIAL
 from kvmops_lab.state import LabState
 
 PV_DEVICE = f"/dev/disk/by-id/virtio-{PV_SERIAL}"
 GUEST_IMAGE_DEVICE = f"/dev/disk/by-id/virtio-{GUEST_IMAGE_SERIAL}"
 GUEST_IMAGE_FILE = "/var/lib/kvmops/images/guest.raw"
+CLOUD_IMAGE_DEVICE = f"/dev/disk/by-id/virtio-{CLOUD_IMAGE_SERIAL}"
+CLOUD_IMAGE_FILE = IN_LAB_FILE
+IMAGES = ((GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE), (CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE))
 
 
 def vg_plan(vgs: tuple[VG, ...], vg: str, device: str = PV_DEVICE) -> Plan:
@@ -31,30 +42,36 @@ def vg_plan(vgs: tuple[VG, ...], vg: str, device: str = PV_DEVICE) -> Plan:
     return plan.add(f"create VG {vg} on the lab's PV disk", change("vgcreate", vg, device))
 
 
-def image_plan(attached: bool, copied: bool) -> Plan:
+def image_plan(attached: bool, copied: bool, device: str = GUEST_IMAGE_DEVICE,
+               target: str = GUEST_IMAGE_FILE) -> Plan:
     """``cp --sparse=always DEVICE /var/lib/kvmops/images/guest.raw`` unless done or absent."""
-    plan = Plan("the guest cloud image inside the lab")
+    name = target.rsplit("/", 1)[1]
+    plan = Plan(f"the guest image {name} inside the lab")
     if not attached:
-        return plan.noop("no guest image disk attached to this lab")
+        return plan.noop(f"no disk for {name} attached to this lab")
     if copied:
-        return plan.noop(f"{GUEST_IMAGE_FILE} exists already")
-    plan.add("folder for images", change("mkdir", "-p", GUEST_IMAGE_FILE.rsplit("/", 1)[0]))
-    return plan.add(f"copy the attached guest image to {GUEST_IMAGE_FILE}",
-                    change("cp", "--sparse=always", GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE))
+        return plan.noop(f"{target} exists already")
+    plan.add("folder for images", change("mkdir", "-p", target.rsplit("/", 1)[0]))
+    return plan.add(f"copy the attached image to {target}",
+                    change("cp", "--sparse=always", device, target))
 
 
 def _exists(host: Host, flag: str, path: str) -> bool:
     return host.run(read("test", flag, path, ok=(0, 1))).returncode == 0
 
 
-def prepare_lab(state: LabState, say: Phases) -> None:
+def prepare_lab(state: LabState, say: Phases, paths: LabPaths | None = None) -> str:
+    """VG, images, then the guests' domain type (``kvm`` when KVM works inside); returns it."""
     site = load_site(state.site)
     host = connect(site, apply=True)
     try:
         vgs = parse_vgs(host.run(vgs_cmd()).stdout)
         plan = vg_plan(vgs, site.vg)
-        plan.extend(image_plan(_exists(host, "-b", GUEST_IMAGE_DEVICE), _exists(host, "-e", GUEST_IMAGE_FILE)))
+        for device, target in IMAGES:
+            plan.extend(image_plan(_exists(host, "-b", device), _exists(host, "-e", target), device, target))
         for line in Executor(host, lambda m: say(f"prepare: {m}")).execute(plan):
             say(f"prepare: {line}")
+        return decide_guest_domain_type(host, paths or LabPaths(Path(state.run_dir).parent), state.image_dir,
+                                        state.accel, say)
     finally:
         host.close()

@@ -10,6 +10,7 @@ QEMU = "qemu-system-x86_64"
 PV_SERIAL = "kvmops-pv"
 ROOT_SERIAL = "kvmops-root"
 GUEST_IMAGE_SERIAL = "kvmops-guest-image"
+CLOUD_IMAGE_SERIAL = "kvmops-cloud-image"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class BootSpec:
     memory_mb: int = 1536
     cpus: int = 2
     guest_image: str | None = None
+    cloud_image: str | None = None
     extra_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -47,7 +49,8 @@ def qemu_argv(spec: BootSpec) -> tuple[str, ...]:
     """``qemu-system-x86_64 -accel tcg -m 1536 -smp 2 -kernel ... -daemonize ...``.
 
     Disks: ``vda`` the root overlay, ``vdb`` the PV of VG rl_build (``/dev/disk/by-id/
-    virtio-kvmops-pv``), optionally ``vdc`` the guest cloud image, read-only. NICs: the admin
+    virtio-kvmops-pv``), optionally the small guest image and the realistic cloud image, both
+    read-only (``/dev/disk/by-id/virtio-kvmops-guest-image``, ``...-cloud-image``). NICs: the admin
     NIC with SSH forwarded to ``127.0.0.1:PORT``; the uplink with a fixed MAC (named
     ``ens802f1`` inside). Both are ``restrict=on``: nothing leaves this machine.
     """
@@ -65,6 +68,8 @@ def qemu_argv(spec: BootSpec) -> tuple[str, ...]:
     ]
     if spec.guest_image:
         argv += _disk("gimg", spec.guest_image, "raw", GUEST_IMAGE_SERIAL, readonly=True)
+    if spec.cloud_image:
+        argv += _disk("cimg", spec.cloud_image, "raw", CLOUD_IMAGE_SERIAL, readonly=True)
     argv += [
         "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{spec.port}-:22",
         "-device", f"virtio-net-pci,netdev=n0,mac={ADMIN_MAC}",

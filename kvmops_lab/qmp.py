@@ -1,4 +1,5 @@
-"""A minimal QMP client: ``{"execute": "system_powerdown"}`` to QEMU's monitor socket."""
+"""A minimal QMP client: ``{"execute": "system_powerdown"}`` (or any command with arguments) to
+QEMU's monitor socket."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ from pathlib import Path
 from typing import Any
 
 
-def qmp(sock_path: Path, command: str, timeout: float = 5.0) -> dict[str, Any]:
-    """Run one QMP command; returns QEMU's answer. OSError when QEMU is not there."""
+def qmp(sock_path: Path, command: str, timeout: float = 5.0,
+        arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one QMP command (with ``arguments``); returns QEMU's answer. OSError when QEMU
+    is not there. E.g. ``qmp(sock, "human-monitor-command", arguments={"command-line":
+    "hostfwd_add n0 tcp:127.0.0.1:4000-10.0.2.15:10809"})``."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(str(sock_path))
         reader = s.makefile("r")
         json.loads(reader.readline())  # greeting
-        for execute in ("qmp_capabilities", command):
-            s.sendall(json.dumps({"execute": execute}).encode() + b"\n")
+        for execute, args in (("qmp_capabilities", None), (command, arguments)):
+            msg: dict[str, Any] = {"execute": execute}
+            if args is not None:
+                msg["arguments"] = args
+            s.sendall(json.dumps(msg).encode() + b"\n")
             answer = _answer(reader)
         return answer
 

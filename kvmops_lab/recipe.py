@@ -12,7 +12,7 @@ UPLINK_MAC = "52:54:00:6b:76:f1"
 ADMIN_NIC = "lab0"
 ADMIN_MAC = "52:54:00:6b:76:01"
 HOSTNAME = "kvmlab"
-RECIPE_VERSION = 3  # bump when the build steps in build.py change meaning
+RECIPE_VERSION = 4  # bump when the build steps in build.py change meaning
 
 # debootstrap --include: what a minbase system needs to boot and be reached.
 BASE_PACKAGES = (
@@ -24,6 +24,8 @@ BASE_PACKAGES = (
 HOST_PACKAGES = (
     "network-manager", "libvirt-daemon-system", "libvirt-clients", "qemu-system-x86",
     "qemu-utils", "cloud-guest-utils", "parted", "dosfstools", "genisoimage", "less",
+    # a Rocky host has it; kvmops writes NoCloud seeds with `openssl base64 -d`
+    "openssl",
 )
 
 

@@ -92,29 +92,32 @@ def ssh_ok(state: LabState, timeout: int = 10) -> bool:
 
 def up(paths: LabPaths | None = None, *, port: int | None = None, accel: str | None = None,
        timeout: float | None = None, recipe: Recipe | None = None, say: Say | None = None,
-       guest_image: Path | None = None) -> LabState:
+       guest_image: Path | None = None, cloud_image: Path | None = None) -> LabState:
     """Build (or reuse) the image, boot it, wait for SSH, prepare VG rl_build; the state.
 
-    A healthy lab that is already running is reused as it is.
+    ``guest_image`` (the small busybox guest) and ``cloud_image`` (the realistic one) are
+    attached read-only and copied to ``/var/lib/kvmops/images/`` inside. A healthy lab that is
+    already running is reused as it is.
     """
     p = _paths(paths)
     phases = Phases(say)
     with file_lock(p.root / "up.lock", lambda: phases("another `kvmops lab up` runs: waiting for it")):
-        return _up(p, phases, port, accel, timeout, recipe, guest_image)
+        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image))
 
 
 def _up(p: LabPaths, phases: Phases, port: int | None, accel: str | None, timeout: float | None,
-        recipe: Recipe | None, guest_image: Path | None) -> LabState:
+        recipe: Recipe | None, images: tuple[Path | None, Path | None]) -> LabState:
     current = _reuse_or_clean(p, phases)
     if current is not None:
         return current
     _need_tools()
     img = ensure_image(p, recipe, phases)
     chosen = accel or os.environ.get("KVMOPS_LAB_ACCEL") or decide_accel(p, img, phases)
-    state = _start(p, img, chosen, port, phases, guest_image)
+    state = _start(p, img, chosen, port, phases, images)
     try:
         wait_for_ssh(p, state, phases, timeout or _boot_timeout(chosen))
-        prepare(state, phases)
+        domain_type = prepare(p, state, phases)
+        p.site.write_text(render_site(state, domain_type))
     except BaseException:
         _kill(p, state)
         p.state.unlink(missing_ok=True)
@@ -161,7 +164,7 @@ def _reuse_or_clean(p: LabPaths, phases: Phases) -> LabState | None:
 
 
 def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: Phases,
-           guest_image: Path | None) -> LabState:
+           images: tuple[Path | None, Path | None]) -> LabState:
     """Fresh overlay and PV disk, QEMU started daemonized; the state file written."""
     runner = LocalRunner()
     _fresh_run_dir(p, img, runner)
@@ -170,7 +173,8 @@ def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: P
         spec = BootSpec(kernel=str(img.kernel), initrd=str(img.initrd), root_disk=str(p.overlay),
                         pv_disk=str(p.pv_disk), serial_log=str(p.serial), pidfile=str(p.pidfile),
                         qmp=str(p.qmp), port=chosen, accel=accel,
-                        guest_image=str(guest_image) if guest_image else None)
+                        guest_image=str(images[0]) if images[0] else None,
+                        cloud_image=str(images[1]) if images[1] else None)
         phases(f"boot: starting QEMU ({accel.upper()}, 1536 MB, 2 CPUs, ssh on 127.0.0.1:{chosen})")
         try:
             runner.run(change(*qemu_argv(spec), timeout=60))
@@ -232,11 +236,12 @@ def wait_for_ssh(p: LabPaths, state: LabState, phases: Phases, timeout: float) -
         time.sleep(2)
 
 
-def prepare(state: LabState, phases: Phases) -> None:
-    """VG rl_build on the PV disk (idempotent), through kvmops' own SSH runner."""
+def prepare(p: LabPaths, state: LabState, phases: Phases) -> str:
+    """VG rl_build on the PV disk, the images, the guests' domain type (idempotent), through
+    kvmops' own SSH runner; returns the domain type for the site file."""
     from kvmops_lab.prepare import prepare_lab
 
-    prepare_lab(state, phases)
+    return prepare_lab(state, phases, p)
 
 
 def down(paths: LabPaths | None = None, *, timeout: float = 90.0, say: Say | None = None) -> str:

@@ -16,6 +16,7 @@ import pytest
 import kvmops_lab as lab
 from kvmops.host import Host, connect
 from kvmops.site import Site, load_site
+from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
 from kvmops_lab.state import RUNNING, LabState
 
@@ -46,9 +47,10 @@ def lab_state() -> Iterator[LabState]:
     started_here = before.kind != RUNNING
     t0 = time.monotonic()
     image = ensure_guest_image()
+    cloud = ensure_cloud_image().raw
     TIMINGS["images (build or cache)"] = time.monotonic() - t0
     t1 = time.monotonic()
-    state = lab.up(guest_image=image)
+    state = lab.up(guest_image=image, cloud_image=cloud)
     TIMINGS["lab up (boot + prepare)" if started_here else "lab reuse"] = time.monotonic() - t1
     t2 = time.monotonic()
     try:

@@ -24,3 +24,14 @@ def test_image_copy_only_when_attached_and_not_copied() -> None:
     plan = image_plan(True, False)
     argvs = [s.cmd.argv for s in plan.steps if s.cmd]
     assert argvs[-1] == ("cp", "--sparse=always", GUEST_IMAGE_DEVICE, GUEST_IMAGE_FILE)
+
+
+def test_cloud_image_is_copied_to_its_own_file() -> None:
+    from kvmops_lab.prepare import CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE, IMAGES
+
+    assert (CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE) in IMAGES
+    assert CLOUD_IMAGE_FILE == "/var/lib/kvmops/images/cloud.raw"
+    plan = image_plan(True, False, CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE)
+    assert [s.cmd.argv for s in plan.steps if s.cmd][-1] == ("cp", "--sparse=always", CLOUD_IMAGE_DEVICE,
+                                                              CLOUD_IMAGE_FILE)
+    assert "cloud.raw exists already" in image_plan(True, True, CLOUD_IMAGE_DEVICE, CLOUD_IMAGE_FILE).render()
