@@ -168,6 +168,8 @@ CASES = {
                                  end=("Retire the seed", "not supported by the connection driver"),
                                  rerun_confirm=lambda w: "rl_build/vmweb2" if "vmweb2" in w.sim.lvs else "",
                               repeats=COPY + SEED),
+    "guest-resize-in-guest": Case("guest-resize", {"guest": "t1", "size": "2g", "offline": False},
+                                  lvs={"vmt1": GiB}, domains=(("t1", T1, SHUTOFF),)),
     "host-recovery": Case("host-recovery", {"order": "t2", "boot_seconds": 5.0}, lvs={"vmt1": GiB, "vmt2": GiB},
                           domains=(("t1", T1, SHUTOFF), ("t2", "/dev/rl_build/vmt2", SHUTOFF)),
                           autostart=("t1", "t2")),
