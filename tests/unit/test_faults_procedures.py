@@ -16,6 +16,11 @@ host's state after it. Then, for each change in turn, a run where it fails **bef
   done: the changes it makes are exactly the clean run's remaining ones (a change that ran and
   then reported failure counts as done).
 
+lv-backup and lv-backup-restore run with LVs that hold data (``SimLvm(devices=...)``: a file
+stands for each LV's device node) and a backup place that is a folder of the test (its host's
+commands go through the same runner, so they are counted, recorded and faulted alike): their
+state includes the LVs' data, tags and the place's files.
+
 Where the test driver cannot do what a host does, a stand-in says so: it has no serial console
 (:class:`ConsoleVirt` shows a login prompt for a running guest) and cannot eject a CD-ROM from
 a running guest (guest-create with setup=nocloud ends at retiring the seed: that is asserted).
@@ -23,10 +28,12 @@ a running guest (guest-create with setup=nocloud ends at retiring the seed: that
 
 from __future__ import annotations
 
+import hashlib
+import random
 import re
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,15 +41,19 @@ from typing import Any
 import pytest
 
 from kvmops.errors import LibvirtError
+from kvmops.host import Host
 from kvmops.runners.base import CommandRecord
 from kvmops.runners.faults import FAULT_EXIT
+from kvmops.transfer import place as place_mod
+from kvmops.transfer.manifest import MANIFEST, DiskBackup, Manifest
 from kvmops.virt import LineSink, Virt
 from tests.support.inproc import CellRun, KeptHost, current_step, run_runbook
-from tests.support.simlvm import GiB, SimLvm
+from tests.support.simlvm import EXTENT, GiB, SimLvm
 from tests.unit.test_guest_testbed import RUNNING, SHUTOFF, write_node, write_site
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 SNAP = "vmt1-20261130T0800Z"
+OLD = "20261129T081530Z"  # a backup of the day before
 FROZEN = datetime(2026, 11, 30, 8, 15, 30, tzinfo=UTC)
 
 
@@ -75,6 +86,12 @@ class Case:
     rerun_confirm: Callable[[World], str] | None = None  # what a re-run must confirm on the host it finds
     repeats: tuple[str, ...] = ()  # changes whose completion no fact shows: a re-run before define does them again
     done_end: tuple[str, str, str] | None = None  # (change, step, because): once it ran, a re-run refuses there
+    data: bool = False  # the LVs hold data (random, of their size) and the runbook reads a place
+    place: Callable[[Path, Path], None] | None = None  # fills the place (its folder, a scratch folder) first
+    undone: Callable[[dict[str, Any], dict[str, Any], str, str], dict[str, Any]] | None = None  # (state after
+    # the done changes, state before the run, the failing change, when) -> the state its way out leaves
+    rerun: Callable[[list[str], int, str], list[str]] | None = None  # (the clean run's changes, the failing
+    # one's number, when) -> a re-run's changes, for a run whose way out undoes done changes
 
 
 @dataclass
@@ -83,13 +100,23 @@ class World:
     sim: SimLvm
     host: KeptHost
 
+    @property
+    def place(self) -> Path:
+        return self.tmp / "place"
+
     def state(self) -> dict[str, Any]:
-        """What the changes change: LVs, guests (state, autostart, definition), kept files."""
+        """What the changes change: LVs, guests (state, autostart, definition), kept files; with
+        data, also the LVs' data and tags and the place's files."""
         doms = {d.name: (d.state, d.autostart, self.same(_xml(d.inactive_xml))) for d in self.host.virt.domains()}
         kvm = self.tmp / "kvm"
         files = {p.name: self.same(_xml(p.read_text())) if ".xml" in p.name else p.stat().st_size
                  for p in sorted(kvm.iterdir())} if kvm.is_dir() else {}
-        return {"lvs": self.sim.state(), "domains": doms, "files": files}
+        state: dict[str, Any] = {"lvs": self.sim.state(), "domains": doms, "files": files}
+        if self.sim.devices is not None:
+            state["data"] = {lv: _sha256(self.sim.device(lv)) for lv in sorted(self.sim.lvs)}
+            state["tags"] = self.sim.tags()
+            state["place"] = {str(p.relative_to(self.place)): _placed(p) for p in sorted(self.place.rglob("*"))}
+        return state
 
     def same(self, text: str) -> str:
         """Paths in this world's folder, and UUIDs libvirt made up, as in any other world."""
@@ -104,6 +131,18 @@ class World:
         return sorted(p.name for p in locks.iterdir()) if locks.is_dir() else []
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _placed(path: Path) -> str | int:
+    """A file at the place as compared: a manifest by its size (it says when it was finished),
+    any other file by its data; a folder by its mode."""
+    if path.is_dir():
+        return oct(path.stat().st_mode & 0o777)
+    return path.stat().st_size if path.name == "manifest.json" else _sha256(path)
+
+
 def _xml(text: str) -> str:
     """A definition without what libvirt makes up anew on each node: UUIDs, MACs."""
     return re.sub(r"<uuid>[^<]*</uuid>|<mac address=['\"][^'\"]*['\"]\s*/>", "", text)
@@ -114,9 +153,13 @@ def make_world(tmp: Path, case: Case, image: Path) -> World:
     nodes = tuple((name, 1048576, 1, disk, state) for name, disk, state in case.domains)
     uri = write_node(tmp / "node.xml", nodes)
     site = write_site(tmp, uri)
-    sim = SimLvm(case.lvs)
+    sim = SimLvm(case.lvs, devices=tmp / "dev" if case.data else None)
+    for name, size in case.lvs.items() if case.data else ():
+        sim.device(name).write_bytes(random.Random(name).randbytes(EXTENT) * (size // EXTENT))
     for name, origin, percent in case.snapshots:
         sim.snapshot(name, origin, GiB, percent)
+    if case.place is not None:
+        case.place(tmp / "place", tmp / "scratch")
     host = KeptHost(site, sim, uri)
     host._virt = ConsoleVirt(uri)
     for name in case.autostart:
@@ -128,6 +171,39 @@ def make_world(tmp: Path, case: Case, image: Path) -> World:
 
 
 # -- the cases ---------------------------------------------------------------------------------
+
+def backup_undone(done: dict[str, Any], start: dict[str, Any], failing: str, when: str) -> dict[str, Any]:
+    """lv-backup's way out: its snapshots are removed (unless removing one is what failed), a
+    guest that ran is started again; what it wrote at the place stays (without a manifest it is
+    never used)."""
+    snaps = {name for name, _, origin in done["lvs"] if origin} if not left_snapshot(failing, when) else set()
+    return {**done, "lvs": tuple(lv for lv in done["lvs"] if lv[0] not in snaps),
+            "data": {k: v for k, v in done["data"].items() if k not in snaps},
+            "tags": {k: v for k, v in done["tags"].items() if k not in snaps},
+            "domains": {k: (start["domains"][k][0], *v[1:]) for k, v in done["domains"].items()}}
+
+
+def left_snapshot(failing: str, when: str) -> bool:
+    return failing.startswith("lvremove ") and when == "before"
+
+
+def backup_rerun(clean: list[str], n: int, when: str) -> list[str]:
+    """A failed backup was undone: a re-run makes it again, all of it, but for an old backup
+    retention removed already, and with the snapshot first that the failure left."""
+    done = n if when == "after" else n - 1
+    again = [c for i, c in enumerate(clean) if i >= done or not c.startswith("rm ")]
+    return [again[0], clean[n - 1], *again[1:]] if left_snapshot(clean[n - 1], when) else again
+
+
+def old_backup(place: Path, scratch: Path) -> None:
+    """A complete backup of t1 taken a day before, for retention to remove."""
+    folder = place / "t1" / OLD
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "vmt1.raw.zst").write_bytes(b"old")
+    disk = DiskBackup("vda", "vmt1", 2 * EXTENT, "vmt1.raw.zst", "0" * 64, "1" * 64, 3)
+    m = Manifest("t1", OLD, "testhost", "rl_build", "vm", "<domain/>", {}, "zstd", (disk,), "", "")
+    (folder / MANIFEST).write_text(m.to_json())
+
 
 T1 = "/dev/rl_build/vmt1"
 COPY = ("qemu-img convert ",)  # the image copied onto the LV: nothing on the host says it was complete
@@ -170,6 +246,10 @@ CASES = {
                               repeats=COPY + SEED),
     "guest-resize-in-guest": Case("guest-resize", {"guest": "t1", "size": "2g", "offline": False},
                                   lvs={"vmt1": GiB}, domains=(("t1", T1, SHUTOFF),)),
+    "lv-backup": Case("lv-backup", {"guest": "t1", "keep": 1, "restart": True, "shutdown_timeout": 5.0}, "t1",
+                      lvs={"vmt1": 2 * EXTENT},
+                      domains=(("t1", T1, RUNNING),), data=True, place=old_backup, undone=backup_undone,
+                      rerun=backup_rerun),
     "host-recovery": Case("host-recovery", {"order": "t2", "boot_seconds": 5.0}, lvs={"vmt1": GiB, "vmt2": GiB},
                           domains=(("t1", T1, SHUTOFF), ("t2", "/dev/rl_build/vmt2", SHUTOFF)),
                           autostart=("t1", "t2")),
@@ -215,6 +295,10 @@ def run(w: World, case: Case, monkeypatch: pytest.MonkeyPatch, image: Path, *, c
         fault: int | None = None, when: str = "before") -> CellRun:
     w.sim.records.clear()
     params = {**case.params, **({"image": str(image)} if case.runbook == "guest-create" else {})}
+    if case.data:  # the place is a folder of this world, its commands run through the world's runner
+        params["place"] = str(w.place)
+        monkeypatch.setattr(place_mod, "place_host", lambda where, base, apply: Host(
+            replace(base, name=where.label, ssh="", recorded=""), w.sim, ""))
     return run_runbook(case.runbook, params, w.host, monkeypatch, confirm=case.confirm if confirm is None else confirm,
                        fault=fault, when=when)
 
@@ -275,7 +359,8 @@ def test_each_change_fails_before_and_after_it_ran_and_a_rerun_converges(
             defined = any(c.display.startswith("virsh define ") for c in trail[:done])
             again_too = [] if defined else [i for i, c in enumerate(trail[:done])
                                             if c.display.startswith(case.repeats or ("\0",))]
-            assert w.state() == states[done], where
+            left = case.undone(states[done], start, change.display, when) if case.undone else states[done]
+            assert w.state() == left, where
             confirm = case.confirm + ("," + case.rerun_confirm(w) if case.rerun_confirm else "")
             again = run(w, case, monkeypatch, image, confirm=confirm)
             if case.done_end and done >= next(i for i, c in enumerate(trail, 1)
@@ -287,4 +372,6 @@ def test_each_change_fails_before_and_after_it_ran_and_a_rerun_converges(
             assert_reached_end(case, again)
             assert w.state() == goal and w.locks() == [], where
             expected = [c.display for i, c in enumerate(trail) if i >= done or i in again_too]
+            if case.rerun:
+                expected = case.rerun([c.display for c in trail], n, when)
             assert w.changes() == expected, (where, w.changes(), expected)
