@@ -85,6 +85,7 @@ class Case:
     end: tuple[str, str] | None = None  # a run ends failing at (step, because): the test driver's limit
     rerun_confirm: Callable[[World], str] | None = None  # what a re-run must confirm on the host it finds
     repeats: tuple[str, ...] = ()  # changes whose completion no fact shows: a re-run before define does them again
+    again: tuple[str, ...] = ()  # changes a re-run always runs again (done or not), e.g. a transfer checked again
     done_end: tuple[str, str, str] | None = None  # (change, step, because): once it ran, a re-run refuses there
     data: bool = False  # the LVs hold data (random, of their size) and the runbook reads a place
     place: Callable[[Path, Path], None] | None = None  # fills the place (its folder, a scratch folder) first
@@ -195,6 +196,21 @@ def backup_rerun(clean: list[str], n: int, when: str) -> list[str]:
     return [again[0], clean[n - 1], *again[1:]] if left_snapshot(clean[n - 1], when) else again
 
 
+def t1_backup(place: Path, scratch: Path) -> None:
+    """A complete backup of guest t1 (one disk of two extents, compressed with zstd) from another host."""
+    scratch.mkdir()
+    raw = scratch / "vmt1"
+    raw.write_bytes(random.Random("t1").randbytes(EXTENT) * 2)
+    folder = place / "t1" / OLD
+    folder.mkdir(parents=True, mode=0o700)
+    packed = folder / "vmt1.raw.zst"
+    subprocess.run(["zstd", "--quiet", "-o", str(packed), str(raw)], check=True)
+    disk = DiskBackup("vda", "vmt1", 2 * EXTENT, packed.name, _sha256(raw), _sha256(packed), packed.stat().st_size)
+    xml = T1_XML.format(disk=T1)
+    m = Manifest("t1", OLD, "otherhost", "rl_build", "vm", xml, {}, "zstd", (disk,), "", "")
+    (folder / MANIFEST).write_text(m.to_json())
+
+
 def old_backup(place: Path, scratch: Path) -> None:
     """A complete backup of t1 taken a day before, for retention to remove."""
     folder = place / "t1" / OLD
@@ -206,7 +222,23 @@ def old_backup(place: Path, scratch: Path) -> None:
 
 
 T1 = "/dev/rl_build/vmt1"
+T1_XML = """<domain type='kvm'>
+  <name>t1</name>
+  <memory unit='KiB'>1048576</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source dev='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"""
 COPY = ("qemu-img convert ",)  # the image copied onto the LV: nothing on the host says it was complete
+STREAM = ("local$ zstd --decompress ",)  # a re-run streams again into an LV not tagged restored, and checks
+# one that is (its sha256 against the manifest's; nothing streamed): the executor records both as the transfer
 SEED = ("install -D -m 0600 /dev/null ", "openssl base64 ")  # the seed ISO is written anew each run
 CASES = {
     "lv-create": Case("lv-create", {"guest": "t1", "size": "1g"}),
@@ -250,6 +282,9 @@ CASES = {
                       lvs={"vmt1": 2 * EXTENT},
                       domains=(("t1", T1, RUNNING),), data=True, place=old_backup, undone=backup_undone,
                       rerun=backup_rerun),
+    "lv-backup-restore": Case("lv-backup-restore", {"guest": "t1", "new_name": "t1copy", "define": True,
+                                                    "start": True, "boot_seconds": 5.0},
+                              data=True, place=t1_backup, again=STREAM),
     "host-recovery": Case("host-recovery", {"order": "t2", "boot_seconds": 5.0}, lvs={"vmt1": GiB, "vmt2": GiB},
                           domains=(("t1", T1, SHUTOFF), ("t2", "/dev/rl_build/vmt2", SHUTOFF)),
                           autostart=("t1", "t2")),
@@ -359,6 +394,7 @@ def test_each_change_fails_before_and_after_it_ran_and_a_rerun_converges(
             defined = any(c.display.startswith("virsh define ") for c in trail[:done])
             again_too = [] if defined else [i for i, c in enumerate(trail[:done])
                                             if c.display.startswith(case.repeats or ("\0",))]
+            again_too += [i for i, c in enumerate(trail[:done]) if c.display.startswith(case.again or ("\0",))]
             left = case.undone(states[done], start, change.display, when) if case.undone else states[done]
             assert w.state() == left, where
             confirm = case.confirm + ("," + case.rerun_confirm(w) if case.rerun_confirm else "")
