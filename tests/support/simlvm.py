@@ -12,6 +12,7 @@ With ``devices=DIR`` each LV also holds data: a file ``DIR/<lv>`` of its size st
 device node, and ``/dev/rl_build/`` in any other command (and in a stream's process) names that
 folder instead; a snapshot is a copy of its origin's data, a merge copies it back. LV tags are
 kept (``lvcreate --addtag``, ``lvchange --addtag/--deltag``) and reported in ``lv_tags``.
+``moved={PATH: OTHER}`` gives a second host on this machine folders of its own (its locks).
 
 Modelled on the guests engineer's ``tests/unit/test_guest_simlvm.py``; this one also
 snapshots, resizes and merges, and fails like LVM does, so a re-run that repeats a done step
@@ -54,13 +55,14 @@ class SimLvm(Runner):
     """``SimLvm({"vmtest1": 10 * GiB})``: VG rl_build (100 GiB) with these LVs."""
 
     def __init__(self, lvs: dict[str, int] | None = None, vg_size: int = 100 * GiB,
-                 devices: Path | None = None) -> None:
+                 devices: Path | None = None, host: str = "testhost", moved: dict[str, str] | None = None) -> None:
         super().__init__()
         self.devices = devices
-        self.host = "testhost"
+        self.host = host
+        self.moved = {**({f"/dev/{VG}/": f"{devices}/"} if devices is not None else {}), **(moved or {})}
         self.vg_size = vg_size
         self.lvs: dict[str, SimLv] = {n: SimLv(n, s) for n, s in (lvs or {}).items()}
-        self.local = LocalRunner("testhost")
+        self.local = LocalRunner(host)
         self.on_change: Callable[[CommandRecord], None] | None = None
         for lv in self.lvs.values():
             self._data(lv.name, lv.size)
@@ -110,10 +112,10 @@ class SimLvm(Runner):
         return {lv.name: tuple(sorted(lv.tags)) for lv in self.lvs.values() if lv.tags}
 
     def _host_argv(self, argv: tuple[str, ...]) -> tuple[str, ...]:
-        """``/dev/rl_build/X`` -> the data file of X (with ``devices``)."""
-        if self.devices is None:
-            return argv
-        return tuple(a.replace(f"/dev/{VG}/", f"{self.devices}/") for a in argv)
+        """``/dev/rl_build/X`` -> the data file of X (with ``devices``); the ``moved`` paths."""
+        for old, new in self.moved.items():
+            argv = tuple(a.replace(old, new) for a in argv)
+        return argv
 
     def stream_argv(self, cmd: Cmd) -> list[str]:
         return list(self._host_argv(cmd.argv))
@@ -132,7 +134,7 @@ class SimLvm(Runner):
         if a[:2] in (("qemu-img", "convert"), ("qemu-img", "compare")) and any(x.startswith(f"/dev/{VG}/")
                                                                              or f"/dev/{VG}/" in x for x in a):
             return self._ok(cmd, "Images are identical.\n" if a[1] == "compare" else "")
-        if self.devices is None:
+        if not self.moved:
             return self.local._execute(cmd, on_line)
         res = self.local._execute(replace(cmd, argv=self._host_argv(a)), on_line)
         return replace(res, cmd=cmd)
