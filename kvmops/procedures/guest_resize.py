@@ -29,14 +29,16 @@ def disk(facts: HostFacts, guest: str) -> str:
 
 
 def check(facts: HostFacts, guest: str, size: int, offline: bool) -> str:
-    """The guest exists, the size is larger, and (offline) the guest is shut off."""
+    """The guest exists, the size is not smaller (the same: a re-run after the LV was grown), and
+    (offline) the guest is shut off."""
     info = lifecycle.need_domain(facts, guest)
     have = facts.lvm.need(facts.site.guest_lv(guest))
-    need(size > have.size, f"{have.path} is {human(have.size)} already: give a size above that "
-                           "(this runbook only grows)")
+    need(size >= have.size, f"{have.path} is {human(have.size)} already: give a size of at least that "
+                            "(this runbook only grows)")  # equal: the LV phase is done; a re-run grows what is left
     need(not offline or not info.active, f"guest {guest} is {info.state}: shut it down first, or set "
                                          "offline=False to grow inside the guest")
-    return f"{have.path}: {human(have.size)} -> {human(size)}; guest {guest} is {info.state}"
+    grown = "(grown already)" if size == have.size else f"-> {human(size)}"
+    return f"{have.path}: {human(have.size)} {grown}; guest {guest} is {info.state}"
 
 
 def lv_phase(facts: HostFacts, guest: str, size: int) -> Procedure:

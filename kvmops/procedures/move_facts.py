@@ -158,6 +158,8 @@ def target_guest(both: Both, guest: str, moving: tuple[Disk, ...]) -> DomainInfo
     if info is None:
         return None
     ours = {d.there.path for d in moving if d.there is not None}
+    # copies whose source LV is gone (a move that removed the source disks): their tags still name it
+    ours |= {lv.path for lv in both.target.lvm.lvs if from_tag(both.source, lv.name) in lv.tags}
     theirs = set(both.target.disks_of.get(guest, ()))
     if not theirs or not theirs <= ours:
         raise SafetyError(f"a guest {guest} exists on {both.target.site.name} and is not this move's copy (its disks: "

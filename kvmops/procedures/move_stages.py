@@ -210,8 +210,9 @@ def boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
 
 def undefine(b: Both, guest: str) -> Plan:
     info = b.source.domain(guest)
-    if info is None:
-        return Plan(f"undefine guest {guest} on {b.source.site.name}").noop(
+    if info is None:  # undefined already; its kept XML is still retired if an interrupted run left it in place
+        plan = lifecycle.undefine(b.source, guest)
+        return plan if plan.steps else Plan(f"undefine guest {guest} on {b.source.site.name}").noop(
             f"guest {guest} is not defined on {b.source.site.name} any more")
     there = b.target.domain(guest)
     booted = there is not None and there.active and all(d.state == BOOTED for d in disks(b, guest))

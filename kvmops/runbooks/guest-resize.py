@@ -64,7 +64,7 @@ new_size = parse_size(size)
 # ## Preconditions
 #
 # *If this step fails:* shut the guest down first (`guest-lifecycle`, `action=shutdown`);
-# a size that is not larger: this runbook only grows.
+# a size below the LV's: this runbook only grows (the same size: a re-run after the LV grew).
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down; give a larger size"):

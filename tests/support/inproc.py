@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +79,10 @@ def current_step() -> str:
 
 
 def run_runbook(name: str, params: dict[str, Any], host: Host, monkeypatch: pytest.MonkeyPatch, *,
-                confirm: str = "", fault: int | None = None, match: str = "", when: str = "before") -> CellRun:
-    """Run runbook ``name`` with ``apply=True`` on ``host``; a fault when ``fault`` is given."""
+                confirm: str = "", fault: int | None = None, match: str = "", when: str = "before",
+                peers: Mapping[str, Host] | None = None) -> CellRun:
+    """Run runbook ``name`` with ``apply=True`` on ``host`` (and ``peers``: the hosts of other
+    sites it opens, by the site given); a fault when ``fault`` is given."""
     nb = read_notebook(find_runbook(name))
     cells = [c for c in nb.cells if c.cell_type == "code"]
     first = parameters_cell(nb, name)
@@ -88,7 +90,7 @@ def run_runbook(name: str, params: dict[str, Any], host: Host, monkeypatch: pyte
     ns: dict[str, Any] = {"__name__": f"runbook_{name.replace('-', '_')}"}
     tee = _Tee()
     with monkeypatch.context() as m:
-        m.setattr(notebook, "open_host", lambda site="", apply=False: host)
+        m.setattr(notebook, "open_host", lambda site="", apply=False: (peers or {}).get(site, host))
         m.setenv("KVMOPS_RUN_ID", f"inproc-{name}")  # nb.secret: a run, nothing asked interactively
         for key in (faults.FAULT_AT_ENV, faults.FAULT_MATCH_ENV, faults.FAULT_WHEN_ENV):
             m.delenv(key, raising=False)

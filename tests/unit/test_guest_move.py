@@ -200,6 +200,26 @@ def test_the_source_is_undefined_only_after_the_copy_booted() -> None:
         st.undefine(both(), "web1")
 
 
+def test_an_undefine_that_ran_but_failed_still_retires_the_kept_xml_on_a_rerun() -> None:
+    gone = source(defined=False)  # virsh undefine ran, then the run failed: the kept XML is still in place
+    assert commands(st.undefine(both(gone), "web1")) == [
+        "mv --backup=numbered -- /root/kvm/web1.xml /root/kvm/web1.xml.undefined"]
+    retired = replace(gone, paths={"/root/kvm/web1.xml": False, "/root/kvm/web1.xml.undefined": True})
+    assert st.undefine(both(retired), "web1").empty
+
+
+def test_a_move_that_removed_the_source_disks_is_recognised_as_done() -> None:
+    gone = replace(source(defined=False), lvm=LvmState(source().lvm.vg, (lv("root", "rl_build", 100 * G),)),
+                   paths={"/root/kvm/web1.xml": False, "/root/kvm/web1.xml.undefined": True})
+    there = target(copy_of("kvmops-move-booted"), doms=(domain("web1", "/dev/vg_guests/vmweb1", active=True),))
+    assert "moved to" in gm.check(both(gone, there), "web1")  # was: "a name clash"
+    plans = stage_plans(gm.procedure(both(gone, there), "web1", WHEN, remove_source_disks=True))
+    assert all(p.empty for p in plans.values()), {t: commands(p) for t, p in plans.items() if not p.empty}
+    stranger = target(lv("vmweb1", "vg_guests"), doms=(domain("web1", "/dev/vg_guests/vmweb1", active=True),))
+    with pytest.raises(SafetyError, match="name clash"):  # an untagged LV is still not this move's
+        gm.check(both(gone, stranger), "web1")
+
+
 def test_the_source_guest_is_started_again_only_when_its_copy_never_ran() -> None:
     assert commands(st.restart(both(), "web1", was_running=True)) == ["virsh start web1"]
     assert st.restart(both(), "web1", was_running=False).empty

@@ -72,6 +72,10 @@ def test_resize_checks_and_phases() -> None:
     assert "10.00 GiB -> 20.00 GiB" in guest_resize.check(off, "test1", 20 * GiB, True)
     with pytest.raises(PreconditionFailed, match="only grows"):
         guest_resize.check(off, "test1", 5 * GiB, True)
+    # the LV is that size already (a re-run after phase 1): accepted, its phase is "already so"
+    assert "10.00 GiB (grown already)" in guest_resize.check(off, "test1", 10 * GiB, True)
+    (done,) = guest_resize.lv_phase(off, "test1", 10 * GiB).preview
+    assert not [s for s in done.steps if s.cmd]
     running = host_facts(STATE, domains=[domain("test1", "/dev/rl_build/vmtest1", active=True)])
     with pytest.raises(PreconditionFailed, match="shut it down first"):
         guest_resize.check(running, "test1", 20 * GiB, True)
