@@ -57,7 +57,7 @@ def read_table(runner: Runner, device: str, source: str) -> pt.PartitionTable:
 @contextmanager
 def attached_image(runner: Runner, image: str, *, write: bool = False) -> Iterator[Disk]:
     """A raw image file on a loop device with its partitions added; detached afterwards."""
-    loop = runner.run(pt.losetup_attach(image, write=write)).stdout.strip()
+    loop = _attach(runner, image, write)
     if not loop.startswith("/dev/loop"):
         raise InvalidInput(f"losetup did not name a loop device for {image}: {loop!r}")
     try:
@@ -69,6 +69,24 @@ def attached_image(runner: Runner, image: str, *, write: bool = False) -> Iterat
         yield Disk(loop, image, parts, write)
     finally:
         _undo(runner, [pt.partx_delete(loop), pt.losetup_detach(loop)])
+
+
+def _attach(runner: Runner, image: str, write: bool) -> str:
+    """``losetup --find --show``; an attach that failed after it took a loop device (killed,
+    timed out) gives back the device it took, found as the new loop backed by ``image``."""
+    before = _loops_backing(runner, image)
+    try:
+        return runner.run(pt.losetup_attach(image, write=write)).stdout.strip()
+    except CommandFailed:
+        for loop in sorted(_loops_backing(runner, image) - before):
+            runner.run(pt.losetup_detach(loop), check=False)
+        raise
+
+
+def _loops_backing(runner: Runner, image: str) -> set[str]:
+    """The loop devices whose backing file is ``image`` (``losetup --associated``)."""
+    res = runner.run(pt.losetup_backing(image), check=False)
+    return {line.strip() for line in res.stdout.splitlines() if line.strip().startswith("/dev/loop")}
 
 
 @contextmanager
@@ -84,8 +102,8 @@ def mapped_lv(runner: Runner, facts: HostFacts, vg: str, lv: str, *, write: bool
     guards.lv_free(facts, facts.lvm.need(lv), "partition mapping (kpartx)")
     dev = pt.lv_mapper_path(vg, lv)
     table = read_table(runner, dev, path)
-    added = runner.run(pt.kpartx_add(dev, write=write))
-    try:
+    try:  # kpartx -d also after an add that failed once it had mapped something
+        added = runner.run(pt.kpartx_add(dev, write=write))
         mapped = {m.number: m for m in pt.parse_kpartx(added.stdout)}
         parts = tuple(
             replace(p, node=mapped[p.number].path if p.number in mapped

@@ -142,6 +142,11 @@ def losetup_attach(image: str, *, write: bool = False) -> Cmd:
     return change(*argv) if write else transient(*argv)
 
 
+def losetup_backing(image: str) -> Cmd:
+    """``losetup --noheadings --output NAME --associated IMAGE``: its loop devices, one a line."""
+    return read("losetup", "--noheadings", "--output", "NAME", "--associated", image)
+
+
 def losetup_detach(loop: str) -> Cmd:
     """``losetup --detach /dev/loopN``."""
     _loop(loop)
