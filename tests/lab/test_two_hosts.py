@@ -23,7 +23,7 @@ consoles through libvirt), never the runbooks' output. The small guest has no AC
 busybox init): it is powered off hard (guest-lifecycle destroy) where a real guest would be shut
 down by the runbooks.
 
-Opt-in on top of the lab tier: ``KVMOPS_LAB=1 KVMOPS_LAB_FLEET=1`` (two more lab VMs, 25-30 min
+Opt-in on top of the lab tier: ``KVMOPS_LAB=1 KVMOPS_LAB_FLEET=1`` (two more lab VMs, 25-35 min
 on a 2-core machine; see tests/lab/README.md). Timings of every step are printed at the end.
 """
 
@@ -59,7 +59,7 @@ from kvmops_lab.state import RUNNING, LabState
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
     os.environ.get("KVMOPS_LAB_FLEET") != "1",
-    reason="two-host lab proof is opt-in: KVMOPS_LAB=1 KVMOPS_LAB_FLEET=1 (two lab VMs, ~30 min)")]
+    reason="two-host lab proof is opt-in: KVMOPS_LAB=1 KVMOPS_LAB_FLEET=1 (two lab VMs, 25-35 min)")]
 
 NAMES = ("kvm1", "kvm2")
 GUEST, RESTORED = "mv1", "mv1r"
