@@ -207,16 +207,24 @@ def extract_boot(rootfs: Path, img: ImagePaths) -> None:
 
 
 def prune_other_images(paths: LabPaths, keep: ImagePaths, say: Phases) -> None:
-    """Drop images of older recipes (a running lab's overlay pins its base: keep that one)."""
-    pinned = _running_base(paths)
+    """Drop images of older recipes (a running lab's overlay pins its base: keep those)."""
+    pinned = _running_bases(paths)
     for other in paths.root.glob("image-*"):
-        if other != keep.dir and other.is_dir() and str(other) != pinned:
+        if other != keep.dir and other.is_dir() and str(other) not in pinned:
             say(f"image: removing the image of an older recipe, {other}")
             safe_rmtree(other)
 
 
-def _running_base(paths: LabPaths) -> str:
+def _running_bases(paths: LabPaths) -> set[str]:
+    """The base images of every lab with a state file (the default one and the named ones)."""
     from kvmops_lab.state import read_state
 
-    state = read_state(paths.state)
-    return str(Path(state.image_dir)) if state else ""
+    bases = set()
+    for run in paths.all_runs():
+        try:
+            state = read_state(run / "state.json")
+        except LabError:
+            continue
+        if state:
+            bases.add(str(Path(state.image_dir)))
+    return bases

@@ -7,6 +7,7 @@ import subprocess
 
 import kvmops_lab as lab
 from kvmops_lab.errors import LabError
+from kvmops_lab.paths import LabPaths
 from kvmops_lab.ssh import ssh_argv
 from kvmops_lab.state import RUNNING
 
@@ -23,24 +24,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="do not build/attach the small busybox guest image")
     c.add_argument("--no-cloud-image", action="store_true",
                    help="do not build/attach the realistic cloud image (/var/lib/kvmops/images/cloud.raw)")
+    _name(c)
     c.set_defaults(func=cmd_up)
 
     c = cmds.add_parser("status", help="running / stopped / stale")
+    _name(c)
     c.set_defaults(func=cmd_status)
 
     c = cmds.add_parser("ssh", help="a shell (or a command) in the lab as root")
     c.add_argument("command", nargs=argparse.REMAINDER, help="command to run (after --)")
+    _name(c)
     c.set_defaults(func=cmd_ssh)
 
     c = cmds.add_parser("site", help="print the path of the lab site file (for --site)")
+    _name(c)
     c.set_defaults(func=cmd_site)
 
     c = cmds.add_parser("down", help="power the lab off (kill it if it hangs)")
     c.add_argument("--timeout", type=float, default=90.0)
+    _name(c)
     c.set_defaults(func=cmd_down)
 
     c = cmds.add_parser("destroy", help="kill QEMU, remove the run folder: always back to clean")
-    c.add_argument("--cache", action="store_true", help="also remove the built images")
+    c.add_argument("--cache", action="store_true", help="also remove the built images (default lab only)")
+    _name(c)
     c.set_defaults(func=cmd_destroy)
 
     c = cmds.add_parser("guest-image", help="build (cached) the small guest cloud image; print its path")
@@ -50,27 +57,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.set_defaults(func=cmd_cloud_image)
 
 
+def _name(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--name", help="a named lab (its own run folder, ports and VG; the image is shared), "
+                                  "e.g. kvm2 for a second host; default: the one lab")
+
+
+def _lab(args: argparse.Namespace) -> LabPaths:
+    return LabPaths.named(args.name)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from kvmops_lab.cloud_image import ensure_cloud_image
     from kvmops_lab.guest_image import ensure_guest_image
 
     image = None if args.no_guest_image else ensure_guest_image()
     cloud = None if args.no_cloud_image else ensure_cloud_image().raw
-    state = lab.up(port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud)
+    p = _lab(args)
+    state = lab.up(p, port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud)
     print(f"lab running: pid {state.pid}, {state.accel}, ssh port {state.port}")
     print(f"site file:   {state.site}   (kvmops lv list --site {state.site})")
-    print("shell:       kvmops lab ssh")
+    print(f"shell:       {p.cli('ssh')}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    st = lab.status()
+    st = lab.status(_lab(args))
     print(st.message)
     return 0 if st.kind == RUNNING else 3
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
-    st = lab.status(check_ssh=False)
+    st = lab.status(_lab(args), check_ssh=False)
     if st.kind != RUNNING or st.state is None:
         raise LabError(st.message)
     command = [a for a in args.command if a != "--"] if args.command[:1] == ["--"] else args.command
@@ -78,20 +95,21 @@ def cmd_ssh(args: argparse.Namespace) -> int:
 
 
 def cmd_site(args: argparse.Namespace) -> int:
-    path = lab.site_path()
+    p = _lab(args)
+    path = lab.site_path(p)
     if not path.exists():
-        raise LabError(f"no lab site file at {path}: start the lab with `kvmops lab up`")
+        raise LabError(f"no lab site file at {path}: start the lab with `{p.cli('up')}`")
     print(path)
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    print(lab.down(timeout=args.timeout))
+    print(lab.down(_lab(args), timeout=args.timeout))
     return 0
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    lab.destroy(cache=args.cache)
+    lab.destroy(_lab(args), cache=args.cache)
     return 0
 
 

@@ -16,18 +16,19 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def render_site(state: LabState, domain_type: str = "qemu") -> str:
+def render_site(state: LabState, domain_type: str = "qemu", host_name: str = "kvmlab") -> str:
     """The TOML that points kvmops at the lab over SSH, host keys checked strictly.
 
     ``domain_type`` is ``kvm`` when a KVM guest boots inside the lab (see
     :mod:`kvmops_lab.guest_accel`), as the guide's template has it; ``qemu`` (TCG) otherwise.
+    ``host_name``: the host's name (a named lab's name, so two labs tell apart in a fleet).
     """
     if domain_type not in ("kvm", "qemu"):
         raise ValueError(f"domain type must be kvm or qemu, got {domain_type!r}")
     lines = [
         "# The kvmops lab VM (written by `kvmops lab up`; do not edit: it is rewritten).",
         "[host]",
-        'name = "kvmlab"',
+        f"name = {_q(host_name)}",
         'ssh = "root@127.0.0.1"',
         f"ssh_port = {state.port}",
         f"ssh_identity = {_q(state.key)}",

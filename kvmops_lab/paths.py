@@ -5,13 +5,28 @@
     lab/image-<hash>/   the built base image, kernel, initrd, keys; COMPLETE is written last
     lab/guest-<hash>/   the small guest cloud image
     lab/run/            one running lab: state.json, overlay, PV disk, serial log, site.toml
+    lab/run-<name>/     a named lab (``kvmops lab up --name kvm2``): the same files, its own
+                        ports and keys' known_hosts; the built image is shared
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from kvmops_lab.errors import LabError
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+
+
+def check_name(name: str) -> str:
+    """A lab instance's name: lowercase letters, digits and ``-``, a letter first, 24 at most."""
+    if not _NAME.match(name):
+        raise LabError(f"lab name {name!r}: use lowercase letters, digits and '-', starting with a letter "
+                       "(at most 24), e.g. kvm2")
+    return name
 
 
 def cache_root(env: dict[str, str] | None = None) -> Path:
@@ -65,13 +80,27 @@ class ImagePaths:
 
 @dataclass(frozen=True)
 class LabPaths:
-    """Everything under one cache root."""
+    """Everything under one cache root; ``name`` picks a named lab's run folder ("": the default)."""
 
     root: Path
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.name:
+            check_name(self.name)
 
     @classmethod
     def default(cls) -> LabPaths:
         return cls(cache_root())
+
+    @classmethod
+    def named(cls, name: str | None) -> LabPaths:
+        """The default lab for no name, else the named one (same cache root, own run folder)."""
+        return cls(cache_root(), name or "")
+
+    def cli(self, sub: str) -> str:
+        """The command line of ``kvmops lab SUB`` for this lab (``--name N`` for a named one)."""
+        return f"kvmops lab {sub}" + (f" --name {self.name}" if self.name else "")
 
     def image(self, digest: str) -> ImagePaths:
         return ImagePaths(self.root / f"image-{digest[:16]}")
@@ -84,8 +113,17 @@ class LabPaths:
         return self.root / "build.lock"
 
     @property
+    def up_lock(self) -> Path:
+        """One ``up`` at a time per lab (named labs boot independently of the default one)."""
+        return self.root / (f"up-{self.name}.lock" if self.name else "up.lock")
+
+    @property
     def run(self) -> Path:
-        return self.root / "run"
+        return self.root / (f"run-{self.name}" if self.name else "run")
+
+    def all_runs(self) -> list[Path]:
+        """The run folders of every lab under this root, the default and the named ones."""
+        return sorted(p for p in self.root.glob("run*") if p.name == "run" or p.name.startswith("run-"))
 
     @property
     def state(self) -> Path:

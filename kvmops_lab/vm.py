@@ -1,4 +1,5 @@
-"""``kvmops lab up | status | down | destroy``: one lab VM per cache folder.
+"""``kvmops lab up | status | down | destroy``: one lab VM per run folder (the default one, and
+named ones: ``LabPaths.named("kvm2")``, ``kvmops lab up --name kvm2``; they share the image).
 
 ``up`` boots a fresh qcow2 overlay over the cached base image (every ``up`` starts clean),
 waits for ``ssh true`` and writes the lab site file. ``destroy`` always returns the machine
@@ -64,15 +65,15 @@ def status(paths: LabPaths | None = None, *, check_ssh: bool = True) -> Status:
     kind = classify(state, ours)
     orphans = tuple(pid for pid in procs.lab_qemus(p.run) if state is None or pid != state.pid)
     if kind == STOPPED:
-        msg = "stopped: no lab is running (start one with `kvmops lab up`)"
+        msg = f"stopped: no lab is running (start one with `{p.cli('up')}`)"
         if orphans:
             msg = (f"stopped, but QEMU pid(s) {', '.join(map(str, orphans))} of an earlier lab run "
-                   "still run without a state file: `kvmops lab destroy` ends them")
+                   f"still run without a state file: `{p.cli('destroy')}` ends them")
         return Status(kind, None, msg, orphans)
     assert state is not None
     if kind == STALE:
         return Status(kind, state, f"stale: the state file names QEMU pid {state.pid}, which is gone "
-                      "(`kvmops lab up` starts a new lab, `kvmops lab destroy` cleans up)", orphans)
+                      f"(`{p.cli('up')}` starts a new lab, `{p.cli('destroy')}` cleans up)", orphans)
     answer = ""
     if check_ssh:
         answer = ", ssh answers" if ssh_ok(state) else ", ssh does NOT answer"
@@ -101,7 +102,7 @@ def up(paths: LabPaths | None = None, *, port: int | None = None, accel: str | N
     """
     p = _paths(paths)
     phases = Phases(say)
-    with file_lock(p.root / "up.lock", lambda: phases("another `kvmops lab up` runs: waiting for it")):
+    with file_lock(p.up_lock, lambda: phases(f"another `{p.cli('up')}` runs: waiting for it")):
         return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image))
 
 
@@ -117,13 +118,18 @@ def _up(p: LabPaths, phases: Phases, port: int | None, accel: str | None, timeou
     try:
         wait_for_ssh(p, state, phases, timeout or _boot_timeout(chosen))
         domain_type = prepare(p, state, phases)
-        p.site.write_text(render_site(state, domain_type))
+        p.site.write_text(render_site(state, domain_type, _host_name(p)))
     except BaseException:
         _kill(p, state)
         p.state.unlink(missing_ok=True)
         raise
-    phases(f"lab ready: `kvmops lab ssh`; site file {state.site}")
+    phases(f"lab ready: `{p.cli('ssh')}`; site file {state.site}")
     return state
+
+
+def _host_name(p: LabPaths) -> str:
+    """The host's name in the site file: the lab's name, ``kvmlab`` for the default lab."""
+    return p.name or "kvmlab"
 
 
 def _boot_timeout(accel: str) -> float:
@@ -144,7 +150,7 @@ def _reuse_or_clean(p: LabPaths, phases: Phases) -> LabState | None:
     if st.orphans:
         raise LabError(
             f"a lab VM of an earlier run still runs without its state file (QEMU pid(s) "
-            f"{', '.join(map(str, st.orphans))}): run `kvmops lab destroy`, then `kvmops lab up`"
+            f"{', '.join(map(str, st.orphans))}): run `{p.cli('destroy')}`, then `{p.cli('up')}`"
         )
     if st.kind == RUNNING:
         assert st.state is not None
@@ -155,7 +161,7 @@ def _reuse_or_clean(p: LabPaths, phases: Phases) -> LabState | None:
         raise LabError(
             f"a lab VM from an earlier run is running (QEMU pid {st.state.pid}, port {st.state.port}) "
             f"but does not answer SSH. Serial log {st.state.serial}:\n{serial.tail(Path(st.state.serial))}\n"
-            "Run `kvmops lab destroy`, then `kvmops lab up`."
+            f"Run `{p.cli('destroy')}`, then `{p.cli('up')}`."
         )
     if st.kind == STALE:
         phases(f"cleaning up the {st.message}")
@@ -193,7 +199,7 @@ def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: P
                      started=datetime.now(UTC).isoformat(timespec="seconds"))
     p.known_hosts.write_text(known_hosts_text(chosen, img.host_keys.read_text()))
     p.state.write_text(state.to_json())
-    p.site.write_text(render_site(state))
+    p.site.write_text(render_site(state, host_name=_host_name(p)))
     return state
 
 
@@ -283,6 +289,8 @@ def destroy(paths: LabPaths | None = None, *, cache: bool = False, say: Say | No
     """Kill the lab's QEMU(s), remove the run folder (and with ``cache`` every built image)."""
     p = _paths(paths)
     phases = Phases(say)
+    if cache:
+        _refuse_shared_cache(p)
     done = []
     try:
         state = read_state(p.state)
@@ -302,3 +310,17 @@ def destroy(paths: LabPaths | None = None, *, cache: bool = False, say: Say | No
     for line in done or ["nothing to clean: no lab VM, no run folder"]:
         phases(f"destroy: {line}")
     return done
+
+
+def _refuse_shared_cache(p: LabPaths) -> None:
+    """The image cache is shared by every lab: dropped only by the default lab's destroy, and
+    only while no other lab runs on it."""
+    if p.name:
+        raise LabError(f"the image cache is shared by every lab: `{p.cli('destroy')}` does not remove it "
+                       "(nothing was changed); `kvmops lab destroy --cache` does, once no other lab runs")
+    others = {run.name: pids for run in p.all_runs() if run != p.run and (pids := procs.lab_qemus(run))}
+    if others:
+        names = ", ".join(f"{n.removeprefix('run-')} (QEMU pid {', '.join(map(str, pids))})"
+                          for n, pids in others.items())
+        raise LabError(f"other labs run on the shared image cache: {names}; destroy them first "
+                       "(`kvmops lab destroy --name N`); nothing was changed")

@@ -24,6 +24,7 @@ from kvmops.transfer.manifest import MANIFEST, Manifest, ManifestError, parse_ma
 
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9_.+@:/=,-]*$")
+_SITE_FILE = re.compile(r"^(/[^:]*\.toml):(/.*)$")  # SITE:/dir with SITE a site file's absolute path
 LOCAL = "local"
 MAX_MANIFEST = 4 << 20  # bytes of a manifest read at most (a guest's XML and a few lines per disk)
 
@@ -57,6 +58,10 @@ def parse_place(text: str) -> Place:
     text = text.strip()
     if not text:
         raise InvalidInput("no backup place given: a directory (/srv/backups), user@host:/dir or SITE:/dir")
+    site_file = _SITE_FILE.match(text)
+    if site_file:  # /etc/kvmops/nas.toml:/srv/backups: a site file by its absolute path, not a local folder
+        site = load_site(resolve_site(site_file.group(1)))
+        return Place(site.name, _directory(site_file.group(2)), site=site)
     if text.startswith("/"):
         return Place(LOCAL, _directory(text))
     if text.startswith("ssh://"):

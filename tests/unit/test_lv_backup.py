@@ -4,6 +4,7 @@ backup, its LV names and states, and the definition it makes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,19 @@ def test_places_are_parsed_with_their_host() -> None:
                                                                                         "/data/kvm")
     site = parse_place("demo2:/srv/kvmops-backups")
     assert site.site is not None and site.label == "demo2" and site.recorded
+
+
+def test_a_place_named_by_a_site_files_absolute_path_is_that_host(tmp_path: Path) -> None:
+    """``/path/nas.toml:/srv/backups`` is the host of that site file (found on real hosts: it was
+    taken for a local folder called ``/path/nas.toml:/srv/backups``)."""
+    site_file = tmp_path / "nas.toml"
+    site_file.write_text(re.sub(r'(?m)^name = ".*"$', 'name = "nas"', resolve_site("guide").read_text(), count=1))
+    place = parse_place(f"{site_file}:/srv/kvmops-backups")
+    assert place.site is not None and place.label == "nas" and place.directory == "/srv/kvmops-backups"
+    assert place.ssh is None and place.label != "local"
+    with pytest.raises(ConfigError, match="does not exist"):
+        parse_place(f"{tmp_path}/missing.toml:/srv/b")
+    assert parse_place("/srv/backups.toml").label == "local"  # no ":/dir": a folder
 
 
 @pytest.mark.parametrize(("text", "error", "message"), [
