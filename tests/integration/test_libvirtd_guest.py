@@ -269,6 +269,7 @@ uri = "qemu:///system"
 domain_type = "qemu"
 emulator = "/usr/bin/qemu-system-x86_64"
 xml_dir = "{xml_dir}"
+seed_dir = "{xml_dir}"
 
 [network]
 uplink = "ens802f1"
