@@ -26,6 +26,7 @@ from pathlib import Path
 
 from kvmops.cmd import change, read
 from kvmops.host import Host
+from kvmops.images import nocloud
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops_lab import guestboot as gb
@@ -86,7 +87,7 @@ def remove(host: Host, name: str) -> None:
             host.run(change("lvremove", f"{vg}/{row['lv_name']}", stdin="y\n"), check=False)
     xml_dir = host.site.xml_dir.rstrip("/")
     host.run(change("rm", "-f", f"{xml_dir}/{name}.xml", f"{xml_dir}/{name}.xml.undefined",
-                    f"{xml_dir}/{name}-seed.iso"), check=False)
+                    nocloud.seed_path(host.site, name)), check=False)
     host.run(change("rm", "-rf", f"/run/kvmops/lock/{name}"), check=False)
 
 

@@ -94,11 +94,11 @@ def network(host: Host, lab_state: LabState) -> Iterator[str]:
 def _first_boot(host: Host, lab: LabState, key: Path, setup: str) -> Iterator[FirstBoot]:
     name = NAME[setup]
     rg.remove(host, name)
-    t0 = time.monotonic()
-    guest = rg.create(host, str(lab.site), name, setup, vlan=VLAN, address=ADDRESS[setup], key=key,
-                      root_password=PASSWORD)
-    TIMES[f"{setup}: guest-create + destroy (runbooks)"] = time.monotonic() - t0
     try:
+        t0 = time.monotonic()
+        guest = rg.create(host, str(lab.site), name, setup, vlan=VLAN, address=ADDRESS[setup], key=key,
+                          root_password=PASSWORD)
+        TIMES[f"{setup}: guest-create + destroy (runbooks)"] = time.monotonic() - t0
         t1 = time.monotonic()
         with gb.boot_from_lab(host, lab, name, address=guest.address, vlan=VLAN, say=print) as g:
             verdict = g.wait_for_login(BOOT_S)
