@@ -102,7 +102,9 @@ class StaticNet:
     def document(self) -> dict[str, Any]:
         eth: dict[str, Any] = {
             "addresses": [self.address],
-            "routes": [{"to": "default", "via": self.gateway}],
+            # 0.0.0.0/0, not "default": cloud-init before 23.x (Debian 12's 22.4) rejects "to: default"
+            # and then applies no network config at all (seen in the lab: no address, no SSH)
+            "routes": [{"to": "0.0.0.0/0", "via": self.gateway}],
         }
         if self.dns:
             eth["nameservers"] = {"addresses": list(self.dns)}

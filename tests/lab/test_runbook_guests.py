@@ -166,7 +166,7 @@ def _notebook_text(rec: object) -> str:
 def test_inspect_and_unreachable_read_the_guests_own_logs(tweaks: FirstBoot, lab_state: LabState) -> None:
     assert tweaks.booted, tweaks.verdict_message
     site = str(lab_state.site)
-    pretty = next(ln for ln in tweaks.os_release.splitlines() if ln.startswith("PRETTY_NAME="))
+    pretty = next(ln for ln in tweaks.os_release.splitlines() if ln.startswith("PRETTY_NAME=")).replace('"', "")
     for name in ("guest-inspect", "guest-unreachable"):
         text = _notebook_text(rg.runbook(site, name, {"guest": tweaks.guest.name, "lines": 40}))
         assert pretty in text, f"{name} does not show the guest's os-release"

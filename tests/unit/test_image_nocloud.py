@@ -43,7 +43,7 @@ def test_documents_are_valid_yaml_with_what_cloud_init_reads() -> None:
     assert yaml.safe_load(files["meta-data"]) == {"instance-id": "iid-test1", "local-hostname": "test1"}
     net = yaml.safe_load(files["network-config"])
     assert net == {"version": 2, "ethernets": {"eth0": {
-        "addresses": ["10.5.68.237/24"], "routes": [{"to": "default", "via": "10.5.68.254"}],
+        "addresses": ["10.5.68.237/24"], "routes": [{"to": "0.0.0.0/0", "via": "10.5.68.254"}],
         "nameservers": {"addresses": ["132.230.200.200"]}}}}
 
 
