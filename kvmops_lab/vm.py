@@ -101,23 +101,24 @@ def up(paths: LabPaths | None = None, *, port: int | None = None, accel: str | N
 
     ``guest_image`` (the small busybox guest) and ``cloud_image`` (the realistic one) are
     attached read-only and copied to ``/var/lib/kvmops/images/`` inside. A healthy lab that is
-    already running is reused as it is.
+    already running is reused as it is. ``keep_disks``: boot the disks an earlier lab of this
+    run folder left (its QEMU gone: powered off or killed) instead of fresh ones.
     """
     p = _paths(paths)
     phases = Phases(say)
     with file_lock(p.root / "up.lock", lambda: phases("another `kvmops lab up` runs: waiting for it")):
-        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image))
+        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image), keep_disks)
 
 
 def _up(p: LabPaths, phases: Phases, port: int | None, accel: str | None, timeout: float | None,
-        recipe: Recipe | None, images: tuple[Path | None, Path | None]) -> LabState:
+        recipe: Recipe | None, images: tuple[Path | None, Path | None], keep_disks: bool = False) -> LabState:
     current = _reuse_or_clean(p, phases)
     if current is not None:
         return current
     _need_tools()
     img = ensure_image(p, recipe, phases)
     chosen = accel or os.environ.get("KVMOPS_LAB_ACCEL") or decide_accel(p, img, phases)
-    state = _start(p, img, chosen, port, phases, images)
+    state = _start(p, img, chosen, port, phases, images, keep_disks)
     try:
         wait_for_ssh(p, state, phases, timeout or _boot_timeout(chosen))
         domain_type = prepare(p, state, phases)

@@ -75,3 +75,21 @@ def test_keeping_disks_is_refused_without_them_or_while_a_qemu_uses_them(
 def test_a_power_cut_needs_a_running_lab(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="no running lab to cut the power of"):
         vm.power_cut(LabPaths(tmp_path))
+
+
+def test_up_passes_keep_disks_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`kvmops lab up --keep-disks` reaches the start (the wiring, not only _start)."""
+    seen: list[bool] = []
+
+    def start(*_a: object, **_k: object) -> object:
+        seen.append(bool(_a[-1]) if len(_a) > 6 else bool(_k.get("keep_disks")))
+        raise LabError("stop here")
+
+    monkeypatch.setattr(vm, "_reuse_or_clean", lambda _p, _ph: None)
+    monkeypatch.setattr(vm, "_need_tools", lambda: None)
+    monkeypatch.setattr(vm, "ensure_image", lambda *_a: ImagePaths(tmp_path))
+    monkeypatch.setattr(vm, "_start", start)
+    for keep in (True, False):
+        with pytest.raises(LabError, match="stop here"):
+            vm.up(LabPaths(tmp_path / "lab"), accel="tcg", keep_disks=keep)
+    assert seen == [True, False]
