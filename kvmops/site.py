@@ -22,11 +22,12 @@ GATEWAY_HOST = 254  # "The default router is always on .254" (guide 3.3.3)
 DHCP_YES, DHCP_NO, DHCP_UNKNOWN = "yes", "no", "unknown"
 DHCP_STATES = (DHCP_YES, DHCP_NO)  # what a site file may say; absent = unknown
 
+SEED_DIR = "/var/lib/libvirt/boot"
 _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network", "recovery"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
-    "libvirt": {"uri", "domain_type", "emulator", "xml_dir"},
+    "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir"},
     "images": {"login_user"},
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
@@ -81,6 +82,9 @@ class Site:
     recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.recorded)
     recovery_order: tuple[str, ...] = ()  # guests to start first after an outage, in this order
     recovery_boot_seconds: float = 300.0  # how long each may take to show a login prompt
+    # where NoCloud seed ISOs live: QEMU (user qemu / libvirt-qemu) must reach them, which it
+    # cannot under /root (mode 0550/0700); virt-install keeps its boot media here too
+    seed_dir: str = SEED_DIR
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -215,6 +219,7 @@ class _Reader:
             domain_type=domain_type,
             emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
             xml_dir=self.get(lv, "xml_dir", str, "libvirt.xml_dir", "/root/kvm"),
+            seed_dir=self.get(lv, "seed_dir", str, "libvirt.seed_dir", SEED_DIR),
             login_user=self.get(img, "login_user", str, "images.login_user", "centos"),
             uplink=self.checked(
                 "network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink")

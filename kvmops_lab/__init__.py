@@ -12,6 +12,6 @@ then runs commands in the lab.
 
 from kvmops_lab.errors import LabError
 from kvmops_lab.paths import LabPaths
-from kvmops_lab.vm import destroy, down, site_path, status, up
+from kvmops_lab.vm import destroy, down, power_cut, site_path, status, up
 
-__all__ = ["LabError", "LabPaths", "destroy", "down", "site_path", "status", "up"]
+__all__ = ["LabError", "LabPaths", "destroy", "down", "power_cut", "site_path", "status", "up"]

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--no-cloud-image", action="store_true",
                    help="do not build/attach the realistic cloud image (/var/lib/kvmops/images/cloud.raw)")
     _name(c)
+    c.add_argument("--keep-disks", action="store_true",
+                   help="boot the disks the earlier lab left (after its QEMU was killed or powered off)")
     c.set_defaults(func=cmd_up)
 
     c = cmds.add_parser("status", help="running / stopped / stale")
@@ -73,7 +75,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     image = None if args.no_guest_image else ensure_guest_image()
     cloud = None if args.no_cloud_image else ensure_cloud_image().raw
     p = _lab(args)
-    state = lab.up(p, port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud)
+    state = lab.up(p, port=args.port, accel=args.accel, timeout=args.timeout, guest_image=image, cloud_image=cloud,
+                   keep_disks=args.keep_disks)
     print(f"lab running: pid {state.pid}, {state.accel}, ssh port {state.port}")
     print(f"site file:   {state.site}   (kvmops lv list --site {state.site})")
     print(f"shell:       {p.cli('ssh')}")

@@ -10,11 +10,13 @@ this machine offers, and says which one it used:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 
 from kvmops.cli.runbooks import report
 from kvmops.runbook.execute import run_runbook
+from kvmops.runbook.journal import RunRecord
 
 DEMO_GUEST = "demo1"
 PLAN_GUEST = "test2"  # a new guest: the demo site plans any name from its recorded facts
@@ -68,6 +70,23 @@ def _params(guest: str, image: str | None) -> dict[str, object]:
     return params
 
 
+def boot_summary(guest: str, rec: RunRecord) -> str:
+    """What the demo proved about the guest's boot, from guest-create's own verdict (a login
+    prompt on the serial console, kvmops.guests.boot): booted, or plainly NOT verified."""
+    texts = [rec.error or ""]
+    if rec.notebook and rec.notebook_path.exists():
+        nb = json.loads(rec.notebook_path.read_text())
+        texts += ["".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])]
+    lines = [ln.strip() for t in texts for ln in t.splitlines()]
+    booted = next((ln for ln in lines if ln.startswith(f"ok: guest {guest} booted:")), None)
+    if booted and rec.ok:
+        return f"guest {guest} BOOTED in the lab: {booted[len('ok: '):]}"
+    failed = next((ln for ln in lines if "boot NOT verified" in ln), None)
+    if failed:
+        return f"guest {guest} was started, but its boot was NOT verified: {failed.removeprefix('FAILED: ')}"
+    return f"guest {guest}: boot NOT verified (guest-create did not get as far as reading its console)"
+
+
 def _lab_demo(args: argparse.Namespace) -> int:
     import kvmops_lab as lab
     from kvmops_lab.guest_image import ensure_guest_image
@@ -83,10 +102,13 @@ def _lab_demo(args: argparse.Namespace) -> int:
         for name, params in steps:
             print(f"\n== kvmops run {name} --site {site} --apply", flush=True)
             rec = run_runbook(name, params, site=site, apply=True, progress=say)
-            if report(rec) != 0:
+            failed = report(rec) != 0
+            if name == "guest-create":
+                print(f"\n{boot_summary(guest, rec)}", flush=True)
+            if failed:
                 return 1
-        print(f"\nguest {guest} runs in the lab. Look: kvmops inventory --site {site}; "
-              f"kvmops lab ssh -- virsh list --all; stop the lab: kvmops lab down")
+        print(f"\nLook: kvmops inventory --site {site}; kvmops lab ssh -- virsh list --all; "
+              f"stop the lab: kvmops lab down")
         return 0
     finally:
         if args.down:

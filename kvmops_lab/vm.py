@@ -2,8 +2,11 @@
 named ones: ``LabPaths.named("kvm2")``, ``kvmops lab up --name kvm2``; they share the image).
 
 ``up`` boots a fresh qcow2 overlay over the cached base image (every ``up`` starts clean),
-waits for ``ssh true`` and writes the lab site file. ``destroy`` always returns the machine
-to clean: QEMU killed, run folder removed (``cache=True`` also drops the built images).
+waits for ``ssh true`` and writes the lab site file. ``up(keep_disks=True)`` (``kvmops lab up
+--keep-disks``) instead boots the run folder's disks as an earlier lab left them: after
+:func:`power_cut` (its QEMU killed, as a host that lost its power), the same host comes back.
+``destroy`` always returns the machine to clean: QEMU killed, run folder removed
+(``cache=True`` also drops the built images).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -93,28 +97,29 @@ def ssh_ok(state: LabState, timeout: int = 10) -> bool:
 
 def up(paths: LabPaths | None = None, *, port: int | None = None, accel: str | None = None,
        timeout: float | None = None, recipe: Recipe | None = None, say: Say | None = None,
-       guest_image: Path | None = None, cloud_image: Path | None = None) -> LabState:
+       guest_image: Path | None = None, cloud_image: Path | None = None, keep_disks: bool = False) -> LabState:
     """Build (or reuse) the image, boot it, wait for SSH, prepare VG rl_build; the state.
 
     ``guest_image`` (the small busybox guest) and ``cloud_image`` (the realistic one) are
     attached read-only and copied to ``/var/lib/kvmops/images/`` inside. A healthy lab that is
-    already running is reused as it is.
+    already running is reused as it is. ``keep_disks``: boot the disks an earlier lab of this
+    run folder left (its QEMU gone: powered off or killed) instead of fresh ones.
     """
     p = _paths(paths)
     phases = Phases(say)
     with file_lock(p.up_lock, lambda: phases(f"another `{p.cli('up')}` runs: waiting for it")):
-        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image))
+        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image), keep_disks)
 
 
 def _up(p: LabPaths, phases: Phases, port: int | None, accel: str | None, timeout: float | None,
-        recipe: Recipe | None, images: tuple[Path | None, Path | None]) -> LabState:
+        recipe: Recipe | None, images: tuple[Path | None, Path | None], keep_disks: bool = False) -> LabState:
     current = _reuse_or_clean(p, phases)
     if current is not None:
         return current
     _need_tools()
     img = ensure_image(p, recipe, phases)
     chosen = accel or os.environ.get("KVMOPS_LAB_ACCEL") or decide_accel(p, img, phases)
-    state = _start(p, img, chosen, port, phases, images)
+    state = _start(p, img, chosen, port, phases, images, keep_disks)
     try:
         wait_for_ssh(p, state, phases, timeout or _boot_timeout(chosen))
         domain_type = prepare(p, state, phases)
@@ -170,10 +175,13 @@ def _reuse_or_clean(p: LabPaths, phases: Phases) -> LabState | None:
 
 
 def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: Phases,
-           images: tuple[Path | None, Path | None]) -> LabState:
-    """Fresh overlay and PV disk, QEMU started daemonized; the state file written."""
+           images: tuple[Path | None, Path | None], keep_disks: bool = False) -> LabState:
+    """Fresh overlay and PV disk (or the kept ones), QEMU started daemonized; the state file written."""
     runner = LocalRunner()
-    _fresh_run_dir(p, img, runner)
+    if keep_disks:
+        phases(f"boot: the disks of the earlier lab kept ({reuse_run_dir(p)})")
+    else:
+        _fresh_run_dir(p, img, runner)
     for attempt in range(3):
         chosen = check_port(port) if port else free_port()
         spec = BootSpec(kernel=str(img.kernel), initrd=str(img.initrd), root_disk=str(p.overlay),
@@ -211,6 +219,39 @@ def _fresh_run_dir(p: LabPaths, img: ImagePaths, runner: LocalRunner) -> None:
     runner.run(change("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(img.root),
                       str(p.overlay)))
     runner.run(change("qemu-img", "create", "-q", "-f", "qcow2", str(p.pv_disk), PV_SIZE))
+
+
+def reuse_run_dir(p: LabPaths) -> str:
+    """The run folder's root overlay and PV disk as the earlier lab left them (a new serial
+    log); refused while a QEMU of that folder still runs or when a disk is missing."""
+    running = procs.lab_qemus(p.run)
+    if running:
+        raise LabError(f"a lab QEMU still runs on these disks (pid(s) {', '.join(map(str, running))}): "
+                       "`kvmops lab down` (or a power cut) first")
+    missing = [str(d) for d in (p.overlay, p.pv_disk) if not d.is_file()]
+    if missing:
+        raise LabError(f"no disks of an earlier lab to keep ({', '.join(missing)} missing): "
+                       "`kvmops lab up` without --keep-disks makes fresh ones")
+    p.serial.unlink(missing_ok=True)
+    return f"{p.overlay.name}, {p.pv_disk.name}"
+
+
+def power_cut(paths: LabPaths | None = None, say: Say | None = None) -> int:
+    """The lab host loses its power: its QEMU is killed (SIGKILL: no shutdown of any kind), the
+    disks stay as they were at that instant. Returns the pid killed. ``up(keep_disks=True)``
+    boots them again."""
+    p = _paths(paths)
+    st = status(p, check_ssh=False)
+    if st.kind != RUNNING or st.state is None:
+        raise LabError(f"no running lab to cut the power of: {st.message}")
+    pid = st.state.pid
+    os.kill(pid, signal.SIGKILL)
+    if not procs.wait_gone(pid, 10):
+        raise LabError(f"the lab's QEMU (pid {pid}) survived SIGKILL")
+    p.state.unlink(missing_ok=True)
+    p.site.unlink(missing_ok=True)
+    Phases(say)(f"power cut: lab QEMU pid {pid} killed; disks kept in {p.run}")
+    return pid
 
 
 def wait_for_ssh(p: LabPaths, state: LabState, phases: Phases, timeout: float) -> float:

@@ -150,6 +150,10 @@ class BootVerdict:
     last: tuple[str, ...]
 
     @property
+    def fatal(self) -> bool:
+        return self.stage in FATAL
+
+    @property
     def message(self) -> str:
         if self.booted:
             what = "login prompt" if self.stage == LOGIN else "the image's boot marker"

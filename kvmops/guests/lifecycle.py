@@ -21,7 +21,7 @@ from typing import Any
 from kvmops import names
 from kvmops.errors import InvalidInput, KvmopsError, LibvirtError, NotFound, SafetyError
 from kvmops.facts import HostFacts, Wanted
-from kvmops.guests import hostfile
+from kvmops.guests import boot, hostfile
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.validate import check_spec
 from kvmops.guests.xml import read_domain, render_domain_xml, with_uuid
@@ -146,10 +146,21 @@ def start(facts: HostFacts, name: str, *, console_seconds: float = 0) -> Plan:
         return plan.noop(f"guest {name} is {info.state} already")
     plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
     if console_seconds > 0:
-        plan.add(f"show the serial console for {console_seconds:g} s",
-                 Wait(f"read the serial console (virsh console {name})",
-                      lambda h, p: h.virt.read_console(name, console_seconds, p)))
+        plan.add(f"show the serial console for up to {console_seconds:g} s (until a login prompt)",
+                 Wait(f"read the serial console (virsh console {name})", _show_boot(name, console_seconds)))
     return plan
+
+
+def _show_boot(name: str, seconds: float) -> Callable[[Host, Progress], None]:
+    """Show the console and say whether the guest booted (a login prompt) or was NOT verified
+    in that time; a start is not a boot, so it does not fail the start."""
+    def run(host: Host, say: Progress) -> None:
+        v = wait_booted(host, name, seconds, say)
+        say(f"guest {name} {v.message}" if v.booted else
+            f"guest {name}: boot NOT verified in {v.seconds:.0f} s (it runs, as libvirt says; a login prompt was "
+            f"not seen): {v.message}")
+
+    return run
 
 
 def autostart(facts: HostFacts, name: str, on: bool = True) -> Plan:
@@ -185,8 +196,23 @@ def read_console(host: Host, name: str, seconds: float, progress: Progress | Non
 
 
 def login_prompt(text: str) -> bool:
-    """True once the console shows a login prompt (``... login:``): the guest has booted."""
-    return any(line.rstrip().endswith("login:") for line in text.splitlines()[-3:])
+    """True once the console shows a login prompt (``host login:``, :mod:`kvmops.guests.boot`):
+    the guest has booted. Boot-loader lines and ``Last login:`` are not one."""
+    return boot.classify(text).stage == boot.LOGIN
+
+
+def wait_booted(host: Host, name: str, seconds: float, progress: Progress | None = None,
+                markers: tuple[str, ...] = ()) -> boot.BootVerdict:
+    """Read the running guest's serial console until a login prompt (or the image's own boot
+    ``markers``), a fatal stage (panic, no root, emergency mode) or ``seconds``; the verdict of
+    :mod:`kvmops.guests.boot` on what it printed. Raises when the console cannot be read."""
+    t0 = time.monotonic()
+    text = read_console(host, name, seconds, progress, until=lambda t: _settled(boot.classify(t, markers)))
+    return boot.verdict(text, time.monotonic() - t0, markers)
+
+
+def _settled(state: boot.ConsoleState) -> bool:
+    return state.booted or state.fatal
 
 
 # -- shutdown, destroy, undefine -------------------------------------------------------------

@@ -13,6 +13,20 @@ from kvmops.images.passwords import Password
 from kvmops.plan import Plan
 
 CLOUD_CFG = "/etc/cloud/cloud.cfg"
+CLOUD_CFG_D = "/etc/cloud/cloud.cfg.d"
+
+
+def cloud_cfgs(img: ImageFacts) -> tuple[str, ...]:
+    """cloud-init's configuration files in the image, in the order it merges them: cloud.cfg,
+    then the ``cloud.cfg.d/*.cfg`` drop-ins by name (once that folder was listed)."""
+    names = img.listings.get(CLOUD_CFG_D) or ()
+    return (CLOUD_CFG, *(f"{CLOUD_CFG_D}/{n}" for n in sorted(names) if n.endswith(".cfg")))
+
+
+def default_user(img: ImageFacts, *, peek: bool = False) -> c.DefaultUser:
+    """cloud-init's default user as the image's configuration gives it (read, or only peeked)."""
+    get = img.peek if peek else img.read
+    return c.default_user(*(get(p) for p in cloud_cfgs(img)))
 USERADD = ("/usr/sbin/useradd", "/sbin/useradd")
 PASSWD = ImageWanted.of(files=("/etc/passwd",))
 
@@ -43,8 +57,9 @@ class LoginUser:
         c.user_name(self.user)
 
     def wants(self, img: ImageFacts) -> ImageWanted:
-        base = PASSWD | ImageWanted.of(files=("/etc/group", CLOUD_CFG), exists=USERADD)
-        shell = self._shell(c.default_user(img.peek(CLOUD_CFG)))
+        base = PASSWD | ImageWanted.of(files=("/etc/group", *cloud_cfgs(img)), listings=(CLOUD_CFG_D,),
+                                       exists=USERADD)
+        shell = self._shell(default_user(img, peek=True))
         return base | ImageWanted.of(exists=(shell,))
 
     @staticmethod
@@ -60,12 +75,14 @@ class LoginUser:
         if useradd is None:
             raise InvalidInput(f"the image has no user {self.user} and no useradd (package passwd/shadow-utils) "
                                "to create it: use an image with the login user, or setup=nocloud")
-        d = c.default_user(img.read(CLOUD_CFG))
+        img.listing(CLOUD_CFG_D)  # read (None: no such folder), so no drop-in is missed
+        d = default_user(img)
         known = c.parse_group(img.read("/etc/group") or "")
         asked = d.groups or c.FALLBACK_GROUPS
         groups = [g for g in asked if g in known]
         shell = self._shell(d)
-        where = f"the image's {CLOUD_CFG}" if d.groups or d.shell else f"defaults ({CLOUD_CFG} names none)"
+        where = (f"the image's cloud-init configuration ({CLOUD_CFG}, {CLOUD_CFG_D}/*.cfg)" if d.groups or d.shell
+                 else "defaults (the image's cloud-init configuration names none)")
         left = [g for g in asked if g not in known]
         said = (f"the image has no user {self.user}: it is created like cloud-init would: groups "
                 f"{', '.join(groups) or 'none'}, shell {shell}, home /home/{self.user} (from {where})")
@@ -82,8 +99,7 @@ class LoginUser:
         """The image as the later tweaks of this run see it: with the user (ids not known yet)."""
         if self.user in img.accounts():
             return img
-        return img.with_user(c.planned_account(self.user, f"/home/{self.user}", self._shell(
-            c.default_user(img.read(CLOUD_CFG)))))
+        return img.with_user(c.planned_account(self.user, f"/home/{self.user}", self._shell(default_user(img))))
 
 
 @dataclass(frozen=True)

@@ -93,24 +93,18 @@ def parse_group(text: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def default_user(cloud_cfg: str | None) -> DefaultUser:
-    """``system_info.default_user`` of ``/etc/cloud/cloud.cfg`` (name, groups, shell, gecos).
+def default_user(cloud_cfg: str | None, *dropins: str | None) -> DefaultUser:
+    """``system_info.default_user`` of ``/etc/cloud/cloud.cfg`` (name, groups, shell, gecos),
+    with the ``cloud.cfg.d/*.cfg`` drop-ins (in name order) over it, key by key, as cloud-init
+    merges them (a RHEL image's ``default_user`` may come from a drop-in).
 
     ``groups`` may be a YAML list or a comma-separated string, as cloud-init accepts both.
-    A missing, unreadable or differently shaped file gives an empty default (the callers
-    fall back to ``/bin/bash`` and ``wheel``).
+    A missing, unreadable or differently shaped file adds nothing (no file: an empty default;
+    the callers fall back to ``/bin/bash`` and ``wheel``).
     """
-    empty = DefaultUser(None, (), None, None)
-    if not cloud_cfg:
-        return empty
-    try:
-        data = yaml.safe_load(cloud_cfg)
-    except yaml.YAMLError:
-        return empty
-    info = data.get("system_info") if isinstance(data, dict) else None
-    user = info.get("default_user") if isinstance(info, dict) else None
-    if not isinstance(user, dict):
-        return empty
+    user: dict[object, object] = {}
+    for text in (cloud_cfg, *dropins):
+        user.update(_default_user_dict(text))
     raw = user.get("groups") or ()
     groups = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else ()
     return DefaultUser(
@@ -119,6 +113,18 @@ def default_user(cloud_cfg: str | None) -> DefaultUser:
         shell=_text(user.get("shell")),
         gecos=_text(user.get("gecos")),
     )
+
+
+def _default_user_dict(text: str | None) -> dict[object, object]:
+    if not text:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    info = data.get("system_info") if isinstance(data, dict) else None
+    user = info.get("default_user") if isinstance(info, dict) else None
+    return dict(user) if isinstance(user, dict) else {}
 
 
 def _text(value: object) -> str | None:

@@ -12,12 +12,13 @@ that a plan can be computed from what is really inside the image.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from kvmops import guards
-from kvmops.cmd import Cmd
+from kvmops.cmd import Cmd, Result
 from kvmops.errors import CommandFailed, InvalidInput, SafetyError
 from kvmops.facts import HostFacts
 from kvmops.images import partitions as pt
@@ -137,6 +138,26 @@ def open_disk(runner: Runner, facts: HostFacts, *, image: str | None = None, lv:
         yield disk
 
 
+BUSY = ("is in use", "Device or resource busy")  # kpartx -d / partx -d, losetup -d
+BUSY_RETRIES = 3
+
+
+def _run_settled(runner: Runner, cmd: Cmd) -> Result:
+    """Run an undo command; when the device is busy, let udev finish first and try again.
+
+    Closing a partition written to (``umount`` after ``xfs_growfs``) makes udev probe it
+    (``blkid``) for a moment: ``kpartx -d`` then says "is in use" although nobody uses it.
+    ``udevadm settle`` waits for those probes; a device still busy after the retries fails."""
+    res = runner.run(cmd, check=False)
+    for attempt in range(BUSY_RETRIES):
+        if res.ok or not any(b in res.stderr + res.stdout for b in BUSY):
+            break
+        runner.run(pt.udev_settle(), check=False)
+        time.sleep(0.5 * (attempt + 1))
+        res = runner.run(cmd, check=False)
+    return res
+
+
 def _undo(runner: Runner, cmds: list[Cmd]) -> None:
     """Run every undo command even when one fails; raise the first failure afterwards.
 
@@ -146,7 +167,7 @@ def _undo(runner: Runner, cmds: list[Cmd]) -> None:
     """
     failed: CommandFailed | None = None
     for cmd in cmds:
-        res = runner.run(cmd, check=False)
+        res = _run_settled(runner, cmd)
         if not res.ok and failed is None:
             failed = CommandFailed(res.host, cmd.masked_argv(), res.returncode, res.stderr, res.stdout)
     if failed is None:

@@ -14,8 +14,9 @@ hashes), so the same code works locally and over SSH. The file is created empty 
 readable by others, not even for a moment. The documents are written as JSON, which is YAML
 too: cloud-init reads them with ``yaml.safe_load``.
 
-The seed's place is :func:`seed_path` (``<xml_dir>/<guest>-seed.iso``), the one name every
-caller uses. Once the guest has booted with it, :mod:`kvmops.procedures.guest_create`
+The seed's place is :func:`seed_path` (``<seed_dir>/<guest>-seed.iso``; /var/lib/libvirt/boot:
+QEMU cannot open files under /root), the one name every caller uses. Once the guest has
+booted with it, :mod:`kvmops.procedures.guest_create`
 ejects it and removes the file (``seed_done``): it holds password hashes.
 """
 
@@ -101,7 +102,9 @@ class StaticNet:
     def document(self) -> dict[str, Any]:
         eth: dict[str, Any] = {
             "addresses": [self.address],
-            "routes": [{"to": "default", "via": self.gateway}],
+            # 0.0.0.0/0, not "default": cloud-init before 23.x (Debian 12's 22.4) rejects "to: default"
+            # and then applies no network config at all (seen in the lab: no address, no SSH)
+            "routes": [{"to": "0.0.0.0/0", "via": self.gateway}],
         }
         if self.dns:
             eth["nameservers"] = {"addresses": list(self.dns)}
@@ -194,8 +197,9 @@ def read_iso(data: bytes) -> tuple[str, dict[str, str]]:
 
 
 def seed_path(site: Site, guest: str) -> str:
-    """Where a guest's seed ISO lives on the host: ``<xml_dir>/<guest>-seed.iso``."""
-    return f"{site.xml_dir.rstrip('/')}/{names.guest_name(guest)}-seed.iso"
+    """Where a guest's seed ISO lives on the host: ``<seed_dir>/<guest>-seed.iso`` (the site's
+    ``libvirt.seed_dir``, /var/lib/libvirt/boot by default: QEMU cannot open it under /root)."""
+    return f"{site.seed_dir.rstrip('/')}/{names.guest_name(guest)}-seed.iso"
 
 
 def _iso_path(path: str) -> str:

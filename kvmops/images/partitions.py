@@ -131,6 +131,11 @@ def kpartx_add(device: str, *, write: bool = False) -> Cmd:
     return transient("kpartx", "-a", "-v", "-r", "-p", "p", device)
 
 
+def udev_settle() -> Cmd:
+    """``udevadm settle``: wait until udev has handled the device events so far (its probes)."""
+    return read("udevadm", "settle", "--timeout=10", ok=(0, 1))
+
+
 def kpartx_delete(device: str) -> Cmd:
     """``kpartx -d -v -p p DEV``; nothing mapped: no output, rc 0."""
     return transient("kpartx", "-d", "-v", "-p", "p", device)

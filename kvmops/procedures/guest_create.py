@@ -31,7 +31,8 @@ from kvmops import names
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.executor import Phase, Procedure
 from kvmops.facts import HostFacts, Wanted, with_lvs
-from kvmops.guests import hostfile, lifecycle
+from kvmops.guests import boot, hostfile, lifecycle
+from kvmops.guests.boot import BootVerdict
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import disk_source, read_domain, render_domain_xml
 from kvmops.host import Host
@@ -52,8 +53,6 @@ from kvmops.virt import DomainInfo
 
 SETUPS = ("nocloud", "tweaks", "none")
 CONSOLE_LINES = 8  # console lines quoted when the boot is not verified
-_LOADER = re.compile(r"SYSLINUX|ISOLINUX|GRUB|Loading |Booting |Probing EDD|Decompressing|"
-                     r"SeaBIOS|iPXE|Press .* to|Welcome to GRUB", re.IGNORECASE)
 
 
 # -- the parameters --------------------------------------------------------------------------
@@ -402,42 +401,28 @@ def verify(facts: HostFacts, req: Request) -> Verdict:
 def verify_boot(host: Host, guest: str, seconds: float, progress: Progress | None = None,
                 marker: str | None = None) -> Verdict:
     """Booted only on the decisive signal: a login prompt on the serial console (or the
-    image's own boot ``marker``), never on boot-loader lines. Reads up to ``seconds``."""
+    image's own boot ``marker``), judged by :mod:`kvmops.guests.boot`, never on boot-loader
+    or kernel lines. Reads up to ``seconds``; otherwise says plainly that the boot was NOT
+    verified in that time, how far the console got, and why that may be."""
     if seconds <= 0:
         return Verdict(False, ("FAILED: boot NOT verified: console_seconds=0 skipped the console check; "
                                "give it some seconds (minutes under TCG) to verify the boot",))
     try:
-        text = lifecycle.read_console(host, guest, seconds, progress, until=lambda t: booted(t, marker))
+        v = lifecycle.wait_booted(host, guest, seconds, progress, (marker,) if marker else ())
     except KvmopsError as exc:
-        return Verdict(False, (f"FAILED: boot NOT verified: the serial console of {guest} cannot be read: {exc}",))
-    if booted(text, marker):
-        seen = f"its marker {marker!r}" if marker and marker in text else "a login prompt"
-        return Verdict(True, (f"ok: guest {guest} booted: {seen} on its serial console",))
-    return Verdict(False, (not_booted(guest, text, seconds),))
+        return Verdict(False, (f"FAILED: boot NOT verified: the serial console of {guest} cannot be read: {exc}; "
+                               f"look yourself: {lifecycle.console_hint(host, guest).splitlines()[0]}",))
+    return Verdict(v.booted, (boot_line(guest, v),))
 
 
-def booted(text: str, marker: str | None = None) -> bool:
-    """The console shows a booted guest (the one line ``kvmops.guests.boot`` will decide)."""
-    return lifecycle.login_prompt(text) or bool(marker and marker in text)
-
-
-def not_booted(guest: str, text: str, seconds: float) -> str:
-    """"boot NOT verified: ...": the last console lines and what they may mean."""
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    last = "; ".join(ln.strip() for ln in lines[-CONSOLE_LINES:]) or "(none)"
-    return (f"FAILED: boot NOT verified: no login prompt from {guest} within {seconds:g} s; last console "
-            f"lines: {last}; this may be because {_why(lines)}")
-
-
-def _why(lines: list[str]) -> str:
-    if not lines:
-        return ("nothing was printed: the image's kernel does not write to ttyS0 and no getty runs there "
-                "yet (setup=tweaks adds one), or the boot is slower than that (TCG: raise console_seconds)")
-    if any("Kernel panic" in ln for ln in lines):
-        return "the kernel panicked (too little memory? see the lines above)"
-    if all(_LOADER.search(ln) for ln in lines):
-        return ("only the boot loader printed: the kernel writes elsewhere (no console=ttyS0) and the "
-                "getty on ttyS0 has not started yet, or the boot hangs after the loader; wait longer "
-                "(raise console_seconds) or look at the console (kvmops guest console NAME)")
-    return ("the boot has not reached a login prompt yet (slow boot: raise console_seconds), or no getty "
-            "runs on ttyS0 (setup=tweaks adds one), or it stopped at an error shown above")
+def boot_line(guest: str, v: BootVerdict) -> str:
+    """``ok: guest X booted: login prompt after 41 s`` or ``FAILED: boot NOT verified in 120 s``
+    with how far the console got, its last lines and what that may mean."""
+    if v.booted:
+        what = "a login prompt" if v.stage == boot.LOGIN else "the image's boot marker"
+        return f"ok: guest {guest} booted: {what} on its serial console after {v.seconds:.0f} s ({v.evidence!r})"
+    last = "; ".join(repr(ln) for ln in v.last[-CONSOLE_LINES:]) or "(nothing)"
+    why = boot.WHY[v.stage] + (f" ({v.evidence!r})" if v.fatal else "")
+    hint = "" if v.fatal else "; wait longer (raise console_seconds) or look: kvmops guest console NAME"
+    return (f"FAILED: boot NOT verified in {v.seconds:.0f} s: no login prompt from {guest}; its console got as far "
+            f"as {v.stage}; last lines: {last}; this may be because {why}{hint}")

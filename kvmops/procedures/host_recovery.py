@@ -11,7 +11,6 @@ already running (libvirt's autostart, an earlier run of this runbook) is never s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -148,17 +147,12 @@ def _merge_waiter(vg: str, snap: str, origin: str) -> Callable[[Host, Progress],
 
 def _boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
     def run(host: Host, say: Progress) -> None:
-        t0 = time.monotonic()
-        text = lifecycle.read_console(host, name, seconds, say, until=lifecycle.login_prompt)
-        if not lifecycle.login_prompt(text):
-            last = [ln for ln in text.splitlines() if ln.strip()][-5:]
+        v = lifecycle.wait_booted(host, name, seconds, say)
+        if not v.booted:
             raise BootNotVerified(
-                f"guest {name} showed no login prompt within {seconds:g} s; its console's last lines: "
-                f"{' | '.join(last) if last else '(nothing)'}. It may hang in its boot loader or initrd, wait "
-                "for a disk, or have no getty on ttyS0. The guests after it were NOT started: look at it with "
-                "the guest-unreachable runbook, then run host-recovery again"
-            )
-        say(f"{name} booted: login prompt after {time.monotonic() - t0:.0f} s")
+                f"guest {name}: boot NOT verified in {v.seconds:.0f} s: {v.message}. The guests after it were NOT "
+                "started: look at it with the guest-unreachable runbook, then run host-recovery again")
+        say(f"{name} {v.message}")
 
     return run
 

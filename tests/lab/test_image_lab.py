@@ -74,9 +74,13 @@ def test_mapping_refused_for_an_open_lv(host: Host, lv_with_image: str) -> None:
     open, and kvmops refuses to map (or copy onto, snapshot, remove) it, whoever asks."""
     from kvmops.errors import SafetyError
 
+    # the image's partition table on the LV first: kpartx maps nothing on an empty LV (then nothing holds it open)
+    run_plan(host, copy.copy_plan(read_facts(host), LV, probe(host.runner, IMAGE)), lv_with_image,
+             progress=lambda _l: None)
     mapper = partitions.lv_mapper_path(host.site.vg, LV)
     host.run(change("kpartx", "-a", "-r", "-p", "p", mapper))
     try:
+        assert host.run(read("test", "-b", f"{mapper}p1", ok=(0, 1))).returncode == 0, "kpartx mapped nothing"
         facts = read_facts(host)
         assert facts.lvm.is_open(facts.lvm.need(LV)) is True
         with pytest.raises(SafetyError, match="is open"), open_disk(host.runner, facts, lv=lv_with_image):

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+import kvmops_lab as lab
 from kvmops.host import Host
 from kvmops_lab.nested import boot_small_guest
 from kvmops_lab.state import LabState
@@ -19,7 +20,8 @@ BUDGET = 120.0  # seconds from `virsh start` to the login prompt (the issue's go
 def test_small_guest_boots_in_the_lab_and_then_idles(lab_state: LabState, lab_host: Host) -> None:
     load = os.getloadavg()[0]
     busy = load > 1.5 * (os.cpu_count() or 1)  # other work on this machine slows the lab down
-    res = boot_small_guest(lab_host, lab_state.pid, timeout=300.0 if busy else BUDGET + 30, say=print)
+    pid = (lab.status(check_ssh=False).state or lab_state).pid  # the lab may have been power-cut and booted again
+    res = boot_small_guest(lab_host, pid, timeout=300.0 if busy else BUDGET + 30, say=print)
     print(f"\nnested small guest ({res.domain_type}): virsh start {res.start_s:.0f} s, "
           f"{res.verdict.message}; lab QEMU idle {res.lab_idle_cpu_pct:.0f} % before, "
           f"{res.idle_cpu_pct} % with the guest idle; load average {load:.1f}")

@@ -7,6 +7,8 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import libvirt
@@ -192,6 +194,25 @@ def test_start_and_autostart(bed: Bed) -> None:
     run_plan(host, lifecycle.autostart(facts(host), "db1", False), progress=lambda _l: None)
     assert not host.virt.info("db1").autostart
     assert host.virt.info("db1").state == "running"  # autostart does not stop or start
+
+
+@pytest.mark.parametrize(("fixture", "said"), [
+    ("small-guest-one-level-tcg", "guest db1 booted: login prompt after 12 s"),
+    ("small-guest-nested-tcg-first-90s", "guest db1: boot NOT verified in 12 s (it runs, as libvirt says"),
+])
+def test_start_with_a_console_says_booted_only_on_a_login_prompt(bed: Bed, monkeypatch: pytest.MonkeyPatch,
+                                                                 fixture: str, said: str) -> None:
+    text = (Path(__file__).parent.parent / "fixtures" / "console" / f"{fixture}.log").read_text(errors="replace")
+    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: text)
+    ticks = iter([0.0, 12.0])
+    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    host = bed.host()
+    plan = lifecycle.start(facts(host), "db1", console_seconds=60)
+    assert "until a login prompt" in plan.render()
+    lines: list[str] = []
+    run_plan(host, plan, progress=lines.append)
+    assert any(ln.startswith(said) for ln in lines), lines
+    assert host.virt.info("db1").state == "running"  # not booted is no failed start: it runs
 
 
 def test_start_in_plan_mode_starts_nothing(bed: Bed) -> None:

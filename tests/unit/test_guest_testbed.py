@@ -37,6 +37,7 @@ uri = "{uri}"
 domain_type = "kvm"
 emulator = "/usr/libexec/qemu-kvm"
 xml_dir = "{xml_dir}"
+seed_dir = "{xml_dir}"
 
 [network]
 uplink = "ens802f1"

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from kvmops.errors import ConfigError, KvmopsError
+from kvmops.guests import lifecycle
 from kvmops.guests.history import parse_boot_time, parse_qemu_log, running_when_host_went_down
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
@@ -134,3 +136,36 @@ def test_the_sites_recovery_section_is_checked(tmp_path: Path, section: str, err
 def test_the_sites_recovery_order() -> None:
     site = load_site()
     assert (site.recovery_order, site.recovery_boot_seconds) == ((), 300.0)
+
+
+CONSOLE = Path(__file__).parent.parent / "fixtures" / "console"
+
+
+def _boot_wait(monkeypatch: pytest.MonkeyPatch, fixture: str, seconds: float) -> Wait:
+    """The boot wait of dns1's start, its console a real capture read in ``seconds``."""
+    text = (CONSOLE / f"{fixture}.log").read_bytes().decode("utf-8", "replace")
+    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: text)
+    ticks = iter([0.0, seconds])
+    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    f = facts([domain("dns1", "/dev/rl_build/vmdns1", autostart=True)], [lv("vmdns1")], {})
+    wait = rec.procedure(f, (), boot_seconds=300).preview[0].steps[-1].effect
+    assert isinstance(wait, Wait)
+    return wait
+
+
+def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).fn(None, said.append)  # type: ignore[arg-type]
+    assert said == ["dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
+
+
+@pytest.mark.parametrize(("fixture", "stage"), [("small-guest-nested-kvm-loaded-180s", "kernel"),
+                                                 ("cloud-image-first-3s-grub", "boot loader"),
+                                                 ("cloud-image-bad-fstab-emergency", "emergency mode")])
+def test_no_login_prompt_stops_the_recovery_and_says_why(monkeypatch: pytest.MonkeyPatch, fixture: str,
+                                                         stage: str) -> None:
+    with pytest.raises(rec.BootNotVerified) as err:
+        _boot_wait(monkeypatch, fixture, 300.0).fn(None, lambda _l: None)  # type: ignore[arg-type]
+    text = str(err.value)
+    assert text.startswith("guest dns1: boot NOT verified in 300 s:")
+    assert f"got as far as {stage}" in text and "this may be because" in text and "NOT started" in text

@@ -129,6 +129,20 @@ def test_without_cloud_cfg_bash_and_wheel_and_an_existing_user_is_left_alone() -
     assert there.empty and "already so: the image has user centos" in there.steps[0].reason
 
 
+def test_the_default_user_of_a_cloud_cfg_d_drop_in_wins_as_cloud_init_merges_it() -> None:
+    """The lab's cloud image (Debian's cloud.cfg, RHEL's default user in a drop-in): the user
+    gets the drop-in's groups and gecos, the base file's shell where the drop-in names none."""
+    base = "system_info:\n  default_user:\n    name: debian\n    groups: [adm, sudo]\n    shell: /bin/bash\n"
+    dropin = ('{"system_info": {"default_user": {"name": "centos", "gecos": "Cloud User", '
+              '"groups": ["wheel", "adm", "systemd-journal"]}}}\n')
+    fake = image({"/etc/cloud/cloud.cfg": base, "/etc/cloud/cloud.cfg.d/90_kvmops_image.cfg": dropin,
+                  "/etc/cloud/cloud.cfg.d/05_logging.cfg": "_log: []\n", "/etc/cloud/cloud.cfg.d/README": "x"})
+    (user,) = plans(fake, t.LoginUser("rocky"))
+    assert argvs(user) == [("useradd", "--create-home", "--shell", "/bin/bash", "--groups", "wheel,adm",
+                            "--comment", "Cloud User", "rocky")]
+    assert "from the image's cloud-init configuration" in user.steps[0].reason
+
+
 def test_no_useradd_is_a_clear_refusal() -> None:
     fake = image()
     del fake.files["/usr/sbin/useradd"]

@@ -72,8 +72,8 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "guest-create": ({"guest": "web3", "vlans": "223,2367", "address": "132.230.223.9", "size": "11g", "memory": "3g",
                       "vcpus": 3, "password": PASSWORDS["runbooks"]},
                      ["lvcreate --name vmweb3 --size 11g", f"qemu-img convert -n -p -t none -W -f qcow2 -O raw {IMAGE} "
-                      "/dev/rl_build/vmweb3", "install -D -m 0600 /dev/null /root/kvm/web3-seed.iso",
-                      "openssl base64 -d -A -out /root/kvm/web3-seed.iso",
+                      "/dev/rl_build/vmweb3", "install -D -m 0600 /dev/null /var/lib/libvirt/boot/web3-seed.iso",
+                      "openssl base64 -d -A -out /var/lib/libvirt/boot/web3-seed.iso",
                       "install -D -m 0600 /dev/stdin /root/kvm/web3.xml", "virsh define /root/kvm/web3.xml",
                       "virsh start web3", "virsh autostart web3"],
                      {"guest": "web3", "vlan": 223, "address": "132.230.223.9"}),
