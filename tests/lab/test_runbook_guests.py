@@ -21,6 +21,7 @@ One guest per setup, shared by the module's tests; four boots in all.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -39,7 +40,10 @@ from kvmops_lab import runbookguest as rg
 from kvmops_lab.state import LabState
 from tests.support.run import run_plan
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(
+    os.environ.get("KVMOPS_LAB_GUESTS") != "1",
+    reason="runbook-made cloud guests are opt-in: KVMOPS_LAB=1 KVMOPS_LAB_GUESTS=1 "
+           "(~25 min on 2 cores; setup=nocloud not yet passing: issue 12 open)")]
 
 VLAN = 2368
 GATEWAY = "10.5.68.254"
