@@ -175,11 +175,11 @@ def create(host: Host, name: str, setup: str, *, vlan: int, address: str, key: P
     host.run(change("qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", image, guest.disk, timeout=900))
     pub = Path(f"{key}.pub").read_text()
     net = host.site.network(vlan)
+    host.run(change("mkdir", "-p", xml_dir))  # a fresh lab has no xml_dir yet
     if setup == "offline":
         offline_setup(host, lv, pub, address, str(net.gateway), password)
     else:
         assert seed is not None
-        host.run(change("mkdir", "-p", xml_dir))
         nocloud_seed(host, seed, seed_files(name, pub, address, str(net.gateway), password))
     _write(host, f"{xml_dir}/{name}.xml", domain_xml(name, guest.disk, net.bridge, seed), "600")
     host.run(change("virsh", "define", f"{xml_dir}/{name}.xml"))

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 import kvmops_lab as lab
+from kvmops.cmd import read
 from kvmops.host import Host, connect
 from kvmops.site import Site, load_site
 from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
+from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import RUNNING, LabState
 
 TIMINGS: dict[str, float] = {}
@@ -44,6 +46,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def lab_state() -> Iterator[LabState]:
     """A running lab: reused when one answers SSH, else built/booted here and destroyed after."""
     before = lab.status()
+    if before.kind == RUNNING and before.state is not None and not _as_up_leaves_it(before.state):
+        print("\nlab tier: the running lab is not as `kvmops lab up` leaves it (a guest defined, or no cloud "
+              "image: e.g. the lab `kvmops demo` left): destroying it and starting a clean one", flush=True)
+        lab.destroy()
+        before = lab.status()
     started_here = before.kind != RUNNING
     t0 = time.monotonic()
     image = ensure_guest_image()
@@ -60,6 +67,17 @@ def lab_state() -> Iterator[LabState]:
         if started_here:
             lab.destroy()
         print("\nlab timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in TIMINGS.items()))
+
+
+def _as_up_leaves_it(state: LabState) -> bool:
+    """No guest defined and the cloud image in place: the tier's tests start from that."""
+    host = connect(load_site(state.site), apply=False)
+    try:
+        guests = host.runner.run(read("virsh", "list", "--all", "--name")).stdout.split()
+        cloud = host.runner.run(read("test", "-e", CLOUD_IMAGE_FILE, ok=(0, 1))).returncode == 0
+    finally:
+        host.close()
+    return not guests and cloud
 
 
 @pytest.fixture(scope="session")
