@@ -186,6 +186,18 @@ def create(host: Host, name: str, setup: str, *, vlan: int, address: str, key: P
     return guest
 
 
+def drop_domain_and_lvs(host: Host, name: str) -> None:
+    """Guest ``name`` destroyed and undefined, its LV and the LVs named after it (snapshots,
+    copies) removed: whatever an earlier run left; a missing one is no error."""
+    vg, lv = host.site.vg, host.site.guest_lv(name)
+    host.run(change("virsh", "destroy", name), check=False)
+    host.run(change("virsh", "undefine", name), check=False)
+    out = host.run(read("lvs", "--reportformat", "json", "-o", "lv_name", vg)).stdout
+    for row in json.loads(out)["report"][0]["lv"]:
+        if row["lv_name"] == lv or row["lv_name"].startswith(f"{lv}-"):
+            host.run(change("lvremove", "-f", f"{vg}/{row['lv_name']}"), check=False)
+
+
 def remove(host: Host, guest: ProofGuest) -> None:
     """Domain undefined (destroyed first), LV removed (exactly VG/LV), XML and seed removed."""
     host.run(change("virsh", "destroy", guest.name), check=False)

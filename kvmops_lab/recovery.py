@@ -14,7 +14,6 @@ snapshot's zeros back) and :func:`qemu_starts` counts each guest's starts in lib
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from kvmops.cmd import change, read
 from kvmops.guests.history import Run, log_path, parse_qemu_log
 from kvmops.host import Host
 from kvmops_lab.prepare import GUEST_IMAGE_FILE
-from kvmops_lab.proofguest import domain_xml
+from kvmops_lab.proofguest import domain_xml, drop_domain_and_lvs
 
 Say = Callable[[str], None]
 LOG_DIR = "/var/log/kvmops"
@@ -57,13 +56,7 @@ def make_guest(host: Host, name: str, *, autostart: bool, memory_mib: int = 256)
 
 
 def remove_guest(host: Host, name: str) -> None:
-    vg, lv = host.site.vg, host.site.guest_lv(name)
-    host.run(change("virsh", "destroy", name), check=False)
-    host.run(change("virsh", "undefine", name), check=False)
-    out = host.run(read("lvs", "--reportformat", "json", "-o", "lv_name", vg)).stdout
-    for row in json.loads(out)["report"][0]["lv"]:
-        if row["lv_name"] == lv or row["lv_name"].startswith(f"{lv}-"):
-            host.run(change("lvremove", "-f", f"{vg}/{row['lv_name']}"), check=False)
+    drop_domain_and_lvs(host, name)
     host.run(change("rm", "-f", f"{host.site.xml_dir.rstrip('/')}/{name}.xml", f"{LOG_DIR}/{name}-serial.log",
                     log_path(name)), check=False)
 

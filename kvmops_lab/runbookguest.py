@@ -19,12 +19,11 @@ filesystem size); the test asserts it. :func:`remove` clears a guest whatever st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvmops.cmd import change, read
+from kvmops.cmd import change
 from kvmops.host import Host
 from kvmops.images import nocloud
 from kvmops.runbook.execute import run_runbook
@@ -33,6 +32,7 @@ from kvmops_lab import guestboot as gb
 from kvmops_lab.errors import LabError
 from kvmops_lab.guestboot import BootedGuest, LoginFailed, SshLogin
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
+from kvmops_lab.proofguest import drop_domain_and_lvs
 
 Say = Callable[[str], None]
 SKIPPED = "console_seconds=0 skipped the console check"
@@ -78,13 +78,7 @@ def create(host: Host, site_file: str, name: str, setup: str, *, vlan: int, addr
 
 def remove(host: Host, name: str) -> None:
     """The guest, its LV and snapshots, its kept XML and seed: gone, whatever was left."""
-    vg, lv = host.site.vg, host.site.guest_lv(name)
-    host.run(change("virsh", "destroy", name), check=False)
-    host.run(change("virsh", "undefine", name), check=False)
-    out = host.run(read("lvs", "--reportformat", "json", "-o", "lv_name", vg)).stdout
-    for row in json.loads(out)["report"][0]["lv"]:
-        if row["lv_name"] == lv or row["lv_name"].startswith(f"{lv}-"):
-            host.run(change("lvremove", f"{vg}/{row['lv_name']}", stdin="y\n"), check=False)
+    drop_domain_and_lvs(host, name)
     xml_dir = host.site.xml_dir.rstrip("/")
     host.run(change("rm", "-f", f"{xml_dir}/{name}.xml", f"{xml_dir}/{name}.xml.undefined",
                     nocloud.seed_path(host.site, name)), check=False)
