@@ -4,7 +4,9 @@ meant to run, in a declared order, each booted before the next starts.
 Meant to run: autostart is on, or libvirt's own log shows the guest running when the host
 went down (:mod:`kvmops.guests.history`). Before a guest starts, its disk LVs are checked:
 present and active, no snapshot of them invalid, no merge under way. A merge interrupted by
-the outage resumes by itself at the LV's activation: it is waited for, never started again.
+the outage resumes at the LV's activation; LVM's polling of it (which, without lvmpolld, nothing
+restarts after a reboot) is resumed with ``lvchange --poll y``, and it is waited for, never
+started again.
 Each guest's start is planned again from fresh facts just before it runs, so a guest that is
 already running (libvirt's autostart, an earlier run of this runbook) is never started twice.
 """
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kvmops import names
+from kvmops.cmd import change
 from kvmops.errors import KvmopsError
 from kvmops.executor import Phase, Procedure
 from kvmops.facts import HostFacts, Wanted
@@ -129,10 +132,14 @@ def _start_plan(facts: HostFacts, name: str, boot_seconds: float) -> Plan:
         return plan.noop(f"guest {name} is running already: not started again")
     if check.problems:
         raise KvmopsError(f"guest {name} cannot be started now: {'; '.join(check.problems)}")
+    vg = facts.site.vg
     for merge in check.merging:
         snap, origin = (p.split("/", 1)[1] for p in merge.split(" -> "))
+        plan.add(f"resume LVM's polling of the merge {merge}: after a reboot nothing may poll it (no lvmpolld) "
+                 "and it never finishes (this never starts a merge again)",
+                 change("lvchange", "--poll", "y", f"{vg}/{origin}"))
         plan.add(f"wait until the merge {merge} has finished (it resumed at activation; never started again)",
-                 Wait(f"poll `lvs {facts.site.vg}` until {snap} is gone", _merge_waiter(facts.site.vg, snap, origin)))
+                 Wait(f"poll `lvs {vg}` until {snap} is gone", _merge_waiter(vg, snap, origin)))
     plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
     return plan.add(f"wait up to {boot_seconds:g} s until {name} has booted (a login prompt on its console)",
                     Wait(f"read the console of {name} until a login prompt", _boot_waiter(name, boot_seconds)))

@@ -26,9 +26,11 @@
 #
 # **What is checked before a guest starts:** its disk LVs exist and are active; no snapshot
 # of them has overflowed (INVALID); no snapshot merge is under way. A merge that the outage
-# interrupted resumes by itself when LVM activates the LV at boot: it is **waited for, never
-# started again** (`lvconvert --mergesnapshot` is not run here), and the guest starts only
-# once the merge has finished.
+# interrupted resumes when LVM activates the LV at boot, but on a host without `lvmpolld`
+# nothing may poll it to its end after a reboot: the snapshot stays listed at 0.00 % for ever.
+# So the runbook runs `lvchange --poll y VG/ORIGIN` (it resumes the polling of a merge that is
+# already under way and never starts one), then **waits for it, never starts it again**
+# (`lvconvert --mergesnapshot` is not run here); the guest starts only once it has finished.
 #
 # **Order and boot:** `order` (or the site's `[recovery] order`) names the guests to start
 # first, in that order; the others follow by name. After each start the runbook reads the

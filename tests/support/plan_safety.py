@@ -13,7 +13,7 @@ ones) and checks every rule:
   or paused guest's disk, LVM's open flag) or of which LVM cannot tell whether it is open;
   growing is allowed on an LV in use (guide 4.2.4: safe while in use);
 - no removal of an LV a defined guest names, or that has snapshots, no merge of an invalid or
-  already merging snapshot;
+  already merging snapshot; ``lvchange --poll y`` only on an origin whose merge is under way;
 - no deletion of a bridge in use (a defined guest names it, or a port that is no VLAN port),
   nor of a host bridge; no re-activation (``connection up``) of a bridge in use;
 - no undefine or redefinition of a running guest, no start of a running one, no definition
@@ -106,6 +106,8 @@ def _cmd_effects(cmd: Cmd, target: str | None, world: World) -> list[Effect]:
         lv = world.facts.lvm.get(snap.split("/", 1)[1])
         origin = f"{VG_NAME}/{lv.origin}" if lv is not None else "?"
         return [e("merge", snap), e("merge-into", origin)]
+    if a[:3] == ("lvchange", "--poll", "y"):
+        return [e("resume-merge-poll", a[3])]
     if a[0] == "lvremove":
         return [e("remove", next(x for x in a[1:] if not x.startswith("-")), tuple(a))]
     if a[:2] == ("qemu-img", "convert"):
@@ -214,8 +216,19 @@ def _check(world: World, run: _Run, eff: Effect) -> None:
         _check_guest(world, run, eff)
     elif eff.action in ("write-file", "retire-file", "remove-file"):
         _check_file(world, eff)
+    elif eff.action == "resume-merge-poll":
+        _check_merge_poll(world, eff)
     elif eff.action != "nested":
         raise AssertionError(f"unknown effect {eff}")
+
+
+def _check_merge_poll(world: World, eff: Effect) -> None:
+    """Resuming the polling of a merge is safe only on an origin whose merge is under way."""
+    vg, _, name = eff.obj.partition("/")
+    lvm = world.facts.lvm
+    origin = lvm.get(name)
+    merging = origin is not None and (origin.merging or any(s.merging for s in lvm.snapshots_of(name)))
+    assert vg == VG_NAME and merging, f"lvchange --poll y on {eff.obj}, where no merge is under way"
 
 
 def _check_lv(world: World, run: _Run, eff: Effect) -> None:

@@ -81,8 +81,9 @@ def test_an_interrupted_merge_is_waited_for_never_started_again() -> None:
     assert check.action == "wait for the merge, then start"
     (plan,) = rec.procedure(f, ()).preview
     kinds = [type(s.effect).__name__ for s in plan.steps]
-    assert kinds == ["Wait", "Call", "Wait"]
-    assert "never started again" in plan.steps[0].reason
+    assert kinds == ["Cmd", "Wait", "Call", "Wait"]
+    assert plan.steps[0].text() == "lvchange --poll y rl_build/vmdb1"  # resumes the polling, starts nothing
+    assert "never started again" in plan.steps[1].reason
     assert not any("lvconvert" in s.text() for s in plan.steps)
 
 
