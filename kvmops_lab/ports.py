@@ -11,8 +11,13 @@ LOOPBACK = "127.0.0.1"
 
 
 def port_free(port: int, host: str = LOOPBACK) -> bool:
-    """True when nothing listens on (or holds) ``host:port``: we can bind it ourselves."""
+    """True when nothing listens on (or holds) ``host:port``: we can bind it ourselves.
+
+    With SO_REUSEADDR, as QEMU's port forward binds it: connections of a lab that just died
+    (power cut) linger in TIME_WAIT on the port for a minute, and do not stop QEMU binding it.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

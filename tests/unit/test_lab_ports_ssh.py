@@ -27,6 +27,21 @@ def test_a_listening_port_is_taken() -> None:
     assert check_port(port) == port
 
 
+def test_a_port_whose_listener_died_is_free_despite_time_wait() -> None:
+    """A lab's QEMU killed (power cut): its closed connections stay in TIME_WAIT on the port."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            conn, _ = server.accept()
+            conn.close()  # the server side closes first: TIME_WAIT on the server's port
+            client.recv(1)
+    assert port_free(port)
+    assert check_port(port) == port
+
+
 def test_free_port_is_bindable() -> None:
     port = free_port()
     assert 1024 <= port < 65536
