@@ -30,7 +30,7 @@ from kvmops_lab.build import ensure_image, file_lock, safe_rmtree
 from kvmops_lab.errors import LabError
 from kvmops_lab.labsite import known_hosts_text, render_site
 from kvmops_lab.paths import ImagePaths, LabPaths
-from kvmops_lab.ports import check_port, free_port, port_taken_message
+from kvmops_lab.ports import check_port, free_port, port_free, port_taken_message
 from kvmops_lab.progress import Phases, Say
 from kvmops_lab.qemu import BootSpec, qemu_argv
 from kvmops_lab.qmp import qmp
@@ -248,10 +248,19 @@ def power_cut(paths: LabPaths | None = None, say: Say | None = None) -> int:
     os.kill(pid, signal.SIGKILL)
     if not procs.wait_gone(pid, 10):
         raise LabError(f"the lab's QEMU (pid {pid}) survived SIGKILL")
+    _wait_port_released(st.state.port, 10)  # the kernel closes a killed process's sockets a moment later
     p.state.unlink(missing_ok=True)
     p.site.unlink(missing_ok=True)
     Phases(say)(f"power cut: lab QEMU pid {pid} killed; disks kept in {p.run}")
     return pid
+
+
+def _wait_port_released(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_free(port):
+        if time.monotonic() > deadline:
+            raise LabError(f"the lab's SSH port {port} is still bound {timeout:.0f} s after its QEMU died")
+        time.sleep(0.2)
 
 
 def wait_for_ssh(p: LabPaths, state: LabState, phases: Phases, timeout: float) -> float:

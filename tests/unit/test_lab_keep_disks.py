@@ -4,6 +4,8 @@ runner that would start it records the commands."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from kvmops.runners import LocalRunner
 from kvmops_lab import procs, vm
 from kvmops_lab.errors import LabError
 from kvmops_lab.paths import ImagePaths, LabPaths
+from kvmops_lab.ports import port_free
 from kvmops_lab.progress import Phases
 
 
@@ -75,6 +78,23 @@ def test_keeping_disks_is_refused_without_them_or_while_a_qemu_uses_them(
 def test_a_power_cut_needs_a_running_lab(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="no running lab to cut the power of"):
         vm.power_cut(LabPaths(tmp_path))
+
+
+def test_a_power_cut_waits_until_the_dead_lab_s_port_is_released() -> None:
+    """The kernel closes a killed QEMU's listening socket a moment after the process is gone:
+    `up --keep-disks` on the same port right after would find it taken."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    threading.Timer(0.5, listener.close).start()
+    vm._wait_port_released(port, 5)
+    assert port_free(port)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        with pytest.raises(LabError, match=f"SSH port {held.getsockname()[1]} is still bound 0 s after"):
+            vm._wait_port_released(held.getsockname()[1], 0.3)
 
 
 def test_up_passes_keep_disks_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
