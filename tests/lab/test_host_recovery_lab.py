@@ -14,7 +14,6 @@ verified booted by its login prompt; a second run starts nothing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,10 +30,7 @@ from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
 from kvmops_lab.state import LabState
 
-pytestmark = [pytest.mark.lab, pytest.mark.skipif(
-    os.environ.get("KVMOPS_LAB_RECOVERY") != "1",
-    reason="power-cut proof is opt-in: KVMOPS_LAB=1 KVMOPS_LAB_RECOVERY=1 (known defect, issue 14 open: "
-           "after the reboot nothing finishes an interrupted merge without lvmpolld; host-recovery waits)")]
+pytestmark = pytest.mark.lab
 
 GUESTS = {"rcauto": True, "rcdns": False, "rcweb": False}  # name: autostart
 ORDER = "rcweb,rcdns"
