@@ -1,5 +1,5 @@
 """A guest made from the realistic image without kvmops' runbooks: to prove the image and the
-boot harness by themselves (tests/lab/test_cloud_boot.py, bench/guest_boot.py).
+boot harness by themselves (bench/guest_boot.py; the lab tier boots what the runbooks made).
 
 The image file is copied onto a lab LV (``qemu-img convert``, as a runbook does). Then one of:
 

@@ -132,7 +132,10 @@ class Seed:
 
     def user_data(self) -> str:
         doc: dict[str, Any] = {
-            "users": [u.document() for u in self.users],
+            # "default" first, as the image's own cloud.cfg has it: cloud-init merges our entry for
+            # the image's default user (e.g. centos) into it, so that user keeps the image's groups
+            # (wheel, adm, systemd-journal); a list without it replaces them (seen in the lab)
+            "users": ["default", *(u.document() for u in self.users)],
             "ssh_pwauth": self.ssh_pwauth,
             **self.extra,
         }

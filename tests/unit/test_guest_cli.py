@@ -121,4 +121,4 @@ def test_image_seed_gives_root_its_keys_at_the_one_seed_path(capsys: pytest.Capt
     assert code == 0 and seed == bed.xml_dir / "web9-seed.iso" and str(seed) in out
     _vol, files = nocloud.read_iso(seed.read_bytes())
     doc = yaml.safe_load(files["user-data"])
-    assert doc["users"][1] == {"name": "root", "ssh_authorized_keys": [key]} and doc["disable_root"] is False
+    assert doc["users"][2] == {"name": "root", "ssh_authorized_keys": [key]} and doc["disable_root"] is False

@@ -34,7 +34,8 @@ def test_documents_are_valid_yaml_with_what_cloud_init_reads() -> None:
     files = _seed().files()
     assert files["user-data"].startswith("#cloud-config\n")
     user_data = yaml.safe_load(files["user-data"])
-    centos, root = user_data["users"]
+    default, centos, root = user_data["users"]
+    assert default == "default"  # the image's default user kept: cloud-init merges centos into it (its groups)
     assert centos["name"] == "centos" and centos["ssh_authorized_keys"] == [KEY]
     assert centos["sudo"] == "ALL=(ALL) NOPASSWD:ALL" and centos["lock_passwd"] is False
     login, root_pw = PASSWORDS["nocloud-login"], PASSWORDS["nocloud-root"]
@@ -97,7 +98,7 @@ def test_the_seed_is_private_before_a_byte_is_written(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     vol, files = nc.read_iso(path.read_bytes())
     assert vol == "cidata" and set(files) == {"user-data", "meta-data", "network-config"}
-    assert verify(PASSWORDS["nocloud-login"], yaml.safe_load(files["user-data"])["users"][0]["hashed_passwd"])
+    assert verify(PASSWORDS["nocloud-login"], yaml.safe_load(files["user-data"])["users"][1]["hashed_passwd"])
     run_plan(host, Plan("remove", [Step("remove", nc.remove_cmd(str(path)))]))
     assert not path.exists()
 
@@ -106,12 +107,13 @@ def test_root_gets_its_keys_and_cloud_init_leaves_them_alone() -> None:
     root_key = KEY.replace("admin@example", "root@example")
     users = nc.users_for("centos", [KEY], None, None, [root_key], sudo=False)
     doc = yaml.safe_load(nc.Seed("test1", users).user_data())
-    centos, root = doc["users"]
+    _default, centos, root = doc["users"]
     assert centos["ssh_authorized_keys"] == [KEY] and "sudo" not in centos
     assert root == {"name": "root", "ssh_authorized_keys": [root_key]}
     assert doc["disable_root"] is False  # else cloud-init prefixes root's keys with a "log in as" stub
     plain = yaml.safe_load(nc.Seed("test1", nc.users_for("centos", [KEY])).user_data())
-    assert [u["name"] for u in plain["users"]] == ["centos"] and "disable_root" not in plain
+    assert [u["name"] for u in plain["users"][1:]] == ["centos"]
+    assert "disable_root" not in plain
 
 
 def test_mac_match_sets_name() -> None:
