@@ -15,8 +15,11 @@ from kvmops_lab.state import LabState
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lab"
 
 
-def test_a_listening_port_is_taken() -> None:
+@pytest.mark.parametrize("reuse", [0, 1])
+def test_a_listening_port_is_taken(reuse: int) -> None:
+    """Whether or not the listener set SO_REUSEADDR (QEMU's port forward does)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, reuse)
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
