@@ -115,15 +115,20 @@ def need(*steps: str) -> None:
         pytest.skip(f"needs the earlier step(s) {', '.join(missing)} to have passed")
 
 
-def run(name: str, confirm: str | None = None, **params: object) -> RunRecord:
-    """``kvmops run NAME -p ... --site LAB --apply [--confirm X]``, timed; fails with the step."""
-    site = SITE_FILE[-1]
+def run_timed(name: str, confirm: str | None = None, **params: object) -> RunRecord:
+    """``kvmops run NAME -p ... --site LAB --apply [--confirm X]``, timed; its record, ok or not."""
     t0 = time.monotonic()
-    rec = run_runbook(name, dict(params), site=site, apply=True, confirm=confirm, progress=print)
+    rec = run_runbook(name, dict(params), site=SITE_FILE[-1], apply=True, confirm=confirm, progress=print)
     took = time.monotonic() - t0
     key = name if name not in TIMES else f"{name} ({params.get('action') or len(TIMES)})"
     TIMES[key] = took
     print(f"{rec.id}: {rec.status} in {took:.1f}s")
+    return rec
+
+
+def run(name: str, confirm: str | None = None, **params: object) -> RunRecord:
+    """:func:`run_timed`; fails with the step."""
+    rec = run_timed(name, confirm, **params)
     assert rec.ok, f"{name} failed at {rec.failed_step!r}: {rec.error} (journal {rec.id})"
     return rec
 
@@ -248,11 +253,8 @@ def _restart_once_if_the_emulation_stalled(rec: RunRecord, host: Host) -> bool:
 
 def test_02_guest_create_defines_and_boots_the_guest(host: Host) -> None:
     need("network")
-    params = dict(guest=GUEST, vlans=str(VLAN), memory="512m", vcpus=1, size=SIZE, image=IN_LAB_FILE,
-                  setup="tweaks", sudo=False, address=ADDRESS, console_seconds=BOOT_BUDGET)
-    t0 = time.monotonic()
-    rec = run_runbook("guest-create", params, site=SITE_FILE[-1], apply=True, progress=print)
-    TIMES["guest-create"] = time.monotonic() - t0
+    rec = run_timed("guest-create", guest=GUEST, vlans=str(VLAN), memory="512m", vcpus=1, size=SIZE,
+                    image=IN_LAB_FILE, setup="tweaks", sudo=False, address=ADDRESS, console_seconds=BOOT_BUDGET)
     restarted = _restart_once_if_the_emulation_stalled(rec, host)
     assert rec.ok or restarted, f"guest-create failed at {rec.failed_step!r}: {rec.error} (journal {rec.id})"
     vg, lv = host.site.vg, host.site.guest_lv(GUEST)
