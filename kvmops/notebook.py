@@ -33,8 +33,8 @@ from kvmops.runbook.sites import resolve_site
 from kvmops.site import load_site
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts, Wanted
     from kvmops.host import Host
+    from kvmops.hostfacts import HostFacts, Wanted
 
 
 def _display(markdown: str, plain: str) -> None:

@@ -27,11 +27,11 @@ from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState
 
 if TYPE_CHECKING:
+    from kvmops.guests.domain import DomainInfo, HostLimits
     from kvmops.host import Host
     from kvmops.images.probe import ImageInfo
     from kvmops.net.facts import NetFacts
     from kvmops.site import Site
-    from kvmops.virt import DomainInfo, HostLimits
 
 LVM_KEYS = ("vgs", "lvs")
 NET_KEYS = ("links", "port_vlans", "connections", "devices", "profiles")
@@ -172,7 +172,8 @@ class RecordedSource:
 
     def image(self, path: str) -> ImageInfo:
         """As :func:`kvmops.images.probe.probe` on the recorded ``qemu-img info``."""
-        from kvmops.images.probe import _usable, parse_qemu_img_info
+        from kvmops.facts.images import _usable
+        from kvmops.images.probe import parse_qemu_img_info
 
         if not path or path.startswith("-"):
             raise InvalidInput(f"bad image path {path!r}: give the path of a raw or qcow2 image file")

@@ -7,6 +7,7 @@ file and the key: ``site.toml: network.vlan[2].cidr: '10.5.68.0/33' is not a net
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +28,7 @@ _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network", "recovery"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
-    "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir"},
+    "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir", "boot_dir", "file_disk_dir"},
     "images": {"login_user"},
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
@@ -85,6 +86,12 @@ class Site:
     # where NoCloud seed ISOs live: QEMU (user qemu / libvirt-qemu) must reach them, which it
     # cannot under /root (mode 0550/0700); virt-install keeps its boot media here too
     seed_dir: str = SEED_DIR
+    # where a definition may take kernels, initrds and serial log files from (the XML policy,
+    # kvmops.safety.xmlpolicy); by default the seed folder
+    boot_dir: str = SEED_DIR
+    # file-backed guest disks are allowed only in this folder; "" (the default): none, guest
+    # disks are LVs of the VG (a test host without device-mapper names one)
+    file_disk_dir: str = ""
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -218,8 +225,10 @@ class _Reader:
             libvirt_uri=self.site_relative(self.get(lv, "uri", str, "libvirt.uri", "qemu:///system")),
             domain_type=domain_type,
             emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
-            xml_dir=self.get(lv, "xml_dir", str, "libvirt.xml_dir", "/root/kvm"),
-            seed_dir=self.get(lv, "seed_dir", str, "libvirt.seed_dir", SEED_DIR),
+            xml_dir=self.folder(lv, "xml_dir", "/root/kvm"),
+            seed_dir=self.folder(lv, "seed_dir", SEED_DIR),
+            boot_dir=self.folder(lv, "boot_dir", self.folder(lv, "seed_dir", SEED_DIR)),
+            file_disk_dir=self.folder(lv, "file_disk_dir", ""),
             login_user=self.get(img, "login_user", str, "images.login_user", "centos"),
             uplink=self.checked(
                 "network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink")
@@ -243,6 +252,15 @@ class _Reader:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 10 <= seconds <= 3600:
             raise self.fail("recovery.boot_seconds", f"must be seconds from 10 to 3600, got {seconds!r}")
         return {"recovery_order": tuple(order), "recovery_boot_seconds": float(seconds)}
+
+    def folder(self, table: dict[str, Any], key: str, default: str) -> str:
+        """An absolute folder on the host (``{site_dir}`` allowed), normalised; "" only as a default."""
+        value = self.site_relative(self.get(table, key, str, f"libvirt.{key}", default))
+        if value == default == "":
+            return ""
+        if not value.startswith("/") or any(c in value for c in "\0\n\r") or ".." in value.split("/"):
+            raise self.fail(f"libvirt.{key}", f"must be an absolute folder without '..', got {value!r}")
+        return os.path.normpath(value)
 
     def site_relative(self, text: str) -> str:
         """``{site_dir}`` in a value becomes the absolute folder of the site file."""

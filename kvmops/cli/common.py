@@ -10,8 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host, connect
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.plan import Plan
 from kvmops.progress import printer
 from kvmops.runbook.sites import SITE_ENV, resolve_site

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from kvmops import guestlive
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.errors import InvalidInput
 from kvmops.guests import console, lifecycle
@@ -157,13 +158,13 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         if args.seconds > 0:
-            lifecycle.read_console(host, args.name, args.seconds, print)
+            guestlive.read_console(host, args.name, args.seconds, print)
             return 0
         try:
             console.attach(host, args.name)
         except console.NoTerminal as exc:
             print(f"{exc}; from a terminal run this command again, or attach from a shell with:\n"
-                  f"{lifecycle.console_hint(host, args.name)}")
+                  f"{guestlive.console_hint(host, args.name)}")
     return 0
 
 
@@ -196,7 +197,7 @@ def cmd_undefine(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        info = lifecycle.guest_info(host, args.name)
+        info = guestlive.guest_info(host, args.name)
     for key in sorted(info):
         print(f"{key:<28} {info[key]}")
     return 0

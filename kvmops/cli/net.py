@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
-from kvmops.facts import HostFacts, Wanted
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.net import address, drift, ops, registry, validate
 from kvmops.procedures import host_network, net_address
 from kvmops.procedures.base import Verdict

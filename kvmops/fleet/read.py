@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kvmops.errors import KvmopsError
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.fleet.hosts import FleetHost
 from kvmops.host import connect
+from kvmops.hostfacts import HostFacts, Wanted
 
 Progress = Callable[[str], None]
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from kvmops.facts import Wanted
 from kvmops.guests import hostfile, lifecycle
 from kvmops.host import Host
+from kvmops.hostfacts import Wanted
 from kvmops.plan import Plan, Progress
 from kvmops.procedures import move_preview as pv
 from kvmops.procedures import move_stages as st
@@ -53,12 +53,11 @@ from kvmops.procedures.move_facts import (
     xml_of,
 )
 from kvmops.procedures.move_preview import closed
-from kvmops.procedures.move_stages import BootNotVerified, boot_waiter
 from kvmops.transfer.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import media_of
 from kvmops.units import human
 
-__all__ = ["BOOTED", "COPIED", "COPYING", "SNAPSHOT_TAG", "STARTED", "BootNotVerified", "Both", "Disk", "boot_waiter",
+__all__ = ["BOOTED", "COPIED", "COPYING", "SNAPSHOT_TAG", "STARTED", "Both", "Disk",
            "check", "closed", "disk_targets", "disks", "from_tag", "procedure", "read_both", "run", "source_lvs",
            "verify", "verify_wanted"]
 

@@ -15,15 +15,14 @@ from dataclasses import dataclass, replace
 
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
-from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
-from kvmops.guards import lv_free
+from kvmops.facts import read_facts
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
 from kvmops.lvm.facts import LV
-from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer, Wait
+from kvmops.plan import Booted, Call, Endpoint, Plan, Progress, Transfer, Wait
 from kvmops.procedures.base import Verdict, need
-from kvmops.procedures.guest_move import boot_waiter
 from kvmops.site import Site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
@@ -262,9 +261,11 @@ def _start(c: Ctx, name: str, boot_seconds: float) -> Plan:
     info = c.target.domain(name)
     if info is not None and info.active:
         return plan.noop(f"guest {name} runs already")
-    plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
+    plan.add(f"start guest {name}", Call("start", name))
     return plan.add(f"wait up to {boot_seconds:g} s for a login prompt on its console",
-                    Wait(f"read the console of {name} until a login prompt", boot_waiter(name, boot_seconds)))
+                    Wait(f"read the console of {name} until a login prompt", Booted(name, boot_seconds, way_out=(
+                        "The restored disks stay as they are: look at the guest with guest-unreachable, "
+                        "or remove it (guest-remove) and restore again"))))
 
 
 def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = False, start: bool = False,
@@ -314,7 +315,7 @@ def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backu
     m = manifest(backup)
     return run_on({TARGET: target, PLACE: place_host}, staged,
                   lambda _ex: read_ctx(target, place, place_host, m.guest, new_name, m.stamp), confirmed(*confirm),
-                  progress)
+                  progress, places={PLACE: place.directory})
 
 
 def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> Verdict:

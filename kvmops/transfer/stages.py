@@ -22,7 +22,6 @@ from kvmops.errors import ConfirmationRequired
 from kvmops.executor import Confirmed, Executor, require_confirmed
 from kvmops.host import Host
 from kvmops.plan import Plan, Progress
-from kvmops.runners.base import Runner
 
 if TYPE_CHECKING:
     from kvmops.transfer.run import Transferred
@@ -77,10 +76,19 @@ class Staged(Generic[C]):
         return "```sh\n" + self.render() + "\n```"
 
 
-def executors(hosts: Mapping[str, Host], progress: Progress | None = None) -> dict[str, Executor]:
-    """One executor per side; each knows every host's runner (a transfer's endpoints)."""
-    runners: dict[str, Runner] = {h.name: h.runner for h in hosts.values()}
-    return {side: Executor(host, progress, peers=runners) for side, host in hosts.items()}
+def executors(hosts: Mapping[str, Host], progress: Progress | None = None,
+              places: Mapping[str, str] | None = None) -> dict[str, Executor]:
+    """One executor per side; each knows every host (a transfer's endpoints); ``places``: the
+    sides that are backup places, with their folders."""
+    places = places or {}
+    peers = {h.name: h for h in hosts.values()}
+    by_name = {hosts[side].name: folder for side, folder in places.items()}
+    out = {side: Executor(host, progress, peers=peers, places=by_name, place=side in places)
+           for side, host in hosts.items()}
+    run = next(iter(out.values())).run if out else None
+    for e in out.values():  # one run: what one side did counts for the others (an LV made on the target)
+        e.run = run or e.run
+    return out
 
 
 class _Run(Generic[C]):
@@ -136,13 +144,15 @@ def run_staged(staged: Staged[C], ex: Mapping[str, Executor], fresh: Callable[[]
 
 
 def run_on(hosts: Mapping[str, Host], staged: Staged[C], fresh: Callable[[Mapping[str, Executor]], C],
-           given: Confirmed = frozenset(), progress: Progress | None = None) -> Ran:
-    """:func:`run_staged` on one executor per side; ``fresh`` may read the executors' results."""
+           given: Confirmed = frozenset(), progress: Progress | None = None,
+           places: Mapping[str, str] | None = None) -> Ran:
+    """:func:`run_staged` on one executor per side; ``fresh`` may read the executors' results.
+    ``places``: the sides that are backup places, with the folder the run may write in."""
     modes = {h.apply for h in hosts.values()}
     if len(modes) != 1:
         from kvmops.errors import KvmopsError
 
         raise KvmopsError("every host of a run must be opened in the same mode (apply, or plan only)")
-    ex = executors(hosts, progress)
+    ex = executors(hosts, progress, places)
     lines = run_staged(staged, ex, lambda: fresh(ex), given)
     return Ran(lines, tuple(t for e in ex.values() for t in e.transferred))

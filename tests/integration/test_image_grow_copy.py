@@ -12,11 +12,11 @@ import pytest
 
 from kvmops.errors import CommandFailed, ConfirmationRequired
 from kvmops.facts import read_facts
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import grow, nocloud
 from kvmops.images.copy import compare_cmd, copy_to_device
 from kvmops.images.passwords import Password
-from kvmops.images.probe import probe
 from kvmops.progress import thinned
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site

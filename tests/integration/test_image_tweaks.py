@@ -14,11 +14,11 @@ import pytest
 
 from kvmops.errors import InvalidInput, NotFound
 from kvmops.facts import read_facts
+from kvmops.facts.disk import open_disk
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import tweaks as t
-from kvmops.images.disk import open_disk
 from kvmops.images.passwords import Password, sha512_crypt, verify
-from kvmops.images.probe import probe
 from kvmops.net.address import static_address
 from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site

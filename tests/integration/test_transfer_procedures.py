@@ -18,10 +18,11 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, SafetyError
 from kvmops.executor import StepFailed
-from kvmops.facts import HostFacts
+from kvmops.facts.lvm import read_state
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV, VG
-from kvmops.lvm.state import LvmState, read_state
+from kvmops.lvm.state import LvmState
 from kvmops.names import snapshot_name
 from kvmops.net.facts import NetFacts
 from kvmops.procedures import guest_move as gm

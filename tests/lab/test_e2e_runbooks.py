@@ -25,10 +25,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from kvmops import guestlive
 from kvmops.cmd import change, read
-from kvmops.facts import Wanted, read_facts
-from kvmops.guests import lifecycle
+from kvmops.facts import read_facts
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
 from kvmops.net import ops as net_ops
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
@@ -245,7 +246,7 @@ def _restart_once_if_the_emulation_stalled(rec: RunRecord, host: Host) -> bool:
     print(f"lab: the nested guest stalled in its kernel; restarting it once ({err[:200]})")
     host.run(change("virsh", "destroy", GUEST))
     host.run(change("virsh", "start", GUEST))
-    verdict = lifecycle.wait_booted(host, GUEST, BOOT_BUDGET, print)
+    verdict = guestlive.wait_booted(host, GUEST, BOOT_BUDGET, print)
     assert verdict.booted, f"after one restart: {verdict.message}"
     STALLED.append(err)
     return True

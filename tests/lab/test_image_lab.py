@@ -14,11 +14,11 @@ import pytest
 
 from kvmops.cmd import change, read
 from kvmops.facts import read_facts
+from kvmops.facts.disk import open_disk
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import copy, grow, partitions
 from kvmops.images import inspect as ins
-from kvmops.images.disk import open_disk
-from kvmops.images.probe import probe
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab

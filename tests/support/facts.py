@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from kvmops.facts import HostFacts
+from kvmops.guests.domain import DomainInfo, HostLimits
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.state import LvmState
 from kvmops.net.facts import NetFacts
 from kvmops.site import Site, load_site
-from kvmops.virt import DomainInfo, HostLimits
 
 LIMITS = HostLimits(memory_kib=64 * 1024 * 1024, cpus=16, max_vcpus=16)
 

@@ -33,9 +33,9 @@ from typing import Any
 from kvmops import guards
 from kvmops.cmd import Cmd, Kind
 from kvmops.guests import hostfile
-from kvmops.guests.inventory import lv_path
 from kvmops.guests.xml import read_domain
-from kvmops.plan import Call, Nested, Plan, Step, Wait
+from kvmops.lvm.paths import lv_path
+from kvmops.plan import Call, Plan, Step, Wait
 from kvmops.units import parse_size
 from tests.support.random_facts import HOST_BRIDGES, OTHER_VG, SITE, VG_NAME, World
 
@@ -49,16 +49,6 @@ class Effect:
     obj: str
     target: str | None
     detail: Any = None
-
-
-class _Recorder:
-    """Stands in for the libvirt adapter to learn what a planned call would do (pure)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args: self.calls.append((name, args))
 
 
 def effects(plan: Plan, world: World) -> list[Effect]:
@@ -77,8 +67,6 @@ def _step_effects(step: Step, world: World) -> list[Effect]:
         return _cmd_effects(eff, step.target, world)
     if isinstance(eff, Call):
         return _call_effects(eff, step.target)
-    if isinstance(eff, Nested):
-        return [Effect("nested", eff.display, step.target)]
     raise AssertionError(f"unknown effect {eff!r}")
 
 
@@ -167,19 +155,10 @@ def _bridge_of_profile(uuid: str, world: World) -> str:
 def _call_effects(call: Call, target: str | None) -> list[Effect]:
     words = call.display.split()
     assert words[0] == "virsh", call.display
-    verb, name = words[1], words[-1]
-    if verb == "define":
-        rec = _Recorder()
-        call.fn(rec)  # type: ignore[arg-type]
-        ((method, (xml, guest)),) = rec.calls
-        assert method == "define"
-        return [Effect("define", guest, target, xml)]
-    if verb in ("undefine", "destroy", "start", "shutdown"):
-        return [Effect(verb, name, target)]
-    if verb == "autostart":
-        return [Effect("autostart", name, target)]
-    if verb == "change-media":
-        return [Effect("eject", words[2], target)]
+    if call.verb == "define":
+        return [Effect("define", call.guest, target, call.xml)]
+    if call.verb in ("undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize"):
+        return [Effect(call.verb, call.guest, target)]
     raise AssertionError(f"a libvirt call the safety rules do not know: {call.display}")
 
 
@@ -218,7 +197,7 @@ def _check(world: World, run: _Run, eff: Effect) -> None:
         _check_file(world, eff)
     elif eff.action == "resume-merge-poll":
         _check_merge_poll(world, eff)
-    elif eff.action != "nested":
+    else:
         raise AssertionError(f"unknown effect {eff}")
 
 

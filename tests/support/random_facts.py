@@ -1,5 +1,5 @@
 """Random hosts for the safety properties: hypothesis strategies that build a whole
-:class:`~kvmops.facts.HostFacts` together with an oracle (:class:`World`) that knows, from
+:class:`~kvmops.hostfacts.HostFacts` together with an oracle (:class:`World`) that knows, from
 how the host was built and not from kvmops' own guards, which LVs are in use, which are host
 LVs and which bridges guests use.
 
@@ -29,9 +29,10 @@ from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from kvmops.facts import HostFacts
 from kvmops.guests import hostfile
+from kvmops.guests.domain import DomainInfo, HostLimits
 from kvmops.guests.history import PROC_STAT
+from kvmops.hostfacts import HostFacts
 from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
@@ -39,7 +40,6 @@ from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.net.nmcli import Profile
 from kvmops.site import load_site
-from kvmops.virt import DomainInfo, HostLimits
 
 SITE = load_site()
 VG_NAME = SITE.vg

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfigError, KvmopsError
-from kvmops.facts import HostFacts, Wanted
 from kvmops.fleet.ansible import read_ini, read_list_json, read_yaml
 from kvmops.fleet.hosts import FleetHost, load_fleet, site_of_host
 from kvmops.fleet.read import read_fleet
 from kvmops.fleet.room import fit, ranked, render, room_of
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.site import load_site

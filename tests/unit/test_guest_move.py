@@ -13,9 +13,9 @@ import pytest
 from kvmops.cmd import change
 from kvmops.errors import ConfirmationRequired, InvalidInput, KvmopsError, SafetyError
 from kvmops.executor import Executor
-from kvmops.facts import HostFacts
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.net.facts import NetFacts

@@ -74,8 +74,8 @@ class SimLvm(Runner):
 
 
 def test_lvm_changes_are_seen_by_the_next_report() -> None:
+    from kvmops.facts.lvm import read_state
     from kvmops.lvm import commands as c
-    from kvmops.lvm.state import read_state
 
     sim = SimLvm()
     sim.run(c.lvcreate("rl_build", "vmweb2", 12 << 30))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kvmops.cmd import Cmd, Result
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState
 from kvmops.runners import LocalRunner, PlanRunner

@@ -10,15 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
+from kvmops import guestlive
 from kvmops.errors import ConfigError, KvmopsError
-from kvmops.guests import lifecycle
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.history import parse_boot_time, parse_qemu_log, running_when_host_went_down
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.plan import Call, Wait
 from kvmops.procedures import host_recovery as rec
 from kvmops.site import default_site_path, load_site
-from kvmops.virt import DomainInfo
 from tests.support.facts import domain, host_facts
 
 LOGS = Path(__file__).parent.parent / "fixtures" / "libvirt" / "qemu-logs"
@@ -145,9 +145,9 @@ CONSOLE = Path(__file__).parent.parent / "fixtures" / "console"
 def _boot_wait(monkeypatch: pytest.MonkeyPatch, fixture: str, seconds: float) -> Wait:
     """The boot wait of dns1's start, its console a real capture read in ``seconds``."""
     text = (CONSOLE / f"{fixture}.log").read_bytes().decode("utf-8", "replace")
-    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: text)
+    monkeypatch.setattr(guestlive, "read_console", lambda *_a, **_k: text)
     ticks = iter([0.0, seconds])
-    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(guestlive, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     f = facts([domain("dns1", "/dev/rl_build/vmdns1", autostart=True)], [lv("vmdns1")], {})
     wait = rec.procedure(f, (), boot_seconds=300).preview[0].steps[-1].effect
     assert isinstance(wait, Wait)

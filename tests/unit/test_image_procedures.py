@@ -133,7 +133,7 @@ def test_the_journal_when_kept_on_disk_else_the_log_files() -> None:
 
 
 def test_accounts_show_password_state_and_whose_keys_never_a_hash() -> None:
-    from kvmops.images.imagefs import gather
+    from kvmops.facts.imagefs import gather
 
     files = {"/etc/passwd": "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
                             "centos:x:1000:1000::/home/centos:/bin/bash\nnobody:x:65534:65534::/:/bin/sh\n",

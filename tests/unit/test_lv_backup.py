@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfigError, InvalidInput, KvmopsError, NotFound, SafetyError
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import LV
 from kvmops.plan import Plan
 from kvmops.procedures import lv_backup as bk

@@ -11,9 +11,10 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, SafetyError
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import HostFacts, read_facts
+from kvmops.facts import read_facts
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.procedures import lv_rename as proc
 from kvmops.procedures.base import PreconditionFailed
 from tests.unit.test_guest_simlvm import SimLvm

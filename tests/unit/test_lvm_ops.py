@@ -10,8 +10,8 @@ import pytest
 from kvmops.cmd import Cmd
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import confirmed, require_confirmed
-from kvmops.facts import FactsUnavailable, HostFacts
 from kvmops.host import Host
+from kvmops.hostfacts import FactsUnavailable, HostFacts
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV, parse_lvs, parse_vgs
 from kvmops.lvm.state import ACTIVATION_DISABLED, LvmState

@@ -8,16 +8,17 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import confirmed, require_confirmed
-from kvmops.facts import FactsIncomplete, HostFacts
+from kvmops.facts.net import read_net as read_facts
+from kvmops.guests.domain import DomainInfo
 from kvmops.host import Host
+from kvmops.hostfacts import FactsIncomplete, HostFacts
 from kvmops.net import commands as c
 from kvmops.net import ops, validate
-from kvmops.net.facts import NetFacts, read_facts
+from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.plan import Plan, Wait
 from kvmops.runners import PlanRunner
 from kvmops.site import Site, load_site
-from kvmops.virt import DomainInfo
 from tests.support.facts import domain, host_facts
 from tests.support.netns import FixtureRunner
 from tests.support.run import run_plan

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvmops.cli.main import main
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import connect
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import nocloud
 from kvmops.net.registry import parse_registry, registry_path
 from kvmops.runbook.discover import list_runbooks

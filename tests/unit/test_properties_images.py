@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from kvmops.cli.image import _lv
 from kvmops.errors import InvalidInput, KvmopsError, NotFound, SafetyError
-from kvmops.facts import HostFacts
+from kvmops.facts.disk import open_disk
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.images import partitions as pt
 from kvmops.images import tweaks as tw
 from kvmops.images.copy import copy_plan
-from kvmops.images.disk import open_disk
 from kvmops.images.imagefs import ImageFacts
 from kvmops.images.mount import mount_cmd
 from kvmops.images.probe import ImageInfo

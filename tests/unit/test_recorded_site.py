@@ -10,9 +10,10 @@ import pytest
 
 from kvmops.cmd import Cmd, Result, change, read
 from kvmops.errors import ConfigError, InvalidInput, NotFound
-from kvmops.facts import LiveSource, Wanted, read_facts
+from kvmops.facts import LiveSource, read_facts, source_of
 from kvmops.guests import hostfile
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
 from kvmops.images.probe import qemu_img_info
 from kvmops.lvm.facts import lvs_cmd, vgs_cmd
 from kvmops.net import iplink, nmcli
@@ -110,7 +111,7 @@ def test_recorded_facts_equal_a_live_read_of_the_same_outputs(site: Site, host: 
         hostfile.exists_cmd("/root/kvm").argv: (0, "", ""), hostfile.exists_cmd("/nope").argv: (1, "", ""),
     }
     live = LiveSource(Host(site, Answers(outputs), site.libvirt_uri))
-    recorded = host.facts_source
+    recorded = source_of(host)
     assert isinstance(recorded, RecordedSource)
     assert live.lvm(site) == recorded.lvm(site)
     assert live.net() == recorded.net()
@@ -177,8 +178,8 @@ def test_a_recorded_site_without_network_facts_says_so(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(SITE.format(file="facts.toml"))
     h = connect(load_site(tmp_path / "s.toml"))
     with pytest.raises(NotFound, match="records no network facts"):
-        h.facts_source.net()
-    assert h.facts_source.lvm(h.site).vg.name == "rl_build"
+        source_of(h).net()
+    assert source_of(h).lvm(h.site).vg.name == "rl_build"
 
 
 def test_site_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,11 +29,11 @@ from kvmops.cli import common as cli_common
 from kvmops.cli import lv as cli_lv
 from kvmops.cli.main import parser as cli_parser
 from kvmops.errors import KvmopsError
-from kvmops.facts import HostFacts
+from kvmops.facts.disk import open_disk
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec
+from kvmops.hostfacts import HostFacts
 from kvmops.images.copy import copy_plan
-from kvmops.images.disk import open_disk
 from kvmops.lvm import ops
 from kvmops.net.ops import ensure_network, remove_bridge
 from kvmops.plan import Plan
@@ -114,7 +114,7 @@ def attempt(fn: Callable[[], Plan]) -> Plan | None:
 
 
 def changes(effects: list[Effect]) -> bool:
-    return any(e.action != "nested" for e in effects)
+    return bool(effects)
 
 
 def refused_when_bad(name: str, plan: Plan | None) -> None:

@@ -1,42 +1,33 @@
-"""Facts first: one read of the host into an immutable value that every plan is made from.
+"""The host at one moment, as plans see it: :class:`HostFacts`, an immutable value (pure).
 
-:func:`read_facts` reads, once per decision: the LVM report of the site's VG (with each LV's
-open flag), every libvirt domain with its state and both XML forms, the host's limits, and on
-request the network facts, some files and some images. Operations take a :class:`HostFacts`
-as a required argument and do no I/O; the guards ask it whether an LV or a bridge is in use.
+:func:`kvmops.facts.read_facts` reads it, once per decision: the LVM report of the site's VG
+(with each LV's open flag), every libvirt domain with its state and both XML forms, the
+host's limits, and on request (:class:`Wanted`) the network facts, some files and some
+images. Operations take a :class:`HostFacts` as a required argument and do no I/O; the
+guards and the safety gate ask it whether an LV or a bridge is in use.
 
-A safety input that cannot be read is never replaced by a weaker one: when libvirt does not
-answer, or LVM cannot tell whether an LV is open, reading or guarding refuses with
-:class:`FactsUnavailable` and nothing is planned.
-
-Where the facts come from is a :class:`FactsSource`: the live host (commands through the
-host's runner, libvirt through its adapter) or a recorded host (the demo site: the host as
-data, so plan mode works for any valid parameters; :class:`kvmops.recorded.RecordedSource`).
+A safety input that cannot be read is never replaced by a weaker one: when LVM cannot tell
+whether an LV is open, asking refuses with :class:`FactsUnavailable`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
 
-from kvmops.errors import KvmopsError, LibvirtError
-from kvmops.guests.history import PROC_STAT, log_path
+from kvmops.errors import KvmopsError, SafetyError
+from kvmops.guests.domain import DomainInfo, HostLimits
 from kvmops.guests.xml import read_domain
+from kvmops.images.disk import Disk
+from kvmops.images.mount import RootFs
+from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV
+from kvmops.lvm.paths import lv_path
 from kvmops.lvm.state import LvmState
+from kvmops.net.facts import NetFacts
 from kvmops.site import Site
-
-if TYPE_CHECKING:
-    from kvmops.host import Host
-    from kvmops.images.probe import ImageInfo
-    from kvmops.net.facts import NetFacts
-    from kvmops.virt import DomainInfo, HostLimits
-
-
-LOG_LINES = 400  # of each guest's libvirt log: a few dozen runs
 
 
 class FactsUnavailable(KvmopsError):
@@ -66,24 +57,17 @@ def _merge(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*a, *b)))
 
 
-class FactsSource(Protocol):
-    """Where facts come from: the live host, or a recorded one."""
+@dataclass(frozen=True)
+class Held:
+    """A disk this run holds for a phase: attached (``disk``), its root mounted (``root``, or
+    None), read-write when ``write``; ``data``: what the phase read from it (its partition
+    table and sizes, the files it wants)."""
 
-    def lvm(self, site: Site) -> LvmState: ...
-
-    def domains(self) -> tuple[DomainInfo, ...]: ...
-
-    def limits(self, domain_type: str) -> HostLimits: ...
-
-    def net(self) -> NetFacts: ...
-
-    def file(self, path: str) -> str | None: ...
-
-    def exists(self, path: str) -> bool: ...
-
-    def tail(self, path: str, lines: int) -> str | None: ...
-
-    def image(self, path: str) -> ImageInfo: ...
+    source: str  # VG/LV or an image file
+    write: bool
+    disk: Disk
+    root: RootFs | None = None
+    data: object = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +84,7 @@ class HostFacts:
     images: Mapping[str, ImageInfo] = field(default_factory=dict)
     paths: Mapping[str, bool] = field(default_factory=dict)
     guest_logs_read: Mapping[str, str | None] | None = None
+    held: Held | None = None  # the disk the phase holds (kvmops.executor.Hold)
 
     # -- what was read ------------------------------------------------------------------------
 
@@ -134,6 +119,12 @@ class HostFacts:
             raise FactsIncomplete(f"the image {path} was not probed: read_facts(..., Wanted(images=(...,)))")
         return self.images[path]
 
+    def holding(self) -> Held:
+        """The disk the phase holds (a phase with a :class:`kvmops.executor.Hold`)."""
+        if self.held is None:
+            raise FactsIncomplete("this phase holds no disk: give its Phase a Hold")
+        return self.held
+
     def domain(self, name: str) -> DomainInfo | None:
         return self._domains_by_name.get(name)
 
@@ -146,8 +137,6 @@ class HostFacts:
     @cached_property
     def disks_of(self) -> dict[str, tuple[str, ...]]:
         """Guest name -> the ``VG/LV`` paths of its disks (every defined guest)."""
-        from kvmops.guests.inventory import lv_path
-
         out: dict[str, tuple[str, ...]] = {}
         for d in self.domains:
             paths = (lv_path(s) for s in read_domain(d.xml).disk_sources)
@@ -161,8 +150,6 @@ class HostFacts:
 
     def running_guests_with_file(self, path: str) -> tuple[str, ...]:
         """Running guests that have the file ``path`` as a disk (an image file, not an LV)."""
-        import os
-
         want = os.path.normpath(path)
         return tuple(d.name for d in self.domains if d.active
                      and any(os.path.normpath(s) == want for s in read_domain(d.xml).disk_sources))
@@ -202,83 +189,29 @@ class HostFacts:
         return used
 
 
-def read_facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
-    """One read of the host: LVM, domains, limits, and what ``wanted`` names."""
-    wanted = wanted or Wanted()
-    source = host.facts_source
-    site = host.site
-    if wanted.guest_logs:
-        wanted = wanted | Wanted(files=(PROC_STAT,))
-    try:
-        domains = source.domains()
-    except LibvirtError as exc:
-        raise FactsUnavailable(
-            f"libvirt on {site.name} does not answer ({exc}): kvmops cannot tell which guests run "
-            "or which disks and bridges they use, so it plans nothing. Start libvirtd and retry"
-        ) from exc
-    return HostFacts(
-        site=site,
-        lvm=source.lvm(site),
-        domains=domains,
-        limits=source.limits(site.domain_type),
-        read_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        net_facts=source.net() if wanted.net else None,
-        files={p: source.file(p) for p in wanted.files},
-        images={p: source.image(p) for p in wanted.images},
-        paths={p: source.exists(p) for p in wanted.paths},
-        guest_logs_read={d.name: source.tail(log_path(d.name), LOG_LINES) for d in domains}
-        if wanted.guest_logs else None,
-    )
-
-
 def with_lvs(facts: HostFacts, lvs: Iterable[LV]) -> HostFacts:
     """The facts as they will be once ``lvs`` exist (to preview a later phase of a procedure)."""
-    from dataclasses import replace
-
     names = {lv.name for lv in lvs}
     kept = tuple(lv for lv in facts.lvm.lvs if lv.name not in names)
     return replace(facts, lvm=replace(facts.lvm, lvs=(*kept, *lvs)))
 
 
-class LiveSource:
-    """Facts of the live host: commands through its runner, libvirt through its adapter."""
+def lv_free(facts: HostFacts, lv: LV, action: str) -> None:
+    """No snapshot, merge, copy, mapping or removal of an LV that is in use (guide 4.2.5):
+    the disk of a running guest, or open by anything (LVM's open flag), whoever the caller."""
+    why = facts.lv_in_use(lv)
+    if why:
+        raise SafetyError(
+            f"{action} refused: {lv.path} is in use: {why}. Shut the guest down first (kvmops guest "
+            "shutdown NAME --apply), or unmount / `kpartx -d` it; nothing was changed"
+        )
 
-    def __init__(self, host: Host) -> None:
-        self.host = host
 
-    def lvm(self, site: Site) -> LvmState:
-        from kvmops.lvm.state import read_state
-
-        return read_state(self.host.runner, site.vg)
-
-    def domains(self) -> tuple[DomainInfo, ...]:
-        return self.host.virt.domains()
-
-    def limits(self, domain_type: str) -> HostLimits:
-        return self.host.virt.limits(domain_type)
-
-    def net(self) -> NetFacts:
-        from kvmops.net.facts import read_facts as read_net
-
-        return read_net(self.host.runner)
-
-    def file(self, path: str) -> str | None:
-        from kvmops.guests.hostfile import read_text
-
-        return read_text(self.host.runner, path)
-
-    def exists(self, path: str) -> bool:
-        from kvmops.guests.hostfile import exists_cmd
-
-        return self.host.run(exists_cmd(path)).returncode == 0
-
-    def tail(self, path: str, lines: int) -> str | None:
-        from kvmops.cmd import read
-
-        res = self.host.run(read("tail", "-n", str(lines), "--", path, ok=(0, 1)))
-        return res.stdout if res.returncode == 0 else None
-
-    def image(self, path: str) -> ImageInfo:
-        from kvmops.images.probe import probe
-
-        return probe(self.host.runner, path)
+def lv_of_no_guest(facts: HostFacts, lv: LV, action: str) -> None:
+    """An LV that a defined guest names as a disk stays while that guest is defined."""
+    users = facts.guests_with_disk(lv.path)
+    if users:
+        raise SafetyError(
+            f"{action} refused: {lv.path} is a disk of guest {', '.join(users)}; remove the guest "
+            "first (runbook guest-remove) or change its definition; nothing was changed"
+        )

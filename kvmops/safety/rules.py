@@ -1,0 +1,556 @@
+"""The rules every plan keeps, whoever planned it, judged against the facts (pure).
+
+:data:`RULES` lists them with their text (the manual's safety page is generated from it);
+:func:`judge` applies them to the effects of one plan (:mod:`kvmops.safety.effects`), in
+order, with what the earlier steps of the same run did (:class:`RunState`: an LV this run
+made may be filled without confirmation, a guest this run defined may be started, a merge
+this run waited for has finished). It returns the refusals; the executor refuses a plan with
+any before its first change (:mod:`kvmops.executor`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kvmops.errors import SafetyError
+from kvmops.guards import lvremove_argv
+from kvmops.guests.xml import read_domain
+from kvmops.hostfacts import FactsUnavailable, HostFacts
+from kvmops.lvm.facts import LV
+from kvmops.lvm.paths import lv_path
+from kvmops.net.drift import guest_bridge_pattern
+from kvmops.safety import effects as fx
+from kvmops.safety.effects import Effect
+from kvmops.safety.xmlpolicy import refusals as xml_refusals
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: a short id, a title and what it says (shown on the manual's safety page)."""
+
+    id: str
+    title: str
+    text: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("known", "Only known changes", "A changing step that the rules do not know (a command, a libvirt call or "
+         "a transfer whose effect kvmops cannot name) is refused, never passed through."),
+    Rule("site-vg", "The site's VG only", "LV changes act on LVs of the site's volume group only."),
+    Rule("guest-lv", "Never a host LV", "Only LVs that follow the guest naming convention (the site's LV prefix) "
+         "are changed; host LVs (root, home, opt, swap, ...) never (guide 4.2.1)."),
+    Rule("lv-exists", "LVs that exist", "An LV is changed only if it exists (or this run made it), and made only if "
+         "it does not exist yet."),
+    Rule("lv-free", "Not an LV in use", "No removal, rename, shrink, snapshot, merge, overwrite or mapping for writing "
+         "of an LV that is in use: the disk of a running or paused guest, open on the host (mounted, mapped with "
+         "kpartx, held by a process), or of which LVM cannot tell whether it is open. Growing is allowed in use "
+         "(guide 4.2.4)."),
+    Rule("lvremove", "lvremove as the guide says", "lvremove gets exactly one VG/LV and never -y, --yes, -f or "
+         "--force (guide 4.2.3); it never removes an LV that a defined guest names, nor one with snapshots."),
+    Rule("merge", "Merges that can work", "Only a valid snapshot that is not already merging is merged; no snapshot "
+         "of a snapshot; the polling of a merge (lvchange --poll y) is resumed only on an origin whose merge is "
+         "under way."),
+    Rule("grow-running", "A running guest learns its disk grew", "Growing the LV of a running guest also tells the "
+         "guest (virsh blockresize) in the same plan; otherwise it sees the old size until its next start."),
+    Rule("held-disk", "Disk changes only on a disk this run holds", "Partition, filesystem and file changes inside "
+         "a guest disk (sfdisk, kpartx -u, resize2fs, xfs_growfs, chroot) only on a disk this run has mapped for "
+         "writing, and never on the disk of a running guest."),
+    Rule("start-free", "A guest starts only on free disks", "Starting a guest needs every one of its disks free: not "
+         "open on the host (a kpartx mapping, a mount), not held by this run, not the disk of another running guest, "
+         "not mid-merge, not the origin of an invalid snapshot, and present. The refusal names what holds the disk "
+         "and the way out."),
+    Rule("guest-state", "Guests in the right state", "Only a shut-off guest is started, undefined or redefined; only "
+         "a running guest is destroyed or shut down."),
+    Rule("define-disks", "A definition takes no other's disk", "A definition adds no host LV and no disk of another "
+         "guest."),
+    Rule("xml-policy", "The domain XML policy", "Every definition (guest-create, lv-rename, guest-move, a restore, "
+         "any XML) passes the domain XML policy: disks only LVs of the site's VG named for the guest (CD-ROMs only "
+         "from the seed folder), interfaces only bridges of the site's VLANs, no hostdev, filesystem, lun/scsi "
+         "pass-through, qemu: namespace, seclabel, or serial/console/channel backed by host files or sockets, "
+         "kernel and initrd only from the site's boot folder. Whatever is refused is named, element by element."),
+    Rule("bridge", "Bridges in use stay", "No deletion of a bridge that guests use (a defined guest names it, or a "
+         "port that is no VLAN port) nor of a host bridge; no re-activation of a bridge with guest ports."),
+    Rule("files", "Files only in kvmops' folders", "Files are written, moved or removed only in the site's folders "
+         "(the kept XML, the seeds, the boot folder) or in the backup place of the run; a differing kept XML file "
+         "is replaced only with its guest confirmed."),
+    Rule("confirm", "Destructive steps carry their target", "Every destructive step names its exact target: the "
+         "VG/LV it removes, shrinks, merges or overwrites (an LV made by the same run excepted), the bridge it "
+         "deletes, the guest it destroys, undefines or redefines; the run's confirmations must include it."),
+)
+RULE_IDS = frozenset(r.id for r in RULES)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A step the gate refuses: which rule, which step, why, and the way out."""
+
+    rule: str
+    step: int
+    display: str
+    why: str
+    way_out: str = ""
+
+    def render(self) -> str:
+        out = f"step {self.step} (`{self.display}`): {self.why} [rule {self.rule}]"
+        return out + (f"; {self.way_out}" if self.way_out else "")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the gate judges against: the facts of every host of the run (by name), the disks
+    the run holds (host -> device or mount point -> source; a held source written only when
+    in ``writable``), and the backup places (host -> folder)."""
+
+    facts: Mapping[str, HostFacts]
+    held: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    writable: frozenset[str] = frozenset()
+    places: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """What earlier steps of the run did (later phases are planned as if they had)."""
+
+    created: set[tuple[str, str]] = field(default_factory=set)  # (host, VG/LV)
+    removed: set[tuple[str, str]] = field(default_factory=set)
+    merged: set[tuple[str, str]] = field(default_factory=set)  # (host, VG/LV): origin or snapshot of a merge waited for
+    defined: dict[tuple[str, str], str] = field(default_factory=dict)  # (host, guest) -> XML
+    undefined: set[tuple[str, str]] = field(default_factory=set)
+    started: set[tuple[str, str]] = field(default_factory=set)
+    stopped: set[tuple[str, str]] = field(default_factory=set)
+    grown: dict[tuple[str, str], int] = field(default_factory=dict)  # (host, guest) -> step: grown while running
+
+
+def judge(effects: list[Effect], ctx: Context, run: RunState) -> list[Refusal]:
+    """Every refusal for ``effects`` (one plan's, in order); ``run`` is updated as they go."""
+    out: list[Refusal] = []
+    for eff in effects:
+        facts = ctx.facts.get(eff.host)
+        if eff.action == fx.UNKNOWN:
+            out.append(_no(eff, "known", f"a changing step kvmops' safety rules do not know ({eff.obj})",
+                           "nothing runs unjudged: this is a bug of kvmops, report it"))
+        elif facts is None:
+            out += _peer(eff, ctx)
+        else:
+            out += _judge_one(eff, facts, ctx, run)
+    out += _unannounced_grows(effects, run)
+    return out
+
+
+def _no(eff: Effect, rule: str, why: str, way_out: str = "") -> Refusal:
+    assert rule in RULE_IDS, rule
+    return Refusal(rule, eff.index, eff.display, why, way_out)
+
+
+def _judge_one(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+    a = eff.action
+    if a in fx.LV_ACTIONS:
+        return _lv(eff, facts, ctx, run)
+    if a == fx.MERGED:
+        run.merged |= {(eff.host, eff.obj), (eff.host, str(eff.detail))}
+        return []
+    if a == fx.HELD_WRITE:
+        return _held(eff, facts, ctx, run)
+    if a in fx.GUEST_ACTIONS:
+        return _guest(eff, facts, ctx, run)
+    if a in fx.BRIDGE_ACTIONS:
+        return _bridge(eff, facts)
+    return _file(eff, facts, ctx)
+
+
+# -- LVs -------------------------------------------------------------------------------------
+
+
+def _lv(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+    site, lvm = facts.site, facts.lvm
+    vg, _, name = eff.obj.partition("/")
+    if vg != site.vg or not name or "/" in name:
+        return [_no(eff, "site-vg", f"{eff.obj} is not an LV of the site's VG {site.vg}")]
+    if not site.is_guest_lv(name):
+        return [_no(eff, "guest-lv", f"{eff.obj} is a host LV (no {site.lv_prefix!r} prefix): kvmops never "
+                                     "changes those")]
+    key = (eff.host, eff.obj)
+    mine = key in run.created
+    have = None if mine or key in run.removed else lvm.get(name)
+    if eff.action == fx.LV_CREATE:
+        if have is not None:
+            return [_no(eff, "lv-exists", f"{eff.obj} exists already", "pick another name, or remove it first")]
+        run.created.add(key)
+        run.removed.discard(key)
+        return []
+    if mine:
+        if eff.action == fx.LV_REMOVE:
+            run.created.discard(key)
+            run.removed.add(key)
+        return []
+    if have is None:
+        return [_no(eff, "lv-exists", f"{eff.obj} does not exist on {facts.site.name}")]
+    out = _lv_rules(eff, facts, have, ctx, run)
+    if eff.action in (fx.LV_REMOVE, fx.LV_RENAME):
+        run.removed.add(key)
+    return out
+
+
+def _lv_rules(eff: Effect, facts: HostFacts, have: LV, ctx: Context, run: RunState) -> list[Refusal]:
+    a, out = eff.action, []
+    if a in (fx.LV_REMOVE, fx.LV_RENAME, fx.LV_SHRINK, fx.LV_SNAPSHOT, fx.LV_MERGE, fx.LV_OVERWRITE):
+        why = _in_use(facts, have, ctx, run, eff.host)
+        if why:
+            out.append(_no(eff, "lv-free", f"{have.path} is in use: {why}", _free_way_out(have)))
+    if a in (fx.LV_REMOVE, fx.LV_SHRINK, fx.LV_MERGE, fx.LV_OVERWRITE) and eff.target != eff.obj:
+        out.append(_no(eff, "confirm", f"destroys data of {eff.obj} but names {eff.target!r} as its target"))
+    if a == fx.LV_REMOVE:
+        out += _remove(eff, facts, have, run)
+    elif a == fx.LV_MERGE:
+        out += _merge(eff, facts, have)
+    elif a == fx.LV_SNAPSHOT and have.is_snapshot:
+        out.append(_no(eff, "merge", f"{eff.obj} is a snapshot: no snapshot of a snapshot"))
+    elif a == fx.LV_POLL:
+        out += _poll(eff, facts, have)
+    elif a == fx.LV_GROW:
+        size = eff.detail if isinstance(eff.detail, int) else 0
+        for guest in _running_users(facts, have.path, run, eff.host):
+            run.grown.setdefault((eff.host, guest), eff.index)
+        if size <= have.size:
+            out.append(_no(eff, "confirm", f"a grow of {eff.obj} to {size} bytes is no grow (it has {have.size})"))
+    return out
+
+
+def _remove(eff: Effect, facts: HostFacts, have: LV, run: RunState) -> list[Refusal]:
+    out = []
+    try:
+        lvremove_argv(eff.detail if isinstance(eff.detail, tuple) else ())
+    except SafetyError as exc:
+        out.append(_no(eff, "lvremove", str(exc)))
+    users = [g for g in facts.guests_with_disk(have.path) if (eff.host, g) not in run.undefined]
+    if users:
+        out.append(_no(eff, "lvremove", f"{have.path} is a disk of the defined guest(s) {', '.join(users)}",
+                       "remove the guest first (guest-remove)"))
+    snaps = [s.path for s in facts.lvm.snapshots_of(have.name) if (eff.host, s.path) not in run.removed]
+    if snaps:
+        out.append(_no(eff, "lvremove", f"{have.path} has snapshots ({', '.join(snaps)}): lvremove would take them",
+                       "remove or merge each snapshot first"))
+    return out
+
+
+def _merge(eff: Effect, facts: HostFacts, have: LV) -> list[Refusal]:
+    if not have.is_snapshot:
+        return [_no(eff, "merge", f"{have.path} is no snapshot")]
+    if have.invalid or have.merging:
+        return [_no(eff, "merge", f"{have.path} is {'invalid (it overflowed)' if have.invalid else 'merging already'}")]
+    origin = facts.lvm.get(have.origin)
+    if origin is not None:
+        why = facts.running_disks.get(origin.path)
+        if why:
+            return [_no(eff, "lv-free", f"its origin {origin.path} is the disk of the running guest {why}",
+                        f"shut {why} down first")]
+    return []
+
+
+def _poll(eff: Effect, facts: HostFacts, have: LV) -> list[Refusal]:
+    merging = have.merging or any(s.merging for s in facts.lvm.snapshots_of(have.name))
+    return [] if merging else [_no(eff, "merge", f"no merge is under way on {have.path}: nothing to resume")]
+
+
+def _in_use(facts: HostFacts, lv: LV, ctx: Context, run: RunState, host: str) -> str | None:
+    held = set(ctx.held.get(host, {}).values())
+    if lv.path in held:
+        return "this run holds it mapped"
+    users = _running_users(facts, lv.path, run, host)
+    if users:
+        return f"it is the disk of the running guest {', '.join(users)}"
+    try:
+        why = facts.lv_in_use(lv)
+    except FactsUnavailable as exc:
+        return str(exc)
+    return None if why and "running guest" in why else why
+
+
+def _running_users(facts: HostFacts, path: str, run: RunState, host: str) -> list[str]:
+    """Guests that have ``path`` as a disk and run (or will: started by this run)."""
+    running = {d.name for d in facts.domains if d.active and (host, d.name) not in run.stopped}
+    running |= {g for h, g in run.started if h == host}
+    disks = dict(facts.disks_of)
+    disks.update({g: _xml_lvs(xml) for (h, g), xml in run.defined.items() if h == host})
+    return sorted(g for g in running if path in disks.get(g, ()))
+
+
+def _xml_lvs(xml: str) -> tuple[str, ...]:
+    try:
+        return tuple(p for p in map(lv_path, read_domain(xml).disk_sources) if p)
+    except Exception:
+        return ()
+
+
+def _free_way_out(lv: LV) -> str:
+    return (f"shut its guest down first, or unmount it / `kpartx -d /dev/{lv.vg}/{lv.name}` on the host; "
+            "nothing was changed")
+
+
+def _unannounced_grows(effects: list[Effect], run: RunState) -> list[Refusal]:
+    told = {(e.host, e.obj) for e in effects if e.action == "blockresize"}
+    out = []
+    for (host, guest), index in sorted(run.grown.items()):
+        if (host, guest) not in told:
+            eff = next(e for e in effects if e.index == index)
+            out.append(_no(eff, "grow-running", f"grows a disk of the running guest {guest} without telling it",
+                           "the plan must also run `virsh blockresize` for that disk"))
+    run.grown.clear()
+    return out
+
+
+# -- held disks --------------------------------------------------------------------------------
+
+
+def _held(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+    source = eff.obj
+    if (eff.host, source) not in {(eff.host, s) for s in ctx.writable}:
+        return [_no(eff, "held-disk", f"{source} is not held for writing by this run")]
+    path = lv_path(f"/dev/{source}") if "/" in source and not source.startswith("/") else None
+    users = _running_users(facts, path, run, eff.host) if path else \
+        [g for g in facts.running_guests_with_file(source) if (eff.host, g) not in run.stopped]
+    if users:
+        return [_no(eff, "held-disk", f"{source} is the disk of the running guest {', '.join(users)}",
+                    "shut it down first")]
+    return []
+
+
+# -- guests --------------------------------------------------------------------------------------
+
+
+def _guest(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+    name, key = eff.obj, (eff.host, eff.obj)
+    info = facts.domain(name)
+    known = (info is not None and key not in run.undefined) or key in run.defined
+    active = ((info is not None and info.active and key not in run.stopped) or key in run.started) and known
+    a = eff.action
+    if a == "define":
+        return _define(eff, facts, ctx, run, active)
+    if a == "undefine":
+        out = [] if known and not active else [_no(eff, "guest-state", f"undefine of {name}: " + (
+            "it runs" if active else "not defined"), f"shut {name} down first" if active else "")]
+        out += [] if eff.target == name else [_no(eff, "confirm", f"undefine of {name} without its target")]
+        run.undefined.add(key)
+        run.defined.pop(key, None)
+        return out
+    if a in ("destroy", "shutdown"):
+        out = [] if active else [_no(eff, "guest-state", f"{a} of {name}, which is not running")]
+        if a == "destroy" and eff.target != name:
+            out.append(_no(eff, "confirm", f"destroy of {name} without its target"))
+        run.stopped.add(key)
+        run.started.discard(key)
+        return out
+    if a == "start":
+        return _start(eff, facts, ctx, run, known, active)
+    if a in ("autostart", "eject", "blockresize"):
+        return [] if known else [_no(eff, "guest-state", f"{a} of {name}, which is not defined")]
+    return [_no(eff, "known", f"a libvirt call the rules do not know: {a}")]
+
+
+def _start(eff: Effect, facts: HostFacts, ctx: Context, run: RunState, known: bool, active: bool) -> list[Refusal]:
+    name, key = eff.obj, (eff.host, eff.obj)
+    if not known or active:
+        return [_no(eff, "guest-state", f"start of {name}, which " + ("is not defined" if not known else "runs"))]
+    xml = run.defined.get(key) or (lambda d: d.inactive_xml or d.xml)(facts.domain(name))  # type: ignore[union-attr]
+    out = [_no(eff, "start-free", f"guest {name} cannot start: {why}", way_out)
+           for why, way_out in _disk_blockers(name, xml, facts, ctx, run, eff.host)]
+    run.started.add(key)
+    run.stopped.discard(key)
+    return out
+
+
+def _disk_blockers(name: str, xml: str, facts: HostFacts, ctx: Context, run: RunState,
+                   host: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    held = ctx.held.get(host, {})
+    try:
+        sources = read_domain(xml).disk_sources
+    except Exception as exc:
+        return [(f"its definition cannot be read ({exc})", "look at `virsh dumpxml`")]
+    for source in sources:
+        path = lv_path(source)
+        if source in held or (path and path in held.values()):
+            out.append((f"its disk {source} is held (mapped) by this run", "the run must release it first"))
+        if path is None or not path.startswith(facts.site.vg + "/"):
+            others = [g for g in facts.running_guests_with_file(source) if g != name]
+            if others:
+                out.append((f"its disk {source} is the disk of the running guest {', '.join(others)}",
+                            f"shut {', '.join(others)} down first"))
+            continue
+        out += _lv_blockers(name, path, facts, run, host)
+    return out
+
+
+def _lv_blockers(name: str, path: str, facts: HostFacts, run: RunState, host: str) -> list[tuple[str, str]]:
+    if (host, path) in run.created:
+        return []
+    lv = facts.lvm.get(path.split("/", 1)[1])
+    if lv is None or (host, path) in run.removed:
+        return [(f"its disk /dev/{path} does not exist", "restore or create the LV, or fix the definition")]
+    out = []
+    others = [g for g in _running_users(facts, path, run, host) if g != name]
+    if others:
+        out.append((f"its disk /dev/{path} is the disk of the running guest {', '.join(others)}",
+                    f"shut {', '.join(others)} down first; two guests must never share a disk"))
+    is_open = facts.lvm.is_open(lv)
+    if is_open is None:
+        out.append((f"LVM cannot tell whether its disk /dev/{path} is open (attributes {lv.attr!r})",
+                    "check `lvs -o lv_name,lv_attr` on the host"))
+    elif is_open and not others:
+        out.append((f"its disk /dev/{path} is open on the host (a kpartx mapping, a mount, or a process holds it)",
+                    f"undo it first: `kpartx -d /dev/{path}` (after `umount` of its partitions), or stop the process "
+                    "that holds it (`dmsetup ls`, `lsblk`); then start the guest"))
+    merging = [s.path for s in (lv, *facts.lvm.snapshots_of(lv.name)) if s.merging and (host, s.path) not in run.merged]
+    if merging:
+        out.append((f"its disk /dev/{path} is mid-merge ({', '.join(merging)})",
+                    f"wait for the merge to finish (`lvs -a {facts.site.vg}`; host-recovery waits for it)"))
+    bad = [s.path for s in facts.lvm.snapshots_of(lv.name) if s.invalid and (host, s.path) not in run.removed]
+    if bad:
+        out.append((f"its disk /dev/{path} is the origin of the invalid snapshot {', '.join(bad)}",
+                    "remove the overflowed snapshot first (lv-remove); its data is lost anyway"))
+    return out
+
+
+def _define(eff: Effect, facts: HostFacts, ctx: Context, run: RunState, active: bool) -> list[Refusal]:
+    name, key, xml = eff.obj, (eff.host, eff.obj), str(eff.detail or "")
+    out = [_no(eff, "xml-policy", f"the definition of {name}: {why}", "fix the XML (or the backup)")
+           for why in xml_refusals(xml, facts.site, name)]
+    if active:
+        out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
+    info = facts.domain(name) if key not in run.undefined else None
+    had: set[str] = set()
+    if info is not None and key not in run.defined:
+        old = info.inactive_xml or info.xml
+        had = set(_xml_lvs(old))
+        if _lines(old) != _lines(xml) and eff.target != name:
+            out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))
+    if not out or all(r.rule == "confirm" for r in out):
+        out += _define_disks(eff, facts, xml, had, run)
+    run.defined[key] = xml
+    run.undefined.discard(key)
+    return out
+
+
+def _lines(xml: str) -> tuple[str, ...]:
+    try:
+        return tuple(read_domain(xml).lines())
+    except Exception:
+        return (xml,)
+
+
+def _define_disks(eff: Effect, facts: HostFacts, xml: str, had: set[str], run: RunState) -> list[Refusal]:
+    out = []
+    for path in _xml_lvs(xml):
+        if path in had:
+            continue
+        vg, _, lv = path.partition("/")
+        if vg == facts.site.vg and not facts.site.is_guest_lv(lv):
+            out.append(_no(eff, "define-disks", f"guest {eff.obj} would get the host LV {path}"))
+        others = [g for g, lvs in facts.disks_of.items() if g != eff.obj and path in lvs
+                  and (eff.host, g) not in run.undefined]
+        if others:
+            out.append(_no(eff, "define-disks", f"guest {eff.obj} would share {path} with {', '.join(others)}"))
+    return out
+
+
+# -- bridges and files ---------------------------------------------------------------------------
+
+
+def _bridge(eff: Effect, facts: HostFacts) -> list[Refusal]:
+    try:
+        net = facts.net
+    except Exception:
+        return [_no(eff, "bridge", "a bridge change judged without the host's network facts")]
+    bridge = _bridge_of(eff, net)
+    if eff.action == "delete-bridge":
+        return _delete_bridge(eff, facts, bridge)
+    if eff.action == "up" and any(not lk.is_vlan for lk in net.ports(bridge)) and bridge in facts.bridges_in_use:
+        return [_no(eff, "bridge", f"re-activating {bridge} detaches the guest ports it has")]
+    return []
+
+
+def _bridge_of(eff: Effect, net: object) -> str:
+    from kvmops.net.facts import NetFacts
+
+    assert isinstance(net, NetFacts)
+    if eff.action in ("add", "up-new", "reapply"):
+        return eff.obj
+    prof = next((p for p in net.profiles if p.uuid == eff.obj or p.id == eff.obj), None)
+    if prof is None:
+        return eff.obj
+    if prof.type == "bridge":
+        return prof.interface_name
+    owner = next((p for p in net.profiles if p.type == "bridge" and prof.master in (p.id, p.uuid, p.interface_name)),
+                 None)
+    return owner.interface_name if owner else prof.master or prof.interface_name
+
+
+def _delete_bridge(eff: Effect, facts: HostFacts, bridge: str) -> list[Refusal]:
+    out = []
+    if not guest_bridge_pattern(facts.site).match(bridge):
+        out.append(_no(eff, "bridge", f"{bridge} is not a guest bridge of the site: kvmops never deletes it"))
+    users = [facts.bridges_in_use[bridge]] if bridge in facts.bridges_in_use else []
+    users += [lk.name for lk in facts.net.ports(bridge) if not lk.is_vlan]
+    if users:
+        out.append(_no(eff, "bridge", f"{bridge} is in use ({'; '.join(users)})", "move or undefine its guests first"))
+    if eff.target != bridge:
+        out.append(_no(eff, "confirm", f"deletes {bridge} without it as its target"))
+    return out
+
+
+def _folders(facts: HostFacts) -> tuple[str, ...]:
+    s = facts.site
+    return tuple(f for f in (s.xml_dir, s.seed_dir, s.boot_dir) if f)
+
+
+def _file(eff: Effect, facts: HostFacts, ctx: Context) -> list[Refusal]:
+    import os
+
+    path = os.path.normpath(eff.obj) if eff.obj.startswith("/") else eff.obj
+    allowed = (*_folders(facts), *([ctx.places[eff.host]] if eff.host in ctx.places else ()))
+    if not any(path.startswith(f.rstrip("/") + "/") for f in allowed):
+        return [_no(eff, "files", f"{eff.obj} is outside kvmops' folders on {eff.host} ({', '.join(allowed)})")]
+    out = []
+    s = facts.site
+    if eff.action == fx.FILE_WRITE and os.path.dirname(path) == os.path.normpath(s.xml_dir) and path.endswith(".xml"):
+        guest = os.path.basename(path)[: -len(".xml")]
+        kept = facts.files.get(path)
+        if kept is not None and eff.detail is not None and kept != eff.detail and eff.target != guest:
+            out.append(_no(eff, "confirm", f"replaces the differing kept XML {path} without the target {guest!r}"))
+    return out
+
+
+def _peer(eff: Effect, ctx: Context) -> list[Refusal]:
+    """An effect on a host without host facts: a backup place; only files in its folder."""
+    import os
+
+    place = ctx.places.get(eff.host)
+    path = os.path.normpath(eff.obj) if eff.obj.startswith("/") else eff.obj
+    if place and eff.action in (fx.FILE_WRITE, fx.FILE_RETIRE, fx.FILE_REMOVE, fx.DIR_MAKE) and (
+            path == os.path.normpath(place) or path.startswith(place.rstrip("/") + "/")):
+        return []
+    return [_no(eff, "files", f"{eff.action} of {eff.obj} on {eff.host}, which the run only knows as a backup place "
+                              f"({place or 'none'})")]
+
+
+def judge_hold(source: str, write: bool, facts: HostFacts, run: RunState, host: str) -> list[Refusal]:
+    """A disk a phase maps (and mounts): an LV of the site's guests, not in use; an image file
+    that no running guest has as its disk. Reading holds are judged the same way: a mapping
+    of a running guest's disk reads data in flux."""
+    what = f"{'map for writing' if write else 'map read-only'} {source}"
+    eff = Effect(fx.LV_OVERWRITE if write else "hold", source, host, 0, what)
+    if source.startswith("/"):
+        users = [g for g in facts.running_guests_with_file(source) if (host, g) not in run.stopped]
+        return [_no(eff, "lv-free", f"{source} is the disk of the running guest {', '.join(users)}",
+                    "shut it down first")] if users else []
+    vg, _, name = source.partition("/")
+    if vg != facts.site.vg or not facts.site.is_guest_lv(name):
+        return [_no(eff, "guest-lv", f"{source} is no guest LV of the site's VG {facts.site.vg}")]
+    if (host, source) in run.created:
+        return []
+    lv = facts.lvm.get(name)
+    if lv is None:
+        return [_no(eff, "lv-exists", f"{source} does not exist")]
+    why = _in_use(facts, lv, Context(facts={}), run, host)
+    return [_no(eff, "lv-free", f"{source} is in use: {why}", _free_way_out(lv))] if why else []
