@@ -49,9 +49,10 @@ from kvmops.plan import Call, Plan, Progress, Step, Transfer, Wait
 from kvmops.progress import printer
 from kvmops.runners import faults
 from kvmops.runners.base import Runner
+from kvmops.runners.transfer import run_transfer
 from kvmops.safety.effects import Effect, Where, effects
 from kvmops.safety.rules import Context, Refusal, RunState, judge, judge_hold
-from kvmops.transfer.run import Transferred, run_transfer
+from kvmops.transfer.result import Transferred
 from kvmops.virt import Virt
 from kvmops.waits import wait
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from kvmops.cmd import Cmd, Result
 from kvmops.runners import LocalRunner, PlanRunner, Runner, SSHRunner
 from kvmops.runners.base import LineSink
-from kvmops.runners.ssh import SSHTarget
 from kvmops.site import Site
+from kvmops.sshtarget import SSHTarget
 
 if TYPE_CHECKING:
     from kvmops.virt import Virt

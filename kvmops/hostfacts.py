@@ -154,6 +154,10 @@ class HostFacts:
         return tuple(d.name for d in self.domains if d.active
                      and any(os.path.normpath(s) == want for s in read_domain(d.xml).disk_sources))
 
+    def running_guests_with_lv(self, lv_path: str) -> tuple[str, ...]:
+        """Running (or paused) guests that have ``VG/LV`` as a disk."""
+        return tuple(d.name for d in self.domains if d.active and lv_path in self.disks_of[d.name])
+
     def guests_with_disk(self, lv_path: str) -> tuple[str, ...]:
         """Every defined guest (running or not) that names ``VG/LV`` as a disk."""
         return tuple(name for name, paths in self.disks_of.items() if lv_path in paths)

@@ -14,6 +14,7 @@ run may be writing).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import re
@@ -106,6 +107,7 @@ class _Flock:
         cmd = Cmd(("flock", "--nonblock", "--conflict-exit-code", str(BUSY), path, "cat"))
         self.proc = subprocess.Popen(inner.stream_argv(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
+        self.error = ""
 
     def acquired(self) -> bool:
         """True once ``cat`` echoes the line: flock holds the lock; False when it was taken."""
@@ -122,19 +124,22 @@ class _Flock:
         self.release()
         if self.proc.returncode == BUSY:
             return False
-        err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
+        err = self.error
         raise KvmopsError(f"could not take a lock with flock (exit {self.proc.returncode}): {err or 'no answer'}")
 
     def release(self) -> None:
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None and stream is not self.proc.stderr:
-                stream.close()
+        """Close the pipe: ``cat`` ends and the kernel releases the lock."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # the process ended already (the lock was taken)
+                    stream.close()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         if self.proc.stderr is not None and not self.proc.stderr.closed:
+            self.error = self.proc.stderr.read().decode(errors="replace").strip()
             self.proc.stderr.close()
 
 
@@ -157,10 +162,12 @@ class RunLocks:
         deadline = time.monotonic() + wait
         path = f"{self.base}/{key}.lock"
         while True:
+            started = datetime.now(UTC).isoformat(timespec="seconds")
             lock = _Flock(self.runner, path)
-            self.runner.record(datetime.now(UTC).isoformat(timespec="seconds"), f"flock {path} (held by this run)",
-                               False, 0, 0.0)
-            if lock.acquired():
+            got = lock.acquired()
+            self.runner.record(started, f"flock --nonblock {path} cat  # held while this run lives", False,
+                               0 if got else BUSY, 0.0)
+            if got:
                 self.runner.run(transient("tee", f"{self.base}/{key}.owner", stdin=owner_line(self.what)))
                 return lock
             if time.monotonic() >= deadline:

@@ -29,8 +29,7 @@ from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.progress import printer
 from kvmops.runbook.engine import STEP_MARK
 from kvmops.runbook.secrets import read_secrets
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 
 if TYPE_CHECKING:
     from kvmops.host import Host

@@ -2,6 +2,13 @@
 
 The guide's host is the shipped default (``kvmops/sites/guide.toml``). Every error names the
 file and the key: ``site.toml: network.vlan[2].cidr: '10.5.68.0/33' is not a network``.
+
+Which file a site name means (:func:`resolve_site`, one resolution for the CLI's ``--site``
+and ``--fleet``, the runbooks' ``site`` and a backup place's ``SITE:/dir``): ``""`` is
+``$KVMOPS_SITE`` when set, else the default: for runbooks the shipped demo site (plan-only,
+recorded facts), so that a runbook opened in Jupyter with its defaults is always safe; the
+CLI passes its own default (the guide's host: the machine it runs on). A bare name such as
+``demo`` or ``guide`` is a site shipped in ``kvmops/sites/``; anything else is a path.
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ class Site:
     uplink: str
     dns: tuple[ipaddress.IPv4Address, ...]
     networks: tuple[Network, ...]
-    recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.recorded)
+    recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.runners.recorded)
     recovery_order: tuple[str, ...] = ()  # guests to start first after an outage, in this order
     recovery_boot_seconds: float = 300.0  # how long each may take to show a login prompt
     # where NoCloud seed ISOs live: QEMU (user qemu / libvirt-qemu) must reach them, which it
@@ -268,7 +275,7 @@ class _Reader:
 
     def recorded(self, host: dict[str, Any]) -> str:
         """``[host] recorded = "demo/facts.toml"``: the host as recorded facts (plan-only), a file
-        relative to the site file (:mod:`kvmops.recorded`)."""
+        relative to the site file (:mod:`kvmops.runners.recorded`)."""
         value = self.get(host, "recorded", str, "host.recorded", "")
         if not value:
             return ""
@@ -277,9 +284,6 @@ class _Reader:
             raise self.fail("host.recorded", f"{path} is not a file of recorded facts")
         if host.get("ssh"):
             raise self.fail("host.recorded", "a recorded site has no SSH destination: remove one of them")
-        from kvmops.recorded import load_recorded
-
-        load_recorded(path)  # a broken file is refused here, naming its key
         return str(path)
 
     def size(self, table: dict[str, Any], key: str, default: str) -> int:
@@ -405,3 +409,32 @@ def gateway_for(site: Site, address: str) -> ipaddress.IPv4Address:
         return default_gateway(iface.network)
     except InvalidInput as exc:
         raise InvalidInput(f"{text}: {exc}: give the router (--gateway)") from None
+
+
+# -- which site file a name means -------------------------------------------------------------
+
+SITE_ENV = "KVMOPS_SITE"
+DEFAULT_SITE = "demo"
+
+
+def shipped_sites() -> dict[str, Path]:
+    """The site files shipped with kvmops, by name: ``{"demo": ..., "guide": ...}``."""
+    folder = Path(str(resources.files("kvmops") / "sites"))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def resolve_site(site: str | os.PathLike[str] | None, default: str = DEFAULT_SITE) -> Path:
+    """The site file for a ``site`` parameter (see the module doc)."""
+    text = str(site or os.environ.get(SITE_ENV, "") or default)
+    shipped = shipped_sites()
+    if "/" not in text and not text.endswith(".toml"):
+        if text not in shipped:
+            raise ConfigError(
+                f"no shipped site called {text!r} (shipped: {', '.join(shipped)}); "
+                "give the path of a site TOML file instead"
+            )
+        return shipped[text]
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"site file {path} does not exist: give a path to a site TOML file")
+    return path.resolve()

@@ -96,9 +96,9 @@ def booted(host: Host, b: Booted, say: Progress) -> None:
     """The one boot check: a login prompt on the serial console (:mod:`kvmops.guests.boot`)."""
     v = wait_booted(host, b.guest, b.seconds, say)
     if v.booted:
-        say(f"guest {b.guest} on {host.name} {v.message}")
+        say(f"{b.guest} {v.message}")
         return
-    text = f"guest {b.guest} on {host.name}: boot NOT verified in {v.seconds:.0f} s: {v.message}"
+    text = f"guest {b.guest}: boot NOT verified in {v.seconds:.0f} s: {v.message}"
     if b.required:
         raise BootNotVerified(text + (f". {b.way_out}" if b.way_out else ""))
     say(text + " (it runs, as libvirt says; a start is not a boot)")

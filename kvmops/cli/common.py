@@ -15,12 +15,11 @@ from kvmops.host import Host, connect
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.plan import Plan
 from kvmops.progress import printer
-from kvmops.runbook.sites import SITE_ENV, resolve_site
-from kvmops.site import Site, load_site
+from kvmops.site import SITE_ENV, Site, load_site, resolve_site
 
 CLI_DEFAULT_SITE = "guide"
 """The CLI acts on the host it runs on (the guide's host: local commands, ``qemu:///system``)
-unless told otherwise; runbooks default to the plan-only demo instead (kvmops.runbook.sites)."""
+unless told otherwise; runbooks default to the plan-only demo instead (kvmops.site)."""
 
 SITE_HELP = (f"a shipped site (guide, demo) or a site TOML file; default: ${SITE_ENV}, else "
              f"{CLI_DEFAULT_SITE}: this KVM host. demo plans against recorded facts, changes nothing")
@@ -61,11 +60,12 @@ def facts_of(host: Host, wanted: Wanted | None = None) -> HostFacts:
     return read_facts(host, wanted)
 
 
-def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
-    """Print the plan; run it through the one executor: with --apply it changes the host
-    (every confirmation checked first), without it the changes are only recorded."""
+def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace, facts: HostFacts | None = None) -> int:
+    """Print the plan; run it through the one executor (judged by its safety gate against
+    ``facts``, the ones it was planned from, else facts read now): with --apply it changes the
+    host (every confirmation checked first), without it the changes are only recorded."""
     print(plan.render())
-    lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)))
+    lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)), facts=facts)
     if not host.apply:
         if not plan.empty:
             print("\n(plan only: nothing was changed; add --apply to run it)")

@@ -6,9 +6,10 @@ import argparse
 from collections.abc import Callable
 
 from kvmops import guestlive
+from kvmops.cli import console
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.errors import InvalidInput
-from kvmops.guests import console, lifecycle
+from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
@@ -147,12 +148,14 @@ def _define(host: Host, args: argparse.Namespace) -> Plan:
 
 def cmd_start(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.start(facts_of(host), args.name, console_seconds=args.console), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.start(facts, args.name, console_seconds=args.console), args, facts)
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.autostart(facts_of(host), args.name, not args.disable), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.autostart(facts, args.name, not args.disable), args, facts)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -171,7 +174,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_seed_done(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         wanted = guest_seed.wanted(host.site, args.name)
-        show_and_apply(host, guest_seed.plan(facts_of(host, wanted), args.name), args)
+        facts = facts_of(host, wanted)
+        show_and_apply(host, guest_seed.plan(facts, args.name), args, facts)
         if not host.apply:
             return 0
         verdict = guest_seed.verify(facts_of(host, wanted), args.name)
@@ -181,18 +185,20 @@ def cmd_seed_done(args: argparse.Namespace) -> int:
 
 def cmd_shutdown(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.shutdown(facts_of(host), args.name, timeout=args.timeout), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.shutdown(facts, args.name, timeout=args.timeout), args, facts)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.destroy(facts_of(host), args.name), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.destroy(facts, args.name), args, facts)
 
 
 def cmd_undefine(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         facts = facts_of(host, lifecycle.undefine_wanted(host.site, args.name))
-        return show_and_apply(host, lifecycle.undefine(facts, args.name), args)
+        return show_and_apply(host, lifecycle.undefine(facts, args.name), args, facts)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from kvmops import __version__
 from kvmops.cli.common import CLI_DEFAULT_SITE, setup_logging
 from kvmops.errors import KvmopsError
-from kvmops.runbook.sites import SITE_ENV
+from kvmops.site import SITE_ENV
 
 # Command groups, each a module with a ``register(subparsers)``: the runtime's own, then the
 # tools around it (the lab and the manual's build), which a runtime-only install may lack.

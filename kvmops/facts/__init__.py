@@ -9,9 +9,10 @@ A safety input that cannot be read is never replaced by a weaker one: when libvi
 answer, or LVM cannot tell whether an LV is open, reading or guarding refuses with
 :class:`FactsUnavailable` and nothing is planned.
 
-Where the facts come from is a :class:`FactsSource`: the live host (commands through the
-host's runner, libvirt through its adapter) or a recorded host (the demo site: the host as
-data, so plan mode works for any valid parameters; :class:`kvmops.recorded.RecordedSource`).
+The facts come through the host's runner and its libvirt adapter (:class:`LiveSource`); a
+recorded host (the demo site) is a runner that answers the same commands from its recording
+(:class:`kvmops.runners.recorded.RecordedRunner`) and the libvirt test driver, so every
+parser exists once and plan mode works there for any valid parameters.
 """
 
 from __future__ import annotations
@@ -59,11 +60,8 @@ class FactsSource(Protocol):
 
 
 def source_of(host: Host) -> FactsSource:
-    """Where :func:`read_facts` reads this host's facts from: the live host, or its recording."""
-    if host.site.recorded:
-        from kvmops.recorded import RecordedSource, load_recorded
-
-        return RecordedSource(load_recorded(host.site.recorded), host)
+    """Where :func:`read_facts` reads this host's facts from: its runner and libvirt (a recorded
+    site's runner answers the same commands from its recording)."""
     return LiveSource(host)
 
 

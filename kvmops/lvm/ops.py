@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
+from kvmops.guests.xml import read_domain
 from kvmops.hostfacts import HostFacts, lv_free, lv_of_no_guest
 from kvmops.lvm import commands as c
 from kvmops.lvm.facts import LV
+from kvmops.lvm.paths import lv_path
 from kvmops.lvm.state import LvmState
-from kvmops.plan import MergeDone, Plan, Wait
+from kvmops.plan import Call, MergeDone, Plan, Wait
 from kvmops.site import Site
 from kvmops.units import human
 
@@ -94,7 +96,8 @@ def resize(facts: HostFacts, lv: str, size: int) -> Plan:
     if size > have.size:
         _fits(state, size - have.size, f"growing {have.path}")
         plan.notes.append("the partition and filesystem inside are grown separately (grow root)")
-        return plan.add(f"grow {have.path} by {human(size - have.size)}", c.lvresize(site.vg, lv, size))
+        plan.add(f"grow {have.path} by {human(size - have.size)}", c.lvresize(site.vg, lv, size))
+        return _tell_running_guests(facts, have, size, plan)
     lv_free(facts, have, "shrinking")
     plan.notes.append(
         f"SHRINKING cuts {human(have.size - size)} off the end of {have.path}: data there is LOST. "
@@ -105,6 +108,20 @@ def resize(facts: HostFacts, lv: str, size: int) -> Plan:
         c.lvresize(site.vg, lv, size, shrink=True),
         target=have.path,
     )
+
+
+def _tell_running_guests(facts: HostFacts, lv: LV, size: int, plan: Plan) -> Plan:
+    """A running guest sees its disk's old size until told (``virsh blockresize``)."""
+    for d in facts.domains:
+        if not d.active:
+            continue
+        for disk in read_domain(d.xml).disks:
+            if lv_path(disk.source) == lv.path and disk.device == "disk":
+                plan.add(f"tell the running guest {d.name} that its disk {disk.target} grew (else it sees the old "
+                         "size until its next start)",
+                         Call("blockresize", d.name, f"virsh blockresize {d.name} {disk.target} {size}B",
+                              device=disk.target, size=size))
+    return plan
 
 
 def snapshot(facts: HostFacts, lv: str, size: int | None = None, when: datetime | None = None) -> Plan:

@@ -53,7 +53,7 @@ from kvmops.procedures.move_facts import (
     xml_of,
 )
 from kvmops.procedures.move_preview import closed
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import media_of
 from kvmops.units import human
 

@@ -23,6 +23,7 @@ from kvmops.cmd import change
 from kvmops.errors import KvmopsError, SafetyError
 from kvmops.executor import Executor
 from kvmops.facts import read_facts
+from kvmops.facts.place import read_place
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.inventory import inventory_of
 from kvmops.host import Host
@@ -32,12 +33,12 @@ from kvmops.lvm.facts import LV
 from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer
 from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.guest_move import closed
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import MANIFEST, STAMP_FORMAT, DiskBackup, Manifest
-from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place, to_prune
-from kvmops.transfer.run import Transferred, sha256_cmd
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.transfer.place import Backup, Place, PlaceFacts, to_prune
+from kvmops.transfer.result import Transferred, sha256_cmd
 from kvmops.transfer.xmlmap import vlans_of
 from kvmops.units import human
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
 from kvmops.facts import read_facts
+from kvmops.facts.place import read_place
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
@@ -23,13 +24,13 @@ from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
 from kvmops.lvm.facts import LV
 from kvmops.plan import Booted, Call, Endpoint, Plan, Progress, Transfer, Wait
 from kvmops.procedures.base import Verdict, need
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.site import Site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import DiskBackup, Manifest
-from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place
-from kvmops.transfer.run import sha256_cmd
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.transfer.place import Backup, Place, PlaceFacts
+from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
 from kvmops.units import human
 

@@ -36,7 +36,7 @@ from kvmops.procedures.move_facts import (
 )
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
-from kvmops.transfer.run import sha256_cmd
+from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import map_xml, media_of
 from kvmops.units import human
 

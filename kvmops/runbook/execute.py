@@ -28,10 +28,9 @@ from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, 
 from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
 from kvmops.runbook.params import Value, bind, coerce
 from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file
-from kvmops.runbook.sites import resolve_site
 from kvmops.runners.base import COMMAND_LOG_ENV
 from kvmops.runners.recorded import PlanOnly
-from kvmops.site import Site, load_site
+from kvmops.site import Site, load_site, resolve_site
 
 RUN_ID_ENV = "KVMOPS_RUN_ID"
 Progress = Callable[[str], None]

@@ -110,7 +110,7 @@ class Runner(ABC):
 
     def stream_argv(self, cmd: Cmd) -> list[str]:
         """The local argv that runs ``cmd`` on this runner's host as a process whose stdin or
-        stdout the caller streams (:mod:`kvmops.transfer.stream`): the same quoting and SSH
+        stdout the caller streams (:mod:`kvmops.runners.stream`): the same quoting and SSH
         options as :meth:`run`. Runners that execute nothing refuse."""
         raise CommandFailed(self.host, cmd.masked_argv(), 1,
                             f"{type(self).__name__} cannot stream data: it executes nothing on {self.host}")

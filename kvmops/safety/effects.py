@@ -188,9 +188,10 @@ def _qemu_img(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
 
 
 def _install(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
-    if a[-1] == "/dev/null" or "/dev/stdin" not in a:
+    """``install -D -m MODE /dev/stdin PATH`` (the text) or ``... /dev/null PATH`` (an empty file)."""
+    if len(a) < 3 or a[-2] not in ("/dev/stdin", "/dev/null"):
         return None
-    return [one(FILE_WRITE, a[-1], one.cmd.stdin)]
+    return [one(FILE_WRITE, a[-1], one.cmd.stdin if a[-2] == "/dev/stdin" else "")]
 
 
 def _openssl(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:

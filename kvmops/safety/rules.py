@@ -394,6 +394,8 @@ def _lv_blockers(name: str, path: str, facts: HostFacts, run: RunState, host: st
         out.append((f"its disk /dev/{path} is the disk of the running guest {', '.join(others)}",
                     f"shut {', '.join(others)} down first; two guests must never share a disk"))
     is_open = facts.lvm.is_open(lv)
+    if is_open and any((host, g) in run.stopped for g in facts.running_guests_with_lv(path)):
+        is_open = False  # held open by a guest that this run stops before
     if is_open is None:
         out.append((f"LVM cannot tell whether its disk /dev/{path} is open (attributes {lv.attr!r})",
                     "check `lvs -o lv_name,lv_attr` on the host"))

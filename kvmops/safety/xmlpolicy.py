@@ -7,8 +7,10 @@ this policy first, element by element; whatever it refuses is named.
 
 Allowed:
 
-- disks: block devices that are LVs of the site's VG named for the guest (``/dev/VG/<prefix>
-  <guest>`` or ``<prefix><guest>-...``/``_...``), as ``disk`` (never ``lun``); CD-ROMs that are
+- disks: block devices that are LVs of the site's VG named for the guest (their name starts
+  with ``<prefix><guest>``: ``vmtest1``, ``vmtest1-data``, the guide's ``vminfluxdb`` for
+  ``influx``; another guest's disk is refused by the gate's own rule), as ``disk`` (never
+  ``lun``); CD-ROMs that are
   empty or an ISO in the site's seed folder; file disks only in the site's ``file_disk_dir``
   when it names one (test hosts without device-mapper);
 - interfaces: ``type="bridge"`` on a bridge of the site's networks, no ``<script>``,
@@ -19,6 +21,8 @@ Allowed:
 - the devices of the guide's template and the ordinary emulated ones (controllers, input,
   graphics, video, balloon, watchdog, panic, sound), an RNG from ``/dev/urandom`` or
   ``/dev/random``.
+
+(A site whose libvirt is the test driver, the demo, also has domains of type ``test``.)
 
 Refused whatever else they say: ``hostdev`` (also as an interface), ``filesystem``, ``lun`` or
 ``scsi`` pass-through, ``redirdev``, ``smartcard``, ``shmem``, any element of another XML
@@ -75,8 +79,9 @@ def _domain(root: ET.Element, site: Site, guest: str, out: list[str]) -> None:
     if root.tag != "domain":
         out.append(f"<{root.tag}> is no <domain>")
         return
-    if root.get("type") not in DOMAIN_TYPES:
-        out.append(f"<domain type={root.get('type')!r}>: only {' or '.join(DOMAIN_TYPES)}")
+    types = (*DOMAIN_TYPES, "test") if site.libvirt_uri.startswith("test:") else DOMAIN_TYPES
+    if root.get("type") not in types:
+        out.append(f"<domain type={root.get('type')!r}>: only {' or '.join(types)}")
     name = (root.findtext("name") or "").strip()
     if name != guest:
         out.append(f"<name>{name}</name>: the definition must name the guest {guest!r}")
@@ -194,8 +199,8 @@ def _block(dev: str, site: Site, guest: str, where: str, out: list[str]) -> None
         out.append(f"{where}: {dev!r} is no LV of the site's VG {site.vg}")
         return
     own = site.lv_prefix + guest
-    if lv != own and not lv.startswith((own + "-", own + "_")):
-        out.append(f"{where}: {dev!r}: a guest's disks are its own LVs ({own}, {own}-...), not {lv}")
+    if not lv.startswith(own):
+        out.append(f"{where}: {dev!r}: a guest's disks are LVs named for it ({own}, {own}-data, ...), not {lv}")
 
 
 def _interface(nic: ET.Element, site: Site, out: list[str]) -> None:

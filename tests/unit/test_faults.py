@@ -10,11 +10,16 @@ import pytest
 from kvmops.cmd import change, read
 from kvmops.errors import CommandFailed, InvalidInput
 from kvmops.executor import StepFailed
+from kvmops.guests.spec import GuestSpec
+from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
+from kvmops.lvm.facts import VG
+from kvmops.lvm.state import LvmState
 from kvmops.plan import Call, Plan
 from kvmops.runners import LocalRunner, PlanRunner, faults
 from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV, FAULT_WHEN_ENV
 from kvmops.site import load_site
+from tests.support.facts import host_facts
 from tests.support.faults import FaultRunner
 from tests.support.run import run_plan
 
@@ -91,12 +96,13 @@ def test_libvirt_calls_are_fault_injectable(when: str, monkeypatch: pytest.Monke
     monkeypatch.setenv(FAULT_AT_ENV, "1")
     monkeypatch.setenv(FAULT_MATCH_ENV, "^virsh define ")
     monkeypatch.setenv(FAULT_WHEN_ENV, when)
-    made: list[str] = []
     host = Host(load_site(), LocalRunner(), "test:///default")
-    plan = Plan("define").add("define guest x", Call("virsh define /root/kvm/x.xml", lambda v: made.append("x")))
+    xml = render_domain_xml(host.site, GuestSpec("x", 262144, 1, (), allow_no_network=True))
+    plan = Plan("define").add("define guest x", Call("define", "x", "virsh define /root/kvm/x.xml", xml=xml))
+    facts = host_facts(LvmState(VG("rl_build", 1 << 40, 1 << 40, 4 << 20, 0), ()))
     with pytest.raises(StepFailed, match=f"failed {when} it ran"):
-        run_plan(host, plan)
-    assert made == ([] if when == "before" else ["x"])
+        run_plan(host, plan, facts=facts)
+    assert host.virt.exists("x") == (when == "after")  # the test driver has it only when the call ran
     assert [(r.command, r.returncode) for r in host.runner.records] == [("virsh define /root/kvm/x.xml", FAULT_EXIT)]
 
 

@@ -41,11 +41,11 @@ from typing import Any
 import pytest
 
 from kvmops.errors import LibvirtError
+from kvmops.facts import place as place_mod
 from kvmops.host import Host
 from kvmops.runners.base import CommandRecord
 from kvmops.runners.faults import FAULT_EXIT
 from kvmops.site import load_site
-from kvmops.transfer import place as place_mod
 from kvmops.transfer.manifest import MANIFEST, DiskBackup, Manifest
 from kvmops.virt import LineSink, Virt
 from tests.support.inproc import CellRun, KeptHost, current_step, run_runbook

@@ -24,10 +24,9 @@ from kvmops.plan import Plan
 from kvmops.procedures import guest_move as gm
 from kvmops.procedures import move_stages as st
 from kvmops.procedures.base import PreconditionFailed
-from kvmops.runbook.sites import resolve_site
+from kvmops.procedures.stages import Stage, Staged, executors, run_staged
 from kvmops.runners import LocalRunner
-from kvmops.site import load_site
-from kvmops.transfer.stages import Stage, Staged, executors, run_staged
+from kvmops.site import load_site, resolve_site
 from kvmops.transfer.xmlmap import XmlMap, map_xml
 from tests.support.facts import domain, host_facts
 

@@ -32,6 +32,9 @@ class SimLvm(Runner):
         self.changes: list[tuple[str, ...]] = []
         self.local = LocalRunner("testhost")
 
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return self.local.stream_argv(cmd)  # a run's locks: held on this machine
+
     def names(self) -> list[str]:
         return [lv["lv_name"] for lv in self.lvs]
 

@@ -118,6 +118,9 @@ class ReplayRunner(Runner):
                         "lvs": (LVM_FIX / f"{lvs}.lvs.out").read_text()}
         self.local = LocalRunner("testhost")
 
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return self.local.stream_argv(cmd)  # a run's locks: held on this machine
+
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         if cmd.argv[0] in self.outputs:
             return Result(cmd, self.host, 0, self.outputs[cmd.argv[0]], "", 0.0)

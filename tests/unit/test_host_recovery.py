@@ -19,6 +19,7 @@ from kvmops.lvm.state import LvmState
 from kvmops.plan import Call, Wait
 from kvmops.procedures import host_recovery as rec
 from kvmops.site import default_site_path, load_site
+from kvmops.waits import BootNotVerified, wait
 from tests.support.facts import domain, host_facts
 
 LOGS = Path(__file__).parent.parent / "fixtures" / "libvirt" / "qemu-logs"
@@ -156,7 +157,8 @@ def _boot_wait(monkeypatch: pytest.MonkeyPatch, fixture: str, seconds: float) ->
 
 def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
-    _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).fn(None, said.append)  # type: ignore[arg-type]
+    wait(SimpleNamespace(name="testhost"), _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).until,  # type: ignore[arg-type]
+         said.append)
     assert said == ["dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
 
 
@@ -165,8 +167,9 @@ def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.Mon
                                                  ("cloud-image-bad-fstab-emergency", "emergency mode")])
 def test_no_login_prompt_stops_the_recovery_and_says_why(monkeypatch: pytest.MonkeyPatch, fixture: str,
                                                          stage: str) -> None:
-    with pytest.raises(rec.BootNotVerified) as err:
-        _boot_wait(monkeypatch, fixture, 300.0).fn(None, lambda _l: None)  # type: ignore[arg-type]
+    with pytest.raises(BootNotVerified) as err:
+        wait(SimpleNamespace(name="testhost"), _boot_wait(monkeypatch, fixture, 300.0).until,  # type: ignore[arg-type]
+             lambda _l: None)
     text = str(err.value)
     assert text.startswith("guest dns1: boot NOT verified in 300 s:")
     assert f"got as far as {stage}" in text and "this may be because" in text and "NOT started" in text

@@ -8,6 +8,7 @@ import pytest
 
 from kvmops.cmd import Cmd, Result
 from kvmops.errors import CommandFailed
+from kvmops.facts import disk as facts_disk
 from kvmops.images import disk
 from kvmops.runners.base import LineSink, Runner
 
@@ -34,7 +35,7 @@ class BusyKpartx(Runner):
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(disk.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(facts_disk.time, "sleep", lambda _s: None)
 
 
 def test_a_partition_busy_for_a_moment_is_unmapped_after_udev_settled() -> None:

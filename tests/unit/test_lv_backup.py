@@ -13,6 +13,7 @@ import pytest
 
 from kvmops.errors import ConfigError, InvalidInput, KvmopsError, NotFound, SafetyError
 from kvmops.facts import read_facts
+from kvmops.facts.place import place_host, read_place
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
 from kvmops.hostfacts import HostFacts, Wanted
@@ -21,11 +22,10 @@ from kvmops.plan import Plan
 from kvmops.procedures import lv_backup as bk
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures.base import PreconditionFailed
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 from kvmops.transfer.manifest import DiskBackup, Manifest, ManifestError, parse_manifest
-from kvmops.transfer.place import PlaceFacts, _backups, parse_place, place_host, read_place, to_prune
-from kvmops.transfer.run import Transferred
+from kvmops.transfer.place import PlaceFacts, _backups, parse_place, to_prune
+from kvmops.transfer.result import Transferred
 
 DEMO, DEMO2 = load_site(resolve_site("demo")), load_site(resolve_site("demo2"))
 WHEN = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)

@@ -23,8 +23,7 @@ from kvmops.images import nocloud
 from kvmops.net.registry import parse_registry, registry_path
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.execute import run_runbook
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import Network, load_site
+from kvmops.site import Network, load_site, resolve_site
 from kvmops.units import lvm_size, parse_size
 from tests.support.secrets import PASSWORDS
 

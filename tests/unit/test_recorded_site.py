@@ -19,10 +19,9 @@ from kvmops.lvm.facts import lvs_cmd, vgs_cmd
 from kvmops.net import iplink, nmcli
 from kvmops.net.registry import parse_registry, registry_path
 from kvmops.recorded import RecordedSource, load_recorded
-from kvmops.runbook.sites import SITE_ENV, resolve_site, shipped_sites
 from kvmops.runners.base import LineSink, Runner
 from kvmops.runners.recorded import PlanOnly, RecordedRunner
-from kvmops.site import Site, load_site
+from kvmops.site import SITE_ENV, Site, load_site, resolve_site, shipped_sites
 
 IMAGE = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"
 

@@ -10,9 +10,8 @@ from kvmops import notebook as nb
 from kvmops.cmd import Cmd, Result, change, read
 from kvmops.host import connect
 from kvmops.plan import Plan
-from kvmops.runbook.sites import resolve_site
 from kvmops.runners.base import LineSink, Runner
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 
 
 class OneRead(Runner):

@@ -17,12 +17,12 @@ from kvmops.host import Host
 from kvmops.lvm.facts import LV_FIELDS, parse_lvs
 from kvmops.plan import Endpoint, Plan, Transfer
 from kvmops.runners import LocalRunner, PlanRunner
+from kvmops.runners.stream import TransferFailed, stream
 from kvmops.site import load_site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.meter import Meter
-from kvmops.transfer.run import parse_sha256, sha256_cmd
-from kvmops.transfer.stream import TransferFailed, stream
+from kvmops.transfer.result import parse_sha256, sha256_cmd
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lvm"
 

@@ -7,25 +7,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from kvmops.errors import KvmopsError
 from kvmops.facts import read_facts
 from kvmops.fleet.hosts import FleetHost
+from kvmops.fleet.reading import HostReading
 from kvmops.host import connect
 from kvmops.hostfacts import HostFacts, Wanted
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class HostReading:
-    """One host's facts, or why there are none; and how long the reading took."""
-
-    host: FleetHost
-    facts: HostFacts | None
-    error: str
-    seconds: float
 
 
 def read_one(host: FleetHost, wanted: Wanted) -> HostFacts:

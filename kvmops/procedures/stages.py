@@ -24,7 +24,7 @@ from kvmops.host import Host
 from kvmops.plan import Plan, Progress
 
 if TYPE_CHECKING:
-    from kvmops.transfer.run import Transferred
+    from kvmops.transfer.result import Transferred
 
 C = TypeVar("C")
 
