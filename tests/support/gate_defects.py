@@ -26,8 +26,8 @@ DEFECTS = {
                       "<sysinfo><entry file>, <interface><rom file>, <input type='evdev'>, <tpm> pass-through, "
                       "<audio type='file' path>",
     "merge-origin-in-use": "a merge into an origin that is in use is let through when it is open on the host "
-                           "(kpartx, mount), of unknown open state, or the disk of a guest the same run started: "
-                           "only the facts' running guests count",
+                           "(kpartx, mount), of unknown open state, held by the run, or the disk of a guest the "
+                           "same run started: only the facts' running guests count",
     "run-made-lv": "no rule but confirm is applied to an LV the same run made: made twice, its guest started and "
                    "then its LV overwritten or shrunk, removed while a guest the run defined names it, "
                    "removed with -y/--force, its merge polling resumed",
