@@ -21,6 +21,7 @@ import re
 import select
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -143,17 +144,39 @@ class _Flock:
             self.proc.stderr.close()
 
 
+_OURS: dict[tuple[str, str], tuple[int, _Flock]] = {}  # (host, lock file) -> holders in this process, the flock
+_OURS_LOCK = threading.Lock()
+
+
 class RunLocks:
-    """The locks one run holds on a host, taken as its plans need them, released together."""
+    """The locks one run holds on a host, taken as its plans need them, released together.
+
+    A lock this process holds already (a runbook cell's :func:`guest_lock` around a plan whose
+    executor takes the same lock) is the same run's: it is counted, not taken twice, and
+    released when its last holder lets go.
+    """
 
     def __init__(self, runner: Runner, what: str, base: str | None = None) -> None:
         self.runner, self.what, self.base = runner, what, base or lock_dir()
-        self.held: dict[str, _Flock] = {}
+        self.held: set[str] = set()
+
+    def _ours(self, key: str) -> tuple[str, str]:
+        return (self.runner.host, f"{self.base}/{key}.lock")
 
     def take(self, keys: Iterable[str], wait: float = 0.0, poll: float = 1.0) -> None:
         for key in keys:
-            if key not in self.held:
-                self.held[key] = self._one(key, wait, poll)
+            if key in self.held:
+                continue
+            with _OURS_LOCK:
+                count, lock = _OURS.get(self._ours(key), (0, None))
+                if lock is not None:
+                    _OURS[self._ours(key)] = (count + 1, lock)
+                    self.held.add(key)
+                    continue
+            flock = self._one(key, wait, poll)
+            with _OURS_LOCK:
+                _OURS[self._ours(key)] = (1, flock)
+            self.held.add(key)
 
     def _one(self, key: str, wait: float, poll: float) -> _Flock:
         if not names_ok(key):
@@ -183,12 +206,20 @@ class RunLocks:
         return res.stdout.strip() or "(owner not recorded yet)"
 
     def release(self) -> None:
-        for key, lock in list(self.held.items()):
+        for key in sorted(self.held):
+            with _OURS_LOCK:
+                count, lock = _OURS[self._ours(key)]
+                if count > 1:
+                    _OURS[self._ours(key)] = (count - 1, lock)
+                else:
+                    del _OURS[self._ours(key)]
+            self.held.discard(key)
+            if count > 1:
+                continue
             try:
                 self.runner.run(transient("rm", "-f", f"{self.base}/{key}.owner"), check=False)
             finally:
                 lock.release()
-                del self.held[key]
 
 
 @contextmanager

@@ -169,6 +169,7 @@ def extend_full_snapshots(facts: HostFacts, threshold: float | None = None, by: 
             f"{snap.path} is {snap.data_percent:.2f}% full: grow to {human(snap.size + grow)}",
             c.lvresize(site.vg, snap.name, snap.size + grow),
         )
+        _tell_running_guests(facts, snap, snap.size + grow, plan)  # a guest that runs on the snapshot itself
     if not plan.steps:
         plan.noop(f"no snapshot is {limit:g}% full or more")
     if len(full) > 1:

@@ -10,13 +10,14 @@ any before its first change (:mod:`kvmops.executor`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kvmops.errors import SafetyError
 from kvmops.guards import lvremove_argv
 from kvmops.guests.xml import read_domain
-from kvmops.hostfacts import FactsUnavailable, HostFacts
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV
 from kvmops.lvm.paths import lv_path
 from kvmops.net.drift import guest_bridge_pattern
@@ -58,8 +59,8 @@ RULES: tuple[Rule, ...] = (
          "writing, and never on the disk of a running guest."),
     Rule("start-free", "A guest starts only on free disks", "Starting a guest needs every one of its disks free: not "
          "open on the host (a kpartx mapping, a mount), not held by this run, not the disk of another running guest, "
-         "not mid-merge, not the origin of an invalid snapshot, and present. The refusal names what holds the disk "
-         "and the way out."),
+         "not mid-merge, not the origin of an invalid snapshot. The refusal names what holds the disk and the way "
+         "out."),
     Rule("guest-state", "Guests in the right state", "Only a shut-off guest is started, undefined or redefined; only "
          "a running guest is destroyed or shut down."),
     Rule("define-disks", "A definition takes no other's disk", "A definition adds no host LV and no disk of another "
@@ -110,16 +111,135 @@ class Context:
 
 @dataclass
 class RunState:
-    """What earlier steps of the run did (later phases are planned as if they had)."""
+    """What earlier steps of the run did (later phases are planned as if they had): keys are
+    ``(host, VG/LV)`` or ``(host, guest)``."""
 
-    created: set[tuple[str, str]] = field(default_factory=set)  # (host, VG/LV)
-    removed: set[tuple[str, str]] = field(default_factory=set)
-    merged: set[tuple[str, str]] = field(default_factory=set)  # (host, VG/LV): origin or snapshot of a merge waited for
-    defined: dict[tuple[str, str], str] = field(default_factory=dict)  # (host, guest) -> XML
+    made: dict[tuple[str, str], LV] = field(default_factory=dict)  # LVs this run created (or renamed to)
+    removed: set[tuple[str, str]] = field(default_factory=set)  # removed, or renamed away
+    merging: set[tuple[str, str]] = field(default_factory=set)  # merges this run started, not waited for
+    merged: set[tuple[str, str]] = field(default_factory=set)  # origin or snapshot of a merge waited for
+    defined: dict[tuple[str, str], str] = field(default_factory=dict)  # guest -> the XML this run defined
     undefined: set[tuple[str, str]] = field(default_factory=set)
     started: set[tuple[str, str]] = field(default_factory=set)
     stopped: set[tuple[str, str]] = field(default_factory=set)
-    grown: dict[tuple[str, str], int] = field(default_factory=dict)  # (host, guest) -> step: grown while running
+    grown: dict[tuple[str, str], int] = field(default_factory=dict)  # running guest -> the step that grew its disk
+
+    @property
+    def created(self) -> set[tuple[str, str]]:
+        return set(self.made)
+
+
+class Now:
+    """One host as the run leaves it so far: its facts, and what the run's earlier steps did."""
+
+    def __init__(self, facts: HostFacts, run: RunState, host: str, held: Mapping[str, str] | None = None) -> None:
+        self.facts, self.run, self.host = facts, run, host
+        self.held = set((held or {}).values())
+
+    def key(self, name: str) -> tuple[str, str]:
+        return (self.host, name)
+
+    # -- guests ----------------------------------------------------------------------------------
+
+    def defined(self, g: str) -> bool:
+        return self.key(g) in self.run.defined or (self.facts.domain(g) is not None
+                                                   and self.key(g) not in self.run.undefined)
+
+    def running(self, g: str) -> bool:
+        if not self.defined(g) or self.key(g) in self.run.stopped:
+            return False
+        info = self.facts.domain(g)
+        return self.key(g) in self.run.started or (info is not None and info.active)
+
+    def xml(self, g: str) -> str | None:
+        """The definition the guest's next start uses."""
+        if self.key(g) in self.run.defined:
+            return self.run.defined[self.key(g)]
+        info = self.facts.domain(g) if self.defined(g) else None
+        return (info.inactive_xml or info.xml) if info is not None else None
+
+    def live_xml(self, g: str) -> str | None:
+        """The definition a running guest runs with (its disks now)."""
+        info = self.facts.domain(g)
+        if info is not None and info.active and self.key(g) not in self.run.started:
+            return info.xml
+        return self.xml(g)
+
+    def guests(self) -> list[str]:
+        names = {d.name for d in self.facts.domains} | {g for h, g in self.run.defined if h == self.host}
+        return sorted(g for g in names if self.defined(g))
+
+    def sources(self, g: str, *, live: bool = False) -> tuple[str, ...]:
+        xml = self.live_xml(g) if live else self.xml(g)
+        return _sources(xml) if xml else ()
+
+    def users(self, source: str, *, running: bool) -> list[str]:
+        """Guests with ``source`` (``/dev/...``, a file, or ``VG/LV``) as a disk: defined now, or running now."""
+        want = _disk_key(source)
+        return [g for g in self.guests() if (not running or self.running(g))
+                and want in {_disk_key(s) for s in self.sources(g, live=running)}]
+
+    # -- LVs -------------------------------------------------------------------------------------
+
+    def lv(self, path: str) -> LV | None:
+        if self.key(path) in self.run.made:
+            return self.run.made[self.key(path)]
+        if self.key(path) in self.run.removed:
+            return None
+        vg, _, name = path.partition("/")
+        return self.facts.lvm.get(name) if vg == self.facts.site.vg else None
+
+    def made(self, path: str) -> bool:
+        return self.key(path) in self.run.made
+
+    def snapshots(self, lv: LV) -> list[LV]:
+        found = [s for s in self.facts.lvm.snapshots_of(lv.name) if self.lv(s.path) is not None]
+        found += [s for (h, _p), s in self.run.made.items() if h == self.host and s.origin == lv.name]
+        return found
+
+    def open_state(self, lv: LV) -> bool | None:
+        """LVM's open flag as the run leaves it: an LV this run made is opened only by guests
+        (counted as users); a flag that only the guests this run stopped explain is gone."""
+        if self.made(lv.path):
+            return False
+        flag = self.facts.lvm.is_open(lv)
+        openers = self.facts.running_guests_with_lv(lv.path)
+        if flag and openers and all(self.key(g) in self.run.stopped for g in openers):
+            return False
+        return flag
+
+    def merging(self, lv: LV) -> list[str]:
+        parts = [lv, *self.snapshots(lv)]
+        busy = [p.path for p in parts if (p.merging or self.key(p.path) in self.run.merging)
+                and self.key(p.path) not in self.run.merged]
+        return busy
+
+    def in_use(self, lv: LV) -> str | None:
+        """Why ``lv`` must be left alone now, else None (unknown counts as in use)."""
+        if lv.path in self.held:
+            return "this run holds it mapped"
+        users = self.users(lv.path, running=True)
+        if users:
+            return f"it is the disk of the running guest {', '.join(users)}"
+        flag = self.open_state(lv)
+        if flag is None:
+            return (f"LVM cannot tell whether it is open (attributes {lv.attr!r}): check `lvs -o lv_name,lv_attr` "
+                    "on the host")
+        return "it is open (mounted, mapped with kpartx, or held by a process)" if flag else None
+
+
+def _sources(xml: str) -> tuple[str, ...]:
+    try:
+        return read_domain(xml).disk_sources
+    except Exception:
+        return ()
+
+
+def _disk_key(source: str) -> str:
+    """``/dev/VG/LV`` and ``/dev/mapper/VG-LV`` -> ``VG/LV``; a file: its normalised path."""
+    if "/" in source and not source.startswith("/"):
+        return source
+    return lv_path(source) or (os.path.normpath(source) if source.startswith("/") else source)
 
 
 def judge(effects: list[Effect], ctx: Context, run: RunState) -> list[Refusal]:
@@ -133,7 +253,7 @@ def judge(effects: list[Effect], ctx: Context, run: RunState) -> list[Refusal]:
         elif facts is None:
             out += _peer(eff, ctx)
         else:
-            out += _judge_one(eff, facts, ctx, run)
+            out += _judge_one(eff, Now(facts, run, eff.host, ctx.held.get(eff.host)), ctx)
     out += _unannounced_grows(effects, run)
     return out
 
@@ -143,144 +263,120 @@ def _no(eff: Effect, rule: str, why: str, way_out: str = "") -> Refusal:
     return Refusal(rule, eff.index, eff.display, why, way_out)
 
 
-def _judge_one(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+def _judge_one(eff: Effect, now: Now, ctx: Context) -> list[Refusal]:
     a = eff.action
     if a in fx.LV_ACTIONS:
-        return _lv(eff, facts, ctx, run)
+        return _lv(eff, now)
     if a == fx.MERGED:
-        run.merged |= {(eff.host, eff.obj), (eff.host, str(eff.detail))}
+        now.run.merged |= {now.key(eff.obj), now.key(str(eff.detail))}
+        now.run.merging -= {now.key(eff.obj), now.key(str(eff.detail))}
+        now.run.removed.add(now.key(eff.obj))  # a merged snapshot is gone
         return []
     if a == fx.HELD_WRITE:
-        return _held(eff, facts, ctx, run)
+        return _held(eff, now, ctx)
     if a in fx.GUEST_ACTIONS:
-        return _guest(eff, facts, ctx, run)
+        return _guest(eff, now)
     if a in fx.BRIDGE_ACTIONS:
-        return _bridge(eff, facts)
-    return _file(eff, facts, ctx)
+        return _bridge(eff, now.facts)
+    return _file(eff, now.facts, ctx)
 
 
 # -- LVs -------------------------------------------------------------------------------------
 
+DESTROYS = (fx.LV_REMOVE, fx.LV_SHRINK, fx.LV_MERGE, fx.LV_OVERWRITE)
+NEEDS_FREE = (fx.LV_REMOVE, fx.LV_RENAME, fx.LV_SHRINK, fx.LV_SNAPSHOT, fx.LV_MERGE, fx.LV_OVERWRITE)
 
-def _lv(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
-    site, lvm = facts.site, facts.lvm
+
+def _lv(eff: Effect, now: Now) -> list[Refusal]:
+    site = now.facts.site
     vg, _, name = eff.obj.partition("/")
     if vg != site.vg or not name or "/" in name:
         return [_no(eff, "site-vg", f"{eff.obj} is not an LV of the site's VG {site.vg}")]
     if not site.is_guest_lv(name):
         return [_no(eff, "guest-lv", f"{eff.obj} is a host LV (no {site.lv_prefix!r} prefix): kvmops never "
                                      "changes those")]
-    key = (eff.host, eff.obj)
-    mine = key in run.created
-    have = None if mine or key in run.removed else lvm.get(name)
+    have = now.lv(eff.obj)
     if eff.action == fx.LV_CREATE:
         if have is not None:
             return [_no(eff, "lv-exists", f"{eff.obj} exists already", "pick another name, or remove it first")]
-        run.created.add(key)
-        run.removed.discard(key)
-        return []
-    if mine:
-        if eff.action == fx.LV_REMOVE:
-            run.created.discard(key)
-            run.removed.add(key)
+        size = eff.detail if isinstance(eff.detail, int) else 0
+        now.run.made[now.key(eff.obj)] = LV(name, vg, "-wi-a-----", size, "", None, None)
+        now.run.removed.discard(now.key(eff.obj))
         return []
     if have is None:
-        return [_no(eff, "lv-exists", f"{eff.obj} does not exist on {facts.site.name}")]
-    out = _lv_rules(eff, facts, have, ctx, run)
-    if eff.action in (fx.LV_REMOVE, fx.LV_RENAME):
-        run.removed.add(key)
+        return [_no(eff, "lv-exists", f"{eff.obj} does not exist on {site.name}")]
+    out = _lv_rules(eff, now, have)
+    _lv_done(eff, now, have)
     return out
 
 
-def _lv_rules(eff: Effect, facts: HostFacts, have: LV, ctx: Context, run: RunState) -> list[Refusal]:
+def _lv_done(eff: Effect, now: Now, have: LV) -> None:
+    """What the step leaves: the LV gone (remove, rename), a snapshot made, a merge under way."""
+    key = now.key(eff.obj)
+    if eff.action in (fx.LV_REMOVE, fx.LV_RENAME):
+        now.run.made.pop(key, None)
+        now.run.removed.add(key)
+    elif eff.action == fx.LV_MERGE and have.origin:
+        now.run.merging |= {key, now.key(f"{have.vg}/{have.origin}")}
+
+
+def _lv_rules(eff: Effect, now: Now, have: LV) -> list[Refusal]:
     a, out = eff.action, []
-    if a in (fx.LV_REMOVE, fx.LV_RENAME, fx.LV_SHRINK, fx.LV_SNAPSHOT, fx.LV_MERGE, fx.LV_OVERWRITE):
-        why = _in_use(facts, have, ctx, run, eff.host)
+    if a in NEEDS_FREE:
+        why = now.in_use(have)
         if why:
             out.append(_no(eff, "lv-free", f"{have.path} is in use: {why}", _free_way_out(have)))
-    if a in (fx.LV_REMOVE, fx.LV_SHRINK, fx.LV_MERGE, fx.LV_OVERWRITE) and eff.target != eff.obj:
+    if a in DESTROYS and eff.target != eff.obj and not (now.made(eff.obj) and a != fx.LV_REMOVE):
         out.append(_no(eff, "confirm", f"destroys data of {eff.obj} but names {eff.target!r} as its target"))
     if a == fx.LV_REMOVE:
-        out += _remove(eff, facts, have, run)
+        out += _remove(eff, now, have)
     elif a == fx.LV_MERGE:
-        out += _merge(eff, facts, have)
+        out += _merge(eff, now, have)
     elif a == fx.LV_SNAPSHOT and have.is_snapshot:
         out.append(_no(eff, "merge", f"{eff.obj} is a snapshot: no snapshot of a snapshot"))
-    elif a == fx.LV_POLL:
-        out += _poll(eff, facts, have)
+    elif a == fx.LV_POLL and not now.merging(have):
+        out.append(_no(eff, "merge", f"no merge is under way on {have.path}: nothing to resume"))
     elif a == fx.LV_GROW:
-        size = eff.detail if isinstance(eff.detail, int) else 0
-        for guest in _running_users(facts, have.path, run, eff.host):
-            run.grown.setdefault((eff.host, guest), eff.index)
-        if size <= have.size:
-            out.append(_no(eff, "confirm", f"a grow of {eff.obj} to {size} bytes is no grow (it has {have.size})"))
+        out += _grow(eff, now, have)
     return out
 
 
-def _remove(eff: Effect, facts: HostFacts, have: LV, run: RunState) -> list[Refusal]:
+def _grow(eff: Effect, now: Now, have: LV) -> list[Refusal]:
+    size = eff.detail if isinstance(eff.detail, int) else 0
+    for guest in now.users(have.path, running=True):
+        now.run.grown.setdefault(now.key(guest), eff.index)
+    if size <= have.size:
+        return [_no(eff, "confirm", f"a grow of {eff.obj} to {size} bytes is no grow (it has {have.size})")]
+    return []
+
+
+def _remove(eff: Effect, now: Now, have: LV) -> list[Refusal]:
     out = []
     try:
         lvremove_argv(eff.detail if isinstance(eff.detail, tuple) else ())
     except SafetyError as exc:
         out.append(_no(eff, "lvremove", str(exc)))
-    users = [g for g in facts.guests_with_disk(have.path) if (eff.host, g) not in run.undefined]
+    users = now.users(have.path, running=False)
     if users:
         out.append(_no(eff, "lvremove", f"{have.path} is a disk of the defined guest(s) {', '.join(users)}",
                        "remove the guest first (guest-remove)"))
-    snaps = [s.path for s in facts.lvm.snapshots_of(have.name) if (eff.host, s.path) not in run.removed]
+    snaps = [s.path for s in now.snapshots(have)]
     if snaps:
         out.append(_no(eff, "lvremove", f"{have.path} has snapshots ({', '.join(snaps)}): lvremove would take them",
                        "remove or merge each snapshot first"))
     return out
 
 
-def _merge(eff: Effect, facts: HostFacts, have: LV) -> list[Refusal]:
+def _merge(eff: Effect, now: Now, have: LV) -> list[Refusal]:
     if not have.is_snapshot:
         return [_no(eff, "merge", f"{have.path} is no snapshot")]
-    if have.invalid or have.merging:
+    if have.invalid or now.merging(have):
         return [_no(eff, "merge", f"{have.path} is {'invalid (it overflowed)' if have.invalid else 'merging already'}")]
-    origin = facts.lvm.get(have.origin)
-    if origin is not None:
-        why = facts.running_disks.get(origin.path)
-        if why:
-            return [_no(eff, "lv-free", f"its origin {origin.path} is the disk of the running guest {why}",
-                        f"shut {why} down first")]
-    return []
-
-
-def _poll(eff: Effect, facts: HostFacts, have: LV) -> list[Refusal]:
-    merging = have.merging or any(s.merging for s in facts.lvm.snapshots_of(have.name))
-    return [] if merging else [_no(eff, "merge", f"no merge is under way on {have.path}: nothing to resume")]
-
-
-def _in_use(facts: HostFacts, lv: LV, ctx: Context, run: RunState, host: str) -> str | None:
-    held = set(ctx.held.get(host, {}).values())
-    if lv.path in held:
-        return "this run holds it mapped"
-    users = _running_users(facts, lv.path, run, host)
-    if users:
-        return f"it is the disk of the running guest {', '.join(users)}"
-    try:
-        why = facts.lv_in_use(lv)
-    except FactsUnavailable as exc:
-        return str(exc)
-    return None if why and "running guest" in why else why
-
-
-def _running_users(facts: HostFacts, path: str, run: RunState, host: str) -> list[str]:
-    """Guests that have ``path`` as a disk and run (or will: started by this run)."""
-    running = {d.name for d in facts.domains if d.active and (host, d.name) not in run.stopped}
-    running |= {g for h, g in run.started if h == host}
-    disks = dict(facts.disks_of)
-    disks.update({g: _xml_lvs(xml) for (h, g), xml in run.defined.items() if h == host})
-    return sorted(g for g in running if path in disks.get(g, ()))
-
-
-def _xml_lvs(xml: str) -> tuple[str, ...]:
-    try:
-        return tuple(p for p in map(lv_path, read_domain(xml).disk_sources) if p)
-    except Exception:
-        return ()
+    origin = now.lv(f"{have.vg}/{have.origin}")
+    if origin is None:
+        return [_no(eff, "merge", f"its origin {have.vg}/{have.origin} does not exist")]
+    why = now.in_use(origin)
+    return [_no(eff, "lv-free", f"its origin {origin.path} is in use: {why}", _free_way_out(origin))] if why else []
 
 
 def _free_way_out(lv: LV) -> str:
@@ -303,13 +399,11 @@ def _unannounced_grows(effects: list[Effect], run: RunState) -> list[Refusal]:
 # -- held disks --------------------------------------------------------------------------------
 
 
-def _held(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
+def _held(eff: Effect, now: Now, ctx: Context) -> list[Refusal]:
     source = eff.obj
-    if (eff.host, source) not in {(eff.host, s) for s in ctx.writable}:
+    if source not in ctx.writable:
         return [_no(eff, "held-disk", f"{source} is not held for writing by this run")]
-    path = lv_path(f"/dev/{source}") if "/" in source and not source.startswith("/") else None
-    users = _running_users(facts, path, run, eff.host) if path else \
-        [g for g in facts.running_guests_with_file(source) if (eff.host, g) not in run.stopped]
+    users = now.users(source if source.startswith("/") else f"/dev/{source}", running=True)
     if users:
         return [_no(eff, "held-disk", f"{source} is the disk of the running guest {', '.join(users)}",
                     "shut it down first")]
@@ -319,118 +413,96 @@ def _held(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Re
 # -- guests --------------------------------------------------------------------------------------
 
 
-def _guest(eff: Effect, facts: HostFacts, ctx: Context, run: RunState) -> list[Refusal]:
-    name, key = eff.obj, (eff.host, eff.obj)
-    info = facts.domain(name)
-    known = (info is not None and key not in run.undefined) or key in run.defined
-    active = ((info is not None and info.active and key not in run.stopped) or key in run.started) and known
-    a = eff.action
+def _guest(eff: Effect, now: Now) -> list[Refusal]:
+    name, key, a = eff.obj, now.key(eff.obj), eff.action
+    known, active = now.defined(name), now.running(name)
     if a == "define":
-        return _define(eff, facts, ctx, run, active)
+        return _define(eff, now, active)
     if a == "undefine":
         out = [] if known and not active else [_no(eff, "guest-state", f"undefine of {name}: " + (
             "it runs" if active else "not defined"), f"shut {name} down first" if active else "")]
         out += [] if eff.target == name else [_no(eff, "confirm", f"undefine of {name} without its target")]
-        run.undefined.add(key)
-        run.defined.pop(key, None)
+        now.run.undefined.add(key)
+        now.run.defined.pop(key, None)
         return out
     if a in ("destroy", "shutdown"):
         out = [] if active else [_no(eff, "guest-state", f"{a} of {name}, which is not running")]
         if a == "destroy" and eff.target != name:
             out.append(_no(eff, "confirm", f"destroy of {name} without its target"))
-        run.stopped.add(key)
-        run.started.discard(key)
+        now.run.stopped.add(key)
+        now.run.started.discard(key)
         return out
     if a == "start":
-        return _start(eff, facts, ctx, run, known, active)
+        return _start(eff, now, known, active)
     if a in ("autostart", "eject", "blockresize"):
         return [] if known else [_no(eff, "guest-state", f"{a} of {name}, which is not defined")]
     return [_no(eff, "known", f"a libvirt call the rules do not know: {a}")]
 
 
-def _start(eff: Effect, facts: HostFacts, ctx: Context, run: RunState, known: bool, active: bool) -> list[Refusal]:
-    name, key = eff.obj, (eff.host, eff.obj)
+def _start(eff: Effect, now: Now, known: bool, active: bool) -> list[Refusal]:
+    name, key = eff.obj, now.key(eff.obj)
     if not known or active:
         return [_no(eff, "guest-state", f"start of {name}, which " + ("is not defined" if not known else "runs"))]
-    xml = run.defined.get(key) or (lambda d: d.inactive_xml or d.xml)(facts.domain(name))  # type: ignore[union-attr]
-    out = [_no(eff, "start-free", f"guest {name} cannot start: {why}", way_out)
-           for why, way_out in _disk_blockers(name, xml, facts, ctx, run, eff.host)]
-    run.started.add(key)
-    run.stopped.discard(key)
-    return out
-
-
-def _disk_blockers(name: str, xml: str, facts: HostFacts, ctx: Context, run: RunState,
-                   host: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    held = ctx.held.get(host, {})
+    xml = now.xml(name) or ""
     try:
-        sources = read_domain(xml).disk_sources
+        read_domain(xml)
     except Exception as exc:
-        return [(f"its definition cannot be read ({exc})", "look at `virsh dumpxml`")]
-    for source in sources:
-        path = lv_path(source)
-        if source in held or (path and path in held.values()):
-            out.append((f"its disk {source} is held (mapped) by this run", "the run must release it first"))
-        if path is None or not path.startswith(facts.site.vg + "/"):
-            others = [g for g in facts.running_guests_with_file(source) if g != name]
-            if others:
-                out.append((f"its disk {source} is the disk of the running guest {', '.join(others)}",
-                            f"shut {', '.join(others)} down first"))
-            continue
-        out += _lv_blockers(name, path, facts, run, host)
+        return [_no(eff, "start-free", f"guest {name} cannot start: its definition cannot be read ({exc})",
+                    "look at `virsh dumpxml`")]
+    out = [_no(eff, "start-free", f"guest {name} cannot start: {why}", way_out)
+           for source in now.sources(name) for why, way_out in _blockers(name, source, now)]
+    now.run.started.add(key)
+    now.run.stopped.discard(key)
     return out
 
 
-def _lv_blockers(name: str, path: str, facts: HostFacts, run: RunState, host: str) -> list[tuple[str, str]]:
-    if (host, path) in run.created:
-        return []
-    lv = facts.lvm.get(path.split("/", 1)[1])
-    if lv is None or (host, path) in run.removed:
-        return [(f"its disk /dev/{path} does not exist", "restore or create the LV, or fix the definition")]
+def _blockers(name: str, source: str, now: Now) -> list[tuple[str, str]]:
     out = []
-    others = [g for g in _running_users(facts, path, run, host) if g != name]
+    path = lv_path(source)
+    if source in now.held or (path and path in now.held):
+        out.append((f"its disk {source} is held (mapped) by this run", "the run must release it first"))
+    others = [g for g in now.users(source, running=True) if g != name]
     if others:
-        out.append((f"its disk /dev/{path} is the disk of the running guest {', '.join(others)}",
+        out.append((f"its disk {source} is the disk of the running guest {', '.join(others)}",
                     f"shut {', '.join(others)} down first; two guests must never share a disk"))
-    is_open = facts.lvm.is_open(lv)
-    if is_open and any((host, g) in run.stopped for g in facts.running_guests_with_lv(path)):
-        is_open = False  # held open by a guest that this run stops before
-    if is_open is None:
+    if path is None or not path.startswith(now.facts.site.vg + "/"):
+        return out
+    lv = now.lv(path)
+    if lv is None:
+        return out  # a missing disk is libvirt's to refuse: nothing is in use
+    flag = now.open_state(lv)
+    if flag is None:
         out.append((f"LVM cannot tell whether its disk /dev/{path} is open (attributes {lv.attr!r})",
                     "check `lvs -o lv_name,lv_attr` on the host"))
-    elif is_open and not others:
+    elif flag and not others:
         out.append((f"its disk /dev/{path} is open on the host (a kpartx mapping, a mount, or a process holds it)",
                     f"undo it first: `kpartx -d /dev/{path}` (after `umount` of its partitions), or stop the process "
                     "that holds it (`dmsetup ls`, `lsblk`); then start the guest"))
-    merging = [s.path for s in (lv, *facts.lvm.snapshots_of(lv.name)) if s.merging and (host, s.path) not in run.merged]
+    merging = now.merging(lv)
     if merging:
         out.append((f"its disk /dev/{path} is mid-merge ({', '.join(merging)})",
-                    f"wait for the merge to finish (`lvs -a {facts.site.vg}`; host-recovery waits for it)"))
-    bad = [s.path for s in facts.lvm.snapshots_of(lv.name) if s.invalid and (host, s.path) not in run.removed]
+                    f"wait for the merge to finish (`lvs -a {now.facts.site.vg}`; host-recovery waits for it)"))
+    bad = [s.path for s in now.snapshots(lv) if s.invalid]
     if bad:
         out.append((f"its disk /dev/{path} is the origin of the invalid snapshot {', '.join(bad)}",
                     "remove the overflowed snapshot first (lv-remove); its data is lost anyway"))
     return out
 
 
-def _define(eff: Effect, facts: HostFacts, ctx: Context, run: RunState, active: bool) -> list[Refusal]:
-    name, key, xml = eff.obj, (eff.host, eff.obj), str(eff.detail or "")
+def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
+    name, key, xml = eff.obj, now.key(eff.obj), str(eff.detail or "")
     out = [_no(eff, "xml-policy", f"the definition of {name}: {why}", "fix the XML (or the backup)")
-           for why in xml_refusals(xml, facts.site, name)]
+           for why in xml_refusals(xml, now.facts.site, name)]
     if active:
         out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
-    info = facts.domain(name) if key not in run.undefined else None
-    had: set[str] = set()
-    if info is not None and key not in run.defined:
-        old = info.inactive_xml or info.xml
-        had = set(_xml_lvs(old))
-        if _lines(old) != _lines(xml) and eff.target != name:
-            out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))
+    old = now.xml(name)
+    had = {_disk_key(s) for s in now.sources(name)}
+    if old is not None and _lines(old) != _lines(xml) and eff.target != name:
+        out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))
     if not out or all(r.rule == "confirm" for r in out):
-        out += _define_disks(eff, facts, xml, had, run)
-    run.defined[key] = xml
-    run.undefined.discard(key)
+        out += _define_disks(eff, now, xml, had)
+    now.run.defined[key] = xml
+    now.run.undefined.discard(key)
     return out
 
 
@@ -441,18 +513,18 @@ def _lines(xml: str) -> tuple[str, ...]:
         return (xml,)
 
 
-def _define_disks(eff: Effect, facts: HostFacts, xml: str, had: set[str], run: RunState) -> list[Refusal]:
+def _define_disks(eff: Effect, now: Now, xml: str, had: set[str]) -> list[Refusal]:
     out = []
-    for path in _xml_lvs(xml):
-        if path in had:
+    for source in _sources(xml):
+        key = _disk_key(source)
+        if key in had:
             continue
-        vg, _, lv = path.partition("/")
-        if vg == facts.site.vg and not facts.site.is_guest_lv(lv):
-            out.append(_no(eff, "define-disks", f"guest {eff.obj} would get the host LV {path}"))
-        others = [g for g, lvs in facts.disks_of.items() if g != eff.obj and path in lvs
-                  and (eff.host, g) not in run.undefined]
+        vg, _, lv = key.partition("/")
+        if vg == now.facts.site.vg and not now.facts.site.is_guest_lv(lv):
+            out.append(_no(eff, "define-disks", f"guest {eff.obj} would get the host LV {key}"))
+        others = [g for g in now.users(source, running=False) if g != eff.obj]
         if others:
-            out.append(_no(eff, "define-disks", f"guest {eff.obj} would share {path} with {', '.join(others)}"))
+            out.append(_no(eff, "define-disks", f"guest {eff.obj} would share {key} with {', '.join(others)}"))
     return out
 
 
@@ -467,9 +539,20 @@ def _bridge(eff: Effect, facts: HostFacts) -> list[Refusal]:
     bridge = _bridge_of(eff, net)
     if eff.action == "delete-bridge":
         return _delete_bridge(eff, facts, bridge)
-    if eff.action == "up" and any(not lk.is_vlan for lk in net.ports(bridge)) and bridge in facts.bridges_in_use:
-        return [_no(eff, "bridge", f"re-activating {bridge} detaches the guest ports it has")]
+    if eff.action == "up" and not _is_port(eff.obj, net):
+        taps = [lk.name for lk in net.ports(bridge) if lk.kind == "tun" or lk.name.startswith("vnet")]
+        if taps:
+            return [_no(eff, "bridge", f"re-activating {bridge} detaches its guest ports ({', '.join(taps)})",
+                        "stop or move its guests first")]
     return []
+
+
+def _is_port(uuid: str, net: object) -> bool:
+    """A VLAN port profile: activating it leaves the bridge's other ports alone."""
+    from kvmops.net.facts import NetFacts
+
+    assert isinstance(net, NetFacts)
+    return any(p.uuid == uuid and p.type == "vlan" for p in net.profiles)
 
 
 def _bridge_of(eff: Effect, net: object) -> str:
@@ -542,17 +625,16 @@ def judge_hold(source: str, write: bool, facts: HostFacts, run: RunState, host: 
     of a running guest's disk reads data in flux."""
     what = f"{'map for writing' if write else 'map read-only'} {source}"
     eff = Effect(fx.LV_OVERWRITE if write else "hold", source, host, 0, what)
+    now = Now(facts, run, host)
     if source.startswith("/"):
-        users = [g for g in facts.running_guests_with_file(source) if (host, g) not in run.stopped]
+        users = now.users(source, running=True)
         return [_no(eff, "lv-free", f"{source} is the disk of the running guest {', '.join(users)}",
                     "shut it down first")] if users else []
     vg, _, name = source.partition("/")
     if vg != facts.site.vg or not facts.site.is_guest_lv(name):
         return [_no(eff, "guest-lv", f"{source} is no guest LV of the site's VG {facts.site.vg}")]
-    if (host, source) in run.created:
-        return []
-    lv = facts.lvm.get(name)
+    lv = now.lv(source)
     if lv is None:
         return [_no(eff, "lv-exists", f"{source} does not exist")]
-    why = _in_use(facts, lv, Context(facts={}), run, host)
+    why = now.in_use(lv)
     return [_no(eff, "lv-free", f"{source} is in use: {why}", _free_way_out(lv))] if why else []

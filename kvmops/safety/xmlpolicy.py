@@ -25,15 +25,19 @@ Allowed:
 (A site whose libvirt is the test driver, the demo, also has domains of type ``test``.)
 
 Refused whatever else they say: ``hostdev`` (also as an interface), ``filesystem``, ``lun`` or
-``scsi`` pass-through, ``redirdev``, ``smartcard``, ``shmem``, any element of another XML
-namespace (``qemu:commandline``) outside ``<metadata>``, any ``seclabel``, and domain types
-other than ``kvm`` and ``qemu``.
+``scsi`` pass-through, ``redirdev``, ``smartcard``, ``shmem``, ``tpm``, ``audio``, any element
+of another XML namespace (``qemu:commandline``) outside ``<metadata>``, any ``seclabel``, a
+top-level element twice (libvirt reads a second ``<devices>`` or ``<os>`` too), domain types
+other than ``kvm`` and ``qemu``, and any host path (an attribute or a text starting with
+``/``) outside the places listed above: a ROM file, an ACPI table, an fw_cfg file, an evdev
+input, an nvram template.
 """
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 
 from kvmops.lvm.paths import lv_path
 from kvmops.site import Site
@@ -45,7 +49,7 @@ TOP = frozenset({"name", "uuid", "genid", "title", "description", "metadata", "m
                  "features", "cpu", "clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm",
                  "devices", "memoryBacking", "blkiotune", "sysinfo", "idmap", "perf"})
 DEVICES = frozenset({"emulator", "disk", "controller", "interface", "serial", "console", "channel", "input",
-                     "graphics", "video", "memballoon", "rng", "watchdog", "panic", "sound", "audio", "tpm"})
+                     "graphics", "video", "memballoon", "rng", "watchdog", "panic", "sound"})
 NEVER = {
     "hostdev": "hands a host PCI/USB/SCSI device to the guest",
     "filesystem": "shares a host folder with the guest",
@@ -54,6 +58,8 @@ NEVER = {
     "shmem": "shares host memory",
     "seclabel": "overrides the security label (e.g. runs QEMU as root)",
     "parallel": "backs a parallel port by a host file or socket",
+    "tpm": "hands the host's TPM (or an emulator's state) to the guest",
+    "audio": "backs the guest's sound by a host file or server",
 }
 CHAR_TYPES = {"serial": ("pty",), "console": ("pty",), "channel": ("unix", "spicevmc")}
 AGENT_DIRS = ("/var/lib/libvirt/qemu/", "/run/libvirt/qemu/")
@@ -72,6 +78,7 @@ def refusals(xml: str, site: Site, guest: str) -> list[str]:
     out: list[str] = []
     _domain(root, site, guest, out)
     _anywhere(root, out)
+    _host_paths(root, site, out)
     return out
 
 
@@ -88,6 +95,9 @@ def _domain(root: ET.Element, site: Site, guest: str, out: list[str]) -> None:
     for child in root:
         if _plain(child.tag) and child.tag not in TOP and child.tag not in NEVER:
             out.append(f"<{child.tag}>: not an element kvmops lets a definition have")
+    for tag in sorted({c.tag for c in root if _plain(c.tag)}):
+        if len(root.findall(tag)) > 1:
+            out.append(f"<{tag}> twice: libvirt reads every one of them; one is allowed")
     _os(root.find("os"), site, out)
     _backing(root.find("memoryBacking"), out)
     devices = root.find("devices")
@@ -231,6 +241,52 @@ def _char(dev: ET.Element, site: Site, out: list[str]) -> None:
     log = dev.find("log")
     if log is not None and not _under(log.get("file", ""), site.boot_dir):
         out.append(f"<{tag}><log file={log.get('file')!r}>: log files only in the site's {site.boot_dir}")
+
+
+# Where a definition may name a host path: (element path from the domain, attribute or "" for
+# its text) -> a check of the path. Any other host path anywhere (a ROM, an ACPI table, an
+# fw_cfg file, an evdev input, a TPM, an audio file, an nvram template, ...) is refused.
+PathRule = Callable[[str, Site], bool]
+ALLOWED_PATHS: dict[tuple[str, str], PathRule] = {
+    ("devices/disk/source", "dev"): lambda p, s: p.startswith("/dev/"),  # judged by _disk
+    ("devices/disk/source", "file"): lambda p, s: True,  # judged by _disk
+    ("os/kernel", ""): lambda p, s: _under(p, s.boot_dir),
+    ("os/initrd", ""): lambda p, s: _under(p, s.boot_dir),
+    ("os/dtb", ""): lambda p, s: _under(p, s.boot_dir),
+    ("os/loader", ""): lambda p, s: _under(p, FIRMWARE_DIR),
+    ("os/nvram", ""): lambda p, s: _under(p, NVRAM_DIR),
+    ("devices/emulator", ""): lambda p, s: p == s.emulator,
+    ("devices/serial/source", "path"): lambda p, s: p.startswith("/dev/pts/"),
+    ("devices/console/source", "path"): lambda p, s: p.startswith("/dev/pts/"),
+    ("devices/channel/source", "path"): lambda p, s: any(_under(p, d) for d in AGENT_DIRS),
+    ("devices/serial/log", "file"): lambda p, s: _under(p, s.boot_dir),
+    ("devices/console/log", "file"): lambda p, s: _under(p, s.boot_dir),
+    ("devices/channel/log", "file"): lambda p, s: _under(p, s.boot_dir),
+    ("devices/rng/backend", ""): lambda p, s: p in ("/dev/urandom", "/dev/random"),
+}
+
+
+def _host_paths(root: ET.Element, site: Site, out: list[str]) -> None:
+    """Every host path the definition names (an attribute or a text that is an absolute path,
+    outside <metadata>) must stand where :data:`ALLOWED_PATHS` allows it."""
+    for where, el in _walk(root, ""):
+        if where == "metadata" or where.startswith("metadata/"):
+            continue
+        values = [(k, v) for k, v in el.attrib.items()] + [("", (el.text or "").strip())]
+        for attr, value in values:
+            if not value.startswith("/"):
+                continue
+            rule = ALLOWED_PATHS.get((where, attr))
+            if rule is None or not rule(value, site):
+                named = f"<{where}{' ' + attr + '=' if attr else '>'}{value!r}"
+                out.append(f"{named}: a host path the policy does not allow there")
+
+
+def _walk(el: ET.Element, where: str) -> Iterator[tuple[str, ET.Element]]:
+    for child in el:
+        path = f"{where}/{child.tag}" if where else child.tag
+        yield path, child
+        yield from _walk(child, path)
 
 
 def _under(path: str, folder: str) -> bool:

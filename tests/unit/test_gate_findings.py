@@ -1,11 +1,8 @@
-"""What the gate properties found (tests/unit/test_gate_properties.py): each known defect of
-the safety gate (tests/support/gate_defects.py) as a minimal example on hand-made facts.
-
-They are marked ``xfail(strict=True)``: each fails today, as the defect says. Once the gate is
-fixed, the example passes, the strict mark turns that into a failure, and the mark goes
-together with the defect's entry in tests/support/gate_defects.py (from then on the
-properties hold the gate to it). The evidence that libvirt keeps what the XML policy lets
-through is a plain test: libvirt's test driver, defined and read back.
+"""What the gate properties found (tests/unit/test_gate_properties.py): each defect of the
+safety gate they found, as a minimal example on hand-made facts, now fixed and kept as a
+plain test (a defect found later goes into tests/support/gate_defects.py with its example
+here marked ``xfail(strict=True)`` until it is fixed). The evidence that libvirt keeps what the
+XML policy must refuse is a test of its own: libvirt's test driver, defined and read back.
 """
 
 from __future__ import annotations
@@ -32,17 +29,12 @@ from kvmops.safety.rules import Context, Refusal, RunState, judge, judge_hold
 from kvmops.safety.xmlpolicy import refusals as xml_refusals
 from kvmops.site import load_site
 from tests.support.facts import domain, host_facts
-from tests.support.gate_defects import DEFECTS
 from tests.support.random_xml import GAPS
 
 SITE = load_site()
 VG_ = SITE.vg
 GiB = 1 << 30
 HOST = SITE.name
-
-
-def defect(name: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"gate defect {name}: {DEFECTS[name]}")
 
 
 def lv(name: str, attr: str = "-wi-a-----", origin: str = "") -> LV:
@@ -94,7 +86,6 @@ def test_libvirt_keeps_each_host_file_the_xml_policy_lets_through(kind: str) -> 
                                    "/boot/vmlinuz")), kept
 
 
-@defect("xml-host-files")
 @pytest.mark.parametrize("kind", sorted(GAPS))
 def test_the_xml_policy_refuses_host_files_and_devices_wherever_they_stand(kind: str) -> None:
     assert not xml_refusals(template("web1"), SITE, "web1")
@@ -104,7 +95,6 @@ def test_the_xml_policy_refuses_host_files_and_devices_wherever_they_stand(kind:
 # -- LVs -------------------------------------------------------------------------------------------
 
 
-@defect("merge-origin-in-use")
 @pytest.mark.parametrize("attr", ["owi-ao----", "owi-XX----"])
 def test_no_merge_into_an_origin_open_on_the_host(attr: str) -> None:
     """web1 is shut off; its LV is mapped with kpartx (open) or LVM cannot tell."""
@@ -115,7 +105,6 @@ def test_no_merge_into_an_origin_open_on_the_host(attr: str) -> None:
         == ["lv-free"]
 
 
-@defect("merge-origin-in-use")
 def test_no_merge_into_the_disk_of_a_guest_the_run_started() -> None:
     f = facts(lv("vmweb1", "owi-a-----"), lv("vmweb1-snap", "swi-a-s---", "vmweb1"),
               domains=[domain("web1", f"/dev/{VG_}/vmweb1")])
@@ -130,7 +119,6 @@ def new_guest_steps() -> list[Step]:
             Step("define", Call("define", "new1", xml=template("new1")))]
 
 
-@defect("run-made-lv")
 def test_an_lv_the_run_made_is_not_overwritten_under_the_guest_it_started() -> None:
     f = facts()
     refused = gate(f, [*new_guest_steps(), Step("start", Call("start", "new1")),
@@ -138,20 +126,17 @@ def test_an_lv_the_run_made_is_not_overwritten_under_the_guest_it_started() -> N
     assert [r.rule for r in refused] == ["lv-free"]
 
 
-@defect("run-made-lv")
 def test_an_lv_the_run_made_is_not_removed_while_a_guest_the_run_defined_names_it() -> None:
     refused = gate(facts(), [*new_guest_steps(), step("lvremove", f"{VG_}/vmnew1", stdin="y\n",
                                                       target=f"{VG_}/vmnew1")])
     assert [r.rule for r in refused] == ["lvremove"]
 
 
-@defect("run-made-lv")
 def test_lvremove_never_gets_y_also_for_an_lv_the_run_made() -> None:
     refused = gate(facts(), [new_guest_steps()[0], step("lvremove", "-y", f"{VG_}/vmnew1", target=f"{VG_}/vmnew1")])
     assert [r.rule for r in refused] == ["lvremove"]
 
 
-@defect("unknown-open-after-stop")
 def test_an_lv_of_unknown_open_state_stays_in_use_after_its_guest_stopped() -> None:
     f = facts(lv("vmweb1", "-wi-XX----"), domains=[domain("web1", f"/dev/{VG_}/vmweb1", active=True)])
     refused = gate(f, [Step("destroy", Call("destroy", "web1"), "web1"),
@@ -159,7 +144,6 @@ def test_an_lv_of_unknown_open_state_stays_in_use_after_its_guest_stopped() -> N
     assert [r.rule for r in refused] == ["lv-free"]
 
 
-@defect("hold-after-remove")
 def test_a_phase_holds_no_lv_an_earlier_phase_renamed_away() -> None:
     f = facts(lv("vmweb1"))
     run = RunState()
@@ -172,7 +156,6 @@ def test_a_phase_holds_no_lv_an_earlier_phase_renamed_away() -> None:
 # -- starts ----------------------------------------------------------------------------------------
 
 
-@defect("other-disk-run-started")
 def test_two_guests_on_one_image_file_are_not_both_started() -> None:
     shared = "/var/lib/libvirt/images/shared.qcow2"
     xml = ("<domain type='kvm'><name>{0}</name><devices><disk type='file' device='disk'>"
@@ -182,7 +165,6 @@ def test_two_guests_on_one_image_file_are_not_both_started() -> None:
     assert [(r.rule, r.step) for r in refused] == [("start-free", 2)]
 
 
-@defect("run-started-merge")
 def test_no_start_on_an_origin_whose_merge_the_run_started() -> None:
     f = facts(lv("vmweb1", "owi-a-----"), lv("vmweb1-snap", "swi-a-s---", "vmweb1"),
               domains=[domain("web1", f"/dev/{VG_}/vmweb1")])
@@ -195,13 +177,11 @@ def test_no_start_on_an_origin_whose_merge_the_run_started() -> None:
 # -- what the gate refuses but may not ------------------------------------------------------------
 
 
-@defect("install-dev-null")
 def test_guest_creates_empty_seed_file_is_a_known_change() -> None:
     """guest-create with setup=nocloud makes its seed file this way (kvmops.images.nocloud)."""
     assert not gate(facts(), [step("install", "-D", "-m", "0600", "/dev/null", f"{SITE.seed_dir}/new1-seed.iso")])
 
 
-@defect("bridge-up-port")
 def test_activating_the_vlan_port_of_a_bridge_with_guests_is_no_reactivation_of_the_bridge() -> None:
     """ensure-network's repair of a port that is down, on a bridge a running guest is plugged into."""
     bridge = SITE.networks[0].bridge
@@ -214,14 +194,12 @@ def test_activating_the_vlan_port_of_a_bridge_with_guests_is_no_reactivation_of_
     assert not gate(f, [step("nmcli", "connection", "up", "uuid", "uuid-p")])
 
 
-@defect("facts-not-run")
 def test_a_guest_is_restarted_in_one_run() -> None:
     """Its LV is open while it runs (its own QEMU holds it); after the destroy it is not."""
     f = facts(lv("vmweb1", "-wi-ao----"), domains=[domain("web1", f"/dev/{VG_}/vmweb1", active=True)])
     assert not gate(f, [Step("destroy", Call("destroy", "web1"), "web1"), Step("start", Call("start", "web1"))])
 
 
-@defect("facts-not-run")
 def test_a_merge_after_the_run_stopped_the_guest() -> None:
     f = facts(lv("vmweb1", "owi-ao----"), lv("vmweb1-snap", "swi-a-s---", "vmweb1"),
               domains=[domain("web1", f"/dev/{VG_}/vmweb1", active=True)])
@@ -233,8 +211,6 @@ def test_a_merge_after_the_run_stopped_the_guest() -> None:
 # -- what the planners leave to the gate ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="lv resize of a running guest's disk plans no virsh blockresize, so the gate "
-                                       "refuses it (rule grow-running); the planner should add the call")
 def test_growing_a_running_guests_disk_is_planned_with_blockresize() -> None:
     f = facts(lv("vmweb1", "-wi-ao----"), domains=[domain("web1", f"/dev/{VG_}/vmweb1", active=True)])
     plan: Plan = ops.resize(f, "vmweb1", 20 * GiB)

@@ -32,17 +32,32 @@ def _holder(base: Path, seconds: float) -> subprocess.Popen[str]:
 
 
 def test_second_run_refuses_naming_the_holder(tmp_path: Path) -> None:
-    base = str(tmp_path / "lock")
-    with guest_lock(LocalRunner(), "test1", "run guest-create", base=base):
-        assert (tmp_path / "lock" / "guest-test1.owner").read_text().endswith("run guest-create\n")
-        locked = r"guest test1 is locked by another run that is alive: .*pid=\d+ .*guest-create"
-        with pytest.raises(GuestLocked, match=locked), guest_lock(LocalRunner(), "test1", "snapshot", base=base):
+    first = _holder(tmp_path, 300)  # another run: another process
+    try:
+        assert (tmp_path / "guest-test1.owner").read_text().endswith("first\n")
+        locked = r"guest test1 is locked by another run that is alive: .*pid=\d+ .*first"
+        with pytest.raises(GuestLocked, match=locked), guest_lock(LocalRunner(), "test1", "snapshot",
+                                                                   base=str(tmp_path)):
             pytest.fail("a second holder got in")
-        with guest_lock(LocalRunner(), "test2", "other guest", base=base):
+        with guest_lock(LocalRunner(), "test2", "other guest", base=str(tmp_path)):
             pass  # other guests are independent
-    assert not (tmp_path / "lock" / "guest-test1.owner").exists()
-    with guest_lock(LocalRunner(), "test1", "again", base=base):
-        pass  # released
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+        assert first.stdout is not None
+        first.stdout.close()
+
+
+def test_the_same_run_takes_its_own_lock_again(tmp_path: Path) -> None:
+    """A runbook cell's lock around a plan whose executor takes the same lock: one run."""
+    with guest_lock(LocalRunner(), "test1", "outer", base=str(tmp_path)):
+        with guest_lock(LocalRunner(), "test1", "inner", base=str(tmp_path)):
+            pass
+        assert (tmp_path / "guest-test1.owner").read_text().endswith("outer\n")  # still held
+        first = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "0"], stdout=subprocess.PIPE, text=True)
+        out, _ = first.communicate(timeout=60)
+        assert first.returncode != 0 and "held" not in out  # another process still cannot get it
+    assert not (tmp_path / "guest-test1.owner").exists()
 
 
 def test_released_after_a_failure(tmp_path: Path) -> None:
