@@ -18,7 +18,8 @@ from kvmops.runbook.params import Param, ParameterCellError, parse_cell
 
 RUNBOOKS_ENV = "KVMOPS_RUNBOOKS"
 PARAMETERS_TAG = "parameters"
-KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# The kernel runbooks run in: ipykernel over IPC, stopped cleanly (kvmops/runbook/kernel.py).
+KERNEL = {"name": "kvmops", "display_name": "kvmops (Python 3)", "language": "python"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -59,7 +60,7 @@ class RunbookInfo:
 
 
 def read_notebook(path: Path) -> Any:
-    """The runbook as an in-memory notebook (never written as .ipynb), kernel ``python3``."""
+    """The runbook as an in-memory notebook (never written as .ipynb), kernel ``kvmops``."""
     nb = jupytext.read(path, fmt="py:percent")
     nb.cells = [c for c in nb.cells if c.source.strip()]  # e.g. the blank line after the header
     nb.metadata["kernelspec"] = dict(KERNEL)

@@ -13,7 +13,6 @@ import getpass
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from typing import Any
 
 from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
-from kvmops.runbook import engine
+from kvmops.runbook import engine, steps
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, read_notebook
 from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
@@ -35,7 +34,6 @@ from kvmops.site import Site, load_site
 
 RUN_ID_ENV = "KVMOPS_RUN_ID"
 Progress = Callable[[str], None]
-_STEP_CALL = re.compile(r"""\bstep\(\s*(?:title\s*=\s*)?["'](.+?)["']""")
 
 
 def run_runbook(
@@ -199,28 +197,9 @@ def _failure(rec: RunRecord, exc: Exception, keep: list[Any]) -> None:
         return
     rec.error = f"{exc.ename}: {exc.evalue}"  # type: ignore[attr-defined]
     rec.failed_cell = exc.exec_count  # type: ignore[attr-defined]
-    rec.failed_step = failed_step(keep[0].nb if keep else None, exc.source)  # type: ignore[attr-defined]
-
-
-def failed_step(nb: Any | None, source: str) -> str:
-    """The step a failing cell was in: its last ``==> step`` line, a ``step("...")`` call in
-    its source, or the heading above it."""
-    if nb is not None:
-        labels = engine.headings(nb)
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not any(o.output_type == "error" for o in cell.get("outputs", [])):
-                continue
-            marks = [
-                ln[len(engine.STEP_MARK):].strip()
-                for o in cell.outputs if o.output_type == "stream"
-                for ln in "".join(o.text).splitlines() if ln.startswith(engine.STEP_MARK)
-            ]
-            if marks:
-                return marks[-1]
-            calls = _STEP_CALL.findall(cell.source)
-            return calls[-1] if calls else labels.get(i, "") or f"cell {i}"
-    calls = _STEP_CALL.findall(source)
-    return calls[-1] if calls else "unknown step"
+    where = steps.failure(keep[0].nb if keep else None, exc.source)  # type: ignore[attr-defined]
+    rec.failed_step = where.step
+    rec.way_out = where.way_out or None
 
 
 def _commands(path: Path) -> list[dict[str, Any]]:
