@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.errors import InvalidInput
-from kvmops.guests import console, lifecycle
+from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
 from kvmops.plan import Plan
-from kvmops.procedures import guest_seed
 from kvmops.site import Site
 
 
@@ -155,6 +154,8 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    from kvmops.guests import console
+
     with host_of(args) as host:
         if args.seconds > 0:
             lifecycle.read_console(host, args.name, args.seconds, print)
@@ -168,6 +169,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_done(args: argparse.Namespace) -> int:
+    from kvmops.procedures import guest_seed  # the images' code (yaml, pycdlib): only here
+
     with host_of(args) as host:
         wanted = guest_seed.wanted(host.site, args.name)
         show_and_apply(host, guest_seed.plan(facts_of(host, wanted), args.name), args)

@@ -17,18 +17,35 @@ The runbook and CLI glue lives in :mod:`kvmops.procedures.host_network` and
 :mod:`kvmops.procedures.net_address`.
 """
 
-from kvmops.net.address import (
-    StaticAddress,
-    dhcp_reminder,
-    ifcfg,
-    nm_keyfile,
-    nmcli_modify_argv,
-    static_address,
-)
-from kvmops.net.drift import DriftReport, drift_report
-from kvmops.net.facts import NetFacts, read_facts
-from kvmops.net.ops import ensure_bridge, ensure_network, ensure_vlan_port, remove_bridge
+from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from kvmops.lazy import exports
+
+if TYPE_CHECKING:
+    from kvmops.net.address import StaticAddress, dhcp_reminder, ifcfg, nm_keyfile, nmcli_modify_argv, static_address
+    from kvmops.net.drift import DriftReport, drift_report
+    from kvmops.net.facts import NetFacts, read_facts
+    from kvmops.net.ops import ensure_bridge, ensure_network, ensure_vlan_port, remove_bridge
+
+# name -> submodule, imported on first use: importing one submodule loads no other
+_WHERE = {
+    "DriftReport": "drift",
+    "NetFacts": "facts",
+    "StaticAddress": "address",
+    "dhcp_reminder": "address",
+    "drift_report": "drift",
+    "ensure_bridge": "ops",
+    "ensure_network": "ops",
+    "ensure_vlan_port": "ops",
+    "ifcfg": "address",
+    "nm_keyfile": "address",
+    "nmcli_modify_argv": "address",
+    "read_facts": "facts",
+    "remove_bridge": "ops",
+    "static_address": "address",
+}
 __all__ = [
     "DriftReport",
     "NetFacts",
@@ -45,3 +62,4 @@ __all__ = [
     "remove_bridge",
     "static_address",
 ]
+__getattr__ = exports(__name__, _WHERE)

@@ -11,9 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jupytext
-
 from kvmops.errors import ConfigError, NotFound
+from kvmops.runbook import nbstack
 from kvmops.runbook.params import Param, ParameterCellError, parse_cell
 
 RUNBOOKS_ENV = "KVMOPS_RUNBOOKS"
@@ -61,6 +60,9 @@ class RunbookInfo:
 
 def read_notebook(path: Path) -> Any:
     """The runbook as an in-memory notebook (never written as .ipynb), kernel ``kvmops``."""
+    nbstack.load()
+    import jupytext
+
     nb = jupytext.read(path, fmt="py:percent")
     nb.cells = [c for c in nb.cells if c.source.strip()]  # e.g. the blank line after the header
     nb.metadata["kernelspec"] = dict(KERNEL)

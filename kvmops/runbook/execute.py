@@ -3,8 +3,8 @@
 Everything a person can get wrong is refused before a kernel starts and before anything is
 written: an unknown runbook or parameter, a value of the wrong type or range, a bad name or
 size, a missing site file, ``apply`` on a plan-only site. Then the runbook executes in the
-``python3`` kernel; the executed notebook (also after a failure: papermill keeps it) and
-``record.json`` go into the journal.
+``kvmops`` kernel (:mod:`kvmops.runbook.kernel`); the executed notebook (also after a failure:
+papermill keeps it) and ``record.json`` go into the journal.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
-from kvmops.runbook import engine, steps
+from kvmops.runbook import nbstack, steps
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, read_notebook
 from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
@@ -152,7 +152,10 @@ def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> di
 
 def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
                keep: list[Any], cwd: Path) -> None:
+    nbstack.load()
     import papermill
+
+    from kvmops.runbook import engine
 
     engine.register()
     with _quiet_papermill():
