@@ -27,8 +27,8 @@ from kvmops.executor import Executor, Procedure, confirmed
 from kvmops.plan import Plan
 from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.progress import printer
-from kvmops.runbook.engine import STEP_MARK
 from kvmops.runbook.secrets import read_secrets
+from kvmops.runbook.steps import FAILED_MARK, STEP_MARK, WAY_OUT_MARK
 from kvmops.site import load_site, resolve_site
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def step(title: str, if_fails: str = "") -> Iterator[None]:
         yield
     except BaseException:
         if if_fails:
-            print(f"STEP FAILED: {title}\nIf this step fails: {if_fails}", flush=True)
+            print(f"{FAILED_MARK}{title}\n{WAY_OUT_MARK}{if_fails}", flush=True)
         raise
 
 

@@ -8,14 +8,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kvmops.executor import Executor, confirmed
-from kvmops.facts import read_facts
-from kvmops.host import Host, connect
-from kvmops.hostfacts import HostFacts, Wanted
-from kvmops.plan import Plan
-from kvmops.progress import printer
-from kvmops.site import SITE_ENV, Site, load_site, resolve_site
+from kvmops.site import SITE_ENV, resolve_site
+
+if TYPE_CHECKING:  # imported where used: `kvmops plan` and `kvmops --help` read no host
+    from kvmops.host import Host
+    from kvmops.hostfacts import HostFacts, Wanted
+    from kvmops.plan import Plan
+    from kvmops.site import Site
 
 CLI_DEFAULT_SITE = "guide"
 """The CLI acts on the host it runs on (the guide's host: local commands, ``qemu:///system``)
@@ -42,12 +43,16 @@ def site_path(args: argparse.Namespace) -> Path:
 
 
 def site_of(args: argparse.Namespace) -> Site:
+    from kvmops.site import load_site
+
     return load_site(site_path(args))
 
 
 @contextmanager
 def host_of(args: argparse.Namespace) -> Iterator[Host]:
     """A connected Host (plan-only unless --apply), closed afterwards."""
+    from kvmops.host import connect
+
     host = connect(site_of(args), apply=bool(getattr(args, "apply", False)))
     try:
         yield host
@@ -57,6 +62,8 @@ def host_of(args: argparse.Namespace) -> Iterator[Host]:
 
 def facts_of(host: Host, wanted: Wanted | None = None) -> HostFacts:
     """The host's facts, read once for this command."""
+    from kvmops.facts import read_facts
+
     return read_facts(host, wanted)
 
 
@@ -64,6 +71,9 @@ def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace, facts: Host
     """Print the plan; run it through the one executor (judged by its safety gate against
     ``facts``, the ones it was planned from, else facts read now): with --apply it changes the
     host (every confirmation checked first), without it the changes are only recorded."""
+    from kvmops.executor import Executor, confirmed
+    from kvmops.progress import printer
+
     print(plan.render())
     lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)), facts=facts)
     if not host.apply:

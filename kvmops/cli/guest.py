@@ -14,7 +14,6 @@ from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
 from kvmops.plan import Plan
-from kvmops.procedures import guest_seed
 from kvmops.site import Site
 
 
@@ -159,6 +158,8 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    from kvmops.guests import console
+
     with host_of(args) as host:
         if args.seconds > 0:
             guestlive.read_console(host, args.name, args.seconds, print)
@@ -172,6 +173,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_seed_done(args: argparse.Namespace) -> int:
+    from kvmops.procedures import guest_seed  # the images' code (yaml, pycdlib): only here
+
     with host_of(args) as host:
         wanted = guest_seed.wanted(host.site, args.name)
         facts = facts_of(host, wanted)
