@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Callable
 
 from kvmops import guestlive
-from kvmops.cli import console
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.errors import InvalidInput
 from kvmops.guests import lifecycle
@@ -158,7 +157,7 @@ def cmd_autostart(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from kvmops.guests import console
+    from kvmops.cli import console
 
     with host_of(args) as host:
         if args.seconds > 0:
