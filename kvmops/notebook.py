@@ -69,11 +69,12 @@ def show_plan(plan: Plan) -> None:
     _display("```sh\n" + text + "\n```", text)
 
 
-def execute(host: Host, plan: Plan, *confirm: str) -> list[str]:
-    """Run a plan (shown before) through the one executor: changes only with apply,
+def execute(host: Host, plan: Plan, *confirm: str, facts: HostFacts | None = None) -> list[str]:
+    """Run a plan (shown before) through the one executor: judged by its safety gate (against
+    ``facts``, the ones it was planned from, else facts read now), changes only with apply,
     destructive steps only when their target is among ``confirm`` (checked before the first
     step). Prints one line per step."""
-    return _report(host, [plan], Executor(host, printer()).execute(plan, confirmed(*confirm)))
+    return _report(host, [plan], Executor(host, printer()).execute(plan, confirmed(*confirm), facts=facts))
 
 
 def execute_all(host: Host, plans: list[Plan], *confirm: str) -> list[str]:

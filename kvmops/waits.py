@@ -96,12 +96,13 @@ def booted(host: Host, b: Booted, say: Progress) -> None:
     """The one boot check: a login prompt on the serial console (:mod:`kvmops.guests.boot`)."""
     v = wait_booted(host, b.guest, b.seconds, say)
     if v.booted:
-        say(f"{b.guest} {v.message}")
+        say(f"guest {b.guest} {v.message}")
         return
-    text = f"guest {b.guest}: boot NOT verified in {v.seconds:.0f} s: {v.message}"
     if b.required:
+        text = f"guest {b.guest}: boot NOT verified in {v.seconds:.0f} s: {v.message}"
         raise BootNotVerified(text + (f". {b.way_out}" if b.way_out else ""))
-    say(text + " (it runs, as libvirt says; a start is not a boot)")
+    say(f"guest {b.guest}: boot NOT verified in {v.seconds:.0f} s (it runs, as libvirt says; a login prompt was "
+        f"not seen): {v.message}")
 
 
 def bridge_gone(host: Host, g: BridgeGone, say: Progress) -> None:

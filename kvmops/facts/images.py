@@ -19,7 +19,9 @@ def probe(runner: Runner, path: str) -> ImageInfo:
         out = runner.run(qemu_img_info(path)).stdout
     except CommandFailed as exc:
         if "No such file" in exc.stderr:
-            raise NotFound(f"image {path} does not exist on {exc.host}: check the path") from None
+            known = exc.stderr.rpartition("(recorded images:")[2].rstrip().rstrip(")")
+            hint = f" (its recorded images: {known.strip()})" if "(recorded images:" in exc.stderr else ""
+            raise NotFound(f"image {path} does not exist on {exc.host}{hint}: check the path") from None
         raise InvalidInput(f"{path} is not an image qemu-img can read: {exc.stderr.strip()}") from None
     info = parse_qemu_img_info(out)
     _usable(info, path)

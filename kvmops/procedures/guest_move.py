@@ -110,7 +110,8 @@ def procedure(both: Both, guest: str, when: datetime, *, remove_source_disks: bo
     need(boot_seconds > 0 and shutdown_timeout > 0, "boot_seconds and shutdown_timeout must be above 0")
     info = both.source.domain(guest)
     was_running = info is not None and info.active
-    staged: Staged[Both] = Staged(f"move guest {guest} from {both.source.site.name} to {both.target.site.name}")
+    staged: Staged[Both] = Staged(f"move guest {guest} from {both.source.site.name} to {both.target.site.name}",
+                                  facts_of=lambda b, side: b.source if side == SOURCE else b.target)
     b = both
 
     def add(title: str, on: str, fn: Callable[[Both], Plan], after: Callable[[Both], Both] | None = None,

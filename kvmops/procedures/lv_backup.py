@@ -266,7 +266,8 @@ def procedure(ctx: Ctx, guest: str, when: datetime, *, keep: int = 0, restart: b
     to_prune(ctx.place, guest, keep)  # a bad keep is refused before anything
     info = lifecycle.need_domain(ctx.source, guest)
     stamp, codec, was_running = stamp_of(when), codec_of(ctx), info.active
-    staged: Staged[Ctx] = Staged(f"back up guest {guest} to {ctx.place.place}")
+    staged: Staged[Ctx] = Staged(f"back up guest {guest} to {ctx.place.place}",
+                                 facts_of=lambda c, side: c.source if side == SOURCE else None)
     after = _after(ctx, guest, when, stamp, codec)
     staged.add(Stage("shut the guest down for the snapshot", SOURCE, lambda c: _stop(c, guest, restart,
                                                                                    shutdown_timeout)),

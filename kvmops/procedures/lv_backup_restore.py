@@ -280,7 +280,8 @@ def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = Fals
     check(c, backup, new_name, define)
     m = manifest(backup)
     name = new_name or m.guest
-    staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}")
+    staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}",
+                                 facts_of=lambda c, side: c.target if side == TARGET else None)
     staged.add(Stage("the LVs to restore into", TARGET, lambda x: _lvs(x, backup, new_name)),
                _lvs(c, backup, new_name))
     after = _preview_lvs(c, backup, new_name)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from kvmops.errors import ConfirmationRequired
 from kvmops.executor import Confirmed, Executor, require_confirmed
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.plan import Plan, Progress
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ class Staged(Generic[C]):
     title: str
     stages: list[Stage[C]] = field(default_factory=list)
     preview: list[Plan] = field(default_factory=list)
+    # the facts of one side in a context (the safety gate judges each stage's plan against them);
+    # None, or None for a side: that side's executor reads them (a backup place has none)
+    facts_of: Callable[[C, str], HostFacts | None] | None = None
 
     def add(self, stage: Stage[C], preview: Plan) -> Staged[C]:
         self.stages.append(stage)
@@ -102,25 +107,37 @@ class _Run(Generic[C]):
     def applying(self) -> bool:
         return any(e.applying for e in self.ex.values())
 
+    def facts(self, ctx: C, side: str) -> HostFacts | None:
+        return self.staged.facts_of(ctx, side) if self.staged.facts_of is not None else None
+
     def stage(self, stage: Stage[C], preview: Plan) -> None:
         if (self.error is None and stage.on_failure) or (self.error is not None and not
                                                          (stage.always or stage.on_failure)):
             return
         if not self.applying:
             if not stage.on_failure:
-                self.lines += [f"[{stage.on}] {ln}" for ln in self.ex[stage.on].execute(preview, self.given)]
+                facts = self.facts(self.first, stage.on) if self.staged.facts_of else None
+                lines = self.ex[stage.on].execute(preview, self.given, facts=facts)
+                self.lines += [f"[{stage.on}] {ln}" for ln in lines]
             return
         try:
-            plan = self._planned(stage)
-            self.lines += [f"[{stage.on}] {ln}" for ln in self.ex[stage.on].execute(plan, self.given)]
+            ctx = self.fresh()
+            plan = self._planned(stage, ctx)
+            lines = self.ex[stage.on].execute(plan, self.given, facts=self.facts(ctx, stage.on))
+            self.lines += [f"[{stage.on}] {ln}" for ln in lines]
         except BaseException as exc:  # an interrupt too: the cleanup stages still run, then it is raised
             if self.error is None:
                 self.error = exc
             else:
                 self.error.add_note(f"then, on the way out, {stage.title} failed too: {exc}")
 
-    def _planned(self, stage: Stage[C]) -> Plan:
-        plan = stage.plan(self.fresh())
+    @cached_property
+    def first(self) -> C:
+        """The context the previews were planned from (read once, for plan mode)."""
+        return self.fresh()
+
+    def _planned(self, stage: Stage[C], ctx: C) -> Plan:
+        plan = stage.plan(ctx)
         new = [t for t in plan.targets if t not in self.given]
         if new:
             raise ConfirmationRequired(

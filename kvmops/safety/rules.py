@@ -326,7 +326,7 @@ def _lv_rules(eff: Effect, now: Now, have: LV) -> list[Refusal]:
         why = now.in_use(have)
         if why:
             out.append(_no(eff, "lv-free", f"{have.path} is in use: {why}", _free_way_out(have)))
-    if a in DESTROYS and eff.target != eff.obj and not (now.made(eff.obj) and a != fx.LV_REMOVE):
+    if a in DESTROYS and eff.target != eff.obj and not now.made(eff.obj):  # what the run made holds nothing older
         out.append(_no(eff, "confirm", f"destroys data of {eff.obj} but names {eff.target!r} as its target"))
     if a == fx.LV_REMOVE:
         out += _remove(eff, now, have)
@@ -495,9 +495,9 @@ def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
            for why in xml_refusals(xml, now.facts.site, name)]
     if active:
         out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
-    old = now.xml(name)
+    info = now.facts.domain(name) if now.defined(name) and key not in now.run.defined else None
     had = {_disk_key(s) for s in now.sources(name)}
-    if old is not None and _lines(old) != _lines(xml) and eff.target != name:
+    if info is not None and _changes(info.inactive_xml or info.xml, xml) and eff.target != name:
         out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))
     if not out or all(r.rule == "confirm" for r in out):
         out += _define_disks(eff, now, xml, had)
@@ -509,8 +509,18 @@ def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
 def _lines(xml: str) -> tuple[str, ...]:
     try:
         return tuple(read_domain(xml).lines())
-    except Exception:
+    except Exception:  # unreadable: differs from anything
         return (xml,)
+
+
+def _changes(old: str, new: str) -> bool:
+    """The new definition differs from the old beyond an emptied CD-ROM drive (retiring a
+    NoCloud seed takes it out of the definition: nothing of the guest's is lost)."""
+    a, b = _lines(old), _lines(new)
+    if a == b:
+        return False
+    emptied = tuple("cdrom: (empty)" if ln.startswith("cdrom: ") else ln for ln in a)
+    return emptied != b
 
 
 def _define_disks(eff: Effect, now: Now, xml: str, had: set[str]) -> list[Refusal]:
@@ -601,7 +611,8 @@ def _file(eff: Effect, facts: HostFacts, ctx: Context) -> list[Refusal]:
     if eff.action == fx.FILE_WRITE and os.path.dirname(path) == os.path.normpath(s.xml_dir) and path.endswith(".xml"):
         guest = os.path.basename(path)[: -len(".xml")]
         kept = facts.files.get(path)
-        if kept is not None and eff.detail is not None and kept != eff.detail and eff.target != guest:
+        if kept is not None and eff.detail is not None and kept != eff.detail and eff.target != guest \
+                and _changes(kept, str(eff.detail)):
             out.append(_no(eff, "confirm", f"replaces the differing kept XML {path} without the target {guest!r}"))
     return out
 

@@ -31,3 +31,11 @@ def host_facts(lvm: LvmState, *, site: Site | None = None, domains: Iterable[Dom
     return HostFacts(site=site or load_site(), lvm=lvm, domains=tuple(domains), limits=LIMITS,
                      read_at="2026-11-30T00:00:00+00:00", net_facts=net, files=dict(files or {}),
                      paths=dict(paths or {}), guest_logs_read=guest_logs)
+
+
+def empty_facts(site: Site | None = None) -> HostFacts:
+    """A host with the site's VG empty and no guest: what the gate judges a test's plan
+    against when the plan only writes files in the site's folders."""
+    from kvmops.lvm.facts import VG
+
+    return host_facts(LvmState(VG((site or load_site()).vg, 100 << 30, 100 << 30, 4 << 20, 0), ()), site=site)

@@ -289,7 +289,8 @@ def _lv_rules(run: _Run, eff: Effect, name: str) -> Found:
     elif a == "snapshot" and have is not None and have.is_snapshot:
         out.append(("merge", f"a snapshot of the snapshot {eff.obj}"))
     elif a == "resume-merge-poll":
-        if not (name in world.merging or any(s.merging for s in world.facts.lvm.snapshots_of(name))):
+        if not (name in world.merging or name in run.merging
+                or any(s.merging for s in world.facts.lvm.snapshots_of(name))):
             out.append(("merge", f"lvchange --poll y on {eff.obj}, where no merge is under way"))
     elif a == "grow":
         for guest in run.running_with(name):
@@ -405,7 +406,7 @@ def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
     had: set[str] = set()
     if known and name not in run.defined:
         old = next(d for d in world.facts.domains if d.name == name).inactive_xml
-        if _lines(old) != _lines(xml) and eff.target != name:
+        if _differs(old, xml) and eff.target != name:
             out.append(("confirm", f"replacing the definition of {name} without target"))
     if known:
         had = run.lvs(name)
@@ -418,6 +419,13 @@ def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
         if others:
             out.append(("define-disks", f"guest {name} defined with {lv[1]}, a disk of {others}"))
     return out
+
+
+def _differs(old: str, new: str) -> bool:
+    """A changed definition; the same with its CD-ROM emptied (a retired seed) is no change
+    that needs confirming."""
+    emptied = tuple(("cdrom: (empty)" if x.startswith("cdrom: ") else x) for x in _lines(old))
+    return _lines(old) != _lines(new) and emptied != _lines(new)
 
 
 @lru_cache(maxsize=8192)
@@ -457,7 +465,7 @@ def _check_file(world: World, eff: Effect) -> Found:
         return []
     kept = world.facts.files.get(path)
     guest = os.path.basename(path)[: -len(".xml")]
-    if kept is not None and kept != eff.detail and eff.target != guest:
+    if kept is not None and kept != eff.detail and eff.target != guest and _differs(kept, str(eff.detail)):
         return [("confirm", f"replacing the differing kept XML {path} without target {guest!r}")]
     return []
 

@@ -150,8 +150,10 @@ class World:
         return [self.same(r.command) for r in self.log if r.returncode == FAULT_EXIT]
 
     def locks(self) -> list[str]:
+        """The locks still held: an owner file says one is (the ``*.lock`` files are flock's
+        and stay, as /run/lock/*.lock do; a lock ends with its run, kvmops.lock)."""
         locks = self.tmp / "locks"
-        mine = sorted(p.name for p in locks.iterdir()) if locks.is_dir() else []
+        mine = sorted(p.name for p in locks.iterdir() if p.suffix != ".lock") if locks.is_dir() else []
         return mine + (self.peer.locks() if self.peer else [])
 
     def shut(self) -> None:

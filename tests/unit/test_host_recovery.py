@@ -159,7 +159,7 @@ def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.Mon
     said: list[str] = []
     wait(SimpleNamespace(name="testhost"), _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).until,  # type: ignore[arg-type]
          said.append)
-    assert said == ["dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
+    assert said == ["guest dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
 
 
 @pytest.mark.parametrize(("fixture", "stage"), [("small-guest-nested-kvm-loaded-180s", "kernel"),

@@ -228,7 +228,8 @@ def test_remove_of_a_bridge_without_profile_is_refused(site: Site, facts: NetFac
 def test_plan_mode_runs_nothing_that_mutates(site: Site, facts: NetFacts) -> None:
     inner = FixtureRunner()
     host = Host(site, PlanRunner(inner), "test:///default")
-    lines = run_plan(host, ops.ensure_network(hf(read_facts(host.runner)), 223))
+    f = hf(read_facts(host.runner))
+    lines = run_plan(host, ops.ensure_network(f, 223), facts=f)
     assert all(line.split(" ", 1)[1].startswith(("planned", "ok")) for line in lines), lines
     planned = [r for r in host.runner.records if r.mutates]
     assert planned and not any(r.executed for r in planned)

@@ -31,6 +31,7 @@ from kvmops.images.mount import mount_cmd
 from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
+from kvmops.procedures import disks
 from kvmops.runners import PlanRunner
 from kvmops.site import load_site
 from tests.support.facts import domain, host_facts
@@ -220,7 +221,7 @@ def no_tweak_on_a_busy_disk(lv: str, busy: set[str]) -> bool:
     host = Host(SITE, PlanRunner(), "test:///default")
     path = f"rl_build/{lv}"
     try:
-        tw.tweak_image(host, facts(busy), [tw.SerialGetty()], lv=path)
+        disks.tweak_image(host, facts(busy), [tw.SerialGetty()], lv=path)
     except SafetyError:
         assert path in busy and host.runner.records == []
         return False
