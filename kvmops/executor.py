@@ -27,6 +27,7 @@ from fresh facts just before it runs and refuses a destructive target nobody con
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -187,7 +188,7 @@ class Executor:
         """Judge ``plan`` (against ``facts``, or facts read now), then run it: one line per step."""
         if self.applying:
             require_confirmed([plan], given)
-        self.gate(plan, facts)
+        judged = self.gate(plan, facts)
         with self.locked(plan):
             lines: list[str] = []
             changed = False
@@ -195,6 +196,7 @@ class Executor:
                 line, did_change = self._step(i, step, changed)
                 changed = changed or did_change
                 lines.append(line)
+                judged.done(i)
             return lines
 
     def run_procedure(self, proc: Procedure, given: Confirmed = frozenset()) -> list[str]:
@@ -239,8 +241,10 @@ class Executor:
 
     # -- the gate and the locks -----------------------------------------------------------------
 
-    def gate(self, plan: Plan, facts: HostFacts | None) -> None:
-        """Refuse ``plan`` before its first step when a rule forbids one of its steps."""
+    def gate(self, plan: Plan, facts: HostFacts | None) -> _Judged:
+        """Refuse ``plan`` before its first step when a rule forbids one of its steps; what it
+        returns keeps the run's state as the steps get done (a failed step's effects, and those
+        after it, never count as done)."""
         if self.is_place:
             ctx = Context(facts={}, places=self.places)
             where = Where(self.host.name, "", lambda _p: None, {})
@@ -249,9 +253,11 @@ class Executor:
             ctx = Context(facts={self.host.name: facts, **self._peer_facts(plan)}, held={self.host.name: self.held},
                           writable=self.writable, places=self.places)
             where = Where(self.host.name, facts.site.vg, _sizes(facts), self.held)
-        refusals = judge(effects(plan.steps, where), ctx, self.run)
+        found = effects(plan.steps, where)
+        refusals = judge(found, ctx, copy.deepcopy(self.run))  # the whole plan, as if every step ran
         if refusals:
             raise Refused(plan.title, refusals)
+        return _Judged(self, found, ctx)
 
     def _peer_facts(self, plan: Plan) -> dict[str, HostFacts]:
         names = {s.effect.target.host for s in plan.steps if isinstance(s.effect, Transfer)}
@@ -362,6 +368,16 @@ class Executor:
             runner.record(started, display, mutates, faults.FAULT_EXIT, time.monotonic() - t0)
             raise CommandFailed(runner.host, (display,), faults.FAULT_EXIT, fault.why)
         runner.record(started, display, mutates, 0, time.monotonic() - t0)
+
+
+class _Judged:
+    """A plan the gate let through: each step's effects join the run's state once it is done."""
+
+    def __init__(self, ex: Executor, found: list[Effect], ctx: Context) -> None:
+        self.ex, self.found, self.ctx = ex, found, ctx
+
+    def done(self, index: int) -> None:
+        judge([e for e in self.found if e.index == index], self.ctx, self.ex.run)  # judged already: only the state
 
 
 class _Holds:

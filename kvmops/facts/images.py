@@ -20,7 +20,7 @@ def probe(runner: Runner, path: str) -> ImageInfo:
     except CommandFailed as exc:
         if "No such file" in exc.stderr:
             known = exc.stderr.rpartition("(recorded images:")[2].rstrip().rstrip(")")
-            hint = f" (its recorded images: {known.strip()})" if "(recorded images:" in exc.stderr else ""
+            hint = f" (recorded; its images: {known.strip()})" if "(recorded images:" in exc.stderr else ""
             raise NotFound(f"image {path} does not exist on {exc.host}{hint}: check the path") from None
         raise InvalidInput(f"{path} is not an image qemu-img can read: {exc.stderr.strip()}") from None
     info = parse_qemu_img_info(out)

@@ -43,7 +43,7 @@ from kvmops.transfer.xmlmap import vlans_of
 from kvmops.units import human
 
 SOURCE, PLACE = "source", "place"
-SNAPSHOT_TAG = "kvmops-backup-snapshot"
+SNAPSHOT_TAG = tl.BACKUP_SNAPSHOT
 PENDING = "(computed during the copy)"
 
 

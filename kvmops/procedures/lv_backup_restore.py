@@ -35,7 +35,7 @@ from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
 from kvmops.units import human
 
 TARGET, PLACE = "target", "place"
-RESTORING, RESTORED = "kvmops-restore-incomplete", "kvmops-restored"
+RESTORING, RESTORED = tl.RESTORE_INCOMPLETE, "kvmops-restored"
 DEFAULT_BOOT_SECONDS = 300.0
 
 
@@ -227,15 +227,15 @@ def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     assert d is not None
     need(d.state != "overwrite", f"{site.vg}/{d.lv} is not marked for this restore; run again")
     path, there = f"{backup.folder}/{d.backup.file}", tl.device_of(site.vg, d.lv)
+    plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
+    if d.state == RESTORED:  # checked when it was restored; a guest may have written to it since: never again
+        return plan.noop(f"{site.vg}/{d.lv} is marked restored from this backup already (its sha256 was checked)")
     codec = tc.codec(m.compression)
     t = Transfer(Endpoint(place.label, codec.decompress(path)), Endpoint(site.name, tc.dd_write(there)),
                  size=d.backup.size, verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256,
-                 reuse=d.state == RESTORED, key=dev)
-    plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
+                 key=dev)
     plan.add(f"decompress {path} ({codec.name}) on {place.label} and stream it into {site.vg}/{d.lv}; its sha256 "
              "must be the manifest's, on both ends", t)
-    if d.state == RESTORED:
-        return plan.noop("marked restored already")
     return plan.add("mark the restore complete (checked)", tl.retag(site.vg, d.lv, add=[RESTORED], remove=[RESTORING]))
 
 

@@ -27,10 +27,10 @@ from kvmops.transfer.xmlmap import XmlMap, bridge_map, media_of, vlans_of
 from kvmops.units import human
 
 SOURCE, TARGET = "source", "target"
-COPYING, COPIED, STARTED, BOOTED = ("kvmops-move-copying", "kvmops-move-copied", "kvmops-move-started",
+COPYING, COPIED, STARTED, BOOTED = (tl.MOVE_COPYING, tl.MOVE_COPIED, "kvmops-move-started",
                                     "kvmops-move-booted")
 STATES = (COPYING, COPIED, STARTED, BOOTED)
-SNAPSHOT_TAG = "kvmops-move-snapshot"
+SNAPSHOT_TAG = tl.MOVE_SNAPSHOT
 PART = ".kvmops-part"
 DEFAULT_BOOT_SECONDS = 300.0
 

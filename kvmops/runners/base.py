@@ -42,6 +42,7 @@ class Runner(ABC):
     """Executes :class:`Cmd` values on one host and records every command."""
 
     host: str
+    keeps_reads = True  # False: its reads run nowhere (a recorded host), so they are not kept
 
     def __init__(self) -> None:
         self.records: list[CommandRecord] = []

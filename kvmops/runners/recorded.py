@@ -125,6 +125,8 @@ class _Reader:
 class RecordedRunner(Runner):
     """Answers the readers' commands from a recorded host; runs nothing."""
 
+    keeps_reads = False
+
     def __init__(self, host: str, facts_file: str) -> None:
         super().__init__()
         self.host = host
@@ -142,8 +144,9 @@ class RecordedRunner(Runner):
         answer = _ANSWERS.get(cmd.argv[0])
         found = answer(self.recorded, cmd.argv) if answer else None
         if found is None:
-            raise NotRecorded(f"{self.host} is a recorded site ({self.facts_file}): it has no recorded answer "
-                              f"for `{cmd.display()}` (only its recorded facts can be read there)")
+            raise NotRecorded(f"{self.host} is a recorded site, plan-only ({self.facts_file}): it has no recorded "
+                              f"answer for `{cmd.display()}` (only its recorded facts can be read there; a disk "
+                              "cannot be mapped)")
         code, out, err = found
         return Result(cmd, self.host, code, out, err, 0.0, executed=False)  # answered from the recording
 
@@ -237,8 +240,9 @@ def _qemu_img(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
 def _sfdisk(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
     if argv[1] != "-J":
         return None
-    return (0, '{"partitiontable": {"label": "dos", "partitions": []}}', "") if _norm(argv[2]) in rec.images \
-        else (1, "", f"sfdisk: cannot open {argv[2]}: No such file or directory\n")
+    if _norm(argv[2]) in rec.images:
+        return 0, '{"partitiontable": {"label": "dos", "partitions": []}}', ""
+    return None if argv[2].startswith("/dev/") else (1, "", f"sfdisk: cannot open {argv[2]}: No such file\n")
 
 
 def _ls(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:

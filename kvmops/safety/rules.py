@@ -24,6 +24,7 @@ from kvmops.net.drift import guest_bridge_pattern
 from kvmops.safety import effects as fx
 from kvmops.safety.effects import Effect
 from kvmops.safety.xmlpolicy import refusals as xml_refusals
+from kvmops.transfer.lvm import INCOMPLETE_COPIES, SCRATCH_SNAPSHOTS
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,10 @@ def _lv_rules(eff: Effect, now: Now, have: LV) -> list[Refusal]:
         why = now.in_use(have)
         if why:
             out.append(_no(eff, "lv-free", f"{have.path} is in use: {why}", _free_way_out(have)))
-    if a in DESTROYS and eff.target != eff.obj and not now.made(eff.obj):  # what the run made holds nothing older
+    partial = (a == fx.LV_OVERWRITE and bool(set(have.tags) & set(INCOMPLETE_COPIES))) or \
+        (a == fx.LV_REMOVE and have.is_snapshot and bool(set(have.tags) & set(SCRATCH_SNAPSHOTS)))
+    if a in DESTROYS and eff.target != eff.obj and not now.made(eff.obj) and not partial:
+        # what this run made holds nothing older; a copy kvmops left unfinished holds nothing whole
         out.append(_no(eff, "confirm", f"destroys data of {eff.obj} but names {eff.target!r} as its target"))
     if a == fx.LV_REMOVE:
         out += _remove(eff, now, have)
@@ -493,9 +497,9 @@ def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
     name, key, xml = eff.obj, now.key(eff.obj), str(eff.detail or "")
     out = [_no(eff, "xml-policy", f"the definition of {name}: {why}", "fix the XML (or the backup)")
            for why in xml_refusals(xml, now.facts.site, name)]
-    if active:
-        out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
     info = now.facts.domain(name) if now.defined(name) and key not in now.run.defined else None
+    if active and (info is None or _changes(info.inactive_xml or info.xml, xml)):  # ejecting media is no redefinition
+        out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
     had = {_disk_key(s) for s in now.sources(name)}
     if info is not None and _changes(info.inactive_xml or info.xml, xml) and eff.target != name:
         out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))

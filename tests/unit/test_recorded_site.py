@@ -71,7 +71,7 @@ def test_files_paths_and_images_recorded_or_missing(host: Host, site: Site) -> N
 
 @pytest.mark.parametrize("path", ["/var/lib/kvmops/images/web3.qcow2", "web3.qcow2"])
 def test_an_image_not_recorded_is_not_found_naming_the_demos_images(host: Host, path: str) -> None:
-    with pytest.raises(NotFound, match=f"image {path} does not exist on demo .its recorded images: {IMAGE}"):
+    with pytest.raises(NotFound, match=f"image {path} does not exist on demo .recorded; its images: {IMAGE}"):
         read_facts(host, Wanted(images=(path,)))
     with pytest.raises(InvalidInput, match="bad image path ''"):  # as the live probe says
         read_facts(host, Wanted(images=("",)))

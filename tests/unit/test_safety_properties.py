@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 
+import kvmops.site
 from kvmops import executor
-from kvmops.cli import common as cli_common
 from kvmops.cli import lv as cli_lv
 from kvmops.cli.main import parser as cli_parser
 from kvmops.errors import KvmopsError
@@ -194,7 +194,7 @@ def cli_plan(argv: list[str], facts: HostFacts, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(cli_lv, "facts_of", lambda host, wanted=None: facts)
     monkeypatch.setattr(executor, "read_facts", lambda host, wanted=None: facts)  # the gate's facts
-    monkeypatch.setattr(cli_common, "load_site", lambda path: facts.site)
+    monkeypatch.setattr(kvmops.site, "load_site", lambda path: facts.site)  # cli.common.site_of reads it
     monkeypatch.setattr(cli_lv, "show_and_apply", show)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
