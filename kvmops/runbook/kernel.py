@@ -1,9 +1,9 @@
 """The kernel runbooks run in: ipykernel's IPython kernel, stopped cleanly.
 
 Kernel spec ``kvmops`` (``kvmops/runbook/kernelspec/kernel.json``, installed with the package)
-starts ``python -m kvmops.runbook.kernel`` over IPC (:mod:`kvmops.runbook.ipc`). Two changes to
-ipykernel's shutdown (ipykernel 7.4, jupyter_client 8.10), each a race that printed noise on
-stderr after a run that went well:
+starts ``python -m kvmops.runbook.kernel`` over IPC (:mod:`kvmops.runbook.ipc`). Three changes
+to ipykernel's shutdown (ipykernel 7.4, jupyter_client 8.10), each for a race that printed a
+traceback or an error on stderr (tests/unit/test_runbook_kernel.py holds each window open):
 
 - A shutdown request is handled on ipykernel's control thread. Its handler stops the main
   thread's loop, and only then does the control thread flush stdout/stderr and publish "idle"
@@ -19,8 +19,9 @@ stderr after a run that went well:
   interrupts only a running cell (what an interrupt is for); between cells it ignores SIGINT,
   as ipykernel does while idle.
 - When the shutdown comes while a cell is still running (``kvmops run`` interrupted, a cell
-  timeout: jupyter_client's SIGINT stops the cell, its shutdown request follows at once), the
-  control thread stops the shell channel's thread under the cell's reply: ``ZMQError`` in
+  timeout: jupyter_client's SIGINT stops the cell, its shutdown request follows at once, and
+  the cell may still be cleaning up), the control thread stops the shell channel's thread
+  under the cell's reply: ``ZMQError`` in
   ``execute_request``. :meth:`RunbookKernel.shutdown_request` lets the cell's request finish
   first (at most :data:`CELL_WAIT` s, well within jupyter_client's wait before SIGTERM).
 """
