@@ -148,11 +148,12 @@ def nmcli_modify_argv(a: StaticAddress) -> tuple[str, ...]:
     ipv4.addresses 10.5.68.237/24 ipv4.gateway 10.5.68.254 ipv4.dns 132.230.200.200
     ipv4.may-fail no``
 
-    With the NIC's MAC known, the profile is bound to it (``ethernet.mac-address``) instead of
-    to a name; a NIC without the default route gets ``ipv4.never-default yes`` and no gateway,
-    and DNS servers only where they belong (one NIC).
+    With the NIC's MAC known, the profile is bound to it (``ethernet.mac-address``, and no
+    longer to a name: the NIC's name depends on the image); a NIC without the default route
+    gets ``ipv4.never-default yes`` and no gateway, and DNS servers only where they belong (one NIC).
     """
-    bind = ("ethernet.mac-address", a.mac) if a.mac else ("connection.interface-name", a.device)
+    bind = ("connection.interface-name", "", "ethernet.mac-address", a.mac) if a.mac \
+        else ("connection.interface-name", a.device)
     route = ("ipv4.gateway", str(a.gateway)) if a.default_route else ("ipv4.never-default", "yes")
     dns = ("ipv4.dns", ",".join(str(d) for d in a.dns)) if a.dns else ()
     return ("nmcli", "con", "modify", a.profile, *bind, "ipv4.method", "manual", "ipv4.addresses", a.with_prefix,

@@ -29,9 +29,7 @@ holds password hashes, so it is ejected, dropped from the definition and removed
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from kvmops import guestlive, names
 from kvmops.errors import InvalidInput, KvmopsError
@@ -54,13 +52,10 @@ from kvmops.net import nics
 from kvmops.net.validate import vlan_id
 from kvmops.plan import Plan, Progress, Step
 from kvmops.procedures import disks
-from kvmops.procedures.base import PreconditionFailed, Verdict, need
+from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.image_tweak import describe
 from kvmops.site import Site
 from kvmops.units import human, parse_size
-
-if TYPE_CHECKING:
-    from kvmops.fleet.reading import HostReading
 
 SETUPS = ("nocloud", "tweaks", "none")
 CONSOLE_LINES = 8  # console lines quoted when the boot is not verified
@@ -190,29 +185,9 @@ def addresses_of(req: Request, chosen: tuple[str, ...]) -> tuple[addr.StaticAddr
     return nics.with_macs(req.addresses, chosen)
 
 
-def fleet_macs(readings: Sequence[HostReading], here: Site) -> frozenset[str]:
-    """Every MAC of the guests of the fleet's hosts other than ``here`` (one reading each). A
-    host that did not answer refuses: its guests' MACs cannot be avoided unread."""
-    failed = [f"{r.host.name} ({r.error})" for r in readings if r.facts is None]
-    if failed:
-        raise PreconditionFailed(f"fleet: {', '.join(failed)} did not answer: the new MACs cannot be checked against "
-                                 "its guests; retry, or leave that host out of fleet")
-    return frozenset(m for r in readings if r.facts is not None and r.host.site.name != here.name
-                     for m in r.facts.macs_taken())
-
-
-def read_fleet_macs(sources: str, here: Site, progress: Progress | None = None) -> frozenset[str]:
-    """:func:`fleet_macs` of the hosts in ``sources`` (site files or an Ansible inventory,
-    comma-separated, as ``kvmops fleet --fleet``), read in parallel."""
-    from kvmops.facts.fleet import read_fleet  # only when a fleet is given (an inventory reader, threads)
-    from kvmops.fleet.hosts import load_fleet
-
-    hosts = load_fleet([s.strip() for s in sources.split(",") if s.strip()])
-    return fleet_macs(read_fleet(hosts, progress=progress), here)
-
-
 def with_fleet(req: Request, elsewhere: frozenset[str]) -> Request:
-    """The request whose new MACs avoid ``elsewhere`` too (:func:`read_fleet_macs`)."""
+    """The request whose new MACs avoid ``elsewhere`` too
+    (:func:`kvmops.procedures.fleet_macs.read_fleet_macs`)."""
     return replace(req, elsewhere=frozenset(elsewhere))
 
 

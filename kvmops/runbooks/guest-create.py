@@ -82,6 +82,7 @@ console_seconds = 120.0  # how long to wait for a login prompt on the serial con
 from kvmops import notebook as nb
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_seed
+from kvmops.procedures.fleet_macs import read_fleet_macs
 
 host = nb.open_host(site, apply)
 password = nb.secret("password", password)
@@ -105,7 +106,7 @@ with nb.step("Check preconditions", if_fails="fix the parameter named in the mes
                      root_keys=root_keys, password=password, root_password=root_password, sudo=sudo,
                      autostart=autostart, console_seconds=console_seconds)
     if fleet:
-        req = gc.with_fleet(req, gc.read_fleet_macs(fleet, host.site, print))
+        req = gc.with_fleet(req, read_fleet_macs(fleet, host.site, print))
     facts = nb.read(host, gc.wanted(host.site, req))
     print("\n".join(gc.check(facts, req)))
 

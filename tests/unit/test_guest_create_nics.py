@@ -24,6 +24,7 @@ from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures.base import PreconditionFailed
+from kvmops.procedures.fleet_macs import fleet_macs
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.params import Param
 from tests.unit.test_guest_simlvm import SimLvm
@@ -151,10 +152,10 @@ def test_a_fleet_host_that_does_not_answer_refuses(bed: Bed) -> None:
     facts = read_facts(bed.host(runner=SimLvm()))
     other_site = dataclasses.replace(bed.site, name="kvm2")
     there = FleetHost("kvm2", other_site, "inv")
-    ok = gc.fleet_macs([HostReading(here, facts, "", 0.1), HostReading(there, facts, "", 0.1)], bed.site)
+    ok = fleet_macs([HostReading(here, facts, "", 0.1), HostReading(there, facts, "", 0.1)], bed.site)
     assert ok == facts.macs_taken() and ok  # the other host's guests; this host's own are in its facts
     with pytest.raises(PreconditionFailed, match="kvm2 \\(timed out\\) did not answer"):
-        gc.fleet_macs([HostReading(there, None, "timed out", 60.0)], bed.site)
+        fleet_macs([HostReading(there, None, "timed out", 60.0)], bed.site)
 
 
 @pytest.mark.parametrize(("values", "message"), [

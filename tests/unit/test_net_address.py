@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import shlex
 from pathlib import Path
 
 import pytest
@@ -240,7 +241,8 @@ def test_registry_through_a_real_runner(bed: Bed) -> None:
 def test_a_nic_known_by_its_mac_is_bound_by_it(site: Site) -> None:
     a = address.static_address(site, "test1", 2368, "10.5.68.237", mac="52:54:00:AB:CD:EF")
     argv = " ".join(address.nmcli_modify_argv(a))
-    assert "ethernet.mac-address 52:54:00:ab:cd:ef" in argv and "interface-name" not in argv
+    assert "connection.interface-name '' ethernet.mac-address 52:54:00:ab:cd:ef" in shlex.join(
+        address.nmcli_modify_argv(a)) and "interface-name eth0" not in argv
     cp = configparser.ConfigParser(interpolation=None)
     cp.read_string(address.nm_keyfile(a))
     assert cp["ethernet"]["mac-address"] == "52:54:00:AB:CD:EF" and "interface-name" not in cp["connection"]
