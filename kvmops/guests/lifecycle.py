@@ -102,6 +102,8 @@ def define(facts: HostFacts, spec: GuestSpec) -> Plan:
     define_step = _define_step(facts, spec.name, xml, plan)
     _plan_file(facts, spec.name, xml, plan, show_diff=not plan.notes)
     plan.steps.append(define_step)
+    plan.notes += [f"NIC {i + 1} on {bridge}: MAC {mac}" for i, (bridge, mac) in enumerate(zip(spec.bridges, spec.macs,
+                                                                                              strict=True))]
     return plan
 
 
