@@ -19,7 +19,7 @@ from functools import cached_property
 
 from kvmops.errors import KvmopsError, SafetyError
 from kvmops.guests.domain import DomainInfo, HostLimits
-from kvmops.guests.xml import read_domain
+from kvmops.guests.xml import macs_of, read_domain
 from kvmops.images.disk import Disk
 from kvmops.images.mount import RootFs
 from kvmops.images.probe import ImageInfo
@@ -178,6 +178,16 @@ class HostFacts:
                 "to act on it without knowing. Check `lvs -o lv_name,lv_attr` on the host"
             )
         return "it is open (mounted, mapped with kpartx, or held by a process)" if is_open else None
+
+    @cached_property
+    def macs_by_guest(self) -> dict[str, tuple[str, ...]]:
+        """Guest name -> the MAC addresses of its NICs (live and persistent definition)."""
+        return {d.name: tuple(dict.fromkeys((*macs_of(d.xml), *macs_of(d.inactive_xml or d.xml))))
+                for d in self.domains}
+
+    def macs_taken(self, but: str = "") -> frozenset[str]:
+        """Every MAC a guest of this host has, except guest ``but``'s own."""
+        return frozenset(m for g, ms in self.macs_by_guest.items() if g != but for m in ms)
 
     @cached_property
     def bridges_in_use(self) -> dict[str, str]:

@@ -17,7 +17,7 @@ from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
 from kvmops.facts import read_facts
 from kvmops.facts.place import read_place, verify_backups
-from kvmops.guests import hostfile, lifecycle
+from kvmops.guests import hostfile, lifecycle, macs
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
@@ -31,7 +31,7 @@ from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts
 from kvmops.transfer.result import sha256_cmd
-from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
+from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of, nic_count
 from kvmops.units import human
 
 TARGET, PLACE = "target", "place"
@@ -171,7 +171,9 @@ def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
              f"{site.name}: copy it there first")
     eject = frozenset(p for p in (dom.cdrom,) if p and not c.target.exists(p))
     name = new_name or m.guest
-    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=name != m.guest, eject=eject)
+    copy = name != m.guest
+    chosen = macs.choose(site.name, name, nic_count(m.xml), c.target.macs_taken(name)) if copy else ()
+    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=copy, eject=eject, macs=chosen)
 
 
 def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
@@ -196,8 +198,10 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
               for d in ds]
     if define:
         xm = mapping(c, backup, new_name)
-        lines.append(f"guest {xm.name} defined" + (" with a new UUID and new MAC addresses" if xm.new_identity
-                                                    else " with its own UUID and MAC addresses"))
+        own = ", ".join(m for m in read_domain(manifest(backup).xml).macs if m) or "(none in the backup's XML)"
+        how = (f"a new UUID and new MAC addresses {', '.join(xm.macs)}" if xm.new_identity
+               else f"its own UUID and MAC addresses {own}")
+        lines.append(f"guest {xm.name} defined with {how}")
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
         lines += [f"CD-ROM {p}: not on {c.target.site.name}, left empty" for p in xm.eject]
     return "\n".join(lines)

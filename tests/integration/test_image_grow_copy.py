@@ -104,7 +104,7 @@ def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
 def test_seed_iso_written_on_the_host_reads_back(tmp_path: Path) -> None:
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
     seed = nocloud.Seed("test1", nocloud.users_for("centos", [key], Password.clear("centos", "pw-x")),
-                        nocloud.StaticNet("10.5.68.237/24", "10.5.68.254"))
+                        (nocloud.StaticNet("10.5.68.237/24", "10.5.68.254"),))
     path = tmp_path / "test1-cidata.iso"
     host = _host()
     plan = nocloud.seed_plan(seed, str(path))

@@ -14,6 +14,7 @@ import pytest
 from kvmops.errors import ConfigError, InvalidInput, KvmopsError, NotFound, SafetyError
 from kvmops.facts import read_facts
 from kvmops.facts.place import place_host, read_place, verify_backups
+from kvmops.guests import macs
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
 from kvmops.hostfacts import HostFacts, Wanted
@@ -28,6 +29,7 @@ from kvmops.site import load_site, resolve_site
 from kvmops.transfer.manifest import DiskBackup, Manifest, ManifestError, parse_manifest
 from kvmops.transfer.place import PlaceFacts, _backups, parse_place, to_prune
 from kvmops.transfer.result import Transferred
+from kvmops.transfer.xmlmap import map_xml
 
 DEMO, DEMO2 = load_site(resolve_site("demo")), load_site(resolve_site("demo2"))
 WHEN = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -266,7 +268,21 @@ def test_a_restore_into_new_lvs_defined_under_a_new_name() -> None:
     d = read_domain(xml or "")
     assert (d.name, d.disk_sources, d.bridges, d.uuid) == ("web1-copy", ("/dev/rl_build/vmweb1-copy",),
                                                           ("virbr1.2368",), None)
-    assert "<mac" not in (xml or "") and commands(start)[0] == "virsh start web1-copy"
+    # a copy that may run beside the original: new MACs, chosen for the new name as for a new guest
+    facts = target()
+    assert d.macs == macs.choose(DEMO.name, "web1-copy", 1, facts.macs_taken()) != ("52:54:00:a2:0b:01",)
+    assert commands(start)[0] == "virsh start web1-copy"
+
+
+def test_a_restore_under_its_own_name_keeps_its_macs() -> None:
+    """Restored with define under its own name, a guest keeps its MACs (and its DHCP reservations)."""
+    backup = rs.choose(PLACE_FACTS, "web1")
+    c = rs.Ctx(target(), PLACE_FACTS)
+    xm = rs.mapping(c, backup, "")
+    assert not xm.new_identity and xm.macs == ()
+    xml = map_xml(rs.manifest(backup).xml, xm)
+    assert read_domain(xml).macs == read_domain(rs.manifest(backup).xml).macs == ("52:54:00:a2:0b:01",)
+    assert "with its own UUID and MAC addresses 52:54:00:a2:0b:01" in rs.check(c, backup, "", True)
 
 
 def test_restoring_over_an_existing_lv_needs_its_confirmation() -> None:
