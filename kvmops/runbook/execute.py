@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -152,14 +153,23 @@ def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> di
     return env
 
 
-def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
-               keep: list[Any], cwd: Path) -> None:
+def load_engine() -> None:
+    """Import the notebook stack and register the engine: once, before runs in threads."""
     nbstack.load()
-    import papermill
+    import papermill  # noqa: F401
 
     from kvmops.runbook import engine
 
     engine.register()
+
+
+def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
+               keep: list[Any], cwd: Path) -> None:
+    load_engine()
+    import papermill
+
+    from kvmops.runbook import engine
+
     with _quiet_papermill():
         papermill.execute_notebook(
             nb,
@@ -176,17 +186,30 @@ def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Prog
         )
 
 
+_quiet_lock = threading.Lock()
+_quiet_runs = 0
+_quiet_level = logging.NOTSET
+
+
 @contextmanager
 def _quiet_papermill() -> Iterator[None]:
     """papermill's own parameter inference warns about comments it cannot parse and about
-    "unknown" names; kvmops has validated the parameters itself, so only errors show."""
+    "unknown" names; kvmops has validated the parameters itself, so only errors show. Runs in
+    threads at once (the manual's build) share it: the level comes back after the last."""
+    global _quiet_runs, _quiet_level
     log = logging.getLogger("papermill")
-    old = log.level
-    log.setLevel(logging.ERROR)
+    with _quiet_lock:
+        if _quiet_runs == 0:
+            _quiet_level = log.level
+            log.setLevel(logging.ERROR)
+        _quiet_runs += 1
     try:
         yield
     finally:
-        log.setLevel(old)
+        with _quiet_lock:
+            _quiet_runs -= 1
+            if _quiet_runs == 0:
+                log.setLevel(_quiet_level)
 
 
 def _is_cell_failure(exc: BaseException) -> bool:

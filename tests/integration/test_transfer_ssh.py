@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,22 @@ def test_block_devices_with_direct_io_both_ends_checked(ends: tuple[SSHRunner, S
                              said.append)
         assert again.skipped and again.bytes == 0  # the target holds the data: nothing streamed
         assert any("nothing streamed" in ln for ln in said)
+
+
+def test_a_snapshot_is_hashed_in_flight_and_the_target_read_back_once(ends: tuple[SSHRunner, SSHRunner],
+                                                                     tmp_path: Path) -> None:
+    with loop_device(tmp_path / "a.img", "32M") as a, loop_device(tmp_path / "b.img", "32M") as b:
+        want = random_data(Path(a), 32 * M)
+        t = Transfer(Endpoint("src", tc.dd_read(a)), Endpoint("dst", tc.dd_write(b)), size=32 * M,
+                     verify=(Endpoint("dst", sha256_cmd(b)),), source_sum=Endpoint("src", sha256_cmd(a)), key="vda")
+        reads = len(ends[0].records)
+        done = run_transfer(t, runner_of(ends), lambda _: None)
+        assert done.sha256 == want and set(done.sums.values()) == {want} and sha256_of(b) == want
+        assert done.in_flight == (f"src$ openssl dgst -sha256 -r -- {a}",)
+        assert [r.command for r in ends[0].records[reads:]] == []  # the source: not read again
+        assert [r.command for r in ends[1].records][-1] == f"openssl dgst -sha256 -r -- {b}"
+        again = run_transfer(replace(t, reuse=True), runner_of(ends), lambda _: None)
+        assert again.skipped and [r.command for r in ends[0].records[reads:]] == [f"openssl dgst -sha256 -r -- {a}"]
 
 
 def test_a_difference_between_the_ends_is_caught(ends: tuple[SSHRunner, SSHRunner], tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "lvremove rl_build/vmtest1",
     ], ["bridge virbr1.2368 -> br2368 (VLAN 2368)", "[DESTRUCTIVE: needs confirm=test1]",
         "confirm_disks='rl_build/vmtest1-20261124T0815Z,rl_build/vmtest1'", "(ONLY if a stage above failed)",
-        "virsh start test1", "demo2$ sha256sum -- /dev/vg_guests/vmtest1"]),
+        "virsh start test1", "demo2$ openssl dgst -sha256 -r -- /dev/vg_guests/vmtest1"]),
     "lv-backup": ({}, ["lvcreate --snapshot --name vminflux-20", "mkdir -p -m 0700 -- /srv/kvmops-backups/influx/20",
                        "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20", "install -D -m 0600 /dev/stdin "
                        "/srv/kvmops-backups/influx/20", "lvremove rl_build/vminflux-20",

@@ -167,9 +167,11 @@ def test_a_backup_of_a_shut_off_guest_plans_every_stage() -> None:
     assert t is not None and t.display == (
         "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20261201T0200Z | demo2$ dd of=/srv/kvmops-backups/"
         "influx/20261201T020000Z/vminflux.raw.gz bs=4M conv=fsync status=none")
-    assert [e.display() for e in t.verify] == ["demo2$ sha256sum -- /srv/kvmops-backups/influx/20261201T020000Z/"
+    assert [e.display() for e in t.verify] == ["demo2$ openssl dgst -sha256 -r -- "
+                                               "/srv/kvmops-backups/influx/20261201T020000Z/"
                                               "vminflux.raw.gz"]
-    assert [e.display() for e in t.measure] == ["demo$ sha256sum -- /dev/rl_build/vminflux-20261201T0200Z"]
+    assert [e.display() for e in t.measure] == [
+        "demo$ openssl dgst -sha256 -r -- /dev/rl_build/vminflux-20261201T0200Z"]
     assert commands(copy)[1] == "gzip --test --quiet -- /srv/kvmops-backups/influx/20261201T020000Z/vminflux.raw.gz"
     retention = plans["retention"]
     assert [(s.text(), s.target) for s in retention.steps] == [
@@ -263,7 +265,7 @@ def test_a_restore_into_new_lvs_defined_under_a_new_name() -> None:
     assert commands(lvs)[0].startswith("lvcreate --name vmweb1-copy --size 12g --addtag kvmops-restore-of:web1/")
     t = disk.steps[0].transfer
     assert t is not None and backup.manifest is not None and t.expect == backup.manifest.disks[0].sha256
-    assert [e.display() for e in t.verify] == ["demo$ sha256sum -- /dev/rl_build/vmweb1-copy"]
+    assert [e.display() for e in t.verify] == ["demo$ openssl dgst -sha256 -r -- /dev/rl_build/vmweb1-copy"]
     xml = define.steps[0].cmd.stdin if define.steps[0].cmd else ""
     d = read_domain(xml or "")
     assert (d.name, d.disk_sources, d.bridges, d.uuid) == ("web1-copy", ("/dev/rl_build/vmweb1-copy",),
