@@ -252,7 +252,7 @@ class Executor:
             facts = facts or read_facts(self.host, wanted_for(plan))
             ctx = Context(facts={self.host.name: facts, **self._peer_facts(plan)}, held={self.host.name: self.held},
                           writable=self.writable, places=self.places)
-            where = Where(self.host.name, facts.site.vg, _sizes(facts), self.held)
+            where = Where(self.host.name, facts.site.vg, facts.lv_size, self.held)
         found = effects(plan.steps, where)
         refusals = judge(found, ctx, copy.deepcopy(self.run))  # the whole plan, as if every step ran
         if refusals:
@@ -440,14 +440,6 @@ class _Holds:
             stack.close()
         self.ex.held, self.ex.writable = {}, frozenset()
 
-
-def _sizes(facts: HostFacts) -> Callable[[str], int | None]:
-    def size(path: str) -> int | None:
-        vg, _, name = path.partition("/")
-        lv = facts.lvm.get(name) if vg == facts.site.vg else None
-        return lv.size if lv is not None else None
-
-    return size
 
 
 def _changes(plan: Plan, host: str) -> list[Effect]:

@@ -100,6 +100,12 @@ class HostFacts:
             raise FactsIncomplete(f"the file {path} was not read: read_facts(..., Wanted(files=(...,)))")
         return self.files[path]
 
+    def lv_size(self, path: str) -> int | None:
+        """The size in bytes of the LV ``VG/NAME`` of the site's VG, None when there is no such LV."""
+        vg, _, name = path.partition("/")
+        lv = self.lvm.get(name) if vg == self.site.vg else None
+        return lv.size if lv is not None else None
+
     def exists(self, path: str) -> bool:
         """Whether a path exists on the host (a read file counts)."""
         if path in self.files:
