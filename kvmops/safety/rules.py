@@ -613,7 +613,7 @@ def _delete_bridge(eff: Effect, facts: HostFacts, bridge: str) -> list[Refusal]:
 
 def _folders(facts: HostFacts) -> tuple[str, ...]:
     s = facts.site
-    return tuple(f for f in (s.xml_dir, s.seed_dir, s.boot_dir) if f)
+    return tuple(f for f in (s.xml_dir, s.seed_dir, s.boot_dir, s.file_disk_dir) if f)
 
 
 def _file(eff: Effect, facts: HostFacts, ctx: Context) -> list[Refusal]:

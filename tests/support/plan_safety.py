@@ -482,7 +482,7 @@ def _check_bridge(world: World, eff: Effect) -> Found:
     return out
 
 
-FOLDERS = tuple(os.path.normpath(f) for f in (SITE.xml_dir, SITE.seed_dir, SITE.boot_dir) if f)
+FOLDERS = tuple(os.path.normpath(f) for f in (SITE.xml_dir, SITE.seed_dir, SITE.boot_dir, SITE.file_disk_dir) if f)
 
 
 def _check_file(world: World, eff: Effect) -> Found:
