@@ -80,7 +80,9 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "confirm_disks='rl_build/vmtest1-20261124T0815Z,rl_build/vmtest1'", "(ONLY if a stage above failed)",
         "virsh start test1", "demo2$ openssl dgst -sha256 -r -- /dev/vg_guests/vmtest1"]),
     "lv-backup": ({}, ["lvcreate --snapshot --name vminflux-20", "mkdir -p -m 0700 -- /srv/kvmops-backups/influx/20",
-                       "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20", "install -D -m 0600 /dev/stdin "
+                       "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20",
+                       "demo$ ssh-keygen -q -Y sign -n kvmops-backup -f /etc/ssh/ssh_host_ed25519_key",
+                       "install -D -m 0600 /dev/stdin "
                        "/srv/kvmops-backups/influx/20", "lvremove rl_build/vminflux-20",
                        "rm -r --one-file-system -- /srv/kvmops-backups/influx/20261126T020000Z"],
                   ["compression: gzip (zstd is not on both the source and the place)", "INCOMPLETE",

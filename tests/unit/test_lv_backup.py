@@ -278,8 +278,8 @@ def test_a_restore_into_new_lvs_defined_under_a_new_name() -> None:
 
 def test_a_restore_under_its_own_name_keeps_its_macs() -> None:
     """Restored with define under its own name, a guest keeps its MACs (and its DHCP reservations)."""
-    backup = rs.choose(PLACE_FACTS, "web1")
-    c = rs.Ctx(target(), PLACE_FACTS)
+    backup = rs.choose(CHECKED, "web1")
+    c = rs.Ctx(target(), CHECKED)
     xm = rs.mapping(c, backup, "")
     assert not xm.new_identity and xm.macs == ()
     xml = map_xml(rs.manifest(backup).xml, xm)
