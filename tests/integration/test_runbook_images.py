@@ -66,6 +66,9 @@ NODE = """<node xmlns:test="http://libvirt.org/schemas/domain/test/1.0">
         <source file="{image}"/>
         <target dev="vda" bus="virtio"/>
       </disk>
+      <interface type="bridge">
+        <mac address="52:54:00:5a:68:01"/><source bridge="virbr1.2368"/><model type="virtio"/>
+      </interface>
       <serial type="pty"><log file="{log}" append="on"/><target port="0"/></serial>
     </devices>
     <test:runstate>{runstate}</test:runstate>
