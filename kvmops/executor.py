@@ -343,10 +343,9 @@ class Executor:
     def transfer(self, t: Transfer) -> None:
         """A data transfer: recorded like a command, fault-injectable before and after,
         planned-only in plan mode; the result is kept in :attr:`transferred`."""
-        def run() -> None:
-            self.transferred.append(run_transfer(t, self.runner_of, self.say))
-
-        self._recorded(t.display, t.kind, run)
+        got: list[Transferred] = []
+        self._recorded(t.display, t.kind, lambda: got.append(run_transfer(t, self.runner_of, self.say)))
+        self.transferred += got  # only a transfer whose step did not fail counts
 
     def _recorded(self, display: str, kind: Kind, run: Callable[[], None]) -> None:
         runner = self.host.runner

@@ -135,8 +135,9 @@ def lvs_now(lab: Lab) -> dict[str, set[str]]:
 
 
 def hosts(lab: Lab) -> dict[str, Host]:
-    return {"source": Host(lab.src, lab.src_runner, ""), "target": Host(lab.dst, lab.dst_runner, ""),
-            "place": Host(lab.dst, lab.dst_runner, "")}
+    return {"source": Host(lab.src, lab.src_runner, "test:///default"),
+            "target": Host(lab.dst, lab.dst_runner, "test:///default"),
+            "place": Host(lab.dst, lab.dst_runner, "test:///default")}
 
 
 def only(staged: Staged, *titles: str) -> Staged:  # type: ignore[type-arg]
@@ -206,7 +207,8 @@ def backup_ctx(lab: Lab, ex: dict | None = None) -> bk.Ctx:  # type: ignore[type
 
 
 def back_up(lab: Lab, when: datetime, keep: int, confirm: frozenset[str] = frozenset()) -> PlaceFacts:
-    ex = executors({"source": hosts(lab)["source"], "place": hosts(lab)["place"]}, print)
+    ex = executors({"source": hosts(lab)["source"], "place": hosts(lab)["place"]}, print,
+                   places={"place": place_of(lab).directory})
     staged = bk.procedure(backup_ctx(lab), "g1", when, keep=keep)
     part = only(staged, "make the backup's folder", "back up disk vda", "write the manifest", "retention")
     run_staged(part, ex, lambda: backup_ctx(lab, ex), confirm)
@@ -238,7 +240,8 @@ def test_backups_with_manifests_retention_and_a_restore_checked_against_the_mani
         rs.choose(checked, "g1", "20261201T030000Z")
     fresh = lambda: rs.Ctx(target_facts(lab), read_place(place_of(lab), hosts(lab)["place"]))  # noqa: E731
     restore = rs.procedure(fresh(), newest, new_name="g1-copy")
-    ex = executors({"target": hosts(lab)["target"], "place": hosts(lab)["place"]}, print)
+    ex = executors({"target": hosts(lab)["target"], "place": hosts(lab)["place"]}, print,
+                   places={"place": place_of(lab).directory})
     fault.setenv(faults.FAULT_MATCH_ENV, r"^kvm2\$ zstd --decompress")
     fault.setenv(faults.FAULT_AT_ENV, "1")
     fault.setenv(faults.FAULT_WHEN_ENV, "after")

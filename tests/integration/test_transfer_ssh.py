@@ -23,6 +23,7 @@ from kvmops.site import load_site
 from kvmops.transfer import commands as tc
 from kvmops.transfer.result import sha256_cmd
 from tests.conftest import need_tools
+from tests.support.facts import empty_facts
 from tests.support.loop import loop_device
 from tests.support.sshd import private_sshd
 from tests.support.transfer import random_data, sha256_of, ssh_runner
@@ -151,17 +152,20 @@ def test_the_executor_records_a_transfer_and_a_fault_fails_it(ends: tuple[SSHRun
     t = Transfer(Endpoint("src", tc.cat(str(tmp_path / "in"))), Endpoint("dst", tc.dd_file(str(out))),
                  size=3 * M, verify=(Endpoint("dst", sha256_cmd(str(out))),), key="vda")
     host = Host(load_site(), ends[1], "test:///default")
-    ex = Executor(host, lambda _: None, peers={"src": ends[0], "dst": ends[1]})
+    peers = {"src": Host(load_site(), ends[0], "test:///default"), "dst": host}
+    ex = Executor(host, lambda _: None, peers=peers,
+                  places={"src": str(tmp_path), "dst": str(tmp_path)})  # the ends: files in a folder of the run
     fault.setenv(faults.FAULT_MATCH_ENV, r"^src\$ cat ")
     fault.setenv(faults.FAULT_AT_ENV, "1")
     fault.setenv(faults.FAULT_WHEN_ENV, when)
+    facts = empty_facts(host.site)  # the plan was made from no facts; the gate judges the stream's ends
     with pytest.raises(StepFailed, match="injected fault"):
-        ex.execute(Plan("copy").add("stream", t))
+        ex.execute(Plan("copy").add("stream", t), facts=facts)
     assert out.exists() is (when == "after")  # before: nothing ran; after: it ran, then failed
     assert [r.returncode for r in ends[1].records if r.command == t.display][-1] == faults.FAULT_EXIT
     assert not ex.transferred
     fault.delenv(faults.FAULT_AT_ENV)
-    ex.execute(Plan("copy").add("stream", t))  # the same plan again converges
+    ex.execute(Plan("copy").add("stream", t), facts=facts)  # the same plan again converges
     assert sha256_of(out) == want and [x.sha256 for x in ex.transferred] == [want]
     assert [r.returncode for r in ends[1].records if r.command == t.display][-1] == 0
 
@@ -172,7 +176,10 @@ def test_plan_mode_records_a_transfer_and_runs_nothing(ends: tuple[SSHRunner, SS
     t = Transfer(Endpoint("src", tc.cat("/etc/hostname")), Endpoint("dst", tc.dd_file(str(tmp_path / "x"))))
     plan_runner = PlanRunner(ends[1])
     host = Host(load_site(), plan_runner, "test:///default")
-    lines = Executor(host, lambda _: None, peers={"src": ends[0], "dst": plan_runner}).execute(Plan("p").add("s", t))
+    ends_are_places = {"src": "/etc", "dst": str(tmp_path)}  # the ends: files in the run's folders
+    peers = {"src": Host(load_site(), ends[0], "test:///default"), "dst": host}
+    ex = Executor(host, lambda _: None, peers=peers, places=ends_are_places)
+    lines = ex.execute(Plan("p").add("s", t), facts=empty_facts(host.site))
     assert lines == ["1. planned: s"] and not (tmp_path / "x").exists()
     assert [(r.command, r.executed) for r in plan_runner.records] == [(t.display, False)]
     assert os.path.exists("/etc/hostname")
