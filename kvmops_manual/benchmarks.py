@@ -102,6 +102,22 @@ def fleet_inventory(r: dict[str, Any]) -> Row:
     return ("Fleet inventory over SSH", "grows with hosts / concurrency, not per guest", runs, "-")
 
 
+def hostile_limits(r: dict[str, Any]) -> Row:
+    """What each hostile input cost before it was refused, with the code before issue 22 beside."""
+    runs = r.get("runs", {})
+    after, before = runs.get("after", {}).get("results", {}), runs.get("before", {}).get("results", {})
+
+    def cost(x: dict[str, Any]) -> str:
+        end = "timeout" if x["exit"] == "timeout" else ("a traceback" if x["traceback"] else f"exit {x['exit']}")
+        return f"{x['seconds']:.1f} s, {x['peak_rss_mib']} MiB, {x['stderr_bytes']} B of errors, {end}"
+
+    measured = "; ".join(f"{name}: {cost(x)}" + (f" (before: {cost(before[name])})" if name in before else "")
+                         for name, x in after.items())
+    ok = bool(after) and all(not x["traceback"] and x["exit"] != "timeout" and x["peak_rss_mib"] < 1024
+                             for x in after.values())
+    return ("Hostile inputs refused", "a clear refusal, no traceback, < 1 GiB", measured or "no run", _met(ok))
+
+
 def guest_boot(r: dict[str, Any]) -> list[Row]:
     """Issue 12: the realistic image's build and one-level boot, the small guest in the lab."""
     img = r["cloud_image"]
@@ -166,6 +182,7 @@ SUMMARY: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Row | list[Row]]]
     ("fleet_inventory", "Fleet inventory", "measured, no goal", fleet_inventory),
     ("guest_boot", "Real guests: image build, boots", "small guest < 120 s to its login prompt", guest_boot),
     ("docs_build", "Manual build", "measured, no goal", docs_build),
+    ("hostile_limits", "Hostile inputs refused", "a clear refusal, no traceback, < 1 GiB", hostile_limits),
     ("cli_latency", "At the terminal: lists, plans, runbook plans", "0.3 s / 0.5 s / 2 s", cli_latency),
 )
 

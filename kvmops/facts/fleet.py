@@ -1,5 +1,6 @@
-"""Reading every host of a fleet at once: bounded concurrency, a time limit per host, and a
-host that does not answer reported, never fatal for the others."""
+"""A fleet's hosts (site files and inventories, read as data) and reading every host of it at
+once: bounded concurrency, a time limit per host, and a host that does not answer reported,
+never fatal for the others."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from collections.abc import Callable, Sequence
 
 from kvmops.errors import KvmopsError
 from kvmops.facts import read_facts
-from kvmops.fleet.hosts import FleetHost
+from kvmops.facts.inventory import read_inventory
+from kvmops.fleet.hosts import DEFAULT_GROUP, FleetHost, fleet_of
 from kvmops.fleet.reading import HostReading
 from kvmops.host import connect
 from kvmops.hostfacts import HostFacts, Wanted
 
 Progress = Callable[[str], None]
+
+
+def load_fleet(sources: Sequence[str], group: str = DEFAULT_GROUP, *, plugins: bool = False) -> tuple[FleetHost, ...]:
+    """Every host of the sources (site files, Ansible inventories: see
+    :func:`kvmops.fleet.hosts.fleet_of`); ``plugins``: let Ansible run its configured inventory
+    plugins and scripts (:func:`kvmops.facts.inventory.read_inventory`)."""
+    return fleet_of(sources, group, lambda path: read_inventory(path, plugins=plugins))
 
 
 def read_one(host: FleetHost, wanted: Wanted) -> HostFacts:

@@ -24,9 +24,9 @@ from kvmops.errors import InvalidInput
 from kvmops.runbook import nbstack, steps
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, read_notebook
-from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
+from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, private_file, write_record
 from kvmops.runbook.params import Value, bind, coerce
-from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file
+from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file, without_secrets
 from kvmops.runners.base import COMMAND_LOG_ENV
 from kvmops.runners.recorded import PlanOnly
 from kvmops.site import Site, load_site, resolve_site
@@ -141,7 +141,10 @@ def _execute(info: RunbookInfo, nb: Any, public: dict[str, Value], secrets: dict
 
 
 def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != SECRETS_ENV}
+    """The kernel's environment: no secret of this process (``KVMOPS_SECRET_*``); the run's own
+    secrets only by the file named in ``KVMOPS_SECRETS_FILE``, which the kernel reads and takes
+    out of its environment before the first cell (:func:`kvmops.runbook.secrets.take_secrets`)."""
+    env = without_secrets(os.environ)
     env[RUN_ID_ENV] = run_id
     env[COMMAND_LOG_ENV] = str(commands_log)
     if secret_path is not None:
@@ -223,4 +226,4 @@ def _write_notebook(keep: list[Any], rec: RunRecord, info: RunbookInfo, scrub: S
     nb.metadata["kvmops"] = {"run": rec.id, "runbook": rec.runbook, "status": rec.status,
                              "site": rec.host, "apply": rec.apply}
     nb = scrub_notebook(nb, info.secrets, scrub)
-    nbformat.write(nb, rec.notebook)  # type: ignore[no-untyped-call]
+    private_file(Path(rec.notebook), nbformat.writes(nb))  # type: ignore[no-untyped-call]

@@ -40,6 +40,8 @@ from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type
 
+from kvmops.runbook.secrets import take_secrets
+
 JOIN_TIMEOUT = 30.0  # as ipykernel's own wait for its IOPub thread
 CELL_WAIT = 2.0  # jupyter_client sends SIGTERM 2.5 s after its shutdown request
 
@@ -108,6 +110,7 @@ def main() -> None:
     # 0.12 s of CPU at every start) and no IPython history database (each cell written to
     # ~/.ipython, shared by every kernel of the user).
     sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]
+    take_secrets()  # the run's secrets into memory: out of the environment every cell's command inherits
     RunbookKernelApp.launch_instance(argv=["--HistoryManager.enabled=False", *sys.argv[1:]])
 
 

@@ -4,8 +4,10 @@ host keys always verified. The remote argv is quoted exactly once, here."""
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import tempfile
+import weakref
 from pathlib import Path
 
 from kvmops.cmd import Cmd, Result
@@ -30,6 +32,10 @@ class SSHRunner(Runner):
         self._control_dir = tempfile.mkdtemp(prefix="kvmops-ssh-")
         self._extra = extra_options
         self._forwards: list[str] = []
+        # closed on every path out: by close(), when the runner is dropped, or when the process
+        # ends (a runbook that failed: its kernel exits without reaching host.close())
+        self._closer = weakref.finalize(self, _shut, self._control_dir,
+                                        [*self.ssh_argv(), "-O", "exit", self.target.destination])
 
     def ssh_argv(self) -> list[str]:
         """The ssh prefix: batch mode, strict host keys, connection sharing."""
@@ -80,13 +86,16 @@ class SSHRunner(Runner):
         return local
 
     def close(self) -> None:
-        """Stop the shared master connection and remove its socket folder."""
-        subprocess.run(
-            [*self.ssh_argv(), "-O", "exit", self.target.destination],
-            capture_output=True,
-            check=False,
-            timeout=15,
-        )
-        for p in Path(self._control_dir).glob("*"):
-            p.unlink(missing_ok=True)
-        Path(self._control_dir).rmdir()
+        """Stop the shared master connection and remove its socket folder (once)."""
+        self._closer()
+
+
+def _shut(control_dir: str, exit_argv: list[str]) -> None:
+    """``ssh -O exit`` when a master connection was made, then the control folder goes."""
+    try:
+        if any(p.is_socket() for p in Path(control_dir).glob("*")):
+            subprocess.run(exit_argv, capture_output=True, check=False, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the master ends by itself (ControlPersist); the folder is removed all the same
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)

@@ -159,3 +159,32 @@ def test_plan_mode_records_a_transfer_and_runs_nothing(ends: tuple[SSHRunner, SS
     assert lines == ["1. planned: s"] and not (tmp_path / "x").exists()
     assert [(r.command, r.executed) for r in plan_runner.records] == [(t.display, False)]
     assert os.path.exists("/etc/hostname")
+
+
+def test_a_manifest_is_signed_on_the_source_into_the_place_and_verifies(ends: tuple[SSHRunner, SSHRunner],
+                                                                         tmp_path: Path) -> None:
+    """lv-backup's signing step: the manifest goes in on the source's ssh-keygen stdin over SSH,
+    the signature streams into the place's file, checked there; it verifies against allowed
+    signers naming the source's key, and not once the manifest changed."""
+    import subprocess
+
+    from kvmops.facts.signing import verify_text
+    from kvmops.transfer import signing
+    from tests.support.secrets import register_key
+
+    key = tmp_path / "kvm1"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvm1", "-f", str(key)], check=True)
+    register_key(key.read_text())
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("kvm1 " + " ".join(key.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    text = '{"format": 1, "guest": "g1"}\n' * 50
+    sig = tmp_path / "place" / "manifest.json.sig"
+    sig.parent.mkdir()
+    t = Transfer(Endpoint("src", signing.sign_cmd(str(key), text)), Endpoint("dst", tc.dd_file(str(sig))),
+                 verify=(Endpoint("dst", sha256_cmd(str(sig))),), key="manifest.json.sig")
+    done = run_transfer(t, runner_of(ends), lambda _line: None)
+    assert done.sha256 == sha256_of(sig) and sig.read_text().startswith("-----BEGIN SSH SIGNATURE-----")
+    good = verify_text(text, sig.read_text(), str(allowed), "kvm1")
+    assert good.state == signing.GOOD and "kvm1 with ED25519 key" in good.detail
+    assert verify_text(text + " ", sig.read_text(), str(allowed), "kvm1").state == signing.BAD
+    assert verify_text(text, sig.read_text(), str(allowed), "kvm2").state == signing.BAD

@@ -84,3 +84,15 @@ def test_terminal_latency_is_judged_by_the_slowest_command_of_each_kind(tmp_path
     assert plans[2] == "yes" and "`kvmops plan guest-create`" in plans[1] and "bare papermill" in plans[1]
     assert "**At the terminal in detail**" in page
     assert "| `kvmops plan lv-snapshot` | runbook plan | 1.40 | 0.10 |" in page
+
+
+def test_hostile_inputs_are_judged_by_their_refusal(tmp_path: Path) -> None:
+    def run(seconds: float, rss: int, trace: bool, code: object = 2) -> dict[str, object]:
+        return {"seconds": seconds, "peak_rss_mib": rss, "exit": code, "stderr_bytes": 180, "traceback": trace}
+
+    write(tmp_path, "hostile_limits", runs={"before": {"results": {"yaml_bomb": run(48.3, 935, False)}},
+                                            "after": {"results": {"yaml_bomb": run(0.4, 20, False)}}})
+    row = rows(benchmarks.page(tmp_path))["Hostile inputs refused"]
+    assert row[2] == "yes" and "yaml_bomb: 0.4 s, 20 MiB" in row[1] and "(before: 48.3 s, 935 MiB" in row[1]
+    write(tmp_path, "hostile_limits", runs={"after": {"results": {"deep": run(1.0, 20, True, 1)}}})
+    assert rows(benchmarks.page(tmp_path))["Hostile inputs refused"][2] == "**no**"
