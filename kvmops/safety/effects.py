@@ -10,6 +10,7 @@ them: a merge that has finished).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ HELD_WRITE = "write-held-disk"  # a change of a disk this run holds (mapped/moun
 FILE_WRITE, FILE_RETIRE, FILE_REMOVE, DIR_MAKE = "write-file", "retire-file", "remove-file", "make-dir"
 BRIDGE_ACTIONS = ("delete-bridge", "up", "up-port", "modify", "reapply", "add", "up-new")
 GUEST_ACTIONS = ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize")
+REPO_ADD, REPO_PRUNE = "repo-add", "repo-prune"  # a backup engine's repository: archives added, pruned
+REPO_ACTIONS = (REPO_ADD, REPO_PRUNE)
 MERGED = "merged"  # a wait: the merge of ``obj`` (the snapshot) has finished
 UNKNOWN = "unknown"
 
@@ -248,12 +251,32 @@ def _nmcli(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
     return None
 
 
+_BORG_GLOB = re.compile(r"(?P<guest>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?:\[0-9\]){8}T(?:\[0-9\]){6}Z(?:\.verified-\*)?")
+
+
+def _borg(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
+    """borg init/create (archives added to a repository), compact (the space of pruned ones
+    freed), prune of one guest's archives (``--glob-archives GUEST-<stamp>``; its target:
+    the guest). Anything else of borg that changes is unknown."""
+    verb, last = (a[1], a[-1]) if len(a) > 2 else ("", "")
+    if verb in ("init", "compact"):
+        return [one(REPO_ADD, last)]
+    if verb == "create":
+        archive = next((x for x in a[2:] if "::" in x), None)
+        return [one(REPO_ADD, archive.split("::", 1)[0])] if archive else None
+    m = _BORG_GLOB.fullmatch(_opt(a, "--glob-archives") or "")
+    selectors = [x for x in a if x.split("=")[0] in ("-a", "-P", "--prefix", "--glob-archives")]
+    if verb == "prune" and m and selectors == ["--glob-archives"] and not last.startswith("-"):
+        return [one(REPO_PRUNE, last, m.group("guest"))]
+    return None
+
+
 _HANDLERS: dict[str, Handler] = {
     "lvcreate": _lvcreate, "lvresize": _lvresize, "lvconvert": _lvconvert, "lvchange": _lvchange,
     "lvremove": _lvremove, "lvrename": lambda a, one: [one(LV_RENAME, f"{a[1]}/{a[2]}"),
                                                        one(LV_CREATE, f"{a[1]}/{a[3]}")] if len(a) == 4 else None,
     "dd": _dd, "qemu-img": _qemu_img, "install": _install, "openssl": _openssl, "mv": _mv, "rm": _rm,
-    "mkdir": _mkdir, "chroot": _chroot, "mount": _mount, "umount": _mount, "nmcli": _nmcli,
+    "mkdir": _mkdir, "chroot": _chroot, "mount": _mount, "umount": _mount, "nmcli": _nmcli, "borg": _borg,
     **{tool: _last_on_held for tool in ("sfdisk", "kpartx", "partx", "growpart", "e2fsck", "resize2fs",
                                         "xfs_growfs", "btrfs", "losetup")},
 }

@@ -87,6 +87,8 @@ def _cmd_effects(cmd: Cmd, world: World, hold: Hold | None) -> list[Raw]:
         found = _disk_tool(a, hold)
     elif tool == "nmcli":
         found = _nmcli(a, world)
+    elif tool == "borg":
+        found = _borg(a)
     else:
         found = _file_cmd(cmd)
     return found if found is not None else [("unknown", cmd.display(), None)]
@@ -215,6 +217,23 @@ def _file_cmd(cmd: Cmd) -> list[Raw] | None:
     if a[0] == "mkdir" and paths:
         return [("make-dir", p, None) for p in paths]
     return None
+
+
+def _borg(a: tuple[str, ...]) -> list[Raw] | None:
+    """borg: archives added (init, create, compact) or one guest's pruned (``prune`` with one
+    ``--glob-archives GUEST-[0-9]...``), in the repository named last (create: before ``::``)."""
+    verb = a[1] if len(a) > 2 else ""
+    if verb in ("init", "compact") and not a[-1].startswith("-"):
+        return [("repo-add", a[-1], None)]
+    if verb == "create":
+        repos = [x.split("::")[0] for x in a if "::" in x]
+        return [("repo-add", repos[0], None)] if len(repos) == 1 else None
+    globs = [a[i + 1] for i, x in enumerate(a[:-1]) if x == "--glob-archives"]
+    other = [x for x in a if x.startswith(("-a", "-P", "--prefix", "--glob-archives="))]
+    if verb != "prune" or len(globs) != 1 or other or "-[0-9][0-9]" not in globs[0]:
+        return None
+    guest = globs[0].split("-[0-9][0-9]")[0]
+    return [("repo-prune", a[-1], guest)]
 
 
 def _nmcli(a: tuple[str, ...], world: World) -> list[Raw] | None:

@@ -1,0 +1,262 @@
+"""The backup engine (BorgBackup) as a backup place: its commands and plans (pure), what the
+gate and the tests' oracle make of them, and real repositories in a temporary folder driven
+through the one executor (real borg on files standing in for the disks; no mocks)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from kvmops.errors import InvalidInput, KvmopsError
+from kvmops.executor import Executor, Refused, confirmed
+from kvmops.host import Host
+from kvmops.plan import Plan
+from kvmops.runners.local import LocalRunner
+from kvmops.safety.effects import REPO_ADD, REPO_PRUNE, UNKNOWN, Where, effects
+from kvmops.site import load_site, resolve_site
+from kvmops.transfer import engine as en
+from tests.support import oracle_effects, plan_safety
+
+pytestmark = pytest.mark.skipif(shutil.which("borg") is None, reason="borg is not installed (scripts/bootstrap)")
+
+WHEN = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+STAMP = "20261201T020000Z"
+MiB = 1 << 20
+
+
+# -- pure: names, repositories, retention ------------------------------------------------------
+
+
+def test_archive_names_are_kvmops_own() -> None:
+    assert en.archive_name("web1", STAMP) == "web1-20261201T020000Z"
+    assert en.verdict_name("web1", STAMP, "20261202T031500Z") == "web1-20261201T020000Z.verified-20261202T031500Z"
+    got = en.parse_archive("web1-20261201T020000Z.verified-20261202T031500Z")
+    assert got is not None and (got.guest, got.stamp, got.verified) == ("web1", STAMP, "20261202T031500Z")
+    for other in ("web1.checkpoint", "web1-2026", "../x-20261201T020000Z", "-x-20261201T020000Z"):
+        assert en.parse_archive(other) is None
+    with pytest.raises(InvalidInput, match="GUEST-YYYYMMDDTHHMMSSZ"):
+        en.archive_name_ok("web1::x")
+
+
+@pytest.mark.parametrize("url", ["", "relative/dir", "/srv/../etc", "/", "ssh://u@h/x;rm", "ssh://h:70000/x",
+                                 "/srv/repo with space", "file:///srv/repo"])
+def test_bad_repositories_are_refused_by_name(url: str) -> None:
+    with pytest.raises(InvalidInput, match="repository"):
+        en.parse_repo(url, "/root/.borg-pass")
+
+
+def test_repositories_local_and_over_ssh() -> None:
+    assert en.parse_repo(" /srv/kvmops-borg ", "/root/p").url == "/srv/kvmops-borg"
+    r = en.parse_repo("ssh://backup@place:2222/./kvmops", "/root/p", "/root/.ssh/id_backup")
+    assert r.remote and dict(en.env(r))["BORG_RSH"].endswith("-i /root/.ssh/id_backup -o IdentitiesOnly=yes")
+    with pytest.raises(InvalidInput, match="passphrase"):
+        en.parse_repo("/srv/r", "")
+    with pytest.raises(InvalidInput, match="absolute path"):
+        en.parse_repo("/srv/r", "pass.txt")
+
+
+def test_the_passphrase_never_is_in_an_argv_or_a_display() -> None:
+    r = en.parse_repo("/srv/r", "/root/p")
+    cmd = en.create(r, en.archive_name("web1", STAMP), WHEN, ["/dev/vg0/snap"], en.seal("{}", ""))
+    assert dict(cmd.env)["BORG_PASSCOMMAND"] == "cat -- /root/p"
+    assert "/root/p" not in cmd.display() and not {"BORG_PASSPHRASE", "BORG_NEW_PASSPHRASE"} & dict(cmd.env).keys()
+
+
+@pytest.mark.parametrize(("text", "args"), [("3", ["--keep-last", "3"]), ("daily=7, weekly=4",
+                                                                         ["--keep-daily", "7", "--keep-weekly", "4"])])
+def test_retention_is_borgs_keep_flags(text: str, args: list[str]) -> None:
+    assert en.parse_keep(text).args() == args
+
+
+@pytest.mark.parametrize("text", ["last=1,last=2", "yearly=1", "last=-1", "last=x", True])
+def test_bad_retention_is_refused(text: object) -> None:
+    with pytest.raises(InvalidInput, match="retention"):
+        en.parse_keep(text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["[" * 100 + "]" * 100, '{"manifest": "m"}', '{"manifest": 1, "signature": ""}',
+                                  "x" * (9 << 20)], ids=["deep", "no-signature", "not-text", "huge"])
+def test_a_sealed_manifest_is_parsed_bounded(text: str) -> None:
+    with pytest.raises(KvmopsError, match="repo::a"):
+        en.unseal(text, "repo::a")
+
+
+# -- the gate and the oracle ---------------------------------------------------------------------
+
+
+REPO = en.parse_repo("/srv/kvmops-borg", "/root/p")
+
+
+def _effects(plan: Plan) -> list[tuple[str, str, object]]:
+    found = effects(plan.steps, Where("kvm1", "vg0", lambda _p: None, {}))
+    return [(e.action, e.obj, e.detail) for e in found]
+
+
+def _oracle(plan: Plan) -> list[tuple[str, str, object]]:
+    out: list[tuple[str, str, object]] = []
+    for s in plan.steps:
+        assert s.cmd is not None
+        out += oracle_effects._borg(s.cmd.argv) or [(UNKNOWN, s.cmd.display(), None)]
+    return out
+
+
+def test_gate_and_oracle_name_what_each_borg_command_does() -> None:
+    plans = [en.init_plan(REPO), en.backup_plan(REPO, "web1", STAMP, WHEN, ["/dev/vg0/web1-snap"], "{}"),
+             en.verdict_plan(REPO, "web1", STAMP, "20261202T031500Z", "{}"), en.prune_plan(REPO, "web1", en.Keep(3))]
+    got = [e for p in plans for e in _effects(p)]
+    assert got == [(REPO_ADD, REPO.url, None)] * 3 + [(REPO_PRUNE, REPO.url, "web1"), (REPO_ADD, REPO.url, None)]
+    assert [e for p in plans for e in _oracle(p)] == got
+
+
+@pytest.mark.parametrize("argv", [("borg", "delete", "/srv/r"), ("borg", "prune", "--keep-last", "1", "/srv/r"),
+                                  ("borg", "prune", "--glob-archives", "*", "--keep-last", "1", "/srv/r"),
+                                  ("borg", "prune", "--glob-archives", "web1-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T"
+                                   "[0-9][0-9][0-9][0-9][0-9][0-9]Z", "-P", "x", "--keep-last", "1", "/srv/r"),
+                                  ("borg", "recreate", "/srv/r"), ("borg", "key", "change-passphrase", "/srv/r")])
+def test_other_changing_borg_commands_are_unknown_to_both(argv: tuple[str, ...]) -> None:
+    plan = Plan("x").add("x", en._cmd(REPO, en.Kind.CHANGE, *argv[1:]))
+    assert [a for a, _o, _d in _effects(plan)] == [UNKNOWN]
+    assert [a for a, _o, _d in _oracle(plan)] == [UNKNOWN]
+
+
+def test_the_oracle_refuses_a_repository_the_run_was_not_given() -> None:
+    eff = plan_safety.Effect(REPO_PRUNE, REPO.url, None, "web1")
+    assert [r for r, _ in plan_safety._check_repo(eff)] == ["files", "confirm"]
+
+
+# -- real repositories, through the executor -------------------------------------------------------
+
+
+@dataclass
+class Bed:
+    tmp: Path
+    repo: en.Repo
+    run: Executor  # a place executor on this machine whose place is the repository
+    disks: list[Path]
+
+    def execute(self, plan: Plan, *targets: str) -> list[str]:
+        return self.run.execute(plan, confirmed(",".join(targets)) if targets else frozenset())
+
+    def borg(self, *argv: str, stdin: str | None = None) -> str:
+        env = {**os.environ, **dict(en.env(self.repo))}
+        return subprocess.run(("borg", *argv), env=env, input=stdin, capture_output=True, text=True,
+                              check=True).stdout
+
+    def archives(self) -> list[str]:
+        return [a.name for a in en.parse_list(self.borg("list", "--json", self.repo.url), "test")]
+
+    def backup(self, stamp: str) -> None:
+        sealed = en.seal(json.dumps({"guest": "web1", "stamp": stamp}), "-----BEGIN SSH SIGNATURE-----\n")
+        self.execute(en.backup_plan(self.repo, "web1", stamp, WHEN, [str(d) for d in self.disks], sealed))
+
+    def extract(self, archive: str, item: str) -> bytes:
+        env = {**os.environ, **dict(en.env(self.repo))}
+        cmd = en.extract(self.repo, archive, item)
+        return subprocess.run(cmd.argv, env=env, capture_output=True, check=True).stdout
+
+    def stored(self, archive: str) -> int:
+        """Bytes only this archive holds in the repository (borg's deduplicated size): what it
+        added, while it is the newest."""
+        info = json.loads(self.borg("info", "--json", self.repo.archive(archive)))
+        return int(info["archives"][0]["stats"]["deduplicated_size"])
+
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in Path(self.repo.url).rglob("*") if f.is_file())
+
+
+def _host(name: str) -> Host:
+    site = replace(load_site(resolve_site("demo")), name=name, recorded=False)
+    return Host(site, LocalRunner(name), "test:///default")
+
+
+@pytest.fixture
+def bed(tmp_path: Path) -> Iterator[Bed]:
+    (tmp_path / "pass").write_text("test-only-passphrase\n")
+    (tmp_path / "pass").chmod(0o600)
+    repo = en.parse_repo(str(tmp_path / "repo"), str(tmp_path / "pass"), base_dir=str(tmp_path / "borg"))
+    disks = [tmp_path / "vda", tmp_path / "vdb"]
+    for i, d in enumerate(disks):  # 16 MiB of seeded data that compression cannot shrink (dedup only)
+        d.write_bytes(b"".join(hashlib.sha256(b"%d-%d" % (i, n)).digest() for n in range(16 * MiB // 32)))
+    host = _host("kvm1")
+    run = Executor(host, lambda _l: None, places={"kvm1": repo.url}, place=True)
+    b = Bed(tmp_path, repo, run, disks)
+    b.execute(en.init_plan(repo))
+    yield b
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_backup_is_one_archive_with_the_disks_and_the_sealed_manifest(bed: Bed) -> None:
+    bed.backup(STAMP)
+    name = en.archive_name("web1", STAMP)
+    assert bed.archives() == [name]
+    items = {i.path: i.size for i in en.parse_items(bed.borg("list", "--json-lines", bed.repo.archive(name)), "t")}
+    disk_items = [en.device_item(str(d)) for d in bed.disks]
+    assert {en.MANIFEST_ITEM, *disk_items} <= set(items)
+    for d, item in zip(bed.disks, disk_items, strict=True):
+        assert _sha(bed.extract(name, item)) == _sha(d.read_bytes())
+    manifest, signature = en.unseal(bed.extract(name, en.MANIFEST_ITEM).decode(), name)
+    assert json.loads(manifest) == {"guest": "web1", "stamp": STAMP}
+    assert signature.startswith("-----BEGIN SSH SIGNATURE-----")
+
+
+def test_a_second_backup_stores_only_what_changed(bed: Bed) -> None:
+    bed.backup(STAMP)
+    first = bed.stored(en.archive_name("web1", STAMP))
+    with bed.disks[0].open("r+b") as f:  # 256 KiB of new (seeded, incompressible) data in vda
+        f.seek(3 * MiB)
+        f.write(b"".join(hashlib.sha256(b"new-%d" % n).digest() for n in range(8192)))
+    bed.backup("20261202T020000Z")
+    second = bed.stored(en.archive_name("web1", "20261202T020000Z"))
+    # borg's chunks average 2 MiB: the change renews one or two of vda's, none of vdb's
+    assert second < first // 4
+    assert _sha(bed.extract(en.archive_name("web1", "20261202T020000Z"), en.device_item(str(bed.disks[0])))) \
+        == _sha(bed.disks[0].read_bytes())
+
+
+def test_prune_keeps_the_newest_of_one_guest_only(bed: Bed) -> None:
+    for day in ("01", "02", "03"):
+        bed.backup(f"202612{day}T020000Z")
+    bed.execute(en.verdict_plan(bed.repo, "web1", "20261203T020000Z", "20261203T050000Z", '{"booted": true}'))
+    bed.borg("create", "--stdin-name", "x", f"{bed.repo.url}::web10-20261201T020000Z", "-", stdin="other guest")
+    bed.execute(en.prune_plan(bed.repo, "web1", en.Keep(last=1)), "web1")
+    assert sorted(bed.archives()) == ["web1-20261203T020000Z", "web1-20261203T020000Z.verified-20261203T050000Z",
+                                      "web10-20261201T020000Z"]
+
+
+def test_a_prune_without_its_guest_confirmed_is_not_run(bed: Bed) -> None:
+    bed.backup(STAMP)
+    with pytest.raises(Exception, match="confirm"):
+        bed.execute(en.prune_plan(bed.repo, "web1", en.Keep(last=1)))
+    assert bed.archives() == [en.archive_name("web1", STAMP)]
+
+
+def test_the_gate_refuses_another_repository(bed: Bed, tmp_path: Path) -> None:
+    other = replace(bed.repo, url=str(tmp_path / "other"))
+    with pytest.raises(Refused, match=r"(?s)not this run's.*\[rule files\]"):
+        bed.execute(en.init_plan(other))
+    assert not (tmp_path / "other").exists()
+
+
+def test_an_append_only_repository_keeps_what_a_host_prunes(bed: Bed) -> None:
+    """The place's owner sets append-only (``borg config REPO append_only 1``, or the SSH forced
+    command ``borg serve --append-only``): the host's prune and compact hide archives from the
+    list but free nothing, so the owner can roll the repository back."""
+    bed.backup(STAMP)
+    bed.backup("20261202T020000Z")
+    bed.borg("config", bed.repo.url, "append_only", "1")
+    before = bed.size()
+    bed.execute(en.prune_plan(bed.repo, "web1", en.Keep(last=1)), "web1")
+    assert bed.archives() == ["web1-20261202T020000Z"]
+    assert bed.size() >= before  # every segment is still there: nothing was deleted
