@@ -27,8 +27,10 @@ from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.site import Site
 from kvmops.transfer import commands as tc
+from kvmops.transfer import engine as en
 from kvmops.transfer import lvm as tl
-from kvmops.transfer.manifest import DiskBackup, Manifest
+from kvmops.transfer.engine import Repo
+from kvmops.transfer.manifest import ENGINE_FORMAT, DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts
 from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
@@ -45,6 +47,7 @@ class Ctx:
 
     target: HostFacts
     place: PlaceFacts
+    repo: Repo | None = None  # a backup in an engine's repository (manifest format 2) is read from there
 
 
 def choose(place: PlaceFacts, guest: str, stamp: str = "", *, allow_unsigned: bool = False) -> Backup:
@@ -250,12 +253,18 @@ def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
     if d.state == RESTORED:  # checked when it was restored; a guest may have written to it since: never again
         return plan.noop(f"{site.vg}/{d.lv} is marked restored from this backup already (its sha256 was checked)")
-    codec = tc.codec(m.compression)
-    t = Transfer(Endpoint(place.label, codec.decompress(path)), Endpoint(site.name, tc.dd_write(there)),
-                 size=d.backup.size, verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256,
-                 key=dev)
-    plan.add(f"decompress {path} ({codec.name}) on {place.label} and stream it into {site.vg}/{d.lv}; its sha256 "
-             "must be the manifest's, on both ends", t)
+    if m.format == ENGINE_FORMAT:
+        need(c.repo is not None, f"the backup {m.stamp} of {m.guest} is in a {m.engine} repository: name it")
+        assert c.repo is not None
+        source = Endpoint(site.name, en.extract(c.repo, m.archive, d.backup.file))
+        how = f"extract {d.backup.file} of {c.repo}::{m.archive} ({m.engine}) on {site.name}"
+    else:
+        codec = tc.codec(m.compression)
+        source = Endpoint(place.label, codec.decompress(path))
+        how = f"decompress {path} ({codec.name}) on {place.label}"
+    t = Transfer(source, Endpoint(site.name, tc.dd_write(there)), size=d.backup.size,
+                 verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256, key=dev)
+    plan.add(f"{how} and stream it into {site.vg}/{d.lv}; its sha256 must be the manifest's, on both ends", t)
     return plan.add("mark the restore complete (checked)", tl.retag(site.vg, d.lv, add=[RESTORED], remove=[RESTORING]))
 
 

@@ -37,6 +37,8 @@ from kvmops.bounded import load_json
 from kvmops.cmd import Cmd, Kind
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.plan import Plan
+from kvmops.transfer.manifest import ENGINE_FORMAT, ManifestError, parse_manifest
+from kvmops.transfer.place import Backup, Place
 
 ENGINE = "borg"
 BORG = "/usr/bin/borg"
@@ -375,3 +377,41 @@ def parse_items(text: str, where: str) -> tuple[Item, ...]:
             raise RepoError(f"{where}: an item without path or size")
         out.append(Item(d["path"], str(d.get("type", "")), d["size"]))
     return tuple(out)
+
+
+MAX_BACKUPS_READ = 1000  # a guest's backups whose manifests one read extracts at most (newest first)
+
+
+def place_of(repo: Repo, host: str) -> Place:
+    """The repository as the restore's place (``label``: the host borg runs on)."""
+    return Place(host, repo.url)
+
+
+def backups_of(archives: Iterable[Archive], guest: str) -> tuple[Archive, ...]:
+    """``guest``'s backup archives (not its verdicts), newest first, at most :data:`MAX_BACKUPS_READ`."""
+    mine = sorted((a for a in archives if a.guest == guest and not a.verified), key=lambda a: a.stamp, reverse=True)
+    return tuple(mine[:MAX_BACKUPS_READ])
+
+
+def backup_of(archive: Archive, sealed: str | None, items: Iterable[str] = ()) -> Backup:
+    """One archive as a backup: complete when its sealed manifest reads back, is of format 2,
+    names this very archive and only items the archive holds."""
+    name = archive.name
+
+    def incomplete(why: str) -> Backup:
+        return Backup(archive.guest, archive.stamp, name, (), None, why)
+
+    if sealed is None:
+        return incomplete(f"no {MANIFEST_ITEM} in the archive (not a backup kvmops finished)")
+    try:
+        text, signature = unseal(sealed, f"{name}/{MANIFEST_ITEM}")
+        m = parse_manifest(text, f"{name}/{MANIFEST_ITEM}")
+    except (KvmopsError, ManifestError) as exc:
+        return incomplete(f"its manifest does not read back: {exc}")
+    have = set(items)
+    missing = [d.file for d in m.disks if d.file not in have]
+    if m.format != ENGINE_FORMAT or m.archive != name or (m.guest, m.stamp) != (archive.guest, archive.stamp):
+        return incomplete("its manifest names another backup")
+    if missing:
+        return incomplete(f"its data item(s) {', '.join(missing)} are missing from the archive")
+    return Backup(archive.guest, archive.stamp, name, (), m, text=text, signature=signature)

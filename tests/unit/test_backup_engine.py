@@ -16,15 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.errors import InvalidInput, KvmopsError
+from kvmops.errors import InvalidInput, KvmopsError, SafetyError
 from kvmops.executor import Executor, Refused, confirmed
+from kvmops.facts.engine import read_repo
+from kvmops.facts.place import verify_backups
 from kvmops.host import Host
 from kvmops.plan import Plan
+from kvmops.procedures import lv_backup_restore as rs
+from kvmops.procedures.base import PreconditionFailed
 from kvmops.runners.local import LocalRunner
 from kvmops.safety.effects import REPO_ADD, REPO_PRUNE, UNKNOWN, Where, effects
+from kvmops.safety.rules import Context, RunState, judge
 from kvmops.site import load_site, resolve_site
 from kvmops.transfer import engine as en
+from kvmops.transfer.manifest import ENGINE_FORMAT, Manifest, ManifestError, parse_manifest
+from kvmops.transfer.place import Backup, PlaceFacts
 from tests.support import oracle_effects, plan_safety
+from tests.unit import test_lv_backup as tlb
 
 pytestmark = pytest.mark.skipif(shutil.which("borg") is None, reason="borg is not installed (scripts/bootstrap)")
 
@@ -260,3 +268,94 @@ def test_an_append_only_repository_keeps_what_a_host_prunes(bed: Bed) -> None:
     bed.execute(en.prune_plan(bed.repo, "web1", en.Keep(last=1)), "web1")
     assert bed.archives() == ["web1-20261202T020000Z"]
     assert bed.size() >= before  # every segment is still there: nothing was deleted
+
+
+# -- restores: format 2 beside format 1 ----------------------------------------------------------
+
+
+def _engine_backup(xml: str = "") -> tuple[Backup, Manifest]:
+    """web1's signed demo backup (format 1) as borg would hold it (format 2, unsigned here)."""
+    old = rs.choose(tlb.CHECKED, "web1")
+    assert old.manifest is not None
+    m = replace(old.manifest, format=ENGINE_FORMAT, engine="borg", archive=en.archive_name("web1", old.stamp),
+                disks=tuple(replace(d, file=f"dev/vg_guests/{d.lv}-snap", compressed_sha256=d.sha256)
+                            for d in old.manifest.disks), xml=xml or old.manifest.xml)
+    archive = en.parse_archive(m.archive)
+    assert archive is not None
+    return en.backup_of(archive, en.seal(m.to_json(), ""), {d.file for d in m.disks} | {en.MANIFEST_ITEM}), m
+
+
+def test_an_engine_manifest_reads_back_and_names_its_own_archive_only() -> None:
+    b, m = _engine_backup()
+    assert b.complete and b.manifest == m and parse_manifest(m.to_json(), "m") == m
+    for bad in (replace(m, archive="web1-20261202T020000Z"), replace(m, engine="restic"),
+                replace(m, disks=(replace(m.disks[0], file="dev/../etc/shadow"),)),
+                replace(m, disks=(replace(m.disks[0], compressed_sha256="c" * 64),))):
+        with pytest.raises(ManifestError):
+            parse_manifest(bad.to_json(), "m")
+    archive = en.parse_archive(m.archive)
+    assert archive is not None
+    assert "missing" in en.backup_of(archive, en.seal(m.to_json(), ""), {en.MANIFEST_ITEM}).problem
+    assert "another backup" in en.backup_of(replace(archive, name="web1-20261202T020000Z", stamp="20261202T020000Z"),
+                                            en.seal(m.to_json(), ""), {m.disks[0].file}).problem
+    assert "does not read back" in en.backup_of(archive, "[" * 50 + "]" * 50).problem
+    assert not en.backup_of(archive, None).complete
+
+
+def test_an_engine_backup_restores_through_borg_extract_and_its_definition_passes_the_gate() -> None:
+    b, m = _engine_backup()
+    c = rs.Ctx(tlb.target(), PlaceFacts(en.place_of(REPO, "demo"), True, (b,)), repo=REPO)
+    lvs, disk, define = rs.procedure(c, b, new_name="web1-copy", define=True).preview
+    t = disk.steps[0].transfer
+    assert t is not None and t.expect == m.disks[0].sha256
+    assert t.source.cmd.argv == ("borg", "extract", "--stdout", f"{REPO.url}::{m.archive}", m.disks[0].file)
+    assert t.source.host == "demo" and not t.source.cmd.mutates
+    assert t.target.cmd.argv[:2] == ("dd", "of=/dev/rl_build/vmweb1-copy")
+    ctx = Context(facts={"demo": c.target})
+    where = Where("demo", c.target.site.vg, lambda _p: None, {})
+    found = judge(effects([*lvs.steps, *disk.steps, *define.steps], where), ctx, RunState())
+    assert found == []
+    with pytest.raises(PreconditionFailed, match="borg repository: name it"):
+        rs.procedure(replace(c, repo=None), b)
+
+
+def test_an_engine_backups_hostile_definition_is_refused_by_the_xml_policy() -> None:
+    b, m = _engine_backup()
+    evil = m.xml.replace("</devices>", "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' "
+                                       "slot='0' function='0'/></source></hostdev></devices>")
+    b, m = _engine_backup(evil)
+    c = rs.Ctx(tlb.target(), PlaceFacts(en.place_of(REPO, "demo"), True, (b,)), repo=REPO)
+    define = rs.procedure(c, b, new_name="web1-copy", define=True).preview[2]
+    refusals = judge(effects(define.steps, Where("demo", c.target.site.vg, lambda _p: None, {})),
+                     Context(facts={"demo": c.target}), RunState())
+    assert "xml-policy" in {r.rule for r in refusals} and any("hostdev" in r.why for r in refusals)
+
+
+def test_an_old_format_backup_still_restores_from_its_folder() -> None:
+    old = rs.choose(tlb.CHECKED, "web1")
+    assert old.manifest is not None and old.manifest.format == 1
+    disk = rs.procedure(rs.Ctx(tlb.target(), tlb.PLACE_FACTS), old).preview[1]
+    t = disk.steps[0].transfer
+    assert t is not None and t.source.host == "demo2" and t.source.cmd.argv[0] in ("zstd", "gzip")
+
+
+def test_a_repository_is_read_back_as_backups(bed: Bed) -> None:
+    """Real borg: a complete backup, one whose manifest names another archive, one without a
+    manifest; the unsigned one is refused for a restore unless the operator allows it."""
+    _b, m = _engine_backup()
+    items = [str(d) for d in bed.disks]
+    m = replace(m, disks=(replace(m.disks[0], file=en.device_item(items[0]), sha256=_sha(bed.disks[0].read_bytes()),
+                                  compressed_sha256=_sha(bed.disks[0].read_bytes())),))
+    bed.execute(en.backup_plan(bed.repo, "web1", m.stamp, WHEN, items[:1], en.seal(m.to_json(), "")))
+    later = "20261230T020000Z"
+    bed.execute(en.backup_plan(bed.repo, "web1", later, WHEN, items[:1], en.seal(m.to_json(), "")))
+    bed.borg("create", f"{bed.repo.url}::web1-20261231T020000Z", str(bed.disks[1]))
+    facts = read_repo(bed.repo, bed.run.host, "web1")
+    got = {b.stamp: (b.complete, b.problem) for b in facts.backups}
+    assert got == {m.stamp: (True, ""), later: (False, "its manifest names another backup"),
+                   "20261231T020000Z": (False, f"no {en.MANIFEST_ITEM} in the archive (not a backup kvmops finished)")}
+    checked = verify_backups(facts, tlb.DEMO, "web1")
+    with pytest.raises(SafetyError, match="not trusted"):
+        rs.choose(checked, "web1")
+    assert rs.choose(checked, "web1", allow_unsigned=True).manifest == m
+    assert not read_repo(replace(bed.repo, url=str(bed.tmp / "none")), bed.run.host, "web1").exists
