@@ -37,6 +37,7 @@ from kvmops.bounded import load_json
 from kvmops.cmd import Cmd, Kind
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.plan import Plan
+from kvmops.site import Site
 from kvmops.transfer.manifest import ENGINE_FORMAT, ManifestError, parse_manifest
 from kvmops.transfer.place import Backup, Place
 
@@ -101,6 +102,11 @@ def parse_repo(url: str, passphrase_file: str, ssh_key: str = "", base_dir: str 
     if not passphrase_file:
         raise InvalidInput("no passphrase file for the backup repository: set [backup] passphrase_file")
     return Repo(url, passphrase_file, ssh_key, base_dir)
+
+
+def repo_of(site: Site) -> Repo:
+    """The repository a site's ``[backup]`` table names (refused, saying which key, when it names none)."""
+    return parse_repo(site.backup_repository, site.backup_passphrase_file, site.backup_ssh_key)
 
 
 def archive_name(guest: str, stamp: str) -> str:

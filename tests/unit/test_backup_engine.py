@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.errors import InvalidInput, KvmopsError, SafetyError
+from kvmops.errors import ConfigError, InvalidInput, KvmopsError, SafetyError
 from kvmops.executor import Executor, Refused, confirmed
 from kvmops.facts.engine import read_repo
 from kvmops.facts.place import verify_backups
@@ -359,3 +359,45 @@ def test_a_repository_is_read_back_as_backups(bed: Bed) -> None:
         rs.choose(checked, "web1")
     assert rs.choose(checked, "web1", allow_unsigned=True).manifest == m
     assert not read_repo(replace(bed.repo, url=str(bed.tmp / "none")), bed.run.host, "web1").exists
+
+
+def test_a_hosts_key_with_the_append_only_forced_command_cannot_delete(bed: Bed) -> None:
+    """The place's ``authorized_keys`` gives the host's key ``command="borg serve --append-only
+    --restrict-to-path DIR"`` (here a stand-in for ssh runs exactly that, whatever the client
+    asks). Through it, kvmops' own prune and compact, a ``borg delete`` of the whole repository
+    and another path all fail to free or reach anything: every segment stays."""
+    bed.backup(STAMP)
+    bed.backup("20261202T020000Z")
+    forced = bed.tmp / "ssh"
+    forced.write_text(f"#!/bin/sh\nexec borg serve --append-only --restrict-to-path {bed.repo.url}\n")
+    forced.chmod(0o700)
+    remote = replace(bed.repo, url=f"ssh://place{bed.repo.url}")
+    env = {**os.environ, **dict(en.env(remote)), "BORG_RSH": str(forced), "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+           "BORG_DELETE_I_KNOW_WHAT_I_AM_DOING": "YES"}
+    segments = sorted(p.name for p in Path(bed.repo.url, "data").rglob("*") if p.is_file())
+    before = bed.size()
+    for cmd in (en.prune(remote, "web1", en.Keep(last=1)), en.compact(remote)):
+        subprocess.run(cmd.argv, env=env, capture_output=True, check=True, timeout=120)
+    subprocess.run(("borg", "delete", remote.url), env=env, capture_output=True, timeout=120)
+    other = subprocess.run(("borg", "list", f"ssh://place{bed.tmp}/other"), env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert other.returncode != 0 and "not allowed" in other.stderr
+    assert set(segments) <= {p.name for p in Path(bed.repo.url, "data").rglob("*") if p.is_file()}
+    assert bed.size() >= before
+
+
+def test_a_site_names_its_repository(tmp_path: Path) -> None:
+    from tests.unit.test_site import write
+
+    site = load_site(str(write(tmp_path, '[backup]\nrepository = "ssh://kvmops@place/srv/kvmops-borg/h"\n'
+                                         'passphrase_file = "/root/.config/kvmops/borg-pass"\n'
+                                         'repository_ssh_key = "/root/.ssh/id_kvmops_borg"\n')))
+    repo = en.repo_of(site)
+    assert (repo.url, repo.passphrase_file, repo.ssh_key) == ("ssh://kvmops@place/srv/kvmops-borg/h",
+                                                              "/root/.config/kvmops/borg-pass",
+                                                              "/root/.ssh/id_kvmops_borg")
+    with pytest.raises(InvalidInput, match=r"\[backup\] repository"):
+        en.repo_of(load_site(str(write(tmp_path, ""))))
+    for bad in ('repository = "srv/x"', 'repository = "/srv/x y"', 'passphrase_file = "pass"'):
+        with pytest.raises(ConfigError, match="backup"):
+            load_site(str(write(tmp_path, f"[backup]\n{bad}\n")))
