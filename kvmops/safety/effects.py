@@ -254,20 +254,55 @@ def _nmcli(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
 _BORG_GLOB = re.compile(r"(?P<guest>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?:\[0-9\]){8}T(?:\[0-9\]){6}Z(?:\.verified-\*)?")
 
 
+# The options of kvmops' own borg commands (True: takes a value). Any other option is unknown:
+# some run commands (--content-from-command, --paths-from-command, --rsh, --remote-path).
+_BORG_OPTS: dict[str, dict[str, bool]] = {
+    "init": {"--encryption=repokey-blake2": False, "--make-parent-dirs": False},
+    "create": {"--read-special": False, "--compression": True, "--timestamp": True, "--stdin-name": True},
+    "prune": {"--list": False, "--glob-archives": True, "--keep-last": True, "--keep-daily": True,
+              "--keep-weekly": True, "--keep-monthly": True},
+    "compact": {},
+}
+
+
+def _borg_args(a: tuple[str, ...]) -> tuple[list[str], dict[str, str]] | None:
+    """A borg command's positional arguments and options, or None when it is not one of
+    kvmops' own shapes (an unknown verb or option, an option twice, a value missing)."""
+    opts = _BORG_OPTS.get(a[1]) if len(a) > 2 else None
+    if opts is None:
+        return None
+    pos: list[str] = []
+    seen: dict[str, str] = {}
+    rest = iter(a[2:])
+    for x in rest:
+        if not x.startswith("-") or x == "-":
+            pos.append(x)
+        elif x in opts and x not in seen:
+            value = next(rest, None) if opts[x] else ""
+            if value is None:
+                return None
+            seen[x] = value
+        else:
+            return None
+    return pos, seen
+
+
 def _borg(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
     """borg init/create (archives added to a repository), compact (the space of pruned ones
     freed), prune of one guest's archives (``--glob-archives GUEST-<stamp>``; its target:
-    the guest). Anything else of borg that changes is unknown."""
-    verb, last = (a[1], a[-1]) if len(a) > 2 else ("", "")
-    if verb in ("init", "compact"):
-        return [one(REPO_ADD, last)]
-    if verb == "create":
-        archive = next((x for x in a[2:] if "::" in x), None)
-        return [one(REPO_ADD, archive.split("::", 1)[0])] if archive else None
-    m = _BORG_GLOB.fullmatch(_opt(a, "--glob-archives") or "")
-    selectors = [x for x in a if x.split("=")[0] in ("-a", "-P", "--prefix", "--glob-archives")]
-    if verb == "prune" and m and selectors == ["--glob-archives"] and not last.startswith("-"):
-        return [one(REPO_PRUNE, last, m.group("guest"))]
+    the guest), each only in the shape kvmops makes it. Anything else of borg is unknown."""
+    parsed = _borg_args(a)
+    if parsed is None:
+        return None
+    pos, opts = parsed
+    verb = a[1]
+    if verb in ("init", "compact") and len(pos) == 1:
+        return [one(REPO_ADD, pos[0])]
+    if verb == "create" and len(pos) >= 2 and "::" in pos[0] and all(p == "-" or p.startswith("/") for p in pos[1:]):
+        return [one(REPO_ADD, pos[0].split("::", 1)[0])]
+    m = _BORG_GLOB.fullmatch(opts.get("--glob-archives", ""))
+    if verb == "prune" and m and len(pos) == 1 and any(k.startswith("--keep-") for k in opts):
+        return [one(REPO_PRUNE, pos[0], m.group("guest"))]
     return None
 
 

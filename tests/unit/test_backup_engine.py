@@ -129,7 +129,12 @@ def test_gate_and_oracle_name_what_each_borg_command_does() -> None:
                                   ("borg", "prune", "--glob-archives", "*", "--keep-last", "1", "/srv/r"),
                                   ("borg", "prune", "--glob-archives", "web1-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T"
                                    "[0-9][0-9][0-9][0-9][0-9][0-9]Z", "-P", "x", "--keep-last", "1", "/srv/r"),
-                                  ("borg", "recreate", "/srv/r"), ("borg", "key", "change-passphrase", "/srv/r")])
+                                  ("borg", "recreate", "/srv/r"), ("borg", "key", "change-passphrase", "/srv/r"),
+                                  ("borg", "create", "--content-from-command", "/srv/r::a", "--", "sh", "-c", "x"),
+                                  ("borg", "create", "--paths-from-command", "/srv/r::a", "--", "sh"),
+                                  ("borg", "init", "--rsh", "sh -c x", "/srv/r"),
+                                  ("borg", "compact", "--remote-path", "/tmp/x", "/srv/r"),
+                                  ("borg", "create", "/srv/r::a", "relative/path")])
 def test_other_changing_borg_commands_are_unknown_to_both(argv: tuple[str, ...]) -> None:
     plan = Plan("x").add("x", en._cmd(REPO, en.Kind.CHANGE, *argv[1:]))
     assert [a for a, _o, _d in _effects(plan)] == [UNKNOWN]
