@@ -38,6 +38,7 @@ from kvmops.procedures import lv_backup as bk
 from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.guest_move import closed
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
+from kvmops.site import Site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import engine as en
 from kvmops.transfer import lvm as tl
@@ -62,6 +63,15 @@ class Ctx:
     place: PlaceFacts
     sealed: str = ""
     sums: Mapping[str, str] = field(default_factory=dict)  # disk target -> its snapshot's sha256
+
+
+def repo_for(site: Site, repository: str = "") -> en.Repo | None:
+    """The repository a backup goes into: ``repository`` when given (with the site's passphrase
+    file and SSH key), else the site's ``[backup] repository``; None when neither names one
+    (the backup goes to a place's folder, :mod:`kvmops.procedures.lv_backup`)."""
+    if repository:
+        return en.parse_repo(repository, site.backup_passphrase_file, site.backup_ssh_key)
+    return en.repo_of(site) if site.backup_repository else None
 
 
 def read_ctx(source: Host, repo: en.Repo, guest: str) -> Ctx:

@@ -106,7 +106,8 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "lv-backup": ({"guest": "test1", "restart": True, "keep": 1, "place": "demo2:/srv/backups-never-recorded"},
                   ["virsh shutdown test1", "lvcreate --snapshot --name vmtest1-20", "virsh start test1",
                    "mkdir -p -m 0700 -- /srv/backups-never-recorded/test1/20", "demo$ gzip --fast --stdout -- "
-                   "/dev/rl_build/vmtest1-20", "install -D -m 0600 /dev/stdin /srv/backups-never-recorded/test1/20",
+                   "/dev/rl_build/vmtest1-20", "demo$ ssh-keygen -q -Y sign -n kvmops-backup -f ",
+                   "install -D -m 0600 /dev/stdin /srv/backups-never-recorded/test1/20",
                    "lvremove rl_build/vmtest1-20"], {}),
     "lv-backup-restore": ({"guest": "influx", "backup": "20261126T020000Z", "new_name": "influx-old"},
                           ["lvcreate --name vminflux-old --size 20g", "demo2$ gzip --decompress --stdout -- "
