@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import KvmopsError
-from kvmops.executor import Executor
+from kvmops.executor import Executor, Refused
 from kvmops.facts.engine import read_repo
 from kvmops.facts.signing import verify_text
 from kvmops.host import Host, connect
 from kvmops.procedures import lv_backup_engine as be
 from kvmops.procedures.base import PreconditionFailed
-from kvmops.procedures.stages import run_on
+from kvmops.procedures.stages import Stage, Staged, run_on
 from kvmops.runners.local import LocalRunner
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import ENGINE_FORMAT, parse_manifest
@@ -136,3 +136,28 @@ def test_a_sealed_manifest_for_other_snapshots_is_refused(bed: Bed) -> None:
         be._create(sealed, "influx", STAMP, WHEN)
     text, _ = en.unseal(sealed.sealed, "t")
     assert parse_manifest(text, "t").archive == f"influx-{STAMP}"
+
+
+def test_a_stage_reads_the_sums_and_the_signature_then_its_plan_runs_through_the_executor(bed: Bed) -> None:
+    """The archive's stage as lv-backup runs it (apply mode, on this machine): ``prepare`` reads,
+    the plan holds the sealed manifest, the executor runs ``borg create`` after the gate."""
+    devices = {"vda": str(bed.disk)}
+    after = be._after(ctx(bed), "influx", WHEN)
+    seen: list[be.Ctx] = []
+
+    def prepare(c: be.Ctx) -> be.Ctx:
+        sealed = be.seal_backup(lambda cmd: bed.host.runner.run(cmd).stdout, c, "influx", STAMP, WHEN, devices)
+        seen.append(sealed)
+        return sealed
+
+    staged: Staged[be.Ctx] = Staged("t", facts_of=lambda c, _side: c.source)
+    staged.add(Stage("make the archive", be.SOURCE, lambda c: en.backup_plan(c.repo, "influx", STAMP, WHEN,
+                                                                            devices.values(), c.sealed),
+                     prepare=prepare), en.backup_plan(bed.repo, "influx", STAMP, WHEN, devices.values(), "{}"))
+    ran = run_on({be.SOURCE: bed.host}, staged, lambda _ex: after, repos={be.SOURCE: bed.repo.url})
+    assert len(seen) == 1 and ran.lines[0].startswith("[source] 1. done: one archive")
+    (b,) = read_repo(bed.repo, bed.host, "influx").of("influx")
+    assert b.complete and b.text == en.unseal(seen[0].sealed, "t")[0]
+    with pytest.raises(Refused):  # another repository than the run's: refused before anything runs
+        run_on({be.SOURCE: bed.host}, staged, lambda _ex: after, repos={be.SOURCE: str(bed.tmp / "other")})
+    assert not (bed.tmp / "other").exists()
