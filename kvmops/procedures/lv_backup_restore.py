@@ -157,10 +157,12 @@ def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
+def mapping(c: Ctx, backup: Backup, new_name: str, isolated: bool = False) -> XmlMap:
+    """How the backup's definition becomes the target's; ``isolated``: with no network at all
+    (a scratch guest that proves the restore boots: its bridges need not exist here)."""
     m = manifest(backup)
     site = c.target.site
-    bridges = bridge_map(m.networks, site)
+    bridges = {} if isolated else bridge_map(m.networks, site)
     have = set(c.target.net.bridges())
     for old, new in bridges.items():
         need(new in have, f"the guest's bridge {old} carried VLAN {m.networks[old]}; its bridge on {site.name} is "
@@ -176,10 +178,11 @@ def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
              f"{site.name}: copy it there first")
     eject = frozenset(p for p in (dom.cdrom,) if p and not c.target.exists(p))
     name = new_name or m.guest
-    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=name != m.guest, eject=eject)
+    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=name != m.guest, eject=eject,
+                  isolated=isolated)
 
 
-def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
+def check(c: Ctx, backup: Backup, new_name: str, define: bool, isolated: bool = False) -> str:
     """What the restore will do, or a refusal saying what to do."""
     m = manifest(backup)
     name = new_name or m.guest
@@ -200,7 +203,8 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
                  "overwrite": "EXISTS: overwritten only with confirm=" + (d.there.path if d.there else "")}[d.state]
               for d in ds]
     if define:
-        xm = mapping(c, backup, new_name)
+        xm = mapping(c, backup, new_name, isolated)
+        lines += ["no network: every interface of its definition is left out"] if isolated else []
         lines.append(f"guest {xm.name} defined" + (" with a new UUID and new MAC addresses" if xm.new_identity
                                                     else " with its own UUID and MAC addresses"))
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
@@ -268,8 +272,8 @@ def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     return plan.add("mark the restore complete (checked)", tl.retag(site.vg, d.lv, add=[RESTORED], remove=[RESTORING]))
 
 
-def _define(c: Ctx, backup: Backup, new_name: str) -> Plan:
-    xm = mapping(c, backup, new_name)
+def _define(c: Ctx, backup: Backup, new_name: str, isolated: bool = False) -> Plan:
+    xm = mapping(c, backup, new_name, isolated)
     site = c.target.site
     plan = Plan(f"define guest {xm.name} on {site.name}")
     if c.target.domain(xm.name) is not None:
@@ -299,14 +303,15 @@ def _start(c: Ctx, name: str, boot_seconds: float) -> Plan:
 
 
 def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = False, start: bool = False,
-              boot_seconds: float = DEFAULT_BOOT_SECONDS) -> Staged[Ctx]:
-    """The stages of the restore, previewed from ``c`` (each planned again when it runs)."""
+              boot_seconds: float = DEFAULT_BOOT_SECONDS, isolated: bool = False) -> Staged[Ctx]:
+    """The stages of the restore, previewed from ``c`` (each planned again when it runs);
+    ``isolated``: the guest is defined with no network (see :func:`mapping`)."""
     if new_name:
         names.guest_name(new_name)
     if start and not define:
         raise InvalidInput("start=True needs define=True (a guest must be defined to start)")
     need(boot_seconds > 0, "boot_seconds must be above 0")
-    check(c, backup, new_name, define)
+    check(c, backup, new_name, define, isolated)
     m = manifest(backup)
     name = new_name or m.guest
     staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}",
@@ -318,8 +323,8 @@ def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = Fals
         staged.add(Stage(f"restore disk {d.dev}", TARGET, _restorer(backup, d.dev, new_name)),
                    _disk(after, backup, d.dev, new_name))
     if define:
-        staged.add(Stage("define the guest", TARGET, lambda x: _define(x, backup, new_name)),
-                   _define(after, backup, new_name))
+        staged.add(Stage("define the guest", TARGET, lambda x: _define(x, backup, new_name, isolated)),
+                   _define(after, backup, new_name, isolated))
     if start:
         staged.add(Stage("start it and verify that it boots", TARGET, lambda x: _start(x, name, boot_seconds)),
                    _start(after, name, boot_seconds))

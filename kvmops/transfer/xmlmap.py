@@ -30,6 +30,7 @@ class XmlMap:
     domain_type: str
     new_identity: bool = False
     eject: frozenset[str] = field(default_factory=frozenset)
+    isolated: bool = False  # every network interface left out: a scratch guest reaches nothing, nothing reaches it
 
 
 def vlans_of(xml: str, site: Site) -> dict[str, int]:
@@ -95,6 +96,9 @@ def _devices(devices: ET.Element, m: XmlMap) -> None:
     _set_text(devices, "emulator", m.emulator)
     for disk in devices.iterfind("disk"):
         _disk(disk, m)
+    if m.isolated:
+        for nic in devices.findall("interface"):
+            devices.remove(nic)
     for nic in devices.iterfind("interface"):
         src = nic.find("source")
         if nic.get("type") == "bridge" and src is not None:
