@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from kvmops import names
 from kvmops.cmd import Cmd
 from kvmops.errors import KvmopsError
+from kvmops.executor import Executor
 from kvmops.facts import read_facts
 from kvmops.facts.engine import read_repo
 from kvmops.guests import hostfile, lifecycle
@@ -74,11 +75,12 @@ def repo_for(site: Site, repository: str = "") -> en.Repo | None:
     return en.repo_of(site) if site.backup_repository else None
 
 
-def read_ctx(source: Host, repo: en.Repo, guest: str) -> Ctx:
-    """The source's facts (the guest's kept XML, the signing key) and the guest's archives."""
+def read_ctx(source: Host, repo: en.Repo, guest: str, place: PlaceFacts | None = None) -> Ctx:
+    """The source's facts (the guest's kept XML, the signing key) and the guest's archives
+    (``place``: as read before; no stage plans from them, and each read extracts every manifest)."""
     names.guest_name(guest)
     facts = read_facts(source, Wanted(paths=(hostfile.xml_path(source.site, guest), source.site.signing_key)))
-    return Ctx(facts, repo, read_repo(repo, source, guest))
+    return Ctx(facts, repo, place if place is not None else read_repo(repo, source, guest))
 
 
 def _bk(c: Ctx) -> bk.Ctx:
@@ -209,8 +211,14 @@ def run(source: Host, repo: en.Repo, staged: Staged[Ctx], guest: str, *confirm: 
     """Run the backup (apply) or walk its plan; confirmations are checked before the first change."""
     from kvmops.executor import confirmed
 
-    return run_on({SOURCE: source}, staged, lambda _ex: read_ctx(source, repo, guest), confirmed(*confirm),
-                  progress, repos={SOURCE: repo.url})
+    read: list[PlaceFacts] = []  # the repository is read once: the stages plan from the source's facts
+
+    def fresh(_ex: Mapping[str, Executor]) -> Ctx:
+        c = read_ctx(source, repo, guest, read[0] if read else None)
+        read[:] = [c.place]
+        return c
+
+    return run_on({SOURCE: source}, staged, fresh, confirmed(*confirm), progress, repos={SOURCE: repo.url})
 
 
 def verify(c: Ctx, guest: str, stamp: str) -> Verdict:

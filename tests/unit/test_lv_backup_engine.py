@@ -17,6 +17,7 @@ from kvmops.executor import Executor, Refused
 from kvmops.facts.engine import read_repo
 from kvmops.facts.signing import verify_text
 from kvmops.host import Host, connect
+from kvmops.plan import Plan
 from kvmops.procedures import lv_backup_engine as be
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.procedures.stages import Stage, Staged, run_on
@@ -161,3 +162,17 @@ def test_a_stage_reads_the_sums_and_the_signature_then_its_plan_runs_through_the
     with pytest.raises(Refused):  # another repository than the run's: refused before anything runs
         run_on({be.SOURCE: bed.host}, staged, lambda _ex: after, repos={be.SOURCE: str(bed.tmp / "other")})
     assert not (bed.tmp / "other").exists()
+
+
+def test_a_run_reads_the_repository_once_and_the_hosts_facts_before_each_stage(
+        bed: Bed, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = ctx(bed).source
+    reads: list[str] = []
+    monkeypatch.setattr(be, "read_facts", lambda host, wanted: reads.append(host.name) or source)
+    staged: Staged[be.Ctx] = Staged("t", facts_of=lambda c, _side: c.source)
+    for title in ("one", "two", "three"):
+        staged.add(Stage(title, be.SOURCE, lambda _c: Plan("nothing").noop("nothing to do")), Plan("nothing"))
+    before = len(bed.host.runner.records)
+    be.run(bed.host, bed.repo, staged, "influx")
+    lists = [r.command for r in bed.host.runner.records[before:] if r.command.startswith("borg list --json ")]
+    assert reads == ["demo"] * 3 and len(lists) == 1
