@@ -12,14 +12,27 @@ operator: it refuses to start when a guest or an LV of that name exists already.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
+
 from kvmops import names
+from kvmops.executor import Executor, confirmed
+from kvmops.facts import read_facts
+from kvmops.facts.engine import read_repo
+from kvmops.facts.place import verify_backups
 from kvmops.guests import hostfile
+from kvmops.host import Host
+from kvmops.hostfacts import Wanted
 from kvmops.lvm import commands as lvc
-from kvmops.plan import Call, Plan
+from kvmops.plan import Call, Plan, Progress
 from kvmops.procedures import lv_backup_restore as rs
-from kvmops.procedures.base import need
-from kvmops.procedures.stages import Stage, Staged
-from kvmops.transfer.place import Backup
+from kvmops.procedures.base import Verdict, need
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
+from kvmops.transfer import engine as en
+from kvmops.transfer.manifest import STAMP_FORMAT
+from kvmops.transfer.place import Backup, PlaceFacts
+from kvmops.transfer.xmlmap import media_of
 
 SUFFIX = "-verify"
 
@@ -95,3 +108,50 @@ def procedure(c: rs.Ctx, backup: Backup, *, scratch: str = "",
     staged.add(Stage("remove the scratch LVs", rs.TARGET, lambda x: _remove_lvs(x, scratch, lvs),
                      always=True), _remove_lvs(c, scratch, lvs, preview=True))
     return staged
+
+
+# -- running it from a repository --------------------------------------------------------------
+
+
+def read_ctx(target: Host, repo: en.Repo, guest: str, scratch: str = "", stamp: str = "",
+             place: PlaceFacts | None = None) -> rs.Ctx:
+    """The repository's backups of ``guest`` (signatures checked against the target's allowed
+    signers; ``place``: as read before), then the target's facts for the scratch guest."""
+    pf = place if place is not None else verify_backups(read_repo(repo, target, guest), target.site, guest)
+    scratch = scratch or scratch_name(guest)
+    chosen = {b.stamp: b for b in pf.complete(guest)}
+    done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
+    media = media_of(rs.manifest(done).xml) if done is not None else ()
+    wanted = Wanted(net=True, files=(hostfile.xml_path(target.site, scratch),), paths=media)
+    return rs.Ctx(read_facts(target, wanted), pf, repo=repo)
+
+
+def run(target: Host, repo: en.Repo, staged: Staged[rs.Ctx], backup: Backup, *, scratch: str = "",
+        progress: Progress | None = None) -> Ran:
+    """Run the verification (apply) or walk its plan. The scratch guest's name is confirmed by
+    the run itself: :func:`check` refused to plan when it was taken."""
+    m = rs.manifest(backup)
+    scratch = scratch or scratch_name(m.guest)
+    read: list[PlaceFacts] = []  # the repository is read once
+
+    def fresh(_ex: Mapping[str, Executor]) -> rs.Ctx:
+        c = read_ctx(target, repo, m.guest, scratch, m.stamp, read[0] if read else None)
+        read[:] = [c.place]
+        return c
+
+    return run_on({rs.TARGET: target}, staged, fresh, confirmed(scratch), progress, repos={rs.TARGET: repo.url})
+
+
+def verdict_text(backup: Backup, host: str, verdict: Verdict, checked: datetime) -> str:
+    """The verdict kept beside the backup (JSON): which backup, where, when, ok and why."""
+    m = rs.manifest(backup)
+    return json.dumps({"guest": m.guest, "stamp": m.stamp, "archive": m.archive, "host": host,
+                       "checked": checked.strftime(STAMP_FORMAT), "ok": verdict.ok, "lines": list(verdict.lines)},
+                      indent=1, sort_keys=True) + "\n"
+
+
+def record_plan(repo: en.Repo, backup: Backup, host: str, verdict: Verdict, checked: datetime) -> Plan:
+    """The verdict as one more archive beside the backup (an append-only repository takes it)."""
+    m = rs.manifest(backup)
+    return en.verdict_plan(repo, m.guest, m.stamp, checked.strftime(STAMP_FORMAT),
+                           verdict_text(backup, host, verdict, checked))

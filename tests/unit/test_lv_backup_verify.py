@@ -4,22 +4,30 @@ gate judges every stage, the definition by the XML policy)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from kvmops.executor import Executor, Refused
+from kvmops.facts.engine import read_repo
 from kvmops.facts.place import place_host
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
 from kvmops.hostfacts import Wanted
 from kvmops.lvm.facts import LV
 from kvmops.plan import Wait
+from kvmops.procedures import lv_backup_engine as be
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures import lv_backup_verify as vf
-from kvmops.procedures.base import PreconditionFailed
+from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.procedures.stages import run_on
+from kvmops.transfer import engine as en
 from tests.unit.test_lv_backup import CHECKED, DEMO, PLACE, PLACE_FACTS, G, commands, demo_facts
+from tests.unit.test_lv_backup_engine import STAMP, WHEN, Bed, bed  # noqa: F401 (the fixture)
+from tests.unit.test_lv_backup_engine import ctx as engine_ctx
 
 SCRATCH = "influx-verify"
 
@@ -89,3 +97,25 @@ def test_the_gate_refuses_removing_a_scratch_lv_this_run_did_not_make() -> None:
             Executor(host, lambda _l: None).execute(vf._remove_lvs(c, SCRATCH, lvs), facts=c.target)
     finally:
         host.close()
+
+
+def test_the_verdict_is_kept_beside_the_backup_as_an_archive(bed: Bed) -> None:  # noqa: F811 (the fixture)
+    """Real borg: a backup archive, then its verification's verdict as one more archive."""
+    after = be._after(engine_ctx(bed), "influx", WHEN)
+    sealed = be.seal_backup(lambda cmd: bed.host.runner.run(cmd).stdout, after, "influx", STAMP, WHEN,
+                            {"vda": str(bed.disk)})
+    ex = Executor(bed.host, lambda _l: None, places={"demo": bed.repo.url}, place=True)
+    ex.execute(en.backup_plan(bed.repo, "influx", STAMP, WHEN, [str(bed.disk)], sealed.sealed))
+    (b,) = read_repo(bed.repo, bed.host, "influx").of("influx")
+    checked = datetime(2026, 12, 2, 3, 15, tzinfo=UTC)
+    verdict = Verdict.of([(False, "no login prompt on the console of influx-verify within 300 s")])
+    ex.execute(vf.record_plan(bed.repo, b, "demo", verdict, checked))
+    name = f"influx-{STAMP}.verified-20261202T031500Z"
+    listed = json.loads(subprocess.run(en.list_archives(bed.repo).argv, env=dict(en.env(bed.repo)),
+                                       capture_output=True, check=True).stdout)
+    assert sorted(a["name"] for a in listed["archives"]) == [f"influx-{STAMP}", name]
+    kept = json.loads(subprocess.run(en.extract(bed.repo, name, en.VERDICT_ITEM).argv, env=dict(en.env(bed.repo)),
+                                     capture_output=True, check=True).stdout)
+    assert (kept["ok"], kept["archive"], kept["host"]) == (False, f"influx-{STAMP}", "demo")
+    assert "no login prompt" in kept["lines"][0]
+    assert [a.name for a in en.backups_of(en.parse_list(json.dumps(listed), "t"), "influx")] == [f"influx-{STAMP}"]
