@@ -31,7 +31,7 @@ from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import STAMP_FORMAT
-from kvmops.transfer.place import Backup, PlaceFacts
+from kvmops.transfer.place import Backup, Place, PlaceFacts
 from kvmops.transfer.xmlmap import media_of
 
 SUFFIX = "-verify"
@@ -142,6 +142,16 @@ def run(target: Host, repo: en.Repo, staged: Staged[rs.Ctx], backup: Backup, *, 
     return run_on({rs.TARGET: target}, staged, fresh, confirmed(scratch), progress, repos={rs.TARGET: repo.url})
 
 
+def run_from_place(target: Host, place: Place, place_host: Host, staged: Staged[rs.Ctx], backup: Backup, *,
+                   scratch: str = "", progress: Progress | None = None) -> Ran:
+    """:func:`run` for a backup in a place's folder (today's format): the data streams from there."""
+    m = rs.manifest(backup)
+    scratch = scratch or scratch_name(m.guest)
+    return run_on({rs.TARGET: target, rs.PLACE: place_host}, staged,
+                  lambda _ex: rs.read_ctx(target, place, place_host, m.guest, scratch, m.stamp), confirmed(scratch),
+                  progress, places={rs.PLACE: place.directory})
+
+
 def verdict_text(backup: Backup, host: str, verdict: Verdict, checked: datetime) -> str:
     """The verdict kept beside the backup (JSON): which backup, where, when, ok and why."""
     m = rs.manifest(backup)
@@ -155,3 +165,11 @@ def record_plan(repo: en.Repo, backup: Backup, host: str, verdict: Verdict, chec
     m = rs.manifest(backup)
     return en.verdict_plan(repo, m.guest, m.stamp, checked.strftime(STAMP_FORMAT),
                            verdict_text(backup, host, verdict, checked))
+
+
+def record(target: Host, repo: en.Repo, backup: Backup, verdict: Verdict, checked: datetime,
+           progress: Progress | None = None) -> list[str]:
+    """Keep the verdict beside the backup (:func:`record_plan`), through the executor: borg on
+    the target adds the archive to this run's repository only."""
+    ex = Executor(target, progress, places={target.name: repo.url})
+    return ex.execute(record_plan(repo, backup, target.name, verdict, checked))
