@@ -42,7 +42,7 @@ _KEYS: dict[str, set[str]] = {
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
     "recovery": {"order", "boot_seconds"},
-    "backup": {"signing_key", "allowed_signers"},
+    "backup": {"signing_key", "allowed_signers", "repository", "passphrase_file", "repository_ssh_key"},
 }
 MAX_SITE_FILE = 1 << 20  # bytes of a site file read at most
 SIGNING_KEY = "/etc/ssh/ssh_host_ed25519_key"  # the host's own SSH host key signs its backups' manifests
@@ -115,6 +115,12 @@ class Site:
     # against; "": none named, so no backup verifies (kvmops.transfer.signing)
     signing_key: str = SIGNING_KEY
     allowed_signers: str = ""
+    # the host's BorgBackup repository (a folder on the host, or ssh://user@place/path), the
+    # root-only file with its passphrase and the SSH key for the place (paths on the host);
+    # "": none (kvmops.transfer.engine checks them when they are used)
+    backup_repository: str = ""
+    backup_passphrase_file: str = ""
+    backup_ssh_key: str = ""
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -269,6 +275,11 @@ class _Reader:
             **self.recovery(self.table(data, "recovery")),
             signing_key=self.host_file(backup, "signing_key", SIGNING_KEY),
             allowed_signers=self.local_file(backup, "allowed_signers"),
+            backup_repository=self.repository(backup),
+            backup_passphrase_file=self.host_file(backup, "passphrase_file", "/") if "passphrase_file" in backup
+            else "",
+            backup_ssh_key=self.host_file(backup, "repository_ssh_key", "/") if "repository_ssh_key" in backup
+            else "",
         )
 
     def ssh(self, host: dict[str, Any]) -> str:
@@ -312,6 +323,14 @@ class _Reader:
         value: str = self.get(table, key, str, f"backup.{key}", default)
         if not value.startswith("/") or any(c in value for c in "\0\n\r") or ".." in value.split("/"):
             raise self.fail(f"backup.{key}", f"must be an absolute path on the host, got {value!r}")
+        return value
+
+    def repository(self, table: dict[str, Any]) -> str:
+        """``[backup] repository``: a folder on the host or ssh://user@place[:port]/path, one line."""
+        value: str = self.get(table, "repository", str, "backup.repository", "")
+        if value and (not value.startswith(("/", "ssh://")) or any(c in value for c in "\0\n\r \t")):
+            raise self.fail("backup.repository", f"must be a folder on the host or ssh://user@place/path, got "
+                            f"{value[:80]!r}")
         return value
 
     def local_file(self, table: dict[str, Any], key: str) -> str:

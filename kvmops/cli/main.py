@@ -20,7 +20,7 @@ COMMANDS = {
     "lv": "kvmops.cli.lv", "guest": "kvmops.cli.guest", "inventory": "kvmops.cli.inventory",
     "run": "kvmops.cli.runbooks", "plan": "kvmops.cli.runbooks", "list": "kvmops.cli.runbooks",
     "journal": "kvmops.cli.runbooks", "net": "kvmops.cli.net", "image": "kvmops.cli.image",
-    "fleet": "kvmops.cli.fleet", "notebook": "kvmops.cli.notebook",
+    "fleet": "kvmops.cli.fleet", "notebook": "kvmops.cli.notebook", "backup": "kvmops.cli.backup",
     "lab": "kvmops_lab.cli", "demo": "kvmops_lab.demo", "docs": "kvmops_manual.cli",
 }
 MODULES = tuple(dict.fromkeys(COMMANDS.values()))

@@ -117,7 +117,8 @@ def procedure(both: Both, guest: str, when: datetime, *, remove_source_disks: bo
     def add(title: str, on: str, fn: Callable[[Both], Plan], after: Callable[[Both], Both] | None = None,
             **flags: bool) -> None:
         nonlocal b
-        staged.add(Stage(title, on, fn, **flags), fn(b))
+        staged.add(Stage(title, on, fn, always=flags.get("always", False),
+                         on_failure=flags.get("on_failure", False)), fn(b))
         b = after(b) if after else b
 
     add("shut the guest down", SOURCE, lambda f: st.shutdown(f, guest, shutdown_timeout), lambda x: pv.shut(x, guest))

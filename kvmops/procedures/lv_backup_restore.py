@@ -27,8 +27,10 @@ from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.site import Site
 from kvmops.transfer import commands as tc
+from kvmops.transfer import engine as en
 from kvmops.transfer import lvm as tl
-from kvmops.transfer.manifest import DiskBackup, Manifest
+from kvmops.transfer.engine import Repo
+from kvmops.transfer.manifest import ENGINE_FORMAT, DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts
 from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of, nic_count
@@ -45,6 +47,7 @@ class Ctx:
 
     target: HostFacts
     place: PlaceFacts
+    repo: Repo | None = None  # a backup in an engine's repository (manifest format 2) is read from there
 
 
 def choose(place: PlaceFacts, guest: str, stamp: str = "", *, allow_unsigned: bool = False) -> Backup:
@@ -152,10 +155,12 @@ def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
+def mapping(c: Ctx, backup: Backup, new_name: str, isolated: bool = False) -> XmlMap:
+    """How the backup's definition becomes the target's; ``isolated``: with no network at all
+    (a scratch guest that proves the restore boots: its bridges need not exist here)."""
     m = manifest(backup)
     site = c.target.site
-    bridges = bridge_map(m.networks, site)
+    bridges = {} if isolated else bridge_map(m.networks, site)
     have = set(c.target.net.bridges())
     for old, new in bridges.items():
         need(new in have, f"the guest's bridge {old} carried VLAN {m.networks[old]}; its bridge on {site.name} is "
@@ -172,11 +177,13 @@ def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
     eject = frozenset(p for p in (dom.cdrom,) if p and not c.target.exists(p))
     name = new_name or m.guest
     copy = name != m.guest
-    chosen = macs.choose(site.name, name, nic_count(m.xml), c.target.macs_taken(name)) if copy else ()
-    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=copy, eject=eject, macs=chosen)
+    nics = 0 if isolated else nic_count(m.xml)  # isolated: no NIC left, so no MAC to choose
+    chosen = macs.choose(site.name, name, nics, c.target.macs_taken(name)) if copy else ()
+    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=copy, eject=eject, macs=chosen,
+                  isolated=isolated)
 
 
-def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
+def check(c: Ctx, backup: Backup, new_name: str, define: bool, isolated: bool = False) -> str:
     """What the restore will do, or a refusal saying what to do."""
     m = manifest(backup)
     name = new_name or m.guest
@@ -197,9 +204,11 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
                  "overwrite": "EXISTS: overwritten only with confirm=" + (d.there.path if d.there else "")}[d.state]
               for d in ds]
     if define:
-        xm = mapping(c, backup, new_name)
+        xm = mapping(c, backup, new_name, isolated)
+        lines += ["no network: every interface of its definition is left out"] if isolated else []
         own = ", ".join(m for m in read_domain(manifest(backup).xml).macs if m) or "(none in the backup's XML)"
-        how = (f"a new UUID and new MAC addresses {', '.join(xm.macs)}" if xm.new_identity
+        how = ("a new UUID (no NIC, so no MAC address)" if xm.new_identity and isolated
+               else f"a new UUID and new MAC addresses {', '.join(xm.macs)}" if xm.new_identity
                else f"its own UUID and MAC addresses {own}")
         lines.append(f"guest {xm.name} defined with {how}")
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
@@ -252,17 +261,23 @@ def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
     if d.state == RESTORED:  # checked when it was restored; a guest may have written to it since: never again
         return plan.noop(f"{site.vg}/{d.lv} is marked restored from this backup already (its sha256 was checked)")
-    codec = tc.codec(m.compression)
-    t = Transfer(Endpoint(place.label, codec.decompress(path)), Endpoint(site.name, tc.dd_write(there)),
-                 size=d.backup.size, verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256,
-                 key=dev)
-    plan.add(f"decompress {path} ({codec.name}) on {place.label} and stream it into {site.vg}/{d.lv}; its sha256 "
-             "must be the manifest's, on both ends", t)
+    if m.format == ENGINE_FORMAT:
+        need(c.repo is not None, f"the backup {m.stamp} of {m.guest} is in a {m.engine} repository: name it")
+        assert c.repo is not None
+        source = Endpoint(site.name, en.extract(c.repo, m.archive, d.backup.file))
+        how = f"extract {d.backup.file} of {c.repo}::{m.archive} ({m.engine}) on {site.name}"
+    else:
+        codec = tc.codec(m.compression)
+        source = Endpoint(place.label, codec.decompress(path))
+        how = f"decompress {path} ({codec.name}) on {place.label}"
+    t = Transfer(source, Endpoint(site.name, tc.dd_write(there)), size=d.backup.size,
+                 verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256, key=dev)
+    plan.add(f"{how} and stream it into {site.vg}/{d.lv}; its sha256 must be the manifest's, on both ends", t)
     return plan.add("mark the restore complete (checked)", tl.retag(site.vg, d.lv, add=[RESTORED], remove=[RESTORING]))
 
 
-def _define(c: Ctx, backup: Backup, new_name: str) -> Plan:
-    xm = mapping(c, backup, new_name)
+def _define(c: Ctx, backup: Backup, new_name: str, isolated: bool = False) -> Plan:
+    xm = mapping(c, backup, new_name, isolated)
     site = c.target.site
     plan = Plan(f"define guest {xm.name} on {site.name}")
     if c.target.domain(xm.name) is not None:
@@ -292,14 +307,15 @@ def _start(c: Ctx, name: str, boot_seconds: float) -> Plan:
 
 
 def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = False, start: bool = False,
-              boot_seconds: float = DEFAULT_BOOT_SECONDS) -> Staged[Ctx]:
-    """The stages of the restore, previewed from ``c`` (each planned again when it runs)."""
+              boot_seconds: float = DEFAULT_BOOT_SECONDS, isolated: bool = False) -> Staged[Ctx]:
+    """The stages of the restore, previewed from ``c`` (each planned again when it runs);
+    ``isolated``: the guest is defined with no network (see :func:`mapping`)."""
     if new_name:
         names.guest_name(new_name)
     if start and not define:
         raise InvalidInput("start=True needs define=True (a guest must be defined to start)")
     need(boot_seconds > 0, "boot_seconds must be above 0")
-    check(c, backup, new_name, define)
+    check(c, backup, new_name, define, isolated)
     m = manifest(backup)
     name = new_name or m.guest
     staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}",
@@ -311,8 +327,8 @@ def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = Fals
         staged.add(Stage(f"restore disk {d.dev}", TARGET, _restorer(backup, d.dev, new_name)),
                    _disk(after, backup, d.dev, new_name))
     if define:
-        staged.add(Stage("define the guest", TARGET, lambda x: _define(x, backup, new_name)),
-                   _define(after, backup, new_name))
+        staged.add(Stage("define the guest", TARGET, lambda x: _define(x, backup, new_name, isolated)),
+                   _define(after, backup, new_name, isolated))
     if start:
         staged.add(Stage("start it and verify that it boots", TARGET, lambda x: _start(x, name, boot_seconds)),
                    _start(after, name, boot_seconds))

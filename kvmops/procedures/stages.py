@@ -49,6 +49,9 @@ class Stage(Generic[C]):
     plan: Callable[[C], Plan]
     always: bool = False  # runs also after an earlier stage failed (cleanup)
     on_failure: bool = False  # runs only after an earlier stage failed
+    # reads its plan needs besides the facts (apply only, after the fresh facts, before planning):
+    # e.g. a disk's sha256 and a signature that a command's stdin must hold
+    prepare: Callable[[C], C] | None = None
 
 
 @dataclass
@@ -82,12 +85,14 @@ class Staged(Generic[C]):
 
 
 def executors(hosts: Mapping[str, Host], progress: Progress | None = None,
-              places: Mapping[str, str] | None = None) -> dict[str, Executor]:
+              places: Mapping[str, str] | None = None,
+              repos: Mapping[str, str] | None = None) -> dict[str, Executor]:
     """One executor per side; each knows every host (a transfer's endpoints); ``places``: the
-    sides that are backup places, with their folders."""
+    sides that are backup places, with their folders; ``repos``: the sides whose host writes
+    into a backup engine's repository (with its URL; the host itself is judged on its facts)."""
     places = places or {}
     peers = {h.name: h for h in hosts.values()}
-    by_name = {hosts[side].name: folder for side, folder in places.items()}
+    by_name = {hosts[side].name: folder for side, folder in {**(repos or {}), **places}.items()}
     out = {side: Executor(host, progress, peers=peers, places=by_name, place=side in places)
            for side, host in hosts.items()}
     run = next(iter(out.values())).run if out else None
@@ -122,6 +127,8 @@ class _Run(Generic[C]):
             return
         try:
             ctx = self.fresh()
+            if stage.prepare is not None:
+                ctx = stage.prepare(ctx)
             plan = self._planned(stage, ctx)
             lines = self.ex[stage.on].execute(plan, self.given, facts=self.facts(ctx, stage.on))
             self.lines += [f"[{stage.on}] {ln}" for ln in lines]
@@ -162,14 +169,15 @@ def run_staged(staged: Staged[C], ex: Mapping[str, Executor], fresh: Callable[[]
 
 def run_on(hosts: Mapping[str, Host], staged: Staged[C], fresh: Callable[[Mapping[str, Executor]], C],
            given: Confirmed = frozenset(), progress: Progress | None = None,
-           places: Mapping[str, str] | None = None) -> Ran:
+           places: Mapping[str, str] | None = None, repos: Mapping[str, str] | None = None) -> Ran:
     """:func:`run_staged` on one executor per side; ``fresh`` may read the executors' results.
-    ``places``: the sides that are backup places, with the folder the run may write in."""
+    ``places``: the sides that are backup places, with the folder the run may write in;
+    ``repos``: the sides that write into a backup engine's repository, with its URL."""
     modes = {h.apply for h in hosts.values()}
     if len(modes) != 1:
         from kvmops.errors import KvmopsError
 
         raise KvmopsError("every host of a run must be opened in the same mode (apply, or plan only)")
-    ex = executors(hosts, progress, places)
+    ex = executors(hosts, progress, places, repos)
     lines = run_staged(staged, ex, lambda: fresh(ex), given)
     return Ran(lines, tuple(t for e in ex.values() for t in e.transferred))

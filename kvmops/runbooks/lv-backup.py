@@ -33,7 +33,18 @@
 # removed (needs `confirm` = the guest's name). The newest complete one is never removed, nor
 # is an incomplete one (they are reported: remove them by hand).
 #
-# **Parameters:** `guest`, `place` (`/srv/backups`, `root@nas:/srv/backups`,
+# **Into a BorgBackup repository** (when `repository` is given, or the site file names one:
+# `[backup] repository`, `passphrase_file`): one archive per backup, `<guest>-<UTC time>`,
+# made by one `borg create` on this host from the snapshots, with the signed manifest inside
+# it. Only chunks the repository lacks are stored (and sent, for a repository over SSH). Just
+# before the archive is made, each snapshot's sha256 and the manifest's signature are read on
+# this host: the manifest names the disks' sums, and a restore checks the whole disk against
+# them. Retention is borg's prune of this guest's archives (`keep`: a number, or
+# `last=3,daily=7,weekly=4`), then its compact. Without a repository the backup goes to a
+# place's folder as described above.
+#
+# **Parameters:** `guest`, `repository` (`/srv/kvmops-borg` or `ssh://kvmops@nas/srv/borg`;
+# "": the site's), `place` (without a repository: `/srv/backups`, `root@nas:/srv/backups`,
 # `ssh://root@nas:2222/srv/backups`, or `SITE:/srv/backups` with the SSH settings of a site
 # file), `keep`, `restart`.
 
@@ -42,8 +53,9 @@ site = ""  # the guest's host: site file or shipped site name ("": $KVMOPS_SITE,
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # the guest's name: only when retention removes older backups
 guest = "influx"  # the guest whose disks to back up
-place = "demo2:/srv/kvmops-backups"  # where: /dir, user@host:/dir, ssh://user@host:port/dir or SITE:/dir
-keep = 2  # complete backups of the guest to keep (older ones are removed); 0: keep all
+repository = ""  # a BorgBackup repository ("": the site's [backup] repository; none: the place below)
+place = "demo2:/srv/kvmops-backups"  # without a repository, where: /dir, user@host:/dir, ssh://user@host:port/dir or SITE:/dir
+keep = 2  # complete backups of the guest to keep (older ones are removed; a repository takes borg's retention too, see above); 0: keep all
 restart = False  # a running guest is shut down for the snapshot and started again right after it
 shutdown_timeout = 120.0  # how long the guest may take to power off
 
@@ -52,12 +64,15 @@ from datetime import UTC, datetime
 
 from kvmops import notebook as nb
 from kvmops.procedures import lv_backup as proc
+from kvmops.procedures import lv_backup_engine as engine
+from kvmops.transfer.engine import parse_keep
 from kvmops.transfer.place import parse_place
 from kvmops.facts.place import place_host
 
 host = nb.open_host(site, apply)
-where = parse_place(place)
-at = place_host(where, host.site, apply=apply)
+repo = engine.repo_for(host.site, repository)  # None: the place's folder
+where = parse_place(place) if repo is None else None
+at = place_host(where, host.site, apply=apply) if where is not None else None
 when = datetime.now(UTC)  # the backup's folder and the snapshots' names embed this time
 
 # %% [markdown]
@@ -71,8 +86,12 @@ when = datetime.now(UTC)  # the backup's folder and the snapshots' names embed t
 
 # %%
 with nb.step("Check the guest and the place", if_fails="read the message; nothing was changed"):
-    ctx = proc.read_ctx(host, where, at, guest)
-    print(proc.check(ctx, guest, restart))
+    if repo is not None:
+        ctx = engine.read_ctx(host, repo, guest)
+        print(engine.check(ctx, guest, restart))
+    else:
+        ctx = proc.read_ctx(host, where, at, guest)
+        print(proc.check(ctx, guest, restart))
 
 # %% [markdown]
 # ## Plan
@@ -81,7 +100,11 @@ with nb.step("Check the guest and the place", if_fails="read the message; nothin
 # fresh facts just before it runs. The manifest's checksums are filled in by the copy.
 
 # %%
-backup = proc.procedure(ctx, guest, when, keep=keep, restart=restart, shutdown_timeout=shutdown_timeout)
+if repo is not None:
+    backup = engine.procedure(ctx, host, guest, when, keep=parse_keep(keep), restart=restart,
+                              shutdown_timeout=shutdown_timeout)
+else:
+    backup = proc.procedure(ctx, guest, when, keep=keep, restart=restart, shutdown_timeout=shutdown_timeout)
 nb.note(backup.markdown())
 
 # %% [markdown]
@@ -97,8 +120,10 @@ nb.note(backup.markdown())
 # %%
 with nb.step("Back up the disks", if_fails="read the message; an unfinished backup has no manifest and is never used"):
     with nb.locked(host, guest, "lv-backup"):
-        for line in proc.run(host, where, at, backup, guest, confirm,
-                             progress=lambda line: print(f"    {line}", flush=True)).lines:
+        show = lambda line: print(f"    {line}", flush=True)  # noqa: E731
+        ran = (engine.run(host, repo, backup, guest, confirm, progress=show) if repo is not None else
+               proc.run(host, where, at, backup, guest, confirm, progress=show))
+        for line in ran.lines:
             print(line)
     if not host.apply:
         print("(plan only: nothing was changed; run with apply=True to execute it)")
@@ -112,10 +137,13 @@ with nb.step("Back up the disks", if_fails="read the message; an unfinished back
 # %%
 with nb.step("Verify the backup", if_fails="list the place's folder; check `lvs` on the host"):
     if host.apply:
-        verdict = proc.verify(proc.read_ctx(host, where, at, guest), guest, proc.stamp_of(when), keep)
+        stamp = proc.stamp_of(when)
+        verdict = (engine.verify(engine.read_ctx(host, repo, guest), guest, stamp) if repo is not None else
+                   proc.verify(proc.read_ctx(host, where, at, guest), guest, stamp, keep))
         print(verdict.render())
         nb.check(verdict.ok, "verification FAILED: see the lines above")
     else:
         print("plan only: nothing was changed, so nothing is verified")
 host.close()
-at.close()
+if at is not None:
+    at.close()

@@ -10,6 +10,7 @@ them: a merge that has finished).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ HELD_WRITE = "write-held-disk"  # a change of a disk this run holds (mapped/moun
 FILE_WRITE, FILE_RETIRE, FILE_REMOVE, DIR_MAKE = "write-file", "retire-file", "remove-file", "make-dir"
 BRIDGE_ACTIONS = ("delete-bridge", "up", "up-port", "modify", "reapply", "add", "up-new")
 GUEST_ACTIONS = ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize")
+REPO_ADD, REPO_PRUNE = "repo-add", "repo-prune"  # a backup engine's repository: archives added, pruned
+REPO_ACTIONS = (REPO_ADD, REPO_PRUNE)
 MERGED = "merged"  # a wait: the merge of ``obj`` (the snapshot) has finished
 UNKNOWN = "unknown"
 
@@ -248,12 +251,67 @@ def _nmcli(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
     return None
 
 
+_BORG_GLOB = re.compile(r"(?P<guest>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?:\[0-9\]){8}T(?:\[0-9\]){6}Z(?:\.verified-\*)?")
+
+
+# The options of kvmops' own borg commands (True: takes a value). Any other option is unknown:
+# some run commands (--content-from-command, --paths-from-command, --rsh, --remote-path).
+_BORG_OPTS: dict[str, dict[str, bool]] = {
+    "init": {"--encryption=repokey-blake2": False, "--make-parent-dirs": False},
+    "create": {"--read-special": False, "--compression": True, "--timestamp": True, "--stdin-name": True},
+    "prune": {"--list": False, "--glob-archives": True, "--keep-last": True, "--keep-daily": True,
+              "--keep-weekly": True, "--keep-monthly": True},
+    "compact": {},
+}
+
+
+def _borg_args(a: tuple[str, ...]) -> tuple[list[str], dict[str, str]] | None:
+    """A borg command's positional arguments and options, or None when it is not one of
+    kvmops' own shapes (an unknown verb or option, an option twice, a value missing)."""
+    opts = _BORG_OPTS.get(a[1]) if len(a) > 2 else None
+    if opts is None:
+        return None
+    pos: list[str] = []
+    seen: dict[str, str] = {}
+    rest = iter(a[2:])
+    for x in rest:
+        if not x.startswith("-") or x == "-":
+            pos.append(x)
+        elif x in opts and x not in seen:
+            value = next(rest, None) if opts[x] else ""
+            if value is None:
+                return None
+            seen[x] = value
+        else:
+            return None
+    return pos, seen
+
+
+def _borg(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
+    """borg init/create (archives added to a repository), compact (the space of pruned ones
+    freed), prune of one guest's archives (``--glob-archives GUEST-<stamp>``; its target:
+    the guest), each only in the shape kvmops makes it. Anything else of borg is unknown."""
+    parsed = _borg_args(a)
+    if parsed is None:
+        return None
+    pos, opts = parsed
+    verb = a[1]
+    if verb in ("init", "compact") and len(pos) == 1:
+        return [one(REPO_ADD, pos[0])]
+    if verb == "create" and len(pos) >= 2 and "::" in pos[0] and all(p == "-" or p.startswith("/") for p in pos[1:]):
+        return [one(REPO_ADD, pos[0].split("::", 1)[0])]
+    m = _BORG_GLOB.fullmatch(opts.get("--glob-archives", ""))
+    if verb == "prune" and m and len(pos) == 1 and any(k.startswith("--keep-") for k in opts):
+        return [one(REPO_PRUNE, pos[0], m.group("guest"))]
+    return None
+
+
 _HANDLERS: dict[str, Handler] = {
     "lvcreate": _lvcreate, "lvresize": _lvresize, "lvconvert": _lvconvert, "lvchange": _lvchange,
     "lvremove": _lvremove, "lvrename": lambda a, one: [one(LV_RENAME, f"{a[1]}/{a[2]}"),
                                                        one(LV_CREATE, f"{a[1]}/{a[3]}")] if len(a) == 4 else None,
     "dd": _dd, "qemu-img": _qemu_img, "install": _install, "openssl": _openssl, "mv": _mv, "rm": _rm,
-    "mkdir": _mkdir, "chroot": _chroot, "mount": _mount, "umount": _mount, "nmcli": _nmcli,
+    "mkdir": _mkdir, "chroot": _chroot, "mount": _mount, "umount": _mount, "nmcli": _nmcli, "borg": _borg,
     **{tool: _last_on_held for tool in ("sfdisk", "kpartx", "partx", "growpart", "e2fsck", "resize2fs",
                                         "xfs_growfs", "btrfs", "losetup")},
 }

@@ -78,11 +78,13 @@ RULES: tuple[Rule, ...] = (
     Rule("bridge", "Bridges in use stay", "No deletion of a bridge that guests use (a defined guest names it, or a "
          "port that is no VLAN port) nor of a host bridge; no re-activation of a bridge with guest ports."),
     Rule("files", "Files only in kvmops' folders", "Files are written, moved or removed only in the site's folders "
-         "(the kept XML, the seeds, the boot folder) or in the backup place of the run; a differing kept XML file "
-         "is replaced only with its guest confirmed."),
+         "(the kept XML, the seeds, the boot folder) or in the backup place of the run; a backup engine's "
+         "archives are added or pruned only in the run's repository; a differing kept XML file is replaced only "
+         "with its guest confirmed."),
     Rule("confirm", "Destructive steps carry their target", "Every destructive step names its exact target: the "
          "VG/LV it removes, shrinks, merges or overwrites (an LV made by the same run excepted), the bridge it "
-         "deletes, the guest it destroys, undefines or redefines; the run's confirmations must include it."),
+         "deletes, the guest it destroys, undefines or redefines, the guest whose backups a prune removes; the "
+         "run's confirmations must include it."),
 )
 RULE_IDS = frozenset(r.id for r in RULES)
 
@@ -283,6 +285,8 @@ def _judge_one(eff: Effect, now: Now, ctx: Context) -> list[Refusal]:
         return _guest(eff, now)
     if a in fx.BRIDGE_ACTIONS:
         return _bridge(eff, now.facts)
+    if a in fx.REPO_ACTIONS:
+        return _repo(eff, ctx)
     return _file(eff, now.facts, ctx)
 
 
@@ -638,6 +642,8 @@ def _peer(eff: Effect, ctx: Context) -> list[Refusal]:
     """An effect on a host without host facts: a backup place; only files in its folder."""
     import os
 
+    if eff.action in fx.REPO_ACTIONS:
+        return _repo(eff, ctx)
     place = ctx.places.get(eff.host)
     path = os.path.normpath(eff.obj) if eff.obj.startswith("/") else eff.obj
     if place and eff.action in (fx.FILE_WRITE, fx.FILE_RETIRE, fx.FILE_REMOVE, fx.DIR_MAKE) and (
@@ -645,6 +651,19 @@ def _peer(eff: Effect, ctx: Context) -> list[Refusal]:
         return []
     return [_no(eff, "files", f"{eff.action} of {eff.obj} on {eff.host}, which the run only knows as a backup place "
                               f"({place or 'none'})")]
+
+
+def _repo(eff: Effect, ctx: Context) -> list[Refusal]:
+    """A backup engine's repository: only the run's (the place it was given for that host);
+    a prune only of the guest its step names as its target."""
+    repo = ctx.places.get(eff.host)
+    out = []
+    if eff.obj != repo:
+        out.append(_no(eff, "files", f"{eff.action} in the backup repository {eff.obj} on {eff.host}, which is not "
+                                     f"this run's ({repo or 'none'})"))
+    if eff.action == fx.REPO_PRUNE and eff.target != eff.detail:
+        out.append(_no(eff, "confirm", f"prunes {eff.detail}'s backups without {eff.detail!r} as its target"))
+    return out
 
 
 def judge_hold(source: str, write: bool, facts: HostFacts, run: RunState, host: str) -> list[Refusal]:

@@ -1,7 +1,13 @@
 """The manifest of a backup (``manifest.json``, written last): the guest's definition, its
 disks with their sizes and the sha256 of the raw data and of each compressed file, the
 compression, the times and the kvmops version. A backup without its manifest is incomplete and
-is never used for a restore; a manifest that does not read back is treated the same way."""
+is never used for a restore; a manifest that does not read back is treated the same way.
+
+Format 1: a backup folder at a place (``<lv>.raw.zst`` files beside the manifest). Format 2:
+a backup in an engine's repository (:mod:`kvmops.transfer.engine`): ``engine`` and
+``archive`` name it, each disk's ``file`` is its item in the archive and its
+``compressed_sha256`` the raw data's (the engine stores the data itself; its own
+compression and checks are its business)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ from kvmops.bounded import load_json
 from kvmops.errors import KvmopsError
 from kvmops.transfer.commands import CODECS
 
-FORMAT = 1
+FORMAT = 1  # a backup folder of compressed files
+ENGINE_FORMAT = 2  # a backup in an engine's repository
 MANIFEST = "manifest.json"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"  # a backup's folder: <guest>/<stamp>
 MAX_BYTES = 4 << 20  # a manifest's size at most (a guest's XML and a few lines per disk)
@@ -34,6 +41,8 @@ _KEYS: dict[str, type] = {
     "networks": dict, "compression": str, "disks": list, "started": str, "finished": str,
     "kvmops_version": str, "format": int,
 }
+_ENGINE_KEYS: dict[str, type] = {"engine": str, "archive": str}
+_ITEM = re.compile(r"[A-Za-z0-9_.+=@:-]+(?:/[A-Za-z0-9_.+=@:-]+){0,15}")
 _DISK_KEYS: dict[str, type] = {
     "dev": str, "lv": str, "size": int, "file": str, "sha256": str, "compressed_sha256": str,
     "compressed_size": int,
@@ -74,10 +83,14 @@ class Manifest:
     finished: str
     kvmops_version: str = __version__
     format: int = FORMAT
+    engine: str = ""  # format 2: the engine whose repository holds the backup
+    archive: str = ""  # format 2: its archive there
 
     def to_json(self) -> str:
         data = asdict(self)
         data["networks"] = dict(self.networks)
+        if self.format == FORMAT:
+            del data["engine"], data["archive"]
         return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
     @property
@@ -91,9 +104,9 @@ def parse_manifest(text: str, where: str) -> Manifest:
     :class:`ManifestError` names ``where`` and what is wrong."""
     try:
         data = load_json(text, where, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"not a kvmops backup manifest of format {FORMAT}")
-        _keys(data, _KEYS, "the manifest")
+        if not isinstance(data, dict) or data.get("format") not in (FORMAT, ENGINE_FORMAT):
+            raise ValueError(f"not a kvmops backup manifest of format {FORMAT} or {ENGINE_FORMAT}")
+        _keys(data, _KEYS | (_ENGINE_KEYS if data["format"] == ENGINE_FORMAT else {}), "the manifest")
         disks = data["disks"]
         if not isinstance(disks, list) or not 0 < len(disks) <= MAX_DISKS:
             raise ValueError(f"disks: a list of 1 to {MAX_DISKS} disks")
@@ -151,18 +164,32 @@ def _check(m: Manifest) -> None:
     names.host_name(m.source_site)
     names.vg_name(m.source_vg)
     names.lv_name(m.lv_prefix)
+    if m.format == ENGINE_FORMAT and (m.engine != "borg" or m.archive != f"{m.guest}-{m.stamp}"):
+        raise ValueError(f"engine {m.engine[:40]!r}, archive {m.archive[:80]!r}: not a borg archive of this backup")
     for d in m.disks:
         if not _DEV.fullmatch(d.dev):
             raise ValueError(f"disk {d.dev!r}: not a disk target such as vda")
         names.lv_name(d.lv)
-        if "/" in d.file or not d.file or d.file.startswith(".") or d.file == MANIFEST or len(d.file) > MAX_TEXT:
+        if not _file_ok(d.file, m.format):
             raise ValueError(f"disk {d.dev}: bad file name {d.file!r}")
         for digest in (d.sha256, d.compressed_sha256):
             if not _SHA256.fullmatch(digest):
                 raise ValueError(f"disk {d.dev}: {digest[:80]!r} is not a sha256")
+    if m.format == ENGINE_FORMAT and any(d.compressed_sha256 != d.sha256 for d in m.disks):
+        raise ValueError("an engine's item holds the raw data: its sha256 is the disk's")
     for field_name in ("dev", "lv", "file"):
         seen = [getattr(d, field_name) for d in m.disks]
         twice = sorted({x for x in seen if seen.count(x) > 1})
         if twice:
             raise ValueError(f"two disks with the same {field_name} {', '.join(twice)}: each disk is restored "
                              "once, into its own LV, from its own file")
+
+
+def _file_ok(name: str, fmt: int) -> bool:
+    """A file beside the manifest (format 1), or an item in the archive (format 2: a relative
+    path without ``..``)."""
+    if not name or len(name) > MAX_TEXT or name.startswith(".") or name.endswith(MANIFEST):
+        return False
+    if fmt == FORMAT:
+        return "/" not in name
+    return bool(_ITEM.fullmatch(name)) and ".." not in name.split("/") and "." not in name.split("/")

@@ -33,6 +33,7 @@ class XmlMap:
     new_identity: bool = False
     eject: frozenset[str] = field(default_factory=frozenset)
     macs: tuple[str, ...] = ()  # with new_identity: the new MAC of each NIC, in order (none: libvirt's)
+    isolated: bool = False  # every network interface left out: a scratch guest reaches nothing, nothing reaches it
 
 
 def vlans_of(xml: str, site: Site) -> dict[str, int]:
@@ -98,6 +99,9 @@ def _devices(devices: ET.Element, m: XmlMap) -> None:
     _set_text(devices, "emulator", m.emulator)
     for disk in devices.iterfind("disk"):
         _disk(disk, m)
+    if m.isolated:
+        for nic in devices.findall("interface"):
+            devices.remove(nic)
     for i, nic in enumerate(devices.iterfind("interface")):
         src = nic.find("source")
         if nic.get("type") == "bridge" and src is not None:

@@ -97,6 +97,16 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "virsh start web1-copy",
     ], ["backup 20261129T030000Z of web1 from demo2 (zstd", "guest web1-copy defined with a new UUID and new MAC "
         "addresses", "bridge br2368 -> virbr1.2368"]),
+    "lv-backup-verify": ({}, [
+        "lvcreate --name vminflux-verify --size 20g --addtag kvmops-restore-of:influx/20261128T020000Z/vminflux",
+        "demo2$ gzip --decompress --stdout -- /srv/kvmops-backups/influx/20261128T020000Z/vminflux.raw.gz | "
+        "demo$ dd of=/dev/rl_build/vminflux-verify",
+        "lvchange --deltag kvmops-restore-incomplete --addtag kvmops-restored rl_build/vminflux-verify",
+        "install -D -m 0600 /dev/stdin /root/kvm/influx-verify.xml", "virsh define /root/kvm/influx-verify.xml",
+        "virsh start influx-verify", "virsh destroy influx-verify", "virsh undefine influx-verify",
+        "mv --backup=numbered -- /root/kvm/influx-verify.xml", "lvremove rl_build/vminflux-verify",
+    ], ["no network: every interface of its definition is left out", "(also after a failure: cleanup)",
+        "plan only: nothing was restored, so there is no verdict"]),
     "guest-unreachable": ({"destroy": True}, ["virsh destroy test1"],
                           ["test1  running", "cannot open consoles", "no serial log file configured",
                            "[DESTRUCTIVE: needs confirm=test1]", "kpartx -a -v -r -p p /dev/mapper/rl_build-vmtest1",

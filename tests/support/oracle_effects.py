@@ -87,6 +87,8 @@ def _cmd_effects(cmd: Cmd, world: World, hold: Hold | None) -> list[Raw]:
         found = _disk_tool(a, hold)
     elif tool == "nmcli":
         found = _nmcli(a, world)
+    elif tool == "borg":
+        found = _borg(a)
     else:
         found = _file_cmd(cmd)
     return found if found is not None else [("unknown", cmd.display(), None)]
@@ -215,6 +217,38 @@ def _file_cmd(cmd: Cmd) -> list[Raw] | None:
     if a[0] == "mkdir" and paths:
         return [("make-dir", p, None) for p in paths]
     return None
+
+
+BORG_FLAGS = {"--read-special", "--make-parent-dirs", "--encryption=repokey-blake2", "--list"}
+BORG_VALUED = {"--compression", "--timestamp", "--stdin-name", "--glob-archives", "--keep-last", "--keep-daily",
+               "--keep-weekly", "--keep-monthly"}
+
+
+def _borg(a: tuple[str, ...]) -> list[Raw] | None:
+    """borg: archives added (init, create, compact) or one guest's pruned (``prune`` with one
+    ``--glob-archives GUEST-[0-9]...``), in the repository named last (create: before ``::``).
+    Only the flags kvmops gives: any other (some run commands) makes the step unknown."""
+    words, values, i = [], {}, 2
+    while i < len(a):
+        if a[i] in BORG_VALUED and i + 1 < len(a) and a[i] not in values:
+            values[a[i]] = a[i + 1]
+            i += 2
+            continue
+        if a[i].startswith("-") and a[i] != "-" and a[i] not in BORG_FLAGS:
+            return None
+        words += [] if a[i] in BORG_FLAGS else [a[i]]
+        i += 1
+    verb = a[1] if len(a) > 2 else ""
+    if verb in ("init", "compact") and len(words) == 1 and not values:
+        return [("repo-add", words[0], None)]
+    if verb == "create" and words and words[0].count("::") == 1 and all(w == "-" or os.path.isabs(w)
+                                                                         for w in words[1:]) and not set(values) - {
+            "--compression", "--timestamp", "--stdin-name"}:
+        return [("repo-add", words[0].split("::")[0], None)]
+    glob = values.get("--glob-archives", "")
+    if verb != "prune" or len(words) != 1 or "-[0-9][0-9]" not in glob or not any("keep" in k for k in values):
+        return None
+    return [("repo-prune", words[0], glob.split("-[0-9][0-9]")[0])]
 
 
 def _nmcli(a: tuple[str, ...], world: World) -> list[Raw] | None:

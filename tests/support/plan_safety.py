@@ -37,10 +37,12 @@ later ones; a phase may hold a disk, :class:`Hold`) and reports every broken rul
 - ``bridge``: no deletion of a bridge guests use (a guest names it, or a port that is no
   VLAN port) nor of a host bridge; no re-activation of a bridge with guest (tap) ports;
 - ``files``: files written, moved or removed only in the site's folders (kept XML, seeds,
-  boot files);
+  boot files); a backup engine's archives added or pruned only in the run's repository (the
+  random runs have none);
 - ``confirm``: every destructive step names its exact target: the ``VG/LV`` it removes,
   shrinks, merges or overwrites (an LV the run made excepted), the bridge it deletes, the
-  guest it destroys, undefines or whose differing definition or kept XML it replaces.
+  guest it destroys, undefines or whose differing definition or kept XML it replaces, the
+  guest whose backups a prune removes.
 
 :func:`assert_safe` asserts that no rule is broken (the properties over kvmops' operations).
 """
@@ -68,6 +70,7 @@ LV_ACTIONS = ("create", "grow", "resume-merge-poll", "activate", "tag", *LV_CHAN
 BRIDGE_ACTIONS = ("delete-bridge", "up", "up-port", "modify", "reapply", "add", "up-new")
 GUEST_ACTIONS = ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize")
 FILE_ACTIONS = ("write-file", "retire-file", "remove-file", "make-dir")
+REPO_ACTIONS = ("repo-add", "repo-prune")
 RULES = ("known", "site-vg", "guest-lv", "lv-exists", "lv-free", "lvremove", "merge", "grow-running", "held-disk",
          "start-free", "guest-state", "define-disks", "mac", "xml-policy", "bridge", "files", "confirm")
 
@@ -220,6 +223,8 @@ def _check(run: _Run, eff: Effect) -> Found:
         return _check_bridge(run.world, eff)
     if a in FILE_ACTIONS:
         return _check_file(run.world, eff)
+    if a in REPO_ACTIONS:
+        return _check_repo(eff)
     raise AssertionError(f"an effect the oracle has no rule for: {eff}")
 
 
@@ -497,6 +502,15 @@ def _check_file(world: World, eff: Effect) -> Found:
     if kept is not None and kept != eff.detail and eff.target != guest and _differs(kept, str(eff.detail)):
         return [("confirm", f"replacing the differing kept XML {path} without target {guest!r}")]
     return []
+
+
+def _check_repo(eff: Effect) -> Found:
+    """A backup engine's repository: a random world's runs are given none, so every archive
+    added or pruned is outside the run's places; a prune also needs its guest as target."""
+    found = [("files", f"{eff.action} in {eff.obj}: the run has no backup repository")]
+    if eff.action == "repo-prune" and eff.target != eff.detail:
+        found.append(("confirm", f"pruning {eff.detail}'s backups without target {eff.detail!r}"))
+    return found
 
 
 def xml_path(guest: str) -> str:

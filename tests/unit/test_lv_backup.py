@@ -342,3 +342,28 @@ def test_a_local_place_is_read_with_a_command_per_manifest(tmp_path: Path) -> No
     assert [r.command.split()[0] for r in host.runner.records] == ["ls", "find", "head", "head"]  # a manifest each
     empty = read_place(parse_place(str(tmp_path / "none")), host)
     assert not empty.exists and empty.backups == ()
+
+
+def test_an_isolated_restore_defines_the_guest_with_no_network_and_the_gate_judges_it() -> None:
+    """lv-backup-verify's scratch guest: influx's bridge has no VLAN here, yet with no network
+    at all it is defined; the whole restore walks the executor in plan mode (the XML policy
+    judges the definition)."""
+    from kvmops.procedures.stages import run_on
+
+    backup = rs.choose(CHECKED, "influx")
+    facts = demo_facts(Wanted(net=True, files=("/root/kvm/influx-verify.xml",)))
+    c = rs.Ctx(facts, PLACE_FACTS)
+    assert "no network" in rs.check(c, backup, "influx-verify", define=True, isolated=True)
+    staged = rs.procedure(c, backup, new_name="influx-verify", define=True, start=True, isolated=True)
+    define = staged.preview[-2]
+    xml = next(s.cmd.stdin for s in define.steps if s.cmd is not None and s.cmd.stdin)
+    d = read_domain(xml or "")
+    assert (d.name, d.bridges, d.uuid) == ("influx-verify", (), None) and "<interface" not in (xml or "")
+    assert commands(staged.preview[-1])[0] == "virsh start influx-verify"
+    host, at = connect(DEMO), place_host(PLACE, DEMO, apply=False)
+    try:
+        ran = run_on({rs.TARGET: host, rs.PLACE: at}, staged, lambda _ex: c, places={rs.PLACE: PLACE.directory})
+    finally:
+        host.close()
+        at.close()
+    assert any("define guest influx-verify" in line for line in ran.lines), ran.lines

@@ -116,6 +116,15 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
                            "/srv/kvmops-backups/influx/20261126T020000Z/vminflux.raw.gz | demo$ dd of=/dev/rl_build/"
                            "vminflux-old", "lvchange --deltag kvmops-restore-incomplete --addtag kvmops-restored"],
                           {"guest": "influx-old"}),
+    "lv-backup-verify": ({"guest": "influx", "boot_seconds": 120.0},
+                         ["lvcreate --name vminflux-verify --size 20g --addtag kvmops-restore-of:influx/20261128T",
+                          "demo2$ gzip --decompress --stdout -- /srv/kvmops-backups/influx/20261128T020000Z/",
+                          "lvchange --deltag kvmops-restore-incomplete --addtag kvmops-restored rl_build/vminflux-ver",
+                          "install -D -m 0600 /dev/stdin /root/kvm/influx-verify.xml",
+                          "virsh define /root/kvm/influx-verify.xml", "virsh start influx-verify",
+                          "virsh destroy influx-verify", "virsh undefine influx-verify",
+                          "mv --backup=numbered -- /root/kvm/influx-verify.xml", "lvremove rl_build/vminflux-verify"],
+                         {"guest": "influx-verify"}),
 }
 # a second guest-create: another VLAN and address, image tweaks instead of a seed, no autostart
 GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlans": "2367", "address": "10.5.67.9", "setup": "tweaks",
