@@ -13,7 +13,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
                     "rl_build/vminflux rolls back to vminflux-20261120T0900Z, taken at 2026-11-20 09:00 UTC"]),
     "lv-resize": ({"size": "30g"}, ["lvresize --size 30g rl_build/vminflux"], ["grow rl_build/vminflux by 10.00 GiB"]),
     "snapshot-filling-up": ({}, ["lvresize --size 7g rl_build/vmtest1-20261124T0815Z"],
-                            ["84.37%", "EXTEND", "12.50%"]),
+                            ["84.37%", "FILLING UP", "12.50%"]),
     "lv-remove": ({}, ["lvremove rl_build/vmold"], ["[DESTRUCTIVE: needs confirm=rl_build/vmold]"]),
     "host-recovery": ({"order": "influx"}, ["virsh start influx"],
                       ["libvirt's log shows it running when the host went down", "running (nothing to do)",
