@@ -24,7 +24,8 @@ from kvmops.guests.history import PROC_STAT, parse_boot_time, parse_qemu_log, ru
 from kvmops.guests.inventory import GuestRow, inventory_of
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.plan import Booted, Call, MergeDone, Plan, Wait
-from kvmops.procedures.base import Verdict
+from kvmops.procedures.base import Table, Verdict
+from kvmops.site import Site
 
 WANTED = Wanted(guest_logs=True)
 DEFAULT_BOOT_SECONDS = 300.0
@@ -115,6 +116,17 @@ def parse_order(text: str) -> tuple[str, ...]:
     if twice:
         raise KvmopsError(f"the start order names {', '.join(twice)} twice")
     return order
+
+
+def order_of(site: Site, text: str = "") -> tuple[str, ...]:
+    """The start order: ``text`` parsed (:func:`parse_order`), or (empty) the site's ``[recovery] order``."""
+    return parse_order(text) if text else site.recovery_order
+
+
+def table(checks: Sequence[GuestCheck]) -> Table:
+    """Each guest: why it is meant to run, whether it runs, what this runbook does about it."""
+    return Table([(c.name, c.why or "-", "yes" if c.running else "no", c.action) for c in checks],
+                 ("guest", "meant to run because", "running", "action"))
 
 
 def _start_plan(facts: HostFacts, name: str, boot_seconds: float) -> Plan:
