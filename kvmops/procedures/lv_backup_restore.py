@@ -182,6 +182,9 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
                                                     else " with its own UUID and MAC addresses"))
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
         lines += [f"CD-ROM {p}: not on {c.target.site.name}, left empty" for p in xm.eject]
+    overwrite = overwrite_targets(c, backup, new_name)
+    if overwrite:
+        lines.append(f"to restore over the existing LVs set confirm={overwrite!r}")
     return "\n".join(lines)
 
 

@@ -82,7 +82,7 @@ with nb.step("Check the guest and the place", if_fails="read the message; nothin
 
 # %%
 backup = proc.procedure(ctx, guest, when, keep=keep, restart=restart, shutdown_timeout=shutdown_timeout)
-nb.note(backup.markdown())
+nb.show_staged(backup)
 
 # %% [markdown]
 # ## Back up
@@ -96,12 +96,8 @@ nb.note(backup.markdown())
 
 # %%
 with nb.step("Back up the disks", if_fails="read the message; an unfinished backup has no manifest and is never used"):
-    with nb.locked(host, guest, "lv-backup"):
-        for line in proc.run(host, where, at, backup, guest, confirm,
-                             progress=lambda line: print(f"    {line}", flush=True)).lines:
-            print(line)
-    if not host.apply:
-        print("(plan only: nothing was changed; run with apply=True to execute it)")
+    ran = proc.run(host, where, at, backup, guest, confirm, progress=nb.progress)
+    nb.show_ran(host, backup, ran)
 
 # %% [markdown]
 # ## Verify
@@ -111,11 +107,6 @@ with nb.step("Back up the disks", if_fails="read the message; an unfinished back
 
 # %%
 with nb.step("Verify the backup", if_fails="list the place's folder; check `lvs` on the host"):
-    if host.apply:
-        verdict = proc.verify(proc.read_ctx(host, where, at, guest), guest, proc.stamp_of(when), keep)
-        print(verdict.render())
-        nb.check(verdict.ok, "verification FAILED: see the lines above")
-    else:
-        print("plan only: nothing was changed, so nothing is verified")
+    nb.verify_with(host, lambda: proc.verify(proc.read_ctx(host, where, at, guest), guest, proc.stamp_of(when), keep))
 host.close()
 at.close()
