@@ -11,11 +11,13 @@ phases as they would run. The safety gate judges the hold and every step inside 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kvmops.executor import Executor, Hold, Phase, Procedure
 from kvmops.facts import grow as grow_facts
+from kvmops.facts import read_facts
 from kvmops.facts import tweaks as tweak_facts
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts
@@ -23,8 +25,31 @@ from kvmops.images import grow as g
 from kvmops.images import tweaks as tw
 from kvmops.images.grow import DiskFacts
 from kvmops.images.tweaks import Look
+from kvmops.lock import guest_lock
 from kvmops.plan import Plan, Progress
+from kvmops.runners.recorded import NotRecorded
 from kvmops.units import human
+
+T = TypeVar("T")
+
+
+def look_read_only(host: Host, guest: str, what: str, read: Callable[[HostFacts], T]) -> T | None:
+    """``read(facts)``: a disk looked at through a transient read-only mapping, with the facts
+    read just before (for the mapping's guards), holding the guest's lock meanwhile (a run
+    that changes the guest is refused while the disk is mapped here, and this waits for none).
+    None on a recorded host (the demo): it answers only its recorded facts, no disk can be
+    mapped there (the caller says so)."""
+    try:
+        with guest_lock(host.runner, guest, what):
+            return read(read_facts(host))
+    except NotRecorded:
+        return None
+
+
+def recorded_note(host: Host, what: str) -> str:
+    """What a runbook says where :func:`look_read_only` found a recorded host."""
+    return (f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or mounted there, "
+            f"so {what}. Run this against the real host (plan mode only maps and mounts read-only).")
 
 
 def _where(lv: str | None, image: str | None) -> dict[str, str]:

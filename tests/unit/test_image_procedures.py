@@ -7,18 +7,23 @@ from __future__ import annotations
 import pytest
 
 from kvmops.cmd import Cmd, Result
+from kvmops.errors import InvalidInput, NotFound
 from kvmops.facts import inspect as inspect_facts
+from kvmops.facts import read_facts
+from kvmops.host import connect
 from kvmops.images import grow
 from kvmops.images import inspect as ins
 from kvmops.images import tweaks as tw
 from kvmops.images.mount import Filesystem, RootFs
 from kvmops.images.partitions import Partition
+from kvmops.images.passwords import Password
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.plan import Plan
 from kvmops.procedures import guest_inspect, guest_resize, guest_unreachable, image_tweak
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.runners.base import LineSink
+from kvmops.site import load_site, resolve_site
 from tests.support.facts import domain, host_facts
 from tests.support.fakeimage import ROOT, FakeImage
 
@@ -31,7 +36,7 @@ STATE = LvmState(VG("rl_build", 100 * GiB, 50 * GiB, 4 << 20, 2),
 
 # ----------------------------------------------------------------- image-tweak
 def test_the_login_user_comes_first_when_a_tweak_needs_it_and_relabel_last() -> None:
-    todo = image_tweak.tweaks("centos", password="pw-123456", keys=[KEY, " "], sudo=True, console=True)
+    todo = image_tweak.tweaks("centos", password="pw-123456", keys=f"{KEY}; ", sudo=True, console=True)
     kinds = [type(t).__name__ for t in todo]
     assert kinds == ["LoginUser", "SetPassword", "AuthorizedKeys", "Sudoers", "SerialGetty", "GrubSerial",
                      "SelinuxRelabel"]
@@ -40,6 +45,44 @@ def test_the_login_user_comes_first_when_a_tweak_needs_it_and_relabel_last() -> 
     with pytest.raises(PreconditionFailed, match="nothing to do"):
         image_tweak.tweaks("centos")
     assert all("$6$" not in image_tweak.describe(t) for t in todo)
+    with pytest.raises(InvalidInput, match="keys: not an OpenSSH public key"):  # the one key parser: validated
+        image_tweak.tweaks("centos", keys="ssh-ed25519")
+
+
+def test_one_tweak_builder_for_both_runbooks() -> None:
+    """image-tweak's and guest-create's tweaks come from the same rules: the login user first
+    when a tweak concerns it, the relabel last, the same order in between."""
+    pw = Password.clear("centos", "pw-123456")
+    todo = tw.build("centos", root_password=Password.clear("root", "pw-123456"), keys=(KEY,), root_keys=(KEY,),
+                    sudo=True, getty=True)
+    assert [type(t).__name__ for t in todo] == ["LoginUser", "SetPassword", "AuthorizedKeys", "AuthorizedKeys",
+                                                "Sudoers", "SerialGetty", "SelinuxRelabel"]
+    assert [type(t).__name__ for t in tw.build("centos", root_password=pw)] == ["SetPassword", "SelinuxRelabel"]
+    assert isinstance(tw.build("centos", password=pw)[0], tw.LoginUser)
+
+
+def test_the_request_names_each_tweak_and_the_address_in_full() -> None:
+    site = load_site(resolve_site("demo"))
+    req = image_tweak.request(site, "influx", password="pw-123456", keys=KEY, vlan=2368, address="10.5.68.237")
+    text = req.render()
+    assert text.startswith("tweaks:\n- login user centos") and "pw-123456" not in text and "$6$" not in text
+    assert "guest influx: 10.5.68.237/24 on VLAN 2368 (bridge virbr1.2368)" in text
+    assert isinstance(req.tweaks[-2], tw.StaticIp) and req.address is not None
+    with pytest.raises(InvalidInput, match="default router"):
+        image_tweak.request(site, "influx", sudo=True, vlan=2368, address="10.5.68.254")
+
+
+def test_on_a_recorded_host_the_plan_says_the_tweaks_are_not_planned() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    todo = image_tweak.tweaks("centos", console=True)
+    proc = image_tweak.procedure(host, facts, "influx", todo, {"lv": "rl_build/vminflux"})
+    (preview,) = proc.preview
+    assert not preview.steps and "SKIPPED: site demo replays recorded outputs" in preview.render()
+    hold = proc.phases[0].hold
+    assert hold is not None and (hold.lv, hold.write, hold.root) == ("rl_build/vminflux", True, True)
+    with pytest.raises(PreconditionFailed, match="recorded site"):
+        image_tweak.verify(host, "influx", todo, {"lv": "rl_build/vminflux"})
 
 
 def test_tweak_checks_refuse_a_running_guest_and_a_busy_lv() -> None:
@@ -55,9 +98,9 @@ def test_tweak_checks_refuse_a_running_guest_and_a_busy_lv() -> None:
 
 def test_verify_needs_every_tweak_already_so() -> None:
     empty = tw.TweakReport(plans=[Plan("a").noop("already so: a"), Plan("b").noop("already so: b")])
-    assert image_tweak.verify(empty).ok
+    assert image_tweak.judge(empty).ok
     pending = tw.TweakReport(plans=[Plan("a").noop("already so"), Plan("b").add("x", Cmd(("true",)))])
-    verdict = image_tweak.verify(pending)
+    verdict = image_tweak.judge(pending)
     assert not verdict.ok and "FAILED: b: still plans a change" in verdict.render()
 
 
@@ -156,6 +199,20 @@ def test_inspect_checks() -> None:
     assert "not running" in guest_inspect.check(off, "web")
     assert guest_inspect.preview({"lv": "rl_build/vmweb"}).render().splitlines()[3] == \
         "kpartx -l -p p /dev/mapper/rl_build-vmweb"
+
+
+def test_a_recorded_host_is_not_inspected_and_says_so() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    seen = guest_inspect.look_inside(host, "influx", {"lv": "rl_build/vminflux"}, 5)
+    assert seen.report is None and seen.render().startswith("SKIPPED: site demo replays recorded outputs")
+    assert guest_inspect.verify(host, seen).ok
+    assert not [r for r in host.runner.records if r.executed]  # the recording answers reads; nothing ran
+
+
+def test_an_image_file_the_host_lacks_is_refused() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    with pytest.raises(NotFound):
+        guest_inspect.check(read_facts(host, guest_inspect.wanted("/srv/nosuch.raw")), "influx", "/srv/nosuch.raw")
 
 
 # ----------------------------------------------------------------- guest-unreachable
