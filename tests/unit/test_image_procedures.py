@@ -132,13 +132,30 @@ def test_resize_checks_and_phases() -> None:
     assert [s.cmd.argv[0] for s in fs.steps if s.cmd] == ["xfs_growfs"]
 
 
+def test_resize_is_one_procedure_of_the_lv_and_the_grow_phases(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    recorded = guest_resize.procedure(host, facts, "influx", 30 * GiB, True)
+    (lv_plan,) = recorded.preview  # the demo's disk cannot be mapped: the LV only, and a note why
+    assert "the filesystem phase (`xfs_growfs` or `resize2fs`) are not planned here" in lv_plan.render()
+    inside = guest_resize.procedure(host, facts, "influx", 30 * GiB, False)
+    assert len(inside.phases) == 1 and "run inside it, as root: growpart /dev/vda 1" in inside.preview[0].render()
+    seen = _disk(20 * GiB, 20 * GiB // 512 - 2048, 20 * GiB - 2048 * 512)
+    monkeypatch.setattr(guest_resize, "look", lambda _h, _g: seen)
+    whole = guest_resize.procedure(host, facts, "influx", 30 * GiB, True)
+    assert [p.title.split()[0] for p in whole.preview] == ["resize", "grow", "grow"]
+    holds = [p.hold for p in whole.phases]
+    assert holds[0] is None and all(h is not None and h.lv == "rl_build/vminflux" and h.write for h in holds[1:])
+    assert [s.cmd.argv[0] for s in whole.preview[1].steps if s.cmd] == ["sfdisk", "kpartx"]
+
+
 def test_resize_verdict_is_the_sizes_read_back() -> None:
     grown = host_facts(LvmState(STATE.vg, (LV("vmtest1", "rl_build", "-wi-a-----", 20 * GiB, "", None, None),)))
     whole = 20 * GiB // 512 - 2048
-    assert guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 512)).ok
-    half = guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 256))
+    assert guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 512)).ok
+    half = guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 256))
     assert not half.ok and "FAILED: the xfs filesystem is 10.00 GiB" in half.render()
-    short = guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole // 2, whole * 256))
+    short = guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole // 2, whole * 256))
     assert not short.ok and "FAILED: partition 1 ends" in short.render()
 
 
