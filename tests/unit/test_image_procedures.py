@@ -19,7 +19,7 @@ from kvmops.images.partitions import Partition
 from kvmops.images.passwords import Password
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
-from kvmops.plan import Plan
+from kvmops.plan import Call, Plan
 from kvmops.procedures import guest_inspect, guest_resize, guest_unreachable, image_tweak
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.runners.base import LineSink
@@ -244,6 +244,35 @@ def test_findings_from_the_facts_and_what_to_do() -> None:
     assert any(t.startswith("a disk LV is not active") for t in tips)
     assert any("action=start" in t for t in tips) and any("autostart is off" in t for t in tips)
     assert guest_unreachable.disk_source(f) == {"lv": "rl_build/vmweb"}
+
+
+def test_the_reports_say_what_they_read_and_what_they_did_not() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    off, running = guest_unreachable.state(facts, "influx"), guest_unreachable.state(facts, "test1")
+    assert guest_unreachable.state_table(running).rows == [("test1", "running", "off", "virbr1.2368")]
+    assert guest_unreachable.disk_table(off).rows == [("/dev/rl_build/vminflux", "LV present")]
+    assert guest_unreachable.console(host, off, 5, print) == "guest influx is shut off: no console to read"
+    assert guest_unreachable.console(host, running, 0, print) == "console reading skipped (seconds=0)"
+    assert "no serial log file configured" in guest_unreachable.serial_log(host, running, 5)
+    # the disk: a running guest's only after a destroy, planned; the demo's is never mapped
+    assert guest_unreachable.look_at_disk(host, running, False, 5).plans == ()
+    planned = guest_unreachable.look_at_disk(host, running, True, 5)
+    assert len(planned.plans) == 1 and planned.text.startswith("planned after the destroy")
+    seen = guest_unreachable.look_at_disk(host, off, False, 5)
+    assert "kpartx -l -p p /dev/mapper/rl_build-vminflux" in seen.plans[0].render()
+    assert seen.text.startswith("SKIPPED: site demo replays recorded outputs") and off.report is None
+    assert guest_unreachable.seen_lines(off) == ["seen: state: shut off"]
+    assert guest_unreachable.next_steps(off).startswith("**Next:**\n- start it and watch it boot")
+
+
+def test_the_forced_power_off_is_a_procedure_with_its_confirmation() -> None:
+    facts = host_facts(STATE, domains=[domain("test1", "/dev/rl_build/vmtest1", active=True)])
+    (plan,) = guest_unreachable.procedure(facts, "test1", True).preview
+    assert plan.targets == ["test1"] and [s.effect.verb for s in plan.steps if isinstance(s.effect, Call)] == [
+        "destroy"]
+    (unasked,) = guest_unreachable.procedure(facts, "test1", False).preview
+    assert unasked.empty and unasked.targets == []
 
 
 @pytest.mark.parametrize(("console", "serial", "expect"), [
