@@ -151,7 +151,8 @@ def verify(host: Host, guest: str, todo: Sequence[tw.Tweak], where: dict[str, st
 
 def judge(again: tw.TweakReport) -> Verdict:
     """Planned again from the image after the apply: every tweak must be "already so"."""
-    return Verdict.of([(p.empty, f"{p.title}: {_said(p)}") for p in again.plans])
+    return Verdict.of([(p.empty, f"{p.title}: {_said(p)}") for p in again.plans]
+                      + [(not again.pending, f"every tweak is in place ({again.os})")])
 
 
 def _said(p: Plan) -> str:

@@ -401,9 +401,10 @@ def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
     definition adds is no host LV and no other guest's disk (what it had is not kvmops' doing)."""
     name, xml, world = eff.obj, str(eff.detail), run.world
     out: Found = [("xml-policy", why) for why in xml_oracle.violations(xml, SITE, name)]
-    if active and (not known or name in run.defined
-                   or _differs(next(d for d in world.facts.domains if d.name == name).inactive_xml, xml)):
-        out.append(("guest-state", f"redefining the running guest {name}"))  # an emptied CD-ROM is no redefinition
+    now = run.defined[name] if name in run.defined else \
+        next((d.inactive_xml for d in world.facts.domains if d.name == name), None) if known else None
+    if active and (now is None or _differs(now, xml)):  # an emptied CD-ROM is no redefinition, also of a
+        out.append(("guest-state", f"redefining the running guest {name}"))  # definition this run made
     had: set[str] = set()
     if known and name not in run.defined:
         old = next(d for d in world.facts.domains if d.name == name).inactive_xml
