@@ -19,6 +19,11 @@ just before it runs:
    hashes, so it is ejected, dropped from the definition and removed
    (:mod:`kvmops.procedures.guest_seed`); a no-op saying why when this run verified no boot.
 
+Every NIC gets a MAC chosen up front (:mod:`kvmops.guests.macs`: from the site's and the
+guest's names, none that a guest of the host, or of the fleet when given, has): the seed's
+network-config and the image's profiles match the NICs by it, the domain XML carries it, the
+plan shows it, and the DHCP reservation can be made before the first boot.
+
 One procedure: every confirmation is checked before the first change (the executor's
 ``run_procedure``). Then :func:`verify` (libvirt's view, and the seed gone when it was retired).
 """
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from kvmops import names
 from kvmops.errors import InvalidInput
 from kvmops.executor import Phase, Procedure
-from kvmops.guests import hostfile, lifecycle
+from kvmops.guests import hostfile, lifecycle, macs
 from kvmops.guests.domain import DomainInfo
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import disk_source, read_domain, render_domain_xml
@@ -42,6 +47,7 @@ from kvmops.images.passwords import Password
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.net import address as addr
+from kvmops.net import nics
 from kvmops.net.validate import vlan_id
 from kvmops.plan import Booted, Call, Plan, Step, Wait
 from kvmops.procedures import disks, guest_seed
@@ -65,7 +71,7 @@ class Request:
     size: int
     image: str
     setup: str
-    address: addr.StaticAddress | None  # on the first VLAN's NIC (eth0)
+    addresses: tuple[addr.StaticAddress, ...]  # one per NIC that has one (kvmops.net.nics), MACs not yet known
     login: str
     keys: tuple[str, ...] = ()
     root_keys: tuple[str, ...] = ()
@@ -74,18 +80,29 @@ class Request:
     sudo: bool = True
     autostart: bool = True
     console_seconds: float = 120.0  # how long the start waits for a login prompt (0: the boot is not verified)
+    elsewhere: frozenset[str] = frozenset()  # MACs of the fleet's other hosts' guests (fleet_macs), when known
 
     @property
     def guest(self) -> str:
         return self.spec.name
 
+    @property
+    def address(self) -> addr.StaticAddress | None:
+        """The first NIC's static address (the ``address`` parameter), if it has one."""
+        return next((a for a in self.addresses if a.nic == 0), None)
+
 
 def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpus: int, size: str,
-            image: str, setup: str = "nocloud", address: str = "", keys: str = "", root_keys: str = "",
+            image: str, setup: str = "nocloud", address: str = "", addresses: str = "",
+            gateway_vlan: int | str = 0, keys: str = "", root_keys: str = "",
             password: str = "", root_password: str = "", sudo: bool = True,
             autostart: bool = True, console_seconds: float = 120.0) -> Request:
     """The runbook's parameters checked and resolved against the site; InvalidInput names the
-    parameter that is wrong and what to give instead. Nothing is read from the host."""
+    parameter that is wrong and what to give instead. Nothing is read from the host.
+
+    ``address`` is the first VLAN's static address; ``addresses`` gives any VLAN's
+    (``"2368=10.5.68.237,223=132.230.223.200"``); ``gateway_vlan`` names the VLAN whose NIC
+    carries the default route (0: the first). See :mod:`kvmops.net.nics`."""
     names.guest_name(guest)
     if setup not in SETUPS:
         raise InvalidInput(f"setup {setup!r}: use one of {', '.join(SETUPS)}")
@@ -99,7 +116,8 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         size=parse_size(size),
         image=image,
         setup=setup,
-        address=addr.static_address(site, guest, nets[0], address) if address else None,
+        addresses=nics.guest_addresses(site, guest, nets, address=address, addresses=addresses,
+                                       gateway_vlan=gateway_vlan),
         login=login,
         keys=content.parse_keys("keys", keys),
         root_keys=content.parse_keys("root_keys", root_keys),
@@ -109,7 +127,7 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         autostart=autostart,
         console_seconds=lifecycle.seconds(console_seconds, "console_seconds", zero=True),
     )
-    given = [n for n, v in (("address", address), ("keys", keys), ("root_keys", root_keys),
+    given = [n for n, v in (("address", address), ("addresses", addresses), ("keys", keys), ("root_keys", root_keys),
                             ("password", password), ("root_password", root_password)) if v]
     if setup == "none" and given:
         raise InvalidInput(f"setup=none leaves the image as it is, but {', '.join(given)} "
@@ -139,9 +157,28 @@ def seed_of(site: Site, req: Request) -> str | None:
     return nocloud.seed_path(site, req.guest) if req.setup == "nocloud" else None
 
 
-def spec_of(site: Site, req: Request) -> GuestSpec:
-    """The guest as it is defined: the seed ISO (if any) as its CD-ROM."""
-    return replace(req.spec, cdrom=seed_of(site, req))
+def macs_of(facts: HostFacts, req: Request) -> tuple[str, ...]:
+    """The MAC of each NIC (:func:`kvmops.guests.macs.choose`): none that another guest of the
+    host has, nor one of the fleet's (``req.elsewhere``). The guest's own, when an earlier run
+    defined it, do not count against it: a re-run chooses the same."""
+    return macs.choose(facts.site.name, req.guest, len(req.spec.bridges), facts.macs_taken(req.guest) | req.elsewhere)
+
+
+def spec_of(facts: HostFacts, req: Request, chosen: tuple[str, ...] | None = None) -> GuestSpec:
+    """The guest as it is defined: its NICs' MACs, the seed ISO (if any) as its CD-ROM."""
+    return replace(req.spec, cdrom=seed_of(facts.site, req),
+                   macs=chosen if chosen is not None else macs_of(facts, req))
+
+
+def addresses_of(req: Request, chosen: tuple[str, ...]) -> tuple[addr.StaticAddress, ...]:
+    """The static addresses with their NICs' MACs."""
+    return nics.with_macs(req.addresses, chosen)
+
+
+def with_fleet(req: Request, elsewhere: frozenset[str]) -> Request:
+    """The request whose new MACs avoid ``elsewhere`` too
+    (:func:`kvmops.procedures.fleet_macs.read_fleet_macs`)."""
+    return replace(req, elsewhere=frozenset(elsewhere))
 
 
 # -- facts and checks ------------------------------------------------------------------------
@@ -161,6 +198,7 @@ def check(facts: HostFacts, req: Request) -> list[str]:
     need(facts.domain(req.guest) is None or again,
          f"guest {req.guest} exists already (with another definition): pick another name, or remove it "
          "first (guest-remove)")
+    chosen = macs_of(facts, req)
     if again:
         return [f"guest {req.guest} is defined already as asked: an earlier run got that far (its disk was made "
                 "and filled before it was defined), so only what is left is done: start, autostart"]
@@ -173,34 +211,44 @@ def check(facts: HostFacts, req: Request) -> list[str]:
         lines.append(f"disk {disk}: created with {human(req.size)} (VG has {human(facts.lvm.vg.free)} free)")
     else:
         lines.append(f"disk {disk}: EXISTS ({human(lv.size)}): the copy overwrites it, confirm={disk!r}")
-    for i, (vlan, bridge) in enumerate(zip(req.vlans, req.spec.bridges, strict=True)):
-        net = site.network(vlan)
-        how = req.address.with_prefix if i == 0 and req.address else "no static address (DHCP, if the VLAN has it)"
-        lines.append(f"NIC {i + 1} (eth{i}): VLAN {vlan}, bridge {bridge}, {net.cidr}: {how}")
-    lines += [f"NOTE: {n}" for n in notes(site, req)]
+    lines += nic_lines(site, req, chosen)
+    lines += [f"NOTE: {n}" for n in notes(site, req, chosen)]
     return lines
 
 
-def notes(site: Site, req: Request) -> list[str]:
-    """What the person running it should know: the DHCP reminder, who can log in."""
+def nic_lines(site: Site, req: Request, chosen: tuple[str, ...]) -> list[str]:
+    """One line per NIC: VLAN, bridge, MAC, its static address (or DHCP); then routes and DNS."""
+    by_nic = {a.nic: a for a in addresses_of(req, chosen)}
     out = []
-    reminder = dhcp_note(site, req)
-    if reminder:
-        out.append(reminder)
-    if req.setup != "none" and not (req.keys or req.password or req.root_keys or req.root_password):
-        out.append(f"no key and no password for {req.login} or root: nobody can log in over SSH or on "
-                   "the console (give keys or a password)")
-    if len(req.vlans) > 1:
-        out.append("the NICs are eth0, eth1, ... in the order of vlans; kvmops configures only eth0 "
-                   "(configure the others inside the guest: guide 3.3.3)")
+    for i, (vlan, bridge) in enumerate(zip(req.vlans, req.spec.bridges, strict=True)):
+        a = by_nic.get(i)
+        how = a.describe() if a else "no static address (DHCP, if the VLAN has it)"
+        out.append(f"NIC {i + 1}: VLAN {vlan}, bridge {bridge}, MAC {chosen[i]} ({site.network(vlan).cidr}): {how}")
+    if req.addresses:
+        out.append(f"routes: {nics.routes_note(req.vlans, req.addresses)} (setup={req.setup}: each NIC matched "
+                   "by its MAC, whatever the image names it)")
     return out
 
 
-def dhcp_note(site: Site, req: Request) -> str | None:
-    """The guide's DHCP reservation reminder for a static address (3.3.3), unless the site
-    says the first VLAN has no DHCP."""
-    a = req.address
-    return addr.dhcp_reminder(site, a.network, address=a.address, guest=req.guest) if a else None
+def notes(site: Site, req: Request, chosen: tuple[str, ...] = ()) -> list[str]:
+    """What the person running it should know: the DHCP reminders, who can log in."""
+    out = dhcp_notes(site, req, chosen)
+    if req.setup != "none" and not (req.keys or req.password or req.root_keys or req.root_password):
+        out.append(f"no key and no password for {req.login} or root: nobody can log in over SSH or on "
+                   "the console (give keys or a password)")
+    return out
+
+
+def dhcp_notes(site: Site, req: Request, chosen: tuple[str, ...] = ()) -> list[str]:
+    """The guide's DHCP reservation reminder (3.3.3) for each static address, with its NIC's
+    MAC (known before the guest exists: the reservation can precede the first boot), unless
+    the site says the VLAN has no DHCP."""
+    out = []
+    for a in addresses_of(req, chosen) if chosen else req.addresses:
+        note = addr.dhcp_reminder(site, a.network, address=a.address, guest=req.guest, mac=a.mac)
+        if note:
+            out.append(note)
+    return out
 
 
 # -- the procedure ---------------------------------------------------------------------------
@@ -221,7 +269,7 @@ def defined_already(facts: HostFacts, req: Request) -> bool:
     info = facts.domain(req.guest)
     if info is None:
         return False
-    xml = render_domain_xml(facts.site, spec_of(facts.site, req))
+    xml = render_domain_xml(facts.site, spec_of(facts, req))
     return read_domain(info.inactive_xml or info.xml).lines() == read_domain(xml).lines()
 
 
@@ -237,7 +285,8 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     lv = lv_name(site, req)
     fresh = facts.lvm.get(lv) is None
     run = _Run()
-    spec = spec_of(site, req)
+    chosen = macs_of(facts, req)  # once: the seed or the image and the definition name the same MACs
+    spec = spec_of(facts, req, chosen)
     after_lv = _with_lv(facts, lv, req.size)
     proc = Procedure(f"create guest {req.guest}", facts=facts)
 
@@ -249,9 +298,9 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     proc.add(Phase(f"the LV {site.vg}/{lv}", lv_phase), ops.create(facts, lv, req.size))
     proc.add(Phase("copy the image", lambda f: _copy(f, req, lv, run.created_lv), Wanted(images=(req.image,))),
              _copy(after_lv, req, lv, fresh))
-    proc.add(_setup_phase(site, req), _setup_plan(site, req))
+    proc.add(_setup_phase(site, req, chosen), _setup_plan(site, req, chosen))
     seeded = _with_paths(after_lv, {spec.cdrom: True} if spec.cdrom else {})
-    return _define_start_retire(proc, seeded, req, run)
+    return _define_start_retire(proc, seeded, req, run, chosen)
 
 
 def _rest(facts: HostFacts, req: Request) -> Procedure:
@@ -260,25 +309,26 @@ def _rest(facts: HostFacts, req: Request) -> Procedure:
         f"guest {req.guest} is defined as asked: an earlier run made and filled its disk before defining it")
     proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)", facts=facts)
     proc.add(Phase("the LV, the image, the setup", lambda _f: done), done)
-    return _define_start_retire(proc, facts, req, _Run())
+    return _define_start_retire(proc, facts, req, _Run(), macs_of(facts, req))
 
 
-def _define_start_retire(proc: Procedure, facts: HostFacts, req: Request, run: _Run) -> Procedure:
+def _define_start_retire(proc: Procedure, facts: HostFacts, req: Request, run: _Run,
+                         chosen: tuple[str, ...]) -> Procedure:
     """The last phases, previewed from ``facts`` (the host as the earlier phases leave it):
     define, start (with the boot's wait), and with a seed its retirement after that boot."""
-    site, spec = facts.site, spec_of(facts.site, req)
+    site, spec = facts.site, spec_of(facts, req, chosen)
 
     def start(f: HostFacts) -> Plan:
-        run.start = _start(f, req)
+        run.start = _start(f, req, chosen)
         return run.start
 
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
                    lifecycle.define_wanted(site, spec)), lifecycle.define(facts, spec))
     defined = facts if facts.domain(req.guest) else _with_domain(facts, spec)
-    starting = _start(defined, req)
+    starting = _start(defined, req, chosen)
     proc.add(Phase(f"start guest {req.guest}", start), starting)
     if spec.cdrom is not None:
-        retire = _retire_preview(defined, req) if _waits_for_boot(starting) else _seed_stays(req, starting)
+        retire = _retire_preview(defined, req, spec) if _waits_for_boot(starting) else _seed_stays(req, starting)
         proc.add(Phase(f"retire the seed of guest {req.guest}", lambda f: _retire(f, req, run),
                        guest_seed.wanted(site, req.guest)), retire)
     return proc
@@ -312,40 +362,46 @@ def _copy(facts: HostFacts, req: Request, lv: str, created_here: bool) -> Plan:
     return Plan(plan.title, steps, list(plan.notes))
 
 
-def _setup_phase(site: Site, req: Request) -> Phase:
+def _setup_phase(site: Site, req: Request, chosen: tuple[str, ...]) -> Phase:
     if req.setup == "tweaks":
-        return disks.tweak_phase(tweaks(req), lv=f"{site.vg}/{lv_name(site, req)}")
-    return Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req))
+        return disks.tweak_phase(tweaks(req, chosen), lv=f"{site.vg}/{lv_name(site, req)}")
+    return Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req, chosen))
 
 
-def _setup_plan(site: Site, req: Request) -> Plan:
+def _setup_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
     if req.setup == "nocloud":
         path = seed_of(site, req)
         assert path is not None
-        return nocloud.seed_plan(seed(req), path)
+        return nocloud.seed_plan(seed(req, chosen), path)
     if req.setup == "tweaks":
-        return _tweaks_plan(site, req)
+        return _tweaks_plan(site, req, chosen)
     return Plan("setup: none").noop("setup=none: the image boots as it is (no accounts, console or address set)")
 
 
-def seed(req: Request) -> nocloud.Seed:
-    """The NoCloud seed: the login user (keys, password, sudo), root (password, keys), eth0's address."""
+def seed(req: Request, chosen: tuple[str, ...] = ()) -> nocloud.Seed:
+    """The NoCloud seed: the login user (keys, password, sudo), root (password, keys), and one
+    network-config entry per static address, matched by its NIC's MAC (``chosen``: one per NIC;
+    without them, by the kernel name ``eth<n>``)."""
     users = nocloud.users_for(req.login, req.keys, req.password, req.root_password, req.root_keys, sudo=req.sudo)
-    a = req.address
-    net = nocloud.StaticNet(a.with_prefix, str(a.gateway), tuple(str(d) for d in a.dns)) if a else None
-    return nocloud.Seed(req.guest, users, net)
+    nets = tuple(
+        nocloud.StaticNet(a.with_prefix, str(a.gateway) if a.default_route else None, tuple(str(d) for d in a.dns),
+                          interface=f"nic{a.nic + 1}" if a.mac else a.device, mac=a.mac)
+        for a in (addresses_of(req, chosen) if chosen else req.addresses))
+    return nocloud.Seed(req.guest, users, nets)
 
 
-def tweaks(req: Request) -> list[tw.Tweak]:
+def tweaks(req: Request, chosen: tuple[str, ...] = ()) -> list[tw.Tweak]:
     """The offline tweaks, by the one builder (:func:`kvmops.images.tweaks.build`: the login
     user first whenever a tweak concerns it, the SELinux relabel last); a serial getty always
-    (the boot is verified on the serial console)."""
+    (the boot is verified on the serial console); the static addresses (each NIC's profile
+    found by its MAC in ``chosen``)."""
+    found = addresses_of(req, chosen) if chosen else req.addresses
     return tw.build(req.login, password=req.password, root_password=req.root_password, keys=req.keys,
                     root_keys=req.root_keys, sudo=req.sudo, getty=True,
-                    network=tw.StaticIp.from_address(req.address) if req.address else None)
+                    network=tw.StaticIp.from_addresses(found) if found else None)
 
 
-def _tweaks_plan(site: Site, req: Request) -> Plan:
+def _tweaks_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
     """The tweak phase's preview: the image is not on the LV yet, so the tweaks are planned from
     its content when the phase runs (the LV mapped, its root mounted, each tweak planned from the
     files there; the exact commands show then)."""
@@ -353,17 +409,19 @@ def _tweaks_plan(site: Site, req: Request) -> Plan:
     plan = Plan(f"offline tweaks of {disk}")
     plan.notes.append("planned from the image's content after the copy: the LV is mapped, its root mounted "
                       "and each tweak planned from the files there; the exact commands show when it runs")
-    what = "; ".join(describe(t) for t in tweaks(req))
+    what = "; ".join(describe(t) for t in tweaks(req, chosen))
     return plan.noop(f"tweak the image on {disk} when this phase runs: {what}")
 
 
-def _start(facts: HostFacts, req: Request) -> Plan:
+def _start(facts: HostFacts, req: Request, chosen: tuple[str, ...]) -> Plan:
     """Start, autostart, and when it starts the guest, wait for a login prompt on its serial
     console (``console_seconds``; 0: the boot is not verified, which the plan says)."""
     plan = lifecycle.start(facts, req.guest)
     starts = _starts(plan)
     if req.autostart:
         plan.extend(lifecycle.autostart(facts, req.guest, True))
+    if not plan.empty:
+        plan.notes += [f"before this start: {n}" for n in dhcp_notes(facts.site, req, chosen)]
     if starts and req.console_seconds > 0:
         g, secs = req.guest, req.console_seconds
         plan.add(f"wait up to {secs:g} s for a login prompt on its serial console (the decisive signal: it booted)",
@@ -398,10 +456,10 @@ def _seed_stays(req: Request, start: Plan) -> Plan:
         f"the seed stays ({why}); once the guest has booted: kvmops guest seed-done {req.guest} --apply")
 
 
-def _retire_preview(facts: HostFacts, req: Request) -> Plan:
+def _retire_preview(facts: HostFacts, req: Request, spec: GuestSpec) -> Plan:
     """The seed's retirement as it runs after the verified boot: from the guest running as
     defined, its kept XML written, its seed made."""
-    site, spec = facts.site, spec_of(facts.site, req)
+    site = facts.site
     assert spec.cdrom is not None
     xml = render_domain_xml(site, spec)
     running = DomainInfo(req.guest, "running", True, req.autostart, True, xml, xml)
@@ -443,11 +501,13 @@ def verify(facts: HostFacts, req: Request, before: HostFacts | None = None) -> V
     got = read_domain(info.inactive_xml or info.xml) if info else None
     disk = disk_source(site, lv_name(site, req))
     kept = hostfile.xml_path(site, req.guest)
+    chosen = macs_of(facts, req)
     checks = [
         (info is not None, f"guest {req.guest} is defined"),
         (info is not None and info.active, f"it runs ({info.state if info else 'not defined'})"),
         (got is not None and got.disk_sources[:1] == (disk,), f"its system disk is {disk}"),
         (got is not None and got.bridges == req.spec.bridges, f"its NICs are on {', '.join(req.spec.bridges)}"),
+        (got is not None and got.macs == chosen, f"with the MACs {', '.join(chosen)}"),
         (facts.exists(kept), f"its definition is kept in {kept}"),
     ]
     if req.autostart:
