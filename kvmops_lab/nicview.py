@@ -47,7 +47,8 @@ class NicView:
 
 
 def parse_links(ip_addr_json: str) -> tuple[Link, ...]:
-    """``ip -j -4 address show`` (which lists every link, with its MAC) -> the ethernet links."""
+    """``ip -j address show`` -> the ethernet links, each with its MAC and IPv4 addresses. (Not
+    ``ip -j -4 address show``: with ``-4`` the output has neither the MAC nor the link type.)"""
     out = []
     for d in json.loads(ip_addr_json or "[]"):
         if d.get("link_type") != "ether":
@@ -75,9 +76,11 @@ def _out(g: BootedGuest, login: SshLogin, port: int | None, *command: str) -> st
 
 def look(g: BootedGuest, login: SshLogin, port: int | None = None) -> NicView:
     """Read the guest's NICs, routes, DNS and NetworkManager profiles (through ``port``)."""
-    raw = {"ip -j -4 address show": _out(g, login, port, "ip", "-j", "-4", "address", "show"),
+    raw = {"ip -j address show": _out(g, login, port, "ip", "-j", "address", "show"),
            "ip -j -4 route show default": _out(g, login, port, "ip", "-j", "-4", "route", "show", "default")}
-    links = parse_links(raw["ip -j -4 address show"])
+    links = parse_links(raw["ip -j address show"])
+    if not links:  # an empty view would make every per-NIC check vacuous
+        raise LabError(f"{g.name}: `ip -j address show` lists no ethernet link: {raw['ip -j address show'][:300]}")
     routes = parse_routes(raw["ip -j -4 route show default"])
     dns = {}
     for ln in links:
