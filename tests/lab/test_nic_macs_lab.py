@@ -21,10 +21,12 @@ default route, via the gateway of the VLAN the plan said, on that NIC; the DNS s
 NIC only, and in resolv.conf; one NetworkManager profile per NIC, bound by its MAC, none with
 an interface-name (tweaks: kvmops' keyfiles; nocloud: cloud-init's, matched by MAC).
 
-That a moved guest (guest-move) and a restored one (lv-backup-restore with define) keep their
-MACs is proven on the procedures' XML mapping in the unit tier (tests/unit/test_guest_macs.py,
-tests/unit/test_lv_backup.py): a move or a restore copies the LVs (minutes per GiB between
-emulated hosts here) and the MAC is only in the definition.
+That a moved guest (guest-move) keeps its MACs is asserted between two labs in
+test_two_hosts.py (opt-in: a move copies the LVs, minutes per GiB between emulated hosts),
+where the restored copy under a new name gets MACs of its own; a restore under its own name
+keeping them, and the move, on the procedures' XML mapping in the unit tier
+(tests/unit/test_guest_macs.py, tests/unit/test_lv_backup.py): the MAC is only in the
+definition.
 
 Set ``KVMOPS_LAB_NIC_CAPTURE=DIR`` to keep each guest's profiles (fixtures for the unit tier).
 """
