@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from kvmops.cmd import change, read
-from kvmops.executor import Executor
 from kvmops.host import Host, connect
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
@@ -60,6 +59,18 @@ def _exists(host: Host, flag: str, path: str) -> bool:
     return host.run(read("test", flag, path, ok=(0, 1))).returncode == 0
 
 
+def run_setup(host: Host, plan: Plan, say: Phases) -> None:
+    """The lab's own setup of the emulated host it just booted (its blank PV disk, the images
+    attached to it), run step by step here: this is the harness making the host, not a kvmops
+    operation on one, so it does not go through kvmops' executor and gate (which read the VG's
+    facts before the VG exists and know neither ``vgcreate`` nor ``cp``)."""
+    for step in plan.steps:
+        if step.cmd is None:
+            continue
+        say(f"prepare: {step.text()}")
+        host.run(step.cmd)
+
+
 def prepare_lab(state: LabState, say: Phases, paths: LabPaths | None = None) -> str:
     """VG, images, then the guests' domain type (``kvm`` when KVM works inside); returns it."""
     site = load_site(state.site)
@@ -69,8 +80,7 @@ def prepare_lab(state: LabState, say: Phases, paths: LabPaths | None = None) -> 
         plan = vg_plan(vgs, site.vg)
         for device, target in IMAGES:
             plan.extend(image_plan(_exists(host, "-b", device), _exists(host, "-e", target), device, target))
-        for line in Executor(host, lambda m: say(f"prepare: {m}")).execute(plan):
-            say(f"prepare: {line}")
+        run_setup(host, plan, say)
         return decide_guest_domain_type(host, paths or LabPaths(Path(state.run_dir).parent), state.image_dir,
                                         state.accel, say)
     finally:

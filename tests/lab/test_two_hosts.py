@@ -12,11 +12,12 @@ it; the first failure skips the rest):
 3. ``guest-move`` kvm1 -> kvm2 interrupted by a fault in the copy's stream, re-run (interrupted
    again before the guest is defined there): one LV on kvm2, never a second, its sha256 equal to
    the source's; refused without the confirmation; then with it: the guest boots on kvm2 (a
-   login prompt on its serial console, read here), undefined on kvm1, its LV kept there until
-   the second confirmation removes it;
+   login prompt on its serial console, read here) with the MAC it had on kvm1 (issue 24),
+   undefined on kvm1, its LV kept there until the second confirmation removes it;
 4. ``lv-backup`` of the guest on kvm2 to a folder on kvm1 (manifest and file checked there) and
    ``lv-backup-restore`` on kvm1 into a new LV (its sha256 equal to the manifest's and to the
-   source's); the restored copy defined, started, and booted (login prompt).
+   source's); the restored copy defined (a copy under a new name: a MAC of its own), started,
+   and booted (login prompt).
 
 Every check reads the hosts itself (``lvs``, ``virsh``, ``sha256sum``, the guests' serial
 consoles through libvirt), never the runbooks' output. The small guest has no ACPI handler (a
@@ -46,6 +47,7 @@ import yaml
 import kvmops_lab as lab
 from kvmops.cmd import change, read
 from kvmops.guests import boot
+from kvmops.guests.xml import read_domain
 from kvmops.host import Host, connect
 from kvmops.procedures import guest_move as gm
 from kvmops.procedures import lv_backup_restore as rs
@@ -144,6 +146,11 @@ def vg_free(host: Host) -> int:
     return int(sh(host, "vgs", "--noheadings", "--units", "b", "--nosuffix", "-o", "vg_free", host.site.vg).strip())
 
 
+def macs_of(host: Host, guest: str) -> tuple[str, ...]:
+    """The MACs of the guest's definition, one per NIC (issue 24)."""
+    return read_domain(sh(host, "virsh", "dumpxml", "--inactive", guest)).macs
+
+
 def sha256(host: Host, path: str) -> str:
     return sh(host, "sha256sum", "--", path).split()[0]
 
@@ -224,6 +231,8 @@ def test_02_the_small_guest_is_created_on_kvm1(labs: dict[str, LabState], hosts:
     run(labs, "guest-lifecycle", "kvm1", "guest-lifecycle destroy", confirm=GUEST, guest=GUEST, action="destroy")
     assert guests(kvm1)[GUEST] == "shut off"
     SEEN["source sha256"] = sha256(kvm1, f"/dev/{kvm1.site.vg}/{kvm1.site.guest_lv(GUEST)}")
+    SEEN["source macs"] = macs_of(kvm1, GUEST)
+    assert len(SEEN["source macs"]) == 1 and SEEN["source macs"][0].startswith("52:54:00:"), SEEN["source macs"]
     DONE.add("create")
 
 
@@ -338,6 +347,7 @@ def test_06_the_guest_boots_on_kvm2_and_only_then_leaves_kvm1(labs: dict[str, La
     assert f"/dev/{kvm2.site.vg}/{lv}" in sh(kvm2, "virsh", "domblklist", GUEST)
     assert gm.BOOTED in tags(kvm2, lv)
     assert GUEST not in guests(kvm1)
+    assert macs_of(kvm2, GUEST) == SEEN["source macs"]  # the moved guest keeps its MAC (and DHCP reservation)
     kept = f"{kvm1.site.xml_dir.rstrip('/')}/{GUEST}.xml.undefined"
     assert kvm1.run(read("test", "-f", kept, ok=(0, 1))).returncode == 0
     assert lv in lvs(kvm1) and sha256(kvm1, f"/dev/{kvm1.site.vg}/{lv}") == SEEN["source sha256"]  # kept, intact
@@ -408,3 +418,5 @@ def test_10_the_restored_copy_boots(labs: dict[str, LabState], hosts: dict[str, 
     print(f"mv1r on kvm1: {verdict.message}")
     assert verdict.booted and verdict.stage == boot.LOGIN, verdict.message
     assert f"/dev/{kvm1.site.vg}/{kvm1.site.guest_lv(RESTORED)}" in sh(kvm1, "virsh", "domblklist", RESTORED)
+    restored = macs_of(kvm1, RESTORED)  # a copy under a new name, beside the original: a MAC of its own
+    assert len(restored) == 1 and restored[0].startswith("52:54:00:") and restored != SEEN["source macs"], restored
