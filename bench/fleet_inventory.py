@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import write_results  # noqa: E402
 
+from kvmops.facts.fleet import read_fleet  # noqa: E402
 from kvmops.fleet.hosts import FleetHost  # noqa: E402
-from kvmops.fleet.read import read_fleet  # noqa: E402
 from kvmops.site import load_site  # noqa: E402
 from tests.support.loop import scratch_vg  # noqa: E402
 from tests.support.sshd import private_sshd  # noqa: E402

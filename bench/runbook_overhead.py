@@ -1,9 +1,9 @@
 """What `kvmops run` adds over a bare papermill run of the same (empty) notebook.
 
-Both execute one trivial code cell in a fresh ``python3`` kernel; the kvmops run also reads
-the jupytext file, validates the parameters, loads the site, injects the parameters, shows
-progress, scrubs and writes the notebook and record.json into a journal. Kernel start
-dominates both. Usage: ``.venv/bin/python bench/runbook_overhead.py [rounds]``.
+Both execute one trivial code cell in a fresh ``kvmops`` kernel (ipykernel over IPC); the
+kvmops run also reads the jupytext file, validates the parameters, loads the site, injects the
+parameters, shows progress, scrubs and writes the notebook and record.json into a journal.
+Kernel start dominates both. Usage: ``.venv/bin/python bench/runbook_overhead.py [rounds]``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
+from kvmops.runbook.discover import KERNEL
 from kvmops.runbook.execute import run_runbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,9 +41,9 @@ x = 1
 def bare(work: Path) -> float:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = dict(KERNEL)
     t0 = time.perf_counter()
-    papermill.execute_notebook(nb, str(work / "bare.ipynb"), kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(nb, str(work / "bare.ipynb"), kernel_name=KERNEL["name"], progress_bar=False)
     return time.perf_counter() - t0
 
 

@@ -8,7 +8,7 @@ devices, so the real O_DIRECT flags apply; this machine has no device-mapper for
 
 - *move*: ``dd if=SRC iflag=direct`` on one end, ``dd of=DST iflag=fullblock oflag=direct
   conv=fsync`` on the other. kvmops: the data passes through kvmops, which computes its sha256
-  (:func:`kvmops.transfer.stream.stream`); *+ both ends checked* adds what guest-move does
+  (:func:`kvmops.runners.stream.stream`); *+ both ends checked* adds what guest-move does
   after the stream (``sha256sum`` of each end on its own host). Plain: the same two commands
   joined by a shell pipe through ``ssh`` (``ssh src dd ... | ssh dst dd ...``), no checksum.
 - *backup*: ``zstd --threads=2`` reading the device on the source, the compressed stream into a
@@ -40,9 +40,10 @@ from machine import write_results  # noqa: E402
 from kvmops.cmd import Cmd  # noqa: E402
 from kvmops.plan import Endpoint, Transfer  # noqa: E402
 from kvmops.runners import SSHRunner  # noqa: E402
+from kvmops.runners.stream import stream  # noqa: E402
+from kvmops.runners.transfer import run_transfer  # noqa: E402
 from kvmops.transfer import commands as tc  # noqa: E402
-from kvmops.transfer.run import run_transfer, sha256_cmd  # noqa: E402
-from kvmops.transfer.stream import stream  # noqa: E402
+from kvmops.transfer.result import sha256_cmd  # noqa: E402
 from tests.support.loop import loop_device  # noqa: E402
 from tests.support.sshd import private_sshd  # noqa: E402
 from tests.support.transfer import ssh_runner  # noqa: E402

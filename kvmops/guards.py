@@ -1,20 +1,15 @@
 """Safety guards from the guide's CAVEATs: pure functions that raise :class:`SafetyError`.
 
 They run inside the command builders and operations, so a forbidden command is never built.
-The in-use guards take the host's facts (required, never a caller's list): the running
-guests' disks and LVM's open flag, both from one read (:mod:`kvmops.facts`).
+The guards that need the host's facts (an LV in use) are :func:`kvmops.hostfacts.lv_free`
+and :func:`kvmops.hostfacts.lv_of_no_guest`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from kvmops.errors import SafetyError
-
-if TYPE_CHECKING:
-    from kvmops.facts import HostFacts
-    from kvmops.lvm.facts import LV
 
 LVREMOVE_FORBIDDEN = ("-y", "--yes", "-f", "--force", "-ff")
 
@@ -53,22 +48,3 @@ def not_host_lv(lv: str, prefix: str) -> None:
         )
 
 
-def lv_free(facts: HostFacts, lv: LV, action: str) -> None:
-    """No snapshot, merge, copy, mapping or removal of an LV that is in use (guide 4.2.5):
-    the disk of a running guest, or open by anything (LVM's open flag), whoever the caller."""
-    why = facts.lv_in_use(lv)
-    if why:
-        raise SafetyError(
-            f"{action} refused: {lv.path} is in use: {why}. Shut the guest down first (kvmops guest "
-            "shutdown NAME --apply), or unmount / `kpartx -d` it; nothing was changed"
-        )
-
-
-def lv_of_no_guest(facts: HostFacts, lv: LV, action: str) -> None:
-    """An LV that a defined guest names as a disk stays while that guest is defined."""
-    users = facts.guests_with_disk(lv.path)
-    if users:
-        raise SafetyError(
-            f"{action} refused: {lv.path} is a disk of guest {', '.join(users)}; remove the guest "
-            "first (runbook guest-remove) or change its definition; nothing was changed"
-        )

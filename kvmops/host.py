@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING
 from kvmops.cmd import Cmd, Result
 from kvmops.runners import LocalRunner, PlanRunner, Runner, SSHRunner
 from kvmops.runners.base import LineSink
-from kvmops.runners.ssh import SSHTarget
 from kvmops.site import Site
+from kvmops.sshtarget import SSHTarget
 
 if TYPE_CHECKING:
-    from kvmops.facts import FactsSource
     from kvmops.virt import Virt
 
 
@@ -39,17 +38,6 @@ class Host:
 
     def run(self, cmd: Cmd, *, check: bool = True, on_line: LineSink | None = None) -> Result:
         return self.runner.run(cmd, check=check, on_line=on_line)
-
-    @property
-    def facts_source(self) -> FactsSource:
-        """Where :func:`kvmops.facts.read_facts` reads this host's facts from."""
-        if self.site.recorded:
-            from kvmops.recorded import RecordedSource, load_recorded
-
-            return RecordedSource(load_recorded(self.site.recorded), self)
-        from kvmops.facts import LiveSource
-
-        return LiveSource(self)
 
     @property
     def virt(self) -> Virt:

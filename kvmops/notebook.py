@@ -27,14 +27,13 @@ from kvmops.executor import Executor, Procedure, confirmed
 from kvmops.plan import Plan
 from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.progress import printer
-from kvmops.runbook.engine import STEP_MARK
 from kvmops.runbook.secrets import read_secrets
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import load_site
+from kvmops.runbook.steps import FAILED_MARK, STEP_MARK, WAY_OUT_MARK
+from kvmops.site import load_site, resolve_site
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts, Wanted
     from kvmops.host import Host
+    from kvmops.hostfacts import HostFacts, Wanted
 
 
 def _display(markdown: str, plain: str) -> None:
@@ -70,11 +69,12 @@ def show_plan(plan: Plan) -> None:
     _display("```sh\n" + text + "\n```", text)
 
 
-def execute(host: Host, plan: Plan, *confirm: str) -> list[str]:
-    """Run a plan (shown before) through the one executor: changes only with apply,
+def execute(host: Host, plan: Plan, *confirm: str, facts: HostFacts | None = None) -> list[str]:
+    """Run a plan (shown before) through the one executor: judged by its safety gate (against
+    ``facts``, the ones it was planned from, else facts read now), changes only with apply,
     destructive steps only when their target is among ``confirm`` (checked before the first
     step). Prints one line per step."""
-    return _report(host, [plan], Executor(host, printer()).execute(plan, confirmed(*confirm)))
+    return _report(host, [plan], Executor(host, printer()).execute(plan, confirmed(*confirm), facts=facts))
 
 
 def execute_all(host: Host, plans: list[Plan], *confirm: str) -> list[str]:
@@ -130,7 +130,7 @@ def step(title: str, if_fails: str = "") -> Iterator[None]:
         yield
     except BaseException:
         if if_fails:
-            print(f"STEP FAILED: {title}\nIf this step fails: {if_fails}", flush=True)
+            print(f"{FAILED_MARK}{title}\n{WAY_OUT_MARK}{if_fails}", flush=True)
         raise
 
 

@@ -13,48 +13,104 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from kvmops.cmd import Cmd, Kind
 
-if TYPE_CHECKING:
-    from kvmops.host import Host
-    from kvmops.virt import Virt
-
 Progress = Callable[[str], None]
+
+CALL_VERBS = ("define", "start", "shutdown", "destroy", "undefine", "autostart", "eject", "blockresize")
 
 
 @dataclass(frozen=True)
 class Call:
-    """A libvirt call: ``display`` is what an admin would type (``virsh define X.xml``)."""
+    """A libvirt call, as data: the executor makes it through the libvirt adapter, and the
+    safety gate knows from ``verb`` and ``guest`` what it does to which guest.
 
-    display: str
-    fn: Callable[[Virt], Any]
+    ``display`` is what an admin would type (``virsh define X.xml``); ``xml``: the definition
+    of a ``define``; ``flag``: autostart on or off; ``device``: the drive of an ``eject``
+    (its target, ``sda``) or the disk of a ``blockresize`` (``vda``); ``size``: bytes.
+    """
+
+    verb: str
+    guest: str
+    display: str = ""
+    xml: str = ""
+    flag: bool = True
+    device: str = ""
+    size: int = 0
     kind: Kind = Kind.CHANGE
+
+    def __post_init__(self) -> None:
+        if self.verb not in CALL_VERBS:
+            raise ValueError(f"unknown libvirt call {self.verb!r} (known: {', '.join(CALL_VERBS)})")
+        if not self.display:
+            object.__setattr__(self, "display", f"virsh {self.verb} {self.guest}")
+
+
+# -- what a wait waits for (the executor's waits carry them out: kvmops.waits) ---------------
+
+
+@dataclass(frozen=True)
+class MergeDone:
+    """The snapshot ``vg/snap`` merged into ``origin``: the snapshot is gone, no merge runs."""
+
+    vg: str
+    snap: str
+    origin: str
+    timeout: float = 3600.0
+    poll: float = 2.0
+
+
+@dataclass(frozen=True)
+class GuestOff:
+    """The guest is shut off (after an ACPI request)."""
+
+    guest: str
+    timeout: float
+    poll: float = 0.5
+
+
+@dataclass(frozen=True)
+class Booted:
+    """The guest's serial console shows a login prompt (:mod:`kvmops.guests.boot`).
+
+    ``required``: a boot not verified in ``seconds`` fails the step, and ``way_out`` says
+    what to do then; otherwise the verdict is only reported (a start is not a boot).
+    """
+
+    guest: str
+    seconds: float
+    required: bool = True
+    way_out: str = ""
+
+
+@dataclass(frozen=True)
+class BridgeGone:
+    """The bridge's interface is gone (NetworkManager deletes it after its profile)."""
+
+    bridge: str
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class BridgeReady:
+    """The bridge exists, with ageing time 0 and no address."""
+
+    bridge: str
+
+
+Until = MergeDone | GuestOff | Booted | BridgeGone | BridgeReady
 
 
 @dataclass(frozen=True)
 class Wait:
-    """Waiting for a change to take effect (a merge's end, a power-off): reads only.
+    """Waiting for a change to take effect (a merge's end, a power-off, a boot): reads only.
 
     Plan mode lists it and does not run it: what it would wait for has not happened.
     """
 
     display: str
-    fn: Callable[[Host, Progress], object]
-
-
-@dataclass(frozen=True)
-class Nested:
-    """A kvmops operation that plans and runs its own steps on the host when it runs, from
-    what it finds there (tweak an image: map the disk, mount its root, plan each tweak from
-    the files in it, apply, unmount). A change: run only when a plan is applied; plan mode
-    lists it. Its own commands go through the host's runner (recorded, fault-injectable).
-    """
-
-    display: str
-    fn: Callable[[Host, Progress], object]
-    kind: Kind = Kind.CHANGE
+    until: Until
 
 
 @dataclass(frozen=True)
@@ -112,7 +168,7 @@ class Transfer:
         return "\n".join(lines)
 
 
-Effect = Cmd | Call | Wait | Nested | Transfer
+Effect = Cmd | Call | Wait | Transfer
 
 
 @dataclass(frozen=True)
@@ -147,7 +203,7 @@ class Step:
 
     @property
     def kind(self) -> Kind:
-        if isinstance(self.effect, Cmd | Call | Nested | Transfer):
+        if isinstance(self.effect, Cmd | Call | Transfer):
             return self.effect.kind
         return Kind.READ
 
@@ -158,7 +214,7 @@ class Step:
     def text(self) -> str:
         if isinstance(self.effect, Cmd):
             return self.effect.display()
-        if isinstance(self.effect, Call | Nested):
+        if isinstance(self.effect, Call):
             return self.effect.display
         if isinstance(self.effect, Wait):
             return f"# {self.effect.display}"

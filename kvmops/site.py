@@ -2,11 +2,19 @@
 
 The guide's host is the shipped default (``kvmops/sites/guide.toml``). Every error names the
 file and the key: ``site.toml: network.vlan[2].cidr: '10.5.68.0/33' is not a network``.
+
+Which file a site name means (:func:`resolve_site`, one resolution for the CLI's ``--site``
+and ``--fleet``, the runbooks' ``site`` and a backup place's ``SITE:/dir``): ``""`` is
+``$KVMOPS_SITE`` when set, else the default: for runbooks the shipped demo site (plan-only,
+recorded facts), so that a runbook opened in Jupyter with its defaults is always safe; the
+CLI passes its own default (the guide's host: the machine it runs on). A bare name such as
+``demo`` or ``guide`` is a site shipped in ``kvmops/sites/``; anything else is a path.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +35,7 @@ _KEYS: dict[str, set[str]] = {
     "": {"host", "storage", "libvirt", "images", "network", "recovery"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
-    "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir"},
+    "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir", "boot_dir", "file_disk_dir"},
     "images": {"login_user"},
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
@@ -79,12 +87,18 @@ class Site:
     uplink: str
     dns: tuple[ipaddress.IPv4Address, ...]
     networks: tuple[Network, ...]
-    recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.recorded)
+    recorded: str = ""  # the recorded-facts file of a plan-only site such as the demo (kvmops.runners.recorded)
     recovery_order: tuple[str, ...] = ()  # guests to start first after an outage, in this order
     recovery_boot_seconds: float = 300.0  # how long each may take to show a login prompt
     # where NoCloud seed ISOs live: QEMU (user qemu / libvirt-qemu) must reach them, which it
     # cannot under /root (mode 0550/0700); virt-install keeps its boot media here too
     seed_dir: str = SEED_DIR
+    # where a definition may take kernels, initrds and serial log files from (the XML policy,
+    # kvmops.safety.xmlpolicy); by default the seed folder
+    boot_dir: str = SEED_DIR
+    # file-backed guest disks are allowed only in this folder; "" (the default): none, guest
+    # disks are LVs of the VG (a test host without device-mapper names one)
+    file_disk_dir: str = ""
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -218,8 +232,10 @@ class _Reader:
             libvirt_uri=self.site_relative(self.get(lv, "uri", str, "libvirt.uri", "qemu:///system")),
             domain_type=domain_type,
             emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
-            xml_dir=self.get(lv, "xml_dir", str, "libvirt.xml_dir", "/root/kvm"),
-            seed_dir=self.get(lv, "seed_dir", str, "libvirt.seed_dir", SEED_DIR),
+            xml_dir=self.folder(lv, "xml_dir", "/root/kvm"),
+            seed_dir=self.folder(lv, "seed_dir", SEED_DIR),
+            boot_dir=self.folder(lv, "boot_dir", self.folder(lv, "seed_dir", SEED_DIR)),
+            file_disk_dir=self.folder(lv, "file_disk_dir", ""),
             login_user=self.get(img, "login_user", str, "images.login_user", "centos"),
             uplink=self.checked(
                 "network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink")
@@ -244,13 +260,22 @@ class _Reader:
             raise self.fail("recovery.boot_seconds", f"must be seconds from 10 to 3600, got {seconds!r}")
         return {"recovery_order": tuple(order), "recovery_boot_seconds": float(seconds)}
 
+    def folder(self, table: dict[str, Any], key: str, default: str) -> str:
+        """An absolute folder on the host (``{site_dir}`` allowed), normalised; "" only as a default."""
+        value = self.site_relative(self.get(table, key, str, f"libvirt.{key}", default))
+        if value == default == "":
+            return ""
+        if not value.startswith("/") or any(c in value for c in "\0\n\r") or ".." in value.split("/"):
+            raise self.fail(f"libvirt.{key}", f"must be an absolute folder without '..', got {value!r}")
+        return os.path.normpath(value)
+
     def site_relative(self, text: str) -> str:
         """``{site_dir}`` in a value becomes the absolute folder of the site file."""
         return text.replace("{site_dir}", str(Path(self.path).resolve().parent))
 
     def recorded(self, host: dict[str, Any]) -> str:
         """``[host] recorded = "demo/facts.toml"``: the host as recorded facts (plan-only), a file
-        relative to the site file (:mod:`kvmops.recorded`)."""
+        relative to the site file (:mod:`kvmops.runners.recorded`)."""
         value = self.get(host, "recorded", str, "host.recorded", "")
         if not value:
             return ""
@@ -259,9 +284,6 @@ class _Reader:
             raise self.fail("host.recorded", f"{path} is not a file of recorded facts")
         if host.get("ssh"):
             raise self.fail("host.recorded", "a recorded site has no SSH destination: remove one of them")
-        from kvmops.recorded import load_recorded
-
-        load_recorded(path)  # a broken file is refused here, naming its key
         return str(path)
 
     def size(self, table: dict[str, Any], key: str, default: str) -> int:
@@ -387,3 +409,32 @@ def gateway_for(site: Site, address: str) -> ipaddress.IPv4Address:
         return default_gateway(iface.network)
     except InvalidInput as exc:
         raise InvalidInput(f"{text}: {exc}: give the router (--gateway)") from None
+
+
+# -- which site file a name means -------------------------------------------------------------
+
+SITE_ENV = "KVMOPS_SITE"
+DEFAULT_SITE = "demo"
+
+
+def shipped_sites() -> dict[str, Path]:
+    """The site files shipped with kvmops, by name: ``{"demo": ..., "guide": ...}``."""
+    folder = Path(str(resources.files("kvmops") / "sites"))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def resolve_site(site: str | os.PathLike[str] | None, default: str = DEFAULT_SITE) -> Path:
+    """The site file for a ``site`` parameter (see the module doc)."""
+    text = str(site or os.environ.get(SITE_ENV, "") or default)
+    shipped = shipped_sites()
+    if "/" not in text and not text.endswith(".toml"):
+        if text not in shipped:
+            raise ConfigError(
+                f"no shipped site called {text!r} (shipped: {', '.join(shipped)}); "
+                "give the path of a site TOML file instead"
+            )
+        return shipped[text]
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"site file {path} does not exist: give a path to a site TOML file")
+    return path.resolve()

@@ -11,13 +11,13 @@ import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import libvirt
 
 from kvmops.cmd import strip_noise
 from kvmops.errors import KvmopsError, LibvirtError, NotFound
+from kvmops.guests.domain import DomainInfo, HostLimits
 
 T = TypeVar("T")
 LineSink = Callable[[str], None]
@@ -82,29 +82,6 @@ def translate(exc: libvirt.libvirtError, what: str, hints: Mapping[int, str] | N
         err = LibvirtError(text)
     err.code = code  # type: ignore[attr-defined]
     return err
-
-
-@dataclass(frozen=True)
-class DomainInfo:
-    """One guest from the libvirt listing: name, state, flags, its live domain XML and its
-    persistent definition (what the next start uses; the same as ``xml`` when shut off)."""
-
-    name: str
-    state: str
-    active: bool
-    autostart: bool
-    persistent: bool
-    xml: str
-    inactive_xml: str = ""
-
-
-@dataclass(frozen=True)
-class HostLimits:
-    """What the host can give one guest: memory (KiB), CPUs, libvirt's vCPU maximum."""
-
-    memory_kib: int
-    cpus: int
-    max_vcpus: int
 
 
 _gc_lock = threading.Lock()
@@ -274,6 +251,12 @@ class Virt:
         ``device_xml`` is the drive's ``<disk>`` without a ``<source>``."""
         self.call(f"eject a CD-ROM of guest {name!r}", self.domain(name).updateDeviceFlags, device_xml,
                   libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+    def block_resize(self, name: str, disk: str, size: int) -> None:
+        """Tell the running guest that its disk ``disk`` (``vda``) grew to ``size`` bytes
+        (``virsh blockresize``): otherwise it sees the old size until its next start."""
+        self.call(f"resize disk {disk} of guest {name!r}", self.domain(name).blockResize, disk, size,
+                  libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
 
     def guest_info(self, name: str) -> dict[str, Any]:
         """``virsh guestinfo``: needs the QEMU guest agent inside the guest."""

@@ -134,6 +134,7 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
         "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
         "fleet": lambda _: fleet.page(_journal(config)),
+        "safety-rules": lambda _: pages.safety_rules(),
     }
 
 

@@ -145,3 +145,10 @@ def site_value(site: Site, key: str | None, where: str) -> str:
     if key not in values:
         raise ConfigError(f"{where}: <!-- kvmops:site {key} -->: no such site value (known: {', '.join(values)})")
     return values[key]
+
+
+def safety_rules() -> str:
+    """The rules of the safety gate, as the gate holds them (kvmops.safety.rules.RULES)."""
+    from kvmops.safety.rules import RULES
+
+    return "\n".join(f"{i}. **{r.title}** (`{r.id}`): {r.text}" for i, r in enumerate(RULES, 1))

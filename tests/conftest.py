@@ -58,6 +58,14 @@ def _kvmops_session_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 
 @pytest.fixture(autouse=True)
+def _locks_of_this_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run locks a test takes (kvmops.lock) live in a folder of its own, not the host's."""
+    from kvmops.lock import LOCK_DIR_ENV
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path_factory.mktemp("locks")))
+
+
+@pytest.fixture(autouse=True)
 def _fault_count_from_zero() -> None:
     """The fault hook counts effects per process (kvmops.runners.faults): every test starts
     from zero, whichever test set the same fault before it."""

@@ -8,18 +8,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kvmops.executor import Executor, confirmed
-from kvmops.facts import HostFacts, Wanted, read_facts
-from kvmops.host import Host, connect
-from kvmops.plan import Plan
-from kvmops.progress import printer
-from kvmops.runbook.sites import SITE_ENV, resolve_site
-from kvmops.site import Site, load_site
+from kvmops.site import SITE_ENV, resolve_site
+
+if TYPE_CHECKING:  # imported where used: `kvmops plan` and `kvmops --help` read no host
+    from kvmops.host import Host
+    from kvmops.hostfacts import HostFacts, Wanted
+    from kvmops.plan import Plan
+    from kvmops.site import Site
 
 CLI_DEFAULT_SITE = "guide"
 """The CLI acts on the host it runs on (the guide's host: local commands, ``qemu:///system``)
-unless told otherwise; runbooks default to the plan-only demo instead (kvmops.runbook.sites)."""
+unless told otherwise; runbooks default to the plan-only demo instead (kvmops.site)."""
 
 SITE_HELP = (f"a shipped site (guide, demo) or a site TOML file; default: ${SITE_ENV}, else "
              f"{CLI_DEFAULT_SITE}: this KVM host. demo plans against recorded facts, changes nothing")
@@ -42,12 +43,16 @@ def site_path(args: argparse.Namespace) -> Path:
 
 
 def site_of(args: argparse.Namespace) -> Site:
+    from kvmops.site import load_site
+
     return load_site(site_path(args))
 
 
 @contextmanager
 def host_of(args: argparse.Namespace) -> Iterator[Host]:
     """A connected Host (plan-only unless --apply), closed afterwards."""
+    from kvmops.host import connect
+
     host = connect(site_of(args), apply=bool(getattr(args, "apply", False)))
     try:
         yield host
@@ -57,14 +62,20 @@ def host_of(args: argparse.Namespace) -> Iterator[Host]:
 
 def facts_of(host: Host, wanted: Wanted | None = None) -> HostFacts:
     """The host's facts, read once for this command."""
+    from kvmops.facts import read_facts
+
     return read_facts(host, wanted)
 
 
-def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace) -> int:
-    """Print the plan; run it through the one executor: with --apply it changes the host
-    (every confirmation checked first), without it the changes are only recorded."""
+def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace, facts: HostFacts | None = None) -> int:
+    """Print the plan; run it through the one executor (judged by its safety gate against
+    ``facts``, the ones it was planned from, else facts read now): with --apply it changes the
+    host (every confirmation checked first), without it the changes are only recorded."""
+    from kvmops.executor import Executor, confirmed
+    from kvmops.progress import printer
+
     print(plan.render())
-    lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)))
+    lines = Executor(host, printer("  ")).execute(plan, confirmed(getattr(args, "confirm", None)), facts=facts)
     if not host.apply:
         if not plan.empty:
             print("\n(plan only: nothing was changed; add --apply to run it)")

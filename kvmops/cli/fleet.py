@@ -9,11 +9,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kvmops.facts import Wanted
+from kvmops.facts.fleet import read_fleet
 from kvmops.fleet.hosts import DEFAULT_GROUP, load_fleet
-from kvmops.fleet.read import HostReading, read_fleet
+from kvmops.fleet.reading import HostReading
 from kvmops.fleet.room import Room, fit, ranked, render, room_of
 from kvmops.guests.spec import memory_kib
+from kvmops.hostfacts import Wanted
 from kvmops.net.validate import vlan_id
 from kvmops.runbook.journal import journal_dir
 from kvmops.units import human, parse_size

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from kvmops import guestlive
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
 from kvmops.errors import InvalidInput
-from kvmops.guests import console, lifecycle
+from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
 from kvmops.plan import Plan
-from kvmops.procedures import guest_seed
 from kvmops.site import Site
 
 
@@ -146,31 +146,38 @@ def _define(host: Host, args: argparse.Namespace) -> Plan:
 
 def cmd_start(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.start(facts_of(host), args.name, console_seconds=args.console), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.start(facts, args.name, console_seconds=args.console), args, facts)
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.autostart(facts_of(host), args.name, not args.disable), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.autostart(facts, args.name, not args.disable), args, facts)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    from kvmops.cli import console
+
     with host_of(args) as host:
         if args.seconds > 0:
-            lifecycle.read_console(host, args.name, args.seconds, print)
+            guestlive.read_console(host, args.name, args.seconds, print)
             return 0
         try:
             console.attach(host, args.name)
         except console.NoTerminal as exc:
             print(f"{exc}; from a terminal run this command again, or attach from a shell with:\n"
-                  f"{lifecycle.console_hint(host, args.name)}")
+                  f"{guestlive.console_hint(host, args.name)}")
     return 0
 
 
 def cmd_seed_done(args: argparse.Namespace) -> int:
+    from kvmops.procedures import guest_seed  # the images' code (yaml, pycdlib): only here
+
     with host_of(args) as host:
         wanted = guest_seed.wanted(host.site, args.name)
-        show_and_apply(host, guest_seed.plan(facts_of(host, wanted), args.name), args)
+        facts = facts_of(host, wanted)
+        show_and_apply(host, guest_seed.plan(facts, args.name), args, facts)
         if not host.apply:
             return 0
         verdict = guest_seed.verify(facts_of(host, wanted), args.name)
@@ -180,23 +187,25 @@ def cmd_seed_done(args: argparse.Namespace) -> int:
 
 def cmd_shutdown(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.shutdown(facts_of(host), args.name, timeout=args.timeout), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.shutdown(facts, args.name, timeout=args.timeout), args, facts)
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, lifecycle.destroy(facts_of(host), args.name), args)
+        facts = facts_of(host)
+        return show_and_apply(host, lifecycle.destroy(facts, args.name), args, facts)
 
 
 def cmd_undefine(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         facts = facts_of(host, lifecycle.undefine_wanted(host.site, args.name))
-        return show_and_apply(host, lifecycle.undefine(facts, args.name), args)
+        return show_and_apply(host, lifecycle.undefine(facts, args.name), args, facts)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        info = lifecycle.guest_info(host, args.name)
+        info = guestlive.guest_info(host, args.name)
     for key in sorted(info):
         print(f"{key:<28} {info[key]}")
     return 0

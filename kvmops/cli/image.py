@@ -14,10 +14,12 @@ from kvmops import guards
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
 from kvmops.errors import InvalidInput
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import Wanted
+from kvmops.facts import grow as grow_facts
 from kvmops.host import Host
+from kvmops.hostfacts import Wanted
 from kvmops.images import copy, grow, nocloud, tweaks
 from kvmops.images.passwords import Password
+from kvmops.procedures import disks
 from kvmops.progress import printer
 from kvmops.site import gateway_for
 from kvmops.units import human
@@ -160,7 +162,7 @@ def cmd_tweak(args: argparse.Namespace) -> int:
             todo.insert(0, tweaks.LoginUser(user))  # a stock cloud image lacks it until cloud-init runs
         todo.append(tweaks.SelinuxRelabel())
         lv = _lv(args, host)
-        report = tweaks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
+        report = disks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
         print(report.render())
         if not host.apply:
             print("\n(plan only: the image was only read; add --apply to change it)")
@@ -175,13 +177,13 @@ def cmd_grow(args: argparse.Namespace) -> int:
         raise InvalidInput("give --image PATH or --lv NAME (or --inside for the in-guest commands)")
     with host_of(args) as host:
         lv = _lv(args, host)
-        seen = grow.look(host.runner, facts_of(host), image=args.image, lv=lv)
+        seen = grow_facts.look(host.runner, facts_of(host), image=args.image, lv=lv)
         for plan in grow.preview(seen):
             print(plan.render() + "\n")
         if not host.apply:
             print("(plan only: the disk was only read; add --apply to grow it)")
             return 0
-        for plan in grow.grow(host, facts_of(host), image=args.image, lv=lv, progress=printer("  ")):
+        for plan in disks.grow(host, facts_of(host), image=args.image, lv=lv, progress=printer("  ")):
             print(f"done: {plan.title}" + "".join(f"\n  note: {n}" for n in plan.notes))
     return 0
 

@@ -110,28 +110,32 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_create(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     with host_of(args) as host:
-        plan = ops.create(facts_of(host), args.name, size)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host)
+        plan = ops.create(facts, args.name, size)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        plan = ops.rename(facts_of(host), args.old, args.new)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host)
+        plan = ops.rename(facts, args.old, args.new)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_resize(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     with host_of(args) as host:
-        plan = ops.resize(facts_of(host), args.name, size)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host)
+        plan = ops.resize(facts, args.name, size)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
     with host_of(args) as host:
-        plan = ops.snapshot(facts_of(host), args.name, size)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host)
+        plan = ops.snapshot(facts, args.name, size)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
@@ -143,15 +147,18 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 def cmd_extend(args: argparse.Namespace) -> int:
     by = parse_size(args.by) if args.by else None
     with host_of(args) as host:
-        return show_and_apply(host, ops.extend_full_snapshots(facts_of(host), args.threshold, by), args)
+        facts = facts_of(host)
+        return show_and_apply(host, ops.extend_full_snapshots(facts, args.threshold, by), args, facts)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        return show_and_apply(host, ops.merge(facts_of(host), args.snapshot, interval=args.interval), args)
+        facts = facts_of(host)
+        return show_and_apply(host, ops.merge(facts, args.snapshot, interval=args.interval), args, facts)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     with host_of(args) as host:
-        plan = ops.remove(facts_of(host), args.name)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host)
+        plan = ops.remove(facts, args.name)
+        return show_and_apply(host, plan, args, facts)

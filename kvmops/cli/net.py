@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
-from kvmops.facts import HostFacts, Wanted
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.net import address, drift, ops, registry, validate
 from kvmops.procedures import host_network, net_address
 from kvmops.procedures.base import Verdict
@@ -66,15 +66,17 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     stp = None if args.stp is None else args.stp == "on"
     ops.need_network(site_of(args), args.vlan)  # bad VLAN: error before connecting
     with host_of(args) as host:
-        plan = ops.ensure_network(facts_of(host, host_network.wanted()), args.vlan, stp)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host, host_network.wanted())
+        plan = ops.ensure_network(facts, args.vlan, stp)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     bridge = ops.need_network(site_of(args), args.bridge)
     with host_of(args) as host:
-        plan = ops.remove_bridge(facts_of(host, host_network.wanted()), bridge)
-        return show_and_apply(host, plan, args)
+        facts = facts_of(host, host_network.wanted())
+        plan = ops.remove_bridge(facts, bridge)
+        return show_and_apply(host, plan, args, facts)
 
 
 def cmd_address(args: argparse.Namespace) -> int:
@@ -90,7 +92,7 @@ def cmd_address(args: argparse.Namespace) -> int:
             print(f"\n(not recorded: add --record --apply to keep it in {path})")
             return 0
         print()
-        show_and_apply(host, net_address.record(facts, a), args)
+        show_and_apply(host, net_address.record(facts, a), args, facts)
         return _verified(host, wanted, lambda now: net_address.verify_recorded(now, a))
 
 
@@ -109,7 +111,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     vlan = validate.vlan_id(args.vlan) if args.vlan else None
     with host_of(args) as host:
         wanted = net_address.wanted(host.site)
-        show_and_apply(host, net_address.release(facts_of(host, wanted), args.guest, vlan), args)
+        facts = facts_of(host, wanted)
+        show_and_apply(host, net_address.release(facts, args.guest, vlan), args, facts)
         return _verified(host, wanted, lambda now: net_address.verify_released(now, args.guest, vlan))
 
 

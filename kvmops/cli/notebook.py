@@ -28,8 +28,7 @@ from pathlib import Path
 from kvmops.errors import ConfigError
 from kvmops.runbook.discover import repo_top, runbooks_dir
 from kvmops.runbook.journal import is_checkout, state_dir
-from kvmops.runbook.sites import SITE_ENV, resolve_site
-from kvmops.site import load_site
+from kvmops.site import SITE_ENV, load_site, resolve_site
 
 LOOPBACK = "127.0.0.1"
 FIRST_PORT = 8888

@@ -92,7 +92,8 @@ def report(rec: RunRecord) -> int:
         print(f"\nrunbook {rec.runbook}: ok ({'applied' if rec.apply else 'plan only'}); record: {rec.record}")
         return 0
     cell = f" (cell In [{rec.failed_cell}])" if rec.failed_cell is not None else ""
-    print(f"\nkvmops: runbook {rec.runbook} FAILED at step {rec.failed_step!r}{cell}: {rec.error}\n"
+    way_out = f"what to do: {rec.way_out}\n" if rec.way_out else ""
+    print(f"\nkvmops: runbook {rec.runbook} FAILED at step {rec.failed_step!r}{cell}: {rec.error}\n{way_out}"
           f"executed notebook: {rec.notebook}\nrecord: {rec.record}", file=sys.stderr)
     return 1
 
@@ -138,6 +139,7 @@ def show_record(rec: RunRecord) -> str:
         f"run       {rec.id}",
         f"runbook   {rec.runbook}",
         f"status    {rec.status}" + (f" at step {rec.failed_step!r}: {rec.error}" if rec.failed_step else ""),
+        *([f"way out   {rec.way_out}"] if rec.way_out else []),
         f"mode      {'apply' if rec.apply else 'plan only'}",
         f"host      {rec.host}  (site {rec.site})",
         f"user      {rec.user}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kvmops.fleet.read import HostReading
+from kvmops.fleet.reading import HostReading
 from kvmops.guests.inventory import inventory_of
 from kvmops.lvm.ops import snapshots
 from kvmops.units import human

@@ -5,19 +5,3 @@
 - :mod:`kvmops.guests.lifecycle`: define/start/autostart/shutdown/destroy/undefine plans from facts
 - :mod:`kvmops.guests.inventory`: :func:`inventory_of` the host's facts, :func:`render_table`
 """
-
-from kvmops.guests.inventory import Inventory, build_inventory, inventory_of
-from kvmops.guests.spec import GuestSpec, guest_spec, memory_kib
-from kvmops.guests.xml import DomainFacts, read_domain, render_domain_xml
-
-__all__ = [
-    "DomainFacts",
-    "GuestSpec",
-    "Inventory",
-    "build_inventory",
-    "guest_spec",
-    "inventory_of",
-    "memory_kib",
-    "read_domain",
-    "render_domain_xml",
-]

@@ -188,3 +188,14 @@ def wait_for_boot(read: Reader, timeout: float, *, markers: Sequence[str] = (), 
         if state.booted or state.fatal or waited >= timeout:
             return BootVerdict(state.booted, state.stage, waited, state.evidence, last_lines(text)), text
         text += read(min(poll, max(timeout - waited, 0.0)))
+
+
+def settled(state: ConsoleState) -> bool:
+    """The console reached a verdict: booted, or a fatal stage."""
+    return state.booted or state.fatal
+
+
+def login_prompt(text: str) -> bool:
+    """True once the console shows a login prompt (``host login:``): the guest has booted.
+    Boot-loader lines and ``Last login:`` are not one."""
+    return classify(text).stage == LOGIN

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from kvmops import names
 from kvmops.cmd import Cmd, change, read
-from kvmops.errors import CommandFailed
-from kvmops.runners.base import Runner
 from kvmops.site import Site
 
 UNDEFINED_SUFFIX = ".undefined"
@@ -22,16 +20,6 @@ def xml_path(site: Site, guest: str) -> str:
 def cat_cmd(path: str) -> Cmd:
     """``cat -- PATH`` (read-only; exit 1 when the file is missing)."""
     return read("cat", "--", path, ok=(0, 1))
-
-
-def read_text(runner: Runner, path: str) -> str | None:
-    """The file's text, or None when it does not exist (any other failure raises)."""
-    result = runner.run(cat_cmd(path))
-    if result.returncode == 0:
-        return result.stdout
-    if "No such file" in result.stderr:
-        return None
-    raise CommandFailed(runner.host, result.cmd.masked_argv(), result.returncode, result.stderr)
 
 
 def write_cmd(path: str, text: str) -> Cmd:

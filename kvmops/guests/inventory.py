@@ -2,7 +2,7 @@
 
 Built from the host's facts (:mod:`kvmops.facts`: one libvirt listing and one LVM report, no
 per-guest commands). Which disks are in use is a question for the facts themselves
-(:meth:`kvmops.facts.HostFacts.lv_in_use`), which the storage guards ask.
+(:meth:`kvmops.hostfacts.HostFacts.lv_in_use`), which the storage guards ask.
 """
 
 from __future__ import annotations
@@ -11,48 +11,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.xml import read_domain
 from kvmops.lvm.facts import LV, VG
+from kvmops.lvm.paths import lv_path
 from kvmops.lvm.state import LvmState
 from kvmops.site import Site
 from kvmops.units import human
-from kvmops.virt import DomainInfo
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts
-
-
-def lv_path(source: str | None) -> str | None:
-    """``VG/LV`` of a disk source: ``/dev/rl_build/vmtest1`` or ``/dev/mapper/rl_build-vmtest1``.
-
-    Other paths (files, ``/dev/sdX``, ``/dev/disk/by-*/...``) give None.
-    """
-    if not source or not source.startswith("/dev/"):
-        return None
-    parts = source[len("/dev/"):].split("/")
-    if len(parts) != 2 or not all(parts) or parts[0] in _NOT_VGS:
-        return None
-    if parts[0] == "mapper":
-        return _mapper_path(parts[1])
-    return f"{parts[0]}/{parts[1]}"
-
-
-_NOT_VGS = frozenset(("disk", "block", "char", "bus", "pts", "shm", "net", "input", "snd", "dri",
-                      "cpu", "hugepages", "mqueue", "vfio", "fd"))
-
-
-def _mapper_path(name: str) -> str | None:
-    """device-mapper names double the dashes inside VG and LV: ``rl_build-vmvgcn--test2``."""
-    i = 0
-    while i < len(name):
-        if name[i] == "-":
-            if name[i + 1 : i + 2] == "-":
-                i += 2
-                continue
-            vg, lv = name[:i].replace("--", "-"), name[i + 1 :].replace("--", "-")
-            return f"{vg}/{lv}" if vg and lv else None
-        i += 1
-    return None
+    from kvmops.hostfacts import HostFacts
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 
 from kvmops import guards
 from kvmops.errors import InvalidInput, NotFound, SafetyError
-from kvmops.guests.inventory import lv_path
+from kvmops.guests.domain import DomainInfo, HostLimits
 from kvmops.guests.spec import GuestSpec, check_site
 from kvmops.guests.xml import disk_source, read_domain
+from kvmops.lvm.paths import lv_path
 from kvmops.lvm.state import LvmState
 from kvmops.site import Site
 from kvmops.units import human
-from kvmops.virt import DomainInfo, HostLimits
 
 
 def check_limits(spec: GuestSpec, limits: HostLimits) -> None:

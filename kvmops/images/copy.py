@@ -37,7 +37,7 @@ from __future__ import annotations
 from kvmops import guards
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
-from kvmops.facts import HostFacts
+from kvmops.hostfacts import HostFacts, lv_free
 from kvmops.images.probe import ImageInfo
 from kvmops.plan import Plan
 from kvmops.units import human
@@ -126,7 +126,7 @@ def copy_plan(facts: HostFacts, lv: str, image: ImageInfo, *, verify: bool = Tru
     """
     guards.not_host_lv(lv, facts.site.lv_prefix)
     have = facts.lvm.need(lv)
-    guards.lv_free(facts, have, "copying an image")
+    lv_free(facts, have, "copying an image")
     if have.is_snapshot:
         raise InvalidInput(f"{have.path} is a snapshot: copy onto its origin LV")
     return copy_to_device(image, f"/dev/{have.vg}/{have.name}", have.size, target=have.path,

@@ -29,17 +29,12 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from kvmops.cmd import Cmd, change, read
+from kvmops.cmd import Cmd, change
 from kvmops.errors import InvalidInput
-from kvmops.executor import Executor
-from kvmops.facts import HostFacts
-from kvmops.host import Host
 from kvmops.images import partitions as pt
-from kvmops.images.disk import Disk, open_disk, read_table
 from kvmops.images.imagefs import PLACEHOLDER
-from kvmops.images.mount import Filesystem, image_root, mounted
-from kvmops.plan import Plan, Progress
-from kvmops.runners.base import Runner
+from kvmops.images.mount import Filesystem
+from kvmops.plan import Plan
 from kvmops.units import human
 
 GROWABLE = ("xfs", "ext4", "ext3", "ext2", "btrfs")
@@ -177,76 +172,6 @@ def _placeholders(d: DiskFacts) -> DiskFacts:
     parts = tuple(replace(p, node=f"/dev/loopNp{p.number}") for p in d.partitions)
     root = replace(d.root, partition=replace(d.root.partition, node=f"/dev/loopNp{d.root.partition.number}"))
     return replace(d, device="/dev/loopN", partitions=parts, root=root)
-
-
-# ----------------------------------------------------------------- reading (transient mappings)
-def fs_size(runner: Runner, fstype: str, device: str) -> int | None:
-    """Bytes of the (unmounted) filesystem: ``xfs_info DEV`` / ``dumpe2fs -h DEV``; None: unknown."""
-    if fstype == "xfs":
-        out = runner.run(read("xfs_info", device)).stdout
-        m = re.search(r"^data\s+=\s+bsize=(\d+)\s+blocks=(\d+)", out, re.M)
-        return int(m.group(1)) * int(m.group(2)) if m else None
-    if fstype.startswith("ext"):
-        out = runner.run(read("dumpe2fs", "-h", device)).stdout
-        bc, bs = re.search(r"^Block count:\s+(\d+)", out, re.M), re.search(r"^Block size:\s+(\d+)", out, re.M)
-        return int(bc.group(1)) * int(bs.group(1)) if bc and bs else None
-    return None
-
-
-def block_size(runner: Runner, device: str) -> int:
-    return int(runner.run(read("blockdev", "--getsize64", device)).stdout.strip() or 0)
-
-
-def root_of(runner: Runner, disk: Disk) -> Filesystem:
-    """The root filesystem of a mapped disk (found read-only, released again); growable only."""
-    with image_root(runner, disk) as root:
-        fs = root.fs
-    if fs.fstype not in GROWABLE:
-        raise InvalidInput(f"the root filesystem is {fs.fstype}: kvmops grows {', '.join(GROWABLE)}")
-    return fs
-
-
-def read_disk(runner: Runner, disk: Disk, root: Filesystem) -> DiskFacts:
-    """The facts of a mapped disk now: its size, its table, the root partition's size as the
-    kernel or the mapping sees it, the filesystem's size."""
-    table = read_table(runner, disk.device, disk.source)
-    nodes = {p.number: p.node for p in disk.partitions}
-    parts = tuple(replace(p, node=nodes.get(p.number, p.node)) for p in table.partitions)
-    node = root.partition.node
-    return DiskFacts(disk.source, disk.device, block_size(runner, disk.device), table.label, parts, root,
-                     block_size(runner, node), fs_size(runner, root.fstype, node))
-
-
-def look(runner: Runner, facts: HostFacts, *, image: str | None = None, lv: str | None = None) -> DiskFacts:
-    """The disk's facts through a read-only mapping (plan mode does this too), unmapped after."""
-    with open_disk(runner, facts, image=image, lv=lv) as disk:
-        return read_disk(runner, disk, root_of(runner, disk))
-
-
-# ----------------------------------------------------------------- applying, phase by phase
-def grow(host: Host, facts: HostFacts, *, image: str | None = None, lv: str | None = None,
-         progress: Progress | None = None) -> list[Plan]:
-    """Map the disk read-write; phase 1 planned from fresh facts and run, then phase 2 planned
-    from the facts as phase 1 left them and run; unmapped on every path. Returns both plans
-    as they ran (notes: the filesystem's new size)."""
-    runner = host.runner
-    run = Executor(host, progress)
-    with open_disk(runner, facts, image=image, lv=lv, write=True) as disk:
-        root = root_of(runner, disk)
-        first = partition_plan(read_disk(runner, disk, root))
-        run.execute(first)
-        now = read_disk(runner, disk, root)
-        if root.fstype.startswith("ext"):
-            second = fs_plan(now, "")
-            run.execute(second)
-        else:
-            with mounted(runner, root.partition.node, root.fstype, write=True) as where:
-                second = fs_plan(now, where)
-                run.execute(second)
-        after = fs_size(runner, root.fstype, root.partition.node)
-    if after is not None:
-        second.notes.append(f"the filesystem is now {human(after)}")
-    return [first, second]
 
 
 def guest_grow_plan(disk: str = "/dev/vda", number: int = 1, fstype: str = "xfs", mountpoint: str = "/") -> Plan:

@@ -6,7 +6,8 @@ A tweak says what it needs to read inside the image (``wants``: an :class:`Image
 and plans purely from what was read (``plan``: an :class:`ImageFacts` in, a :class:`Plan`
 out): the steps that change what differs, or a no-op saying it is "already so".
 
-How they run (:func:`look`, :func:`plan_all`, :func:`apply`, or :func:`tweak_image` for both):
+How they run (:func:`kvmops.facts.tweaks.look`, :func:`plan_all`, and the tweak phase of
+:mod:`kvmops.procedures.disks`):
 
 1. **Look**: the disk is mapped and its root mounted read-only (transient: undone on every
    path, so plan mode does it too) and everything the tweaks want is read, once.
@@ -25,17 +26,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kvmops.cmd import change
-from kvmops.executor import Executor
-from kvmops.facts import HostFacts
-from kvmops.host import Host
 from kvmops.images import content as c
 from kvmops.images.accounts import AuthorizedKeys, LoginUser, SetPassword, Sudoers
 from kvmops.images.address import StaticIp, parse_keyfile
-from kvmops.images.disk import open_disk
-from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, ImageWanted, gather
-from kvmops.images.mount import RootFs, image_root
-from kvmops.plan import Plan, Progress
-from kvmops.runners.base import Runner
+from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, ImageWanted
+from kvmops.plan import Plan
 
 GETTY_LINK = "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
 GETTY_TARGET = "/lib/systemd/system/serial-getty@.service"
@@ -45,8 +40,8 @@ MKCONFIG = (("/usr/sbin/grub2-mkconfig", "/boot/grub2/grub.cfg"),
 
 
 __all__ = ["AuthorizedKeys", "GrubSerial", "LoginUser", "SelinuxRelabel", "SerialGetty", "SetPassword",
-           "StaticIp", "Sudoers", "Tweak", "TweakReport", "apply", "look", "parse_keyfile", "plan_all", "planned",
-           "tweak_image"]
+           "StaticIp", "Sudoers", "Tweak", "TweakReport", "joined", "outcome", "parse_keyfile", "plan_all",
+           "planned"]
 
 
 class Tweak(Protocol):
@@ -183,19 +178,6 @@ class Look:
     img: ImageFacts
 
 
-def look(runner: Runner, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
-         lv: str | None = None) -> Look:
-    """Map the disk and mount its root read-only (transient), read what the tweaks want;
-    unmounted and unmapped again on every path out."""
-    with open_disk(runner, facts, image=image, lv=lv) as disk, image_root(runner, disk) as root:
-        return _looked(runner, root, tweaks)
-
-
-def _looked(runner: Runner, root: RootFs, tweaks: Sequence[Tweak]) -> Look:
-    img = gather(runner, root.mountpoint, tweaks)
-    return Look(f"{root.device} ({root.fstype})", _os_name(root), img)
-
-
 def plan_all(img: ImageFacts, tweaks: Sequence[Tweak], root: str = PLACEHOLDER) -> list[Plan]:
     """Every tweak's plan from the image's content (mounted at ``root`` when they run), in order;
     a user that :class:`LoginUser` creates counts for the tweaks after it."""
@@ -208,53 +190,21 @@ def plan_all(img: ImageFacts, tweaks: Sequence[Tweak], root: str = PLACEHOLDER) 
     return plans
 
 
-def apply(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
-          lv: str | None = None, progress: Progress | None = None) -> TweakReport:
-    """Map and mount read-write, read the content afresh, plan every tweak from it, then
-    execute each plan through the one executor; unmounted and unmapped on every path."""
-    run = Executor(host, progress)
-    runner = host.runner
-    with open_disk(runner, facts, image=image, lv=lv, write=True) as disk, \
-            image_root(runner, disk, write=True) as root:
-        seen = _looked(runner, root, tweaks)
-        plans = plan_all(seen.img, tweaks, root.mountpoint)
-        report = TweakReport(seen.root, seen.os, plans, applied=True)
-        for plan in plans:
-            run.execute(plan)
-            report.lines.append(_outcome(plan, True))
-        return report
+def planned(seen: Look, tweaks: Sequence[Tweak], root: str = PLACEHOLDER, *, applied: bool = False) -> TweakReport:
+    """The report of every tweak planned from what was read (:func:`kvmops.facts.tweaks.look`)."""
+    plans = plan_all(seen.img, tweaks, root)
+    return TweakReport(seen.root, seen.os, plans, [outcome(p, applied) for p in plans], applied=applied)
 
 
-def planned(seen: Look, tweaks: Sequence[Tweak]) -> TweakReport:
-    """The report of plan mode: every tweak planned from what :func:`look` read."""
-    plans = plan_all(seen.img, tweaks)
-    return TweakReport(seen.root, seen.os, plans, [_outcome(p, False) for p in plans])
-
-
-def tweak_image(host: Host, facts: HostFacts, tweaks: Sequence[Tweak], *, image: str | None = None,
-                lv: str | None = None, progress: Progress | None = None) -> TweakReport:
-    """Tweak an image file or a guest LV (``lv="VG/LV"``): looked at read-only and planned;
-    applied (read and planned again from the read-write mount) only when ``host.apply``."""
-    seen = look(host.runner, facts, tweaks, image=image, lv=lv)
-    report = planned(seen, tweaks)
-    if not host.apply:
-        Executor(host, progress).execute(_joined(report.plans))  # recorded as planned, not run
-        return report
-    return apply(host, facts, tweaks, image=image, lv=lv, progress=progress)
-
-
-def _joined(plans: list[Plan]) -> Plan:
-    whole = Plan("tweaks")
+def joined(plans: list[Plan], title: str = "tweaks") -> Plan:
+    """The tweaks' plans as one plan (their notes kept)."""
+    whole = Plan(title)
     for p in plans:
         whole.extend(p)
     return whole
 
 
-def _os_name(root: RootFs) -> str:
-    return root.os_release.get("PRETTY_NAME") or root.os_release.get("ID", "unknown")
-
-
-def _outcome(plan: Plan, write: bool) -> str:
+def outcome(plan: Plan, write: bool) -> str:
     notes = "".join(f"\n    note: {n}" for n in plan.notes)
     if plan.empty:
         return f"{plan.title}: {plan.steps[0].reason if plan.steps else 'already so'}{notes}"

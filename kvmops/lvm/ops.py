@@ -1,24 +1,23 @@
 """LVM operations: the host's facts in, a :class:`Plan` out (no I/O here).
 
-Every operation that could touch an LV in use takes :class:`~kvmops.facts.HostFacts` (LVM's
+Every operation that could touch an LV in use takes :class:`~kvmops.hostfacts.HostFacts` (LVM's
 report with the open flags, and the guests with their disks, from one read) and refuses
 renames, shrinks, snapshots, merges and removals of an LV in use, whoever calls it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
-from kvmops.facts import HostFacts
-from kvmops.host import Host
+from kvmops.guests.xml import read_domain
+from kvmops.hostfacts import HostFacts, lv_free, lv_of_no_guest
 from kvmops.lvm import commands as c
 from kvmops.lvm.facts import LV
-from kvmops.lvm.merge import wait_for_merge
+from kvmops.lvm.paths import lv_path
 from kvmops.lvm.state import LvmState
-from kvmops.plan import Plan, Progress, Wait
+from kvmops.plan import Call, MergeDone, Plan, Wait
 from kvmops.site import Site
 from kvmops.units import human
 
@@ -73,7 +72,7 @@ def rename(facts: HostFacts, old: str, new: str) -> Plan:
     lv = state.need(old)
     if state.get(new) is not None:
         raise InvalidInput(f"LV {site.vg}/{new} exists already: pick another name")
-    guards.lv_free(facts, lv, "rename")
+    lv_free(facts, lv, "rename")
     waiting = facts.guests_with_disk(f"{site.vg}/{new}")
     if waiting:
         raise SafetyError(
@@ -97,8 +96,9 @@ def resize(facts: HostFacts, lv: str, size: int) -> Plan:
     if size > have.size:
         _fits(state, size - have.size, f"growing {have.path}")
         plan.notes.append("the partition and filesystem inside are grown separately (grow root)")
-        return plan.add(f"grow {have.path} by {human(size - have.size)}", c.lvresize(site.vg, lv, size))
-    guards.lv_free(facts, have, "shrinking")
+        plan.add(f"grow {have.path} by {human(size - have.size)}", c.lvresize(site.vg, lv, size))
+        return _tell_running_guests(facts, have, size, plan)
+    lv_free(facts, have, "shrinking")
     plan.notes.append(
         f"SHRINKING cuts {human(have.size - size)} off the end of {have.path}: data there is LOST. "
         "Shrink the filesystem and partition inside first."
@@ -110,6 +110,20 @@ def resize(facts: HostFacts, lv: str, size: int) -> Plan:
     )
 
 
+def _tell_running_guests(facts: HostFacts, lv: LV, size: int, plan: Plan) -> Plan:
+    """A running guest sees its disk's old size until told (``virsh blockresize``)."""
+    for d in facts.domains:
+        if not d.active:
+            continue
+        for disk in read_domain(d.xml).disks:
+            if lv_path(disk.source) == lv.path and disk.device == "disk":
+                plan.add(f"tell the running guest {d.name} that its disk {disk.target} grew (else it sees the old "
+                         "size until its next start)",
+                         Call("blockresize", d.name, f"virsh blockresize {d.name} {disk.target} {size}B",
+                              device=disk.target, size=size))
+    return plan
+
+
 def snapshot(facts: HostFacts, lv: str, size: int | None = None, when: datetime | None = None) -> Plan:
     """``lvcreate --snapshot`` named ``<lv>-YYYYMMDDTHHMMZ`` (UTC); refused on an LV in use."""
     site, state = facts.site, facts.lvm
@@ -117,7 +131,7 @@ def snapshot(facts: HostFacts, lv: str, size: int | None = None, when: datetime 
     origin = state.need(lv)
     if origin.is_snapshot:
         raise InvalidInput(f"{origin.path} is itself a snapshot: snapshot its origin {origin.origin}")
-    guards.lv_free(facts, origin, "snapshot")
+    lv_free(facts, origin, "snapshot")
     size = size or site.snapshot_size
     name = names.snapshot_name(lv, when or datetime.now(UTC))
     plan = Plan(f"snapshot {origin.path} as {name}")
@@ -155,6 +169,7 @@ def extend_full_snapshots(facts: HostFacts, threshold: float | None = None, by: 
             f"{snap.path} is {snap.data_percent:.2f}% full: grow to {human(snap.size + grow)}",
             c.lvresize(site.vg, snap.name, snap.size + grow),
         )
+        _tell_running_guests(facts, snap, snap.size + grow, plan)  # a guest that runs on the snapshot itself
     if not plan.steps:
         plan.noop(f"no snapshot is {limit:g}% full or more")
     if len(full) > 1:
@@ -185,24 +200,17 @@ def merge(facts: HostFacts, snap: str, interval: int = 10) -> Plan:
     else:
         if lv.invalid:
             raise SafetyError(f"{lv.path} has overflowed (INVALID): merging it would corrupt {origin}")
-        guards.lv_free(facts, state.need(lv.origin), "merge")
-        guards.lv_free(facts, lv, "merge")
+        lv_free(facts, state.need(lv.origin), "merge")
+        lv_free(facts, lv, "merge")
         taken = f"taken {lv.created:%Y-%m-%d %H:%M} UTC" if lv.created else "of unknown time"
         plan.add(f"roll {origin} back to {lv.path} ({taken}); progress every {interval}s",
                  c.lvmerge(site.vg, snap, interval), target=lv.path)
     plan.add(
         f"wait until the merge has really finished and {lv.path} is gone",
-        Wait(f"poll `lvs {site.vg}` until {snap} is gone", _waiter(site.vg, snap, lv.origin)),
+        Wait(f"poll `lvs {site.vg}` until {snap} is gone", MergeDone(site.vg, snap, lv.origin)),
     )
     plan.notes.append(f"the snapshot {lv.path} is REMOVED by the merge; take a new one to keep that state")
     return plan
-
-
-def _waiter(vg: str, snap: str, origin: str) -> Callable[[Host, Progress], None]:
-    def run(host: Host, progress: Progress) -> None:
-        wait_for_merge(host.runner, vg, snap, origin, progress)
-
-    return run
 
 
 def remove(facts: HostFacts, lv: str) -> Plan:
@@ -214,8 +222,8 @@ def remove(facts: HostFacts, lv: str) -> Plan:
     have = state.get(lv)
     if have is None:
         return plan.noop(f"{site.vg}/{lv} does not exist: nothing to remove")
-    guards.lv_free(facts, have, "lvremove")
-    guards.lv_of_no_guest(facts, have, "lvremove")
+    lv_free(facts, have, "lvremove")
+    lv_of_no_guest(facts, have, "lvremove")
     snaps = state.snapshots_of(lv)
     if snaps:
         listed = ", ".join(s.path for s in snaps)

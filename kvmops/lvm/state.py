@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kvmops.errors import NotFound
-from kvmops.lvm.facts import LV, VG, lvs_cmd, parse_lvs, parse_vgs, vgs_cmd
-from kvmops.runners.base import Runner
+from kvmops.lvm.facts import LV, VG
 
 ACTIVATION_DISABLED = "Activation disabled. No device-mapper interaction will be attempted."
 
@@ -62,12 +61,3 @@ class LvmState:
         return tuple(lv for lv in self._by_name.values() if lv.name.startswith(prefix) and lv.name != prefix)
 
 
-def read_state(runner: Runner, vg: str) -> LvmState:
-    """Run ``vgs VG`` and ``lvs VG`` (read-only, also in plan mode) and parse them."""
-    vgs = parse_vgs(runner.run(vgs_cmd(), check=True).stdout)
-    match = [v for v in vgs if v.name == vg]
-    if not match:
-        known = ", ".join(v.name for v in vgs) or "none"
-        raise NotFound(f"volume group {vg!r} does not exist on {runner.host} (VGs there: {known})")
-    report = runner.run(lvs_cmd(vg))
-    return LvmState(match[0], parse_lvs(report.stdout), ACTIVATION_DISABLED in report.stderr)

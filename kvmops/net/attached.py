@@ -1,6 +1,6 @@
 """Whether guests use a bridge: the guard of :func:`kvmops.net.ops.remove_bridge`.
 
-Asked of the host's facts (:attr:`kvmops.facts.HostFacts.bridges_in_use`): every guest libvirt
+Asked of the host's facts (:attr:`kvmops.hostfacts.HostFacts.bridges_in_use`): every guest libvirt
 defines, running or not, whose domain XML names the bridge, and every guest NIC (a ``tun``
 link or a ``vnet*`` name) that is a port of it now. Any other port that is not the bridge's
 VLAN interface counts too (something else is plugged in). There is no weaker fallback: when
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kvmops.errors import SafetyError
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts
+    from kvmops.hostfacts import HostFacts
 
 
 def bridge_users(facts: HostFacts, bridge: str) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """Bridge operations: the host's facts in, a :class:`Plan` out (guide 2.2, done with nmcli
-instead of nmtui). Every operation takes :class:`~kvmops.facts.HostFacts` read with
+instead of nmtui). Every operation takes :class:`~kvmops.hostfacts.HostFacts` read with
 ``Wanted(net=True)`` and does no I/O; only the checks after a change (waits) read the host.
 
 A guest network is a bridge ``virbr1.<VLAN>`` (ageing time 0, IPv4/IPv6 disabled) with one
@@ -22,24 +22,16 @@ is given (the drift report notes STP on).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from kvmops.errors import InvalidInput, KvmopsError, NotFound, SafetyError
-from kvmops.host import Host
+from kvmops.errors import InvalidInput, KvmopsError, SafetyError
+from kvmops.hostfacts import HostFacts
 from kvmops.net import commands as c
-from kvmops.net import iplink, validate
+from kvmops.net import validate
 from kvmops.net.attached import bridge_free
 from kvmops.net.drift import guest_bridge_pattern
 from kvmops.net.facts import NetFacts
-from kvmops.net.facts import read_facts as read_net
 from kvmops.net.nmcli import Profile
-from kvmops.plan import Plan, Progress, Wait
+from kvmops.plan import BridgeGone, BridgeReady, Plan, Wait
 from kvmops.site import Network, Site
-
-if TYPE_CHECKING:
-    from kvmops.facts import HostFacts
 
 AGEING_NOTE = ("ageing time 0 (the guide's setting): the bridge learns no MAC addresses and floods "
                "every frame to every port, so guests on it see each other's unicast traffic")
@@ -70,7 +62,7 @@ def ensure_network(facts: HostFacts, vlan: int | str, stp: bool | None = None) -
     plan.extend(ensure_vlan_port(facts, net.vlan))
     if not plan.empty:
         plan.add(f"check {net.bridge} on the host: ageing time 0, no IP address",
-                 Wait(f"read `ip -j -d address show` and check {net.bridge}", _verify(net)))
+                 Wait(f"read `ip -j -d address show` and check {net.bridge}", BridgeReady(net.bridge)))
     return plan
 
 
@@ -182,26 +174,6 @@ def _activate_port(plan: Plan, site: Site, facts: NetFacts, ifname: str, uuid: s
     return plan.add(f"activate {ifname} (joins the bridge)", cmd)
 
 
-def _verify(net: Network) -> Callable[[Host, Progress], None]:
-    """After apply: the real bridge has ageing time 0 and no address; report its ports."""
-
-    def run(host: Host, say: Progress) -> None:
-        facts = read_net(host.runner)
-        link = facts.link(net.bridge)
-        if link is None or not link.is_bridge:
-            raise NotFound(f"{net.bridge} is not a bridge on {host.runner.host} after activation: "
-                           "see `journalctl -u NetworkManager`")
-        if link.ageing_cs != 0:
-            raise KvmopsError(f"{net.bridge} has ageing time {link.ageing_seconds:g} s, expected 0")
-        if link.addresses:
-            raise KvmopsError(f"{net.bridge} has addresses {', '.join(link.addresses)}, expected none")
-        ports = ", ".join(p.name for p in facts.ports(net.bridge)) or "none yet"
-        say(f"{net.bridge}: ageing time 0, no address, STP {'on' if link.stp_state else 'off'}, "
-            f"ports: {ports}")
-
-    return run
-
-
 def remove_bridge(facts: HostFacts, bridge: str) -> Plan:
     """Delete a guest bridge and its VLAN port profiles; needs ``confirm=<bridge>``.
 
@@ -230,22 +202,7 @@ def remove_bridge(facts: HostFacts, bridge: str) -> Plan:
         plan.add(f"delete bridge profile {p.id!r} (NetworkManager removes {bridge})",
                  c.delete(p.uuid), target=bridge)
     return plan.add(f"wait until {bridge} is gone", Wait(
-        f"poll `ip -j link show dev {bridge}` until the interface is gone", _wait_gone(bridge)))
-
-
-def _wait_gone(bridge: str, timeout: float = 15.0) -> Callable[[Host, Progress], None]:
-    """NetworkManager deletes the interface shortly after ``connection delete`` returns."""
-
-    def run(host: Host, say: Progress) -> None:
-        deadline = time.monotonic() + timeout
-        while host.runner.run(iplink.link_cmd(bridge)).returncode == 0:
-            if time.monotonic() > deadline:
-                raise KvmopsError(f"{bridge} still exists {timeout:g} s after its profile was deleted: "
-                                  f"remove it with `ip link delete {bridge}`")
-            time.sleep(0.2)
-        say(f"{bridge} is gone")
-
-    return run
+        f"poll `ip -j link show dev {bridge}` until the interface is gone", BridgeGone(bridge)))
 
 
 def need_network(site: Site, bridge_or_vlan: str) -> str:

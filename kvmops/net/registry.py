@@ -32,7 +32,7 @@ from kvmops.plan import Plan
 from kvmops.site import Site
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts, Wanted
+    from kvmops.hostfacts import HostFacts, Wanted
 
 FILENAME = "addresses.toml"
 HEADER = "# Static guest addresses assigned by kvmops (guide 3.3.3). One [[address]] per guest NIC.\n"
@@ -120,7 +120,7 @@ def _entry(path: str, i: int, item: object) -> Entry:
 
 def wanted(site: Site) -> Wanted:
     """What :func:`kvmops.facts.read_facts` must read for :func:`registry_of`."""
-    from kvmops.facts import Wanted
+    from kvmops.hostfacts import Wanted
 
     return Wanted(files=(registry_path(site),))
 

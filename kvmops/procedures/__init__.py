@@ -11,7 +11,3 @@ A procedure module has, for its runbook:
 The runbook's cells read the parameters, call these and show the results with prose around
 them; :mod:`kvmops.notebook` is only the display facade.
 """
-
-from kvmops.procedures.base import PreconditionFailed, Verdict, single
-
-__all__ = ["PreconditionFailed", "Verdict", "single"]

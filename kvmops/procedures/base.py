@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from kvmops.errors import KvmopsError
 from kvmops.executor import Phase, Procedure
-from kvmops.facts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.plan import Plan
 
 
@@ -41,4 +41,4 @@ def single(facts: HostFacts, title: str, plan: Callable[[HostFacts], Plan],
            wanted: Wanted | None = None) -> Procedure:
     """A procedure of one phase: previewed from ``facts``, planned again just before it runs."""
     phase = Phase(title, plan, wanted or Wanted())
-    return Procedure(title).add(phase, plan(facts))
+    return Procedure(title, facts=facts).add(phase, plan(facts))

@@ -24,18 +24,18 @@ holds password hashes, so it is ejected, dropped from the definition and removed
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from kvmops import names
+from kvmops import guestlive, names
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.executor import Phase, Procedure
-from kvmops.facts import HostFacts, Wanted, with_lvs
 from kvmops.guests import boot, hostfile, lifecycle
 from kvmops.guests.boot import BootVerdict
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import disk_source, read_domain, render_domain_xml
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted, with_lvs
 from kvmops.images import content, nocloud
 from kvmops.images import tweaks as tw
 from kvmops.images.copy import copy_plan
@@ -44,12 +44,12 @@ from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.net import address as addr
 from kvmops.net.validate import vlan_id
-from kvmops.plan import Nested, Plan, Progress, Step
+from kvmops.plan import Plan, Progress, Step
+from kvmops.procedures import disks
 from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.image_tweak import describe
 from kvmops.site import Site
 from kvmops.units import human, parse_size
-from kvmops.virt import DomainInfo
 
 SETUPS = ("nocloud", "tweaks", "none")
 CONSOLE_LINES = 8  # console lines quoted when the boot is not verified
@@ -247,7 +247,7 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     run = _Run()
     spec = spec_of(site, req)
     after_lv = _with_lv(facts, lv, req.size)
-    proc = Procedure(f"create guest {req.guest}")
+    proc = Procedure(f"create guest {req.guest}", facts=facts)
 
     def lv_phase(f: HostFacts) -> Plan:
         plan = ops.create(f, lv, req.size)
@@ -257,8 +257,7 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     proc.add(Phase(f"the LV {site.vg}/{lv}", lv_phase), ops.create(facts, lv, req.size))
     proc.add(Phase("copy the image", lambda f: _copy(f, req, lv, run.created_lv), Wanted(images=(req.image,))),
              _copy(after_lv, req, lv, fresh))
-    setup = _setup_plan(site, req)
-    proc.add(Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req)), setup)
+    proc.add(_setup_phase(site, req), _setup_plan(site, req))
     seeded = _with_paths(after_lv, {spec.cdrom: True} if spec.cdrom else {})
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
                    lifecycle.define_wanted(site, spec)), lifecycle.define(seeded, spec))
@@ -272,7 +271,7 @@ def _rest(facts: HostFacts, req: Request) -> Procedure:
     spec = spec_of(facts.site, req)
     done = Plan(f"the LV, the image and the setup of guest {req.guest}").noop(
         f"guest {req.guest} is defined as asked: an earlier run made and filled its disk before defining it")
-    proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)")
+    proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)", facts=facts)
     proc.add(Phase("the LV, the image, the setup", lambda _f: done), done)
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
                    lifecycle.define_wanted(facts.site, spec)), lifecycle.define(facts, spec))
@@ -306,6 +305,12 @@ def _copy(facts: HostFacts, req: Request, lv: str, created_here: bool) -> Plan:
     steps = [Step(s.reason.replace("OVERWRITE", "fill", 1) + " (the LV is new: made by this run)", s.effect)
              if s.target == path else s for s in plan.steps]
     return Plan(plan.title, steps, list(plan.notes))
+
+
+def _setup_phase(site: Site, req: Request) -> Phase:
+    if req.setup == "tweaks":
+        return disks.tweak_phase(tweaks(req), lv=f"{site.vg}/{lv_name(site, req)}")
+    return Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req))
 
 
 def _setup_plan(site: Site, req: Request) -> Plan:
@@ -343,26 +348,15 @@ def tweaks(req: Request) -> list[tw.Tweak]:
 
 
 def _tweaks_plan(site: Site, req: Request) -> Plan:
+    """The tweak phase's preview: the image is not on the LV yet, so the tweaks are planned from
+    its content when the phase runs (the LV mapped, its root mounted, each tweak planned from the
+    files there; the exact commands show then)."""
     disk = f"{site.vg}/{lv_name(site, req)}"
-    todo = tweaks(req)
     plan = Plan(f"offline tweaks of {disk}")
     plan.notes.append("planned from the image's content after the copy: the LV is mapped, its root mounted "
                       "and each tweak planned from the files there; the exact commands show when it runs")
-    what = "; ".join(describe(t) for t in todo)
-    return plan.add(f"tweak the image on {disk}: {what}",
-                    Nested(f"kvmops image tweak --lv {lv_name(site, req)} ({len(todo)} tweaks)", _tweaker(disk, todo)))
-
-
-def _tweaker(disk: str, todo: list[tw.Tweak]) -> Callable[[Host, Progress], object]:
-    def run(host: Host, say: Progress) -> object:
-        from kvmops.facts import read_facts
-
-        report = tw.tweak_image(host, read_facts(host), todo, lv=disk, progress=say)
-        for line in report.lines:
-            say(line)
-        return report
-
-    return run
+    what = "; ".join(describe(t) for t in tweaks(req))
+    return plan.noop(f"tweak the image on {disk} when this phase runs: {what}")
 
 
 def _start(facts: HostFacts, req: Request) -> Plan:
@@ -408,10 +402,10 @@ def verify_boot(host: Host, guest: str, seconds: float, progress: Progress | Non
         return Verdict(False, ("FAILED: boot NOT verified: console_seconds=0 skipped the console check; "
                                "give it some seconds (minutes under TCG) to verify the boot",))
     try:
-        v = lifecycle.wait_booted(host, guest, seconds, progress, (marker,) if marker else ())
+        v = guestlive.wait_booted(host, guest, seconds, progress, (marker,) if marker else ())
     except KvmopsError as exc:
         return Verdict(False, (f"FAILED: boot NOT verified: the serial console of {guest} cannot be read: {exc}; "
-                               f"look yourself: {lifecycle.console_hint(host, guest).splitlines()[0]}",))
+                               f"look yourself: {guestlive.console_hint(host, guest).splitlines()[0]}",))
     return Verdict(v.booted, (boot_line(guest, v),))
 
 

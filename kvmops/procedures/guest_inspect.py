@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
-from kvmops.facts import HostFacts, Wanted
+from kvmops.facts import inspect as inspect_facts
+from kvmops.facts.disk import open_disk
+from kvmops.facts.mount import image_root
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import inspect as ins
 from kvmops.images import partitions as pt
-from kvmops.images.disk import open_disk
-from kvmops.images.mount import image_root
 from kvmops.plan import Plan, Progress
 from kvmops.procedures.base import Verdict, need
 from kvmops.site import Site
@@ -75,7 +76,7 @@ def inspect(host: Host, facts: HostFacts, where: dict[str, str], lines: int = 30
     with open_disk(runner, facts, image=where.get("image"), lv=where.get("lv")) as disk, \
             image_root(runner, disk) as root:
         say(f"mounted {root.device} ({root.fstype}) read-only at {root.mountpoint}")
-        return ins.read_report(runner, disk, root, lines, table=table)
+        return inspect_facts.read_report(runner, disk, root, lines, table=table)
 
 
 def render(report: ins.DiskReport) -> str:
@@ -84,6 +85,6 @@ def render(report: ins.DiskReport) -> str:
 
 def verify(host: Host, report: ins.DiskReport) -> Verdict:
     """Nothing of the inspection is left: no mount, mount point, partition device or loop device."""
-    left = ins.leftovers(host.runner, report)
+    left = inspect_facts.leftovers(host.runner, report)
     return Verdict.of([(not left, f"{report.source} is unmounted and unmapped again ({report.mountpoint} removed)"
                         if not left else "left behind: " + "; ".join(left))])

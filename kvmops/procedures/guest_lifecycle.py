@@ -8,14 +8,15 @@ afresh after the run, never by what the run printed.
 
 from __future__ import annotations
 
+from kvmops import guestlive
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.executor import Procedure
-from kvmops.facts import HostFacts
 from kvmops.guests import lifecycle
+from kvmops.guests.domain import DomainInfo
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.plan import Plan, Progress
 from kvmops.procedures.base import Verdict, single
-from kvmops.virt import DomainInfo
 
 CHANGES = ("start", "shutdown", "destroy", "autostart", "noautostart")
 READS = ("status", "console", "guestinfo")
@@ -60,13 +61,13 @@ def read(host: Host, guest: str, action: str, seconds: float, say: Progress) -> 
     cannot give them (no console stream, no agent), what to do instead."""
     try:
         if action == "console":
-            text = lifecycle.read_console(host, guest, seconds, say)
+            text = guestlive.read_console(host, guest, seconds, say)
             return [] if text.strip() else ["(no console output)"]
         if action == "guestinfo":
-            return [f"{key} = {value}" for key, value in sorted(lifecycle.guest_info(host, guest).items())]
+            return [f"{key} = {value}" for key, value in sorted(guestlive.guest_info(host, guest).items())]
     except KvmopsError as exc:
         if action == "console":
-            return [f"cannot read the console here: {exc}", lifecycle.console_hint(host, guest)]
+            return [f"cannot read the console here: {exc}", guestlive.console_hint(host, guest)]
         return [f"no guestinfo: {exc}"]
     return []
 

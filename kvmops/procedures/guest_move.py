@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from kvmops.facts import Wanted
 from kvmops.guests import hostfile, lifecycle
 from kvmops.host import Host
+from kvmops.hostfacts import Wanted
 from kvmops.plan import Plan, Progress
 from kvmops.procedures import move_preview as pv
 from kvmops.procedures import move_stages as st
@@ -53,12 +53,11 @@ from kvmops.procedures.move_facts import (
     xml_of,
 )
 from kvmops.procedures.move_preview import closed
-from kvmops.procedures.move_stages import BootNotVerified, boot_waiter
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer.xmlmap import media_of
 from kvmops.units import human
 
-__all__ = ["BOOTED", "COPIED", "COPYING", "SNAPSHOT_TAG", "STARTED", "BootNotVerified", "Both", "Disk", "boot_waiter",
+__all__ = ["BOOTED", "COPIED", "COPYING", "SNAPSHOT_TAG", "STARTED", "Both", "Disk",
            "check", "closed", "disk_targets", "disks", "from_tag", "procedure", "read_both", "run", "source_lvs",
            "verify", "verify_wanted"]
 
@@ -111,7 +110,8 @@ def procedure(both: Both, guest: str, when: datetime, *, remove_source_disks: bo
     need(boot_seconds > 0 and shutdown_timeout > 0, "boot_seconds and shutdown_timeout must be above 0")
     info = both.source.domain(guest)
     was_running = info is not None and info.active
-    staged: Staged[Both] = Staged(f"move guest {guest} from {both.source.site.name} to {both.target.site.name}")
+    staged: Staged[Both] = Staged(f"move guest {guest} from {both.source.site.name} to {both.target.site.name}",
+                                  facts_of=lambda b, side: b.source if side == SOURCE else b.target)
     b = both
 
     def add(title: str, on: str, fn: Callable[[Both], Plan], after: Callable[[Both], Both] | None = None,

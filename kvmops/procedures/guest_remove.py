@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kvmops.executor import Phase, Procedure
-from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile, lifecycle
-from kvmops.guests.inventory import inventory_of, lv_path
+from kvmops.guests.inventory import inventory_of
 from kvmops.guests.xml import read_domain
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
+from kvmops.lvm.paths import lv_path
 from kvmops.plan import Plan
 from kvmops.procedures.base import Verdict, need
 from kvmops.site import Site
@@ -80,7 +81,7 @@ def _removals(facts: HostFacts, names: tuple[str, ...]) -> Plan:
 
 def procedure(facts: HostFacts, guest: str, remove_disks: bool) -> Procedure:
     """Undefine, then (optionally) remove the disks; previewed as if the guest were gone."""
-    proc = Procedure(f"remove guest {guest}")
+    proc = Procedure(f"remove guest {guest}", facts=facts)
     undefine = Phase(f"undefine guest {guest}", lambda f: lifecycle.undefine(f, guest), wanted(facts.site, guest))
     proc.add(undefine, undefine.plan(facts))
     if remove_disks:

@@ -13,12 +13,14 @@ disk; each is planned again from fresh facts just before it runs (:mod:`kvmops.i
 from __future__ import annotations
 
 from kvmops.executor import Procedure
-from kvmops.facts import HostFacts
+from kvmops.facts import grow as grow_facts
 from kvmops.guests import lifecycle
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.images import grow
 from kvmops.lvm import ops
 from kvmops.plan import Plan, Progress
+from kvmops.procedures import disks
 from kvmops.procedures.base import Verdict, need, single
 from kvmops.units import human
 
@@ -49,7 +51,7 @@ def lv_phase(facts: HostFacts, guest: str, size: int) -> Procedure:
 
 def look(host: Host, facts: HostFacts, guest: str) -> grow.DiskFacts:
     """The disk's table, root filesystem and sizes, through a read-only kpartx mapping."""
-    return grow.look(host.runner, facts, lv=disk(facts, guest))
+    return grow_facts.look(host.runner, facts, lv=disk(facts, guest))
 
 
 def preview(seen: grow.DiskFacts, size: int) -> list[Plan]:
@@ -60,7 +62,7 @@ def preview(seen: grow.DiskFacts, size: int) -> list[Plan]:
 def grow_root(host: Host, facts: HostFacts, guest: str, progress: Progress | None = None) -> list[Plan]:
     """Phases 2 and 3, each planned from fresh facts just before it runs (``facts``: read after
     the LV was grown, for the mapping's guards)."""
-    return grow.grow(host, facts, lv=disk(facts, guest), progress=progress)
+    return disks.grow(host, facts, lv=disk(facts, guest), progress=progress)
 
 
 def verify(facts: HostFacts, guest: str, size: int, grown: grow.DiskFacts | None) -> Verdict:

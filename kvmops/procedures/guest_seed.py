@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kvmops.executor import Procedure
-from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile, lifecycle
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.xml import ejected_drive, read_domain, render_domain_xml, without_cdrom_media
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import nocloud
 from kvmops.plan import Call, Plan
 from kvmops.procedures.base import Verdict, single
 from kvmops.procedures.guest_create import Request, spec_of
 from kvmops.site import Site
-from kvmops.virt import DomainInfo
 
 
 def wanted(site: Site, guest: str) -> Wanted:
@@ -40,12 +40,13 @@ def plan(facts: HostFacts, guest: str) -> Plan:
     device = ejected_drive(info.xml, path)
     if info.active and device is not None:
         out.add(f"eject {path} from drive {drive} of the running guest",
-                 Call(f"virsh change-media {guest} {drive} --eject --live", lambda v: v.eject(guest, device)))
+                 Call("eject", guest, f"virsh change-media {guest} {drive} --eject --live", xml=device,
+                      device=drive or ""))
     defined = info.inactive_xml or info.xml
     if read_domain(defined).cdrom == path:
         new = without_cdrom_media(defined, path)
         out.add("drop it from the definition (the next boot finds an empty drive)",
-                 Call(f"virsh change-media {guest} {drive or 'sda'} --eject --config", lambda v: v.define(new, guest)))
+                 Call("define", guest, f"virsh change-media {guest} {drive or 'sda'} --eject --config", xml=new))
     kept_path = hostfile.xml_path(site, guest)
     kept = facts.file(kept_path)
     if kept is not None and read_domain(kept).cdrom == path:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kvmops import guestlive
 from kvmops.cmd import read
 from kvmops.errors import LibvirtError
-from kvmops.facts import HostFacts
-from kvmops.guests import lifecycle
-from kvmops.guests.inventory import lv_path
+from kvmops.guests import boot, lifecycle
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.images.inspect import DiskReport
+from kvmops.lvm.paths import lv_path
 from kvmops.plan import Plan, Progress
 
 MISSING = "LV MISSING"
@@ -88,11 +89,11 @@ def _disk_status(facts: HostFacts, source: str) -> str:
 def read_console(host: Host, f: Findings, seconds: float, say: Progress) -> str:
     """What the running guest prints on its serial console for ``seconds`` (read-only)."""
     try:
-        text = lifecycle.read_console(host, f.guest, seconds, say)
+        text = guestlive.read_console(host, f.guest, seconds, say)
     except LibvirtError as exc:
         f.console_readable = False
         f.seen.append("console: not readable from here")
-        return f"NOTE: the console cannot be read from here: {exc}\n{lifecycle.console_hint(host, f.guest)}"
+        return f"NOTE: the console cannot be read from here: {exc}\n{guestlive.console_hint(host, f.guest)}"
     f.console = text
     said = text.strip().splitlines()
     f.seen.append("console: " + (f"printed: {said[-1]}" if said else "silent"))
@@ -164,7 +165,7 @@ def suggestions(f: Findings) -> list[str]:
 
 
 def _running_tips(f: Findings) -> list[str]:
-    if f.console and lifecycle.login_prompt(f.console):
+    if f.console and boot.login_prompt(f.console):
         return ["it shows a login prompt: the guest runs, so the problem is the network: check its bridge with "
                 "`inventory`/`host-network`, its address (`image-tweak` with address=...) and the VLAN on the uplink"]
     if f.console == "":

@@ -8,7 +8,7 @@ Read the facts with :func:`wanted` (the network facts besides LVM, guests and li
 from __future__ import annotations
 
 from kvmops.executor import Procedure
-from kvmops.facts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.net import ops, validate
 from kvmops.net.drift import check_network
 from kvmops.procedures.base import Verdict, need, single

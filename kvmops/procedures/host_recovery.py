@@ -20,21 +20,14 @@ from kvmops import names
 from kvmops.cmd import change
 from kvmops.errors import KvmopsError
 from kvmops.executor import Phase, Procedure
-from kvmops.facts import HostFacts, Wanted
-from kvmops.guests import lifecycle
 from kvmops.guests.history import PROC_STAT, parse_boot_time, parse_qemu_log, running_when_host_went_down
 from kvmops.guests.inventory import GuestRow, inventory_of
-from kvmops.host import Host
-from kvmops.lvm.merge import wait_for_merge
-from kvmops.plan import Call, Plan, Progress, Wait
+from kvmops.hostfacts import HostFacts, Wanted
+from kvmops.plan import Booted, Call, MergeDone, Plan, Wait
 from kvmops.procedures.base import Verdict
 
 WANTED = Wanted(guest_logs=True)
 DEFAULT_BOOT_SECONDS = 300.0
-
-
-class BootNotVerified(KvmopsError):
-    """A started guest showed no login prompt in time: the guests after it were not started."""
 
 
 @dataclass(frozen=True)
@@ -139,29 +132,12 @@ def _start_plan(facts: HostFacts, name: str, boot_seconds: float) -> Plan:
                  "and it never finishes (this never starts a merge again)",
                  change("lvchange", "--poll", "y", f"{vg}/{origin}"))
         plan.add(f"wait until the merge {merge} has finished (it resumed at activation; never started again)",
-                 Wait(f"poll `lvs {vg}` until {snap} is gone", _merge_waiter(vg, snap, origin)))
-    plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
+                 Wait(f"poll `lvs {vg}` until {snap} is gone", MergeDone(vg, snap, origin)))
+    plan.add(f"start guest {name}", Call("start", name))
     return plan.add(f"wait up to {boot_seconds:g} s until {name} has booted (a login prompt on its console)",
-                    Wait(f"read the console of {name} until a login prompt", _boot_waiter(name, boot_seconds)))
-
-
-def _merge_waiter(vg: str, snap: str, origin: str) -> Callable[[Host, Progress], None]:
-    def run(host: Host, say: Progress) -> None:
-        wait_for_merge(host.runner, vg, snap, origin, say)
-
-    return run
-
-
-def _boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
-    def run(host: Host, say: Progress) -> None:
-        v = lifecycle.wait_booted(host, name, seconds, say)
-        if not v.booted:
-            raise BootNotVerified(
-                f"guest {name}: boot NOT verified in {v.seconds:.0f} s: {v.message}. The guests after it were NOT "
-                "started: look at it with the guest-unreachable runbook, then run host-recovery again")
-        say(f"{name} {v.message}")
-
-    return run
+                    Wait(f"read the console of {name} until a login prompt", Booted(name, boot_seconds, way_out=(
+                        "The guests after it were NOT started: look at it with the guest-unreachable runbook, "
+                        "then run host-recovery again"))))
 
 
 def _planner(name: str, boot_seconds: float) -> Callable[[HostFacts], Plan]:
@@ -170,7 +146,7 @@ def _planner(name: str, boot_seconds: float) -> Callable[[HostFacts], Plan]:
 
 def procedure(facts: HostFacts, order: Sequence[str], boot_seconds: float = DEFAULT_BOOT_SECONDS) -> Procedure:
     """One phase per guest to start, in order; each planned again from fresh facts."""
-    proc = Procedure("bring the guests back after the outage")
+    proc = Procedure("bring the guests back after the outage", facts=facts)
     for name in start_order(assess(facts), order):
         phase = Phase(f"start {name}", _planner(name, boot_seconds), WANTED)
         proc.add(phase, phase.plan(facts))

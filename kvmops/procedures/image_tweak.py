@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kvmops.facts import HostFacts, Wanted
+from kvmops.facts import tweaks as tweak_facts
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import tweaks as tw
 from kvmops.images.passwords import Password
 from kvmops.net.address import StaticAddress
 from kvmops.plan import Plan, Progress
+from kvmops.procedures import disks
 from kvmops.procedures.base import Verdict, need
 from kvmops.site import Site
 from kvmops.units import human
@@ -102,7 +104,7 @@ def check(facts: HostFacts, guest: str, image: str = "", *, replay: bool = False
 
 def look(host: Host, facts: HostFacts, todo: Sequence[tw.Tweak], where: dict[str, str]) -> tw.Look:
     """The image's content the tweaks need, read through a read-only mapping (undone after)."""
-    return tw.look(host.runner, facts, todo, **where)
+    return tweak_facts.look(host.runner, facts, todo, **where)
 
 
 def plan(seen: tw.Look, todo: Sequence[tw.Tweak]) -> tw.TweakReport:
@@ -113,7 +115,7 @@ def plan(seen: tw.Look, todo: Sequence[tw.Tweak]) -> tw.TweakReport:
 def apply(host: Host, facts: HostFacts, todo: Sequence[tw.Tweak], where: dict[str, str],
           progress: Progress | None = None) -> tw.TweakReport:
     """Mounted read-write, read afresh, planned again and executed (``facts``: read just before)."""
-    return tw.apply(host, facts, todo, progress=progress, **where)
+    return disks.tweak_image(host, facts, todo, progress=progress, **where)
 
 
 def verify(again: tw.TweakReport) -> Verdict:

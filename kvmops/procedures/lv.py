@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kvmops import guards, names
+from kvmops import names
 from kvmops.executor import Procedure
-from kvmops.facts import HostFacts
+from kvmops.hostfacts import HostFacts, lv_free, lv_of_no_guest
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.procedures.base import Verdict, need, single
@@ -74,8 +74,8 @@ def check_remove(facts: HostFacts, name: str) -> str:
     lv = facts.lvm.get(name)
     if lv is None:
         return f"{facts.site.vg}/{name} does not exist: nothing to remove"
-    guards.lv_of_no_guest(facts, lv, "lvremove")
-    guards.lv_free(facts, lv, "lvremove")
+    lv_of_no_guest(facts, lv, "lvremove")
+    lv_free(facts, lv, "lvremove")
     return _state_line(facts, lv)
 
 
@@ -93,7 +93,7 @@ def verify_removed(facts: HostFacts, name: str) -> Verdict:
 
 def check_snapshot(facts: HostFacts, guest: str) -> str:
     lv = _lv(facts, facts.site.guest_lv(guest))
-    guards.lv_free(facts, lv, "snapshot")
+    lv_free(facts, lv, "snapshot")
     return _state_line(facts, lv)
 
 
@@ -142,7 +142,7 @@ def choose_snapshot(facts: HostFacts, guest: str, wanted: str = "") -> LV:
 def check_restore(facts: HostFacts, guest: str, snap: LV) -> str:
     origin = _lv(facts, facts.site.guest_lv(guest))
     if not snap.merging:
-        guards.lv_free(facts, origin, "merge")
+        lv_free(facts, origin, "merge")
     when = f"{snap.created:%Y-%m-%d %H:%M} UTC" if snap.created else "an unknown time"
     return f"{origin.path} rolls back to {snap.name}, taken at {when}"
 

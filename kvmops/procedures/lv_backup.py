@@ -18,30 +18,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from kvmops import guards, names
+from kvmops import names
 from kvmops.cmd import change
 from kvmops.errors import KvmopsError, SafetyError
 from kvmops.executor import Executor
-from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
+from kvmops.facts import read_facts
+from kvmops.facts.place import read_place
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.inventory import inventory_of
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
 from kvmops.lvm import commands as lvc
 from kvmops.lvm.facts import LV
 from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer
 from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.guest_move import closed
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import MANIFEST, STAMP_FORMAT, DiskBackup, Manifest
-from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place, to_prune
-from kvmops.transfer.run import Transferred, sha256_cmd
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.transfer.place import Backup, Place, PlaceFacts, to_prune
+from kvmops.transfer.result import Transferred, sha256_cmd
 from kvmops.transfer.xmlmap import vlans_of
 from kvmops.units import human
 
 SOURCE, PLACE = "source", "place"
-SNAPSHOT_TAG = "kvmops-backup-snapshot"
+SNAPSHOT_TAG = tl.BACKUP_SNAPSHOT
 PENDING = "(computed during the copy)"
 
 
@@ -137,7 +139,7 @@ def _snapshots(c: Ctx, guest: str, when: datetime) -> Plan:
     site = c.source.site
     plan = Plan(f"snapshot the disks of {guest} on {site.name}")
     for _, lv in disk_lvs(c.source, guest):
-        guards.lv_free(c.source, lv, "a consistent snapshot for the backup")
+        lv_free(c.source, lv, "a consistent snapshot for the backup")
         for old in _snapshots_of(c.source, lv):
             plan.add(f"remove {old.path}, left by an interrupted backup", lvc.lvremove(site.vg, old.name))
         name = names.snapshot_name(lv.name, when)
@@ -156,7 +158,7 @@ def _start_again(c: Ctx, guest: str, was_running: bool) -> Plan:
     if not was_running or info.active:
         return plan.noop(f"guest {guest} is {info.state}, as it was before the backup")
     return plan.add(f"start guest {guest} again (it ran before the backup; the copy reads the snapshots)",
-                    Call(f"virsh start {guest}", lambda v: v.start(guest)))
+                    Call("start", guest))
 
 
 def _folder(c: Ctx, guest: str, stamp: str) -> Plan:
@@ -264,7 +266,8 @@ def procedure(ctx: Ctx, guest: str, when: datetime, *, keep: int = 0, restart: b
     to_prune(ctx.place, guest, keep)  # a bad keep is refused before anything
     info = lifecycle.need_domain(ctx.source, guest)
     stamp, codec, was_running = stamp_of(when), codec_of(ctx), info.active
-    staged: Staged[Ctx] = Staged(f"back up guest {guest} to {ctx.place.place}")
+    staged: Staged[Ctx] = Staged(f"back up guest {guest} to {ctx.place.place}",
+                                 facts_of=lambda c, side: c.source if side == SOURCE else None)
     after = _after(ctx, guest, when, stamp, codec)
     staged.add(Stage("shut the guest down for the snapshot", SOURCE, lambda c: _stop(c, guest, restart,
                                                                                    shutdown_timeout)),
@@ -300,7 +303,8 @@ def run(source: Host, place: Place, place_host: Host, staged: Staged[Ctx], guest
     def fresh(ex: Mapping[str, Executor]) -> Ctx:
         return read_ctx(source, place, place_host, guest, {t.key: t for t in ex[PLACE].transferred})
 
-    return run_on({SOURCE: source, PLACE: place_host}, staged, fresh, confirmed(*confirm), progress)
+    return run_on({SOURCE: source, PLACE: place_host}, staged, fresh, confirmed(*confirm), progress,
+                  places={PLACE: place.directory})
 
 
 def verify(ctx: Ctx, guest: str, stamp: str, keep: int) -> Verdict:

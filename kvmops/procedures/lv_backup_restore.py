@@ -15,27 +15,27 @@ from dataclasses import dataclass, replace
 
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
-from kvmops.facts import HostFacts, Wanted, read_facts, with_lvs
-from kvmops.guards import lv_free
+from kvmops.facts import read_facts
+from kvmops.facts.place import read_place
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
 from kvmops.lvm.facts import LV
-from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer, Wait
+from kvmops.plan import Booted, Call, Endpoint, Plan, Progress, Transfer, Wait
 from kvmops.procedures.base import Verdict, need
-from kvmops.procedures.guest_move import boot_waiter
+from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.site import Site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import DiskBackup, Manifest
-from kvmops.transfer.place import Backup, Place, PlaceFacts, read_place
-from kvmops.transfer.run import sha256_cmd
-from kvmops.transfer.stages import Ran, Stage, Staged, run_on
+from kvmops.transfer.place import Backup, Place, PlaceFacts
+from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
 from kvmops.units import human
 
 TARGET, PLACE = "target", "place"
-RESTORING, RESTORED = "kvmops-restore-incomplete", "kvmops-restored"
+RESTORING, RESTORED = tl.RESTORE_INCOMPLETE, "kvmops-restored"
 DEFAULT_BOOT_SECONDS = 300.0
 
 
@@ -227,15 +227,15 @@ def _disk(c: Ctx, backup: Backup, dev: str, new_name: str) -> Plan:
     assert d is not None
     need(d.state != "overwrite", f"{site.vg}/{d.lv} is not marked for this restore; run again")
     path, there = f"{backup.folder}/{d.backup.file}", tl.device_of(site.vg, d.lv)
+    plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
+    if d.state == RESTORED:  # checked when it was restored; a guest may have written to it since: never again
+        return plan.noop(f"{site.vg}/{d.lv} is marked restored from this backup already (its sha256 was checked)")
     codec = tc.codec(m.compression)
     t = Transfer(Endpoint(place.label, codec.decompress(path)), Endpoint(site.name, tc.dd_write(there)),
                  size=d.backup.size, verify=(Endpoint(site.name, sha256_cmd(there)),), expect=d.backup.sha256,
-                 reuse=d.state == RESTORED, key=dev)
-    plan = Plan(f"restore {d.backup.lv} into {site.vg}/{d.lv}")
+                 key=dev)
     plan.add(f"decompress {path} ({codec.name}) on {place.label} and stream it into {site.vg}/{d.lv}; its sha256 "
              "must be the manifest's, on both ends", t)
-    if d.state == RESTORED:
-        return plan.noop("marked restored already")
     return plan.add("mark the restore complete (checked)", tl.retag(site.vg, d.lv, add=[RESTORED], remove=[RESTORING]))
 
 
@@ -262,9 +262,11 @@ def _start(c: Ctx, name: str, boot_seconds: float) -> Plan:
     info = c.target.domain(name)
     if info is not None and info.active:
         return plan.noop(f"guest {name} runs already")
-    plan.add(f"start guest {name}", Call(f"virsh start {name}", lambda v: v.start(name)))
+    plan.add(f"start guest {name}", Call("start", name))
     return plan.add(f"wait up to {boot_seconds:g} s for a login prompt on its console",
-                    Wait(f"read the console of {name} until a login prompt", boot_waiter(name, boot_seconds)))
+                    Wait(f"read the console of {name} until a login prompt", Booted(name, boot_seconds, way_out=(
+                        "The restored disks stay as they are: look at the guest with guest-unreachable, "
+                        "or remove it (guest-remove) and restore again"))))
 
 
 def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = False, start: bool = False,
@@ -278,7 +280,8 @@ def procedure(c: Ctx, backup: Backup, *, new_name: str = "", define: bool = Fals
     check(c, backup, new_name, define)
     m = manifest(backup)
     name = new_name or m.guest
-    staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}")
+    staged: Staged[Ctx] = Staged(f"restore backup {m.stamp} of {m.guest} on {c.target.site.name}",
+                                 facts_of=lambda c, side: c.target if side == TARGET else None)
     staged.add(Stage("the LVs to restore into", TARGET, lambda x: _lvs(x, backup, new_name)),
                _lvs(c, backup, new_name))
     after = _preview_lvs(c, backup, new_name)
@@ -314,7 +317,7 @@ def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backu
     m = manifest(backup)
     return run_on({TARGET: target, PLACE: place_host}, staged,
                   lambda _ex: read_ctx(target, place, place_host, m.guest, new_name, m.stamp), confirmed(*confirm),
-                  progress)
+                  progress, places={PLACE: place.directory})
 
 
 def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> Verdict:

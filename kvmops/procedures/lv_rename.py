@@ -20,9 +20,9 @@ from dataclasses import replace
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, SafetyError
 from kvmops.executor import Phase, Procedure
-from kvmops.facts import HostFacts, Wanted
 from kvmops.guests import hostfile, lifecycle
 from kvmops.guests.xml import disk_source, read_domain, with_disk_source
+from kvmops.hostfacts import HostFacts, Wanted, lv_free
 from kvmops.lvm import ops
 from kvmops.plan import Call, Plan
 from kvmops.procedures.base import Verdict, need
@@ -70,7 +70,7 @@ def check(facts: HostFacts, old: str, new: str) -> str:
     need(lv is not None, f"LV {site.vg}/{old} does not exist (see the inventory runbook)")
     assert lv is not None
     need(done is None, f"LV {site.vg}/{new} exists already: pick another name")
-    guards.lv_free(facts, lv, "rename")
+    lv_free(facts, lv, "rename")
     users = guests_of(facts, old)
     running = [g for g in users if (d := facts.domain(g)) is not None and d.active]
     need(not running, f"guest {', '.join(running)} is running: shut it down first (guest-lifecycle action=shutdown)")
@@ -103,7 +103,7 @@ def definition_plan(facts: HostFacts, guest: str, old: str, new: str) -> Plan:
     if was in read_domain(defined).disk_sources:
         uuid = read_domain(defined).uuid
         plan.add(f"define guest {guest} again with its disk {now} (UUID {uuid} kept)",
-                 Call(f"virsh define {path}", lambda v: v.define(new_xml, guest)), target=guest)
+                 Call("define", guest, f"virsh define {path}", xml=new_xml), target=guest)
     else:
         plan.noop(f"libvirt's definition of {guest} does not name {was}")
     return plan
@@ -112,7 +112,7 @@ def definition_plan(facts: HostFacts, guest: str, old: str, new: str) -> Plan:
 def procedure(facts: HostFacts, old: str, new: str) -> Procedure:
     """Rename, then update each definition; previewed as if the LV were renamed already."""
     site = facts.site
-    proc = Procedure(f"rename LV {site.vg}/{old} to {new}")
+    proc = Procedure(f"rename LV {site.vg}/{old} to {new}", facts=facts)
     proc.add(Phase(f"rename {site.vg}/{old}", lambda f: ops.rename(f, old, new)), ops.rename(facts, old, new))
     after = _renamed(facts, old, new)
     for guest in users(facts, old, new):

@@ -13,23 +13,24 @@ from datetime import datetime
 
 from kvmops import guards, names
 from kvmops.errors import NotFound, SafetyError
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.guests import hostfile
-from kvmops.guests.inventory import lv_path
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import LV
+from kvmops.lvm.paths import lv_path
 from kvmops.procedures.base import need
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.xmlmap import XmlMap, bridge_map, media_of, vlans_of
 from kvmops.units import human
-from kvmops.virt import DomainInfo
 
 SOURCE, TARGET = "source", "target"
-COPYING, COPIED, STARTED, BOOTED = ("kvmops-move-copying", "kvmops-move-copied", "kvmops-move-started",
+COPYING, COPIED, STARTED, BOOTED = (tl.MOVE_COPYING, tl.MOVE_COPIED, "kvmops-move-started",
                                     "kvmops-move-booted")
 STATES = (COPYING, COPIED, STARTED, BOOTED)
-SNAPSHOT_TAG = "kvmops-move-snapshot"
+SNAPSHOT_TAG = tl.MOVE_SNAPSHOT
 PART = ".kvmops-part"
 DEFAULT_BOOT_SECONDS = 300.0
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from kvmops import names
-from kvmops.facts import HostFacts, with_lvs
+from kvmops.guests.domain import DomainInfo
+from kvmops.hostfacts import HostFacts, with_lvs
 from kvmops.lvm.facts import LV
 from kvmops.procedures.move_facts import (
     BOOTED,
@@ -23,7 +24,6 @@ from kvmops.procedures.move_facts import (
     xml_of,
 )
 from kvmops.transfer.xmlmap import map_xml, media_of
-from kvmops.virt import DomainInfo
 
 
 def with_domain(facts: HostFacts, guest: str, info: DomainInfo | None) -> HostFacts:

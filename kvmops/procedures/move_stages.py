@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from kvmops import guards, names
+from kvmops import names
 from kvmops.cmd import Cmd, change
-from kvmops.errors import KvmopsError, SafetyError
+from kvmops.errors import SafetyError
 from kvmops.guests import hostfile, lifecycle
-from kvmops.host import Host
+from kvmops.hostfacts import lv_free
 from kvmops.lvm import commands as lvc
 from kvmops.lvm import ops
-from kvmops.plan import Call, Endpoint, Plan, Progress, Transfer, Wait
+from kvmops.plan import Booted, Call, Endpoint, Plan, Transfer, Wait
 from kvmops.procedures.base import PreconditionFailed, need
 from kvmops.procedures.move_facts import (
     BOOTED,
@@ -38,13 +36,9 @@ from kvmops.procedures.move_facts import (
 )
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
-from kvmops.transfer.run import sha256_cmd
+from kvmops.transfer.result import sha256_cmd
 from kvmops.transfer.xmlmap import map_xml, media_of
 from kvmops.units import human
-
-
-class BootNotVerified(KvmopsError):
-    """The guest started on the target showed no login prompt in time."""
 
 
 def shutdown(b: Both, guest: str, timeout: float) -> Plan:
@@ -64,7 +58,7 @@ def snapshots(b: Both, guest: str, when: datetime) -> Plan:
     plan = Plan(f"snapshot the disks of {guest} on {site.name} for the copy")
     moving = [d for d in disks(b, guest) if d.to_copy]
     for d in moving:
-        guards.lv_free(b.source, d.lv, "the snapshot for the move")
+        lv_free(b.source, d.lv, "the snapshot for the move")
         for old in move_snapshots(b.source, d.lv):
             plan.add(f"remove {old.path}, the snapshot of an interrupted earlier run (its data may be older than "
                      f"{d.lv.name}'s)", lvc.lvremove(site.vg, old.name))
@@ -182,30 +176,17 @@ def start(b: Both, guest: str, boot_seconds: float) -> Plan:
                                                                           if d.there is None or t in d.there.tags]))
     if src is not None and src.autostart and not (there is not None and there.autostart):
         plan.add(f"autostart guest {guest} on {dst.name}, as on {b.source.site.name}",
-                 Call(f"virsh autostart {guest}", lambda v: v.set_autostart(guest, True)))
-    plan.add(f"start guest {guest} on {dst.name}", Call(f"virsh start {guest}", lambda v: v.start(guest)))
+                 Call("autostart", guest, f"virsh autostart {guest}", flag=True))
+    plan.add(f"start guest {guest} on {dst.name}", Call("start", guest))
     plan.add(f"wait up to {boot_seconds:g} s for a login prompt on its console (it has booted)",
-             Wait(f"read the console of {guest} until a login prompt", boot_waiter(guest, boot_seconds)))
+             Wait(f"read the console of {guest} until a login prompt", Booted(guest, boot_seconds, way_out=(
+                 f"It is NOT undefined on {b.source.site.name}. Look at it with guest-unreachable on {dst.name}; "
+                 "shut it down there and run guest-move again"))))
     for d in moving:
         if d.state != BOOTED:
             plan.add(f"mark {dst.vg}/{d.lv.name}: the guest booted from it",
                      tl.retag(dst.vg, d.lv.name, add=[BOOTED], remove=[STARTED]))
     return plan
-
-
-def boot_waiter(name: str, seconds: float) -> Callable[[Host, Progress], None]:
-    def run(host: Host, say: Progress) -> None:
-        t0 = time.monotonic()
-        text = lifecycle.read_console(host, name, seconds, say, until=lifecycle.login_prompt)
-        if not lifecycle.login_prompt(text):
-            last = [ln for ln in text.splitlines() if ln.strip()][-5:]
-            raise BootNotVerified(
-                f"guest {name} on {host.name} showed no login prompt within {seconds:g} s (its console's last lines: "
-                f"{' | '.join(last) or '(nothing)'}). It is NOT undefined on the source. Look at it with "
-                f"guest-unreachable on {host.name}; shut it down there and run guest-move again")
-        say(f"{name} booted on {host.name}: login prompt after {time.monotonic() - t0:.0f} s")
-
-    return run
 
 
 def undefine(b: Both, guest: str) -> Plan:
@@ -240,6 +221,6 @@ def restart(b: Both, guest: str, was_running: bool) -> Plan:
     if (there is not None and there.active) or any(d.state in (STARTED, BOOTED) for d in disks(b, guest)):
         return plan.noop(f"its copy has run on {b.target.site.name}: that is the newer one, the source stays shut off")
     return plan.add(f"start guest {guest} again on {b.source.site.name} (it ran before the move; its copy never ran)",
-                    Call(f"virsh start {guest}", lambda v: v.start(guest)))
+                    Call("start", guest))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kvmops.facts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.net import registry
 from kvmops.net.address import StaticAddress, check_free, dhcp_reminder, static_address
 from kvmops.plan import Plan

@@ -57,8 +57,7 @@ def _place(value: Value) -> object:
 
 def _site(value: Value) -> object:
     from kvmops.errors import ConfigError
-    from kvmops.runbook.sites import resolve_site
-    from kvmops.site import load_site
+    from kvmops.site import load_site, resolve_site
 
     try:
         return load_site(resolve_site(str(value)))

@@ -11,14 +11,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jupytext
-
 from kvmops.errors import ConfigError, NotFound
+from kvmops.runbook import nbstack
 from kvmops.runbook.params import Param, ParameterCellError, parse_cell
 
 RUNBOOKS_ENV = "KVMOPS_RUNBOOKS"
 PARAMETERS_TAG = "parameters"
-KERNEL = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# The kernel runbooks run in: ipykernel over IPC, stopped cleanly (kvmops/runbook/kernel.py).
+KERNEL = {"name": "kvmops", "display_name": "kvmops (Python 3)", "language": "python"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -59,7 +59,10 @@ class RunbookInfo:
 
 
 def read_notebook(path: Path) -> Any:
-    """The runbook as an in-memory notebook (never written as .ipynb), kernel ``python3``."""
+    """The runbook as an in-memory notebook (never written as .ipynb), kernel ``kvmops``."""
+    nbstack.load()
+    import jupytext
+
     nb = jupytext.read(path, fmt="py:percent")
     nb.cells = [c for c in nb.cells if c.source.strip()]  # e.g. the blank line after the header
     nb.metadata["kernelspec"] = dict(KERNEL)

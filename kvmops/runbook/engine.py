@@ -9,7 +9,6 @@ receives the NotebookExecutionManager, so the notebook survives a failure).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,28 +17,10 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
+from kvmops.runbook.steps import STEP_MARK, headings
+
 ENGINE = "kvmops"
-STEP_MARK = "==> "
 Progress = Callable[[str], None]
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
-
-
-def headings(nb: Any) -> dict[int, str]:
-    """Cell index -> the label of the step it belongs to (the nearest heading above it)."""
-    out: dict[int, str] = {}
-    label = ""
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown":
-            found = _HEADING.findall(cell.source)
-            if found:
-                label = found[-1]
-        elif "parameters" in cell.metadata.get("tags", []):
-            out[i] = "parameters"
-        elif "injected-parameters" in cell.metadata.get("tags", []):
-            out[i] = "parameters (injected)"
-        else:
-            out[i] = label
-    return out
 
 
 class _Client(PapermillNotebookClient):  # type: ignore[misc]
@@ -92,8 +73,6 @@ class KvmopsEngine(NBClientEngine):  # type: ignore[misc]
             log=logger,
             log_output=say is not None,
             on_cell_start=on_start,
-            # the kernel's own log (e.g. ipykernel's TCP notice) is not the runbook's output
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
         client = _Client(nb_man, **final)
         client.kvmops_progress = say

@@ -3,8 +3,8 @@
 Everything a person can get wrong is refused before a kernel starts and before anything is
 written: an unknown runbook or parameter, a value of the wrong type or range, a bad name or
 size, a missing site file, ``apply`` on a plan-only site. Then the runbook executes in the
-``python3`` kernel; the executed notebook (also after a failure: papermill keeps it) and
-``record.json`` go into the journal.
+``kvmops`` kernel (:mod:`kvmops.runbook.kernel`); the executed notebook (also after a failure:
+papermill keeps it) and ``record.json`` go into the journal.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import getpass
 import json
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,20 +21,18 @@ from typing import Any
 
 from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
-from kvmops.runbook import engine
+from kvmops.runbook import nbstack, steps
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, read_notebook
 from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
 from kvmops.runbook.params import Value, bind, coerce
 from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file
-from kvmops.runbook.sites import resolve_site
 from kvmops.runners.base import COMMAND_LOG_ENV
 from kvmops.runners.recorded import PlanOnly
-from kvmops.site import Site, load_site
+from kvmops.site import Site, load_site, resolve_site
 
 RUN_ID_ENV = "KVMOPS_RUN_ID"
 Progress = Callable[[str], None]
-_STEP_CALL = re.compile(r"""\bstep\(\s*(?:title\s*=\s*)?["'](.+?)["']""")
 
 
 def run_runbook(
@@ -154,7 +151,10 @@ def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> di
 
 def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
                keep: list[Any], cwd: Path) -> None:
+    nbstack.load()
     import papermill
+
+    from kvmops.runbook import engine
 
     engine.register()
     with _quiet_papermill():
@@ -199,28 +199,9 @@ def _failure(rec: RunRecord, exc: Exception, keep: list[Any]) -> None:
         return
     rec.error = f"{exc.ename}: {exc.evalue}"  # type: ignore[attr-defined]
     rec.failed_cell = exc.exec_count  # type: ignore[attr-defined]
-    rec.failed_step = failed_step(keep[0].nb if keep else None, exc.source)  # type: ignore[attr-defined]
-
-
-def failed_step(nb: Any | None, source: str) -> str:
-    """The step a failing cell was in: its last ``==> step`` line, a ``step("...")`` call in
-    its source, or the heading above it."""
-    if nb is not None:
-        labels = engine.headings(nb)
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or not any(o.output_type == "error" for o in cell.get("outputs", [])):
-                continue
-            marks = [
-                ln[len(engine.STEP_MARK):].strip()
-                for o in cell.outputs if o.output_type == "stream"
-                for ln in "".join(o.text).splitlines() if ln.startswith(engine.STEP_MARK)
-            ]
-            if marks:
-                return marks[-1]
-            calls = _STEP_CALL.findall(cell.source)
-            return calls[-1] if calls else labels.get(i, "") or f"cell {i}"
-    calls = _STEP_CALL.findall(source)
-    return calls[-1] if calls else "unknown step"
+    where = steps.failure(keep[0].nb if keep else None, exc.source)  # type: ignore[attr-defined]
+    rec.failed_step = where.step
+    rec.way_out = where.way_out or None
 
 
 def _commands(path: Path) -> list[dict[str, Any]]:

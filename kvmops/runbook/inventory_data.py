@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kvmops.facts import FactsIncomplete
 from kvmops.guests.inventory import GuestDisk, GuestRow, inventory_of
+from kvmops.hostfacts import FactsIncomplete
 from kvmops.lvm.facts import LV
 from kvmops.lvm.ops import list_guest_lvs
 
 if TYPE_CHECKING:
-    from kvmops.facts import HostFacts
+    from kvmops.hostfacts import HostFacts
 
 MIME = "application/vnd.kvmops.inventory+json"
 VERSION = 1

@@ -81,6 +81,7 @@ class RunRecord:
     failed_step: str | None = None
     failed_cell: int | None = None
     error: str | None = None
+    way_out: str | None = None  # what the failed step says to do ("If this step fails: ...")
     commands: list[dict[str, Any]] = field(default_factory=list)
 
     @property

@@ -32,7 +32,7 @@ bridges = True  # also compare the guest bridges with the site's networks (reads
 
 # %%
 from kvmops import notebook as nb
-from kvmops.facts import Wanted
+from kvmops.hostfacts import Wanted
 from kvmops.guests.inventory import inventory_of, render_table
 from kvmops.lvm import ops
 from kvmops.units import human

@@ -48,7 +48,8 @@ boot_seconds = 300.0  # how long the guest may take to show a login prompt
 # %%
 from kvmops import notebook as nb
 from kvmops.procedures import lv_backup_restore as proc
-from kvmops.transfer.place import parse_place, place_host
+from kvmops.transfer.place import parse_place
+from kvmops.facts.place import place_host
 
 host = nb.open_host(site, apply)
 where = parse_place(place)

@@ -52,7 +52,8 @@ from datetime import UTC, datetime
 
 from kvmops import notebook as nb
 from kvmops.procedures import lv_backup as proc
-from kvmops.transfer.place import parse_place, place_host
+from kvmops.transfer.place import parse_place
+from kvmops.facts.place import place_host
 
 host = nb.open_host(site, apply)
 where = parse_place(place)

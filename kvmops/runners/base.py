@@ -42,6 +42,7 @@ class Runner(ABC):
     """Executes :class:`Cmd` values on one host and records every command."""
 
     host: str
+    keeps_reads = True  # False: its reads run nowhere (a recorded host), so they are not kept
 
     def __init__(self) -> None:
         self.records: list[CommandRecord] = []
@@ -110,7 +111,7 @@ class Runner(ABC):
 
     def stream_argv(self, cmd: Cmd) -> list[str]:
         """The local argv that runs ``cmd`` on this runner's host as a process whose stdin or
-        stdout the caller streams (:mod:`kvmops.transfer.stream`): the same quoting and SSH
+        stdout the caller streams (:mod:`kvmops.runners.stream`): the same quoting and SSH
         options as :meth:`run`. Runners that execute nothing refuse."""
         raise CommandFailed(self.host, cmd.masked_argv(), 1,
                             f"{type(self).__name__} cannot stream data: it executes nothing on {self.host}")

@@ -49,6 +49,11 @@ def popen_result(host: str, cmd: Cmd, argv: list[str], on_line: LineSink | None)
         )
     except FileNotFoundError as exc:
         raise CommandFailed(host, cmd.masked_argv(), 127, f"{argv[0]}: not installed ({exc})") from None
+    with proc:  # closes the pipes on every way out
+        return _collect(proc, host, cmd, on_line)
+
+
+def _collect(proc: subprocess.Popen[str], host: str, cmd: Cmd, on_line: LineSink | None) -> Result:
     out: list[str] = []
     err: list[str] = []
     threads = [

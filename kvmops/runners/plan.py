@@ -22,6 +22,11 @@ class PlanRunner(Runner):
     def executes_mutations(self) -> bool:
         return False
 
+    def _record(self, started: str, result: Result) -> None:
+        """A read that ran nowhere (a recorded host answered it from its recording) is not kept."""
+        if result.executed or result.cmd.mutates or self.inner is None or self.inner.keeps_reads:
+            super()._record(started, result)
+
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         if cmd.mutates or self.inner is None:
             return Result(cmd, self.host, 0, "", "", 0.0, executed=False)

@@ -6,31 +6,15 @@ from __future__ import annotations
 import shlex
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from kvmops.cmd import Cmd, Result
 from kvmops.errors import CommandFailed, InvalidInput
 from kvmops.runners.base import LineSink, Runner
 from kvmops.runners.local import popen_result
+from kvmops.sshtarget import SSHTarget
 
 _FORBIDDEN_OPTIONS = ("stricthostkeychecking=no", "userknownhostsfile=/dev/null")
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    """Where to connect: ``root@build.example`` with an optional port, key and known_hosts."""
-
-    destination: str
-    port: int | None = None
-    identity: str | None = None
-    known_hosts: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.destination or self.destination.startswith("-") or " " in self.destination:
-            raise InvalidInput(f"bad SSH destination {self.destination!r}: use user@host")
-        if self.port is not None and not 0 < self.port < 65536:
-            raise InvalidInput(f"bad SSH port {self.port}: use 1-65535")
 
 
 class SSHRunner(Runner):

@@ -18,6 +18,14 @@ from kvmops.units import lvm_size
 
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_+.\-/=!:#&]")
 MAX_TAG = 1024
+MOVE_COPYING = "kvmops-move-copying"  # a move's copy that has not finished: its data is partial
+MOVE_COPIED = "kvmops-move-copied"  # a move's finished copy that no guest has run from yet
+RESTORE_INCOMPLETE = "kvmops-restore-incomplete"  # a restore that has not finished: its data is partial
+INCOMPLETE_COPIES = (MOVE_COPYING, MOVE_COPIED, RESTORE_INCOMPLETE)
+"""Tags of an LV that holds a copy kvmops was making and nothing has used: filling it again loses nothing."""
+MOVE_SNAPSHOT, BACKUP_SNAPSHOT = "kvmops-move-snapshot", "kvmops-backup-snapshot"
+SCRATCH_SNAPSHOTS = (MOVE_SNAPSHOT, BACKUP_SNAPSHOT)
+"""Tags of a snapshot kvmops took only to read a stopped guest's disk from: removing it loses nothing."""
 
 
 def tag(text: str) -> str:

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from kvmops.cmd import read
-from kvmops.errors import InvalidInput, KvmopsError
-from kvmops.host import Host, connect
-from kvmops.runners import LocalRunner, PlanRunner, SSHRunner
-from kvmops.runners.base import Runner
-from kvmops.runners.ssh import SSHTarget
-from kvmops.site import Site, load_site
-from kvmops.transfer.commands import GZIP, TOOL_PATHS
+from kvmops.errors import InvalidInput
+from kvmops.site import Site, load_site, resolve_site
+from kvmops.sshtarget import SSHTarget
 from kvmops.transfer.manifest import MANIFEST, Manifest, ManifestError, parse_manifest
 
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
@@ -53,8 +48,6 @@ def parse_place(text: str) -> Place:
     """``/srv/backups`` (this machine), ``root@nas:/srv/backups`` or ``ssh://root@nas:2222/srv/backups``
     (SSH, strict host keys, the user's known_hosts), ``SITE:/srv/backups`` (a shipped site name
     or a site file: its SSH settings)."""
-    from kvmops.runbook.sites import resolve_site
-
     text = text.strip()
     if not text:
         raise InvalidInput("no backup place given: a directory (/srv/backups), user@host:/dir or SITE:/dir")
@@ -92,16 +85,6 @@ def _directory(path: str) -> str:
     return norm
 
 
-def place_host(place: Place, base: Site, *, apply: bool) -> Host:
-    """The place as a host the executor can run commands on (only its runner is used): the
-    site's own host, or this machine, or ``user@host`` over SSH (strict host keys)."""
-    if place.site is not None:
-        return connect(place.site, apply=apply)
-    runner: Runner = LocalRunner(place.label) if place.ssh is None else SSHRunner(place.ssh)
-    site = replace(base, name=place.label, ssh=place.ssh.destination if place.ssh else "", recorded="")
-    return Host(site, runner if apply else PlanRunner(runner), "")
-
-
 # -- what the place holds ----------------------------------------------------------------------
 
 
@@ -136,61 +119,6 @@ class PlaceFacts:
 
     def complete(self, guest: str) -> tuple[Backup, ...]:
         return tuple(b for b in self.of(guest) if b.complete)
-
-
-def read_place(place: Place, host: Host) -> PlaceFacts:
-    """What the place holds: its folder tree and manifests (read-only, also in plan mode)."""
-    if place.recorded:
-        return _recorded(place)
-    runner = host.runner
-    have = runner.run(read("ls", "-1d", "--", *TOOL_PATHS.values(), ok=(0, 1, 2))).stdout.split()
-    tools = frozenset(t for t, path in TOOL_PATHS.items() if path in have)
-    res = runner.run(read("find", place.directory, "-mindepth", "1", "-maxdepth", "3", "-printf", r"%y\t%s\t%P\n",
-                          ok=(0, 1)))
-    if res.returncode != 0:
-        if "No such file" not in res.stderr:
-            raise KvmopsError(f"cannot list the backup place {place}: {res.stderr.strip()}")
-        return PlaceFacts(place, False, (), tools)
-    entries = [ln.split("\t", 2) for ln in res.stdout.splitlines() if ln.count("\t") >= 2]
-    manifests = [p for kind, _, p in entries if kind == "f" and p.endswith("/" + MANIFEST) and p.count("/") == 2]
-    texts = _heads(runner, place.directory, manifests)
-    return PlaceFacts(place, True, _backups(place, [(k, int(s), p) for k, s, p in entries], texts), tools)
-
-
-def _heads(runner: Runner, top: str, rels: list[str]) -> dict[str, str | None]:
-    """The manifests' texts in one command: ``head -v`` marks each file with ``==> PATH <==``
-    (a line a manifest's JSON cannot hold: its strings escape line breaks)."""
-    if not rels:
-        return {}
-    paths = {f"{top}/{r}": r for r in rels}
-    out = runner.run(read("head", "-v", "-c", str(MAX_MANIFEST), "--", *paths, ok=(0, 1))).stdout
-    texts: dict[str, list[str]] = {}
-    current = None
-    for line in out.splitlines(keepends=True):
-        marker = line.rstrip("\n")
-        if marker.startswith("==> ") and marker.endswith(" <==") and marker[4:-4] in paths:
-            current = paths[marker[4:-4]]
-            texts[current] = []
-        elif current is not None:
-            texts[current].append(line)
-    return {r: "".join(texts[r]) if r in texts else None for r in rels}
-
-
-def _recorded(place: Place) -> PlaceFacts:
-    """A plan-only place (a recorded site): its recorded files and paths under the directory."""
-    from kvmops.recorded import load_recorded
-
-    assert place.site is not None
-    rec = load_recorded(place.site.recorded)
-    top = place.directory + "/"
-    known = {p: rec.files.get(p) for p in (*rec.files, *rec.paths) if p.startswith(top)}
-    entries = [("f", len(t or ""), p.removeprefix(top)) for p, t in known.items()]
-    dirs = {"/".join(e[2].split("/")[:n]) for e in entries for n in (1, 2) if e[2].count("/") >= n}
-    entries += [("d", 0, d) for d in dirs]
-    texts = {p.removeprefix(top): t for p, t in known.items() if p.endswith("/" + MANIFEST)}
-    tools = frozenset(t for t, path in TOOL_PATHS.items() if path in rec.paths) | {GZIP}
-    exists = bool(known) or place.directory in rec.paths
-    return PlaceFacts(place, exists, _backups(place, entries, texts), tools)
 
 
 def _backups(place: Place, entries: list[tuple[str, int, str]], texts: dict[str, str | None]) -> tuple[Backup, ...]:

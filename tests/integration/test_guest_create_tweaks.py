@@ -12,8 +12,8 @@ import pytest
 
 from kvmops.facts import read_facts
 from kvmops.host import Host
-from kvmops.images import tweaks as tw
 from kvmops.images.passwords import verify
+from kvmops.procedures import disks
 from kvmops.procedures import guest_create as gc
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
@@ -42,7 +42,7 @@ def test_root_keys_and_the_relabel_land_in_the_image(tmp_path: Path, site_vg: st
                      setup="tweaks", address="10.5.68.237", keys=KEY, root_keys=ROOT_KEY,
                      root_password=PASSWORDS["root"], sudo=True)
     host = Host(site, LocalRunner(), "test:///default")
-    report = tw.tweak_image(host, read_facts(host), gc.tweaks(req), image=str(image), progress=lambda _l: None)
+    report = disks.tweak_image(host, read_facts(host), gc.tweaks(req), image=str(image), progress=lambda _l: None)
     user, *rest = report.lines  # this image already has the login user: only that tweak is a no-op
     assert user.startswith("login user centos: already so"), report.render()
     assert rest and all(": changed: " in line for line in rest), report.render()
@@ -56,5 +56,5 @@ def test_root_keys_and_the_relabel_land_in_the_image(tmp_path: Path, site_vg: st
         assert verify(PASSWORDS["root"], shadow["root"])
         assert (root / ".autorelabel").exists()  # written last, after every other file
         assert (root / "etc/NetworkManager/system-connections/eth0.nmconnection").exists()
-    again = tw.tweak_image(host, read_facts(host), gc.tweaks(req), image=str(image), progress=lambda _l: None)
+    again = disks.tweak_image(host, read_facts(host), gc.tweaks(req), image=str(image), progress=lambda _l: None)
     assert all("already so" in line for line in again.lines), again.render()

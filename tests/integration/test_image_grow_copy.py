@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import CommandFailed, ConfirmationRequired
+from kvmops.facts import grow as grow_facts
 from kvmops.facts import read_facts
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import grow, nocloud
 from kvmops.images.copy import compare_cmd, copy_to_device
 from kvmops.images.passwords import Password
-from kvmops.images.probe import probe
+from kvmops.procedures import disks
 from kvmops.progress import thinned
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
@@ -52,20 +54,20 @@ def test_grow_in_two_phases_fills_the_grown_disk(tmp_path: Path, name: str, layo
     image = cached_image(name, layout, tmp_path)  # type: ignore[arg-type]
     before = _fs_bytes(image, part)
     subprocess.run(["truncate", "-s", "+256M", str(image)], check=True)
-    seen = grow.look(LocalRunner(), read_facts(_host()), image=str(image))  # read-only: plan mode does this
+    seen = grow_facts.look(LocalRunner(), read_facts(_host()), image=str(image))  # read-only: plan mode does this
     first, second = grow.preview(seen)
     assert [s.cmd.argv[0] for s in first.steps if s.cmd] == ["growpart", "partx"]
     fs_cmds = ["xfs_growfs"] if name.startswith("xfs") else ["e2fsck", "resize2fs"]
     assert [s.cmd.argv[0] for s in second.steps if s.cmd] == fs_cmds
     assert _fs_bytes(image, part) == before  # looking changed nothing
 
-    ran = grow.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
+    ran = disks.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
     assert [[s.cmd.argv[0] for s in p.steps if s.cmd] for p in ran] == [["growpart", "partx"], fs_cmds]
     after = _fs_bytes(image, part)
     assert after - before > 200 * MiB, (before, after)  # of 256 MiB added; ext4 keeps some for metadata
-    again = grow.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
+    again = disks.grow(_host(), read_facts(_host()), image=str(image), progress=lambda _l: None)
     assert all(p.empty for p in again), [p.render() for p in again]
-    grown = grow.look(LocalRunner(), read_facts(_host()), image=str(image))
+    grown = grow_facts.look(LocalRunner(), read_facts(_host()), image=str(image))
     assert grown.room <= grow.SLACK and grown.fs_bytes is not None and grown.part_size - grown.fs_bytes <= grow.SLACK
 
 

@@ -14,12 +14,13 @@ import pytest
 
 from kvmops.errors import InvalidInput, NotFound
 from kvmops.facts import read_facts
+from kvmops.facts.disk import open_disk
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import tweaks as t
-from kvmops.images.disk import open_disk
 from kvmops.images.passwords import Password, sha512_crypt, verify
-from kvmops.images.probe import probe
 from kvmops.net.address import static_address
+from kvmops.procedures import disks
 from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
@@ -72,7 +73,7 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int], site_vg: s
                            "/etc/cloud/cloud.cfg.d/README": "x\n"})
     root_hash = sha512_crypt(PASSWORDS["root"])
     host = _host(apply=True)
-    first = t.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    first = disks.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all(": changed: " in line for line in first.lines), first.render()
     assert "Debian" in first.os
 
@@ -108,7 +109,7 @@ def test_tweaks_apply_read_back_and_converge(image: tuple[Path, int], site_vg: s
         with mounted_root(path, 1) as boot:
             assert "serial --speed=115200" in (boot / "grub/grub.cfg").read_text()
 
-    again = t.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
+    again = disks.tweak_image(host, read_facts(host), _tweaks(root_hash), image=str(path), progress=lambda _l: None)
     assert all("already so" in line for line in again.lines), again.render()
     recorded = "\n".join(r.command for r in host.runner.records)
     assert PASSWORDS["centos"] not in recorded and root_hash not in recorded
@@ -118,7 +119,7 @@ def test_plan_mode_changes_nothing(image: tuple[Path, int], site_vg: str) -> Non
     path, _part = image
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     host = _host(apply=False)
-    report = t.tweak_image(host, read_facts(host), _tweaks(sha512_crypt("x")), image=str(path),
+    report = disks.tweak_image(host, read_facts(host), _tweaks(sha512_crypt("x")), image=str(path),
                            progress=lambda _l: None)
     assert any(": planned: " in line for line in report.lines)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
@@ -129,7 +130,7 @@ def test_missing_user_is_refused_and_nothing_left(image: tuple[Path, int], site_
     path, part = image
     with pytest.raises(InvalidInput, match="'rocky' does not exist.*centos"):
         host = _host(apply=True)
-        t.tweak_image(host, read_facts(host), [t.SerialGetty(), t.AuthorizedKeys("rocky", (KEY,))],
+        disks.tweak_image(host, read_facts(host), [t.SerialGetty(), t.AuthorizedKeys("rocky", (KEY,))],
                       image=str(path), progress=lambda _l: None)
     with mounted_root(path, part) as root:
         assert not (root / t.GETTY_LINK.lstrip("/")).is_symlink(), "a tweak ran before the refusal"
@@ -166,10 +167,10 @@ def test_the_login_user_is_created_like_cloud_init_when_the_image_lacks_it(image
     host = _host(apply=True)
     todo: list[t.Tweak] = [t.LoginUser("rocky"), t.SetPassword(Password.clear("rocky", PASSWORDS["centos"])),
                            t.AuthorizedKeys("rocky", (KEY,)), t.Sudoers("rocky")]
-    planned = t.tweak_image(_host(apply=False), read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    planned = disks.tweak_image(_host(apply=False), read_facts(host), todo, image=str(path), progress=lambda _l: None)
     assert "the image has no user rocky: it is created like cloud-init would: groups adm, shell /bin/bash" \
         in planned.render()
-    first = t.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    first = disks.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
     assert all(": changed: " in line for line in first.lines), first.render()
 
     with mounted_root(path, part) as root:
@@ -188,7 +189,7 @@ def test_the_login_user_is_created_like_cloud_init_when_the_image_lacks_it(image
         assert verify(PASSWORDS["centos"], shadow["rocky"])
         assert (root / "etc/sudoers.d/rocky").read_text().startswith("rocky  ALL=(ALL)")
 
-    again = t.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
+    again = disks.tweak_image(host, read_facts(host), todo, image=str(path), progress=lambda _l: None)
     assert all("already so" in line for line in again.lines), again.render()
 
 
@@ -197,7 +198,7 @@ def test_an_existing_networkmanager_profile_is_changed_not_doubled(site_vg: str,
     profile = f"{NM}/cloud-init-eth0.nmconnection"
     put_files(path, 1, {profile: (FIX / "nm" / "cloud-init-eth0.nmconnection").read_text()})
     host = _host(apply=True)
-    t.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
+    disks.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
                   progress=lambda _l: None)
     with mounted_root(path, 1) as root:
         assert sorted(p.name for p in (root / NM.lstrip("/")).iterdir()) == ["cloud-init-eth0.nmconnection"]
@@ -208,6 +209,6 @@ def test_an_existing_networkmanager_profile_is_changed_not_doubled(site_vg: str,
         assert dict(parsed["ipv4"]) == {"method": "manual", "may-fail": "false",
                                         "address1": "10.5.68.237/24,10.5.68.254", "dns": "132.230.200.200;"}
         assert os.stat(root / profile.lstrip("/")).st_mode & 0o777 == 0o600
-    again = t.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
+    again = disks.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
                           progress=lambda _l: None)
     assert again.lines[0].startswith("static address for eth0: already so"), again.render()

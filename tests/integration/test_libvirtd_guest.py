@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from kvmops import guestlive
 from kvmops.errors import ConfirmationRequired, NotFound
 from kvmops.executor import Executor, StepFailed, confirmed
 from kvmops.facts import read_facts
@@ -339,7 +340,7 @@ def test_tcg_guest_lifecycle_through_kvmops(daemons: Daemons, workdir: Path, sit
             (FIXTURES / "qemu-running.xml").write_text(live)
 
         seen: list[str] = []
-        text = lifecycle.read_console(host, GUEST, 3.0, seen.append)
+        text = guestlive.read_console(host, GUEST, 3.0, seen.append)
         assert "kvmops tick" in text and any(line.startswith("kvmops tick") for line in seen)
 
         with pytest.raises(StepFailed, match=r"still running 3 s after the ACPI power-off request.*"

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfirmationRequired, SafetyError
-from kvmops.facts import HostFacts, read_facts
+from kvmops.facts import read_facts
+from kvmops.facts.lvm import read_state
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm import ops
-from kvmops.lvm.state import LvmState, read_state
+from kvmops.lvm.state import LvmState
 from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools

@@ -21,8 +21,9 @@ import pytest
 
 from kvmops.errors import SafetyError
 from kvmops.executor import Executor, StepFailed, confirmed
-from kvmops.facts import FactsUnavailable, HostFacts, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host
+from kvmops.hostfacts import FactsUnavailable, HostFacts
 from kvmops.net import address, drift, ops
 from kvmops.procedures import host_network
 from kvmops.runners import PlanRunner, faults

@@ -10,7 +10,7 @@ import pytest
 from kvmops.cmd import change, read
 from kvmops.errors import CommandFailed
 from kvmops.runners import SSHRunner
-from kvmops.runners.ssh import SSHTarget
+from kvmops.sshtarget import SSHTarget
 from tests.conftest import need_tools
 from tests.support.sshd import Sshd, private_sshd
 

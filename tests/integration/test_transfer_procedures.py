@@ -18,19 +18,21 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, SafetyError
 from kvmops.executor import StepFailed
-from kvmops.facts import HostFacts
+from kvmops.facts.lvm import read_state
+from kvmops.facts.place import read_place
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV, VG
-from kvmops.lvm.state import LvmState, read_state
+from kvmops.lvm.state import LvmState
 from kvmops.names import snapshot_name
 from kvmops.net.facts import NetFacts
 from kvmops.procedures import guest_move as gm
 from kvmops.procedures import lv_backup as bk
 from kvmops.procedures import lv_backup_restore as rs
+from kvmops.procedures.stages import Staged, executors, run_staged
 from kvmops.runners import SSHRunner, faults
 from kvmops.site import Site, load_site
-from kvmops.transfer.place import Place, PlaceFacts, read_place, to_prune
-from kvmops.transfer.stages import Staged, executors, run_staged
+from kvmops.transfer.place import Place, PlaceFacts, to_prune
 from tests.conftest import need_tools
 from tests.support.facts import domain, host_facts
 from tests.support.loop import loop_device, lvm_conf, sh

@@ -16,10 +16,11 @@ from kvmops.executor import Executor, StepFailed
 from kvmops.host import Host
 from kvmops.plan import Endpoint, Plan, Transfer
 from kvmops.runners import SSHRunner, faults
+from kvmops.runners.stream import TransferFailed, stream
+from kvmops.runners.transfer import run_transfer
 from kvmops.site import load_site
 from kvmops.transfer import commands as tc
-from kvmops.transfer.run import run_transfer, sha256_cmd
-from kvmops.transfer.stream import TransferFailed, stream
+from kvmops.transfer.result import sha256_cmd
 from tests.conftest import need_tools
 from tests.support.loop import loop_device
 from tests.support.sshd import private_sshd

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 import pytest
 
 from kvmops.cmd import change, read
-from kvmops.facts import Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
 from kvmops.net import ops as net_ops
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord

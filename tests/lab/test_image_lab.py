@@ -13,12 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from kvmops.cmd import change, read
+from kvmops.facts import grow as grow_facts
 from kvmops.facts import read_facts
+from kvmops.facts.disk import open_disk
+from kvmops.facts.images import probe
 from kvmops.host import Host
 from kvmops.images import copy, grow, partitions
 from kvmops.images import inspect as ins
-from kvmops.images.disk import open_disk
-from kvmops.images.probe import probe
+from kvmops.procedures import disks
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
@@ -120,18 +122,18 @@ def test_guest_resize_phases_on_a_kpartx_mapped_lv(host: Host, lv_with_image: st
     vg, lv = lv_with_image.split("/")
     _root_fs_on_the_lv(host, lv_with_image)
     host.run(change("lvresize", "--size", "160m", lv_with_image))
-    seen = grow.look(host.runner, read_facts(host), lv=lv_with_image)
+    seen = grow_facts.look(host.runner, read_facts(host), lv=lv_with_image)
     first, second = grow.preview(seen)
     assert [s.cmd.argv[0] for s in first.steps if s.cmd] == ["sfdisk", "kpartx"]
     assert [s.cmd.argv[0] for s in second.steps if s.cmd] == ["e2fsck", "resize2fs"]
-    ran = grow.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None)
+    ran = disks.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None)
     assert [[s.cmd.argv[0] for s in p.steps if s.cmd] for p in ran] == [["sfdisk", "kpartx"], ["e2fsck", "resize2fs"]]
-    after = grow.look(host.runner, read_facts(host), lv=lv_with_image)
+    after = grow_facts.look(host.runner, read_facts(host), lv=lv_with_image)
     assert after.room <= grow.SLACK and after.fs_bytes is not None and after.part_size - after.fs_bytes <= grow.SLACK
     assert after.fs_bytes > 150 << 20  # of the 160 MiB LV
     mapper = partitions.lv_mapper_path(vg, lv)
     assert host.run(read("test", "-e", f"{mapper}p1", ok=(0, 1))).returncode == 1, "mapping left behind"
-    assert all(p.empty for p in grow.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None))
+    assert all(p.empty for p in disks.grow(host, read_facts(host), lv=lv_with_image, progress=lambda _l: None))
 
 
 def test_inspect_lists_the_table_it_is_about_to_map(host: Host, lv_with_image: str) -> None:

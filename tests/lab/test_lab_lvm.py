@@ -10,9 +10,9 @@ import pytest
 from kvmops.cmd import change, read
 from kvmops.errors import ConfirmationRequired
 from kvmops.facts import read_facts
+from kvmops.facts.lvm import read_state
 from kvmops.host import Host
 from kvmops.lvm import ops
-from kvmops.lvm.state import read_state
 from kvmops.units import parse_size
 from tests.support.run import run_plan
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kvmops.facts import HostFacts, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.net import commands, drift, iplink, ops
 from kvmops.procedures import host_network
 from tests.support.run import run_plan

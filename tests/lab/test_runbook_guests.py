@@ -34,8 +34,9 @@ import pytest
 
 from kvmops.cli.main import main
 from kvmops.cmd import read
-from kvmops.facts import Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
 from kvmops.images.nocloud import seed_path as nocloud_seed_path
 from kvmops.net import ops as net_ops
 from kvmops.site import Site

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from kvmops.facts import HostFacts
+from kvmops.guests.domain import DomainInfo, HostLimits
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.state import LvmState
 from kvmops.net.facts import NetFacts
 from kvmops.site import Site, load_site
-from kvmops.virt import DomainInfo, HostLimits
 
 LIMITS = HostLimits(memory_kib=64 * 1024 * 1024, cpus=16, max_vcpus=16)
 
@@ -31,3 +31,11 @@ def host_facts(lvm: LvmState, *, site: Site | None = None, domains: Iterable[Dom
     return HostFacts(site=site or load_site(), lvm=lvm, domains=tuple(domains), limits=LIMITS,
                      read_at="2026-11-30T00:00:00+00:00", net_facts=net, files=dict(files or {}),
                      paths=dict(paths or {}), guest_logs_read=guest_logs)
+
+
+def empty_facts(site: Site | None = None) -> HostFacts:
+    """A host with the site's VG empty and no guest: what the gate judges a test's plan
+    against when the plan only writes files in the site's folders."""
+    from kvmops.lvm.facts import VG
+
+    return host_facts(LvmState(VG((site or load_site()).vg, 100 << 30, 100 << 30, 4 << 20, 0), ()), site=site)

@@ -25,7 +25,7 @@ import pytest
 from kvmops import notebook
 from kvmops.host import Host
 from kvmops.runbook.discover import find_runbook, parameters_cell, read_notebook
-from kvmops.runbook.engine import STEP_MARK
+from kvmops.runbook.steps import STEP_MARK
 from kvmops.runners import faults
 from tests.support.faults import fault_env
 

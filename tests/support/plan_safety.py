@@ -1,334 +1,482 @@
-"""What plans do to LVs, bridges and guests, read from their steps, and the safety rules every
-plan must keep, judged against a random world's oracle (:mod:`tests.support.random_facts`).
+"""The tests' own safety oracle: the rules every run must keep, judged against a random
+world's ground truth (:mod:`tests.support.random_facts`) on what plans do, read from their
+steps (:mod:`tests.support.oracle_effects`). Independent of :mod:`kvmops.safety` on purpose:
+the property tests compare the product's gate with it (tests/unit/test_gate_properties.py).
 
-:func:`effects` turns each changing step (a command, a libvirt call) into an
-:class:`Effect`: an action on an object (``VG/LV``, a bridge, a guest, a file) with the
-step's confirm target. A changing step it does not know is an error, so a new kind of effect
-cannot slip past the rules unnoticed. :func:`assert_safe` walks the plans of one run in order
-(a procedure's phases: what an earlier phase made, undefined or removed counts for the later
-ones) and checks every rule:
+:func:`judge` walks the plans of one run in order (a
+procedure's phases: what an earlier phase made, started, undefined or removed counts for the
+later ones; a phase may hold a disk, :class:`Hold`) and reports every broken rule as a
+:class:`Violation`, by rule id (the ids of kvmops' gate, so that both can be compared):
 
-- no LV effect on a host LV, nor on another VG than the site's;
-- no removal, rename, shrink, snapshot, merge or overwrite of an LV that is in use (a running
-  or paused guest's disk, LVM's open flag) or of which LVM cannot tell whether it is open;
-  growing is allowed on an LV in use (guide 4.2.4: safe while in use);
-- no removal of an LV a defined guest names, or that has snapshots, no merge of an invalid or
-  already merging snapshot; ``lvchange --poll y`` only on an origin whose merge is under way;
-- no deletion of a bridge in use (a defined guest names it, or a port that is no VLAN port),
-  nor of a host bridge; no re-activation (``connection up``) of a bridge in use;
-- no undefine or redefinition of a running guest, no start of a running one, no definition
-  that shares a disk LV with another guest or names a host LV;
-- every destructive step carries its exact target: the ``VG/LV`` it removes, shrinks, merges
-  or overwrites (an LV made by the same run excepted), the bridge it deletes, the guest it
-  destroys, undefines or redefines, or whose differing kept XML it replaces.
+- ``known``: no changing step the rules do not know;
+- ``site-vg``, ``guest-lv``: LV changes only on guest LVs (the site's prefix) of the site's VG;
+- ``lv-exists``: an LV is changed only if it exists (or the run made it), made only if not;
+- ``lv-free``: no removal, rename, shrink, snapshot, merge (of the snapshot or into its
+  origin) or overwrite of an LV in use: a running or paused guest's disk (also one the run
+  started), open on the host (LVM's open flag; unknown counts as open unless activation is
+  off), or held by the run; no hold of such an LV; growing is allowed in use (guide 4.2.4);
+- ``lvremove``: exactly one ``VG/LV``, never ``-y``/``--yes``/``-f``/``--force`` (guide
+  4.2.3), never an LV a defined guest names or one with snapshots;
+- ``merge``: only a valid snapshot that is not merging yet is merged; no snapshot of a
+  snapshot; ``lvchange --poll y`` only on an origin whose merge is under way;
+- ``grow-running``: growing a running guest's LV comes with ``virsh blockresize`` for that
+  guest in the same plan;
+- ``held-disk``: partition, filesystem and file changes inside a disk only on the disk the
+  run holds for writing, never on a running guest's;
+- ``start-free``: a guest starts only when every disk is free: not open on the host
+  (unknown counts as open), not held by the run, not another running guest's disk, not
+  mid-merge (also a merge this run started and did not wait for), not the origin of an
+  overflowed snapshot;
+- ``guest-state``: start and undefine or redefine only a defined guest that is not running;
+  destroy and shutdown only a running one; autostart, eject, blockresize a defined one;
+- ``define-disks``: a definition adds no host LV and no disk another defined guest names;
+- ``xml-policy``: :mod:`tests.support.xml_oracle`;
+- ``bridge``: no deletion of a bridge guests use (a guest names it, or a port that is no
+  VLAN port) nor of a host bridge; no re-activation of a bridge with guest (tap) ports;
+- ``files``: files written, moved or removed only in the site's folders (kept XML, seeds,
+  boot files);
+- ``confirm``: every destructive step names its exact target: the ``VG/LV`` it removes,
+  shrinks, merges or overwrites (an LV the run made excepted), the bridge it deletes, the
+  guest it destroys, undefines or whose differing definition or kept XML it replaces.
+
+:func:`assert_safe` asserts that no rule is broken (the properties over kvmops' operations).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
 
-from kvmops import guards
-from kvmops.cmd import Cmd, Kind
 from kvmops.guests import hostfile
-from kvmops.guests.inventory import lv_path
 from kvmops.guests.xml import read_domain
-from kvmops.plan import Call, Nested, Plan, Step, Wait
-from kvmops.units import parse_size
-from tests.support.random_facts import HOST_BRIDGES, OTHER_VG, SITE, VG_NAME, World
+from kvmops.plan import Plan
+from tests.support import xml_oracle
+from tests.support.oracle_effects import Effect, Hold, effects, lv_of
+from tests.support.random_facts import HOST_BRIDGES, SITE, VG_NAME, World
+
+__all__ = ["RULES", "Effect", "Hold", "Violation", "assert_safe", "effects", "judge", "violations"]
 
 LV_CHANGES = ("remove", "rename", "shrink", "snapshot", "merge", "merge-into", "overwrite")
 """LV effects refused on an LV in use (growing and creating are not among them)."""
+LV_ACTIONS = ("create", "grow", "resume-merge-poll", "activate", "tag", *LV_CHANGES)
+BRIDGE_ACTIONS = ("delete-bridge", "up", "up-port", "modify", "reapply", "add", "up-new")
+GUEST_ACTIONS = ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize")
+FILE_ACTIONS = ("write-file", "retire-file", "remove-file", "make-dir")
+RULES = ("known", "site-vg", "guest-lv", "lv-exists", "lv-free", "lvremove", "merge", "grow-running", "held-disk",
+         "start-free", "guest-state", "define-disks", "xml-policy", "bridge", "files", "confirm")
 
 
 @dataclass(frozen=True)
-class Effect:
-    action: str
-    obj: str
-    target: str | None
-    detail: Any = None
+class Violation:
+    """A broken rule: which, where (plan, step; step 0: the plan's hold), why."""
+
+    rule: str
+    plan: int
+    step: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"plan {self.plan} step {self.step}: [{self.rule}] {self.why}"
 
 
-class _Recorder:
-    """Stands in for the libvirt adapter to learn what a planned call would do (pure)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args: self.calls.append((name, args))
-
-
-def effects(plan: Plan, world: World) -> list[Effect]:
-    """Every changing step of ``plan`` as effects (reads and waits are none)."""
-    out: list[Effect] = []
-    for step in plan.steps:
-        out.extend(_step_effects(step, world))
-    return out
-
-
-def _step_effects(step: Step, world: World) -> list[Effect]:
-    eff = step.effect
-    if eff is None or isinstance(eff, Wait) or step.kind is not Kind.CHANGE:
-        return []
-    if isinstance(eff, Cmd):
-        return _cmd_effects(eff, step.target, world)
-    if isinstance(eff, Call):
-        return _call_effects(eff, step.target)
-    if isinstance(eff, Nested):
-        return [Effect("nested", eff.display, step.target)]
-    raise AssertionError(f"unknown effect {eff!r}")
-
-
-def _lvm_size(text: str) -> int:
-    return parse_size(text, default_unit="b")
-
-
-def _cmd_effects(cmd: Cmd, target: str | None, world: World) -> list[Effect]:
-    a = cmd.argv
-    e = lambda action, obj, detail=None: Effect(action, obj, target, detail)  # noqa: E731
-    if a[0] == "lvcreate":
-        name = a[a.index("--name") + 1]
-        if "--snapshot" in a:
-            return [e("snapshot", a[-1]), e("create", f"{a[-1].split('/')[0]}/{name}")]
-        return [e("create", f"{a[-1]}/{name}", _lvm_size(a[a.index('--size') + 1]))]
-    if a[0] == "lvrename":
-        return [e("rename", f"{a[1]}/{a[2]}"), e("create", f"{a[1]}/{a[3]}")]
-    if a[0] == "lvresize":
-        path, size = a[-1], _lvm_size(a[a.index("--size") + 1])
-        have = world.facts.lvm.get(path.split("/", 1)[1]) if path.startswith(f"{VG_NAME}/") else None
-        grow = have is not None and size > have.size and cmd.stdin is None
-        return [e("grow" if grow else "shrink", path, size)]
-    if a[0] == "lvconvert" and "--mergesnapshot" in a:
-        snap = a[a.index("--mergesnapshot") + 1]
-        lv = world.facts.lvm.get(snap.split("/", 1)[1])
-        origin = f"{VG_NAME}/{lv.origin}" if lv is not None else "?"
-        return [e("merge", snap), e("merge-into", origin)]
-    if a[:3] == ("lvchange", "--poll", "y"):
-        return [e("resume-merge-poll", a[3])]
-    if a[0] == "lvremove":
-        return [e("remove", next(x for x in a[1:] if not x.startswith("-")), tuple(a))]
-    if a[:2] == ("qemu-img", "convert"):
-        return [e("overwrite", _dev_lv(a[-1]))]
-    if a[0] == "dd":
-        return [e("overwrite", _dev_lv(next(x[3:] for x in a if x.startswith("of="))))]
-    if a[0] == "nmcli":
-        return [_nmcli(a, target, world)]
-    if a[0] == "install" and a[-1] != "/dev/null":
-        return [e("write-file", a[-1], cmd.stdin)]
-    if a[0] == "install":
-        return [e("write-file", a[-1], "")]
-    if a[:4] == ("openssl", "base64", "-d", "-A"):
-        return [e("write-file", a[a.index("-out") + 1], cmd.stdin)]
-    if a[0] == "mv":
-        return [e("retire-file", a[-2])]
-    if a[0] == "rm":
-        return [e("remove-file", a[-1])]
-    raise AssertionError(f"a changing command the safety rules do not know: {cmd.display()}")
-
-
-def _dev_lv(dev: str) -> str:
-    return lv_path(dev) or f"?{dev}"
-
-
-def _nmcli(a: tuple[str, ...], target: str | None, world: World) -> Effect:
-    net = world.facts.net
-    if a[1:3] == ("connection", "delete"):
-        return Effect("delete-bridge", _bridge_of_profile(a[-1], world), target)
-    if a[1:4] == ("connection", "up", "uuid"):
-        port = any(p.uuid == a[-1] and p.type == "vlan" for p in net.profiles)
-        return Effect("up-port" if port else "up", _bridge_of_profile(a[-1], world), target)
-    if a[1:4] == ("connection", "up", "id"):
-        return Effect("up-new", a[-1], target)
-    if a[1:3] == ("connection", "modify"):
-        return Effect("modify", _bridge_of_profile(a[4], world), target)
-    if a[1:3] == ("device", "reapply"):
-        return Effect("reapply", a[-1], target)
-    if a[1:3] == ("connection", "add"):
-        master = a[a.index("master") + 1] if "master" in a else a[a.index("ifname") + 1]
-        assert net.link(master) is None or a[a.index("ifname") + 1] != master or not net.bridge_profiles(master)
-        return Effect("add", master, target)
-    raise AssertionError(f"an nmcli command the safety rules do not know: {a}")
-
-
-def _bridge_of_profile(uuid: str, world: World) -> str:
-    net = world.facts.net
-    prof = next((p for p in net.profiles if p.uuid == uuid), None)
-    assert prof is not None, f"nmcli acts on the profile {uuid}, which the facts do not have"
-    if prof.type == "bridge":
-        return prof.interface_name
-    owner = next((p for p in net.profiles if p.type == "bridge" and prof.master in (p.id, p.uuid,
-                                                                                     p.interface_name)), None)
-    return owner.interface_name if owner else prof.master or prof.interface_name
-
-
-def _call_effects(call: Call, target: str | None) -> list[Effect]:
-    words = call.display.split()
-    assert words[0] == "virsh", call.display
-    verb, name = words[1], words[-1]
-    if verb == "define":
-        rec = _Recorder()
-        call.fn(rec)  # type: ignore[arg-type]
-        ((method, (xml, guest)),) = rec.calls
-        assert method == "define"
-        return [Effect("define", guest, target, xml)]
-    if verb in ("undefine", "destroy", "start", "shutdown"):
-        return [Effect(verb, name, target)]
-    if verb == "autostart":
-        return [Effect("autostart", name, target)]
-    if verb == "change-media":
-        return [Effect("eject", words[2], target)]
-    raise AssertionError(f"a libvirt call the safety rules do not know: {call.display}")
-
-
-# -- the rules -------------------------------------------------------------------------------
+# -- the run ---------------------------------------------------------------------------------
 
 
 @dataclass
 class _Run:
     """What the earlier steps of one run did (later phases are planned as if they had)."""
 
-    created: set[str] = field(default_factory=set)
+    world: World
+    created: set[str] = field(default_factory=set)  # LV names of the site's VG
     removed: set[str] = field(default_factory=set)
     undefined: set[str] = field(default_factory=set)
-    defined: set[str] = field(default_factory=set)
+    defined: dict[str, str] = field(default_factory=dict)  # guest -> its XML
+    started: set[str] = field(default_factory=set)
+    stopped: set[str] = field(default_factory=set)
+    merged: set[str] = field(default_factory=set)  # LVs whose merge the run waited for
+    merging: set[str] = field(default_factory=set)  # LVs of merges the run started
+    hold: Hold | None = None
+    grown: dict[str, Effect] = field(default_factory=dict)  # guest -> the grow of its disk (this plan)
+
+    def known(self, guest: str) -> bool:
+        return (guest in self.world.domains and guest not in self.undefined) or guest in self.defined
+
+    def running(self, guest: str) -> bool:
+        if not self.known(guest):
+            return False
+        return guest in self.started or (self.world.domains.get(guest, False) and guest not in self.stopped)
+
+    def sources(self, guest: str) -> tuple[str, ...]:
+        """The disk sources of the guest's current definition."""
+        if guest in self.defined:
+            return _xml_sources(self.defined[guest])
+        return self.world.sources_of.get(guest, ()) if guest not in self.undefined else ()
+
+    def lvs(self, guest: str) -> set[str]:
+        """LV names of the site's VG that the guest's current definition has as disks."""
+        return {lv[1] for lv in map(lv_of, self.sources(guest)) if lv and lv[0] == VG_NAME}
+
+    def guests(self) -> set[str]:
+        return {g for g in (*self.world.domains, *self.defined) if self.known(g)}
+
+    def running_with(self, name: str, but: str = "") -> list[str]:
+        """Running guests (now) with the LV ``name`` as a disk."""
+        return sorted(g for g in self.guests() if g != but and self.running(g) and name in self.lvs(g))
+
+    def exists(self, name: str) -> bool:
+        if name in self.created:
+            return True
+        return name not in self.removed and self.world.facts.lvm.get(name) is not None
+
+    def open_on_host(self, name: str) -> str | None:
+        """Why LVM says the LV is (or may be) open; an LV this run made is not. The open flag
+        of a running guest's disk is that guest's (it holds the disk open): once the run has
+        stopped it, the LV is closed, unless it is also mapped on the host."""
+        if name in self.created:
+            return None
+        flag = self.world.open_flag.get(name, "-")
+        if flag == "o" and name in self.world.running_disks and name not in self.world.mapped:
+            return None  # the guests' own: running_with() says whether one still runs
+        if flag == "o":
+            return "open on the host (LVM's open flag)"
+        if flag == "X" and not self.world.activation_disabled:
+            return "LVM cannot tell whether it is open"
+        return None
+
+    def in_use(self, name: str) -> str | None:
+        if self.hold is not None and self.hold.source == f"{VG_NAME}/{name}":
+            return "held (mapped) by this run"
+        users = self.running_with(name)
+        if users:
+            return f"the disk of the running guest(s) {users}"
+        return self.open_on_host(name)
+
+
+@lru_cache(maxsize=8192)
+def _xml_sources(xml: str) -> tuple[str, ...]:
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return ()
+    return tuple(s for d in root.iter("disk") if d.get("device", "disk") != "cdrom"
+                 for src in d.findall("source") for s in (src.get("dev"), src.get("file")) if s)
+
+
+# -- the rules -------------------------------------------------------------------------------
+
+
+def judge(world: World, plans: Sequence[Plan], holds: Sequence[Hold | None] = ()) -> tuple[list[Effect],
+                                                                                        list[Violation]]:
+    """Every effect of the plans of one run, in order, and every rule they break."""
+    run = _Run(world)
+    seen: list[Effect] = []
+    out: list[Violation] = []
+    for index, plan in enumerate(plans):
+        run.hold = holds[index] if index < len(holds) else None
+        if run.hold is not None:
+            out += _hold(run, index)
+        plan_effects = effects(plan, world, index, run.hold)
+        for eff in plan_effects:
+            out += [Violation(rule, eff.plan, eff.step, why) for rule, why in _check(run, eff)]
+            seen.append(eff)
+        out += _untold_grows(run, plan_effects)
+    return seen, out
+
+
+def violations(world: World, plans: Sequence[Plan], holds: Sequence[Hold | None] = ()) -> list[Violation]:
+    return judge(world, plans, holds)[1]
 
 
 def assert_safe(world: World, plans: Iterable[Plan]) -> list[Effect]:
     """Every rule of the module docstring, for the plans of one run in order; returns the effects."""
-    run = _Run()
-    seen: list[Effect] = []
-    for plan in plans:
-        for eff in effects(plan, world):
-            _check(world, run, eff)
-            seen.append(eff)
+    seen, broken = judge(world, list(plans))
+    assert not broken, "\n".join(map(str, broken))
     return seen
 
 
-def _check(world: World, run: _Run, eff: Effect) -> None:
-    if eff.action in ("create", "grow", *LV_CHANGES):
-        _check_lv(world, run, eff)
-    elif eff.action in ("delete-bridge", "up", "up-port", "modify", "reapply", "add", "up-new"):
-        _check_bridge(world, eff)
-    elif eff.action in ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject"):
-        _check_guest(world, run, eff)
-    elif eff.action in ("write-file", "retire-file", "remove-file"):
-        _check_file(world, eff)
-    elif eff.action == "resume-merge-poll":
-        _check_merge_poll(world, eff)
-    elif eff.action != "nested":
-        raise AssertionError(f"unknown effect {eff}")
+Found = list[tuple[str, str]]
 
 
-def _check_merge_poll(world: World, eff: Effect) -> None:
-    """Resuming the polling of a merge is safe only on an origin whose merge is under way."""
-    vg, _, name = eff.obj.partition("/")
-    lvm = world.facts.lvm
-    origin = lvm.get(name)
-    merging = origin is not None and (origin.merging or any(s.merging for s in lvm.snapshots_of(name)))
-    assert vg == VG_NAME and merging, f"lvchange --poll y on {eff.obj}, where no merge is under way"
+def _check(run: _Run, eff: Effect) -> Found:
+    a = eff.action
+    if a == "unknown":
+        return [("known", f"a changing step the rules do not know: {eff.obj}")]
+    if a == "merged":
+        run.merged |= {eff.obj.split("/", 1)[1], str(eff.detail).split("/", 1)[1]}
+        return []
+    if a in LV_ACTIONS:
+        return _check_lv(run, eff)
+    if a == "held-write":
+        return _check_held(run, eff)
+    if a in GUEST_ACTIONS:
+        return _check_guest(run, eff)
+    if a in BRIDGE_ACTIONS:
+        return _check_bridge(run.world, eff)
+    if a in FILE_ACTIONS:
+        return _check_file(run.world, eff)
+    raise AssertionError(f"an effect the oracle has no rule for: {eff}")
 
 
-def _check_lv(world: World, run: _Run, eff: Effect) -> None:
-    vg, _, name = eff.obj.partition("/")
-    assert vg == VG_NAME and vg != OTHER_VG, f"{eff.action} of {eff.obj}: not the site's VG"
-    assert world.guest_lv(name), f"{eff.action} of the host LV {eff.obj}"
-    lvm = world.facts.lvm
-    have = None if name in run.created or name in run.removed else lvm.get(name)
+def _lv_name(obj: str) -> tuple[str | None, Found]:
+    vg, _, name = obj.partition("/")
+    if vg != VG_NAME or not name or "/" in name or " " in obj:
+        return None, [("site-vg", f"{obj!r} is no LV of the site's VG")]
+    if not World.guest_lv(name):
+        return None, [("guest-lv", f"{obj} is a host LV")]
+    return name, []
+
+
+def _check_lv(run: _Run, eff: Effect) -> Found:
+    argv_bad = _lvremove_argv(eff.detail) if eff.action == "remove" else None
+    if argv_bad and len([x for x in eff.detail[1:] if not x.startswith("-")]) != 1:
+        return [("lvremove", argv_bad)]  # no one LV it acts on
+    name, bad = _lv_name(eff.obj)
+    if name is None:
+        return bad
+    if argv_bad:
+        bad.append(("lvremove", argv_bad))
     if eff.action == "create":
-        assert have is None or name in run.removed, f"creating {eff.obj}, which exists"
+        if run.exists(name):
+            return [("lv-exists", f"creating {eff.obj}, which exists")]
         run.created.add(name)
         run.removed.discard(name)
-        return
-    if name in run.created:  # made by this run: nothing to lose, nobody uses it
-        if eff.action == "remove":
-            assert eff.target == eff.obj
-        return
-    assert have is not None, f"{eff.action} of {eff.obj}, which does not exist"
-    if eff.action in LV_CHANGES:
-        assert world.lv_free(name), (f"{eff.action} of {eff.obj}, which is in use or may be (open flag "
-                                     f"{world.open_flag.get(name)!r}, running disks {sorted(world.running_disks)})")
-    if eff.action in ("remove", "shrink", "merge", "overwrite"):
-        assert eff.target == eff.obj, f"{eff.action} of {eff.obj} with target {eff.target!r}"
-    if eff.action == "remove":
-        guards.lvremove_argv(eff.detail)  # one exact VG/LV, never -y/-f (guide 4.2.3)
-        users = {g for g, lvs in world.disks_of.items() if name in lvs and g not in run.undefined}
-        assert not users, f"removing {eff.obj}, a disk of the defined guest(s) {sorted(users)}"
-        left = [s.name for s in lvm.snapshots_of(name) if s.vg == VG_NAME and s.name not in run.removed]
-        assert not left, f"removing {eff.obj} would take its snapshots {left}"
+        return []
+    if not run.exists(name) and eff.action != "merge-into":  # a snapshot's origin exists, renamed or not
+        return [*bad, ("lv-exists", f"{eff.action} of {eff.obj}, which does not exist")]
+    out = bad + _lv_rules(run, eff, name)
+    if eff.action in ("remove", "rename"):
         run.removed.add(name)
-    if eff.action == "rename":
-        run.removed.add(name)
-    if eff.action == "merge":
-        assert have.is_snapshot and not have.invalid and not have.merging, f"merging {have}"
-    if eff.action == "snapshot":
-        assert not have.is_snapshot, f"a snapshot of the snapshot {eff.obj}"
-    if eff.action == "grow":
-        assert eff.detail > have.size
+        run.created.discard(name)
+    return out
 
 
-def _check_bridge(world: World, eff: Effect) -> None:
-    bridge = eff.obj
-    used = bridge in world.bridges_used
-    if eff.action == "delete-bridge":
-        assert not used, f"deleting the bridge {bridge}, which guests use"
-        assert bridge not in HOST_BRIDGES, f"deleting the host bridge {bridge}"
-        assert eff.target == bridge, f"deleting {bridge} with target {eff.target!r}"
-    if eff.action == "up":
-        assert bridge not in world.bridges_plugged, f"re-activating the bridge {bridge}, which has guest " \
-                                                    "ports (activation detaches them)"
+def _lvremove_argv(argv: tuple[str, ...]) -> str | None:
+    names = [x for x in argv[1:] if not x.startswith("-")]
+    flags = [x for x in argv[1:] if x.startswith("-")]
+    if any(f in ("--yes", "--force") or (not f.startswith("--") and set(f[1:]) & {"y", "f"}) or
+           f.startswith("--force") for f in flags):
+        return f"lvremove with {flags}: never -y/--yes/-f/--force (guide 4.2.3)"
+    if len(names) != 1 or names[0].count("/") != 1 or not all(names[0].split("/")):
+        return f"lvremove of {names}: exactly one VG/LV"
+    return None
 
 
-def _check_guest(world: World, run: _Run, eff: Effect) -> None:
-    name = eff.obj
-    known = name in world.domains and name not in run.undefined
-    active = known and world.domains[name]
-    if eff.action == "undefine":
-        assert known and not active, f"undefine of {name} (defined: {known}, active: {active})"
-        assert eff.target == name
+def _lv_rules(run: _Run, eff: Effect, name: str) -> Found:
+    a, world, out = eff.action, run.world, []
+    mine = name in run.created
+    have = None if mine else world.facts.lvm.get(name)
+    if a in LV_CHANGES:
+        why = run.in_use(name)
+        if why:
+            out.append(("lv-free", f"{a} of {eff.obj}: {why}"))
+    if a in ("remove", "shrink", "merge", "overwrite") and not mine and eff.target != eff.obj:
+        out.append(("confirm", f"{a} of {eff.obj} with target {eff.target!r}"))
+    if a == "remove":
+        users = sorted(g for g in run.guests() if name in run.lvs(g))
+        if users:
+            out.append(("lvremove", f"removing {eff.obj}, a disk of the defined guest(s) {users}"))
+        left = [s.name for s in world.facts.lvm.snapshots_of(name) if s.name not in run.removed]
+        if left:
+            out.append(("lvremove", f"removing {eff.obj} would take its snapshots {left}"))
+    elif a == "merge" and have is not None:
+        if not have.is_snapshot or have.invalid or have.merging:
+            out.append(("merge", f"merging {have.name} ({have.attr})"))
+        else:
+            run.merging |= {name, have.origin}
+    elif a == "snapshot" and have is not None and have.is_snapshot:
+        out.append(("merge", f"a snapshot of the snapshot {eff.obj}"))
+    elif a == "resume-merge-poll":
+        if not (name in world.merging or name in run.merging
+                or any(s.merging for s in world.facts.lvm.snapshots_of(name))):
+            out.append(("merge", f"lvchange --poll y on {eff.obj}, where no merge is under way"))
+    elif a == "grow":
+        for guest in run.running_with(name):
+            run.grown.setdefault(guest, eff)
+    return out
+
+
+def _untold_grows(run: _Run, plan_effects: list[Effect]) -> list[Violation]:
+    told = {e.obj for e in plan_effects if e.action == "blockresize"}
+    out = [Violation("grow-running", e.plan, e.step, f"grows {e.obj}, a disk of the running guest {g}, "
+                     "without virsh blockresize") for g, e in sorted(run.grown.items()) if g not in told]
+    run.grown.clear()
+    return out
+
+
+def _hold(run: _Run, index: int) -> list[Violation]:
+    assert run.hold is not None
+    if run.hold.source.startswith("/"):  # an image file: no running guest may have it as a disk
+        users = [g for g in run.guests() if run.running(g) and run.hold.source in run.sources(g)]
+        return [Violation("lv-free", index, 0, f"holding {run.hold.source}, the disk of {users}")] if users else []
+    name, bad = _lv_name(run.hold.source)
+    if name is None:
+        return [Violation(r, index, 0, why) for r, why in bad]
+    if not run.exists(name):
+        return [Violation("lv-exists", index, 0, f"holding {run.hold.source}, which does not exist")]
+    users = run.running_with(name)
+    why = f"the disk of the running guest(s) {users}" if users else run.open_on_host(name)
+    return [Violation("lv-free", index, 0, f"holding {run.hold.source}: {why}")] if why else []
+
+
+def _check_held(run: _Run, eff: Effect) -> Found:
+    hold = run.hold
+    if not eff.obj or hold is None or eff.obj != hold.source:
+        return [("held-disk", f"{eff.detail}: not on a disk this run holds")]
+    if not hold.write:
+        return [("held-disk", f"{eff.detail}: the run holds {hold.source} read-only")]
+    users = run.running_with(hold.source.split("/", 1)[1]) if not hold.source.startswith("/") else \
+        [g for g in run.guests() if run.running(g) and hold.source in run.sources(g)]
+    return [("held-disk", f"{eff.detail}: {hold.source} is the disk of the running guest(s) {users}")] if users else []
+
+
+# -- guests ----------------------------------------------------------------------------------
+
+
+def _check_guest(run: _Run, eff: Effect) -> Found:
+    name, a = eff.obj, eff.action
+    known, active = run.known(name), run.running(name)
+    out: Found = []
+    if a == "define":
+        out = _check_define(run, eff, known, active)
+        run.defined[name] = str(eff.detail)
+        run.undefined.discard(name)
+    elif a == "undefine":
+        if not known or active:
+            out.append(("guest-state", f"undefine of {name} (defined: {known}, running: {active})"))
+        if eff.target != name:
+            out.append(("confirm", f"undefine of {name} with target {eff.target!r}"))
         run.undefined.add(name)
-    elif eff.action == "destroy":
-        assert active and eff.target == name, f"destroy of {name} (active: {active}, target {eff.target!r})"
-    elif eff.action == "start":
-        assert (known and not active) or name in run.defined, f"start of {name} (active: {active})"
-    elif eff.action == "define":
-        _check_define(world, run, eff, known, active)
+        run.defined.pop(name, None)
+    elif a in ("destroy", "shutdown"):
+        if not active:
+            out.append(("guest-state", f"{a} of {name}, which is not running"))
+        if a == "destroy" and eff.target != name:
+            out.append(("confirm", f"destroy of {name} with target {eff.target!r}"))
+        run.stopped.add(name)
+        run.started.discard(name)
+    elif a == "start":
+        if not known or active:
+            out.append(("guest-state", f"start of {name} (defined: {known}, running: {active})"))
+        else:
+            out += [("start-free", f"start of {name}: {why}") for why in _start_blockers(run, name)]
+        run.started.add(name)
+        run.stopped.discard(name)
+    elif not known:
+        out.append(("guest-state", f"{a} of {name}, which is not defined"))
+    return out
 
 
-def _check_define(world: World, run: _Run, eff: Effect, known: bool, active: bool) -> None:
-    """No running guest redefined, a changed definition confirmed; a disk the definition adds
-    is no host LV and no other guest's disk (what a guest had before is not kvmops' doing)."""
-    name, xml = eff.obj, eff.detail
-    assert not active, f"redefining the running guest {name}"
-    new = read_domain(xml)
-    had: set[str] = set()
-    if known:
-        old = read_domain(next(d for d in world.facts.domains if d.name == name).inactive_xml)
-        if old.lines() != new.lines():
-            assert eff.target == name, f"replacing the definition of {name} without target"
-        had = {p for p in map(lv_path, old.disk_sources) if p}
-    for source in new.disk_sources:
-        path = lv_path(source)
-        if path is None or path in had:
+def _start_blockers(run: _Run, guest: str) -> list[str]:
+    out: list[str] = []
+    world = run.world
+    for source in run.sources(guest):
+        lv = lv_of(source)
+        if lv is None or lv[0] != VG_NAME:
+            others = [g for g in run.guests() if g != guest and run.running(g)
+                      and os.path.normpath(source) in map(os.path.normpath, run.sources(g))]
+            out += [f"{source} is the disk of the running guest(s) {others}"] if others else []
             continue
-        vg, _, lv = path.partition("/")
-        assert vg != VG_NAME or world.guest_lv(lv), f"guest {name} defined with the host LV {path}"
-        others = {g for g, lvs in world.disks_of.items() if g != name and lv in lvs and g not in run.undefined}
-        assert vg != VG_NAME or not others, f"guest {name} defined with {path}, a disk of {sorted(others)}"
-    run.defined.add(name)
+        name = lv[1]
+        if not run.exists(name):
+            continue  # a missing disk is libvirt's to refuse (nothing is in use): no safety rule
+        others = run.running_with(name, but=guest)
+        why = run.in_use(name) if not others else f"the disk of the running guest(s) {others}"
+        if why:
+            out.append(f"its disk {source}: {why}")
+        snaps = [s.name for s in world.facts.lvm.snapshots_of(name)]
+        mid = {name, *snaps} & ((world.merging - run.merged) | run.merging)
+        if mid:
+            out.append(f"its disk {source} is mid-merge ({sorted(mid)})")
+        bad = [s for s in world.invalid_of.get(name, ()) if s not in run.removed]
+        if bad:
+            out.append(f"its disk {source} is the origin of the overflowed snapshot(s) {bad}")
+    return out
 
 
-def _check_file(world: World, eff: Effect) -> None:
-    path = eff.obj
-    if eff.action != "write-file" or os.path.dirname(path) != SITE.xml_dir or not path.endswith(".xml"):
-        return
+def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
+    """The XML policy; no running guest redefined, a changed definition confirmed; a disk the
+    definition adds is no host LV and no other guest's disk (what it had is not kvmops' doing)."""
+    name, xml, world = eff.obj, str(eff.detail), run.world
+    out: Found = [("xml-policy", why) for why in xml_oracle.violations(xml, SITE, name)]
+    if active and (not known or name in run.defined
+                   or _differs(next(d for d in world.facts.domains if d.name == name).inactive_xml, xml)):
+        out.append(("guest-state", f"redefining the running guest {name}"))  # an emptied CD-ROM is no redefinition
+    had: set[str] = set()
+    if known and name not in run.defined:
+        old = next(d for d in world.facts.domains if d.name == name).inactive_xml
+        if _differs(old, xml) and eff.target != name:
+            out.append(("confirm", f"replacing the definition of {name} without target"))
+    if known:
+        had = run.lvs(name)
+    for lv in {x for x in map(lv_of, _xml_sources(xml)) if x and x[0] == VG_NAME}:
+        if lv[1] in had:
+            continue
+        if not World.guest_lv(lv[1]):
+            out.append(("define-disks", f"guest {name} defined with the host LV {lv[1]}"))
+        others = sorted(g for g in run.guests() if g != name and lv[1] in run.lvs(g))
+        if others:
+            out.append(("define-disks", f"guest {name} defined with {lv[1]}, a disk of {others}"))
+    return out
+
+
+def _differs(old: str, new: str) -> bool:
+    """A changed definition; the same with its CD-ROM emptied (a retired seed) is no change
+    that needs confirming."""
+    emptied = tuple(("cdrom: (empty)" if x.startswith("cdrom: ") else x) for x in _lines(old))
+    return _lines(old) != _lines(new) and emptied != _lines(new)
+
+
+@lru_cache(maxsize=8192)
+def _lines(xml: str) -> tuple[str, ...]:
+    try:
+        return tuple(read_domain(xml).lines())
+    except Exception:
+        return (xml,)
+
+
+# -- bridges and files -----------------------------------------------------------------------
+
+
+def _check_bridge(world: World, eff: Effect) -> Found:
+    bridge, out = eff.obj, []
+    if eff.action == "delete-bridge":
+        if bridge in world.bridges_used:
+            out.append(("bridge", f"deleting the bridge {bridge}, which guests use"))
+        if bridge in HOST_BRIDGES:
+            out.append(("bridge", f"deleting the host bridge {bridge}"))
+        if eff.target != bridge:
+            out.append(("confirm", f"deleting {bridge} with target {eff.target!r}"))
+    if eff.action == "up" and bridge in world.bridges_tapped:
+        out.append(("bridge", f"re-activating the bridge {bridge}, which has guest ports (activation detaches them)"))
+    return out
+
+
+FOLDERS = tuple(os.path.normpath(f) for f in (SITE.xml_dir, SITE.seed_dir, SITE.boot_dir) if f)
+
+
+def _check_file(world: World, eff: Effect) -> Found:
+    path = os.path.normpath(eff.obj) if eff.obj.startswith("/") else eff.obj
+    if not any(path.startswith(f + "/") for f in FOLDERS):
+        return [("files", f"{eff.action} of {eff.obj}: outside the site's folders {FOLDERS}")]
+    if eff.action != "write-file" or os.path.dirname(path) != os.path.normpath(SITE.xml_dir) \
+            or not path.endswith(".xml") or eff.detail is None:
+        return []
     kept = world.facts.files.get(path)
     guest = os.path.basename(path)[: -len(".xml")]
-    if kept is not None and kept != eff.detail:
-        assert eff.target == guest, f"replacing the differing kept XML {path} without target {guest!r}"
+    if kept is not None and kept != eff.detail and eff.target != guest and _differs(kept, str(eff.detail)):
+        return [("confirm", f"replacing the differing kept XML {path} without target {guest!r}")]
+    return []
 
 
 def xml_path(guest: str) -> str:
     return hostfile.xml_path(SITE, guest)
+
+
+def by_rule(found: Iterable[Violation]) -> Mapping[str, list[Violation]]:
+    out: dict[str, list[Violation]] = {}
+    for v in found:
+        out.setdefault(v.rule, []).append(v)
+    return out

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 PROFILE_ENV = "KVMOPS_PROPERTY_PROFILE"
-PROFILES = ("dev", "ci")
+PROFILES = ("dev", "ci", "triage")
 CI_CASES = 10_000
 
 
@@ -35,7 +35,7 @@ def cases(dev: int, ci: int = CI_CASES) -> int:
     CI. Safety properties (tests/unit/test_safety_properties.py and the bridge removal of
     test_properties_net.py) keep the default of 10,000; properties of input checks and
     rendering ask for fewer, to keep the CI run within minutes."""
-    return max(dev, ci) if profile() == "ci" else dev
+    return max(dev, ci) if profile() == "ci" else dev  # triage: as dev
 
 
 def least(share: float, n: int) -> int:
@@ -52,4 +52,7 @@ def load_profile() -> None:
     """
     settings.register_profile("dev", deadline=None, derandomize=True)
     settings.register_profile("ci", max_examples=CI_CASES, deadline=None, derandomize=False, database=None)
+    # triage: the dev cases without shrinking a failure (a quick list of what fails)
+    settings.register_profile("triage", deadline=None, derandomize=True,
+                              phases=[Phase.explicit, Phase.reuse, Phase.generate])
     settings.load_profile(profile())

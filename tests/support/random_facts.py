@@ -1,5 +1,5 @@
 """Random hosts for the safety properties: hypothesis strategies that build a whole
-:class:`~kvmops.facts.HostFacts` together with an oracle (:class:`World`) that knows, from
+:class:`~kvmops.hostfacts.HostFacts` together with an oracle (:class:`World`) that knows, from
 how the host was built and not from kvmops' own guards, which LVs are in use, which are host
 LVs and which bridges guests use.
 
@@ -11,9 +11,15 @@ A world has, at random:
   valid, overflowed (invalid) or being merged; now and then LVs of another VG in the report;
 - guests that run, are paused or are shut off, with disks that are LVs of the VG (by
   ``/dev/VG/LV`` or ``/dev/mapper`` name, host LVs and snapshots included), LVs of another VG,
-  missing LVs or image files, and NICs on the site's bridges or others;
+  missing LVs or image files, and NICs on the site's bridges or others; disks shared between
+  guests (a guest naming another one's LV, both off or one running); the LV of a shut-off
+  guest left open on the host (a ``kpartx -a`` mapping, as the guide's 4.3 leaves it);
 - the network: bridge and VLAN port profiles, kernel links, guest taps and other ports;
-- the kept XML files, the boot files, the guests' libvirt logs and the host's boot time.
+- the kept XML files, the boot files, the guests' libvirt logs and the host's boot time;
+- domain XML for new definitions (:meth:`World.definition`, :mod:`tests.support.random_xml`):
+  the template kvmops renders, clean variants, and hostile ones (host devices and folders,
+  another guest's disk, host files or sockets, ``qemu:commandline``, ...), each labelled with
+  what was put in it.
 
 Everything is pure data: no I/O. A world is built from one hypothesis draw of bytes
 (:class:`Dice`): thousands of worlds per second, and a failing case still shrinks (towards
@@ -22,16 +28,18 @@ zero bytes, i.e. the first, simplest option of every choice).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from hypothesis import strategies as st
 
-from kvmops.facts import HostFacts
 from kvmops.guests import hostfile
+from kvmops.guests.domain import DomainInfo, HostLimits
 from kvmops.guests.history import PROC_STAT
+from kvmops.hostfacts import HostFacts
 from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
@@ -39,7 +47,7 @@ from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.net.nmcli import Profile
 from kvmops.site import load_site
-from kvmops.virt import DomainInfo, HostLimits
+from tests.support import random_xml
 
 SITE = load_site()
 VG_NAME = SITE.vg
@@ -75,10 +83,15 @@ class World:
     defined_disks: frozenset[str]  # LVs of the site's VG any defined guest names
     bridges_used: frozenset[str]  # named by a defined guest, or with a port that is no VLAN port
     bridges_plugged: frozenset[str]  # with a port in the kernel that is no VLAN port
+    bridges_tapped: frozenset[str]  # with a guest's port (a tap: vnetN, tapN) in the kernel
     activation_disabled: bool
     domains: dict[str, bool] = field(default_factory=dict)  # guest -> active
     disks_of: dict[str, frozenset[str]] = field(default_factory=dict)  # guest -> LVs of the site's VG it names
     dice: Dice | None = field(default=None, repr=False, compare=False)  # the case's further choices
+    sources_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # guest -> its disks' source paths
+    mapped: frozenset[str] = frozenset()  # LVs of shut-off guests left open on the host (kpartx -a)
+    merging: frozenset[str] = frozenset()  # LVs mid-merge: origins being merged into, merging snapshots
+    invalid_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # origin -> its overflowed snapshots
 
     def pick(self, options: Sequence[T]) -> T:
         """One of ``options``, chosen by the case (the dice that built the world, going on)."""
@@ -107,6 +120,13 @@ class World:
     @staticmethod
     def guest_lv(name: str) -> bool:
         return name.startswith(PREFIX) and name != PREFIX and name not in HOST_LVS
+
+    def definition(self, guest: str, d: Dice | None = None) -> random_xml.Definition:
+        """A domain XML for defining ``guest``: clean or hostile, chosen by ``d`` (else the case's dice)."""
+        chooser = d or self.dice
+        assert chooser is not None
+        others = [g for g in GUESTS if g != guest]
+        return random_xml.definition(chooser, SITE, guest, others, HOST_LVS[0], OTHER_VG)
 
 
 # -- the dice: one hypothesis draw per world -----------------------------------------------
@@ -156,10 +176,20 @@ def _attr(kind: str, open_flag: str, active: str) -> str:
     return f"{kind}wi-{active}{open_flag}{'s' if kind in 'sS' else '-'}---"
 
 
-def lvm_state(d: Dice) -> tuple[LvmState, dict[str, str], bool]:
+@dataclass
+class LvmTruth:
+    """How the LVM report was made: open flags, merges, overflowed snapshots."""
+
+    opens: dict[str, str] = field(default_factory=dict)
+    merging: set[str] = field(default_factory=set)
+    invalid_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def lvm_state(d: Dice) -> tuple[LvmState, LvmTruth, bool]:
     disabled = d.maybe(1, 4)
     lvs: list[LV] = []
-    opens: dict[str, str] = {}
+    truth = LvmTruth()
+    opens = truth.opens
 
     def add(name: str, kind: str, size: int, origin: str = "", percent: float | None = None,
             flag: str | None = None, day: int = 1, state: str = "") -> None:
@@ -182,12 +212,26 @@ def lvm_state(d: Dice) -> tuple[LvmState, dict[str, str], bool]:
             percent = 100.0 if k == "invalid" else d.pick((0.5, 50.0, 79.9, 80.0, 95.0))
             add(snap_name(name, i), "S" if k == "merging" else "s", d.pick((1, 2)) * GiB, name, percent, flag,
                 i + 1, "I" if k == "invalid" else "")
+        if "merging" in kinds:
+            truth.merging |= {name, *(snap_name(name, i) for i, k in enumerate(kinds) if k == "merging")}
+        if "invalid" in kinds:
+            truth.invalid_of[name] = tuple(snap_name(name, i) for i, k in enumerate(kinds) if k == "invalid")
     if d.maybe(1, 4):  # a report that also lists another VG
         other = d.pick(GUEST_LVS)
         lvs.append(LV(other, OTHER_VG, "-wi-ao----", GiB, "", None, None))
         lvs.append(LV(snap_name(other, 5), OTHER_VG, "swi-a-s---", GiB, other, 99.0, None))
     free = d.pick((500, 200, 30, 0)) * GiB
-    return LvmState(VG(VG_NAME, 1000 * GiB, free, EXTENT, len(lvs)), tuple(lvs), disabled), opens, disabled
+    return LvmState(VG(VG_NAME, 1000 * GiB, free, EXTENT, len(lvs)), tuple(lvs), disabled), truth, disabled
+
+
+def left_open(lvm: LvmState, opens: dict[str, str], name: str) -> LvmState:
+    """``lvm`` with the LV ``name`` active and open, as a ``kpartx -a`` mapping (or a mount of
+    one of its partitions) leaves it: LVM's open flag ``o``."""
+    def opened(lv: LV) -> LV:
+        return replace(lv, attr=f"{lv.attr[:4]}ao{lv.attr[6:]}") if lv.name == name and lv.vg == VG_NAME else lv
+
+    opens[name] = "o"
+    return replace(lvm, lvs=tuple(opened(lv) for lv in lvm.lvs))
 
 
 # -- guests ------------------------------------------------------------------------------------
@@ -197,14 +241,18 @@ def _mapper(name: str) -> str:
     return f"/dev/mapper/{VG_NAME.replace('-', '--')}-{name.replace('-', '--')}"
 
 
-DISK_KINDS = ("own", "own", "own", "lv", "mapper", "other", "file", "missing")
+DISK_KINDS = ("own", "own", "own", "lv", "mapper", "other", "file", "missing", "shared", "shared")
 
 
-def disk_source(d: Dice, own: str, names: list[str]) -> tuple[str, str | None]:
-    """One disk: (source path, LV of the site's VG it is, or None)."""
+def disk_source(d: Dice, own: str, names: list[str], shared: list[str]) -> tuple[str, str | None]:
+    """One disk: (source path, LV of the site's VG it is, or None). ``shared``: the LVs of the
+    other guests (a disk shared between two guests)."""
     kind = d.pick(DISK_KINDS)
-    if kind == "own":
+    if kind == "own" or (kind == "shared" and not shared):
         return f"/dev/{VG_NAME}/{own}", own
+    if kind == "shared":
+        lv = d.pick(shared)
+        return (f"/dev/{VG_NAME}/{lv}" if d.maybe(2, 3) else _mapper(lv)), lv
     if kind in ("lv", "mapper"):
         lv = d.pick(names)
         return (f"/dev/{VG_NAME}/{lv}" if kind == "lv" else _mapper(lv)), lv
@@ -236,7 +284,8 @@ def guests(d: Dice, lv_names: list[str]) -> tuple[tuple[DomainInfo, ...], dict[s
     out: list[DomainInfo] = []
     lvs_of: dict[str, list[str | None]] = {}
     for i, name in enumerate(chosen):
-        pairs = [disk_source(d, f"{PREFIX}{name}", lv_names) for _ in range(d.pick((1, 1, 2, 0)))]
+        shared = [f"{PREFIX}{g}" for g in chosen if g != name]
+        pairs = [disk_source(d, f"{PREFIX}{name}", lv_names, shared) for _ in range(d.pick((1, 1, 2, 0)))]
         bridges = d.some(ALL_BRIDGES, 2)
         state = d.pick(STATES)
         xml = domain_xml(name, [p for p, _ in pairs], bridges, i)
@@ -250,11 +299,13 @@ def guests(d: Dice, lv_names: list[str]) -> tuple[tuple[DomainInfo, ...], dict[s
 SHAPES = ("full", "full", "none", "full", "profile-only", "link-only")
 
 
-def net(d: Dice) -> tuple[NetFacts, frozenset[str]]:
-    """Bridges with profiles (or without), their VLAN ports, other ports; which have a non-VLAN port."""
+def net(d: Dice) -> tuple[NetFacts, frozenset[str], frozenset[str]]:
+    """Bridges with profiles (or without), their VLAN ports, other ports; which have a
+    non-VLAN port, which a guest's tap."""
     profiles: list[Profile] = []
     links: list[Link] = []
     plugged: set[str] = set()
+    tapped: set[str] = set()
     if not d.maybe(1, 4):
         links.append(Link(UPLINK, 2, up=True))
     for i, bridge in enumerate(ALL_BRIDGES):
@@ -279,9 +330,11 @@ def net(d: Dice) -> tuple[NetFacts, frozenset[str]]:
                 name = {"tun": f"tap{i}", "vnet": f"vnet{i}", "veth": f"veth{i}"}[kind]
                 links.append(Link(name, 200 + i, kind={"vnet": "tun"}.get(kind, kind), master=bridge))
                 plugged.add(bridge)
+                if kind != "veth":
+                    tapped.add(bridge)
     nm = not d.maybe(1, 5)
     return NetFacts(profiles=tuple(profiles), links=tuple(links), nm_running=nm,
-                    nm_error="" if nm else "NetworkManager is not running"), frozenset(plugged)
+                    nm_error="" if nm else "NetworkManager is not running"), frozenset(plugged), frozenset(tapped)
 
 
 # -- files and logs ----------------------------------------------------------------------------
@@ -314,10 +367,13 @@ def host_files(d: Dice, domains: tuple[DomainInfo, ...]) -> tuple[dict[str, str 
 
 
 def build_world(d: Dice) -> World:
-    lvm, opens, disabled = lvm_state(d)
+    lvm, truth, disabled = lvm_state(d)
     names = [lv.name for lv in lvm.lvs if lv.vg == VG_NAME]
     domains, lvs_of = guests(d, names)
-    net_facts, plugged = net(d)
+    mapped = _kpartx(d, lvm, domains, lvs_of)
+    for name in mapped:
+        lvm = left_open(lvm, truth.opens, name)
+    net_facts, plugged, tapped = net(d)
     files, logs = host_files(d, domains)
     image = ImageInfo(IMAGE, d.pick(("qcow2", "raw")), d.pick((GiB // 2, 5 * GiB, 15 * GiB)))
     running = {lv for x in domains if x.active for lv in lvs_of[x.name] if lv}
@@ -326,9 +382,25 @@ def build_world(d: Dice) -> World:
     facts = HostFacts(site=SITE, lvm=lvm, domains=domains, limits=LIMITS, read_at=BOOT.isoformat(),
                       net_facts=net_facts, files=files, images={IMAGE: image},
                       paths={p: v is not None for p, v in files.items()}, guest_logs_read=logs)
-    return World(facts, opens, frozenset(running), frozenset(defined), frozenset(named | plugged), plugged,
-                 disabled, {x.name: x.active for x in domains},
-                 {name: frozenset(lv for lv in lvs if lv) for name, lvs in lvs_of.items()}, d)
+    return World(facts, truth.opens, frozenset(running), frozenset(defined), frozenset(named | plugged), plugged,
+                 tapped, disabled, {x.name: x.active for x in domains},
+                 {name: frozenset(lv for lv in lvs if lv) for name, lvs in lvs_of.items()}, d,
+                 {x.name: _sources(x.xml) for x in domains}, mapped, frozenset(truth.merging), truth.invalid_of)
+
+
+def _kpartx(d: Dice, lvm: LvmState, domains: tuple[DomainInfo, ...], lvs_of: dict[str, list[str | None]]) \
+        -> frozenset[str]:
+    """Now and then the LV of a shut-off guest is left mapped (``kpartx -a``, guide 4.3). Not
+    one a running guest shares: LVM's open flag cannot tell who holds an LV open, and kvmops
+    counts the flag of a running guest's disk as that guest's."""
+    running = {lv for x in domains if x.active for lv in lvs_of[x.name]}
+    off = [f"{PREFIX}{x.name}" for x in domains if not x.active and lvm.get(f"{PREFIX}{x.name}")
+           and f"{PREFIX}{x.name}" not in running]
+    return frozenset([d.pick(off)]) if off and d.maybe(1, 3) else frozenset()
+
+
+def _sources(xml: str) -> tuple[str, ...]:
+    return tuple(part.split("'", 1)[0] for part in re.split(r"<source (?:dev|file)='", xml)[1:])
 
 
 def worlds() -> st.SearchStrategy[World]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kvmops.runners import SSHRunner
-from kvmops.runners.ssh import SSHTarget
+from kvmops.sshtarget import SSHTarget
 from tests.support.sshd import Sshd
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +55,42 @@ def test_the_site_default_is_said_in_help() -> None:
     text = " ".join(out.getvalue().split())
     assert "Commands act on $KVMOPS_SITE, else on guide (this KVM host" in text
     assert "runbooks (kvmops run/plan) default to demo" in text
+
+
+def test_a_command_loads_only_the_module_that_registers_it() -> None:
+    from kvmops.cli import main as cli
+
+    def choices(p: argparse.ArgumentParser) -> set[str]:
+        return {name for a in p._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices}
+
+    for command, module in cli.COMMANDS.items():
+        assert choices(cli.parser(command)) == {c for c, m in cli.COMMANDS.items() if m == module}, command
+    assert choices(parser()) == set(cli.COMMANDS)  # the map names every command there is
+    assert cli.command_of(["-v", "lv", "list", "--site", "demo"]) == "lv" and cli.command_of(["--help"]) is None
+
+
+HEAVY = ("papermill", "nbformat", "jupytext", "nbclient", "jupyter_client", "IPython", "kvmops.runbook.execute")
+
+
+def _imported(code: str) -> list[str]:
+    """Which of HEAVY a fresh Python has imported after running ``code``."""
+    probe = f"import sys\n{code}\nprint('IMPORTED', *[m for m in {HEAVY!r} if m in sys.modules])"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    last = proc.stdout.splitlines()[-1] if proc.stdout.strip() else ""
+    assert last.startswith("IMPORTED"), proc.stdout + proc.stderr
+    return last.split()[1:]
+
+
+def test_the_probe_sees_imports() -> None:
+    assert {"papermill", "nbformat"} <= set(_imported("import papermill"))
+
+
+@pytest.mark.parametrize("argv", [["lv", "list"], ["guest", "list"], ["net", "list"], ["lv", "snapshot", "vminflux"],
+                                  ["inventory"]], ids=" ".join)
+def test_host_commands_import_no_notebook_machinery(argv: list[str]) -> None:
+    run = f"with contextlib.redirect_stdout(io.StringIO()):\n    main({[*argv, '--site', 'demo']!r})"
+    assert _imported(f"import contextlib, io\nfrom kvmops.cli.main import main\n{run}") == []
+
+
+def test_the_kernel_side_of_a_runbook_imports_no_papermill() -> None:
+    assert _imported("import kvmops.notebook\nfrom kvmops.procedures import lv, guest_create") == []

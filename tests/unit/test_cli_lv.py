@@ -14,8 +14,7 @@ from kvmops.errors import InvalidInput
 from kvmops.facts import read_facts
 from kvmops.host import connect
 from kvmops.lvm import ops
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 
 SNAP = "vminflux-20261120T0900Z"
 

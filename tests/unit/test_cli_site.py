@@ -12,7 +12,7 @@ import pytest
 
 from kvmops.cli.common import CLI_DEFAULT_SITE, site_path
 from kvmops.cli.main import main
-from kvmops.runbook.sites import SITE_ENV, resolve_site, shipped_sites
+from kvmops.site import SITE_ENV, resolve_site, shipped_sites
 
 
 def kvmops(*argv: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import pytest
 from kvmops.cmd import MASK, Cmd, change, read, strip_noise
 from kvmops.errors import CommandFailed, CommandTimeout, InvalidInput
 from kvmops.runners import LocalRunner, PlanRunner, SSHRunner
-from kvmops.runners.ssh import SSHTarget
+from kvmops.sshtarget import SSHTarget
 from tests.support.secrets import PASSWORDS
 
 POLKIT = ("Error registering authentication agent: GDBus.Error:org.freedesktop.PolicyKit1.Error.Failed: "

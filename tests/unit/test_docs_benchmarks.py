@@ -61,3 +61,26 @@ def test_a_damaged_results_file_is_an_error(tmp_path: Path) -> None:
 def test_the_repositorys_results_render(tmp_path: Path) -> None:
     page = benchmarks.page(Path(__file__).resolve().parents[2] / "bench")
     assert "Runbook run overhead" in page and "| Goal met |" in page
+
+
+def test_terminal_latency_is_judged_by_the_slowest_command_of_each_kind(tmp_path: Path) -> None:
+    def row(kind: str, wall: float, cpu: float | None = 0.1) -> dict[str, object]:
+        return {"kind": kind, "median_wall_s": wall, "median_cpu_s": cpu}
+
+    write(tmp_path, "cli_latency", rounds=5, goals_s={"list": 0.3, "cli_plan": 0.5, "runbook_plan": 2.0},
+          loadavg_before=[0.4, 0.5, 0.5], loadavg_after=[0.6, 0.5, 0.5], results={
+              "python -c pass": row("baseline", 0.02), "papermill empty.ipynb (the command)": row("baseline", 1.9),
+              "papermill.execute_notebook(empty) (kernel only)": row("execute", 0.6, None),
+              "kvmops lv list --site demo": row("list", 0.21), "kvmops net list --site demo": row("list", 0.28),
+              "kvmops lv snapshot vminflux --site demo": row("cli_plan", 0.62),
+              "kvmops plan lv-snapshot": row("runbook_plan", 1.4),
+              "kvmops plan guest-create": row("runbook_plan", 1.7)})
+    page = benchmarks.page(tmp_path)
+    got = rows(page)
+    lists = got["`kvmops {lv,guest,net} list --site demo`"]
+    assert lists[2] == "yes" and lists[1].startswith("0.28 s (slowest: `kvmops net list --site demo`")
+    assert got["A CLI plan (`kvmops lv snapshot vminflux --site demo`)"][2] == "**no**"  # 0.62 s > 0.5 s
+    plans = got["`kvmops plan RUNBOOK --site demo`, every runbook"]
+    assert plans[2] == "yes" and "`kvmops plan guest-create`" in plans[1] and "bare papermill" in plans[1]
+    assert "**At the terminal in detail**" in page
+    assert "| `kvmops plan lv-snapshot` | runbook plan | 1.40 | 0.10 |" in page

@@ -123,7 +123,7 @@ def test_no_marker_is_left_unexpanded(docs: BuiltDocs) -> None:
 
 
 def test_api_reference_is_generated_from_docstrings(docs: BuiltDocs) -> None:
-    text = _text(docs.page("api/guards"))
+    text = _text(docs.page("api/primitives"))
     assert "lvremove_argv" in text
     assert "never -y, --yes, -f, --force" in text.replace("``", "")
 

@@ -13,12 +13,12 @@ from typing import Any
 import nbformat
 import pytest
 
-from kvmops.facts import Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import connect
+from kvmops.hostfacts import Wanted
 from kvmops.runbook.inventory_data import MIME, inventory_data, inventory_in, summary
 from kvmops.runbook.journal import RunRecord, write_record
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 from kvmops_manual import hosts
 from kvmops_manual.journal import journal_table
 from tests.unit.test_docs_build import BuiltDocs, built_docs

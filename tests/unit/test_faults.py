@@ -3,6 +3,7 @@ exactly the Nth selected command fails, unexecuted, and a plan names the step it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,17 @@ import pytest
 from kvmops.cmd import change, read
 from kvmops.errors import CommandFailed, InvalidInput
 from kvmops.executor import StepFailed
+from kvmops.guests import hostfile
+from kvmops.guests.spec import GuestSpec
+from kvmops.guests.xml import render_domain_xml
 from kvmops.host import Host
+from kvmops.lvm.facts import VG
+from kvmops.lvm.state import LvmState
 from kvmops.plan import Call, Plan
 from kvmops.runners import LocalRunner, PlanRunner, faults
 from kvmops.runners.faults import FAULT_AT_ENV, FAULT_EXIT, FAULT_MATCH_ENV, FAULT_WHEN_ENV
 from kvmops.site import load_site
+from tests.support.facts import empty_facts, host_facts
 from tests.support.faults import FaultRunner
 from tests.support.run import run_plan
 
@@ -63,13 +70,14 @@ def test_a_bad_setting_is_a_clear_error(at: str, match: str, error: str, monkeyp
 
 
 def test_fault_runner_breaks_the_nth_step_of_a_plan(tmp_path: Path) -> None:
+    site = replace(load_site(), xml_dir=str(tmp_path))
     plan = Plan("three files")
     for name in ("a", "b", "c"):
-        plan.add(f"create {name}", change("touch", str(tmp_path / name)))
+        plan.add(f"create {name}", hostfile.write_cmd(str(tmp_path / name), name))
     runner = FaultRunner(LocalRunner(), fail_at=2)
-    host = Host(load_site(), runner, "test:///default")
+    host = Host(site, runner, "test:///default")
     with pytest.raises(StepFailed, match="create b") as exc:
-        run_plan(host, plan)
+        run_plan(host, plan, facts=empty_facts(site))
     assert "injected fault" in str(exc.value)
     assert runner.failed is not None and runner.failed.argv[-1] == str(tmp_path / "b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]  # the plan stopped at the fault
@@ -91,13 +99,15 @@ def test_libvirt_calls_are_fault_injectable(when: str, monkeypatch: pytest.Monke
     monkeypatch.setenv(FAULT_AT_ENV, "1")
     monkeypatch.setenv(FAULT_MATCH_ENV, "^virsh define ")
     monkeypatch.setenv(FAULT_WHEN_ENV, when)
-    made: list[str] = []
     host = Host(load_site(), LocalRunner(), "test:///default")
-    plan = Plan("define").add("define guest x", Call("virsh define /root/kvm/x.xml", lambda v: made.append("x")))
+    xml = render_domain_xml(host.site, GuestSpec("x", 262144, 1, (), allow_no_network=True))
+    plan = Plan("define").add("define guest x", Call("define", "x", "virsh define /root/kvm/x.xml", xml=xml))
+    facts = host_facts(LvmState(VG("rl_build", 1 << 40, 1 << 40, 4 << 20, 0), ()))
     with pytest.raises(StepFailed, match=f"failed {when} it ran"):
-        run_plan(host, plan)
-    assert made == ([] if when == "before" else ["x"])
-    assert [(r.command, r.returncode) for r in host.runner.records] == [("virsh define /root/kvm/x.xml", FAULT_EXIT)]
+        run_plan(host, plan, facts=facts)
+    assert host.virt.exists("x") == (when == "after")  # the test driver has it only when the call ran
+    assert [(r.command, r.returncode) for r in host.runner.records if r.command.startswith("virsh")] == [
+        ("virsh define /root/kvm/x.xml", FAULT_EXIT)]
 
 
 def test_a_bad_when_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

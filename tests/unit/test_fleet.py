@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import ConfigError, KvmopsError
-from kvmops.facts import HostFacts, Wanted
+from kvmops.facts.fleet import read_fleet
 from kvmops.fleet.ansible import read_ini, read_list_json, read_yaml
 from kvmops.fleet.hosts import FleetHost, load_fleet, site_of_host
-from kvmops.fleet.read import read_fleet
 from kvmops.fleet.room import fit, ranked, render, room_of
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.site import load_site
@@ -146,7 +146,7 @@ def test_fleet_reading_is_parallel_bounded_and_a_silent_host_is_reported_not_fat
 
 
 def test_room_and_which_host_fits() -> None:
-    from kvmops.fleet.read import HostReading
+    from kvmops.fleet.reading import HostReading
 
     roomy = room_of(HostReading(_host("roomy"), _facts(80 * GiB), "", 0.1))
     full = room_of(HostReading(_host("full"), _facts(5 * GiB, ("big", 60 * 1024 * 1024)), "", 0.1))
@@ -162,7 +162,7 @@ def test_room_and_which_host_fits() -> None:
 
 def test_the_fleet_record_is_json_in_the_journal(tmp_path: Path) -> None:
     from kvmops.cli.fleet import record
-    from kvmops.fleet.read import HostReading
+    from kvmops.fleet.reading import HostReading
 
     path = record([room_of(HostReading(_host("h"), _facts(GiB), "", 0.1))], tmp_path)
     data = json.loads(path.read_text())
@@ -171,7 +171,7 @@ def test_the_fleet_record_is_json_in_the_journal(tmp_path: Path) -> None:
 
 def test_the_manuals_fleet_page_shows_the_newest_record(tmp_path: Path) -> None:
     from kvmops.cli.fleet import record
-    from kvmops.fleet.read import HostReading
+    from kvmops.fleet.reading import HostReading
     from kvmops_manual.fleet import page
 
     assert "No fleet inventory in the journal yet" in page(tmp_path)

@@ -6,7 +6,7 @@ import pytest
 
 from kvmops import guards
 from kvmops.errors import InvalidInput, SafetyError
-from kvmops.facts import FactsUnavailable, HostFacts
+from kvmops.hostfacts import FactsUnavailable, HostFacts, lv_free, lv_of_no_guest
 from kvmops.lvm import commands as c
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
@@ -63,17 +63,17 @@ def _facts(attr: str, *running: str) -> HostFacts:
 
 def test_in_use_guard_asks_the_facts_for_running_guests_and_the_open_flag() -> None:
     lv = _facts("-wi-a-----").lvm.need("vmtest1")
-    guards.lv_free(_facts("-wi-a-----"), lv, "snapshot")
+    lv_free(_facts("-wi-a-----"), lv, "snapshot")
     with pytest.raises(SafetyError, match="snapshot refused: rl_build/vmtest1 is in use: it is the disk of the "
                                           "running guest t1"):
-        guards.lv_free(_facts("-wi-a-----", "rl_build/vmtest1"), lv, "snapshot")
+        lv_free(_facts("-wi-a-----", "rl_build/vmtest1"), lv, "snapshot")
     with pytest.raises(SafetyError, match="it is open"):
-        guards.lv_free(_facts("-wi-ao----"), lv, "merge")
+        lv_free(_facts("-wi-ao----"), lv, "merge")
     with pytest.raises(FactsUnavailable, match="cannot tell"):
-        guards.lv_free(_facts("-wi-XX----"), lv, "merge")
+        lv_free(_facts("-wi-XX----"), lv, "merge")
 
 
 def test_a_defined_guests_disk_is_not_removed() -> None:
     facts = host_facts(_facts("-wi-a-----").lvm, domains=[domain("t1", "/dev/rl_build/vmtest1")])
     with pytest.raises(SafetyError, match="is a disk of guest t1"):
-        guards.lv_of_no_guest(facts, facts.lvm.need("vmtest1"), "lvremove")
+        lv_of_no_guest(facts, facts.lvm.need("vmtest1"), "lvremove")

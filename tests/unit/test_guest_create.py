@@ -13,15 +13,15 @@ from types import SimpleNamespace
 import pytest
 
 import kvmops
+from kvmops import guestlive
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import read_facts
-from kvmops.guests import boot, lifecycle
+from kvmops.guests import boot
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host, connect
 from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
-from kvmops.plan import Nested, Plan
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_seed
 from kvmops.procedures.base import PreconditionFailed
@@ -120,8 +120,10 @@ def test_tweaks_are_planned_after_the_copy_with_root_keys_and_relabel(bed: Bed, 
     host = bed.host(runner=SimLvm())
     proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
     (tweak,) = proc.preview[2].steps
-    assert isinstance(tweak.effect, Nested) and tweak.mutates
+    assert tweak.noop and "tweak the image on rl_build/vmweb2 when this phase runs" in tweak.reason
     assert "planned from the image's content after the copy" in proc.preview[2].render()
+    hold = proc.phases[2].hold
+    assert hold is not None and (hold.lv, hold.write, hold.root) == ("rl_build/vmweb2", True, True)
 
 
 def test_a_stale_kept_xml_is_confirmed_before_the_lv_is_even_created(bed: Bed, image: str) -> None:
@@ -238,7 +240,7 @@ CONSOLES = sorted((Path(__file__).parent.parent / "fixtures" / "console").glob("
 
 
 def _fake_console(monkeypatch: pytest.MonkeyPatch, text: str, seconds: float = 30.0) -> list[object]:
-    """lifecycle.read_console returns ``text`` (a real captured console); the clock says the
+    """guestlive.read_console returns ``text`` (a real captured console); the clock says the
     read took ``seconds``. Returns the ``until`` functions the reader was given."""
     untils: list[object] = []
 
@@ -246,9 +248,9 @@ def _fake_console(monkeypatch: pytest.MonkeyPatch, text: str, seconds: float = 3
         untils.append(until)
         return text
 
-    monkeypatch.setattr(lifecycle, "read_console", read)
+    monkeypatch.setattr(guestlive, "read_console", read)
     ticks = iter([100.0, 100.0 + seconds])
-    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(guestlive, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     return untils
 
 
@@ -298,9 +300,9 @@ def test_the_images_marker_counts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_boot_loader_lines_are_never_a_boot() -> None:
     syslinux = "SYSLINUX 6.04 EDD 20191223 Copyright (C) 1994-2015 H. Peter Anvin et al\nLoading /boot/vmlinuz... ok\n"
-    assert not lifecycle.login_prompt(syslinux) and not lifecycle.login_prompt(syslinux + "GRUB loading.\n")
-    assert not lifecycle.login_prompt("Last login: Mon Nov 30 08:00:00 UTC 2026 on ttyS0\n")
-    assert lifecycle.login_prompt(syslinux + "\nweb2 login: ")
+    assert not boot.login_prompt(syslinux) and not boot.login_prompt(syslinux + "GRUB loading.\n")
+    assert not boot.login_prompt("Last login: Mon Nov 30 08:00:00 UTC 2026 on ttyS0\n")
+    assert boot.login_prompt(syslinux + "\nweb2 login: ")
 
 
 def test_a_skipped_console_check_is_no_verified_boot() -> None:
@@ -325,15 +327,3 @@ def test_the_demo_site_plans_any_new_guest() -> None:
         host.close()
 
 
-def test_a_nested_step_runs_only_when_applying(bed: Bed) -> None:
-    """The tweaks are a Nested step: plan mode records it as planned and runs nothing."""
-    calls: list[str] = []
-    plan = Plan("tweak").add("tweak the image", Nested("kvmops image tweak --lv vmweb2 (1 tweaks)",
-                                                         lambda h, say: calls.append(h.name)))
-    planning = bed.host(apply=False)
-    assert Executor(planning, lambda _l: None).execute(plan) == ["1. planned: tweak the image"]
-    assert calls == [] and [(r.command, r.executed) for r in planning.runner.records] == [
-        ("kvmops image tweak --lv vmweb2 (1 tweaks)", False)]
-    applying = bed.host()
-    assert Executor(applying, lambda _l: None).execute(plan) == ["1. done: tweak the image"]
-    assert calls == ["testhost"]

@@ -14,6 +14,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from kvmops import guestlive
 from kvmops import virt as virt_module
 from kvmops.errors import ConfirmationRequired, InvalidInput, LibvirtError, NotFound, SafetyError
 from kvmops.executor import StepFailed
@@ -203,9 +204,9 @@ def test_start_and_autostart(bed: Bed) -> None:
 def test_start_with_a_console_says_booted_only_on_a_login_prompt(bed: Bed, monkeypatch: pytest.MonkeyPatch,
                                                                  fixture: str, said: str) -> None:
     text = (Path(__file__).parent.parent / "fixtures" / "console" / f"{fixture}.log").read_text(errors="replace")
-    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: text)
+    monkeypatch.setattr(guestlive, "read_console", lambda *_a, **_k: text)
     ticks = iter([0.0, 12.0])
-    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(guestlive, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     host = bed.host()
     plan = lifecycle.start(facts(host), "db1", console_seconds=60)
     assert "until a login prompt" in plan.render()
@@ -228,12 +229,12 @@ def test_unknown_guest_is_not_found_with_advice(bed: Bed) -> None:
 
 def test_console_hint_and_unsupported_console_reading(bed: Bed) -> None:
     host = bed.host()
-    assert lifecycle.console_hint(host, "web1").startswith("virsh console web1    # CTRL-] detaches")
+    assert guestlive.console_hint(host, "web1").startswith("virsh console web1    # CTRL-] detaches")
     with pytest.raises(LibvirtError, match="virsh console web1") as info:
-        lifecycle.read_console(host, "web1", 0.1)
+        guestlive.read_console(host, "web1", 0.1)
     assert info.value.code == 3  # type: ignore[attr-defined]
     with pytest.raises(LibvirtError, match="db1 is shut off: start it first"):
-        lifecycle.read_console(host, "db1", 0.1)
+        guestlive.read_console(host, "db1", 0.1)
 
 
 @contextmanager
@@ -319,9 +320,9 @@ def test_undefine_twice_keeps_numbered_backups(bed: Bed) -> None:
 def test_guestinfo_messages(bed: Bed) -> None:
     host = bed.host()
     with pytest.raises(LibvirtError, match="db1 is shut off: guestinfo needs a running guest"):
-        lifecycle.guest_info(host, "db1")
+        guestlive.guest_info(host, "db1")
     with pytest.raises(LibvirtError, match="cannot ask a guest agent") as info:
-        lifecycle.guest_info(host, "web1")
+        guestlive.guest_info(host, "web1")
     assert info.value.code == 3  # type: ignore[attr-defined]
 
 

@@ -5,17 +5,19 @@ cleanup on every path out, the source started again only when its copy never ran
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from kvmops.cmd import change
 from kvmops.errors import ConfirmationRequired, InvalidInput, KvmopsError, SafetyError
 from kvmops.executor import Executor
-from kvmops.facts import HostFacts
+from kvmops.guests import hostfile
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.net.facts import NetFacts
@@ -24,12 +26,11 @@ from kvmops.plan import Plan
 from kvmops.procedures import guest_move as gm
 from kvmops.procedures import move_stages as st
 from kvmops.procedures.base import PreconditionFailed
-from kvmops.runbook.sites import resolve_site
+from kvmops.procedures.stages import Stage, Staged, executors, run_staged
 from kvmops.runners import LocalRunner
-from kvmops.site import load_site
-from kvmops.transfer.stages import Stage, Staged, executors, run_staged
+from kvmops.site import load_site, resolve_site
 from kvmops.transfer.xmlmap import XmlMap, map_xml
-from tests.support.facts import domain, host_facts
+from tests.support.facts import domain, empty_facts, host_facts
 
 G = 1 << 30
 SRC = load_site()  # VG rl_build, bridges virbr1.<VLAN>
@@ -254,33 +255,58 @@ def test_every_confirmation_is_checked_before_the_first_change() -> None:
     assert not hosts["source"].runner.records and not hosts["target"].runner.records
 
 
-def _stage(title: str, on: str, ok: bool, **flags: bool) -> tuple[Stage[int], Plan]:
-    plan = Plan(title).add(title, change("true" if ok else "false"))
+def _stage(title: str, on: str, ok: bool, folder: Path, **flags: bool) -> tuple[Stage[int], Plan]:
+    """A stage that writes a file into its side's kept-XML folder (or, not ``ok``, fails to:
+    the file's folder is a file)."""
+    name = title if ok else "blocker/x"
+    plan = Plan(title).add(title, hostfile.write_cmd(f"{folder}/{on}/{name}", title))
     return Stage(title, on, lambda _n: plan, **flags), plan
 
 
-def test_after_a_failure_only_cleanup_and_on_failure_stages_run() -> None:
-    staged: Staged[int] = Staged("t")
-    for stage, plan in (_stage("a", "source", True), _stage("b", "target", False), _stage("c", "source", True),
-                        _stage("clean", "source", True, always=True), _stage("again", "source", True, on_failure=True)):
+def _sides(tmp: Path) -> tuple[dict[str, Host], Callable[[int, str], HostFacts]]:
+    """Both sides on this machine, each with its folder under ``tmp``; empty hosts for the gate."""
+    sites = {side: replace(site, xml_dir=str(tmp / side)) for side, site in (("source", SRC), ("target", DST))}
+    for side in sites:
+        (tmp / side).mkdir()
+    (tmp / "target" / "blocker").write_text("a file, not a folder")
+    hosts = {side: Host(site, LocalRunner(side), "") for side, site in sites.items()}
+    return hosts, lambda _n, side: empty_facts(sites[side])
+
+
+def _written(tmp: Path) -> list[str]:
+    return sorted(p.name for side in ("source", "target") for p in (tmp / side).iterdir() if p.name != "blocker")
+
+
+def test_after_a_failure_only_cleanup_and_on_failure_stages_run(tmp_path: Path) -> None:
+    hosts, facts = _sides(tmp_path)
+    staged: Staged[int] = Staged("t", facts_of=facts)
+    for stage, plan in (_stage("a", "source", True, tmp_path), _stage("b", "target", False, tmp_path),
+                        _stage("c", "source", True, tmp_path), _stage("clean", "source", True, tmp_path, always=True),
+                        _stage("again", "source", True, tmp_path, on_failure=True)):
         staged.add(stage, plan)
-    hosts = _hosts()
     with pytest.raises(KvmopsError, match="step 1 failed"):
         run_staged(staged, executors(hosts, lambda _: None), lambda: 0)
-    ran = [r.command for h in hosts.values() for r in h.runner.records]
-    assert sorted(ran) == ["false", "true", "true", "true"]  # a, clean, again; not c
-    ok: Staged[int] = Staged("t")
-    for stage, plan in (_stage("a", "source", True), _stage("again", "source", True, on_failure=True)):
+    assert _written(tmp_path) == ["a", "again", "clean"]  # not c
+
+
+def test_without_a_failure_the_on_failure_stages_do_not_run(tmp_path: Path) -> None:
+    hosts, facts = _sides(tmp_path)
+    ok: Staged[int] = Staged("t", facts_of=facts)
+    for stage, plan in (_stage("a", "source", True, tmp_path),
+                        _stage("again", "source", True, tmp_path, on_failure=True)):
         ok.add(stage, plan)
-    hosts = _hosts()
     assert run_staged(ok, executors(hosts, lambda _: None), lambda: 0) == ["[source] 1. done: a"]
+    assert _written(tmp_path) == ["a"]
 
 
-def test_a_stage_planned_again_with_a_new_destructive_target_is_refused() -> None:
-    destructive = Plan("x").add("remove", change("true"), target="rl_build/vmnew")
-    staged: Staged[int] = Staged("t").add(Stage("x", "source", lambda _n: destructive), Plan("x").noop("nothing"))
+def test_a_stage_planned_again_with_a_new_destructive_target_is_refused(tmp_path: Path) -> None:
+    hosts, facts = _sides(tmp_path)
+    destructive = Plan("x").add("replace", hostfile.write_cmd(f"{tmp_path}/source/x", "x"), target="rl_build/vmnew")
+    staged: Staged[int] = Staged("t", facts_of=facts).add(Stage("x", "source", lambda _n: destructive),
+                                                          Plan("x").noop("nothing"))
     with pytest.raises(ConfirmationRequired, match="planned again"):
-        run_staged(staged, {"source": Executor(_hosts()["source"], lambda _: None)}, lambda: 0)
+        run_staged(staged, {"source": Executor(hosts["source"], lambda _: None)}, lambda: 0)
+    assert _written(tmp_path) == []
 
 
 def test_autostart_is_carried_to_the_target() -> None:

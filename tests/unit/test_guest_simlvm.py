@@ -32,6 +32,9 @@ class SimLvm(Runner):
         self.changes: list[tuple[str, ...]] = []
         self.local = LocalRunner("testhost")
 
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return self.local.stream_argv(cmd)  # a run's locks: held on this machine
+
     def names(self) -> list[str]:
         return [lv["lv_name"] for lv in self.lvs]
 
@@ -74,8 +77,8 @@ class SimLvm(Runner):
 
 
 def test_lvm_changes_are_seen_by_the_next_report() -> None:
+    from kvmops.facts.lvm import read_state
     from kvmops.lvm import commands as c
-    from kvmops.lvm.state import read_state
 
     sim = SimLvm()
     sim.run(c.lvcreate("rl_build", "vmweb2", 12 << 30))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kvmops.cmd import Cmd, Result
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState
 from kvmops.runners import LocalRunner, PlanRunner
@@ -116,6 +117,9 @@ class ReplayRunner(Runner):
         self.outputs = {"vgs": (LVM_FIX / f"{vgs}.vgs.out").read_text(),
                         "lvs": (LVM_FIX / f"{lvs}.lvs.out").read_text()}
         self.local = LocalRunner("testhost")
+
+    def stream_argv(self, cmd: Cmd) -> list[str]:
+        return self.local.stream_argv(cmd)  # a run's locks: held on this machine
 
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         if cmd.argv[0] in self.outputs:

@@ -10,15 +10,16 @@ from types import SimpleNamespace
 
 import pytest
 
+from kvmops import guestlive
 from kvmops.errors import ConfigError, KvmopsError
-from kvmops.guests import lifecycle
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.history import parse_boot_time, parse_qemu_log, running_when_host_went_down
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
 from kvmops.plan import Call, Wait
 from kvmops.procedures import host_recovery as rec
 from kvmops.site import default_site_path, load_site
-from kvmops.virt import DomainInfo
+from kvmops.waits import BootNotVerified, wait
 from tests.support.facts import domain, host_facts
 
 LOGS = Path(__file__).parent.parent / "fixtures" / "libvirt" / "qemu-logs"
@@ -145,9 +146,9 @@ CONSOLE = Path(__file__).parent.parent / "fixtures" / "console"
 def _boot_wait(monkeypatch: pytest.MonkeyPatch, fixture: str, seconds: float) -> Wait:
     """The boot wait of dns1's start, its console a real capture read in ``seconds``."""
     text = (CONSOLE / f"{fixture}.log").read_bytes().decode("utf-8", "replace")
-    monkeypatch.setattr(lifecycle, "read_console", lambda *_a, **_k: text)
+    monkeypatch.setattr(guestlive, "read_console", lambda *_a, **_k: text)
     ticks = iter([0.0, seconds])
-    monkeypatch.setattr(lifecycle, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    monkeypatch.setattr(guestlive, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
     f = facts([domain("dns1", "/dev/rl_build/vmdns1", autostart=True)], [lv("vmdns1")], {})
     wait = rec.procedure(f, (), boot_seconds=300).preview[0].steps[-1].effect
     assert isinstance(wait, Wait)
@@ -156,8 +157,9 @@ def _boot_wait(monkeypatch: pytest.MonkeyPatch, fixture: str, seconds: float) ->
 
 def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     said: list[str] = []
-    _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).fn(None, said.append)  # type: ignore[arg-type]
-    assert said == ["dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
+    wait(SimpleNamespace(name="testhost"), _boot_wait(monkeypatch, "small-guest-one-level-tcg", 41.0).until,  # type: ignore[arg-type]
+         said.append)
+    assert said == ["guest dns1 booted: login prompt after 41 s ('kvmops-guest login:')"]
 
 
 @pytest.mark.parametrize(("fixture", "stage"), [("small-guest-nested-kvm-loaded-180s", "kernel"),
@@ -165,8 +167,9 @@ def test_a_start_counts_as_booted_only_on_a_login_prompt(monkeypatch: pytest.Mon
                                                  ("cloud-image-bad-fstab-emergency", "emergency mode")])
 def test_no_login_prompt_stops_the_recovery_and_says_why(monkeypatch: pytest.MonkeyPatch, fixture: str,
                                                          stage: str) -> None:
-    with pytest.raises(rec.BootNotVerified) as err:
-        _boot_wait(monkeypatch, fixture, 300.0).fn(None, lambda _l: None)  # type: ignore[arg-type]
+    with pytest.raises(BootNotVerified) as err:
+        wait(SimpleNamespace(name="testhost"), _boot_wait(monkeypatch, fixture, 300.0).until,  # type: ignore[arg-type]
+             lambda _l: None)
     text = str(err.value)
     assert text.startswith("guest dns1: boot NOT verified in 300 s:")
     assert f"got as far as {stage}" in text and "this may be because" in text and "NOT started" in text

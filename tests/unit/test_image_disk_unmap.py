@@ -8,7 +8,8 @@ import pytest
 
 from kvmops.cmd import Cmd, Result
 from kvmops.errors import CommandFailed
-from kvmops.images import disk
+from kvmops.facts import disk as facts_disk
+from kvmops.images import partitions as pt
 from kvmops.runners.base import LineSink, Runner
 
 DEV = "/dev/mapper/rl_build-vme2e1"
@@ -34,12 +35,12 @@ class BusyKpartx(Runner):
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(disk.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(facts_disk.time, "sleep", lambda _s: None)
 
 
 def test_a_partition_busy_for_a_moment_is_unmapped_after_udev_settled() -> None:
     runner = BusyKpartx(busy=1)
-    disk._undo(runner, [disk.pt.kpartx_delete(DEV)])
+    facts_disk._undo(runner, [pt.kpartx_delete(DEV)])
     assert runner.argvs == [("kpartx", "-d", "-v", "-p", "p", DEV), ("udevadm", "settle", "--timeout=10"),
                             ("kpartx", "-d", "-v", "-p", "p", DEV)]
 
@@ -47,8 +48,8 @@ def test_a_partition_busy_for_a_moment_is_unmapped_after_udev_settled() -> None:
 def test_a_partition_that_stays_busy_still_fails_the_undo() -> None:
     runner = BusyKpartx(busy=99)
     with pytest.raises(CommandFailed, match="is in use"):
-        disk._undo(runner, [disk.pt.kpartx_delete(DEV)])
-    assert runner.argvs.count(("kpartx", "-d", "-v", "-p", "p", DEV)) == 1 + disk.BUSY_RETRIES
+        facts_disk._undo(runner, [pt.kpartx_delete(DEV)])
+    assert runner.argvs.count(("kpartx", "-d", "-v", "-p", "p", DEV)) == 1 + facts_disk.BUSY_RETRIES
 
 
 def test_other_failures_are_not_retried() -> None:
@@ -59,5 +60,5 @@ def test_other_failures_are_not_retried() -> None:
 
     runner = Broken(0)
     with pytest.raises(CommandFailed):
-        disk._undo(runner, [disk.pt.kpartx_delete(DEV)])
+        facts_disk._undo(runner, [pt.kpartx_delete(DEV)])
     assert runner.argvs == [("kpartx", "-d", "-v", "-p", "p", DEV)]

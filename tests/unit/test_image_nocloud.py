@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from kvmops.images.passwords import Password, verify
 from kvmops.plan import Plan, Step
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
+from tests.support.facts import empty_facts
 from tests.support.run import run_plan
 from tests.support.secrets import PASSWORDS
 
@@ -90,16 +92,17 @@ def test_the_seed_is_private_before_a_byte_is_written(tmp_path: Path) -> None:
     plan = nc.seed_plan(_seed(), str(path))
     assert [s.cmd.argv[0] for s in plan.steps if s.cmd] == ["install", "openssl", "blkid"]
     assert not any(s.cmd and s.cmd.argv[0] == "chmod" for s in plan.steps)
-    host = Host(load_site(), LocalRunner(), "test:///default")
+    site = replace(load_site(), seed_dir=str(path.parent))
+    host, facts = Host(site, LocalRunner(), "test:///default"), empty_facts(site)
     create, write = plan.steps[0], plan.steps[1]
-    run_plan(host, Plan("create", [create]))
+    run_plan(host, Plan("create", [create]), facts=facts)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_size == 0  # private, still empty
-    run_plan(host, Plan("write", [write]))
+    run_plan(host, Plan("write", [write]), facts=facts)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     vol, files = nc.read_iso(path.read_bytes())
     assert vol == "cidata" and set(files) == {"user-data", "meta-data", "network-config"}
     assert verify(PASSWORDS["nocloud-login"], yaml.safe_load(files["user-data"])["users"][1]["hashed_passwd"])
-    run_plan(host, Plan("remove", [Step("remove", nc.remove_cmd(str(path)))]))
+    run_plan(host, Plan("remove", [Step("remove", nc.remove_cmd(str(path)))]), facts=facts)
     assert not path.exists()
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kvmops.cmd import Cmd, Result
+from kvmops.facts import inspect as inspect_facts
 from kvmops.images import grow
 from kvmops.images import inspect as ins
 from kvmops.images import tweaks as tw
@@ -121,19 +122,19 @@ def _root() -> RootFs:
 def test_the_journal_when_kept_on_disk_else_the_log_files() -> None:
     files = {"/var/log/syslog": "syslog line\n", "/var/log/journal/x/system.journal": ""}
     kept = Logs("2026-11-30T10:00:00+0000 web1 kernel: Linux version\n", files=files)
-    logs, notes = ins._logs(kept, _root(), 5, ins.LOG_FILES)
+    logs, notes = inspect_facts._logs(kept, _root(), 5, ins.LOG_FILES)
     assert [what for what, _ in logs] == ["journal (/var/log/journal)"] and not notes
     empty = Logs("-- No entries --\n", files=files)
-    logs, notes = ins._logs(empty, _root(), 5, ins.LOG_FILES)
+    logs, notes = inspect_facts._logs(empty, _root(), 5, ins.LOG_FILES)
     assert [what for what, _ in logs] == ["/var/log/syslog"] and "read nothing" in notes[0]
     none = Logs(None, files={"/var/log/syslog": "x\n"})
-    assert [what for what, _ in ins._logs(none, _root(), 5, ins.LOG_FILES)[0]] == ["/var/log/syslog"]
+    assert [what for what, _ in inspect_facts._logs(none, _root(), 5, ins.LOG_FILES)[0]] == ["/var/log/syslog"]
     linked = Logs("entries\n", files={"/var/log/syslog": "x\n"}, links={"/var/log/journal": "/run/log/journal"})
-    assert [what for what, _ in ins._logs(linked, _root(), 5, ins.LOG_FILES)[0]] == ["/var/log/syslog"]
+    assert [what for what, _ in inspect_facts._logs(linked, _root(), 5, ins.LOG_FILES)[0]] == ["/var/log/syslog"]
 
 
 def test_accounts_show_password_state_and_whose_keys_never_a_hash() -> None:
-    from kvmops.images.imagefs import gather
+    from kvmops.facts.imagefs import gather
 
     files = {"/etc/passwd": "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
                             "centos:x:1000:1000::/home/centos:/bin/bash\nnobody:x:65534:65534::/:/bin/sh\n",

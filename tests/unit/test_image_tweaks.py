@@ -9,8 +9,9 @@ import pytest
 
 from kvmops.cmd import MASK
 from kvmops.errors import InvalidInput
+from kvmops.facts.imagefs import gather
 from kvmops.images import tweaks as t
-from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, gather
+from kvmops.images.imagefs import PLACEHOLDER, ImageFacts
 from kvmops.images.passwords import Password, sha512_crypt
 from kvmops.net.address import static_address
 from kvmops.plan import Plan

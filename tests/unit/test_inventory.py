@@ -6,8 +6,9 @@ import pytest
 
 from kvmops.errors import SafetyError
 from kvmops.facts import read_facts
-from kvmops.guests.inventory import build_inventory, inventory_of, lv_path, render_table
+from kvmops.guests.inventory import build_inventory, inventory_of, render_table
 from kvmops.lvm import ops
+from kvmops.lvm.paths import lv_path
 from tests.unit.test_guest_testbed import Bed, ReplayRunner, bed, facts, lvm_state
 
 __all__ = ["bed"]

@@ -11,19 +11,20 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, SafetyError
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import HostFacts, read_facts
+from kvmops.facts import read_facts
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.procedures import lv_rename as proc
 from kvmops.procedures.base import PreconditionFailed
 from tests.unit.test_guest_simlvm import SimLvm
 from tests.unit.test_guest_testbed import RUNNING, SHUTOFF, Bed
 
-DOMAINS = (("old1", 1048576, 1, "/dev/rl_build/vmtest2", SHUTOFF),
+DOMAINS = (("test2", 1048576, 1, "/dev/rl_build/vmtest2", SHUTOFF),
            ("web1", 1048576, 1, "/dev/rl_build/vmtest1", RUNNING))
 KEPT = """<!-- kept by hand: guide 3.2 -->
 <domain type='kvm'>
-  <name>old1</name>
+  <name>test2</name>
   <devices>
     <disk type='block' device='disk'><source dev='/dev/rl_build/vmtest2'/><target dev='vda' bus='virtio'/></disk>
   </devices>
@@ -35,12 +36,12 @@ KEPT = """<!-- kept by hand: guide 3.2 -->
 def bed(tmp_path: Path) -> Iterator[Bed]:
     b = Bed(tmp_path, DOMAINS)
     b.xml_dir.mkdir()
-    (b.xml_dir / "old1.xml").write_text(KEPT)
+    (b.xml_dir / "test2.xml").write_text(KEPT)
     yield b
     b.close()
 
 
-def facts_of(host: Host, old: str, new: str = "vmdb2") -> HostFacts:
+def facts_of(host: Host, old: str, new: str = "vmtest2-db") -> HostFacts:
     return read_facts(host, proc.wanted(read_facts(host), old, new))
 
 
@@ -53,32 +54,32 @@ def test_rename_updates_the_definition_and_the_guest_still_starts(bed: Bed) -> N
     sim = SimLvm()
     host = bed.host(runner=sim)
     facts = facts_of(host, "vmtest2")
-    assert "definitions to update: old1" in proc.check(facts, "vmtest2", "vmdb2")
-    before = proc.uuids(facts, ("old1",))
-    assert before["old1"]
-    run(host, "vmtest2", "vmdb2", "old1")
-    assert ("lvrename", "rl_build", "vmtest2", "vmdb2") in sim.changes
-    defined = read_domain(host.virt.inactive_xml("old1"))
-    assert defined.disk_sources == ("/dev/rl_build/vmdb2",) and defined.uuid == before["old1"]
-    kept = (bed.xml_dir / "old1.xml").read_text()
-    assert "/dev/rl_build/vmdb2" in kept and "vmtest2'" not in kept and "kept by hand" in kept
-    verdict = proc.verify(read_facts(host, proc.verify_wanted(bed.site, ("old1",))), "vmtest2", "vmdb2", before)
+    assert "definitions to update: test2" in proc.check(facts, "vmtest2", "vmtest2-db")
+    before = proc.uuids(facts, ("test2",))
+    assert before["test2"]
+    run(host, "vmtest2", "vmtest2-db", "test2")
+    assert ("lvrename", "rl_build", "vmtest2", "vmtest2-db") in sim.changes
+    defined = read_domain(host.virt.inactive_xml("test2"))
+    assert defined.disk_sources == ("/dev/rl_build/vmtest2-db",) and defined.uuid == before["test2"]
+    kept = (bed.xml_dir / "test2.xml").read_text()
+    assert "/dev/rl_build/vmtest2-db" in kept and "vmtest2'" not in kept and "kept by hand" in kept
+    verdict = proc.verify(read_facts(host, proc.verify_wanted(bed.site, ("test2",))), "vmtest2", "vmtest2-db", before)
     assert verdict.ok, verdict.render()
-    host.virt.start("old1")
-    assert host.virt.info("old1").state == "running"
+    host.virt.start("test2")
+    assert host.virt.info("test2").state == "running"
 
 
 def test_every_confirmation_comes_first(bed: Bed) -> None:
     sim = SimLvm()
     host = bed.host(runner=sim)
     facts = facts_of(host, "vmtest2")
-    rename = proc.procedure(facts, "vmtest2", "vmdb2")
-    assert [t for p in rename.preview for t in p.targets] == ["old1", "old1"]
-    with pytest.raises(ConfirmationRequired, match="confirm='old1'"):
+    rename = proc.procedure(facts, "vmtest2", "vmtest2-db")
+    assert [t for p in rename.preview for t in p.targets] == ["test2", "test2"]
+    with pytest.raises(ConfirmationRequired, match="confirm='test2'"):
         Executor(host, lambda _l: None).run_procedure(rename, confirmed("rl_build/vmtest2"))
     assert sim.changes == [] and "vmtest2" in sim.names()
-    assert read_domain(host.virt.inactive_xml("old1")).disk_sources == ("/dev/rl_build/vmtest2",)
-    assert (bed.xml_dir / "old1.xml").read_text() == KEPT
+    assert read_domain(host.virt.inactive_xml("test2")).disk_sources == ("/dev/rl_build/vmtest2",)
+    assert (bed.xml_dir / "test2.xml").read_text() == KEPT
 
 
 def test_refused_while_the_guest_runs_whoever_calls(bed: Bed) -> None:
@@ -115,14 +116,14 @@ def test_a_run_cut_short_after_the_rename_converges(bed: Bed) -> None:
     """The LV was renamed, the definitions not yet: running again only updates them."""
     sim = SimLvm()
     host = bed.host(runner=sim)
-    (bed.xml_dir / "old1.xml").unlink()  # and no kept copy: it is written from the new definition
-    sim.run(proc.ops.c.lvrename("rl_build", "vmtest2", "vmdb2"))
+    (bed.xml_dir / "test2.xml").unlink()  # and no kept copy: it is written from the new definition
+    sim.run(proc.ops.c.lvrename("rl_build", "vmtest2", "vmtest2-db"))
     sim.changes.clear()
     facts = facts_of(host, "vmtest2")
-    assert "renamed to vmdb2 already" in proc.check(facts, "vmtest2", "vmdb2")
-    rename = proc.procedure(facts, "vmtest2", "vmdb2")
+    assert "renamed to vmtest2-db already" in proc.check(facts, "vmtest2", "vmtest2-db")
+    rename = proc.procedure(facts, "vmtest2", "vmtest2-db")
     assert rename.preview[0].empty
-    Executor(host, lambda _l: None).run_procedure(rename, confirmed("old1"))
+    Executor(host, lambda _l: None).run_procedure(rename, confirmed("test2"))
     assert sim.changes == []
-    assert read_domain((bed.xml_dir / "old1.xml").read_text()).disk_sources == ("/dev/rl_build/vmdb2",)
-    assert all(p.empty for p in proc.procedure(facts_of(host, "vmtest2"), "vmtest2", "vmdb2").preview)
+    assert read_domain((bed.xml_dir / "test2.xml").read_text()).disk_sources == ("/dev/rl_build/vmtest2-db",)
+    assert all(p.empty for p in proc.procedure(facts_of(host, "vmtest2"), "vmtest2", "vmtest2-db").preview)

@@ -10,8 +10,8 @@ import pytest
 from kvmops.cmd import Cmd
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import confirmed, require_confirmed
-from kvmops.facts import FactsUnavailable, HostFacts
 from kvmops.host import Host
+from kvmops.hostfacts import FactsUnavailable, HostFacts
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV, parse_lvs, parse_vgs
 from kvmops.lvm.state import ACTIVATION_DISABLED, LvmState
@@ -175,7 +175,7 @@ def test_plan_mode_records_but_never_executes() -> None:
     st = state()
     plan = ops.create(facts(st), "vmtest1", G)
     runner = PlanRunner()
-    lines = run_plan(Host(SITE, runner, "test:///default"), plan)
+    lines = run_plan(Host(SITE, runner, "test:///default"), plan, facts=facts(st))
     assert lines == ["1. planned: create rl_build/vmtest1 (1.00 GiB; VG has 40.00 GiB free)"]
     assert [r.executed for r in runner.records] == [False]
 

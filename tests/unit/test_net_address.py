@@ -10,7 +10,7 @@ import pytest
 
 from kvmops.errors import ConfigError, InvalidInput, NotFound
 from kvmops.executor import Executor
-from kvmops.facts import FactsIncomplete
+from kvmops.hostfacts import FactsIncomplete
 from kvmops.net import address, registry
 from kvmops.procedures import net_address
 from kvmops.site import DHCP_NO, DHCP_UNKNOWN, DHCP_YES, Site, load_site

@@ -17,7 +17,6 @@ from kvmops.cli.main import main
 from kvmops.cmd import Cmd, Result
 from kvmops.errors import NotFound
 from kvmops.facts import FactsSource
-from kvmops.host import Host
 from kvmops.runners.base import LineSink
 from kvmops.site import default_site_path
 from tests.support.netns import FixtureRunner
@@ -137,8 +136,10 @@ class UnrecordedFiles:
 
 def test_demo_site_plans_addresses_and_vlans_never_recorded(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    recorded: property = vars(Host)["facts_source"]
-    monkeypatch.setattr(Host, "facts_source", property(lambda host: UnrecordedFiles(recorded.__get__(host))))
+    import kvmops.facts
+
+    recorded = kvmops.facts.source_of
+    monkeypatch.setattr(kvmops.facts, "source_of", lambda host: UnrecordedFiles(recorded(host)))
     demo = str(default_site_path().parent / "demo.toml")
     for vlan, ip in (("2368", "10.5.68.237"), ("2367", "10.5.67.42"), ("223", "132.230.223.200")):
         code, out, err = run(capsys, "net", "address", "--site", demo, "vmtest1", "--ip", ip, "--vlan", vlan,

@@ -11,8 +11,9 @@ import dataclasses
 
 import pytest
 
+from kvmops.facts.net import read_net as read_facts
 from kvmops.net import drift
-from kvmops.net.facts import NetFacts, read_facts
+from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.site import Site, load_site
 from tests.support.netns import FixtureRunner

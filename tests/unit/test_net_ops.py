@@ -8,16 +8,17 @@ import pytest
 
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
 from kvmops.executor import confirmed, require_confirmed
-from kvmops.facts import FactsIncomplete, HostFacts
+from kvmops.facts.net import read_net as read_facts
+from kvmops.guests.domain import DomainInfo
 from kvmops.host import Host
+from kvmops.hostfacts import FactsIncomplete, HostFacts
 from kvmops.net import commands as c
 from kvmops.net import ops, validate
-from kvmops.net.facts import NetFacts, read_facts
+from kvmops.net.facts import NetFacts
 from kvmops.net.iplink import Link
 from kvmops.plan import Plan, Wait
 from kvmops.runners import PlanRunner
 from kvmops.site import Site, load_site
-from kvmops.virt import DomainInfo
 from tests.support.facts import domain, host_facts
 from tests.support.netns import FixtureRunner
 from tests.support.run import run_plan
@@ -227,7 +228,8 @@ def test_remove_of_a_bridge_without_profile_is_refused(site: Site, facts: NetFac
 def test_plan_mode_runs_nothing_that_mutates(site: Site, facts: NetFacts) -> None:
     inner = FixtureRunner()
     host = Host(site, PlanRunner(inner), "test:///default")
-    lines = run_plan(host, ops.ensure_network(hf(read_facts(host.runner)), 223))
+    f = hf(read_facts(host.runner))
+    lines = run_plan(host, ops.ensure_network(f, 223), facts=f)
     assert all(line.split(" ", 1)[1].startswith(("planned", "ok")) for line in lines), lines
     planned = [r for r in host.runner.records if r.mutates]
     assert planned and not any(r.executed for r in planned)

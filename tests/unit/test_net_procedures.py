@@ -7,9 +7,11 @@ import dataclasses
 
 import pytest
 
-from kvmops.facts import FactsIncomplete, HostFacts
-from kvmops.net.facts import NetFacts, read_facts
-from kvmops.procedures import PreconditionFailed, host_network
+from kvmops.facts.net import read_net as read_facts
+from kvmops.hostfacts import FactsIncomplete, HostFacts
+from kvmops.net.facts import NetFacts
+from kvmops.procedures import host_network
+from kvmops.procedures.base import PreconditionFailed
 from kvmops.site import load_site
 from tests.support.facts import host_facts
 from tests.support.netns import FixtureRunner

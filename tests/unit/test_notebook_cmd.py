@@ -13,7 +13,7 @@ from kvmops.cli import notebook
 from kvmops.cli.main import main
 from kvmops.errors import ConfigError
 from kvmops.runbook.discover import shipped_runbooks
-from kvmops.runbook.sites import shipped_sites
+from kvmops.site import shipped_sites
 
 
 def test_prepare_the_lab_of_a_site(tmp_path: Path) -> None:

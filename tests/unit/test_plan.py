@@ -3,31 +3,53 @@ mode, confirmations before the first change, procedures re-planned from fresh fa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from kvmops.cmd import Kind, change, read
-from kvmops.errors import ConfirmationRequired, KvmopsError
-from kvmops.executor import Executor, Phase, Procedure, StepFailed, confirmed, execute_all
+from kvmops.cmd import Cmd, Kind, change, read
+from kvmops.errors import ConfirmationRequired
+from kvmops.executor import Executor, Phase, Procedure, Refused, StepFailed, confirmed, execute_all
+from kvmops.guests import hostfile
+from kvmops.guests.domain import DomainInfo
 from kvmops.host import Host
-from kvmops.plan import Call, Plan, Wait
+from kvmops.hostfacts import HostFacts
+from kvmops.lvm.facts import VG
+from kvmops.lvm.state import LvmState
+from kvmops.plan import Call, GuestOff, Plan, Wait
 from kvmops.runners import LocalRunner, PlanRunner
-from kvmops.site import load_site
+from kvmops.site import Site, load_site
+from tests.support.facts import domain, host_facts
 from tests.support.run import run_plan
 
 SITE = load_site()
+EMPTY = LvmState(VG("rl_build", 100 << 30, 100 << 30, 4 << 20, 0), ())
 
 
-def host(apply: bool = True) -> Host:
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    """The guide's site with its kept-XML folder in ``tmp_path/kvm``: plans write files there."""
+    return replace(SITE, xml_dir=str(tmp_path / "kvm"))
+
+
+def host(site: Site = SITE, apply: bool = True) -> Host:
     runner = LocalRunner()
-    return Host(SITE, runner if apply else PlanRunner(runner), "test:///default")
+    return Host(site, runner if apply else PlanRunner(runner), "test:///default")
+
+
+def facts_of(site: Site, *guests: DomainInfo) -> HostFacts:
+    return host_facts(EMPTY, site=site, domains=guests)
+
+
+def write(site: Site, name: str, text: str = "x") -> Cmd:
+    return hostfile.write_cmd(f"{site.xml_dir}/{name}", text)
 
 
 def test_render_shows_reasons_commands_and_destructive_targets() -> None:
     plan = Plan("demo").add("first", read("lvs")).add("kill", change("lvremove", "rl_build/vmx"),
                                                      target="rl_build/vmx")
-    plan.add("call", Call("virsh start x", lambda v: None))
+    plan.add("call", Call("start", "x"))
     plan.noop("already fine")
     assert plan.render().splitlines() == [
         "# Plan: demo",
@@ -39,79 +61,87 @@ def test_render_shows_reasons_commands_and_destructive_targets() -> None:
     assert plan._repr_markdown_().startswith("```sh\n# Plan: demo")
 
 
-def test_apply_runs_in_order_and_reports(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    plan = Plan("files").add("make a", change("touch", str(a))).noop("nothing").add("make b", change("touch", str(b)))
+def test_apply_runs_in_order_and_reports(site: Site) -> None:
+    plan = Plan("files").add("make a", write(site, "a")).noop("nothing").add("make b", write(site, "b"))
     said: list[str] = []
-    lines = run_plan(host(), plan, progress=said.append)
-    assert a.exists() and b.exists()
+    lines = run_plan(host(site), plan, progress=said.append, facts=facts_of(site))
+    assert (Path(site.xml_dir) / "a").exists() and (Path(site.xml_dir) / "b").exists()
     assert lines == ["1. done: make a", "2. ok (nothing to do): nothing", "3. done: make b"]
     assert said == ["step 1: make a", "step 3: make b"]
 
 
-def test_failing_step_is_named_and_earlier_steps_stay_done(tmp_path: Path) -> None:
-    a, c = tmp_path / "a", tmp_path / "c"
-    plan = (Plan("files").add("make a", change("touch", str(a)))
-            .add("break", change("ls", str(tmp_path / "missing")))
-            .add("make c", change("touch", str(c))))
+def test_failing_step_is_named_and_earlier_steps_stay_done(site: Site) -> None:
+    Path(site.xml_dir).mkdir()
+    (Path(site.xml_dir) / "blocker").write_text("a file, not a folder")
+    plan = Plan("files").add("make a", write(site, "a")).add("break", write(site, "blocker/x")).add(
+        "make c", write(site, "c"))
     with pytest.raises(StepFailed) as err:
-        run_plan(host(), plan)
+        run_plan(host(site), plan, facts=facts_of(site))
     assert err.value.index == 2 and "step 2 failed (break)" in str(err.value)
-    assert a.exists() and not c.exists()
+    assert (Path(site.xml_dir) / "a").exists() and not (Path(site.xml_dir) / "c").exists()
 
 
-def test_libvirt_call_errors_are_wrapped_and_recorded() -> None:
-    def boom(_v: object) -> None:
-        raise KvmopsError("libvirt said no")
+def test_libvirt_call_errors_are_wrapped_and_recorded(site: Site) -> None:
+    """The facts say a guest 'ghost' is defined; libvirt has none: its error names the call."""
+    h = host(site)
+    plan = Plan("x").add("call libvirt", Call("start", "ghost"))
+    with pytest.raises(StepFailed, match=r"step 1 failed \(call libvirt\): .*ghost"):
+        run_plan(h, plan, facts=facts_of(site, domain("ghost")))
+    assert [(r.command, r.returncode, r.mutates) for r in h.runner.records if "virsh" in r.command] == [
+        ("virsh start ghost", 1, True)]
 
-    h = host()
-    plan = Plan("x").add("call libvirt", Call("virsh define x.xml", boom))
-    with pytest.raises(StepFailed, match="step 1 failed \\(call libvirt\\): libvirt said no"):
-        run_plan(h, plan)
-    assert [(r.command, r.returncode, r.mutates) for r in h.runner.records] == [("virsh define x.xml", 1, True)]
 
-
-def test_plan_mode_records_changes_and_calls_but_runs_neither(tmp_path: Path) -> None:
-    made: list[str] = []
-    h = host(apply=False)
+def test_plan_mode_records_changes_and_calls_but_runs_neither(site: Site) -> None:
+    h = host(site, apply=False)
     plan = (Plan("x").add("look", read("true"))
-            .add("make a", change("touch", str(tmp_path / "a")))
-            .add("define", Call("virsh define a.xml", lambda v: made.append("define")))
-            .add("check a", read("test", "-e", str(tmp_path / "a")))
-            .add("wait", Wait("poll", lambda h, p: made.append("wait"))))
-    lines = run_plan(h, plan)
-    assert lines == ["1. done: look", "2. planned: make a", "3. planned: define",
+            .add("make a", write(site, "a"))
+            .add("start", Call("start", "ghost"))
+            .add("check a", read("test", "-e", f"{site.xml_dir}/a"))
+            .add("wait", Wait("poll", GuestOff("ghost", 5))))
+    lines = run_plan(h, plan, facts=facts_of(site, domain("ghost")))
+    assert lines == ["1. done: look", "2. planned: make a", "3. planned: start",
                      "4. planned check (after the change): check a", "5. planned check (after the change): wait"]
-    assert made == [] and not (tmp_path / "a").exists()
+    assert not (Path(site.xml_dir) / "a").exists()
     assert [(r.command.split()[0], r.executed) for r in h.runner.records] == [
-        ("true", True), ("touch", False), ("virsh", False)]
+        ("true", True), ("install", False), ("virsh", False)]
 
 
-def test_every_confirmation_is_checked_before_the_first_change(tmp_path: Path) -> None:
-    first = Plan("one").add("make a", change("touch", str(tmp_path / "a")))
-    second = Plan("two").add("remove b", change("true"), target="rl_build/vmb")
-    with pytest.raises(ConfirmationRequired, match="confirm='rl_build/vmb'.*nothing was changed"):
-        execute_all(host(), [first, second], confirmed("rl_build/vmother"))
-    assert not (tmp_path / "a").exists()
-    execute_all(host(), [first, second], confirmed("x, rl_build/vmb"), progress=lambda _l: None)
-    assert (tmp_path / "a").exists()
+def test_every_confirmation_is_checked_before_the_first_change(site: Site) -> None:
+    first = Plan("one").add("make a", write(site, "a"))
+    second = Plan("two").add("replace b", write(site, "b"), target="b")
+    with pytest.raises(ConfirmationRequired, match="confirm='b'.*nothing was changed"):
+        execute_all(host(site), [first, second], confirmed("other"))
+    assert not (Path(site.xml_dir) / "a").exists()
+    execute_all(host(site), [first, second], confirmed("x, b"), progress=lambda _l: None, facts=facts_of(site))
+    assert (Path(site.xml_dir) / "a").exists() and (Path(site.xml_dir) / "b").exists()
 
 
-def test_a_phase_planned_again_with_a_new_target_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_phase_planned_again_with_a_new_target_is_refused(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """The host changed between the plan shown and the run: the new destructive target was
     never confirmed, so the phase changes nothing."""
     import kvmops.executor as ex
 
-    monkeypatch.setattr(ex, "read_facts", lambda _h, _w=None: None)
-    shown = Plan("p").add("make a", change("touch", str(tmp_path / "a")))
-    now = Plan("p").add("wipe", change("touch", str(tmp_path / "wiped")), target="rl_build/vmz")
+    monkeypatch.setattr(ex, "read_facts", lambda _h, _w=None: facts_of(site))
+    shown = Plan("p").add("make a", write(site, "a"))
+    now = Plan("p").add("wipe", write(site, "wiped"), target="rl_build/vmz")
     proc = Procedure("t").add(Phase("the phase", lambda _f: now), shown)
     with pytest.raises(ConfirmationRequired, match="the phase: planned again.*rl_build/vmz"):
-        Executor(host(), lambda _l: None).run_procedure(proc, confirmed())
-    assert list(tmp_path.iterdir()) == []
+        Executor(host(site), lambda _l: None).run_procedure(proc, confirmed())
+    assert not Path(site.xml_dir).exists()
+
+
+def test_the_gate_refuses_an_unknown_change_whoever_runs_it(site: Site) -> None:
+    """A changing command the rules do not know is refused before the first step, in plan
+    mode and applied, named with its rule; nothing runs."""
+    plan = Plan("odd").add("make a", write(site, "a")).add("something", change("touch", "/tmp/x"))
+    for apply in (False, True):
+        h = host(site, apply=apply)
+        with pytest.raises(Refused, match=r"step 2 \(`touch /tmp/x`\): a changing step .* \[rule known\]"):
+            run_plan(h, plan, facts=facts_of(site))
+        assert h.runner.records == [] and not Path(site.xml_dir).exists()
 
 
 def test_kinds_decide_what_plan_mode_runs() -> None:
     assert read("x").kind is Kind.READ and not read("x").mutates
     assert change("x").mutates
-    assert Call("virsh list", lambda v: None, Kind.READ).kind is Kind.READ
+    assert Call("start", "x", kind=Kind.READ).kind is Kind.READ

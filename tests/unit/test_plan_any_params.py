@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvmops.cli.main import main
-from kvmops.facts import HostFacts, Wanted, read_facts
+from kvmops.facts import read_facts
 from kvmops.host import connect
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import nocloud
 from kvmops.net.registry import parse_registry, registry_path
 from kvmops.runbook.discover import list_runbooks
 from kvmops.runbook.execute import run_runbook
-from kvmops.runbook.sites import resolve_site
-from kvmops.site import Network, load_site
+from kvmops.site import Network, load_site, resolve_site
 from kvmops.units import lvm_size, parse_size
 from tests.support.secrets import PASSWORDS
 
@@ -80,9 +80,9 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
     "guest-resize": ({"guest": "influx", "size": "40g", "offline": False}, ["lvresize --size 40g rl_build/vminflux"],
                      {}),
     "guest-lifecycle": ({"guest": "influx", "action": "start"}, ["virsh start influx"], {}),
-    "lv-rename": ({"lv": "vminflux", "new_name": "vmweb-18"},
-                  ["lvrename rl_build vminflux vmweb-18", "install -D -m 0600 /dev/stdin /root/kvm/influx.xml",
-                   "virsh define /root/kvm/influx.xml"], {"lv": "vmweb-18"}),
+    "lv-rename": ({"lv": "vminflux", "new_name": "vminflux-18"},
+                  ["lvrename rl_build vminflux vminflux-18", "install -D -m 0600 /dev/stdin /root/kvm/influx.xml",
+                   "virsh define /root/kvm/influx.xml"], {"lv": "vminflux-18"}),
     "guest-remove": ({"guest": "influx", "remove_disks": False},
                      ["virsh undefine influx", "mv --backup=numbered -- /root/kvm/influx.xml"], {}),
     "host-network": ({"vlan": 223, "stp": "on"},
@@ -117,7 +117,7 @@ RUNBOOKS: dict[str, tuple[dict[str, object], list[str], dict[str, object]]] = {
 # a second guest-create: another VLAN and address, image tweaks instead of a seed, no autostart
 GUEST_CREATE_TWEAKS = ({"guest": "web-17", "vlans": "2367", "address": "10.5.67.9", "setup": "tweaks",
                         "password": PASSWORDS["runbooks"], "autostart": False},
-                       ["lvcreate --name vmweb-17 --size 10g", "qemu-img convert", "kvmops image tweak --lv vmweb-17",
+                       ["lvcreate --name vmweb-17 --size 10g", "qemu-img convert",  # the tweaks: planned when run
                         "install -D -m 0600 /dev/stdin /root/kvm/web-17.xml", "virsh define /root/kvm/web-17.xml",
                         "virsh start web-17"],
                        {"guest": "web-17", "address": "10.5.67.9"})
@@ -251,9 +251,12 @@ def test_guest_define_plans_any_new_guest() -> None:
         spec = ("--vlan", str(net.vlan), "--memory", f"{memory}m", "--vcpus", str(vcpus))
         xml = seen.plan("guest", "xml", guest, *spec)
         assert f"<name>{guest}</name>" in xml and f'<source bridge="{net.bridge}" />' in xml
-        out = seen.plan("guest", "define", guest, "--disk-lv", "vmold", *spec)
-        assert f"install -D -m 0600 /dev/stdin /root/kvm/{guest}.xml" in out
-        assert f"virsh define /root/kvm/{guest}.xml" in out
+        out = seen.plan("guest", "define", "old", "--disk-lv", "vmold", *spec)  # the LV named for guest old
+        assert "install -D -m 0600 /dev/stdin /root/kvm/old.xml" in out
+        assert "virsh define /root/kvm/old.xml" in out
+        if not "vmold".startswith("vm" + guest):  # another guest's name: the gate's XML policy refuses the disk
+            code, _, err = kvmops("guest", "define", guest, "--disk-lv", "vmold", *spec)
+            assert code == 2 and "[rule xml-policy]" in err and "vmold" in err, err
 
     prop()
     seen.check(2)

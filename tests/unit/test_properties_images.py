@@ -20,17 +20,18 @@ from hypothesis import strategies as st
 
 from kvmops.cli.image import _lv
 from kvmops.errors import InvalidInput, KvmopsError, NotFound, SafetyError
-from kvmops.facts import HostFacts
+from kvmops.facts.disk import open_disk
 from kvmops.host import Host
+from kvmops.hostfacts import HostFacts
 from kvmops.images import partitions as pt
 from kvmops.images import tweaks as tw
 from kvmops.images.copy import copy_plan
-from kvmops.images.disk import open_disk
 from kvmops.images.imagefs import ImageFacts
 from kvmops.images.mount import mount_cmd
 from kvmops.images.probe import ImageInfo
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
+from kvmops.procedures import disks
 from kvmops.runners import PlanRunner
 from kvmops.site import load_site
 from tests.support.facts import domain, host_facts
@@ -220,7 +221,7 @@ def no_tweak_on_a_busy_disk(lv: str, busy: set[str]) -> bool:
     host = Host(SITE, PlanRunner(), "test:///default")
     path = f"rl_build/{lv}"
     try:
-        tw.tweak_image(host, facts(busy), [tw.SerialGetty()], lv=path)
+        disks.tweak_image(host, facts(busy), [tw.SerialGetty()], lv=path)
     except SafetyError:
         assert path in busy and host.runner.records == []
         return False

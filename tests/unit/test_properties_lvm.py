@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kvmops import guards
 from kvmops.errors import KvmopsError
-from kvmops.facts import HostFacts
+from kvmops.hostfacts import HostFacts
 from kvmops.lvm import ops
 from kvmops.lvm.facts import parse_lvs, parse_vgs
 from kvmops.lvm.state import LvmState

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from kvmops import names
 from kvmops.errors import KvmopsError
-from kvmops.facts import HostFacts
+from kvmops.guests.domain import DomainInfo
+from kvmops.hostfacts import HostFacts
 from kvmops.net import validate
 from kvmops.net.address import nmcli_modify_argv, static_address
 from kvmops.net.facts import NetFacts
@@ -29,7 +30,6 @@ from kvmops.net.nmcli import Profile
 from kvmops.net.ops import ensure_network, remove_bridge
 from kvmops.plan import Plan
 from kvmops.site import Site, load_site
-from kvmops.virt import DomainInfo
 from tests.support.facts import domain, host_facts
 from tests.support.properties import cases, least
 from tests.unit.test_guest_testbed import lvm_state

@@ -10,18 +10,17 @@ import pytest
 
 from kvmops.cmd import Cmd, Result, change, read
 from kvmops.errors import ConfigError, InvalidInput, NotFound
-from kvmops.facts import LiveSource, Wanted, read_facts
+from kvmops.facts import LiveSource, read_facts, source_of
 from kvmops.guests import hostfile
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
 from kvmops.images.probe import qemu_img_info
 from kvmops.lvm.facts import lvs_cmd, vgs_cmd
 from kvmops.net import iplink, nmcli
 from kvmops.net.registry import parse_registry, registry_path
-from kvmops.recorded import RecordedSource, load_recorded
-from kvmops.runbook.sites import SITE_ENV, resolve_site, shipped_sites
 from kvmops.runners.base import LineSink, Runner
-from kvmops.runners.recorded import PlanOnly, RecordedRunner
-from kvmops.site import Site, load_site
+from kvmops.runners.recorded import NotRecorded, PlanOnly, RecordedRunner, load_recorded
+from kvmops.site import SITE_ENV, Site, load_site, resolve_site, shipped_sites
 
 IMAGE = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"
 
@@ -72,14 +71,14 @@ def test_files_paths_and_images_recorded_or_missing(host: Host, site: Site) -> N
 
 @pytest.mark.parametrize("path", ["/var/lib/kvmops/images/web3.qcow2", "web3.qcow2"])
 def test_an_image_not_recorded_is_not_found_naming_the_demos_images(host: Host, path: str) -> None:
-    with pytest.raises(NotFound, match=f"image {path} does not exist on demo .*its images: {IMAGE}"):
+    with pytest.raises(NotFound, match=f"image {path} does not exist on demo .recorded; its images: {IMAGE}"):
         read_facts(host, Wanted(images=(path,)))
     with pytest.raises(InvalidInput, match="bad image path ''"):  # as the live probe says
         read_facts(host, Wanted(images=("",)))
 
 
 class Answers(Runner):
-    """A live host's runner answering the commands LiveSource runs with the recorded outputs."""
+    """A live host's runner answering the commands the readers run with the recorded outputs."""
 
     host = "live"
 
@@ -93,7 +92,8 @@ class Answers(Runner):
 
 
 def test_recorded_facts_equal_a_live_read_of_the_same_outputs(site: Site, host: Host) -> None:
-    """Same parsers, same facts: LiveSource on a runner printing the recorded outputs."""
+    """One set of readers: the recorded runner answers exactly what a live host's runner
+    printing the recorded outputs answers; the same parsers make the same facts."""
     rec = load_recorded(site.recorded)
     assert rec.net is not None
     uuids = tuple(r.uuid for r in nmcli.parse_list(rec.net["connections"]))
@@ -110,8 +110,8 @@ def test_recorded_facts_equal_a_live_read_of_the_same_outputs(site: Site, host: 
         hostfile.exists_cmd("/root/kvm").argv: (0, "", ""), hostfile.exists_cmd("/nope").argv: (1, "", ""),
     }
     live = LiveSource(Host(site, Answers(outputs), site.libvirt_uri))
-    recorded = host.facts_source
-    assert isinstance(recorded, RecordedSource)
+    recorded = source_of(host)
+    assert isinstance(recorded, LiveSource) and isinstance(host.runner.inner, RecordedRunner)  # type: ignore[attr-defined]
     assert live.lvm(site) == recorded.lvm(site)
     assert live.net() == recorded.net()
     assert live.image(IMAGE) == recorded.image(IMAGE)
@@ -125,21 +125,23 @@ def test_apply_is_refused_whatever_runner_is_given(site: Site) -> None:
     with pytest.raises(PlanOnly, match="plan-only"):
         connect(site, apply=True)
     with pytest.raises(PlanOnly, match="plan-only"):
-        connect(site, apply=True, runner=RecordedRunner("x", "f"))
+        connect(site, apply=True, runner=RecordedRunner("x", site.recorded))
 
 
 def test_a_command_on_the_recorded_host_is_refused_and_nothing_runs(host: Host) -> None:
-    """A change is only recorded as planned; anything that would run (a read too) is refused."""
+    """A change is only recorded as planned; a read the recording does not answer is refused,
+    naming the command; the recording's reads run nowhere and are not kept as commands."""
     assert not host.apply and not host.runner.executes_mutations
     planned = host.run(change("lvremove", "rl_build/vmold"))
     assert not planned.executed
-    with pytest.raises(PlanOnly, match=r"`cat -- /root/kvm/addresses.toml` would run on demo.*plan-only"):
-        host.run(read("cat", "--", "/root/kvm/addresses.toml"))
-    runner = RecordedRunner("demo", "facts.toml")
-    for cmd in (read("true"), change("lvremove", "rl_build/vmold")):
-        with pytest.raises(PlanOnly, match="nothing runs there"):
-            runner.run(cmd)
+    assert "<name>test1</name>" in host.run(read("cat", "--", "/root/kvm/test1.xml")).stdout
+    with pytest.raises(NotRecorded, match=r"no recorded answer for `kpartx -l /dev/rl_build/vmold`"):
+        host.run(read("kpartx", "-l", "/dev/rl_build/vmold"))
+    runner = RecordedRunner("demo", host.site.recorded)
+    with pytest.raises(PlanOnly, match="nothing runs there"):
+        runner.run(change("lvremove", "rl_build/vmold"))
     assert not runner.executes_mutations and not any(r.executed for r in host.runner.records)
+    assert [r.command for r in host.runner.records] == ["lvremove rl_build/vmold"]
 
 
 SITE = '[host]\nname = "x"\nrecorded = "{file}"\n[storage]\nvg = "rl_build"\nlv_prefix = "vm"\n' \
@@ -167,8 +169,8 @@ def test_a_broken_recorded_site_is_refused_naming_file_and_key(tmp_path: Path, f
     if facts is not None:
         (tmp_path / name).write_text(facts)
     (tmp_path / "s.toml").write_text(SITE.format(file=name))
-    with pytest.raises(ConfigError, match=message):
-        load_site(tmp_path / "s.toml")
+    with pytest.raises(ConfigError, match=message):  # at the site's load, or when its host is opened
+        connect(load_site(tmp_path / "s.toml"))
 
 
 def test_a_recorded_site_without_network_facts_says_so(tmp_path: Path) -> None:
@@ -177,8 +179,8 @@ def test_a_recorded_site_without_network_facts_says_so(tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(SITE.format(file="facts.toml"))
     h = connect(load_site(tmp_path / "s.toml"))
     with pytest.raises(NotFound, match="records no network facts"):
-        h.facts_source.net()
-    assert h.facts_source.lvm(h.site).vg.name == "rl_build"
+        source_of(h).net()
+    assert source_of(h).lvm(h.site).vg.name == "rl_build"
 
 
 def test_site_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

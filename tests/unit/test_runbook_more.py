@@ -15,9 +15,8 @@ from kvmops.lock import LOCK_DIR, guest_lock, lock_dir
 from kvmops.procedures.lv import guest_of_lv
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
-from kvmops.runbook.sites import resolve_site
 from kvmops.runners import LocalRunner
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
 
 
 def _run(tmp_path: Path, name: str, **params: object) -> RunRecord:
@@ -112,5 +111,5 @@ def test_lock_folder_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert lock_dir() == LOCK_DIR
     monkeypatch.setenv("KVMOPS_LOCK_DIR", str(tmp_path / "locks"))
     with guest_lock(LocalRunner(), "test1", "unit test"):
-        assert (tmp_path / "locks" / "test1" / "owner").read_text().endswith("unit test\n")
-    assert not (tmp_path / "locks" / "test1").exists()
+        assert (tmp_path / "locks" / "guest-test1.owner").read_text().endswith("unit test\n")
+    assert not (tmp_path / "locks" / "guest-test1.owner").exists()

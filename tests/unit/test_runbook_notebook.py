@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 
 from kvmops import notebook as nb
-from kvmops.cmd import Cmd, Result, change, read
+from kvmops.cmd import Cmd, Result, read
+from kvmops.guests import hostfile
 from kvmops.host import connect
 from kvmops.plan import Plan
-from kvmops.runbook.sites import resolve_site
 from kvmops.runners.base import LineSink, Runner
-from kvmops.site import load_site
+from kvmops.site import load_site, resolve_site
+from tests.support.facts import empty_facts
 
 
 class OneRead(Runner):
@@ -29,12 +30,13 @@ def test_plan_mode_runs_fact_reads_before_the_change_only(capsys: pytest.Capture
     host = connect(load_site(resolve_site("demo")))
     host.runner.inner = OneRead()  # type: ignore[attr-defined]
     plan = (Plan("t").add("read first", read("cat", "/etc/before"))
-            .add("change", change("touch", "/etc/x"))
+            .add("change", hostfile.write_cmd("/root/kvm/x", "x"))
             .add("check after", read("cat", "/etc/x")))
-    lines = nb.execute(host, plan)
+    lines = nb.execute(host, plan, facts=empty_facts(host.site))
     assert lines == ["1. done: read first", "2. planned: change", "3. planned check (after the change): check after"]
     assert [(r.command, r.executed) for r in host.runner.records] == [("cat /etc/before", True),
-                                                                      ("touch /etc/x", False)]
+                                                                      ("install -D -m 0600 /dev/stdin /root/kvm/x "
+                                                                       "<<< x", False)]
     assert "plan only: nothing was changed" in capsys.readouterr().out
 
 

@@ -1,9 +1,11 @@
 """Safety over random hosts: for random facts (running, paused and shut-off guests with random
 disks and bridges, open and unknown LVs, valid, invalid and merging snapshots, bridges with
-guest ports; tests/support/random_facts.py), no operation, CLI command or procedure ever plans
-a change to an LV in use, a host LV or a bridge in use, and every destructive step carries its
-exact target (the rules: tests/support/plan_safety.py). Invalid input is a kvmops error and no
-plan; never another exception.
+guest ports; tests/support/random_facts.py), no operation, CLI command or procedure ever gets
+a change past the safety gate that breaks a rule: a change to an LV in use, a host LV or a
+bridge in use, a guest started on a disk that is not free, a definition the XML policy
+refuses, a destructive step without its exact target (the rules: tests/support/plan_safety.py;
+what it plans is judged by the gate first, as the executor does: tests/support/gate_vs_oracle.py).
+Invalid input is a kvmops error and no plan; never another exception.
 
 Each property counts, within its own test, how often each operation reached its accepted path
 (it planned a change) and asserts a minimum share of the cases, so it cannot pass on refusals
@@ -25,22 +27,24 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 
-from kvmops.cli import common as cli_common
+import kvmops.site
+from kvmops import executor
 from kvmops.cli import lv as cli_lv
 from kvmops.cli.main import parser as cli_parser
 from kvmops.errors import KvmopsError
-from kvmops.facts import HostFacts
+from kvmops.facts.disk import open_disk
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec
+from kvmops.hostfacts import HostFacts
 from kvmops.images.copy import copy_plan
-from kvmops.images.disk import open_disk
 from kvmops.lvm import ops
 from kvmops.net.ops import ensure_network, remove_bridge
 from kvmops.plan import Plan
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_remove, host_recovery, lv_rename
 from kvmops.runners import PlanRunner
-from tests.support.plan_safety import Effect, assert_safe
+from tests.support.gate_vs_oracle import checked
+from tests.support.plan_safety import Effect
 from tests.support.properties import cases, least
 from tests.support.random_facts import (
     GUEST_LVS,
@@ -113,8 +117,9 @@ def attempt(fn: Callable[[], Plan]) -> Plan | None:
         return None
 
 
-def changes(effects: list[Effect]) -> bool:
-    return any(e.action != "nested" for e in effects)
+def changes(effects: list[Effect] | None) -> bool:
+    """The run passed the gate and changes something."""
+    return bool(effects)
 
 
 def refused_when_bad(name: str, plan: Plan | None) -> None:
@@ -162,7 +167,7 @@ def test_lvm_operations_never_touch_an_lv_in_use_or_a_host_lv() -> None:
             refused_when_bad({"create": new, "merge": snap, "extend": "vmx"}.get(op, name), plan)
             if op == "rename":
                 refused_when_bad(new, plan)
-            if plan is not None and changes(assert_safe(world, [plan])):
+            if plan is not None and changes(checked(world, plan)):
                 seen[op] += 1
 
     prop()
@@ -177,17 +182,19 @@ CLI_OPS = ("create", "rename", "resize", "snapshot", "merge", "remove", "extend"
 
 def cli_plan(argv: list[str], facts: HostFacts, monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[Plan]]:
     """``kvmops lv ...`` in plan mode on the host of ``facts``: its exit code and the plans it
-    showed. Only the facts read is replaced (and the site file is parsed once, not per case);
-    parsing the arguments, planning and the executor are the CLI's."""
+    showed. Only the facts read is replaced, for the planner and the executor's gate (and the
+    site file is parsed once, not per case); parsing the arguments, planning and the executor
+    (with its gate) are the CLI's."""
     shown: list[Plan] = []
     real = cli_lv.show_and_apply
 
-    def show(host: object, plan: Plan, args: argparse.Namespace) -> int:
+    def show(host: object, plan: Plan, args: argparse.Namespace, facts: HostFacts | None = None) -> int:
         shown.append(plan)
-        return real(host, plan, args)  # type: ignore[arg-type]
+        return real(host, plan, args, facts)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cli_lv, "facts_of", lambda host, wanted=None: facts)
-    monkeypatch.setattr(cli_common, "load_site", lambda path: facts.site)
+    monkeypatch.setattr(executor, "read_facts", lambda host, wanted=None: facts)  # the gate's facts
+    monkeypatch.setattr(kvmops.site, "load_site", lambda path: facts.site)  # cli.common.site_of reads it
     monkeypatch.setattr(cli_lv, "show_and_apply", show)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -225,7 +232,7 @@ def test_the_lv_cli_plans_from_the_facts_and_never_touches_what_is_in_use(monkey
         with monkeypatch.context() as m:
             code, shown = cli_plan(["lv", *argv, "--site", "guide"], world.facts, m)
         assert code in (0, 2)
-        if code == 0 and changes(assert_safe(world, shown)):
+        if code == 0 and changes(checked(world, shown)):
             seen[op] += 1
 
     prop()
@@ -247,7 +254,7 @@ def test_an_image_is_never_copied_onto_or_mapped_from_an_lv_in_use() -> None:
         method = world.pick(("qemu-img", "dd", "auto"))
         plan = attempt(lambda: copy_plan(f, name, replace(f.image(IMAGE), format="raw"), method=method))
         refused_when_bad(name, plan)
-        if plan is not None and changes(assert_safe(world, [plan])):
+        if plan is not None and changes(checked(world, plan)):
             seen["copy"] += 1
         runner = PlanRunner()  # no host: every read answers nothing, so the mapping stops after its guard
         with contextlib.suppress(KvmopsError), open_disk(runner, f, lv=f"{VG_NAME}/{name}", write=world.maybe(1, 2)):
@@ -295,7 +302,9 @@ def test_guest_lifecycle_never_undefines_or_redefines_a_running_guest_nor_shares
         for op, plan in plans.items():
             if plan is None:
                 continue
-            done = assert_safe(world, [plan])
+            done = checked(world, plan)
+            if done is None:
+                continue
             if op == "define" and any(e.action == "define" and e.target for e in done):
                 seen["redefine"] += 1
             if changes(done):
@@ -319,7 +328,9 @@ def test_guest_remove_confirms_every_target_and_removes_no_disk_in_use() -> None
             proc = guest_remove.procedure(world.facts, name, disks)
         except KvmopsError:
             return
-        done = assert_safe(world, proc.preview)
+        done = checked(world, proc)
+        if done is None:
+            return
         removed = [e.obj for e in done if e.action == "remove"]
         if any(e.action == "undefine" for e in done):
             seen["undefine"] += 1
@@ -339,7 +350,8 @@ def test_lv_rename_renames_no_lv_in_use_and_redefines_no_running_guest() -> None
     @given(world=worlds())
     def prop(world: World) -> None:
         old = named_lv(world)
-        new = new_lv(world)
+        # a new name still named for the guest (the XML policy lets a guest have only its own LVs), or any
+        new = f"{old}-old" if world.maybe(1, 2) else new_lv(world)
         try:
             lv_rename.names_of(SITE, old, new)
         except KvmopsError:
@@ -349,14 +361,18 @@ def test_lv_rename_renames_no_lv_in_use_and_redefines_no_running_guest() -> None
             proc = lv_rename.procedure(world.facts, old, new)
         except KvmopsError:
             return
-        done = assert_safe(world, proc.preview)
+        done = checked(world, proc)
+        if done is None:
+            return
         if any(e.action == "rename" for e in done):
             seen["rename"] += 1
         if any(e.action == "define" for e in done):
             seen["redefine users"] += 1
 
     prop()
-    assert_minimums(seen, n, 0.05, ("rename", "redefine users"))
+    assert_minimums(seen, n, 0.05, ("rename",))
+    # most users of an LV in the worlds run (the rename is refused) or are on bridges the XML policy refuses
+    assert_minimums(seen, n, 0.01, ("redefine users",))
 
 
 def test_host_recovery_starts_only_guests_that_are_off_and_changes_no_lv() -> None:
@@ -372,8 +388,10 @@ def test_host_recovery_starts_only_guests_that_are_off_and_changes_no_lv() -> No
         except KvmopsError:
             assert any(g not in world.domains for g in order)  # only an order naming no guest is refused
             return
-        done = assert_safe(world, proc.preview)
-        assert {e.action for e in done} <= {"start", "resume-merge-poll"}, done
+        done = checked(world, proc)
+        if done is None:
+            return
+        assert {e.action for e in done} <= {"start", "resume-merge-poll", "merged"}, done
         checks = {c.name: c for c in host_recovery.assess(world.facts)}
         for e in done:
             if e.action == "start":
@@ -403,7 +421,9 @@ def test_guest_create_never_overwrites_an_lv_in_use_and_confirms_an_existing_one
             proc = gc.procedure(world.facts, req)
         except KvmopsError:
             return
-        done = assert_safe(world, proc.preview)
+        done = checked(world, proc)
+        if done is None:
+            return
         if any(e.action == "overwrite" for e in done):
             seen["overwrite existing" if world.facts.lvm.get(gc.lv_name(SITE, req)) else "fill new"] += 1
 
@@ -426,11 +446,11 @@ def test_no_bridge_in_use_is_ever_removed_or_reactivated() -> None:
     def prop(world: World) -> None:
         bridge = world.pick(BRIDGE_NAMES)
         removal = attempt(lambda: remove_bridge(world.facts, bridge))
-        if removal is not None and changes(assert_safe(world, [removal])):
+        if removal is not None and changes(checked(world, removal)):
             seen["remove"] += 1
         ensure = attempt(lambda: ensure_network(world.facts, world.pick(VLANS), world.pick((None, True, False))))
         if ensure is not None:
-            done = assert_safe(world, [ensure])
+            done = checked(world, ensure) or []
             assert not any(e.action == "delete-bridge" for e in done)
             if any(e.action in ("modify", "reapply") for e in done):
                 seen["fix"] += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,17 @@ from kvmops.cmd import read
 from kvmops.errors import CommandFailed, InvalidInput
 from kvmops.executor import Executor
 from kvmops.host import Host
-from kvmops.lvm.facts import LV_FIELDS, parse_lvs
+from kvmops.lvm.facts import LV, LV_FIELDS, VG, parse_lvs
+from kvmops.lvm.state import LvmState
 from kvmops.plan import Endpoint, Plan, Transfer
 from kvmops.runners import LocalRunner, PlanRunner
+from kvmops.runners.stream import TransferFailed, stream
 from kvmops.site import load_site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
 from kvmops.transfer.meter import Meter
-from kvmops.transfer.run import parse_sha256, sha256_cmd
-from kvmops.transfer.stream import TransferFailed, stream
+from kvmops.transfer.result import parse_sha256, sha256_cmd
+from tests.support.facts import host_facts
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lvm"
 
@@ -128,9 +131,16 @@ def test_a_transfer_in_a_rendered_plan() -> None:
 
 
 def test_plan_mode_records_a_transfer_without_running_it() -> None:
+    site = replace(load_site(), name="b")
     runner = PlanRunner(host="b")
-    host = Host(load_site(), runner, "test:///default")
-    ex = Executor(host, lambda _: None, peers={"a": PlanRunner(host="a")})
-    assert ex.execute(Plan("copy").add("stream it", _transfer())) == ["1. planned: stream it"]
-    assert [(r.command, r.executed, r.mutates) for r in runner.records] == [(_transfer().display, False, True)]
+    host = Host(site, runner, "test:///default")
+    a = Host(replace(site, name="a"), PlanRunner(host="a"), "")
+    t = Transfer(Endpoint("a", tc.dd_read("/dev/vg/s")), Endpoint("b", tc.dd_write("/dev/rl_build/vmlv")),
+                 size=1 << 30, key="vda")
+    facts = host_facts(LvmState(VG("rl_build", 100 << 30, 90 << 30, 4 << 20, 1),
+                                (LV("vmlv", "rl_build", "-wi-a-----", 1 << 30, "", None, None),)), site=site)
+    ex = Executor(host, lambda _: None, peers={"a": a, "b": host})
+    plan = Plan("copy").add("stream it", t, target="rl_build/vmlv")
+    assert ex.execute(plan, facts=facts) == ["1. planned: stream it"]
+    assert [(r.command, r.executed, r.mutates) for r in runner.records] == [(t.display, False, True)]
     assert not ex.transferred

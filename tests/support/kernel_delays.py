@@ -1,0 +1,96 @@
+"""Imported inside a kernel (``--IPKernelApp.exec_lines=import tests.support.kernel_delays``):
+holds open the windows of two shutdown races of ipykernel that kvmops' kernel closes
+(kvmops/runbook/kernel.py), as heavy CPU load does by chance. Each pause appends what happened
+to ``$KVMOPS_DELAYS_LOG``, so a test can tell that the window was open and what came of it.
+``$KVMOPS_DELAYS`` names the window to hold: ``control`` or ``reply``.
+
+- After the shutdown request's handler returned, the control thread pauses (once) inside
+  ``IOPubThread.schedule``, between its ``is_alive()`` check and the event-pipe send, until
+  the IOPub thread has stopped (ipykernel's atexit stops it when the main thread exits first)
+  or :data:`HOLD` seconds passed.
+- After the reply to a ``kernel_info_request`` once a cell has run, its handler takes
+  :data:`HOLD` seconds more to return (a SIGINT then lands inside the handler).
+
+:data:`HOLD` is longer than the windows take to close under heavy load; the probe
+(tests/support/kernel_probe.py) waits 10 s before jupyter_client's SIGTERM instead of 2.5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+
+HOLD = 3.0
+_kernel: Any = Kernel.instance()
+_pub = sys.stdout.pub_thread.thread  # type: ignore[union-attr]
+_is_alive = threading.Thread.is_alive
+_once: list[bool] = []
+
+
+def _note(what: str) -> None:
+    with open(os.environ["KVMOPS_DELAYS_LOG"], "a") as log:
+        log.write(what + "\n")
+
+
+def _until(done: Any) -> bool:
+    """Sleep until ``done()`` or HOLD seconds; whether ``done()`` came true."""
+    end = time.monotonic() + HOLD
+    while time.monotonic() < end:
+        if done():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _callers() -> list[str]:
+    """Who called is_alive(): the function names up the stack, nearest first."""
+    frame, names = sys._getframe(3), []  # past _callers, _after_the_shutdown_handler, is_alive
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return names
+
+
+def _after_the_shutdown_handler() -> bool:
+    """In process_control's flush after the shutdown handler returned (the issue's traceback:
+    process_control -> sys.stdout.flush -> IOPubThread.schedule)."""
+    callers = _callers()
+    return (callers[0] == "schedule" and "process_control" in callers and "shutdown_request" not in callers
+            and _kernel._shutdown_message is not None)
+
+
+def _is_alive_slowly(self: threading.Thread) -> bool:
+    alive = _is_alive(self)
+    if self is _pub and alive and not _once and threading.current_thread().name == "Control" \
+            and _after_the_shutdown_handler():
+        _once.append(True)
+        stopped = _until(lambda: not _is_alive(_pub))
+        _note("control thread paused in IOPubThread.schedule: "
+              + ("the IOPub thread stopped meanwhile" if stopped else "the IOPub thread kept running"))
+    return alive
+
+
+_kernel_info = _kernel.shell_handlers["kernel_info_request"]
+
+
+async def _kernel_info_slowly(*args: Any) -> None:
+    await _kernel_info(*args)
+    if _kernel.execution_count == 0:  # the client's wait_for_ready
+        return
+    try:
+        _until(lambda: False)
+    except KeyboardInterrupt:
+        _note("kernel_info handler paused after its reply: interrupted")
+        raise
+    _note("kernel_info handler paused after its reply: not interrupted")
+
+
+if os.environ["KVMOPS_DELAYS"] == "control":
+    threading.Thread.is_alive = _is_alive_slowly  # type: ignore[method-assign]
+elif os.environ["KVMOPS_DELAYS"] == "reply":
+    _kernel.shell_handlers["kernel_info_request"] = _kernel_info_slowly
