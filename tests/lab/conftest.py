@@ -86,6 +86,7 @@ def _as_up_leaves_it(state: LabState) -> bool:
 
 
 SECOND = "kvm2"
+STARTED: dict[str, bool] = {}  # lab name: booted by this session (so this session may take it down)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +94,7 @@ def second_lab(lab_state: LabState) -> Iterator[LabState]:
     """The second lab host ``kvm2`` (``kvmops lab up --name kvm2``, no cloud image): reused when it
     runs and answers SSH, else booted here (after the default lab) and destroyed at the end."""
     paths = LabPaths.named(SECOND)
-    started_here = lab.status(paths, check_ssh=False).kind != RUNNING
+    started_here = STARTED[SECOND] = lab.status(paths, check_ssh=False).kind != RUNNING
     t0 = time.monotonic()
     state = lab.up(paths, guest_image=ensure_guest_image(), say=lambda line: print(f"[{SECOND}] {line}", flush=True))
     TIMINGS[f"{SECOND} up" if started_here else f"{SECOND} reuse"] = time.monotonic() - t0
@@ -102,6 +103,12 @@ def second_lab(lab_state: LabState) -> Iterator[LabState]:
     finally:
         if started_here:
             lab.destroy(paths)
+
+
+@pytest.fixture(scope="session")
+def second_lab_started_here(second_lab: LabState) -> bool:
+    """Whether this session booted kvm2 (a reused kvm2 is left running)."""
+    return STARTED[SECOND]
 
 
 @pytest.fixture(scope="session")
