@@ -252,7 +252,7 @@ class Executor:
             facts = facts or read_facts(self.host, wanted_for(plan))
             ctx = Context(facts={self.host.name: facts, **self._peer_facts(plan)}, held={self.host.name: self.held},
                           writable=self.writable, places=self.places)
-            where = Where(self.host.name, facts.site.vg, _sizes(facts), self.held)
+            where = Where(self.host.name, facts.site.vg, facts.lv_size, self.held)
         found = effects(plan.steps, where)
         refusals = judge(found, ctx, copy.deepcopy(self.run))  # the whole plan, as if every step ran
         if refusals:
@@ -343,10 +343,9 @@ class Executor:
     def transfer(self, t: Transfer) -> None:
         """A data transfer: recorded like a command, fault-injectable before and after,
         planned-only in plan mode; the result is kept in :attr:`transferred`."""
-        def run() -> None:
-            self.transferred.append(run_transfer(t, self.runner_of, self.say))
-
-        self._recorded(t.display, t.kind, run)
+        got: list[Transferred] = []
+        self._recorded(t.display, t.kind, lambda: got.append(run_transfer(t, self.runner_of, self.say)))
+        self.transferred += got  # only a transfer whose step did not fail counts
 
     def _recorded(self, display: str, kind: Kind, run: Callable[[], None]) -> None:
         runner = self.host.runner
@@ -440,14 +439,6 @@ class _Holds:
             stack.close()
         self.ex.held, self.ex.writable = {}, frozenset()
 
-
-def _sizes(facts: HostFacts) -> Callable[[str], int | None]:
-    def size(path: str) -> int | None:
-        vg, _, name = path.partition("/")
-        lv = facts.lvm.get(name) if vg == facts.site.vg else None
-        return lv.size if lv is not None else None
-
-    return size
 
 
 def _changes(plan: Plan, host: str) -> list[Effect]:

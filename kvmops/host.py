@@ -55,8 +55,8 @@ class Host:
 
     def _connect_uri(self) -> str:
         ssh = ssh_runner_of(self.runner)
-        if ssh is None or not self.site.libvirt_uri.startswith("qemu:///"):
-            return self.libvirt_uri
+        if ssh is None or not self.site.libvirt_uri.startswith("qemu:///") or not self.libvirt_uri.startswith("qemu"):
+            return self.libvirt_uri  # local, or a URI the caller chose (the test driver)
         local = ssh.forward_unix(REMOTE_LIBVIRT_SOCKET)
         return f"qemu+unix:///{self.site.libvirt_uri.removeprefix('qemu:///')}?socket={local}"
 

@@ -19,7 +19,7 @@ from functools import cached_property
 
 from kvmops.errors import KvmopsError, SafetyError
 from kvmops.guests.domain import DomainInfo, HostLimits
-from kvmops.guests.xml import read_domain
+from kvmops.guests.xml import macs_of, read_domain
 from kvmops.images.disk import Disk
 from kvmops.images.mount import RootFs
 from kvmops.images.probe import ImageInfo
@@ -100,6 +100,12 @@ class HostFacts:
             raise FactsIncomplete(f"the file {path} was not read: read_facts(..., Wanted(files=(...,)))")
         return self.files[path]
 
+    def lv_size(self, path: str) -> int | None:
+        """The size in bytes of the LV ``VG/NAME`` of the site's VG, None when there is no such LV."""
+        vg, _, name = path.partition("/")
+        lv = self.lvm.get(name) if vg == self.site.vg else None
+        return lv.size if lv is not None else None
+
     def exists(self, path: str) -> bool:
         """Whether a path exists on the host (a read file counts)."""
         if path in self.files:
@@ -178,6 +184,16 @@ class HostFacts:
                 "to act on it without knowing. Check `lvs -o lv_name,lv_attr` on the host"
             )
         return "it is open (mounted, mapped with kpartx, or held by a process)" if is_open else None
+
+    @cached_property
+    def macs_by_guest(self) -> dict[str, tuple[str, ...]]:
+        """Guest name -> the MAC addresses of its NICs (live and persistent definition)."""
+        return {d.name: tuple(dict.fromkeys((*macs_of(d.xml), *macs_of(d.inactive_xml or d.xml))))
+                for d in self.domains}
+
+    def macs_taken(self, but: str = "") -> frozenset[str]:
+        """Every MAC a guest of this host has, except guest ``but``'s own."""
+        return frozenset(m for g, ms in self.macs_by_guest.items() if g != but for m in ms)
 
     @cached_property
     def bridges_in_use(self) -> dict[str, str]:

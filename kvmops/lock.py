@@ -191,7 +191,11 @@ class RunLocks:
             self.runner.record(started, f"flock --nonblock {path} cat  # held while this run lives", False,
                                0 if got else BUSY, 0.0)
             if got:
-                self.runner.run(transient("tee", f"{self.base}/{key}.owner", stdin=owner_line(self.what)))
+                try:
+                    self.runner.run(transient("tee", f"{self.base}/{key}.owner", stdin=owner_line(self.what)))
+                except BaseException:
+                    lock.release()  # no lock without its owner line, not even until this process ends
+                    raise
                 return lock
             if time.monotonic() >= deadline:
                 raise GuestLocked(

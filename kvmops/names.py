@@ -15,6 +15,8 @@ MAX_IFNAME = 15
 _LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 _GUEST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_HOST_NAME = 253
 SNAPSHOT_SUFFIX = re.compile(r"-(\d{8}T\d{4}Z)$")
 # The name patterns are used with fullmatch: ``$`` alone also matches before a final newline.
 # LVM reserves these name parts for its own sub-volumes.
@@ -62,6 +64,16 @@ def guest_name(name: str) -> str:
             f"guest name {name!r} is not allowed: start with a letter or digit, then use "
             "letters, digits, _ . -"
         )
+    return name
+
+
+def host_name(name: str) -> str:
+    """A site's or inventory host's name (``build.galaxyproject.eu``, ``kvm-1``): it names files
+    and folders (a notebook session, a backup's origin), so no slash, no '..', no leading dot."""
+    _common("host", name, MAX_HOST_NAME)
+    if not _HOST.fullmatch(name):
+        raise InvalidInput(f"host name {name!r} is not allowed: start with a letter or digit, then use "
+                           "letters, digits, _ . -")
     return name
 
 

@@ -130,12 +130,17 @@ class Transfer:
     """Data streamed from ``source`` (its stdout) into ``target`` (its stdin) through kvmops,
     which computes the sha256 of the stream on the way (:mod:`kvmops.transfer`).
 
-    Afterwards each ``verify`` command (``sha256sum``, run on its own host) must report the
-    stream's sha256, and so must ``expect`` when given; ``measure`` commands are only recorded
-    (e.g. the sha256 of the raw data behind a compressed stream). ``size``: the bytes the
-    stream must carry (None: unknown). ``reuse``: the target may already hold the data (an
-    earlier run's copy): the ``verify`` sums are compared first and the stream is skipped when
-    they agree. ``key`` names the result (the executor keeps it, :attr:`Executor.transferred`).
+    Afterwards each ``verify`` command (a sha256 of an end, run on its own host: the target
+    read back) must report the stream's sha256, and so must ``expect`` when given; ``measure``
+    commands are only recorded (e.g. the sha256 of the raw data behind a compressed stream).
+    ``source_sum``, when given, says that the source end is the stream itself: the source reads
+    data that cannot change while it streams (a snapshot), so the stream's sha256, computed in
+    flight, is the source's, and the source is not read a second time after the stream; the
+    command (the source's sha256 on its host) runs only when ``reuse`` compares the ends before
+    a stream. ``size``: the bytes the stream must carry (None: unknown). ``reuse``: the target
+    may already hold the data (an earlier run's copy): the ``source_sum`` and ``verify`` sums
+    are compared first and the stream is skipped when they agree. ``key`` names the result (the
+    executor keeps it, :attr:`Executor.transferred`).
     """
 
     source: Endpoint
@@ -147,6 +152,12 @@ class Transfer:
     reuse: bool = False
     key: str = ""
     kind: Kind = Kind.CHANGE
+    source_sum: Endpoint | None = None
+
+    @property
+    def source_is_stream(self) -> bool:
+        """The source's sha256 is the stream's own (hashed in flight, not read again)."""
+        return self.source_sum is not None
 
     @property
     def display(self) -> str:
@@ -159,7 +170,13 @@ class Transfer:
         if self.reuse:
             lines.insert(0, "# (skipped when the sha256 sums below agree already: an earlier run's copy)")
         checks = [e.display() for e in self.verify]
-        if checks:
+        if self.source_sum is not None:
+            before = f"; before a stream it is read ({self.source_sum.display()})" if self.reuse else ""
+            lines.append(f"# the source cannot change while it streams: its sha256 is the stream's, computed in "
+                         f"flight{before}")
+            if checks:
+                lines.append("# then the same sha256 read back: " + "; ".join(checks))
+        elif checks:
             lines.append("# then the same sha256 on both ends: " + "; ".join(checks))
         if self.measure:
             lines.append("# and recorded: " + "; ".join(e.display() for e in self.measure))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -23,6 +24,7 @@ from typing import Any
 
 from kvmops import names
 from kvmops.errors import ConfigError, InvalidInput, NotFound
+from kvmops.sshtarget import check_destination, check_path
 from kvmops.units import parse_size
 
 GATEWAY_HOST = 254  # "The default router is always on .254" (guide 3.3.3)
@@ -32,7 +34,7 @@ DHCP_STATES = (DHCP_YES, DHCP_NO)  # what a site file may say; absent = unknown
 
 SEED_DIR = "/var/lib/libvirt/boot"
 _KEYS: dict[str, set[str]] = {
-    "": {"host", "storage", "libvirt", "images", "network", "recovery"},
+    "": {"host", "storage", "libvirt", "images", "network", "recovery", "backup"},
     "host": {"name", "ssh", "ssh_port", "ssh_identity", "ssh_known_hosts", "recorded"},
     "storage": {"vg", "lv_prefix", "snapshot_size", "snapshot_extend_at", "snapshot_extend_by"},
     "libvirt": {"uri", "domain_type", "emulator", "xml_dir", "seed_dir", "boot_dir", "file_disk_dir"},
@@ -40,7 +42,16 @@ _KEYS: dict[str, set[str]] = {
     "network": {"uplink", "dns", "vlan", "bridge_prefix"},
     "network.vlan": {"id", "cidr", "bridge", "gateway", "dhcp", "name"},
     "recovery": {"order", "boot_seconds"},
+    "backup": {"signing_key", "allowed_signers"},
 }
+MAX_SITE_FILE = 1 << 20  # bytes of a site file read at most
+SIGNING_KEY = "/etc/ssh/ssh_host_ed25519_key"  # the host's own SSH host key signs its backups' manifests
+# libvirt transports kvmops drives: the host's own daemon, over SSH (strict host keys: the SSH
+# runner's forward, or qemu+ssh with only these parameters), and the test driver (the demo).
+_LIBVIRT_LOCAL = ("qemu:///system", "qemu:///session")
+_QEMU_SSH = re.compile(r"qemu\+ssh://(?P<dest>[^/?#]+)/(?:system|session)(?:\?(?P<query>[^#]*))?")
+_QEMU_SSH_PARAMS = {"keyfile", "known_hosts", "no_tty"}
+_QEMU_SSH_VALUE = re.compile(r"[01]|/[A-Za-z0-9_./@+-]+")  # no_tty=1, keyfile=/root/.ssh/id
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,11 @@ class Site:
     # file-backed guest disks are allowed only in this folder; "" (the default): none, guest
     # disks are LVs of the VG (a test host without device-mapper names one)
     file_disk_dir: str = ""
+    # [backup]: the key (a path on the host) that signs the manifests of its backups, and the
+    # allowed signers file (here, where kvmops runs) a restore checks a manifest's signature
+    # against; "": none named, so no backup verifies (kvmops.transfer.signing)
+    signing_key: str = SIGNING_KEY
+    allowed_signers: str = ""
 
     def network(self, vlan: int) -> Network:
         """The network of a VLAN id; NotFound names the VLANs the site has."""
@@ -147,11 +163,19 @@ def load_site(path: str | Path | None = None) -> Site:
 def read_site_data(path: Path) -> dict[str, Any]:
     """A site file's TOML, not yet validated."""
     try:
-        return tomllib.loads(path.read_text())
+        with path.open("rb") as f:
+            raw = f.read(MAX_SITE_FILE + 1)
+        if len(raw) > MAX_SITE_FILE:
+            raise ConfigError(f"{path}: larger than {MAX_SITE_FILE} bytes: not a site file")
+        return tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"site file {path} does not exist: give --site PATH to a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"site file {path} is a folder: give the path of a site TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"site file {path}: {exc.strerror}") from None
 
 
 def site_from_data(data: dict[str, Any], where: str) -> Site:
@@ -205,8 +229,9 @@ class _Reader:
         img = self.table(data, "images")
         net = self.table(data, "network")
         port = host.get("ssh_port")
-        if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
             raise self.fail("host.ssh_port", f"must be 1-65535, got {port!r}")
+        backup = self.table(data, "backup")
         extend_at = self.get(st, "snapshot_extend_at", int, "storage.snapshot_extend_at", 80)
         if not 0 < extend_at < 100:
             raise self.fail("storage.snapshot_extend_at", "must be a percentage 1-99")
@@ -219,17 +244,17 @@ class _Reader:
             raise self.fail("libvirt.domain_type", f"must be kvm or qemu, got {domain_type!r}")
         return Site(
             path=self.path,
-            name=self.get(host, "name", str, "host.name"),
-            ssh=self.get(host, "ssh", str, "host.ssh", ""),
+            name=self.checked("host.name", names.host_name, self.get(host, "name", str, "host.name")),
+            ssh=self.ssh(host),
             ssh_port=port,
-            ssh_identity=host.get("ssh_identity"),
-            ssh_known_hosts=host.get("ssh_known_hosts"),
+            ssh_identity=self.ssh_file(host, "ssh_identity", "SSH identity file"),
+            ssh_known_hosts=self.ssh_file(host, "ssh_known_hosts", "known_hosts file"),
             vg=self.checked("storage.vg", names.vg_name, self.get(st, "vg", str, "storage.vg")),
             lv_prefix=prefix,
             snapshot_size=self.size(st, "snapshot_size", "5g"),
             snapshot_extend_at=float(extend_at),
             snapshot_extend_by=self.size(st, "snapshot_extend_by", "2g"),
-            libvirt_uri=self.site_relative(self.get(lv, "uri", str, "libvirt.uri", "qemu:///system")),
+            libvirt_uri=self.libvirt_uri(lv),
             domain_type=domain_type,
             emulator=self.get(lv, "emulator", str, "libvirt.emulator", "/usr/libexec/qemu-kvm"),
             xml_dir=self.folder(lv, "xml_dir", "/root/kvm"),
@@ -237,14 +262,64 @@ class _Reader:
             boot_dir=self.folder(lv, "boot_dir", self.folder(lv, "seed_dir", SEED_DIR)),
             file_disk_dir=self.folder(lv, "file_disk_dir", ""),
             login_user=self.get(img, "login_user", str, "images.login_user", "centos"),
-            uplink=self.checked(
-                "network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink")
-            ),
+            uplink=self.uplink(net),
             dns=self.dns(net),
             networks=self.networks(net),
             recorded=self.recorded(host),
             **self.recovery(self.table(data, "recovery")),
+            signing_key=self.host_file(backup, "signing_key", SIGNING_KEY),
+            allowed_signers=self.local_file(backup, "allowed_signers"),
         )
+
+    def ssh(self, host: dict[str, Any]) -> str:
+        dest = self.get(host, "ssh", str, "host.ssh", "")
+        return self.checked("host.ssh", check_destination, dest) if dest else ""
+
+    def ssh_file(self, host: dict[str, Any], key: str, what: str) -> str | None:
+        """``ssh_identity``/``ssh_known_hosts``: an absolute (or ~/) path of this machine."""
+        if key not in host:
+            return None
+        value: str = self.get(host, key, str, f"host.{key}")
+        return str(self.checked(f"host.{key}", lambda v: check_path(v, what), self.site_relative(value)))
+
+    def libvirt_uri(self, lv: dict[str, Any]) -> str:
+        """Only the transports kvmops drives (see :data:`_LIBVIRT_LOCAL`); never one that runs a
+        command (qemu+ext), skips host keys (no_verify) or goes elsewhere (tcp, a socket)."""
+        uri = self.site_relative(self.get(lv, "uri", str, "libvirt.uri", "qemu:///system"))
+        ssh = _QEMU_SSH.fullmatch(uri)
+        if uri in _LIBVIRT_LOCAL or uri.startswith("test://"):
+            return uri
+        if ssh is not None:
+            dest = ssh.group("dest")
+            head, sep, port = dest.rpartition(":")
+            self.checked("libvirt.uri", check_destination, head if sep and port.isdigit() else dest)
+            params = [p.partition("=") for p in (ssh.group("query") or "").split("&") if p]
+            if all(k in _QEMU_SSH_PARAMS and _QEMU_SSH_VALUE.fullmatch(v) for k, _, v in params):
+                return uri
+        raise self.fail("libvirt.uri", f"{uri[:120]!r} is not a libvirt connection kvmops uses: give qemu:///system "
+                        "(this host; a site with host.ssh reaches it over SSH) or qemu+ssh://user@host/system "
+                        f"(parameters: {', '.join(sorted(_QEMU_SSH_PARAMS))})")
+
+    def uplink(self, net: dict[str, Any]) -> str:
+        name: str = self.checked("network.uplink", names.ifname, self.get(net, "uplink", str, "network.uplink"))
+        if name == "lo" or name.startswith("lo."):
+            raise self.fail("network.uplink", "lo is the loopback interface: name the host's uplink to the "
+                            "switch (e.g. eno2)")
+        return name
+
+    def host_file(self, table: dict[str, Any], key: str, default: str) -> str:
+        """A file on the host (the signing key): absolute, one line, no '..'."""
+        value: str = self.get(table, key, str, f"backup.{key}", default)
+        if not value.startswith("/") or any(c in value for c in "\0\n\r") or ".." in value.split("/"):
+            raise self.fail(f"backup.{key}", f"must be an absolute path on the host, got {value!r}")
+        return value
+
+    def local_file(self, table: dict[str, Any], key: str) -> str:
+        """A file where kvmops runs (``{site_dir}`` allowed), checked when it is used; "" when unset."""
+        value = self.site_relative(self.get(table, key, str, f"backup.{key}", ""))
+        if value and (not value.startswith("/") or any(c in value for c in "\0\n\r") or ".." in value.split("/")):
+            raise self.fail(f"backup.{key}", f"must be an absolute path (or {{site_dir}}/...), got {value!r}")
+        return value
 
     def recovery(self, rec: dict[str, Any]) -> dict[str, Any]:
         """``[recovery] order = ["dns1", "db1"]``, ``boot_seconds = 300``."""

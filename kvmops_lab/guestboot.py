@@ -79,6 +79,7 @@ class Nic:
     mac: str
     model: str
     bridge: str | None
+    bus: int | None = None  # the PCI bus libvirt put it on (q35: a pcie-root-port's), if it says
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,11 @@ def parse_domain(xml: str) -> BootDomain:
     nics = []
     for i in root.iterfind("devices/interface"):
         mac, model, src = i.find("mac"), i.find("model"), i.find("source")
+        addr = i.find("address[@type='pci']")
         nics.append(Nic(mac=(mac.get("address") or "") if mac is not None else "",
                         model=(model.get("type") or "virtio") if model is not None else "virtio",
-                        bridge=src.get("bridge") if src is not None else None))
+                        bridge=src.get("bridge") if src is not None else None,
+                        bus=int(addr.get("bus", "0"), 0) if addr is not None else None))
     os_type = root.find("os/type")
     agent = any(t.get("name") == "org.qemu.guest_agent.0" for t in root.iterfind("devices/channel/target"))
     return BootDomain(
@@ -178,21 +181,31 @@ def nbd_port(guest: str) -> int:
     return NBD_PORT_BASE + zlib.crc32(guest.encode()) % 500
 
 
-def qemu_argv(dom: BootDomain, vlan: Vlan, *, nbd_port: int, ssh_port: int, seed: str | None, workdir: str,
-              memory_cap_mib: int = MEMORY_CAP_MIB, vcpu_cap: int = VCPU_CAP) -> tuple[str, ...]:
-    """The QEMU command line of the domain, its disk over NBD, the VLAN as a user network."""
+def qemu_argv(dom: BootDomain, vlan: Vlan | tuple[Vlan, ...], *, nbd_port: int, ssh_port: int | tuple[int, ...],
+              seed: str | None, workdir: str, memory_cap_mib: int = MEMORY_CAP_MIB,
+              vcpu_cap: int = VCPU_CAP) -> tuple[str, ...]:
+    """The QEMU command line of the domain, its disk over NBD, each VLAN as a user network.
+
+    ``vlan``/``ssh_port``: one, or one per NIC (NIC i on user network i, its SSH port forwarded
+    to its address). On q35 each NIC sits on a PCIe root port whose bus is the one libvirt gave
+    it (else bus i+1, as libvirt lays a q35 guest out), so the guest names it as under libvirt:
+    ``enp1s0``, ``enp2s0`` with predictable names.
+    """
     if dom.disk_bus != "virtio":
         raise LabError(f"domain {dom.name}: system disk on bus {dom.disk_bus}, only virtio is supported here")
-    nic = dom.nics[0] if dom.nics else Nic("", "virtio", None)
-    mac = f",mac={nic.mac}" if nic.mac else ""
-    model = "virtio-net-pci" if nic.model == "virtio" else nic.model
-    net = (f"user,id=net0,restrict=on,ipv6=off,net={vlan.cidr},host={vlan.gateway},"
-           f"dhcpstart={vlan.dhcp_start()},hostfwd=tcp:127.0.0.1:{ssh_port}-{vlan.address}:22")
+    vlans = vlan if isinstance(vlan, tuple) else (vlan,)
+    ports = ssh_port if isinstance(ssh_port, tuple) else (ssh_port,)
+    if len(ports) != len(vlans) or len(vlans) > max(len(dom.nics), 1):
+        raise LabError(f"domain {dom.name} has {len(dom.nics)} NIC(s): give one VLAN and one SSH port for each "
+                       f"(got {len(vlans)} and {len(ports)})")
     argv = [
         QEMU, "-name", f"guest={dom.name}-proof", "-machine", f"{machine_family(dom.machine)},accel=tcg",
         "-cpu", "max", "-m", str(min(dom.memory_mib, memory_cap_mib)), "-smp", str(max(1, min(dom.vcpus, vcpu_cap))),
         "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-monitor", "none",
         "-serial", "stdio", "-qmp", f"unix:{workdir}/qmp.sock,server=on,wait=off",
+    ]
+    argv += _nics(dom, vlans, ports)
+    argv += [
         "-drive", (f"driver=raw,if=none,id=vda,cache=writeback,discard=unmap,file.driver=nbd,"
                    f"file.server.type=inet,file.server.host=127.0.0.1,file.server.port={nbd_port},"
                    f"file.export={NBD_EXPORT}"),
@@ -202,7 +215,6 @@ def qemu_argv(dom: BootDomain, vlan: Vlan, *, nbd_port: int, ssh_port: int, seed
         cd = f"file={seed},format=raw," if seed else ""
         bus = ",bus=ide.0" if machine_family(dom.machine) == "q35" else ""
         argv += ["-drive", f"{cd}if=none,id=cd0,media=cdrom,readonly=on", "-device", f"ide-cd,drive=cd0{bus}"]
-    argv += ["-netdev", net, "-device", f"{model},netdev=net0{mac}"]
     if dom.agent:
         argv += ["-device", "virtio-serial-pci",
                  "-chardev", f"socket,id=qga0,path={workdir}/qga.sock,server=on,wait=off",
@@ -210,6 +222,25 @@ def qemu_argv(dom: BootDomain, vlan: Vlan, *, nbd_port: int, ssh_port: int, seed
     if dom.rng:
         argv += ["-device", "virtio-rng-pci"]
     return tuple(argv)
+
+
+def _nics(dom: BootDomain, vlans: tuple[Vlan, ...], ports: tuple[int, ...]) -> list[str]:
+    """The NICs' root ports (q35; first, so the guest numbers their buses 1, 2, ...), user
+    networks and devices."""
+    nics = dom.nics or (Nic("", "virtio", None),)
+    q35 = machine_family(dom.machine) == "q35"
+    buses = [n.bus or i + 1 for i, n in enumerate(nics[:len(vlans)])]
+    argv: list[str] = []
+    for b in range(1, max(buses) + 1) if q35 else ():
+        argv += ["-device", f"pcie-root-port,id=rp{b},bus=pcie.0,chassis={b}"]
+    for i, (v, port) in enumerate(zip(vlans, ports, strict=True)):
+        nic = nics[i]
+        argv += ["-netdev", (f"user,id=net{i},restrict=on,ipv6=off,net={v.cidr},host={v.gateway},"
+                             f"dhcpstart={v.dhcp_start()},hostfwd=tcp:127.0.0.1:{port}-{v.address}:22")]
+        model = "virtio-net-pci" if nic.model == "virtio" else nic.model
+        mac = f",mac={nic.mac}" if nic.mac else ""
+        argv += ["-device", f"{model},netdev=net{i}{mac}" + (f",bus=rp{buses[i]}" if q35 else "")]
+    return argv
 
 
 def nbd_server_argv(device: str, bind: str, port: int, pidfile: str) -> tuple[str, ...]:
@@ -341,9 +372,10 @@ class BootedGuest:
     name: str
     proc: subprocess.Popen[bytes]
     workdir: Path
-    ssh_port: int
+    ssh_port: int  # the first NIC's
     started: float
     timings: dict[str, float] = field(default_factory=dict)
+    ssh_ports: tuple[int, ...] = ()  # one per NIC booted with a network (the first is ssh_port)
     _buf: bytearray = field(default_factory=bytearray)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reader: threading.Thread | None = None
@@ -453,14 +485,14 @@ class BootedGuest:
             raise LabError(f"{command!r} on {self.name}'s console exited {code}: {out.strip()[-300:]}")
         return "\n".join(lines) + ("\n" if lines else "")
 
-    def ssh_argv(self, login: SshLogin, *command: str, connect_timeout: int = 10) -> list[str]:
+    def ssh_argv(self, login: SshLogin, *command: str, connect_timeout: int = 10, port: int | None = None) -> list[str]:
         """``ssh -p PORT -i KEY ... USER@127.0.0.1 -- COMMAND`` to the guest's static address.
 
         The host key is learned at the first connection (``accept-new`` into this boot's own
         known_hosts): a freshly booted guest made its host keys a moment ago and nobody knows
         them; every later connection of this boot checks them strictly.
         """
-        argv = ["ssh", "-p", str(self.ssh_port), "-i", str(login.key), "-o", "IdentitiesOnly=yes",
+        argv = ["ssh", "-p", str(port or self.ssh_port), "-i", str(login.key), "-o", "IdentitiesOnly=yes",
                 "-o", f"UserKnownHostsFile={self.workdir}/known_hosts", "-o", "StrictHostKeyChecking=accept-new",
                 "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}", "-o", "LogLevel=ERROR",
                 f"{login.user}@127.0.0.1"]
@@ -469,13 +501,14 @@ class BootedGuest:
         return argv
 
     def ssh(self, login: SshLogin, *command: str, timeout: float = 60.0,
-            retries: int = 3) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` in the guest over SSH; the completed process (not checked).
+            retries: int = 3, port: int | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` in the guest over SSH (to the first NIC's address, or the one whose
+        forwarded ``port`` is given); the completed process (not checked).
 
         A connection dropped before authentication (sshd restarting: cloud-init's first boot
         does that) is retried: the command cannot have run then.
         """
-        argv = self.ssh_argv(login, *command)
+        argv = self.ssh_argv(login, *command, port=port)
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         for _ in range(retries):
             if res.returncode != 255 or not any(m in res.stderr for m in PRE_AUTH_DROPS):
@@ -526,13 +559,15 @@ class BootedGuest:
             self._reader.join(5)
 
 
-def start_qemu(argv: tuple[str, ...], name: str, workdir: Path, ssh_port: int) -> BootedGuest:
-    """Start QEMU with its serial console on pipes; PortTaken when its SSH forward port was taken."""
+def start_qemu(argv: tuple[str, ...], name: str, workdir: Path, ssh_port: int | tuple[int, ...]) -> BootedGuest:
+    """Start QEMU with its serial console on pipes; PortTaken when an SSH forward port was taken."""
+    ports = ssh_port if isinstance(ssh_port, tuple) else (ssh_port,)
     errlog = (workdir / "qemu.stderr").open("wb")
     with errlog:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog,
                                 preexec_fn=_die_with_parent)
-    guest = BootedGuest(name=name, proc=proc, workdir=workdir, ssh_port=ssh_port, started=time.monotonic())
+    guest = BootedGuest(name=name, proc=proc, workdir=workdir, ssh_port=ports[0], started=time.monotonic(),
+                        ssh_ports=ports)
     guest.start_reader()
     time.sleep(1.0)
     if proc.poll() is not None:
@@ -544,6 +579,16 @@ def start_qemu(argv: tuple[str, ...], name: str, workdir: Path, ssh_port: int) -
     return guest
 
 
+def _free_ports(count: int) -> tuple[int, ...]:
+    """``count`` different free ports."""
+    out: list[int] = []
+    while len(out) < count:
+        port = free_port()
+        if port not in out:
+            out.append(port)
+    return tuple(out)
+
+
 class PortTaken(LabError):
     """QEMU could not bind its host forwarding port (taken meanwhile): try another."""
 
@@ -551,19 +596,21 @@ class PortTaken(LabError):
 @contextlib.contextmanager
 def boot_from_lab(host: Host, lab: LabState, guest: str, *, address: str, vlan: int,
                   say: Say | None = None, shutdown_timeout: float = 90.0,
-                  keep_console: Path | None = None) -> Iterator[BootedGuest]:
+                  keep_console: Path | None = None, more: tuple[tuple[int, str], ...] = ()) -> Iterator[BootedGuest]:
     """Boot the lab guest's disk here (see the module doc); always cleaned up.
 
     ``host`` is a kvmops Host of the lab (``connect(load_site(lab.site), apply=True)``),
-    ``address`` the guest's static address in ``vlan``. On the way out the guest is powered
+    ``address`` the guest's static address in ``vlan`` (its first NIC's); ``more``: (VLAN,
+    address) of its next NICs, each on a user network of its own with its SSH port forwarded
+    (``BootedGuest.ssh_ports``). On the way out the guest is powered
     off (ACPI, ``shutdown_timeout``) so its filesystem is clean for the next runbook, else
     killed; then the port forward and the NBD export are removed. ``keep_console``: where to
     copy the console log at the end (on every path; e.g. to look at a failed boot).
     """
     say = say or (lambda _line: None)
     t0 = time.monotonic()
-    net = host.site.network(vlan)
-    v = Vlan(net.cidr, net.gateway, ipaddress.IPv4Address(address))
+    nets = [(host.site.network(vid), ip) for vid, ip in ((vlan, address), *more)]
+    v = tuple(Vlan(n.cidr, n.gateway, ipaddress.IPv4Address(ip)) for n, ip in nets)
     dom = parse_domain(_sh(host, "virsh", "dumpxml", guest))
     check_not_running(host, guest, dom.disk)
     with contextlib.ExitStack() as stack:
@@ -580,11 +627,12 @@ def boot_from_lab(host: Host, lab: LabState, guest: str, *, address: str, vlan: 
         say(f"boot: {dom.disk} exported by qemu-nbd in the lab, reached here on 127.0.0.1:{nbd_here}")
         booted = None
         for _attempt in range(3):
-            ssh_port = free_port()
-            argv = qemu_argv(dom, v, nbd_port=nbd_here, ssh_port=ssh_port, seed=str(seed) if seed else None,
+            ssh_ports = _free_ports(len(v))
+            ssh_port = ssh_ports[0]
+            argv = qemu_argv(dom, v, nbd_port=nbd_here, ssh_port=ssh_ports, seed=str(seed) if seed else None,
                              workdir=str(workdir))
             try:
-                booted = start_qemu(argv, guest, workdir, ssh_port)
+                booted = start_qemu(argv, guest, workdir, ssh_ports)
                 break
             except PortTaken:
                 continue

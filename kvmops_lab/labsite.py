@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from kvmops_lab.recipe import UPLINK
 from kvmops_lab.state import LabState
@@ -47,6 +48,9 @@ def render_site(state: LabState, domain_type: str = "qemu", host_name: str = "kv
         f"emulator = {_q(EMULATOR)}",
         'xml_dir = "/root/kvm"',
         "",
+        "[backup]",
+        f"allowed_signers = {_q(allowed_signers_path(state))}",
+        "",
         "[images]",
         'login_user = "centos"',
         "",
@@ -66,4 +70,20 @@ def known_hosts_text(port: int, host_keys: str) -> str:
         parts = line.split()
         if len(parts) >= 2:
             out.append(f"[127.0.0.1]:{port} {parts[0]} {parts[1]}")
+    return "\n".join(out) + "\n"
+
+
+def allowed_signers_path(state: LabState) -> str:
+    """The lab's allowed signers of backups, beside its known_hosts."""
+    return str(Path(state.known_hosts).with_name("allowed_signers"))
+
+
+def allowed_signers_text(host_keys: str) -> str:
+    """Every lab is booted from the one image, so all share its host keys: a backup's manifest
+    signed by any lab (``kvm1``, ``kvm2``) verifies on any lab (principal ``*``)."""
+    out = ["# the lab image's SSH host keys sign the labs' backups (kvmops.transfer.signing)"]
+    for line in host_keys.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            out.append(f"* {parts[0]} {parts[1]}")
     return "\n".join(out) + "\n"

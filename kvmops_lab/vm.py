@@ -29,7 +29,7 @@ from kvmops_lab import procs, serial
 from kvmops_lab.accel import decide_accel
 from kvmops_lab.build import ensure_image, file_lock, safe_rmtree
 from kvmops_lab.errors import LabError
-from kvmops_lab.labsite import known_hosts_text, render_site
+from kvmops_lab.labsite import allowed_signers_path, allowed_signers_text, known_hosts_text, render_site
 from kvmops_lab.paths import ImagePaths, LabPaths
 from kvmops_lab.ports import check_port, free_port, port_free, port_taken_message
 from kvmops_lab.progress import Phases, Say
@@ -215,6 +215,7 @@ def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: P
                      serial=str(p.serial), qmp=str(p.qmp),
                      started=datetime.now(UTC).isoformat(timespec="seconds"))
     p.known_hosts.write_text(known_hosts_text(chosen, img.host_keys.read_text()))
+    Path(allowed_signers_path(state)).write_text(allowed_signers_text(img.host_keys.read_text()))
     p.state.write_text(state.to_json())
     p.site.write_text(render_site(state, host_name=_host_name(p)))
     return state

@@ -30,6 +30,9 @@ from kvmops_manual.produce import produce, secret_values
 from kvmops_manual.published import Published
 
 CONFIG = "mkdocs.yml"
+# The executed runbooks of earlier builds (kvmops_manual.runcache), beside mkdocs-jupyter's
+# cache of rendered notebooks (.cache/mkdocs-jupyter, relative to where mkdocs runs).
+RUN_CACHE = Path(".cache") / "kvmops-runbooks"
 LOOPBACK = "127.0.0.1"
 Progress = Callable[[str], None]
 
@@ -56,8 +59,15 @@ def build(
     params: Mapping[str, Mapping[str, object]] | None = None,
     secrets: Iterable[str] = (),
     progress: Progress = print,
+    jobs: int | None = None,
+    cache: bool = True,
 ) -> BuildResult:
-    """Produce the executed runbooks, build the site strictly, scan it for ``secrets``."""
+    """Produce the executed runbooks, build the site strictly, scan it for ``secrets``.
+
+    ``jobs``: runbooks run at a time (default: two per core, at most 8); ``cache``: publish an
+    earlier build's run of a runbook when nothing it depends on changed (:data:`RUN_CACHE`
+    beside the mkdocs.yml the build uses), else run every runbook again.
+    """
     top = (top or repo_top()).resolve()
     journal = journal or Path(os.environ.get("KVMOPS_JOURNAL") or top / "journal")
     config = stage(top, workdir) if workdir else top / CONFIG
@@ -66,7 +76,8 @@ def build(
     times: dict[str, float] = {}
     t0 = time.monotonic()
     published = produce(docs_dir, from_journal=from_journal, journal=journal, lab_host=lab_host,
-                        params=params, progress=progress)
+                        params=params, progress=progress, jobs=jobs,
+                        cache=config.parent / RUN_CACHE if cache else None)
     times["runbooks"] = time.monotonic() - t0
     t1 = time.monotonic()
     mkdocs_build(config, out, journal, progress)
@@ -78,8 +89,9 @@ def build(
 
 
 def mkdocs_argv(config: Path, site_dir: Path) -> list[str]:
-    """``python -m mkdocs build --strict --config-file CONFIG --site-dir SITE``."""
-    return [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file", str(config),
+    """``python -m kvmops_manual.mkdocs_main build --strict --config-file CONFIG --site-dir SITE``
+    (mkdocs' command line, the notebook stack imported lean: :mod:`kvmops_manual.mkdocs_main`)."""
+    return [sys.executable, "-m", "kvmops_manual.mkdocs_main", "build", "--strict", "--config-file", str(config),
             "--site-dir", str(site_dir)]
 
 

@@ -9,13 +9,16 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from kvmops.errors import KvmopsError
+from kvmops.runbook import nbstack
 from kvmops_manual.published import Published
+
+nbstack.load()  # nbformat without the optional parts kvmops never uses (kvmops.runbook.nbstack)
+import nbformat  # noqa: E402
 
 Notebook = Any  # nbformat.NotebookNode (untyped)
 _nbf: Any = nbformat  # untyped library: its calls are Any here
+BANNER_ID = "kvmops-provenance"
 
 
 class RunbookFailed(KvmopsError):
@@ -47,13 +50,15 @@ def check(nb: Notebook, where: str) -> None:
 
 
 def publishable(nb: Notebook, item: Published) -> Notebook:
-    """A copy with the provenance banner as its first cell and local paths dropped."""
+    """A copy with the provenance banner as its first cell and local paths dropped (the same
+    bytes for the same run and item)."""
     out = copy.deepcopy(nb)
     pm = out.get("metadata", {}).get("papermill")
     if isinstance(pm, dict):
         for key in ("input_path", "output_path", "parameters"):
             pm.pop(key, None)
-    banner = _nbf.v4.new_markdown_cell(item.banner_html())
+    # a fixed cell id: the same run gives the same bytes (mkdocs-jupyter's cache of pages)
+    banner = _nbf.v4.new_markdown_cell(item.banner_html(), id=BANNER_ID)
     banner["metadata"]["tags"] = ["kvmops-provenance"]
     out["cells"] = [banner, *out.get("cells", [])]
     return out

@@ -9,14 +9,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kvmops.facts.fleet import read_fleet
-from kvmops.fleet.hosts import DEFAULT_GROUP, load_fleet
+from kvmops.facts.fleet import load_fleet, read_fleet
+from kvmops.fleet.hosts import DEFAULT_GROUP
 from kvmops.fleet.reading import HostReading
 from kvmops.fleet.room import Room, fit, ranked, render, room_of
 from kvmops.guests.spec import memory_kib
 from kvmops.hostfacts import Wanted
 from kvmops.net.validate import vlan_id
-from kvmops.runbook.journal import journal_dir
+from kvmops.runbook.journal import journal_dir, private_dir, private_file
 from kvmops.units import human, parse_size
 
 FLEET_KIND = "fleet-inventory"
@@ -24,8 +24,12 @@ FLEET_KIND = "fleet-inventory"
 
 def add_fleet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fleet", action="append", required=True, metavar="SOURCE",
-                   help="a site file (.toml) or an Ansible inventory (JSON of ansible-inventory --list, "
-                        "YAML or INI); repeatable")
+                   help="a site file (.toml) or an Ansible inventory (a YAML, INI or TOML file or folder, read "
+                        "with ansible-core's library; or the JSON of ansible-inventory --list); repeatable")
+    p.add_argument("--inventory-plugins", action="store_true",
+                   help="let Ansible use its configured inventory plugins and scripts (constructed, generator, "
+                        "executable inventories): they may run commands. Default: inventories are read as data "
+                        "(YAML, INI, TOML) with kvmops' own Ansible settings")
     p.add_argument("--group", default=DEFAULT_GROUP,
                    help=f"the inventory group of the KVM hosts (default {DEFAULT_GROUP})")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a host may take to answer (default 60)")
@@ -51,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _read(args: argparse.Namespace, wanted: Wanted | None = None) -> tuple[HostReading, ...]:
-    hosts = load_fleet(args.fleet, args.group)
+    hosts = load_fleet(args.fleet, args.group, plugins=args.inventory_plugins)
     return read_fleet(hosts, wanted=wanted, concurrency=args.concurrency, timeout=args.timeout,
                       progress=lambda line: print(f"  {line}", flush=True))
 
@@ -67,11 +71,9 @@ def cmd_inventory(args: argparse.Namespace) -> int:
 def record(rooms: list[Room], folder: Path | None = None) -> Path:
     """The fleet inventory as a journal record (the manual's fleet page reads the newest)."""
     now = datetime.now(UTC)
-    out = journal_dir(folder) / f"{now:%Y%m%dT%H%M%SZ}-{FLEET_KIND}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(private_dir(journal_dir(folder)) / f"{now:%Y%m%dT%H%M%SZ}-{FLEET_KIND}")
     data = {"kind": FLEET_KIND, "taken": now.isoformat(timespec="seconds"), "hosts": [asdict(r) for r in rooms]}
-    (out / "fleet.json").write_text(json.dumps(data, indent=1) + "\n")
-    return out / "fleet.json"
+    return private_file(out / "fleet.json", json.dumps(data, indent=1) + "\n")
 
 
 def cmd_fits(args: argparse.Namespace) -> int:

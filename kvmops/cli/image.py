@@ -78,6 +78,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ip", help="static address with prefix, e.g. 10.5.68.237/24")
     p.add_argument("--gateway")
     p.add_argument("--dns", action="append", default=[])
+    p.add_argument("--mac", help="the NIC's MAC: the network-config matches it (default: the guest's first NIC's, "
+                                 "when it is defined)")
     add_apply(p)
     p.set_defaults(func=cmd_seed)
 
@@ -188,6 +190,15 @@ def cmd_grow(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_mac(host: Host, guest: str) -> str | None:
+    """The MAC of the guest's first NIC, when it is defined and has one."""
+    from kvmops.guests.xml import read_domain
+
+    info = facts_of(host).domain(guest)
+    found = read_domain(info.inactive_xml or info.xml).macs if info else ()
+    return found[0] if found and found[0] else None
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         user = args.user or host.site.login_user
@@ -197,11 +208,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
             Password.hashed("root", args.root_password_hash) if args.root_password_hash else None,
             _keys(args.root_key),
         )
-        net = None
+        nets: tuple[nocloud.StaticNet, ...] = ()
         if args.ip:
             gw = args.gateway or str(gateway_for(host.site, args.ip))
-            net = nocloud.StaticNet(args.ip, gw, tuple(args.dns or [str(d) for d in host.site.dns]))
-        seed = nocloud.Seed(args.guest, users, net)
+            mac = args.mac or _first_mac(host, args.guest)
+            nets = (nocloud.StaticNet(args.ip, gw, tuple(args.dns or [str(d) for d in host.site.dns]),
+                                      interface="nic1" if mac else "eth0", mac=mac),)
+        seed = nocloud.Seed(args.guest, users, nets)
         out = args.out or nocloud.seed_path(host.site, args.guest)
         return show_and_apply(host, nocloud.seed_plan(seed, out), args)
 

@@ -6,9 +6,10 @@ import argparse
 from collections.abc import Callable
 
 from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
+from kvmops.errors import InvalidInput
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted
-from kvmops.net import address, drift, ops, registry, validate
+from kvmops.net import address, drift, nics, ops, registry, validate
 from kvmops.procedures import host_network, net_address
 from kvmops.procedures.base import Verdict
 
@@ -33,14 +34,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_apply(p, destructive=True)
     p.set_defaults(func=cmd_remove)
 
-    p = cmds.add_parser("address", help="check a static guest address; show the guest-side settings")
+    p = cmds.add_parser("address", help="check a guest's static addresses (one per VLAN); show the guest-side "
+                                        "settings")
     p.add_argument("guest")
-    p.add_argument("--vlan", required=True, help="the guest's VLAN, e.g. 2368")
-    p.add_argument("--ip", required=True, help="e.g. 10.5.68.237 (or 10.5.68.237/24)")
-    p.add_argument("--dns", action="append", help="DNS server (repeat; default: the site's)")
-    p.add_argument("--device", default="eth0", help="interface inside the guest (default eth0)")
+    p.add_argument("--vlan", help="the guest's VLAN of --ip, e.g. 2368")
+    p.add_argument("--ip", help="e.g. 10.5.68.237 (or 10.5.68.237/24)")
+    p.add_argument("--address", action="append", default=[], metavar="VLAN=IP",
+                   help="a static address on the guest's NIC of VLAN (repeat, or comma-separated as guest-create's "
+                        "addresses: 2368=10.5.68.237,223=132.230.223.200)")
+    p.add_argument("--gateway-vlan", default="0",
+                   help="the VLAN whose NIC carries the default route (default: the first given)")
+    p.add_argument("--dns", action="append", help="DNS server (repeat; default: the site's); set on one NIC")
     p.add_argument("--record", action="store_true",
-                   help="record it in <xml_dir>/addresses.toml (with --apply)")
+                   help="record them in <xml_dir>/addresses.toml (with --apply)")
     add_apply(p)
     p.set_defaults(func=cmd_address)
 
@@ -79,21 +85,38 @@ def cmd_remove(args: argparse.Namespace) -> int:
         return show_and_apply(host, plan, args, facts)
 
 
+def _given(args: argparse.Namespace) -> dict[int, str]:
+    """VLAN -> address from --vlan/--ip and --address, in the order given."""
+    if (args.vlan is None) != (args.ip is None):
+        raise InvalidInput("give --vlan and --ip together (or --address VLAN=IP)")
+    given = {validate.vlan_id(args.vlan): args.ip} if args.vlan is not None else {}
+    for vid, ip in nics.parse_addresses(",".join(args.address), "--address").items():
+        if vid in given:
+            raise InvalidInput(f"--address: VLAN {vid} is given twice (one static address per VLAN)")
+        given[vid] = ip
+    if not given:
+        raise InvalidInput("give the addresses: --vlan VLAN --ip IP, or --address VLAN=IP (repeatable)")
+    return given
+
+
 def cmd_address(args: argparse.Namespace) -> int:
-    address.static_address(site_of(args), args.guest, args.vlan, args.ip, dns=args.dns,
-                           device=args.device)  # bad input: error before connecting
+    given = _given(args)
+    nics.from_pairs(site_of(args), args.guest, list(given), given, gateway_vlan=args.gateway_vlan,
+                    dns=args.dns)  # bad input: error before connecting
     with host_of(args) as host:
         wanted = net_address.wanted(host.site)
         facts = facts_of(host, wanted)
-        a = net_address.check(facts, args.guest, args.vlan, args.ip, dns=args.dns, device=args.device)
-        print(address.summary(a))
+        found = net_address.check_all(facts, args.guest, given, gateway_vlan=args.gateway_vlan, dns=args.dns)
+        print("\n\n".join(address.summary(a) for a in found))
+        if len(found) > 1:
+            print(f"\nroutes: {nics.routes_note([a.network.vlan for a in found], found)}")
         path = registry.registry_path(host.site)
         if not args.record:
-            print(f"\n(not recorded: add --record --apply to keep it in {path})")
+            print(f"\n(not recorded: add --record --apply to keep {'them' if len(found) > 1 else 'it'} in {path})")
             return 0
         print()
-        show_and_apply(host, net_address.record(facts, a), args, facts)
-        return _verified(host, wanted, lambda now: net_address.verify_recorded(now, a))
+        show_and_apply(host, net_address.record_all(facts, found), args, facts)
+        return _verified(host, wanted, lambda now: net_address.verify_recorded_all(now, found))
 
 
 def cmd_addresses(args: argparse.Namespace) -> int:

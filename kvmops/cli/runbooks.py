@@ -13,8 +13,8 @@ from kvmops.errors import InvalidInput
 from kvmops.runbook.discover import RunbookInfo, find_runbook, info_of, list_runbooks
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord, find_record, journal_dir, list_records
+from kvmops.runbook.secrets import SECRET_ENV_PREFIX
 
-SECRET_ENV_PREFIX = "KVMOPS_SECRET_"  # noqa: S105 - an env var name, not a password
 JOURNAL_HELP = ("journal folder (default: $KVMOPS_JOURNAL, else journal/ in a checkout, else "
                 "$XDG_STATE_HOME/kvmops/journal, /var/lib/kvmops/journal as root, ~/.local/state/kvmops/journal)")
 

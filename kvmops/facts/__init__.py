@@ -65,10 +65,11 @@ def source_of(host: Host) -> FactsSource:
     return LiveSource(host)
 
 
-def read_facts(host: Host, wanted: Wanted | None = None) -> HostFacts:
-    """One read of the host: LVM, domains, limits, and what ``wanted`` names."""
+def read_facts(host: Host, wanted: Wanted | None = None, source: FactsSource | None = None) -> HostFacts:
+    """One read of the host: LVM, domains, limits, and what ``wanted`` names (from ``source``,
+    by default :func:`source_of` the host)."""
     wanted = wanted or Wanted()
-    source = source_of(host)
+    source = source or source_of(host)
     site = host.site
     if wanted.guest_logs:
         wanted = wanted | Wanted(files=(PROC_STAT,))

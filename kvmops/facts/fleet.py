@@ -1,5 +1,7 @@
-"""Reading every host of a fleet at once: bounded concurrency, a time limit per host, and a
-host that does not answer reported, never fatal for the others."""
+"""A fleet's hosts (site files and inventories, read as data) and reading every host of it at
+once: bounded concurrency, a time limit per host, and a host that does not answer reported,
+never fatal for the others. Each live host is read over one SSH connection with one command
+(:class:`OneRead`)."""
 
 from __future__ import annotations
 
@@ -9,20 +11,53 @@ import time
 from collections.abc import Callable, Sequence
 
 from kvmops.errors import KvmopsError
-from kvmops.facts import read_facts
-from kvmops.fleet.hosts import FleetHost
+from kvmops.facts import LiveSource, read_facts
+from kvmops.facts.inventory import read_inventory
+from kvmops.facts.lvm import read_state_at_once
+from kvmops.fleet.hosts import DEFAULT_GROUP, FleetHost, fleet_of
 from kvmops.fleet.reading import HostReading
-from kvmops.host import connect
+from kvmops.guests.domain import DomainInfo
+from kvmops.host import Host, connect
 from kvmops.hostfacts import HostFacts, Wanted
+from kvmops.lvm.state import LvmState
+from kvmops.site import Site
 
 Progress = Callable[[str], None]
 
 
+def load_fleet(sources: Sequence[str], group: str = DEFAULT_GROUP, *, plugins: bool = False) -> tuple[FleetHost, ...]:
+    """Every host of the sources (site files, Ansible inventories: see
+    :func:`kvmops.fleet.hosts.fleet_of`); ``plugins``: let Ansible run its configured inventory
+    plugins and scripts (:func:`kvmops.facts.inventory.read_inventory`)."""
+    return fleet_of(sources, group, lambda path: read_inventory(path, plugins=plugins))
+
+
+class OneRead(LiveSource):
+    """A fleet host's facts over one SSH connection with one command: the LVM reports in one
+    ``lvm fullreport`` (parsed by the same parsers as ``vgs`` and ``lvs``), read first, so that
+    its command brings the connection up and libvirt's socket, forwarded through that same
+    connection, needs no command of its own."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self._lvm: LvmState | None = None
+
+    def lvm(self, site: Site) -> LvmState:
+        if self._lvm is None:
+            self._lvm = read_state_at_once(self.host.runner, site.vg)
+        return self._lvm
+
+    def domains(self) -> tuple[DomainInfo, ...]:
+        self.lvm(self.host.site)
+        return super().domains()
+
+
 def read_one(host: FleetHost, wanted: Wanted) -> HostFacts:
-    """The facts of one host (plan-only connection: nothing is changed)."""
+    """The facts of one host (plan-only connection: nothing is changed); a live host's in one
+    command (:class:`OneRead`), a recorded one's as every reader reads it."""
     conn = connect(host.site)
     try:
-        return read_facts(conn, wanted)
+        return read_facts(conn, wanted, source=None if host.site.recorded else OneRead(conn))
     finally:
         conn.close()
 

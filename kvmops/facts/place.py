@@ -7,13 +7,14 @@ from dataclasses import replace
 
 from kvmops.cmd import read
 from kvmops.errors import KvmopsError
+from kvmops.facts.signing import verify_text
 from kvmops.host import Host, connect
 from kvmops.runners import LocalRunner, PlanRunner, SSHRunner
 from kvmops.runners.base import Runner
 from kvmops.site import Site
 from kvmops.transfer.commands import TOOL_PATHS
-from kvmops.transfer.manifest import MANIFEST
-from kvmops.transfer.place import MAX_MANIFEST, Place, PlaceFacts, _backups
+from kvmops.transfer.manifest import MAX_BYTES
+from kvmops.transfer.place import Place, PlaceFacts, _backups, to_read
 
 
 def place_host(place: Place, base: Site, *, apply: bool) -> Host:
@@ -26,37 +27,52 @@ def place_host(place: Place, base: Site, *, apply: bool) -> Host:
     return Host(site, runner if apply else PlanRunner(runner), "")
 
 
-def read_place(place: Place, host: Host) -> PlaceFacts:
-    """What the place holds: its folder tree and manifests (read-only, also in plan mode)."""
+def verify_backups(facts: PlaceFacts, site: Site, guest: str) -> PlaceFacts:
+    """The place's facts with the signature of each complete backup of ``guest`` checked against
+    ``site``'s allowed signers, as the host its manifest names (``source_site``)."""
+    out = []
+    for b in facts.backups:
+        if b.guest == guest and b.manifest is not None:
+            b = replace(b, trust=verify_text(b.text, b.signature, site.allowed_signers, b.manifest.source_site,
+                                             site=site.name))
+        out.append(b)
+    return replace(facts, backups=tuple(out))
+
+
+def read_place(place: Place, host: Host, guest: str | None = None) -> PlaceFacts:
+    """What the place holds: its folder tree, and the manifests (with their signatures) of
+    ``guest``'s backups, or of every guest's (read-only, also in plan mode). Each file is read
+    on its own, at most :data:`~kvmops.transfer.manifest.MAX_BYTES`: what one file holds never
+    decides what another one says."""
     runner = host.runner
     have = runner.run(read("ls", "-1d", "--", *TOOL_PATHS.values(), ok=(0, 1, 2))).stdout.split()
     tools = frozenset(t for t, path in TOOL_PATHS.items() if path in have)
-    res = runner.run(read("find", place.directory, "-mindepth", "1", "-maxdepth", "3", "-printf", r"%y\t%s\t%P\n",
+    res = runner.run(read("find", place.directory, "-mindepth", "1", "-maxdepth", "3", "-printf", LISTING,
                           ok=(0, 1)))
     if res.returncode != 0:
         if "No such file" not in res.stderr:
-            raise KvmopsError(f"cannot list the backup place {place}: {res.stderr.strip()}")
+            raise KvmopsError(f"cannot list the backup place {place}: {res.stderr.strip()[:500]}")
         return PlaceFacts(place, False, (), tools)
-    entries = [ln.split("\t", 2) for ln in res.stdout.splitlines() if ln.count("\t") >= 2]
-    manifests = [p for kind, _, p in entries if kind == "f" and p.endswith("/" + MANIFEST) and p.count("/") == 2]
-    texts = _heads(runner, place.directory, manifests)
-    return PlaceFacts(place, True, _backups(place, [(k, int(s), p) for k, s, p in entries], texts), tools)
+    entries = listing(res.stdout)
+    texts = {rel: _head(runner, f"{place.directory}/{rel}") for rel in to_read(entries, guest)}
+    return PlaceFacts(place, True, _backups(place, entries, texts, guest), tools)
 
 
-def _heads(runner: Runner, top: str, rels: list[str]) -> dict[str, str | None]:
-    """The manifests' texts in one command: ``head -v`` marks each file with ``==> PATH <==``
-    (a line a manifest's JSON cannot hold: its strings escape line breaks)."""
-    if not rels:
-        return {}
-    paths = {f"{top}/{r}": r for r in rels}
-    out = runner.run(read("head", "-v", "-c", str(MAX_MANIFEST), "--", *paths, ok=(0, 1))).stdout
-    texts: dict[str, list[str]] = {}
-    current = None
-    for line in out.splitlines(keepends=True):
-        marker = line.rstrip("\n")
-        if marker.startswith("==> ") and marker.endswith(" <==") and marker[4:-4] in paths:
-            current = paths[marker[4:-4]]
-            texts[current] = []
-        elif current is not None:
-            texts[current].append(line)
-    return {r: "".join(texts[r]) if r in texts else None for r in rels}
+LISTING = r"%y\t%s\t%P\0"  # kind, size, path below the place; NUL-separated (a name may hold a line break)
+
+
+def listing(out: str) -> list[tuple[str, int, str]]:
+    """``find -printf LISTING``'s entries; a name with a tab or a line break is left out."""
+    entries = []
+    for item in out.split("\0"):
+        kind, _, rest = item.partition("\t")
+        size, _, path = rest.partition("\t")
+        if kind in ("d", "f") and size.isdigit() and path and not any(c in path for c in "\t\n\r"):
+            entries.append((kind, int(size), path))
+    return entries
+
+
+def _head(runner: Runner, path: str) -> str | None:
+    """One file's text, at most one byte beyond the bound (so that a larger one is refused)."""
+    res = runner.run(read("head", "-c", str(MAX_BYTES + 1), "--", path, ok=(0, 1)))
+    return res.stdout if res.returncode == 0 else None

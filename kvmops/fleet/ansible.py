@@ -1,30 +1,25 @@
-"""The hosts of a group of an Ansible inventory, with their variables (pure readers).
+"""The hosts of a group of an Ansible inventory, with their variables (pure): the JSON of
+``ansible-inventory --list`` (with or without ``--export``), bounded and checked.
 
-Three forms, as a team keeps them: the JSON of ``ansible-inventory --list`` (with or without
-``--export``), and the YAML and INI inventory files. For the files, Ansible itself is the
-reference (:func:`via_ansible` runs ``ansible-inventory -i FILE --list`` where it is
-installed); without it, :func:`read_yaml` / :func:`read_ini` read the common subset (groups,
-hosts, vars, children) and refuse what only Ansible understands (host ranges such as
-``web[01:10]``, inventory plugins, ``!vault`` values), saying so.
-
-Variables follow Ansible's precedence for that subset: ``all`` < parent group < child group
-< host.
+Ansible itself reads the inventory files (:mod:`kvmops.facts.inventory`: ansible-core's library
+with only the file-format plugins) and hands over that JSON; an operator may also give it
+directly. Variables follow Ansible's precedence: without ``--export`` each host's variables are
+merged already; with it, group vars apply from ``all`` down, groups of one depth sorted by
+``ansible_group_priority``, then by name (Ansible's ``sort_groups``), then the host's own.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kvmops.errors import ConfigError
+from kvmops.bounded import load_json
+from kvmops.errors import ConfigError, InvalidInput
 
-_RANGE = re.compile(r"\[[^\]]*:[^\]]*\]")
+MAX_INVENTORY = 8 << 20  # bytes of one inventory file (or its JSON) read at most
+MAX_DEPTH = 32  # nesting of the JSON (a host's kvmops mapping is a site file's shape: 4)
+PRIORITY = "ansible_group_priority"
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class Inventory:
         return tuple(seen)
 
     def vars_of(self, host: str) -> dict[str, Any]:
-        """The host's variables: group vars from ``all`` down to the host's own groups, then its own."""
+        """The host's variables by Ansible's precedence (see the module doc)."""
         merged: dict[str, Any] = {}
         for g in self._groups_of(host):
             merged.update(self.groups[g].vars or {})
@@ -74,145 +69,71 @@ class Inventory:
             todo += list(self.groups.get(g, Group()).children)
         return out
 
+    def _depths(self) -> dict[str, int]:
+        """Each group's depth below ``all``: its longest path of parents (as Ansible counts)."""
+        depth = {g: 0 for g in self.groups}
+        for _ in range(len(self.groups)):  # relax along the edges; a cycle stops at the bound
+            changed = False
+            for name, g in self.groups.items():
+                for child in g.children:
+                    if child in depth and depth[child] < depth[name] + 1:
+                        depth[child], changed = depth[name] + 1, True
+            if not changed:
+                break
+        return depth
+
     def _groups_of(self, host: str) -> list[str]:
-        """``all`` first, then each group containing the host, parents before children."""
-        order = self._lineage_down("all") if "all" in self.groups else list(self.groups)
-        return [g for g in order if g == "all" or host in self._members(g)]
+        """The host's groups (``all`` included) as Ansible applies their vars: by depth, then
+        ``ansible_group_priority``, then name."""
+        depth = self._depths()
+        mine = [g for g in self.groups if g == "all" or host in self._members(g)]
+        return sorted(mine, key=lambda g: (depth[g], _priority(self.groups[g]), g))
+
+
+def _priority(group: Group) -> int:
+    value = (group.vars or {}).get(PRIORITY, 1)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
+
+
+def is_list_json(text: str) -> bool:
+    """The text looks like ``ansible-inventory --list`` output (it always has ``_meta``)."""
+    return text.lstrip().startswith("{") and '"_meta"' in text
 
 
 def read_list_json(text: str, source: str) -> Inventory:
-    """The JSON of ``ansible-inventory --list`` (``--export`` keeps group vars in the groups)."""
+    """The JSON of ``ansible-inventory --list`` (``--export`` keeps group vars in the groups),
+    bounded (:data:`MAX_INVENTORY`, :data:`MAX_DEPTH`) and of the shape Ansible writes."""
     try:
-        data = json.loads(text)
-        meta = data.get("_meta", {})
-        hostvars = {str(h): dict(v) for h, v in (meta.get("hostvars") or {}).items()}
-        groups = {str(name): Group(tuple(g.get("hosts", ())), tuple(g.get("children", ())), g.get("vars"))
-                  for name, g in data.items() if name != "_meta"}
-    except (ValueError, AttributeError, TypeError) as exc:
+        data = load_json(text, source, max_bytes=MAX_INVENTORY, max_depth=MAX_DEPTH)
+        if not isinstance(data, dict):
+            raise ValueError("a mapping of groups is expected")
+        meta = _mapping(data.get("_meta", {}), "_meta")
+        hostvars = {str(h): dict(_mapping(v, f"_meta.hostvars.{h}"))
+                    for h, v in _mapping(meta.get("hostvars") or {}, "_meta.hostvars").items()}
+        groups = {str(name): _group(name, g) for name, g in data.items() if name != "_meta"}
+    except InvalidInput as exc:
+        raise ConfigError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
         raise ConfigError(f"{source}: not the JSON of `ansible-inventory --list` ({exc})") from None
     return Inventory(source, groups, hostvars)
 
 
-def via_ansible(path: Path) -> Inventory:
-    """``ansible-inventory -i PATH --list --export``: Ansible's own reading of the file."""
-    tool = shutil.which("ansible-inventory")
-    if tool is None:
-        raise ConfigError("ansible-inventory is not installed")
-    done = subprocess.run([tool, "-i", str(path), "--list", "--export"], capture_output=True, text=True,
-                          timeout=120, check=False)
-    if done.returncode != 0:
-        raise ConfigError(f"{path}: ansible-inventory failed: {done.stderr.strip()[-500:]}")
-    return read_list_json(done.stdout, str(path))
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{where} must be a mapping")
+    return value
 
 
-def read_yaml(text: str, source: str) -> Inventory:
-    """A YAML inventory (``all: {hosts:, vars:, children: {...}}``), the common subset."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: an inventory is a mapping of groups (all: ...)")
-    groups: dict[str, Group] = {}
-    hostvars: dict[str, dict[str, Any]] = {}
-    for name, body in data.items():
-        _yaml_group(str(name), body, groups, hostvars, source)
-    return Inventory(source, groups, hostvars)
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise TypeError(f"{where} must be a list of names")
+    return tuple(value)
 
 
-def _yaml_group(name: str, body: Any, groups: dict[str, Group], hostvars: dict[str, dict[str, Any]],
-                source: str) -> None:
-    body = body or {}
-    if not isinstance(body, dict) or set(body) - {"hosts", "vars", "children"}:
-        raise ConfigError(f"{source}: group {name!r}: only hosts, vars and children are understood here "
-                          "(run ansible-inventory to use the rest)")
-    hosts = body.get("hosts") or {}
-    for host, hv in hosts.items():
-        _plain_host(str(host), source)
-        hostvars.setdefault(str(host), {}).update(hv or {})
-    children = body.get("children") or {}
-    for child, cbody in children.items():
-        _yaml_group(str(child), cbody, groups, hostvars, source)
-    old = groups.get(name, Group())
-    groups[name] = Group((*old.hosts, *map(str, hosts)), (*old.children, *map(str, children)),
-                         {**(old.vars or {}), **(body.get("vars") or {})})
-
-
-def read_ini(text: str, source: str) -> Inventory:
-    """An INI inventory: ``[group]`` host lines with ``key=value``, ``[group:vars]``, ``[group:children]``."""
-    groups: dict[str, dict[str, Any]] = {"all": {"hosts": [], "children": [], "vars": {}}}
-    hostvars: dict[str, dict[str, Any]] = {}
-    section, kind = "ungrouped", "hosts"
-    for n, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith((";", "#")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section, _, kind = line[1:-1].partition(":")
-            kind = kind or "hosts"
-            if kind not in ("hosts", "vars", "children"):
-                raise ConfigError(f"{source}:{n}: section [{line[1:-1]}] is not understood here")
-            groups.setdefault(section, {"hosts": [], "children": [], "vars": {}})
-            continue
-        g = groups.setdefault(section, {"hosts": [], "children": [], "vars": {}})
-        if kind == "vars":
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise ConfigError(f"{source}:{n}: a [{section}:vars] line is key=value, got {line!r}")
-            g["vars"][key.strip()] = _ini_value(value.strip())
-        elif kind == "children":
-            g["children"].append(line)
-        else:
-            host, *pairs = line.split()
-            _plain_host(host, f"{source}:{n}")
-            g["hosts"].append(host)
-            hostvars.setdefault(host, {}).update(_pairs(pairs, f"{source}:{n}"))
-    for name in list(groups):
-        if name != "all" and name not in groups["all"]["children"]:
-            groups["all"]["children"].append(name)
-    return Inventory(source, {k: Group(tuple(v["hosts"]), tuple(v["children"]), v["vars"]) for k, v in groups.items()},
-                     hostvars)
-
-
-def _pairs(pairs: list[str], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"{where}: host variables are key=value, got {pair!r}")
-        out[key] = _ini_value(value)
-    return out
-
-
-def _ini_value(text: str) -> Any:
-    """Ansible's INI values: quoted strings stay strings; numbers become numbers."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _plain_host(host: str, where: str) -> None:
-    if _RANGE.search(host):
-        raise ConfigError(f"{where}: host pattern {host!r} is a range: only Ansible expands those; "
-                          "give kvmops the JSON of `ansible-inventory --list` instead")
-
-
-def read_inventory(path: Path) -> Inventory:
-    """An inventory file: JSON as ``ansible-inventory --list`` writes it, else YAML or INI read
-    by Ansible itself when installed, else by the readers here."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"inventory {path}: {exc.strerror}") from None
-    if text.lstrip().startswith("{"):
-        return read_list_json(text, str(path))
-    if shutil.which("ansible-inventory"):
-        return via_ansible(path)
-    if path.suffix in (".yml", ".yaml"):
-        return read_yaml(text, str(path))
-    return read_ini(text, str(path))
+def _group(name: str, g: Any) -> Group:
+    body = _mapping(g, f"group {name}")
+    return Group(_names(body.get("hosts", []), f"{name}.hosts"), _names(body.get("children", []), f"{name}.children"),
+                 dict(_mapping(body["vars"], f"{name}.vars")) if "vars" in body else None)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import replace
 
 from kvmops import names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
-from kvmops.guests import hostfile
+from kvmops.guests import hostfile, macs
 from kvmops.guests.domain import DomainInfo
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.validate import check_spec
@@ -62,20 +63,47 @@ def define_wanted(site: Site, spec: GuestSpec) -> Wanted:
     return Wanted(files=(hostfile.xml_path(site, spec.name),), paths=paths)
 
 
+def with_macs(facts: HostFacts, spec: GuestSpec) -> GuestSpec:
+    """The spec with a MAC for each NIC: its own; else the defined guest's (a redefinition
+    keeps them, libvirt would invent new ones); else chosen (:func:`kvmops.guests.macs.choose`)."""
+    if spec.macs or not spec.bridges:
+        return spec
+    info = facts.domain(spec.name)
+    if info is not None:
+        have = read_domain(info.inactive_xml or info.xml).macs
+        if len(have) == len(spec.bridges) and all(have):
+            return replace(spec, macs=have)
+    return replace(spec, macs=macs.choose(facts.site.name, spec.name, len(spec.bridges), facts.macs_taken(spec.name)))
+
+
+def check_macs(facts: HostFacts, spec: GuestSpec) -> None:
+    """No NIC of ``spec`` has a MAC that another guest of the host has."""
+    shared = macs.collisions(spec.macs, {g: m for g, m in facts.macs_by_guest.items() if g != spec.name})
+    if shared:
+        raise SafetyError(f"guest {spec.name}: MAC address(es) {', '.join(shared)} taken on {facts.site.name}: "
+                          "two NICs with one MAC on a network disturb both; give others (or none: kvmops "
+                          "chooses free ones)")
+
+
 def define(facts: HostFacts, spec: GuestSpec) -> Plan:
     """Write ``<xml_dir>/<name>.xml`` and ``virsh define`` it; validated first.
 
     A different existing definition (in libvirt or in the file) is replaced only with
     ``confirm=<name>``; the plan shows the difference. A running guest is never redefined.
+    Every NIC gets a MAC (:func:`with_macs`), none that another guest of the host has.
     """
     site = facts.site
+    spec = with_macs(facts, spec)
     check_spec(site, spec, facts.limits, facts.lvm, facts.domains)
+    check_macs(facts, spec)
     _check_boot_files(facts, spec)
     xml = render_domain_xml(site, spec)
     plan = Plan(f"define guest {spec.name}")
     define_step = _define_step(facts, spec.name, xml, plan)
     _plan_file(facts, spec.name, xml, plan, show_diff=not plan.notes)
     plan.steps.append(define_step)
+    plan.notes += [f"NIC {i + 1} on {bridge}: MAC {mac}" for i, (bridge, mac) in enumerate(zip(spec.bridges, spec.macs,
+                                                                                              strict=True))]
     return plan
 
 

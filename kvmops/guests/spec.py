@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from kvmops import names
 from kvmops.errors import InvalidInput
+from kvmops.guests import macs as mac_addresses
 from kvmops.net.validate import vlan_id
 from kvmops.site import Site
 from kvmops.units import parse_size
@@ -38,7 +39,9 @@ class GuestSpec:
     ``data_lvs`` are extra disks (vdb, vdc, ...); ``cdrom`` an ISO file (the NoCloud seed).
     ``kernel``/``initrd``/``cmdline`` select direct kernel boot. ``serial_log`` keeps the
     serial console output in a file on the host. A guest needs at least one bridge unless
-    ``allow_no_network`` is given (tests only).
+    ``allow_no_network`` is given (tests only). ``macs``: one MAC per bridge, in order
+    (:mod:`kvmops.guests.macs`), or none (then :func:`kvmops.guests.lifecycle.define` chooses
+    them from the host's facts).
     """
 
     name: str
@@ -54,6 +57,7 @@ class GuestSpec:
     cmdline: str | None = None
     serial_log: str | None = None
     allow_no_network: bool = False
+    macs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names.guest_name(self.name)
@@ -86,6 +90,15 @@ class GuestSpec:
             names.ifname(b)
         if len(set(self.bridges)) != len(self.bridges):
             raise InvalidInput(f"guest {self.name}: bridge listed twice in {list(self.bridges)}")
+        if not isinstance(self.macs, tuple):
+            raise InvalidInput(f"macs must be a tuple of MAC addresses, got {self.macs!r}")
+        if self.macs and len(self.macs) != len(self.bridges):
+            raise InvalidInput(f"guest {self.name}: {len(self.macs)} MAC address(es) for {len(self.bridges)} NIC(s): "
+                               "give one per bridge, or none")
+        normal = tuple(mac_addresses.normal(m) for m in self.macs)
+        if len(set(normal)) != len(normal):
+            raise InvalidInput(f"guest {self.name}: a MAC address is given twice ({', '.join(normal)})")
+        object.__setattr__(self, "macs", normal)
 
     def system_lv(self, site: Site) -> str:
         """The system disk's LV name: ``disk_lv`` or the site's convention (``vm`` + name)."""

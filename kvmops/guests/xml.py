@@ -154,8 +154,10 @@ def _devices(dev: ET.Element, site: Site, spec: GuestSpec) -> None:
         _disk(dev, disk_source(site, lv), _vd(i))
     _cdrom(dev, spec.cdrom)
     _controllers(dev)
-    for bridge in spec.bridges:
+    for i, bridge in enumerate(spec.bridges):
         nic = _sub(dev, "interface", type="bridge")
+        if spec.macs:
+            _sub(nic, "mac", address=spec.macs[i])
         _sub(nic, "source", bridge=bridge)
         _sub(nic, "model", type="virtio")
     serial = _sub(dev, "serial", type="pty")
@@ -235,6 +237,7 @@ class DomainFacts:
     cmdline: str | None = None
     serial_log: str | None = None
     uuid: str | None = None
+    macs: tuple[str, ...] = ()  # of the bridge NICs, in order ("" where a NIC has none)
 
     @property
     def disk_sources(self) -> tuple[str, ...]:
@@ -248,6 +251,7 @@ class DomainFacts:
         out += [f"disk {d.target}: {d.source}" for d in self.disks if d.device == "disk"]
         out.append(f"cdrom: {self.cdrom or '(empty)'}")
         out += [f"bridge: {b}" for b in self.bridges]
+        out += [f"mac: {m}" for m in self.macs if m]
         for key in ("kernel", "initrd", "cmdline", "serial_log"):
             value = getattr(self, key)
             if value:
@@ -295,18 +299,15 @@ def read_domain(xml: str) -> DomainFacts:
         disks.append(disk)
         if disk.device == "cdrom" and cdrom is None:
             cdrom = disk.source
-    bridges = tuple(
-        src.get("bridge", "")
-        for nic in root.iterfind("devices/interface")
-        if nic.get("type") == "bridge" and (src := nic.find("source")) is not None
-    )
+    nics = [(src.get("bridge", ""), _mac(nic)) for nic in root.iterfind("devices/interface")
+            if nic.get("type") == "bridge" and (src := nic.find("source")) is not None]
     log = root.find("devices/serial/log")
     return DomainFacts(
         name=_text(root, "name") or "",
         domain_type=root.get("type", ""),
         memory_kib=_memory(root),
         vcpus=int(_text(root, "vcpu") or 0),
-        bridges=bridges,
+        bridges=tuple(b for b, _m in nics),
         disks=tuple(disks),
         cdrom=cdrom,
         emulator=_text(root, "devices/emulator"),
@@ -316,7 +317,22 @@ def read_domain(xml: str) -> DomainFacts:
         cmdline=_text(root, "os/cmdline"),
         serial_log=log.get("file") if log is not None else None,
         uuid=_text(root, "uuid"),
+        macs=tuple(m for _b, m in nics),
     )
+
+
+def _mac(nic: ET.Element) -> str:
+    el = nic.find("mac")
+    return (el.get("address") or "").strip().lower() if el is not None else ""
+
+
+def macs_of(xml: str) -> tuple[str, ...]:
+    """Every MAC address a domain XML gives its NICs (of any type), lower case."""
+    try:
+        root = ET.fromstring(xml)  # noqa: S314 (libvirt's or kvmops' XML; expat resolves no entities)
+    except ET.ParseError:
+        return ()
+    return tuple(m for nic in root.iterfind("devices/interface") if (m := _mac(nic)))
 
 
 def machine_family(machine: str | None) -> str | None:

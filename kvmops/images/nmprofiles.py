@@ -1,24 +1,36 @@
-"""NetworkManager profiles inside an image: find the ones for an interface and change their
-address settings in place, as the guide's ``nmcli con mod`` does (3.3.3). Pure, no I/O.
+"""NetworkManager profiles inside an image: which one binds which NIC, and their address
+settings changed in place, as the guide's ``nmcli con mod`` does (3.3.3). Pure, no I/O.
 
-The guide's command sets ``connection.interface-name``, ``ipv4.method manual``,
-``ipv4.addresses``, ``ipv4.gateway``, ``ipv4.dns`` and ``ipv4.may-fail no`` on the profile the
-image already has (cloud-init's ``cloud-init-eth0.nmconnection`` on RHEL 9, Debian's ``Wired
-connection 1``, an ``ifcfg-eth0``). Editing that profile instead of adding a second one
-keeps one profile per interface: two would compete, and NetworkManager picks one by its own
-rules (a DHCP profile with a higher autoconnect priority wins over a new static one).
+A profile binds a NIC by its MAC (keyfile ``[ethernet] mac-address=``, ifcfg ``HWADDR=``:
+cloud-init writes ``id=cloud-init enp1s0`` keyfiles bound by MAC only), by its name (keyfile
+``interface-name=``, ifcfg ``DEVICE=`` or the file's name: Debian's saved ``Wired connection
+1``, an image's ``ifcfg-eth0``), by both (NetworkManager then needs both to match), or by
+nothing (it applies to any ethernet NIC). kvmops knows each NIC's MAC (it chose it) and the
+names the guest will give it: ``eth<n>`` where the image's kernel line has ``net.ifnames=0``,
+``enp<n+1>s0`` with predictable names (libvirt puts the NICs of a q35 guest on the first PCIe
+root ports, bus 1, 2, ...), both when the image does not say (:func:`naming`).
 
-A profile is *for* the interface when it names it (keyfile ``interface-name=``, ifcfg
-``DEVICE=``), or when it is an ethernet profile bound to no interface name (it would apply
-to eth0 as well: cloud-init binds by MAC address only); profiles bound to another interface
-are left alone. Everything else in a profile (its id, uuid, MAC address, comments, IPv6)
-stays as it is.
+For each NIC with a static address (:func:`assign`):
+
+- the profile bound to its MAC is edited; else the one bound to one of its names; binding
+  and everything else in it (id, uuid, comments, IPv6) stay as they are: a MAC-bound profile
+  never gets an ``interface-name`` (that line would make it apply to no NIC when the guest
+  names the NIC otherwise);
+- else an unbound profile (the first, for the first NIC that has none) is bound to the NIC's
+  MAC and edited;
+- else a new keyfile bound to the MAC is written.
+
+No two profiles are left competing for one NIC (NetworkManager would pick one by its own
+rules: a DHCP profile with a higher autoconnect priority wins over a static one): every other
+profile that would bind the NIC, and every unbound profile left over, gets ``autoconnect=false``
+(ifcfg ``ONBOOT=no``). Profiles bound to another MAC or to a name no NIC with a static address
+has (another NIC's, or none of this guest's) are left alone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 KEYFILE_DIR = "/etc/NetworkManager/system-connections"
@@ -26,17 +38,22 @@ IFCFG_DIR = "/etc/sysconfig/network-scripts"
 ETHERNET = ("ethernet", "802-3-ethernet")
 IGNORED = (".kvmops-new", "~", ".bak", ".orig", ".rej", ".swp", ".tmp", ".nmmeta", ".rpmnew", ".rpmsave",
            ".dpkg-old", ".dpkg-new", ".dpkg-dist")
+KERNEL, PREDICTABLE = "kernel names (net.ifnames=0)", "predictable names"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]+)\]\s*$")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What ``nmcli con mod`` sets: interface, address with prefix, gateway, DNS servers."""
+    """What ``nmcli con mod`` sets on one NIC: address with prefix, the gateway (None: the
+    default route is on another NIC), DNS servers (empty: set on another NIC); the NIC's MAC
+    (None: unknown, then bound by ``device``, its name with kernel names) and index."""
 
     device: str
     address: str  # 10.5.68.237/24
-    gateway: str
+    gateway: str | None
     dns: tuple[str, ...]
+    mac: str | None = None
+    nic: int = 0
 
     @property
     def ip(self) -> str:
@@ -45,6 +62,10 @@ class Settings:
     @property
     def prefix(self) -> str:
         return self.address.split("/")[1]
+
+    @property
+    def what(self) -> str:
+        return f"NIC {self.nic + 1} ({'MAC ' + self.mac if self.mac else self.device})"
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,42 @@ class Profile:
     name: str
     text: str
 
+    @property
+    def mac(self) -> str | None:
+        """The MAC it is bound to (lower case), or None."""
+        if self.format == "keyfile":
+            found = get_ini(self.text, "ethernet", "mac-address") or get_ini(self.text, "802-3-ethernet",
+                                                                            "mac-address")
+        else:
+            found = _ifcfg_get(self.text, "HWADDR")
+        return found.strip().lower() if found else None
+
+    @property
+    def bound_name(self) -> str | None:
+        """The interface name it is bound to, or None."""
+        if self.format == "keyfile":
+            return get_ini(self.text, "connection", "interface-name") or None
+        return _ifcfg_get(self.text, "DEVICE") or (None if self.mac else self.path.rsplit("/ifcfg-", 1)[-1])
+
+    @property
+    def binding(self) -> str:
+        """How it binds a NIC, for the plan: ``MAC 52:54:..``, ``name eth0``, both, or nothing."""
+        parts = [f"MAC {self.mac}"] if self.mac else []
+        parts += [f"name {self.bound_name}"] if self.bound_name else []
+        return " and ".join(parts) or "no MAC and no name (any NIC)"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What happens for one NIC: the profile that gets its address (None: a new keyfile),
+    whether that profile is bound to the NIC's MAC first (it was bound to nothing), and the
+    profiles switched off because they would compete for the NIC."""
+
+    nic: Settings
+    profile: Profile | None
+    bind: bool = False
+    quiet: tuple[Profile, ...] = ()
+
 
 # ----------------------------------------------------------------- finding them
 def candidates(listing: tuple[str, ...] | None, folder: str, fmt: str) -> list[str]:
@@ -66,65 +123,120 @@ def candidates(listing: tuple[str, ...] | None, folder: str, fmt: str) -> list[s
     return [f"{folder}/{n}" for n in names]
 
 
-def profiles_for(device: str, keyfiles: Mapping[str, str | None], ifcfgs: Mapping[str, str | None]) -> list[Profile]:
-    """The profiles of ``device`` among the image's keyfiles and ifcfg files (path -> text)."""
+def ethernet_profiles(keyfiles: Mapping[str, str | None], ifcfgs: Mapping[str, str | None]) -> list[Profile]:
+    """The image's ethernet profiles among its keyfiles and ifcfg files (path -> text)."""
     found = []
     for path, text in sorted(keyfiles.items()):
-        if text is not None and _keyfile_applies(text, device):
+        if text is not None and (get_ini(text, "connection", "type") or "") in ETHERNET:
             found.append(Profile(path, "keyfile", get_ini(text, "connection", "id") or path.rsplit("/", 1)[1], text))
     for path, text in sorted(ifcfgs.items()):
-        if text is not None and _ifcfg_applies(text, path, device):
+        if text is not None and (_ifcfg_get(text, "TYPE") or "Ethernet").lower() == "ethernet":
             found.append(Profile(path, "ifcfg", _ifcfg_get(text, "NAME") or path.rsplit("/", 1)[1], text))
     return found
 
 
-def _keyfile_applies(text: str, device: str) -> bool:
-    if (get_ini(text, "connection", "type") or "") not in ETHERNET:
-        return False
-    bound = get_ini(text, "connection", "interface-name")
-    return bound in (None, "", device)
+def naming(kernel_lines: Sequence[str | None]) -> str | None:
+    """The image's interface naming from its kernel command line sources (``/etc/default/grub``,
+    ``/etc/kernel/cmdline``): :data:`KERNEL` with ``net.ifnames=0``, :data:`PREDICTABLE` when
+    one exists without it, None when there is none."""
+    texts = [t for t in kernel_lines if t is not None]
+    if any(re.search(r"(^|[\s\"'])net\.ifnames=0($|[\s\"'])", t, re.MULTILINE) for t in texts):
+        return KERNEL
+    return PREDICTABLE if texts else None
 
 
-def _ifcfg_applies(text: str, path: str, device: str) -> bool:
-    kind = (_ifcfg_get(text, "TYPE") or "Ethernet").lower()
-    if kind != "ethernet":
-        return False
-    bound = _ifcfg_get(text, "DEVICE") or path.rsplit("/ifcfg-", 1)[-1]
-    return bound == device or (not _ifcfg_get(text, "DEVICE") and bool(_ifcfg_get(text, "HWADDR")))
+def nic_names(nic: int, scheme: str | None) -> frozenset[str]:
+    """The names the guest gives NIC ``nic`` (see the module doc)."""
+    kernel, predictable = f"eth{nic}", f"enp{nic + 1}s0"
+    return frozenset({kernel} if scheme == KERNEL else {predictable} if scheme == PREDICTABLE
+                     else {kernel, predictable})
+
+
+def _binds(p: Profile, s: Settings, scheme: str | None) -> int:
+    """How surely ``p`` binds NIC ``s``: 3 by its MAC, 2 by a name of it, 1 perhaps (a MAC-bound
+    profile and the NIC's MAC unknown: the first NIC's), 0 not (or ``p`` binds nothing)."""
+    mac, name = p.mac, p.bound_name
+    if mac and s.mac:
+        return 3 if mac == s.mac.lower() else 0
+    if mac:
+        return 1 if s.nic == 0 and (name is None or name in nic_names(0, scheme)) else 0
+    return 2 if name is not None and name in nic_names(s.nic, scheme) else 0
+
+
+def assign(nics: Sequence[Settings], profiles: Sequence[Profile], scheme: str | None) -> list[Assignment]:
+    """For each NIC the profile to edit, bind or switch off (see the module doc)."""
+    unbound = [p for p in profiles if not p.mac and not p.bound_name]
+    out = []
+    for s in nics:
+        own = sorted((p for p in profiles if _binds(p, s, scheme)), key=lambda p: -_binds(p, s, scheme))
+        bind = False
+        if not own and unbound:
+            own, bind = [unbound.pop(0)], True
+        out.append(Assignment(s, own[0] if own else None, bind, tuple(own[1:])))
+    if unbound and out:  # left over: each would compete for every NIC
+        first = out[0]
+        out[0] = Assignment(first.nic, first.profile, first.bind, (*first.quiet, *unbound))
+    return out
 
 
 # ----------------------------------------------------------------- changing them
-def edit(profile: Profile, s: Settings) -> str:
-    """The profile's text with the static address set, everything else kept."""
-    return edit_keyfile(profile.text, s) if profile.format == "keyfile" else edit_ifcfg(profile.text, s)
+def edit(profile: Profile, s: Settings, *, bind: bool = False) -> str:
+    """The profile's text with the static address set (and bound to the NIC's MAC when
+    ``bind``), everything else kept."""
+    if profile.format == "keyfile":
+        return edit_keyfile(profile.text, s, bind=bind)
+    return edit_ifcfg(profile.text, s, bind=bind)
 
 
-def edit_keyfile(text: str, s: Settings) -> str:
-    """``nmcli con mod`` on a keyfile: ``interface-name``, ``[ipv4]`` method, address1 (with the
-    gateway, as NetworkManager writes it), dns, may-fail; other ``addressN``/``gateway`` dropped."""
-    text = set_ini(text, "connection", "interface-name", s.device)
-    text = drop_ini(text, "ipv4", lambda k: (k.startswith("address") and k != "address1") or k == "gateway")
-    for key, value in (("address1", f"{s.address},{s.gateway}"), ("dns", "".join(f"{d};" for d in s.dns)),
-                       ("may-fail", "false"), ("method", "manual")):
+def quiet(profile: Profile) -> str:
+    """The profile switched off: it stays, but NetworkManager no longer activates it by itself."""
+    if profile.format == "keyfile":
+        return set_ini(profile.text, "connection", "autoconnect", "false")
+    return _set_ifcfg(profile.text, {"ONBOOT": "no"})
+
+
+def edit_keyfile(text: str, s: Settings, *, bind: bool = False) -> str:
+    """``nmcli con mod`` on a keyfile: ``[ipv4]`` method, address1 (with the gateway, as
+    NetworkManager writes it, on the default route's NIC; else ``never-default``), dns where
+    given, may-fail; other ``addressN``/``gateway`` dropped. The binding stays, unless ``bind``
+    (an unbound profile): then ``[ethernet] mac-address`` (or, MAC unknown, ``interface-name``)."""
+    if bind and s.mac:
+        text = set_ini(text, "ethernet", "mac-address", s.mac.upper())
+    elif bind:
+        text = set_ini(text, "connection", "interface-name", s.device)
+    text = drop_ini(text, "ipv4", lambda k: (k.startswith("address") and k != "address1") or k == "gateway"
+                    or (k == "dns" and not s.dns) or (k == "never-default" and s.gateway is not None))
+    address = f"{s.address},{s.gateway}" if s.gateway else s.address
+    wanted = [("address1", address), *([("dns", "".join(f"{d};" for d in s.dns))] if s.dns else []),
+              ("may-fail", "false"), ("method", "manual"), *([("never-default", "true")] if not s.gateway else [])]
+    for key, value in wanted:
         text = set_ini(text, "ipv4", key, value)
     return text
 
 
-def edit_ifcfg(text: str, s: Settings) -> str:
-    """``nmcli con mod`` on an ifcfg-rh profile: the static keys set, DHCP and old ones dropped."""
-    wanted = {"DEVICE": s.device, "ONBOOT": "yes", "BOOTPROTO": "none", "IPADDR": s.ip, "PREFIX": s.prefix,
-              "GATEWAY": s.gateway, **{f"DNS{i}": d for i, d in enumerate(s.dns, 1)},
-              "DEFROUTE": "yes", "IPV4_FAILURE_FATAL": "yes"}
-    stale = re.compile(r"^(NETMASK\d*|IPADDR\d+|PREFIX\d+|GATEWAY\d+|DNS\d+)$")
+def edit_ifcfg(text: str, s: Settings, *, bind: bool = False) -> str:
+    """``nmcli con mod`` on an ifcfg-rh profile: the static keys set, DHCP and old ones dropped;
+    ``GATEWAY`` only on the default route's NIC, ``DNSn`` where given; the binding stays unless
+    ``bind`` (then ``HWADDR``, or, MAC unknown, ``DEVICE``)."""
+    wanted = {"ONBOOT": "yes", "BOOTPROTO": "none", "IPADDR": s.ip, "PREFIX": s.prefix,
+              **({"GATEWAY": s.gateway} if s.gateway else {}), **{f"DNS{i}": d for i, d in enumerate(s.dns, 1)},
+              "DEFROUTE": "yes" if s.gateway else "no", "IPV4_FAILURE_FATAL": "yes"}
+    if bind:
+        wanted = {("HWADDR" if s.mac else "DEVICE"): s.mac or s.device, **wanted}
+    stale = re.compile(r"^(NETMASK\d*|IPADDR\d+|PREFIX\d+|GATEWAY\d*|DNS\d+)$")
+    return _set_ifcfg(text, wanted, stale)
+
+
+def _set_ifcfg(text: str, wanted: Mapping[str, str], stale: re.Pattern[str] | None = None) -> str:
     out, done = [], set()
     for line in text.splitlines():
         key = _ifcfg_key(line)
-        if key in wanted:
+        if key is not None and key in wanted:
             if key not in done:
                 out.append(f"{key}={wanted[key]}")
                 done.add(key)
             continue
-        if key and stale.match(key):
+        if key and stale is not None and stale.match(key):
             continue
         out.append(line)
     out += [f"{k}={v}" for k, v in wanted.items() if k not in done]

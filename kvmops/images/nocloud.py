@@ -2,7 +2,7 @@
 
 A stock cloud image finds a filesystem labelled ``cidata`` holding ``user-data`` (users,
 keys, hashed passwords, sudo), ``meta-data`` (instance-id, hostname) and ``network-config``
-(v2, the static address) and configures itself: no metadata service, no offline edits.
+(v2: the static addresses, each NIC matched by its MAC) and configures itself: no metadata service, no offline edits.
 
 The ISO is written with **pycdlib** (pure Python, already a dependency): it needs no tool on
 the KVM host, runs in milliseconds, works the same in unit tests, and the result is read
@@ -35,6 +35,7 @@ import pycdlib
 from kvmops import names
 from kvmops.cmd import Cmd, change, read
 from kvmops.errors import InvalidInput
+from kvmops.guests import macs
 from kvmops.images import content as c
 from kvmops.images.passwords import Password
 from kvmops.plan import Plan
@@ -77,10 +78,20 @@ class CloudUser:
 
 @dataclass(frozen=True)
 class StaticNet:
-    """The network-config v2 of one interface: ``10.5.68.237/24`` via ``.254``, DNS servers."""
+    """The network-config v2 entry of one NIC: ``10.5.68.237/24``, the default route via
+    ``.254`` (only on the NIC that has it: ``gateway`` None on the others), DNS servers (on one
+    NIC). ``interface`` is the entry's id; ``mac`` the NIC's MAC, which the entry matches.
+
+    Matched by MAC only, without ``set-name``: cloud-init looks the NIC up by its MAC and
+    configures it under whatever name the image gives it (``eth0`` with ``net.ifnames=0``,
+    ``enp1s0`` with predictable names), so the address follows the NIC in every image.
+    ``set-name`` would rename it: into the kernel's own ``ethN`` names that can race with the
+    kernel naming the other NIC, and away from the name the image's other configuration and
+    the operator expect. Renaming gains nothing once the match is by MAC.
+    """
 
     address: str
-    gateway: str
+    gateway: str | None
     dns: tuple[str, ...] = ()
     interface: str = "eth0"
     mac: str | None = None
@@ -88,39 +99,60 @@ class StaticNet:
     def __post_init__(self) -> None:
         try:
             iface = ipaddress.ip_interface(self.address)
-            gw = ipaddress.ip_address(self.gateway)
+            gw = ipaddress.ip_address(self.gateway) if self.gateway is not None else None
             for d in self.dns:
                 ipaddress.ip_address(d)
         except ValueError as exc:
             raise InvalidInput(f"bad static address: {exc}") from None
-        if iface.network.prefixlen == iface.max_prefixlen or gw not in iface.network:
+        if iface.network.prefixlen == iface.max_prefixlen:
+            raise InvalidInput(f"{self.address} has no network around it: give its prefix, e.g. /24")
+        if gw is not None and gw not in iface.network:
             raise InvalidInput(f"gateway {gw} is not in {iface.network} (address {self.address})")
         if iface.ip == gw:
             raise InvalidInput(f"the address {iface.ip} is the gateway's")
         names.ifname(self.interface)
+        if self.mac is not None:
+            object.__setattr__(self, "mac", macs.normal(self.mac))
 
-    def document(self) -> dict[str, Any]:
-        eth: dict[str, Any] = {
-            "addresses": [self.address],
+    def entry(self) -> dict[str, Any]:
+        """This NIC's entry under ``ethernets``."""
+        eth: dict[str, Any] = {}
+        if self.mac:
+            eth["match"] = {"macaddress": self.mac}
+        eth["addresses"] = [self.address]
+        if self.gateway is not None:
             # 0.0.0.0/0, not "default": cloud-init before 23.x (Debian 12's 22.4) rejects "to: default"
             # and then applies no network config at all (seen in the lab: no address, no SSH)
-            "routes": [{"to": "0.0.0.0/0", "via": self.gateway}],
-        }
+            eth["routes"] = [{"to": "0.0.0.0/0", "via": self.gateway}]
         if self.dns:
             eth["nameservers"] = {"addresses": list(self.dns)}
-        if self.mac:
-            eth["match"] = {"macaddress": self.mac.lower()}
-            eth["set-name"] = self.interface
-        return {"version": 2, "ethernets": {self.interface: eth}}
+        return eth
+
+    def document(self) -> dict[str, Any]:
+        """A network-config of this NIC alone."""
+        return network_document((self,))
+
+
+def network_document(nets: Sequence[StaticNet]) -> dict[str, Any]:
+    """``{"version": 2, "ethernets": {id: entry, ...}}``; at most one default route."""
+    ids = [n.interface for n in nets]
+    if len(set(ids)) != len(ids):
+        raise InvalidInput(f"network-config: an entry id is given twice ({', '.join(ids)})")
+    found = [n.mac for n in nets if n.mac]
+    if len(set(found)) != len(found):
+        raise InvalidInput(f"network-config: a MAC is matched twice ({', '.join(found)})")
+    if sum(n.gateway is not None for n in nets) > 1:
+        raise InvalidInput("network-config: the default route goes on one NIC only")
+    return {"version": 2, "ethernets": {n.interface: n.entry() for n in nets}}
 
 
 @dataclass(frozen=True)
 class Seed:
-    """What goes on the seed: hostname, instance id, users, the optional static address."""
+    """What goes on the seed: hostname, instance id, users, the static addresses (one entry per NIC)."""
 
     hostname: str
     users: tuple[CloudUser, ...]
-    net: StaticNet | None = None
+    nets: tuple[StaticNet, ...] = ()
     instance_id: str = ""
     ssh_pwauth: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +161,9 @@ class Seed:
         names.guest_name(self.hostname)
         if not self.users:
             raise InvalidInput("a seed needs at least one user (the login user)")
+        if not isinstance(self.nets, tuple):
+            raise InvalidInput(f"nets must be a tuple of StaticNet, got {self.nets!r}")
+        network_document(self.nets)  # checked now, not when the ISO is written
 
     def user_data(self) -> str:
         doc: dict[str, Any] = {
@@ -148,7 +183,7 @@ class Seed:
         return json.dumps({"instance-id": iid, "local-hostname": self.hostname}, indent=2) + "\n"
 
     def network_config(self) -> str | None:
-        return json.dumps(self.net.document(), indent=2) + "\n" if self.net else None
+        return json.dumps(network_document(self.nets), indent=2) + "\n" if self.nets else None
 
     def files(self) -> dict[str, str]:
         out = {"user-data": self.user_data(), "meta-data": self.meta_data()}

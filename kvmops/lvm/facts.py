@@ -1,6 +1,7 @@
 """Facts from LVM's JSON reports, in bytes, as frozen dataclasses (pure parsers).
 
-The commands that produce them are :func:`lvs_cmd` and :func:`vgs_cmd`.
+The commands that produce them are :func:`lvs_cmd` and :func:`vgs_cmd`, or both reports in
+one command, :func:`report_cmd`.
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def vgs_cmd(vg: str | None = None) -> Cmd:
     if vg:
         argv.append(vg)
     return read(*argv)
+
+
+def report_cmd() -> Cmd:
+    """``lvm fullreport --reportformat json -a --units b --nosuffix --configreport vg -o ...``:
+    every VG and all its LVs (hidden ones too, as ``lvs -a``) in one LVM command, with the
+    fields of :func:`vgs_cmd` and :func:`lvs_cmd`; :func:`parse_vgs` and :func:`parse_lvs` read
+    it as they read those two (its PV and segment reports carry one small field each)."""
+    return read("lvm", "fullreport", "--reportformat", "json", "-a", "--units", "b", "--nosuffix",
+                "--configreport", "vg", "-o", VG_FIELDS, "--configreport", "lv", "-o", LV_FIELDS,
+                "--configreport", "pv", "-o", "pv_name", "--configreport", "pvseg", "-o", "pvseg_start",
+                "--configreport", "seg", "-o", "seg_start")
 
 
 def _rows(text: str, kind: str) -> list[dict[str, str]]:

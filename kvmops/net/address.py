@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from kvmops import names
 from kvmops.errors import InvalidInput
+from kvmops.guests import macs
 from kvmops.net import validate
 from kvmops.site import DHCP_NO, DHCP_YES, Network, Site
 
@@ -35,7 +36,14 @@ Known = Mapping[str, str | Collection[str]]
 
 @dataclass(frozen=True)
 class StaticAddress:
-    """A validated static address of one guest interface."""
+    """A validated static address of one guest NIC.
+
+    ``nic``: the NIC's index (0: the first, on the first of the guest's VLANs); ``mac``: its
+    MAC when known (the profile then binds it by MAC, whatever the guest names it); ``device``:
+    the name it has with kernel names (``eth<nic>``), used only where there is no MAC.
+    ``default_route``: the default route goes via this NIC's gateway (one NIC of a guest);
+    ``dns``: the DNS servers, set on one NIC only (empty on the others).
+    """
 
     guest: str
     network: Network
@@ -43,6 +51,9 @@ class StaticAddress:
     dns: tuple[ipaddress.IPv4Address, ...]
     device: str = "eth0"
     profile: str = "eth0"
+    mac: str | None = None
+    nic: int = 0
+    default_route: bool = True
 
     @property
     def address(self) -> ipaddress.IPv4Address:
@@ -63,12 +74,23 @@ class StaticAddress:
 
     @property
     def ifcfg_path(self) -> str:
-        return f"{IFCFG_DIR}/ifcfg-{self.device}"
+        return f"{IFCFG_DIR}/ifcfg-{self.profile}"
+
+    @property
+    def what(self) -> str:
+        """``NIC 1 (MAC 52:54:00:..)`` or ``NIC 1 (eth0)``: which NIC, as the plan names it."""
+        return f"NIC {self.nic + 1} ({'MAC ' + self.mac if self.mac else self.device})"
+
+    def describe(self) -> str:
+        """``10.5.68.237/24 on VLAN 2368, default route via 10.5.68.254, DNS 132.230.200.200``"""
+        out = f"{self.with_prefix} on VLAN {self.network.vlan}"
+        out += f", default route via {self.gateway}" if self.default_route else ", no default route"
+        return out + (f", DNS {', '.join(str(d) for d in self.dns)}" if self.dns else "")
 
 
 def static_address(site: Site, guest: str, vlan: int | str, ip: str, *, known: Known | None = None,
                    dns: Sequence[str] | None = None, device: str = "eth0",
-                   profile: str | None = None) -> StaticAddress:
+                   profile: str | None = None, mac: str | None = None) -> StaticAddress:
     """Validate ``ip`` for ``guest`` on ``vlan``; raise :class:`InvalidInput` saying why not."""
     names.guest_name(guest)
     names.ifname(device)
@@ -77,7 +99,8 @@ def static_address(site: Site, guest: str, vlan: int | str, ip: str, *, known: K
     check_in_network(site, net, iface.ip)
     check_free(iface.ip, guest, known or {})
     servers = validate.dns_servers(dns if dns is not None else [str(d) for d in site.dns])
-    return StaticAddress(guest, net, iface, servers, device, _profile_name(profile or device))
+    return StaticAddress(guest, net, iface, servers, device, _profile_name(profile or device),
+                         macs.normal(mac) if mac else None)
 
 
 def _profile_name(name: str) -> str:
@@ -124,10 +147,17 @@ def nmcli_modify_argv(a: StaticAddress) -> tuple[str, ...]:
     ``nmcli con modify eth0 connection.interface-name eth0 ipv4.method manual
     ipv4.addresses 10.5.68.237/24 ipv4.gateway 10.5.68.254 ipv4.dns 132.230.200.200
     ipv4.may-fail no``
+
+    With the NIC's MAC known, the profile is bound to it (``ethernet.mac-address``, and no
+    longer to a name: the NIC's name depends on the image); a NIC without the default route
+    gets ``ipv4.never-default yes`` and no gateway, and DNS servers only where they belong (one NIC).
     """
-    return ("nmcli", "con", "modify", a.profile, "connection.interface-name", a.device,
-            "ipv4.method", "manual", "ipv4.addresses", a.with_prefix, "ipv4.gateway", str(a.gateway),
-            "ipv4.dns", ",".join(str(d) for d in a.dns), "ipv4.may-fail", "no")
+    bind = ("connection.interface-name", "", "ethernet.mac-address", a.mac) if a.mac \
+        else ("connection.interface-name", a.device)
+    route = ("ipv4.gateway", str(a.gateway)) if a.default_route else ("ipv4.never-default", "yes")
+    dns = ("ipv4.dns", ",".join(str(d) for d in a.dns)) if a.dns else ()
+    return ("nmcli", "con", "modify", a.profile, *bind, "ipv4.method", "manual", "ipv4.addresses", a.with_prefix,
+            *route, *dns, "ipv4.may-fail", "no")
 
 
 def profile_uuid(a: StaticAddress) -> str:
@@ -137,21 +167,26 @@ def profile_uuid(a: StaticAddress) -> str:
 
 def nm_keyfile(a: StaticAddress) -> str:
     """``eth0.nmconnection`` with the settings NetworkManager 1.42 writes for the guide's
-    command (``address1=ADDR/PREFIX,GATEWAY``; ``may-fail=false``); install with mode 600."""
+    command (``address1=ADDR/PREFIX,GATEWAY``; ``may-fail=false``); install with mode 600.
+    Bound to the NIC's MAC when known (``[ethernet] mac-address=``), else to its name."""
     dns = "".join(f"{d};" for d in a.dns)
+    bind = "" if a.mac else f"interface-name={a.device}\n"
+    ethernet = f"mac-address={a.mac.upper()}\n" if a.mac else ""
+    address = f"address1={a.with_prefix},{a.gateway}\n" if a.default_route else f"address1={a.with_prefix}\n"
     return (
         "[connection]\n"
         f"id={a.profile}\n"
         f"uuid={profile_uuid(a)}\n"
         "type=ethernet\n"
-        f"interface-name={a.device}\n"
-        "\n[ethernet]\n"
+        f"{bind}"
+        f"\n[ethernet]\n{ethernet}"
         "\n[ipv4]\n"
-        f"address1={a.with_prefix},{a.gateway}\n"
-        f"dns={dns}\n"
-        "may-fail=false\n"
+        f"{address}"
+        + (f"dns={dns}\n" if dns else "")
+        + "may-fail=false\n"
         "method=manual\n"
-        "\n[ipv6]\n"
+        + ("" if a.default_route else "never-default=true\n")
+        + "\n[ipv6]\n"
         "addr-gen-mode=default\n"
         "method=auto\n"
         "\n[proxy]\n"
@@ -160,10 +195,10 @@ def nm_keyfile(a: StaticAddress) -> str:
 
 def ifcfg(a: StaticAddress) -> str:
     """``ifcfg-eth0`` (initscripts / NM ifcfg-rh) with the same settings; ``ipv4.may-fail no``
-    is ``IPV4_FAILURE_FATAL=yes``."""
+    is ``IPV4_FAILURE_FATAL=yes``; bound by ``HWADDR`` when the MAC is known."""
     lines = [
         "# static address set by kvmops (guide 3.3.3)",
-        f"DEVICE={a.device}",
+        f"HWADDR={a.mac}" if a.mac else f"DEVICE={a.device}",
         f"NAME={a.profile}",
         f"UUID={profile_uuid(a)}",
         "TYPE=Ethernet",
@@ -171,9 +206,9 @@ def ifcfg(a: StaticAddress) -> str:
         "BOOTPROTO=none",
         f"IPADDR={a.address}",
         f"PREFIX={a.interface.network.prefixlen}",
-        f"GATEWAY={a.gateway}",
+        *([f"GATEWAY={a.gateway}"] if a.default_route else []),
         *(f"DNS{i}={d}" for i, d in enumerate(a.dns, 1)),
-        "DEFROUTE=yes",
+        f"DEFROUTE={'yes' if a.default_route else 'no'}",
         "IPV4_FAILURE_FATAL=yes",
         "IPV6INIT=yes",
         "IPV6_AUTOCONF=yes",
@@ -182,17 +217,18 @@ def ifcfg(a: StaticAddress) -> str:
 
 
 def dhcp_reminder(site: Site, network: Network | int | str, *, address: object = None,
-                  guest: str = "") -> str | None:
+                  guest: str = "", mac: str | None = None) -> str | None:
     """The guide's NOTE (3.3.3) for a static address on ``network`` (a site network or its
     VLAN id): shown unless the site says the network has no DHCP (``dhcp = "no"``).
 
-    ``address`` and ``guest``, when given, are named in the reminder.
+    ``address``, ``guest`` and the NIC's ``mac``, when given, are named in the reminder; with
+    the MAC known the reservation can be made before the guest's first boot.
     """
     net = network if isinstance(network, Network) else validate.network(site, network)
-    return _reminder(net, address, guest)
+    return _reminder(net, address, guest, mac)
 
 
-def _reminder(net: Network, address: object, guest: str) -> str | None:
+def _reminder(net: Network, address: object, guest: str, mac: str | None = None) -> str | None:
     if net.dhcp == DHCP_NO:
         return None
     what = str(address) if address else "the static address"
@@ -200,16 +236,19 @@ def _reminder(net: Network, address: object, guest: str) -> str | None:
         what += f" (guest {guest})"
     status = ("has an active DHCP service" if net.dhcp == DHCP_YES
               else "may have a DHCP service (the site file does not say; set dhcp = \"no\" there if not)")
+    if mac:
+        return (f"VLAN {net.vlan} {status}: before the guest's first boot, add a reservation for {what} with "
+                f"MAC {mac} on {net.bridge} to the DHCP table, to avoid address conflicts (guide 3.3.3)")
     return (f"VLAN {net.vlan} {status}: add a reservation for {what} with the guest's MAC address "
-            f"on {net.bridge} (`virsh domiflist GUEST`) to the DHCP table, to avoid address "
-            "conflicts (guide 3.3.3)")
+            f"on {net.bridge} (`virsh domiflist GUEST`) to the DHCP table, to avoid address conflicts (guide 3.3.3)")
 
 
 def summary(a: StaticAddress) -> str:
-    """What ``kvmops net address`` prints: the address, the guest-side command and files."""
+    """What ``kvmops net address`` prints for one NIC: the address, the guest-side command and files."""
     parts = [
-        f"guest {a.guest}: {a.with_prefix} on VLAN {a.network.vlan} (bridge {a.network.bridge}), "
-        f"gateway {a.gateway}, DNS {', '.join(str(d) for d in a.dns)}",
+        f"guest {a.guest} {a.what}: {a.with_prefix} on VLAN {a.network.vlan} (bridge {a.network.bridge}), "
+        + (f"default route via {a.gateway}" if a.default_route else "no default route (another NIC has it)")
+        + (f", DNS {', '.join(str(d) for d in a.dns)}" if a.dns else ", DNS set on another NIC"),
         "",
         "# inside the running guest (console, guide 3.3.2):",
         shlex.join(nmcli_modify_argv(a)),
@@ -220,7 +259,7 @@ def summary(a: StaticAddress) -> str:
         f"# older images: {a.ifcfg_path}",
         ifcfg(a).rstrip("\n"),
     ]
-    reminder = _reminder(a.network, a.address, a.guest)
+    reminder = _reminder(a.network, a.address, a.guest, a.mac)
     if reminder:
         parts += ["", f"NOTE: {reminder}"]
     return "\n".join(parts)

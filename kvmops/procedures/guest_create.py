@@ -14,6 +14,11 @@ just before it runs:
 4. define (the seed as CD-ROM; replacing a different kept XML file: confirm the guest's name),
 5. start and autostart.
 
+Every NIC gets a MAC chosen up front (:mod:`kvmops.guests.macs`: from the site's and the
+guest's names, none that a guest of the host, or of the fleet when given, has): the seed's
+network-config and the image's profiles match the NICs by it, the domain XML carries it, the
+plan shows it, and the DHCP reservation can be made before the first boot.
+
 Every confirmation is checked before the first change (the executor's ``run_procedure``).
 Then :func:`verify` (libvirt's view) and :func:`verify_boot` (a login prompt on the serial
 console, the decisive signal), and, only after a verified boot, the seed is retired: it
@@ -29,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from kvmops import guestlive, names
 from kvmops.errors import InvalidInput, KvmopsError
 from kvmops.executor import Phase, Procedure
-from kvmops.guests import boot, hostfile, lifecycle
+from kvmops.guests import boot, hostfile, lifecycle, macs
 from kvmops.guests.boot import BootVerdict
 from kvmops.guests.domain import DomainInfo
 from kvmops.guests.spec import GuestSpec, guest_spec
@@ -43,6 +48,7 @@ from kvmops.images.passwords import Password
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.net import address as addr
+from kvmops.net import nics
 from kvmops.net.validate import vlan_id
 from kvmops.plan import Plan, Progress, Step
 from kvmops.procedures import disks
@@ -67,7 +73,7 @@ class Request:
     size: int
     image: str
     setup: str
-    address: addr.StaticAddress | None  # on the first VLAN's NIC (eth0)
+    addresses: tuple[addr.StaticAddress, ...]  # one per NIC that has one (kvmops.net.nics), MACs not yet known
     login: str
     keys: tuple[str, ...] = ()
     root_keys: tuple[str, ...] = ()
@@ -76,18 +82,29 @@ class Request:
     sudo: bool = True
     autostart: bool = True
     console_seconds: float = 120.0  # how long verify_boot waits for a login prompt
+    elsewhere: frozenset[str] = frozenset()  # MACs of the fleet's other hosts' guests (fleet_macs), when known
 
     @property
     def guest(self) -> str:
         return self.spec.name
 
+    @property
+    def address(self) -> addr.StaticAddress | None:
+        """The first NIC's static address (the ``address`` parameter), if it has one."""
+        return next((a for a in self.addresses if a.nic == 0), None)
+
 
 def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpus: int, size: str,
-            image: str, setup: str = "nocloud", address: str = "", keys: str = "", root_keys: str = "",
+            image: str, setup: str = "nocloud", address: str = "", addresses: str = "",
+            gateway_vlan: int | str = 0, keys: str = "", root_keys: str = "",
             password: str = "", root_password: str = "", sudo: bool = True,
             autostart: bool = True, console_seconds: float = 120.0) -> Request:
     """The runbook's parameters checked and resolved against the site; InvalidInput names the
-    parameter that is wrong and what to give instead. Nothing is read from the host."""
+    parameter that is wrong and what to give instead. Nothing is read from the host.
+
+    ``address`` is the first VLAN's static address; ``addresses`` gives any VLAN's
+    (``"2368=10.5.68.237,223=132.230.223.200"``); ``gateway_vlan`` names the VLAN whose NIC
+    carries the default route (0: the first). See :mod:`kvmops.net.nics`."""
     names.guest_name(guest)
     if setup not in SETUPS:
         raise InvalidInput(f"setup {setup!r}: use one of {', '.join(SETUPS)}")
@@ -101,7 +118,8 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         size=parse_size(size),
         image=image,
         setup=setup,
-        address=addr.static_address(site, guest, nets[0], address) if address else None,
+        addresses=nics.guest_addresses(site, guest, nets, address=address, addresses=addresses,
+                                       gateway_vlan=gateway_vlan),
         login=login,
         keys=_keys("keys", keys),
         root_keys=_keys("root_keys", root_keys),
@@ -111,7 +129,7 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         autostart=autostart,
         console_seconds=lifecycle.seconds(console_seconds, "console_seconds", zero=True),
     )
-    given = [n for n, v in (("address", address), ("keys", keys), ("root_keys", root_keys),
+    given = [n for n, v in (("address", address), ("addresses", addresses), ("keys", keys), ("root_keys", root_keys),
                             ("password", password), ("root_password", root_password)) if v]
     if setup == "none" and given:
         raise InvalidInput(f"setup=none leaves the image as it is, but {', '.join(given)} "
@@ -149,9 +167,28 @@ def seed_of(site: Site, req: Request) -> str | None:
     return nocloud.seed_path(site, req.guest) if req.setup == "nocloud" else None
 
 
-def spec_of(site: Site, req: Request) -> GuestSpec:
-    """The guest as it is defined: the seed ISO (if any) as its CD-ROM."""
-    return replace(req.spec, cdrom=seed_of(site, req))
+def macs_of(facts: HostFacts, req: Request) -> tuple[str, ...]:
+    """The MAC of each NIC (:func:`kvmops.guests.macs.choose`): none that another guest of the
+    host has, nor one of the fleet's (``req.elsewhere``). The guest's own, when an earlier run
+    defined it, do not count against it: a re-run chooses the same."""
+    return macs.choose(facts.site.name, req.guest, len(req.spec.bridges), facts.macs_taken(req.guest) | req.elsewhere)
+
+
+def spec_of(facts: HostFacts, req: Request, chosen: tuple[str, ...] | None = None) -> GuestSpec:
+    """The guest as it is defined: its NICs' MACs, the seed ISO (if any) as its CD-ROM."""
+    return replace(req.spec, cdrom=seed_of(facts.site, req),
+                   macs=chosen if chosen is not None else macs_of(facts, req))
+
+
+def addresses_of(req: Request, chosen: tuple[str, ...]) -> tuple[addr.StaticAddress, ...]:
+    """The static addresses with their NICs' MACs."""
+    return nics.with_macs(req.addresses, chosen)
+
+
+def with_fleet(req: Request, elsewhere: frozenset[str]) -> Request:
+    """The request whose new MACs avoid ``elsewhere`` too
+    (:func:`kvmops.procedures.fleet_macs.read_fleet_macs`)."""
+    return replace(req, elsewhere=frozenset(elsewhere))
 
 
 # -- facts and checks ------------------------------------------------------------------------
@@ -171,6 +208,7 @@ def check(facts: HostFacts, req: Request) -> list[str]:
     need(facts.domain(req.guest) is None or again,
          f"guest {req.guest} exists already (with another definition): pick another name, or remove it "
          "first (guest-remove)")
+    chosen = macs_of(facts, req)
     if again:
         return [f"guest {req.guest} is defined already as asked: an earlier run got that far (its disk was made "
                 "and filled before it was defined), so only what is left is done: start, autostart"]
@@ -183,34 +221,44 @@ def check(facts: HostFacts, req: Request) -> list[str]:
         lines.append(f"disk {disk}: created with {human(req.size)} (VG has {human(facts.lvm.vg.free)} free)")
     else:
         lines.append(f"disk {disk}: EXISTS ({human(lv.size)}): the copy overwrites it, confirm={disk!r}")
-    for i, (vlan, bridge) in enumerate(zip(req.vlans, req.spec.bridges, strict=True)):
-        net = site.network(vlan)
-        how = req.address.with_prefix if i == 0 and req.address else "no static address (DHCP, if the VLAN has it)"
-        lines.append(f"NIC {i + 1} (eth{i}): VLAN {vlan}, bridge {bridge}, {net.cidr}: {how}")
-    lines += [f"NOTE: {n}" for n in notes(site, req)]
+    lines += nic_lines(site, req, chosen)
+    lines += [f"NOTE: {n}" for n in notes(site, req, chosen)]
     return lines
 
 
-def notes(site: Site, req: Request) -> list[str]:
-    """What the person running it should know: the DHCP reminder, who can log in."""
+def nic_lines(site: Site, req: Request, chosen: tuple[str, ...]) -> list[str]:
+    """One line per NIC: VLAN, bridge, MAC, its static address (or DHCP); then routes and DNS."""
+    by_nic = {a.nic: a for a in addresses_of(req, chosen)}
     out = []
-    reminder = dhcp_note(site, req)
-    if reminder:
-        out.append(reminder)
-    if req.setup != "none" and not (req.keys or req.password or req.root_keys or req.root_password):
-        out.append(f"no key and no password for {req.login} or root: nobody can log in over SSH or on "
-                   "the console (give keys or a password)")
-    if len(req.vlans) > 1:
-        out.append("the NICs are eth0, eth1, ... in the order of vlans; kvmops configures only eth0 "
-                   "(configure the others inside the guest: guide 3.3.3)")
+    for i, (vlan, bridge) in enumerate(zip(req.vlans, req.spec.bridges, strict=True)):
+        a = by_nic.get(i)
+        how = a.describe() if a else "no static address (DHCP, if the VLAN has it)"
+        out.append(f"NIC {i + 1}: VLAN {vlan}, bridge {bridge}, MAC {chosen[i]} ({site.network(vlan).cidr}): {how}")
+    if req.addresses:
+        out.append(f"routes: {nics.routes_note(req.vlans, req.addresses)} (setup={req.setup}: each NIC matched "
+                   "by its MAC, whatever the image names it)")
     return out
 
 
-def dhcp_note(site: Site, req: Request) -> str | None:
-    """The guide's DHCP reservation reminder for a static address (3.3.3), unless the site
-    says the first VLAN has no DHCP."""
-    a = req.address
-    return addr.dhcp_reminder(site, a.network, address=a.address, guest=req.guest) if a else None
+def notes(site: Site, req: Request, chosen: tuple[str, ...] = ()) -> list[str]:
+    """What the person running it should know: the DHCP reminders, who can log in."""
+    out = dhcp_notes(site, req, chosen)
+    if req.setup != "none" and not (req.keys or req.password or req.root_keys or req.root_password):
+        out.append(f"no key and no password for {req.login} or root: nobody can log in over SSH or on "
+                   "the console (give keys or a password)")
+    return out
+
+
+def dhcp_notes(site: Site, req: Request, chosen: tuple[str, ...] = ()) -> list[str]:
+    """The guide's DHCP reservation reminder (3.3.3) for each static address, with its NIC's
+    MAC (known before the guest exists: the reservation can precede the first boot), unless
+    the site says the VLAN has no DHCP."""
+    out = []
+    for a in addresses_of(req, chosen) if chosen else req.addresses:
+        note = addr.dhcp_reminder(site, a.network, address=a.address, guest=req.guest, mac=a.mac)
+        if note:
+            out.append(note)
+    return out
 
 
 # -- the procedure ---------------------------------------------------------------------------
@@ -229,7 +277,7 @@ def defined_already(facts: HostFacts, req: Request) -> bool:
     info = facts.domain(req.guest)
     if info is None:
         return False
-    xml = render_domain_xml(facts.site, spec_of(facts.site, req))
+    xml = render_domain_xml(facts.site, spec_of(facts, req))
     return read_domain(info.inactive_xml or info.xml).lines() == read_domain(xml).lines()
 
 
@@ -245,7 +293,8 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     lv = lv_name(site, req)
     fresh = facts.lvm.get(lv) is None
     run = _Run()
-    spec = spec_of(site, req)
+    chosen = macs_of(facts, req)  # once: the seed or the image and the definition name the same MACs
+    spec = spec_of(facts, req, chosen)
     after_lv = _with_lv(facts, lv, req.size)
     proc = Procedure(f"create guest {req.guest}", facts=facts)
 
@@ -257,25 +306,26 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
     proc.add(Phase(f"the LV {site.vg}/{lv}", lv_phase), ops.create(facts, lv, req.size))
     proc.add(Phase("copy the image", lambda f: _copy(f, req, lv, run.created_lv), Wanted(images=(req.image,))),
              _copy(after_lv, req, lv, fresh))
-    proc.add(_setup_phase(site, req), _setup_plan(site, req))
+    proc.add(_setup_phase(site, req, chosen), _setup_plan(site, req, chosen))
     seeded = _with_paths(after_lv, {spec.cdrom: True} if spec.cdrom else {})
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
                    lifecycle.define_wanted(site, spec)), lifecycle.define(seeded, spec))
-    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req)),
-             _start(_with_domain(seeded, spec), req))
+    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req, chosen)),
+             _start(_with_domain(seeded, spec), req, chosen))
     return proc
 
 
 def _rest(facts: HostFacts, req: Request) -> Procedure:
     """What is left once the guest is defined as asked: its definition checked, start, autostart."""
-    spec = spec_of(facts.site, req)
+    chosen = macs_of(facts, req)
+    spec = spec_of(facts, req, chosen)
     done = Plan(f"the LV, the image and the setup of guest {req.guest}").noop(
         f"guest {req.guest} is defined as asked: an earlier run made and filled its disk before defining it")
     proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)", facts=facts)
     proc.add(Phase("the LV, the image, the setup", lambda _f: done), done)
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
                    lifecycle.define_wanted(facts.site, spec)), lifecycle.define(facts, spec))
-    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req)), _start(facts, req))
+    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req, chosen)), _start(facts, req, chosen))
     return proc
 
 
@@ -307,34 +357,39 @@ def _copy(facts: HostFacts, req: Request, lv: str, created_here: bool) -> Plan:
     return Plan(plan.title, steps, list(plan.notes))
 
 
-def _setup_phase(site: Site, req: Request) -> Phase:
+def _setup_phase(site: Site, req: Request, chosen: tuple[str, ...]) -> Phase:
     if req.setup == "tweaks":
-        return disks.tweak_phase(tweaks(req), lv=f"{site.vg}/{lv_name(site, req)}")
-    return Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req))
+        return disks.tweak_phase(tweaks(req, chosen), lv=f"{site.vg}/{lv_name(site, req)}")
+    return Phase(f"setup ({req.setup})", lambda _f: _setup_plan(site, req, chosen))
 
 
-def _setup_plan(site: Site, req: Request) -> Plan:
+def _setup_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
     if req.setup == "nocloud":
         path = seed_of(site, req)
         assert path is not None
-        return nocloud.seed_plan(seed(req), path)
+        return nocloud.seed_plan(seed(req, chosen), path)
     if req.setup == "tweaks":
-        return _tweaks_plan(site, req)
+        return _tweaks_plan(site, req, chosen)
     return Plan("setup: none").noop("setup=none: the image boots as it is (no accounts, console or address set)")
 
 
-def seed(req: Request) -> nocloud.Seed:
-    """The NoCloud seed: the login user (keys, password, sudo), root (password, keys), eth0's address."""
+def seed(req: Request, chosen: tuple[str, ...] = ()) -> nocloud.Seed:
+    """The NoCloud seed: the login user (keys, password, sudo), root (password, keys), and one
+    network-config entry per static address, matched by its NIC's MAC (``chosen``: one per NIC;
+    without them, by the kernel name ``eth<n>``)."""
     users = nocloud.users_for(req.login, req.keys, req.password, req.root_password, req.root_keys, sudo=req.sudo)
-    a = req.address
-    net = nocloud.StaticNet(a.with_prefix, str(a.gateway), tuple(str(d) for d in a.dns)) if a else None
-    return nocloud.Seed(req.guest, users, net)
+    nets = tuple(
+        nocloud.StaticNet(a.with_prefix, str(a.gateway) if a.default_route else None, tuple(str(d) for d in a.dns),
+                          interface=f"nic{a.nic + 1}" if a.mac else a.device, mac=a.mac)
+        for a in (addresses_of(req, chosen) if chosen else req.addresses))
+    return nocloud.Seed(req.guest, users, nets)
 
 
-def tweaks(req: Request) -> list[tw.Tweak]:
+def tweaks(req: Request, chosen: tuple[str, ...] = ()) -> list[tw.Tweak]:
     """The offline tweaks: the login user first whenever a tweak concerns it (a stock cloud
-    image lacks it until cloud-init runs: created offline as cloud-init would), the SELinux
-    relabel last (files written offline carry no labels)."""
+    image lacks it until cloud-init runs: created offline as cloud-init would), the static
+    addresses (each NIC's profile found by its MAC in ``chosen``), the SELinux relabel last
+    (files written offline carry no labels)."""
     concerns_login = req.sudo or bool(req.keys) or req.password is not None
     out: list[tw.Tweak] = [tw.LoginUser(req.login)] if concerns_login else []
     out += [tw.Sudoers(req.login)] if req.sudo else []
@@ -342,12 +397,13 @@ def tweaks(req: Request) -> list[tw.Tweak]:
     out += [tw.SetPassword(p) for p in (req.password, req.root_password) if p is not None]
     out += [tw.AuthorizedKeys(req.login, req.keys)] if req.keys else []
     out += [tw.AuthorizedKeys("root", req.root_keys)] if req.root_keys else []
-    out += [tw.StaticIp.from_address(req.address)] if req.address else []
+    found = addresses_of(req, chosen) if chosen else req.addresses
+    out += [tw.StaticIp.from_addresses(found)] if found else []
     out.append(tw.SelinuxRelabel())
     return out
 
 
-def _tweaks_plan(site: Site, req: Request) -> Plan:
+def _tweaks_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
     """The tweak phase's preview: the image is not on the LV yet, so the tweaks are planned from
     its content when the phase runs (the LV mapped, its root mounted, each tweak planned from the
     files there; the exact commands show then)."""
@@ -355,14 +411,16 @@ def _tweaks_plan(site: Site, req: Request) -> Plan:
     plan = Plan(f"offline tweaks of {disk}")
     plan.notes.append("planned from the image's content after the copy: the LV is mapped, its root mounted "
                       "and each tweak planned from the files there; the exact commands show when it runs")
-    what = "; ".join(describe(t) for t in tweaks(req))
+    what = "; ".join(describe(t) for t in tweaks(req, chosen))
     return plan.noop(f"tweak the image on {disk} when this phase runs: {what}")
 
 
-def _start(facts: HostFacts, req: Request) -> Plan:
+def _start(facts: HostFacts, req: Request, chosen: tuple[str, ...]) -> Plan:
     plan = lifecycle.start(facts, req.guest)
     if req.autostart:
         plan.extend(lifecycle.autostart(facts, req.guest, True))
+    if not plan.empty:
+        plan.notes += [f"before this start: {n}" for n in dhcp_notes(facts.site, req, chosen)]
     return plan
 
 
@@ -380,11 +438,13 @@ def verify(facts: HostFacts, req: Request) -> Verdict:
     got = read_domain(info.inactive_xml or info.xml) if info else None
     disk = disk_source(site, lv_name(site, req))
     kept = hostfile.xml_path(site, req.guest)
+    chosen = macs_of(facts, req)
     checks = [
         (info is not None, f"guest {req.guest} is defined"),
         (info is not None and info.active, f"it runs ({info.state if info else 'not defined'})"),
         (got is not None and got.disk_sources[:1] == (disk,), f"its system disk is {disk}"),
         (got is not None and got.bridges == req.spec.bridges, f"its NICs are on {', '.join(req.spec.bridges)}"),
+        (got is not None and got.macs == chosen, f"with the MACs {', '.join(chosen)}"),
         (facts.exists(kept), f"its definition is kept in {kept}"),
     ]
     if req.autostart:

@@ -66,7 +66,7 @@ def procedure(facts: HostFacts, guest: str) -> Procedure:
 def preview(facts: HostFacts, req: Request) -> Plan | None:
     """What :func:`procedure` will do after a verified boot, shown with the rest up front."""
     site = facts.site
-    spec = spec_of(site, req)
+    spec = spec_of(facts, req)
     if spec.cdrom is None:
         return None
     xml = render_domain_xml(site, spec)

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from kvmops.facts import tweaks as tweak_facts
+from kvmops.guests.xml import read_domain
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import tweaks as tw
@@ -49,6 +51,21 @@ def tweaks(login: str, *, password: str = "", root_password: str = "", keys: Seq
     return [*todo, tw.SelinuxRelabel()]  # files written offline carry no SELinux labels
 
 
+def on_nic(facts: HostFacts, a: StaticAddress) -> StaticAddress:
+    """The address on the guest's NIC of its VLAN, with that NIC's index and MAC, when the
+    guest is defined (its profile is then found by MAC); else as given (found by name)."""
+    info = facts.domain(a.guest)
+    if info is None:
+        return a
+    dom = read_domain(info.inactive_xml or info.xml)
+    nic = next((i for i, b in enumerate(dom.bridges) if b == a.network.bridge), None)
+    need(nic is not None, f"guest {a.guest} has no NIC on VLAN {a.network.vlan} ({a.network.bridge}); its NICs "
+         f"are on {', '.join(dom.bridges) or 'no bridge'}")
+    assert nic is not None
+    mac = dom.macs[nic] if nic < len(dom.macs) and dom.macs[nic] else None
+    return replace(a, nic=nic, device=f"eth{nic}", profile=f"eth{nic}", mac=mac)
+
+
 def describe(t: tw.Tweak) -> str:
     """One line for a tweak (never a password or its hash)."""
     if isinstance(t, tw.LoginUser):
@@ -64,8 +81,9 @@ def describe(t: tw.Tweak) -> str:
     if isinstance(t, tw.GrubSerial):
         return f"GRUB and kernel console on ttyS0,{t.speed} (grub.cfg regenerated)"
     if isinstance(t, tw.StaticIp):
-        return (f"static address {t.settings.address} for {t.device} in the image's existing NetworkManager "
-                "profile (keyfile or ifcfg; a new keyfile only when it has none); cloud-init network off")
+        each = ", ".join(f"{n.settings.address} for {n.settings.what}" for n in t.nics)
+        return (f"static address {each} in the image's NetworkManager profile that binds each NIC (by MAC, "
+                "else by name; a new keyfile bound to the MAC only when it has none); cloud-init network off")
     return "SELinux relabel on the next boot, when the image uses SELinux"
 
 

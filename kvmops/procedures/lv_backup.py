@@ -36,8 +36,9 @@ from kvmops.procedures.guest_move import closed
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
+from kvmops.transfer import signing
 from kvmops.transfer.manifest import MANIFEST, STAMP_FORMAT, DiskBackup, Manifest
-from kvmops.transfer.place import Backup, Place, PlaceFacts, to_prune
+from kvmops.transfer.place import SIGNATURE, Backup, Place, PlaceFacts, to_prune
 from kvmops.transfer.result import Transferred, sha256_cmd
 from kvmops.transfer.xmlmap import vlans_of
 from kvmops.units import human
@@ -65,8 +66,8 @@ def read_ctx(source: Host, place: Place, place_host: Host, guest: str,
              done: Mapping[str, Transferred] | None = None) -> Ctx:
     """The source's facts (with its zstd and the guest's kept XML) and the place's."""
     names.guest_name(guest)
-    wanted = Wanted(paths=(tc.TOOL_PATHS[tc.ZSTD], hostfile.xml_path(source.site, guest)))
-    return Ctx(read_facts(source, wanted), read_place(place, place_host), dict(done or {}))
+    wanted = Wanted(paths=(tc.TOOL_PATHS[tc.ZSTD], hostfile.xml_path(source.site, guest), source.site.signing_key))
+    return Ctx(read_facts(source, wanted), read_place(place, place_host, guest), dict(done or {}))
 
 
 def codec_of(ctx: Ctx) -> tc.Codec:
@@ -107,6 +108,9 @@ def check(ctx: Ctx, guest: str, restart: bool) -> str:
     info = lifecycle.need_domain(ctx.source, guest)
     need(not info.active or restart, f"guest {guest} runs: shut it down first (guest-lifecycle action=shutdown), or "
          "set restart=True: it is shut down for the snapshot and started again right after it")
+    key = ctx.source.site.signing_key
+    need(ctx.source.exists(key), f"the key that signs the backup's manifest, {key}, is not on {ctx.source.site.name}: "
+         "name the host's SSH host key (or another key only root reads) in its site file: [backup] signing_key")
     lvs = disk_lvs(ctx.source, guest)
     snaps = sum(_snap_size(ctx.source, lv) for _, lv in lvs)
     need(snaps <= ctx.source.lvm.vg.free, f"VG {ctx.source.site.vg} has {human(ctx.source.lvm.vg.free)} free; the "
@@ -220,10 +224,16 @@ def _manifest(c: Ctx, guest: str, stamp: str, codec: tc.Codec, when: datetime, p
         if missing:
             raise KvmopsError(f"no checked copy of disk(s) {', '.join(missing)}: the manifest is not written, the "
                               "backup stays incomplete")
-    path = f"{c.place.place.folder(guest, stamp)}/{MANIFEST}"
-    return Plan(f"write the manifest {path}").add(
-        "write the manifest LAST: only a backup with it is complete and used for a restore",
-        hostfile.write_cmd(path, m.to_json()))
+    folder, text = c.place.place.folder(guest, stamp), m.to_json()
+    path, sig = f"{folder}/{MANIFEST}", f"{folder}/{SIGNATURE}"
+    src, place, key = c.source.site.name, c.place.place.label, c.source.site.signing_key
+    sign = Transfer(Endpoint(src, signing.sign_cmd(key, text)), Endpoint(place, tc.dd_file(sig)),
+                    verify=(Endpoint(place, sha256_cmd(sig)),), key=SIGNATURE)
+    plan = Plan(f"sign and write the manifest {path}")
+    plan.add(f"sign the manifest on {src} with its key {key} (ssh-keygen -Y sign, namespace {signing.NAMESPACE}; "
+             f"the key stays there) into {sig}: a restore checks it against its site's allowed signers", sign)
+    return plan.add("write the manifest LAST: only a backup with it is complete and used for a restore",
+                    hostfile.write_cmd(path, text))
 
 
 _FOLDER = re.compile(r"^/.+/[A-Za-z0-9][A-Za-z0-9_.-]*/\d{8}T\d{6}Z$")
@@ -318,6 +328,8 @@ def verify(ctx: Ctx, guest: str, stamp: str, keep: int) -> Verdict:
         sizes = dict(new.files)
         checks += [(sizes.get(d.file) == d.compressed_size, f"{d.file}: {human(d.compressed_size)} ({d.lv}, "
                     f"{human(d.size)} raw, sha256 {d.sha256[:16]}...)") for d in new.manifest.disks]
+        checks.append((bool(new.signature), f"its manifest is signed ({SIGNATURE}, by {ctx.source.site.name}'s "
+                                            f"key {ctx.source.site.signing_key})"))
     checks += [(False, f"the snapshot {s.path} is left") for _, lv in disk_lvs(ctx.source, guest)
                for s in _snapshots_of(ctx.source, lv)]
     if keep:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
 from kvmops.facts import read_facts
-from kvmops.facts.place import read_place
-from kvmops.guests import hostfile, lifecycle
+from kvmops.facts.place import read_place, verify_backups
+from kvmops.guests import hostfile, lifecycle, macs
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
@@ -31,7 +31,7 @@ from kvmops.transfer import lvm as tl
 from kvmops.transfer.manifest import DiskBackup, Manifest
 from kvmops.transfer.place import Backup, Place, PlaceFacts
 from kvmops.transfer.result import sha256_cmd
-from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of
+from kvmops.transfer.xmlmap import XmlMap, bridge_map, map_xml, media_of, nic_count
 from kvmops.units import human
 
 TARGET, PLACE = "target", "place"
@@ -47,9 +47,11 @@ class Ctx:
     place: PlaceFacts
 
 
-def choose(place: PlaceFacts, guest: str, stamp: str = "") -> Backup:
+def choose(place: PlaceFacts, guest: str, stamp: str = "", *, allow_unsigned: bool = False) -> Backup:
     """The backup to restore: ``stamp``, else the newest complete one. An incomplete one is
-    never used (it has no manifest, or one that does not read back)."""
+    never used (it has no manifest, or one that does not read back); one whose manifest is not
+    signed by an allowed signer (unsigned, altered, another host's key, or no allowed signers
+    to check against) only with ``allow_unsigned`` (the operator's explicit word)."""
     names.guest_name(guest)
     found = place.of(guest)
     complete = [b for b in found if b.complete]
@@ -59,11 +61,24 @@ def choose(place: PlaceFacts, guest: str, stamp: str = "") -> Backup:
             raise NotFound(f"no backup {stamp} of {guest} at {place.place} (backups: "
                            f"{', '.join(x.stamp for x in found) or 'none'})")
         need(b.complete, f"the backup {stamp} of {guest} is INCOMPLETE ({b.problem}): it is never used for a restore")
-        return b
+        return trusted(b, complete, allow_unsigned)
     if not complete:
         raise NotFound(f"no complete backup of {guest} at {place.place}"
                        + (f" ({len(found)} incomplete: no manifest)" if found else ""))
-    return complete[0]
+    return trusted(complete[0], complete, allow_unsigned)
+
+
+def trusted(b: Backup, complete: list[Backup], allow_unsigned: bool) -> Backup:
+    """``b`` when its manifest's signature is good (or the operator allows one that is not)."""
+    trust = b.trust
+    if (trust is not None and trust.good) or allow_unsigned:
+        return b
+    why = trust.detail if trust is not None else "its signature was not checked"
+    good = [x.stamp for x in complete if x.trust is not None and x.trust.good]
+    raise SafetyError(f"the backup {b.stamp} of {b.guest} is not trusted: {why}. A manifest only an allowed "
+                      "signer wrote is restored; to restore this one anyway, set allow_unsigned=True (its "
+                      "definition is still judged by the safety gate)"
+                      + (f"; backups signed by an allowed signer: {', '.join(good)}" if good else ""))
 
 
 def manifest(backup: Backup) -> Manifest:
@@ -125,7 +140,7 @@ def disks(c: Ctx, backup: Backup, new_name: str) -> tuple[Disk, ...]:
 def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name: str = "", stamp: str = "") -> Ctx:
     """The place's facts, then the target's (bridges, the new guest's kept XML, the files the
     backup's definition names)."""
-    pf = read_place(place, place_host)
+    pf = verify_backups(read_place(place, place_host, guest), target.site, guest)
     name = names.guest_name(new_name or guest)
     chosen = {b.stamp: b for b in pf.complete(guest)}
     done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
@@ -156,7 +171,9 @@ def mapping(c: Ctx, backup: Backup, new_name: str) -> XmlMap:
              f"{site.name}: copy it there first")
     eject = frozenset(p for p in (dom.cdrom,) if p and not c.target.exists(p))
     name = new_name or m.guest
-    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=name != m.guest, eject=eject)
+    copy = name != m.guest
+    chosen = macs.choose(site.name, name, nic_count(m.xml), c.target.macs_taken(name)) if copy else ()
+    return XmlMap(name, paths, bridges, site.emulator, site.domain_type, new_identity=copy, eject=eject, macs=chosen)
 
 
 def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
@@ -170,7 +187,10 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
     new = sum(d.backup.size for d in ds if d.state == "new")
     need(new <= c.target.lvm.vg.free, f"VG {c.target.site.vg} has {human(c.target.lvm.vg.free)} free, the new LVs "
          f"need {human(new)}")
-    lines = [f"backup {m.stamp} of {m.guest} from {m.source_site} ({m.compression}; taken {m.started})"]
+    lines = [f"backup {m.stamp} of {m.guest} from {m.source_site} ({m.compression}; taken {m.started})",
+             "manifest: " + (backup.trust.detail if backup.trust is not None else "its signature was not checked")
+             + ("" if backup.trust is not None and backup.trust.good else
+                " (restored only because allow_unsigned=True)")]
     lines += [f"disk {d.backup.dev}: {d.backup.lv} ({human(d.backup.size)}) -> {c.target.site.vg}/{d.lv}: "
               + {"new": "a new LV", RESTORING: "an interrupted restore of this backup: streamed again into it",
                  RESTORED: "restored from this backup before: checked again",
@@ -178,8 +198,10 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool) -> str:
               for d in ds]
     if define:
         xm = mapping(c, backup, new_name)
-        lines.append(f"guest {xm.name} defined" + (" with a new UUID and new MAC addresses" if xm.new_identity
-                                                    else " with its own UUID and MAC addresses"))
+        own = ", ".join(m for m in read_domain(manifest(backup).xml).macs if m) or "(none in the backup's XML)"
+        how = (f"a new UUID and new MAC addresses {', '.join(xm.macs)}" if xm.new_identity
+               else f"its own UUID and MAC addresses {own}")
+        lines.append(f"guest {xm.name} defined with {how}")
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
         lines += [f"CD-ROM {p}: not on {c.target.site.name}, left empty" for p in xm.eject]
     return "\n".join(lines)

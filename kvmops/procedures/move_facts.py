@@ -14,9 +14,9 @@ from datetime import datetime
 from kvmops import guards, names
 from kvmops.errors import NotFound, SafetyError
 from kvmops.facts import read_facts
-from kvmops.guests import hostfile
+from kvmops.guests import hostfile, macs
 from kvmops.guests.domain import DomainInfo
-from kvmops.guests.xml import read_domain
+from kvmops.guests.xml import macs_of, read_domain
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.lvm.facts import LV
@@ -178,6 +178,9 @@ def mapping(both: Both, guest: str, moving: tuple[Disk, ...]) -> XmlMap:
     for old, new in bridges.items():
         need(new in have, f"the guest's bridge {old} carries VLAN {src.network_by_bridge(old).vlan}; its bridge on "
              f"{dst.name} is {new}, which does not exist there: create it first (runbook host-network on {dst.name})")
+    shared = macs.collisions(macs_of(xml_of(info)), {g: m for g, m in both.target.macs_by_guest.items() if g != guest})
+    need(not shared, f"the guest keeps its MACs when it moves, and {', '.join(shared)} on {dst.name} has one of them: "
+         "two NICs with one MAC on a network disturb both; change that guest's MAC first")
     paths = {f"/dev/{src.vg}/{d.lv.name}": tl.device_of(dst.vg, d.lv.name) for d in moving}
     paths |= {f"/dev/mapper/{src.vg.replace('-', '--')}-{d.lv.name.replace('-', '--')}":
               tl.device_of(dst.vg, d.lv.name) for d in moving}

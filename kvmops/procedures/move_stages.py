@@ -87,10 +87,12 @@ def copy(b: Both, guest: str, dev: str) -> Plan:
         plan.add(f"create {dst.vg}/{d.lv.name} of the same size on {dst.name}, tagged as this move's incomplete copy",
                  tl.lvcreate_tagged(dst.vg, d.lv.name, d.lv.size, [from_tag(b.source, d.lv.name), COPYING]))
     snap, there = tl.device(current_snapshot(b.source, d.lv)), tl.device_of(dst.vg, d.lv.name)
+    # the snapshot cannot change while it streams: the stream's sha256 is its own (in flight)
     copy = Transfer(Endpoint(src.name, tc.dd_read(snap)), Endpoint(dst.name, tc.dd_write(there)), size=d.lv.size,
-                    verify=(Endpoint(src.name, sha256_cmd(snap)), Endpoint(dst.name, sha256_cmd(there))),
+                    verify=(Endpoint(dst.name, sha256_cmd(there)),), source_sum=Endpoint(src.name, sha256_cmd(snap)),
                     reuse=d.state == COPIED, key=f"{guest} {dev}")
-    plan.add(f"stream the snapshot into {dst.vg}/{d.lv.name} through kvmops, then compare the sha256 of both ends"
+    plan.add(f"stream the snapshot into {dst.vg}/{d.lv.name} through kvmops (its sha256 computed on the way), then "
+             "read the copy back: the same sha256 on both ends"
              + (" (an earlier complete copy: checked first, streamed again only if it differs)" if copy.reuse else ""),
              copy)
     if d.state == COPIED:

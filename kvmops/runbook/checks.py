@@ -83,6 +83,17 @@ def _vlans(value: Value) -> list[int]:
     return [_vlan_id(v) for v in ids]
 
 
+def _addresses(value: Value) -> object:
+    """``2368=10.5.68.237,223=132.230.223.200``: VLAN=ADDRESS pairs (their VLANs and networks
+    are checked against the site by :func:`check_against_site`)."""
+    from kvmops.net.nics import parse_addresses
+
+    pairs = parse_addresses(str(value), "pairs")
+    for ip in pairs.values():
+        _ipv4(ip)
+    return pairs
+
+
 def _vlan_id(text: str) -> int:
     try:
         vlan = int(text, 10)
@@ -112,6 +123,8 @@ CHECKS: dict[str, Check] = {
     "vcpus": _between(1, 256, "vCPU count"),
     "lines": _between(1, 100000, "line count"),
     "address": _ipv4,
+    "addresses": _addresses,
+    "gateway_vlan": _between(0, 4094, "VLAN (0: the first)"),
     "bridge": lambda v: names.ifname(str(v)),
     "uplink": lambda v: names.ifname(str(v)),
     "keep": _between(0, 10000, "backups to keep"),
@@ -151,7 +164,8 @@ def check_values(declared: tuple[Param, ...], values: dict[str, Value]) -> None:
 
 def check_against_site(values: dict[str, Value], site: Site) -> None:
     """Checks that need the site file but no host: the VLAN is a network of the site, and a
-    static address lies in that VLAN's network (not its network, broadcast or gateway)."""
+    static address lies in that VLAN's network (not its network, broadcast or gateway); with
+    ``vlans`` (guest-create) every static address and ``gateway_vlan`` as guest-create takes them."""
     vlan = values.get("vlan")
     if isinstance(values.get("vlans"), str | int) and str(values["vlans"]).strip():
         ids = _vlans(values["vlans"])
@@ -160,7 +174,8 @@ def check_against_site(values: dict[str, Value], site: Site) -> None:
                 site.network(v)
             except NotFound as exc:
                 raise InvalidInput(f"parameter vlans: {exc}") from None
-        vlan = ids[0]  # a static address belongs to the first
+        _guest_addresses(values, site, ids)
+        return
     if isinstance(vlan, int) and not isinstance(vlan, bool):
         try:
             site.network(vlan)
@@ -174,3 +189,18 @@ def check_against_site(values: dict[str, Value], site: Site) -> None:
                 static_address(site, guest, vlan, address)
             except InvalidInput as exc:
                 raise InvalidInput(f"parameter address: {exc}") from None
+
+
+def _guest_addresses(values: dict[str, Value], site: Site, vlans: list[int]) -> None:
+    """guest-create's static addresses: the errors name the parameter (address, addresses, gateway_vlan)."""
+    guest = values.get("guest")
+    if not isinstance(guest, str) or not guest:
+        return
+    from kvmops.net.nics import guest_addresses
+
+    address, addresses, gateway = values.get("address", ""), values.get("addresses", ""), values.get("gateway_vlan", 0)
+    try:
+        guest_addresses(site, guest, vlans, address=str(address), addresses=str(addresses),
+                        gateway_vlan=gateway if isinstance(gateway, int) else str(gateway))
+    except InvalidInput as exc:
+        raise InvalidInput(f"parameter {exc}") from None

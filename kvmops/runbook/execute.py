@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,9 +25,9 @@ from kvmops.errors import InvalidInput
 from kvmops.runbook import nbstack, steps
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.discover import KERNEL, RunbookInfo, find_runbook, info_of, read_notebook
-from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, write_record
+from kvmops.runbook.journal import NOTEBOOK, RECORD, RunRecord, journal_dir, new_run_dir, private_file, write_record
 from kvmops.runbook.params import Value, bind, coerce
-from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file
+from kvmops.runbook.secrets import MIN_SCRUB, SECRETS_ENV, Scrubber, scrub_notebook, secrets_file, without_secrets
 from kvmops.runners.base import COMMAND_LOG_ENV
 from kvmops.runners.recorded import PlanOnly
 from kvmops.site import Site, load_site, resolve_site
@@ -141,7 +142,10 @@ def _execute(info: RunbookInfo, nb: Any, public: dict[str, Value], secrets: dict
 
 
 def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != SECRETS_ENV}
+    """The kernel's environment: no secret of this process (``KVMOPS_SECRET_*``); the run's own
+    secrets only by the file named in ``KVMOPS_SECRETS_FILE``, which the kernel reads and takes
+    out of its environment before the first cell (:func:`kvmops.runbook.secrets.take_secrets`)."""
+    env = without_secrets(os.environ)
     env[RUN_ID_ENV] = run_id
     env[COMMAND_LOG_ENV] = str(commands_log)
     if secret_path is not None:
@@ -149,14 +153,23 @@ def _kernel_env(run_id: str, commands_log: Path, secret_path: Path | None) -> di
     return env
 
 
-def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
-               keep: list[Any], cwd: Path) -> None:
+def load_engine() -> None:
+    """Import the notebook stack and register the engine: once, before runs in threads."""
     nbstack.load()
-    import papermill
+    import papermill  # noqa: F401
 
     from kvmops.runbook import engine
 
     engine.register()
+
+
+def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Progress | None,
+               keep: list[Any], cwd: Path) -> None:
+    load_engine()
+    import papermill
+
+    from kvmops.runbook import engine
+
     with _quiet_papermill():
         papermill.execute_notebook(
             nb,
@@ -173,17 +186,30 @@ def _papermill(nb: Any, params: dict[str, Value], env: dict[str, str], say: Prog
         )
 
 
+_quiet_lock = threading.Lock()
+_quiet_runs = 0
+_quiet_level = logging.NOTSET
+
+
 @contextmanager
 def _quiet_papermill() -> Iterator[None]:
     """papermill's own parameter inference warns about comments it cannot parse and about
-    "unknown" names; kvmops has validated the parameters itself, so only errors show."""
+    "unknown" names; kvmops has validated the parameters itself, so only errors show. Runs in
+    threads at once (the manual's build) share it: the level comes back after the last."""
+    global _quiet_runs, _quiet_level
     log = logging.getLogger("papermill")
-    old = log.level
-    log.setLevel(logging.ERROR)
+    with _quiet_lock:
+        if _quiet_runs == 0:
+            _quiet_level = log.level
+            log.setLevel(logging.ERROR)
+        _quiet_runs += 1
     try:
         yield
     finally:
-        log.setLevel(old)
+        with _quiet_lock:
+            _quiet_runs -= 1
+            if _quiet_runs == 0:
+                log.setLevel(_quiet_level)
 
 
 def _is_cell_failure(exc: BaseException) -> bool:
@@ -223,4 +249,4 @@ def _write_notebook(keep: list[Any], rec: RunRecord, info: RunbookInfo, scrub: S
     nb.metadata["kvmops"] = {"run": rec.id, "runbook": rec.runbook, "status": rec.status,
                              "site": rec.host, "apply": rec.apply}
     nb = scrub_notebook(nb, info.secrets, scrub)
-    nbformat.write(nb, rec.notebook)  # type: ignore[no-untyped-call]
+    private_file(Path(rec.notebook), nbformat.writes(nb))  # type: ignore[no-untyped-call]

@@ -1,6 +1,8 @@
 """The run journal: one folder per run with the executed notebook and ``record.json``.
 
-``<journal>/<UTC time>-<runbook>/notebook.ipynb`` and ``record.json``. Where the journal is
+``<journal>/<UTC time>-<runbook>/notebook.ipynb`` and ``record.json``: they describe the hosts
+(names, disks, addresses, the commands run), so folders are made 0700 and files 0600
+(:func:`private_file`). Where the journal is
 (:func:`journal_dir`): an explicit folder (``--journal``), else ``$KVMOPS_JOURNAL``, else
 ``journal/`` at the top of a checkout (gitignored; what ``kvmops docs --from-journal`` reads),
 else, for an installed kvmops, the state folder of the user: ``$XDG_STATE_HOME/kvmops/journal``
@@ -104,22 +106,37 @@ class RunRecord:
 
 
 def new_run_dir(journal: Path, runbook: str, now: datetime | None = None) -> tuple[str, Path]:
-    """A fresh folder ``<journal>/<YYYYMMDDTHHMMSSZ>-<runbook>[-N]`` (never reused)."""
+    """A fresh folder ``<journal>/<YYYYMMDDTHHMMSSZ>-<runbook>[-N]`` (never reused), 0700."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    journal.mkdir(parents=True, exist_ok=True)
+    private_dir(journal)
     for n in range(1, 1000):
         run_id = f"{stamp}-{runbook}" + (f"-{n}" if n > 1 else "")
         folder = journal / run_id
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
         except FileExistsError:
             continue
         return run_id, folder
     raise RuntimeError(f"too many runs of {runbook} in one second in {journal}")
 
 
+def private_dir(folder: Path) -> Path:
+    """``folder`` (and its missing parents), the last one made 0700."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Write ``text`` into ``path``, readable by its owner only (0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
 def write_record(rec: RunRecord) -> None:
-    Path(rec.record).write_text(json.dumps(asdict(rec), indent=2) + "\n")
+    private_file(Path(rec.record), json.dumps(asdict(rec), indent=2) + "\n")
 
 
 def read_record(path: Path) -> RunRecord:

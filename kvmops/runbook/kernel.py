@@ -1,9 +1,9 @@
 """The kernel runbooks run in: ipykernel's IPython kernel, stopped cleanly.
 
 Kernel spec ``kvmops`` (``kvmops/runbook/kernelspec/kernel.json``, installed with the package)
-starts ``python -m kvmops.runbook.kernel`` over IPC (:mod:`kvmops.runbook.ipc`). Two changes to
-ipykernel's shutdown (ipykernel 7.4, jupyter_client 8.10), each a race that printed noise on
-stderr after a run that went well:
+starts ``python -m kvmops.runbook.kernel`` over IPC (:mod:`kvmops.runbook.ipc`). Three changes
+to ipykernel's shutdown (ipykernel 7.4, jupyter_client 8.10), each for a race that printed a
+traceback or an error on stderr (tests/unit/test_runbook_kernel.py holds each window open):
 
 - A shutdown request is handled on ipykernel's control thread. Its handler stops the main
   thread's loop, and only then does the control thread flush stdout/stderr and publish "idle"
@@ -19,8 +19,9 @@ stderr after a run that went well:
   interrupts only a running cell (what an interrupt is for); between cells it ignores SIGINT,
   as ipykernel does while idle.
 - When the shutdown comes while a cell is still running (``kvmops run`` interrupted, a cell
-  timeout: jupyter_client's SIGINT stops the cell, its shutdown request follows at once), the
-  control thread stops the shell channel's thread under the cell's reply: ``ZMQError`` in
+  timeout: jupyter_client's SIGINT stops the cell, its shutdown request follows at once, and
+  the cell may still be cleaning up), the control thread stops the shell channel's thread
+  under the cell's reply: ``ZMQError`` in
   ``execute_request``. :meth:`RunbookKernel.shutdown_request` lets the cell's request finish
   first (at most :data:`CELL_WAIT` s, well within jupyter_client's wait before SIGTERM).
 """
@@ -39,6 +40,8 @@ from typing import Any
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type
+
+from kvmops.runbook.secrets import take_secrets
 
 JOIN_TIMEOUT = 30.0  # as ipykernel's own wait for its IOPub thread
 CELL_WAIT = 2.0  # jupyter_client sends SIGTERM 2.5 s after its shutdown request
@@ -108,6 +111,7 @@ def main() -> None:
     # 0.12 s of CPU at every start) and no IPython history database (each cell written to
     # ~/.ipython, shared by every kernel of the user).
     sys.modules.setdefault("debugpy", None)  # type: ignore[arg-type]
+    take_secrets()  # the run's secrets into memory: out of the environment every cell's command inherits
     RunbookKernelApp.launch_instance(argv=["--HistoryManager.enabled=False", *sys.argv[1:]])
 
 

@@ -9,7 +9,9 @@ notebook, read in memory exactly as ``kvmops run`` reads it:
 - ``kvmops://PATH``: a percent file (PATH holds a ``/`` or ends in ``.py``; relative to the
   working directory, ``kvmops:///abs/path.py`` absolute).
 
-It only reads: the executed notebook goes to an ordinary output path. What ``kvmops run``
+It only reads: the executed notebook goes to an ordinary output path. An address that names no
+runbook (``kvmops://..``, ``kvmops://NAME?x``) is a clear error (papermill prints ``Error:`` and
+the reason), never a traceback. What ``kvmops run``
 adds on top (parameter validation before the kernel starts, the journal, secrets kept out of
 the record) is not part of a plain papermill run.
 """
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kvmops.errors import InvalidInput, NotFound
+import click
+
+from kvmops.errors import InvalidInput, KvmopsError, NotFound
 from kvmops.runbook.discover import find_runbook, info_of, list_runbooks, read_notebook
 
 SCHEME = "kvmops://"
@@ -30,6 +34,9 @@ def runbook_file(url: str) -> Path:
     if not url.startswith(SCHEME):
         raise InvalidInput(f"{url!r} is not a kvmops:// address (e.g. kvmops://lv-snapshot.ipynb)")
     rest = url[len(SCHEME):]
+    if any(c in rest for c in "?#") or any(c.isspace() or not c.isprintable() for c in rest):
+        raise InvalidInput(f"{url!r}: a kvmops:// address is a runbook name or a path, without ?, # or spaces "
+                           "(e.g. kvmops://lv-snapshot.ipynb)")
     if "/" not in rest and not rest.endswith(".py"):
         return find_runbook(rest.removesuffix(NOTEBOOK_SUFFIX))
     path = Path(rest).expanduser()
@@ -49,12 +56,20 @@ def notebook_json(url: str) -> str:
     return text
 
 
+class NotARunbook(click.ClickException, KvmopsError):
+    """An address that names no runbook: papermill's command line (click) prints ``Error:``
+    and the message, no traceback; for a caller in Python it is a KvmopsError."""
+
+
 class KvmopsHandler:
     """papermill's I/O handler protocol: ``read``, ``write``, ``listdir``, ``pretty_path``."""
 
     @classmethod
     def read(cls, path: str) -> str:
-        return notebook_json(path)
+        try:
+            return notebook_json(path)
+        except KvmopsError as exc:
+            raise NotARunbook(str(exc)) from None
 
     @classmethod
     def write(cls, buf: str, path: str) -> None:

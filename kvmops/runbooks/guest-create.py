@@ -27,12 +27,28 @@
 # SELinux); `none` leaves the image as it is.
 #
 # **Multihomed guests** (guide 2.2): `vlans` lists the guest's networks, one NIC on each
-# VLAN's bridge, in that order (`"2368,223"`: eth0 on virbr1.2368, eth1 on virbr1.223). A
-# static `address` belongs to the first VLAN and is set on eth0.
+# VLAN's bridge, in that order (`"2368,223"`: NIC 1 on virbr1.2368, NIC 2 on virbr1.223).
+# Any NIC can have a static address, one per VLAN: `address` is the first VLAN's (as the
+# guide's single-homed guests have it), `addresses` gives any VLAN's as `VLAN=ADDRESS`
+# (`"2368=10.5.68.237,223=132.230.223.200"`). The default route goes via the gateway of one
+# of them: the first NIC's, or the one `gateway_vlan` names; the DNS servers are set once, on
+# that NIC. A NIC without a static address uses DHCP, if its VLAN has it (some of our networks
+# have none: give those NICs an address).
+#
+# **MAC addresses, chosen before the guest exists.** Every NIC gets its MAC from kvmops, not
+# from libvirt: derived from the site's name, the guest's name and the NIC's place (in
+# libvirt's `52:54:00` range), and checked against every MAC of the host's guests (and of the
+# `fleet`'s, when given); the plan shows it and the domain XML carries it. So the addresses
+# follow the NIC whatever the image calls it (`eth0` in the guide's images, `enp1s0` with
+# predictable names): the NoCloud network-config matches each NIC by its MAC, and `tweaks`
+# edits the image's NetworkManager profile that binds the NIC (by MAC where the image binds
+# by MAC, by name where it binds by name). And the DHCP reservation the guide asks for (3.3.3)
+# can be made with the MAC shown below, before the guest's first boot.
 #
 # **Preconditions (checked below):** the guest name is free; every VLAN is a network of the
-# site; a static address lies in the first VLAN's network and is not the gateway; the image
-# is a raw or qcow2 cloud image on the host and fits the LV; the VG has the space.
+# site; each static address lies in its VLAN's network and is not the gateway; `gateway_vlan`
+# has a static address; the image is a raw or qcow2 cloud image on the host and fits the LV;
+# the VG has the space; no NIC's MAC is another guest's.
 #
 # **Confirmations, all checked before the first change:** copying onto an LV that existed
 # before this run OVERWRITES it: `confirm` = the LV (`rl_build/vmtest2`); an old kept XML
@@ -50,7 +66,10 @@ vcpus = 2  # number of vCPUs
 size = "10g"  # size of the system disk LV (at least the image's virtual size)
 image = "/var/lib/kvmops/images/Rocky-9-GenericCloud.latest.x86_64.qcow2"  # raw or qcow2 image on the host
 setup = "nocloud"  # one of: nocloud, tweaks, none
-address = ""  # static IPv4 address of eth0 in the first VLAN's network, e.g. 10.5.68.237; "": DHCP
+address = ""  # static IPv4 address of the first VLAN's NIC, e.g. 10.5.68.237; "": see addresses (else DHCP)
+addresses = ""  # static addresses of any of its VLANs: VLAN and address joined by an equals sign, comma-separated (see above)
+gateway_vlan = 0  # the VLAN whose NIC carries the default route (0: the first VLAN, if it has a static address)
+fleet = ""  # other hosts whose guests' MACs to avoid too: site files or an Ansible inventory, comma-separated
 keys = ""  # SSH public key line(s) for the login user, separated by ;
 root_keys = ""  # SSH public key line(s) for root, separated by ; (guide 3.3.1)
 password = ""  # secret: the login user's password ("": key login only)
@@ -63,6 +82,7 @@ console_seconds = 120.0  # how long to wait for a login prompt on the serial con
 from kvmops import notebook as nb
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_seed
+from kvmops.procedures.fleet_macs import read_fleet_macs
 
 host = nb.open_host(site, apply)
 password = nb.secret("password", password)
@@ -73,13 +93,20 @@ root_password = nb.secret("root_password", root_password)
 #
 # *If this step fails:* a guest of that name exists (pick another name, or remove it with
 # `guest-remove`); a VLAN is not a network of the site; the image path is wrong (it must be
-# on the KVM host); the address is outside the first VLAN's network. Nothing was changed.
+# on the KVM host); an address is outside its VLAN's network, or `gateway_vlan` names a VLAN
+# without one; a host of `fleet` does not answer. Nothing was changed.
+#
+# The lines below show each NIC with its MAC: make the DHCP reservation the NOTE asks for
+# now, before the guest's first boot.
 
 # %%
 with nb.step("Check preconditions", if_fails="fix the parameter named in the message; nothing was changed"):
     req = gc.request(host.site, guest, vlans=vlans, memory=memory, vcpus=vcpus, size=size, image=image,
-                     setup=setup, address=address, keys=keys, root_keys=root_keys, password=password,
-                     root_password=root_password, sudo=sudo, autostart=autostart, console_seconds=console_seconds)
+                     setup=setup, address=address, addresses=addresses, gateway_vlan=gateway_vlan, keys=keys,
+                     root_keys=root_keys, password=password, root_password=root_password, sudo=sudo,
+                     autostart=autostart, console_seconds=console_seconds)
+    if fleet:
+        req = gc.with_fleet(req, read_fleet_macs(fleet, host.site, print))
     facts = nb.read(host, gc.wanted(host.site, req))
     print("\n".join(gc.check(facts, req)))
 

@@ -23,11 +23,14 @@
 #   `centos`/`rocky` user until cloud-init runs, so the guide's offline `passwd centos` would
 #   fail. It is made as cloud-init would make it: the groups and shell of the image's own
 #   `/etc/cloud/cloud.cfg` (`system_info.default_user`), else `/bin/bash` and `wheel`.
-# - **The static address** goes into the image's EXISTING NetworkManager profile for the
-#   interface (a keyfile in `/etc/NetworkManager/system-connections`, e.g. cloud-init's
-#   `cloud-init-eth0.nmconnection`, or `ifcfg-eth0`), changed as the guide's `nmcli con mod`
-#   changes it. A second profile would compete with it. A new keyfile is written only when
-#   the image has no profile for the interface; cloud-init's network step is switched off.
+# - **The static address** goes into the image's EXISTING NetworkManager profile that binds
+#   the guest's NIC on that VLAN (a keyfile in `/etc/NetworkManager/system-connections`, e.g.
+#   cloud-init's `cloud-init-enp1s0.nmconnection`, or `ifcfg-eth0`), changed as the guide's
+#   `nmcli con mod` changes it. A profile bound to the NIC's MAC (the guest's definition
+#   names it) is found by the MAC and stays bound by it; one bound by name stays bound by
+#   name. A second profile for the NIC would compete with it: it is switched off. A new
+#   keyfile, bound to the MAC, is written only when the image has no profile for the NIC;
+#   cloud-init's network step is switched off.
 #
 # **When to use it:** a guest made from a cloud image has no usable login or console, its
 # address must become static, or a forgotten password must be reset. New guests get the
@@ -75,9 +78,12 @@ where = proc.source(host.site, guest, image)
 # %%
 with nb.step("Check preconditions", if_fails="fix what the message names; nothing was changed"):
     fixed = static_address(host.site, guest, vlan, address) if address else None
+    proc.tweaks(host.site.login_user, password=password, root_password=root_password,
+                keys=keys.split(";"), sudo=sudo, console=console, address=fixed)  # bad input: before any read
+    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
+    fixed = proc.on_nic(facts, fixed) if fixed else None  # the guest's NIC on that VLAN: its MAC binds the profile
     wanted = proc.tweaks(host.site.login_user, password=password, root_password=root_password,
                          keys=keys.split(";"), sudo=sudo, console=console, address=fixed)
-    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
     print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
     print("tweaks:\n" + "\n".join(f"- {proc.describe(t)}" for t in wanted))
     if fixed:

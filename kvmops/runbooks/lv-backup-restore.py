@@ -24,6 +24,12 @@
 # **Which backup:** the newest complete one of the guest, or `backup` = its time stamp. Only a
 # backup with its manifest is ever used: a folder without one did not finish.
 #
+# **Whose backup:** the host that made a backup signed its manifest with its own key
+# (`manifest.json.sig`, `ssh-keygen -Y sign`). A restore checks that signature against the
+# allowed signers the site names (`[backup] allowed_signers`), as the host the manifest names:
+# a manifest written or changed by anyone else (whoever can write to the place) is refused.
+# `allow_unsigned=True` restores one anyway (an old unsigned backup, after you checked it).
+#
 # **Where to:** LVs named like the originals, or for a `new_name` after it (`vminflux` ->
 # `vminflux-test`). An existing LV is overwritten only with `confirm` = that `VG/LV` (same
 # size, not in use); a restore interrupted before is recognised by its LVM tags and streamed
@@ -31,7 +37,8 @@
 # disks to the new LVs, bridges mapped by VLAN; under a `new_name` with a new UUID and new
 # MAC addresses (it may run beside the original), under its own name with its own.
 #
-# **Parameters:** `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`.
+# **Parameters:** `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`,
+# `allow_unsigned`.
 
 # %% tags=["parameters"]
 site = ""  # the host to restore on: site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
@@ -44,6 +51,7 @@ new_name = ""  # restore as a new guest of this name (new LVs, new UUID and MACs
 define = False  # define the guest from the backup's definition
 start = False  # start it and wait for a login prompt on its console (needs define)
 boot_seconds = 300.0  # how long the guest may take to show a login prompt
+allow_unsigned = False  # also restore a backup whose manifest no allowed signer signed (unsigned, or a bad signature)
 
 # %%
 from kvmops import notebook as nb
@@ -61,12 +69,14 @@ at = place_host(where, host.site, apply=apply)
 # The backup (complete), room for the new LVs, and (with `define`) a bridge for each VLAN.
 #
 # *If this step fails:* an LV of that name exists: choose a `new_name`, or confirm the
-# overwrite. "INCOMPLETE": that backup never finished; take another `backup`.
+# overwrite. "INCOMPLETE": that backup never finished; take another `backup`. "not trusted":
+# its manifest is not signed by an allowed signer; take a signed `backup` (the message lists
+# them), or check this one and set `allow_unsigned=True`.
 
 # %%
 with nb.step("Check the backup and the host", if_fails="read the message; nothing was changed"):
     ctx = proc.read_ctx(host, where, at, guest, new_name, backup)
-    chosen = proc.choose(ctx.place, guest, backup)
+    chosen = proc.choose(ctx.place, guest, backup, allow_unsigned=allow_unsigned)
     print(proc.check(ctx, chosen, new_name, define))
     overwrite = proc.overwrite_targets(ctx, chosen, new_name)
     if overwrite:

@@ -253,7 +253,7 @@ def _ls(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
 
 
 def _find(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
-    """``find DIR -mindepth 1 -maxdepth 3 -printf '%y\\t%s\\t%P\\n'`` over the recorded files."""
+    """``find DIR -mindepth 1 -maxdepth 3 -printf '%y\\t%s\\t%P\\0'`` over the recorded files."""
     top = _norm(argv[1]).rstrip("/") + "/"
     files = {p: len(t.encode()) for p, t in rec.files.items() if p.startswith(top)}
     files.update({p: 0 for p in rec.paths if p.startswith(top) and p not in files})
@@ -261,21 +261,19 @@ def _find(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
         return 1, "", f"find: '{argv[1]}': No such file or directory\n"
     rels = {p.removeprefix(top): n for p, n in files.items()}
     dirs = {"/".join(r.split("/")[:n]) for r in rels for n in (1, 2) if r.count("/") >= n}
-    lines = [f"d\t0\t{d}\n" for d in sorted(dirs)] + [f"f\t{n}\t{r}\n" for r, n in sorted(rels.items())
+    lines = [f"d\t0\t{d}\0" for d in sorted(dirs)] + [f"f\t{n}\t{r}\0" for r, n in sorted(rels.items())
                                                      if r.count("/") <= 2]
     return 0, "".join(lines), ""
 
 
 def _head(rec: Recorded, argv: tuple[str, ...]) -> Answer | None:
-    if argv[1] != "-v" or "--" not in argv:
+    """``head -c BYTES -- FILE``: one file's first bytes."""
+    if len(argv) != 5 or argv[1] != "-c" or argv[3] != "--" or not argv[2].isdigit():
         return None
-    limit = int(argv[argv.index("-c") + 1]) if "-c" in argv else 1 << 20
-    out = []
-    for path in argv[argv.index("--") + 1:]:
-        text = rec.files.get(_norm(path))
-        if text is not None:
-            out.append(f"==> {path} <==\n{text.encode()[:limit].decode(errors='replace')}")
-    return 0, "\n".join(out), ""
+    text = rec.files.get(_norm(argv[4]))
+    if text is None:
+        return _missing(argv[4])
+    return 0, text.encode()[:int(argv[2])].decode(errors="replace"), ""
 
 
 _ANSWERS: dict[str, Callable[[Recorded, tuple[str, ...]], Answer | None]] = {

@@ -4,8 +4,10 @@ host keys always verified. The remote argv is quoted exactly once, here."""
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import tempfile
+import weakref
 from pathlib import Path
 
 from kvmops.cmd import Cmd, Result
@@ -30,6 +32,11 @@ class SSHRunner(Runner):
         self._control_dir = tempfile.mkdtemp(prefix="kvmops-ssh-")
         self._extra = extra_options
         self._forwards: list[str] = []
+        # closed on every path out: by close(), when the runner is dropped, or when the process
+        # ends (a runbook that failed: its kernel exits without reaching host.close())
+        self._closer = weakref.finalize(self, _shut, self._control_dir,
+                                        [*self.ssh_argv(), "-O", "exit", self.target.destination])
+        self._connected = False  # a command ran: the master connection is up (ControlPersist)
 
     def ssh_argv(self) -> list[str]:
         """The ssh prefix: batch mode, strict host keys, connection sharing."""
@@ -59,7 +66,9 @@ class SSHRunner(Runner):
         return shlex.join(["env", *env, *cmd.argv])
 
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
-        return popen_result(self.host, cmd, self.stream_argv(cmd), on_line)
+        result = popen_result(self.host, cmd, self.stream_argv(cmd), on_line)
+        self._connected = self._connected or result.returncode != 255  # 255: ssh itself failed
+        return result
 
     def stream_argv(self, cmd: Cmd) -> list[str]:
         return [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]
@@ -68,25 +77,36 @@ class SSHRunner(Runner):
         """Forward a unix socket of the host (e.g. libvirt's) to a local one over the shared
         connection: ``ssh -O forward -L LOCAL:REMOTE DEST``. Returns the local path."""
         local = f"{self._control_dir}/fwd-{len(self._forwards)}.sock"
-        self.run(Cmd(("true",)))  # make sure the master connection is up
-        res = subprocess.run(
-            [*self.ssh_argv(), "-O", "forward", "-L", f"{local}:{remote}", self.target.destination],
-            capture_output=True, text=True, check=False, timeout=30,
-        )
+        if not self._connected:
+            self.run(Cmd(("true",)))  # the first command brings the master connection up
+        res = self._forward(local, remote)
+        if res.returncode != 0:  # the master had ended (idle longer than ControlPersist)
+            self.run(Cmd(("true",)))
+            res = self._forward(local, remote)
         if res.returncode != 0:
             raise CommandFailed(self.host, ("ssh", "-O", "forward", "-L", f"{local}:{remote}"),
                                 res.returncode, res.stderr)
         self._forwards.append(local)
         return local
 
-    def close(self) -> None:
-        """Stop the shared master connection and remove its socket folder."""
-        subprocess.run(
-            [*self.ssh_argv(), "-O", "exit", self.target.destination],
-            capture_output=True,
-            check=False,
-            timeout=15,
+    def _forward(self, local: str, remote: str) -> subprocess.CompletedProcess[str]:
+        """``ssh -O forward -L LOCAL:REMOTE DEST``: asks the master connection (fails without one)."""
+        return subprocess.run(
+            [*self.ssh_argv(), "-O", "forward", "-L", f"{local}:{remote}", self.target.destination],
+            capture_output=True, text=True, check=False, timeout=30,
         )
-        for p in Path(self._control_dir).glob("*"):
-            p.unlink(missing_ok=True)
-        Path(self._control_dir).rmdir()
+
+    def close(self) -> None:
+        """Stop the shared master connection and remove its socket folder (once)."""
+        self._closer()
+
+
+def _shut(control_dir: str, exit_argv: list[str]) -> None:
+    """``ssh -O exit`` when a master connection was made, then the control folder goes."""
+    try:
+        if any(p.is_socket() for p in Path(control_dir).glob("*")):
+            subprocess.run(exit_argv, capture_output=True, check=False, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the master ends by itself (ControlPersist); the folder is removed all the same
+    finally:
+        shutil.rmtree(control_dir, ignore_errors=True)

@@ -55,10 +55,11 @@ class _Proc:
     def __init__(self, runner: Runner, cmd: Cmd, *, reads: bool) -> None:
         self.host = runner.host
         self.cmd = cmd
+        fed = reads and cmd.stdin is not None  # a source that reads a text (a signer: the text in, its signature out)
         try:
             self.proc = subprocess.Popen(
                 runner.stream_argv(cmd), env=command_env(cmd), stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL if reads else subprocess.PIPE,
+                stdin=subprocess.PIPE if fed or not reads else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if reads else subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
@@ -66,6 +67,14 @@ class _Proc:
         self.err = b""
         self._t = threading.Thread(target=self._drain, daemon=True)
         self._t.start()
+        if fed:
+            threading.Thread(target=self._feed, args=((cmd.stdin or "").encode(),), daemon=True).start()
+
+    def _feed(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # a source that stops reading fails on its own: its exit code tells
+            self.proc.stdin.write(data)
+            self.proc.stdin.close()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None

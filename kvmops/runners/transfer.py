@@ -1,6 +1,8 @@
 """Running a :class:`~kvmops.plan.Transfer` (the executor calls :func:`run_transfer`): the
-stream, then the decisive check: ``sha256sum`` of each end, each computed on its own host
-through its runner (recorded in that host's command log), compared with the stream's."""
+stream, then the decisive check: the sha256 of each end that ``verify`` names (the target read
+back), computed on its own host through its runner (recorded in that host's command log),
+compared with the stream's. A source that is the stream itself (``source_sum``: a snapshot
+that cannot change) is not read again: its sha256 is the one computed in flight."""
 
 from __future__ import annotations
 
@@ -23,10 +25,18 @@ def _sums(ends: tuple[Endpoint, ...], runner_of: Callable[[str], Runner], say: S
     return {e.display(): parse_sha256(r.stdout, e.display()) for e, r in zip(ends, results, strict=True)}
 
 
+def _checked(t: Transfer, runner_of: Callable[[str], Runner], say: Say) -> tuple[dict[str, str], dict[str, str]]:
+    """The ``verify`` and the ``measure`` sums, read in one go (all at the same time)."""
+    sums = _sums(t.verify + t.measure, runner_of, say)
+    verified = {e.display(): sums[e.display()] for e in t.verify}
+    return verified, {e.display(): sums[e.display()] for e in t.measure}
+
+
 def run_transfer(t: Transfer, runner_of: Callable[[str], Runner], say: Say) -> Transferred:
-    """Stream (unless ``reuse`` finds the ends equal already), then check both ends."""
-    if t.reuse and t.verify:
-        before = _sums(t.verify, runner_of, say)
+    """Stream (unless ``reuse`` finds the ends equal already), then check the ends."""
+    source = (t.source_sum,) if t.source_sum is not None else ()
+    if t.reuse and (t.verify or source):
+        before = _sums(source + t.verify, runner_of, say)
         if len(set(before.values())) == 1 and (t.expect is None or t.expect in before.values()):
             digest = next(iter(before.values()))
             say(f"{t.key or 'transfer'}: both ends hold the same data already (sha256 {digest[:16]}...): "
@@ -35,10 +45,12 @@ def run_transfer(t: Transfer, runner_of: Callable[[str], Runner], say: Say) -> T
         say(f"{t.key or 'transfer'}: the ends differ: streaming again")
     got = stream(runner_of(t.source.host), t.source.cmd, runner_of(t.target.host), t.target.cmd,
                  size=t.size, what=t.key or "transfer", progress=say)
-    sums = _sums(t.verify, runner_of, say)
+    sums, measured = _checked(t, runner_of, say)
     _check(t, got.sha256, sums)
-    say(f"{t.key or 'transfer'}: sha256 {got.sha256} on both ends")
-    return Transferred(t.key, got.bytes, got.sha256, got.seconds, sums, _sums(t.measure, runner_of, say))
+    in_flight = tuple(e.display() for e in source)
+    say(f"{t.key or 'transfer'}: sha256 {got.sha256} " + ("in flight and read back" if in_flight else "on both ends"))
+    return Transferred(t.key, got.bytes, got.sha256, got.seconds, {**dict.fromkeys(in_flight, got.sha256), **sums},
+                       measured, in_flight=in_flight)
 
 
 def _check(t: Transfer, digest: str, sums: Mapping[str, str]) -> None:

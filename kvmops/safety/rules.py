@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from kvmops.errors import SafetyError
 from kvmops.guards import lvremove_argv
-from kvmops.guests.xml import read_domain
+from kvmops.guests.macs import collisions
+from kvmops.guests.xml import macs_of, read_domain
 from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV
 from kvmops.lvm.paths import lv_path
@@ -66,6 +67,9 @@ RULES: tuple[Rule, ...] = (
          "a running guest is destroyed or shut down."),
     Rule("define-disks", "A definition takes no other's disk", "A definition adds no host LV and no disk of another "
          "guest."),
+    Rule("mac", "One MAC, one NIC", "A definition gives no NIC a MAC address that another of its NICs, or a NIC of "
+         "another guest defined on the same host, has: two NICs with one MAC on a network disturb each other. A moved "
+         "or restored guest keeps its MACs; a new guest, or a copy under a new name, gets free ones."),
     Rule("xml-policy", "The domain XML policy", "Every definition (guest-create, lv-rename, guest-move, a restore, "
          "any XML) passes the domain XML policy: disks only LVs of the site's VG named for the guest (CD-ROMs only "
          "from the seed folder), interfaces only bridges of the site's VLANs, no hostdev, filesystem, lun/scsi "
@@ -505,6 +509,7 @@ def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
         out.append(_no(eff, "confirm", f"replaces the differing definition of {name} without its target"))
     if not out or all(r.rule == "confirm" for r in out):
         out += _define_disks(eff, now, xml, had)
+    out += _define_macs(eff, now, xml)
     now.run.defined[key] = xml
     now.run.undefined.discard(key)
     return out
@@ -525,6 +530,14 @@ def _changes(old: str, new: str) -> bool:
         return False
     emptied = tuple("cdrom: (empty)" if ln.startswith("cdrom: ") else ln for ln in a)
     return emptied != b
+
+
+def _define_macs(eff: Effect, now: Now, xml: str) -> list[Refusal]:
+    others = {g: {m for x in {now.xml(g), now.live_xml(g)} if x for m in macs_of(x)}
+              for g in now.guests() if g != eff.obj}
+    return [_no(eff, "mac", f"guest {eff.obj} would have the MAC address {shared}",
+                "give the NIC another MAC (kvmops chooses a free one when none is given)")
+            for shared in collisions(macs_of(xml), others)]
 
 
 def _define_disks(eff: Effect, now: Now, xml: str, had: set[str]) -> list[Refusal]:
@@ -600,7 +613,7 @@ def _delete_bridge(eff: Effect, facts: HostFacts, bridge: str) -> list[Refusal]:
 
 def _folders(facts: HostFacts) -> tuple[str, ...]:
     s = facts.site
-    return tuple(f for f in (s.xml_dir, s.seed_dir, s.boot_dir) if f)
+    return tuple(f for f in (s.xml_dir, s.seed_dir, s.boot_dir, s.file_disk_dir) if f)
 
 
 def _file(eff: Effect, facts: HostFacts, ctx: Context) -> list[Refusal]:

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from kvmops.errors import InvalidInput
 from kvmops.site import Site, load_site, resolve_site
 from kvmops.sshtarget import SSHTarget
-from kvmops.transfer.manifest import MANIFEST, Manifest, ManifestError, parse_manifest
+from kvmops.transfer.manifest import MANIFEST, MAX_BYTES, Manifest, ManifestError, parse_manifest
+from kvmops.transfer.signing import SUFFIX, Trust
 
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 _SAFE_DIR = re.compile(r"^/[A-Za-z0-9_.+@:/=,-]*$")
+_SSH_URL = re.compile(r"ssh://(?P<dest>[^/\[\]:]+|[^/\[\]:]*\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?(?P<dir>/.*)")
 _SITE_FILE = re.compile(r"^(/[^:]*\.toml):(/.*)$")  # SITE:/dir with SITE a site file's absolute path
 LOCAL = "local"
-MAX_MANIFEST = 4 << 20  # bytes of a manifest read at most (a guest's XML and a few lines per disk)
+SIGNATURE = MANIFEST + SUFFIX  # manifest.json.sig: the signature of the manifest by the host that wrote it
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,13 @@ def parse_place(text: str) -> Place:
 
 
 def _ssh_url(text: str) -> Place:
-    rest = text.removeprefix("ssh://")
-    host, slash, directory = rest.partition("/")
-    dest, _, port = host.partition(":") if host.count(":") == 1 else (host, "", "")
-    if not slash or not dest or (port and not port.isdigit()):
-        raise InvalidInput(f"backup place {text!r}: give ssh://user@host[:port]/dir")
-    return Place(dest, _directory("/" + directory), ssh=SSHTarget(dest, int(port) if port else None))
+    """``ssh://user@host[:port]/dir``; an IPv6 host in brackets: ``ssh://u@[::1]:22/dir``."""
+    m = _SSH_URL.fullmatch(text)
+    port = int(m.group("port")) if m and m.group("port") else None
+    if m is None or (port is not None and not 0 < port < 65536):
+        raise InvalidInput(f"backup place {text!r}: give ssh://user@host[:port]/dir (port 1-65535; an IPv6 "
+                           "address in brackets: ssh://root@[2001:db8::1]:22/dir)")
+    return Place(m.group("dest"), _directory(m.group("dir")), ssh=SSHTarget(m.group("dest"), port))
 
 
 def _directory(path: str) -> str:
@@ -90,7 +93,9 @@ def _directory(path: str) -> str:
 
 @dataclass(frozen=True)
 class Backup:
-    """One ``<guest>/<stamp>`` folder: complete when its manifest reads back."""
+    """One ``<guest>/<stamp>`` folder: complete when its manifest reads back. ``text`` is the
+    manifest as read and ``signature`` its ``manifest.json.sig`` ("": none); ``trust`` says
+    whether that signature verifies (None: not checked, :func:`kvmops.facts.place.verify_backups`)."""
 
     guest: str
     stamp: str
@@ -98,6 +103,9 @@ class Backup:
     files: tuple[tuple[str, int], ...] = ()  # (name, size) of the files in it
     manifest: Manifest | None = None
     problem: str = ""  # why it is incomplete
+    text: str = ""
+    signature: str = ""
+    trust: Trust | None = None
 
     @property
     def complete(self) -> bool:
@@ -121,21 +129,42 @@ class PlaceFacts:
         return tuple(b for b in self.of(guest) if b.complete)
 
 
-def _backups(place: Place, entries: list[tuple[str, int, str]], texts: dict[str, str | None]) -> tuple[Backup, ...]:
-    folders = sorted(p for kind, _, p in entries if kind == "d" and p.count("/") == 1)
+Texts = dict[str, "str | None"]  # a file's path below the place -> its text as read (None: not there)
+
+
+def backup_folders(entries: list[tuple[str, int, str]], guest: str | None = None) -> list[str]:
+    """The ``<guest>/<stamp>`` folders of a place's listing (of one guest when given)."""
+    return sorted(p for kind, _, p in entries if kind == "d" and p.count("/") == 1 and _STAMP.match(p.split("/")[1])
+                  and (guest is None or p.split("/")[0] == guest))
+
+
+def to_read(entries: list[tuple[str, int, str]], guest: str | None = None) -> list[str]:
+    """The manifests and their signatures to read (each on its own): the files of that name in
+    a backup's folder, not larger than a manifest can be (a larger one is refused unread)."""
+    folders = set(backup_folders(entries, guest))
+    return [p for kind, size, p in entries if kind == "f" and p.rsplit("/", 1)[0] in folders
+            and p.rsplit("/", 1)[-1] in (MANIFEST, SIGNATURE) and size <= MAX_BYTES]
+
+
+def _backups(place: Place, entries: list[tuple[str, int, str]], texts: Texts,
+             guest: str | None = None) -> tuple[Backup, ...]:
     out = []
-    for rel in folders:
-        guest, stamp = rel.split("/")
-        if not _STAMP.match(stamp):
-            continue
+    for rel in backup_folders(entries, guest):
+        g, stamp = rel.split("/")
         files = tuple(sorted((p.rsplit("/", 1)[1], size) for kind, size, p in entries
                              if kind == "f" and p.startswith(rel + "/") and p.count("/") == 2))
-        out.append(_backup(place, guest, stamp, files, texts.get(f"{rel}/{MANIFEST}")))
+        out.append(_backup(place, g, stamp, files, texts.get(f"{rel}/{MANIFEST}"),
+                           texts.get(f"{rel}/{SIGNATURE}") or ""))
     return tuple(out)
 
 
-def _backup(place: Place, guest: str, stamp: str, files: tuple[tuple[str, int], ...], text: str | None) -> Backup:
+def _backup(place: Place, guest: str, stamp: str, files: tuple[tuple[str, int], ...], text: str | None,
+            signature: str = "") -> Backup:
     folder = place.folder(guest, stamp)
+    size = dict(files).get(MANIFEST)
+    if text is None and size is not None and size > MAX_BYTES:
+        return Backup(guest, stamp, folder, files, None, f"its manifest is larger than {MAX_BYTES} bytes: refused "
+                      "unread (not a manifest kvmops wrote)")
     if text is None:
         return Backup(guest, stamp, folder, files, None, "no manifest (the backup did not finish)")
     try:
@@ -147,7 +176,7 @@ def _backup(place: Place, guest: str, stamp: str, files: tuple[tuple[str, int], 
     if m.guest != guest or m.stamp != stamp or missing:
         why = f"its data file(s) {', '.join(missing)} are missing" if missing else "its manifest names another backup"
         return Backup(guest, stamp, folder, files, None, why)
-    return Backup(guest, stamp, folder, files, m)
+    return Backup(guest, stamp, folder, files, m, text=text, signature=signature)
 
 
 def to_prune(facts: PlaceFacts, guest: str, keep: int) -> tuple[Backup, ...]:

@@ -1,7 +1,9 @@
 """A guest's domain XML mapped from one site to another (pure): disk paths to the target's VG
 and LV names, bridges by VLAN (the target site's bridge of the same VLAN), the target's
-emulator and domain type, and on request a new name and identity (UUID and MACs dropped, so
-libvirt makes new ones for a copy that may run beside the original)."""
+emulator and domain type, and on request a new name and identity (the UUID dropped, so libvirt
+makes a new one, and new MACs, chosen by kvmops for the new name as for a new guest, for a copy
+that may run beside the original). Without a new identity the guest keeps its UUID and MACs:
+a moved or restored guest keeps the addresses and DHCP reservations bound to them."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class XmlMap:
     domain_type: str
     new_identity: bool = False
     eject: frozenset[str] = field(default_factory=frozenset)
+    macs: tuple[str, ...] = ()  # with new_identity: the new MAC of each NIC, in order (none: libvirt's)
 
 
 def vlans_of(xml: str, site: Site) -> dict[str, int]:
@@ -95,7 +98,7 @@ def _devices(devices: ET.Element, m: XmlMap) -> None:
     _set_text(devices, "emulator", m.emulator)
     for disk in devices.iterfind("disk"):
         _disk(disk, m)
-    for nic in devices.iterfind("interface"):
+    for i, nic in enumerate(devices.iterfind("interface")):
         src = nic.find("source")
         if nic.get("type") == "bridge" and src is not None:
             old = src.get("bridge", "")
@@ -105,6 +108,17 @@ def _devices(devices: ET.Element, m: XmlMap) -> None:
         mac = nic.find("mac")
         if m.new_identity and mac is not None:
             nic.remove(mac)
+        if m.new_identity and i < len(m.macs):
+            nic.insert(0, ET.Element("mac", {"address": m.macs[i]}))
+
+
+def nic_count(xml: str) -> int:
+    """How many NICs a domain XML has (each needs a MAC)."""
+    try:
+        root = ET.fromstring(xml)  # noqa: S314 (bounded by the caller's policy; no external entities)
+    except ET.ParseError as exc:
+        raise InvalidInput(f"not a domain XML: {exc}") from None
+    return len(root.findall("devices/interface"))
 
 
 def _disk(disk: ET.Element, m: XmlMap) -> None:

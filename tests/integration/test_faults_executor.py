@@ -28,6 +28,7 @@ from kvmops.runners.faults import FAULT_EXIT
 from tests.conftest import need_tools
 from tests.integration.test_runbook_storage import SITE, VG, lvs
 from tests.support.faults import fault_env
+from tests.support.locks import held_locks
 from tests.support.loop import scratch_vg
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,7 @@ def reset(setup: dict[str, str]) -> None:
 
 def no_lock(tmp: Path) -> None:
     locks = tmp / "locks"
-    assert not locks.exists() or list(locks.iterdir()) == [], f"lock left: {list(locks.iterdir())}"
+    assert held_locks(locks) == [], "a lock was left"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

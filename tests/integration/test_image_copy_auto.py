@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.images import leftovers
+from tests.support.loop import disk_node
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
@@ -46,6 +48,10 @@ def _image(path: Path, kind: str) -> Path:
     return path
 
 
+def _host(tmp_path: Path) -> Host:
+    return Host(replace(load_site(None), file_disk_dir=str(tmp_path / "disks")), LocalRunner(), "test:///default")
+
+
 @pytest.fixture
 def device(tmp_path: Path) -> Iterator[str]:
     """A loop device over a 64 MiB file full of old random data (a reused LV)."""
@@ -56,20 +62,21 @@ def device(tmp_path: Path) -> Iterator[str]:
     dev = subprocess.run(["losetup", "--find", "--show", str(backing)], capture_output=True, text=True,
                          check=True).stdout.strip()
     try:
-        yield dev
+        yield disk_node(tmp_path / "disks", dev)  # the same disk inside the site's file_disk_dir
     finally:
         subprocess.run(["losetup", "--detach", dev], check=True)
 
 
 @pytest.mark.parametrize("kind", ["dense", "sparse", "zeros"])
-def test_auto_copies_out_of_order_over_old_data_and_bytes_match(tmp_path: Path, device: str, kind: str) -> None:
+def test_auto_copies_out_of_order_over_old_data_and_bytes_match(tmp_path: Path, device: str, kind: str,
+                                                                site_vg: str) -> None:
     src = _image(tmp_path / f"{kind}.raw", kind)
     info = ImageInfo(str(src), "raw", SIZE)
     plan = copy_to_device(info, device, 64 * MiB, target="test/vmauto")
     write = plan.steps[0]
     assert write.cmd is not None and write.cmd.argv[:2] == ("qemu-img", "convert") and "-W" in write.cmd.argv
     seen: list[str] = []
-    host = Host(load_site(None), LocalRunner(), "test:///default")
+    host = _host(tmp_path)
     run_plan(host, plan, "test/vmauto", progress=thinned(seen.append))
     percentages = [s for s in seen if s.endswith("%")]
     assert "100%" in percentages and len(percentages) <= 10, seen  # a few lines per command, not 25+
@@ -78,12 +85,12 @@ def test_auto_copies_out_of_order_over_old_data_and_bytes_match(tmp_path: Path, 
     assert same.returncode == 0, same.stdout  # zero ranges really zeroed over the old data
 
 
-def test_dd_when_asked_and_only_for_raw_images(tmp_path: Path, device: str) -> None:
+def test_dd_when_asked_and_only_for_raw_images(tmp_path: Path, device: str, site_vg: str) -> None:
     src = _image(tmp_path / "dense.raw", "dense")
     plan = copy_to_device(ImageInfo(str(src), "raw", SIZE), device, 64 * MiB, target="test/vmauto", method="dd")
     assert plan.steps[0].cmd is not None and plan.steps[0].cmd.argv[0] == "dd"
     seen: list[str] = []
-    run_plan(Host(load_site(None), LocalRunner(), "test:///default"), plan, "test/vmauto",
+    run_plan(_host(tmp_path), plan, "test/vmauto",
              progress=thinned(seen.append))
     assert any(s.startswith(f"{SIZE} bytes") for s in seen), seen  # dd's status=progress summary
     assert subprocess.run(["cmp", "-n", str(SIZE), str(src), device]).returncode == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root
+from tests.support.loop import disk_node
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.integration
@@ -37,8 +39,9 @@ def _nothing_left(tmp_path: Path) -> Iterator[None]:
     assert leftovers(tmp_path) == ([], []), "a loop device or mount was left behind"
 
 
-def _host() -> Host:
-    return Host(load_site(None), LocalRunner(), "test:///default")
+def _host(**folders: str) -> Host:
+    """The guide's site on the test driver; ``folders``: the site's folders the test writes in."""
+    return Host(replace(load_site(None), **folders), LocalRunner(), "test:///default")
 
 
 def _fs_bytes(image: Path, part: int) -> int:
@@ -71,7 +74,7 @@ def test_grow_in_two_phases_fills_the_grown_disk(tmp_path: Path, name: str, layo
     assert grown.room <= grow.SLACK and grown.fs_bytes is not None and grown.part_size - grown.fs_bytes <= grow.SLACK
 
 
-def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
+def test_copy_qcow2_onto_a_device_verified(tmp_path: Path, site_vg: str) -> None:
     raw = cached_image("xfs-gpt", XFS_GPT, tmp_path)
     qcow = tmp_path / "guest.qcow2"
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)], check=True)
@@ -85,11 +88,13 @@ def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
         # stale data beyond the image's end must not matter
         subprocess.run(["dd", "if=/dev/urandom", f"of={dev}", "bs=1M", "seek=380", "count=4", "status=none"],
                        check=True)
-        plan = copy_to_device(info, dev, 400 * MiB, target="test/vmcopy")
+        node = disk_node(tmp_path / "disks", dev)  # the same disk inside the site's file_disk_dir
+        plan = copy_to_device(info, node, 400 * MiB, target="test/vmcopy")
+        host = _host(file_disk_dir=str(tmp_path / "disks"))
         with pytest.raises(ConfirmationRequired):
-            run_plan(_host(), plan, progress=lambda _l: None)
+            run_plan(host, plan, progress=lambda _l: None)
         seen: list[str] = []
-        run_plan(_host(), plan, "test/vmcopy", progress=thinned(seen.append))
+        run_plan(host, plan, "test/vmcopy", progress=thinned(seen.append))
         assert "100%" in seen and any("identical" in s for s in seen)
         same = subprocess.run(["cmp", "-n", str(raw.stat().st_size), str(raw), dev])
         assert same.returncode == 0
@@ -101,12 +106,12 @@ def test_copy_qcow2_onto_a_device_verified(tmp_path: Path) -> None:
         subprocess.run(["losetup", "--detach", dev], check=True)
 
 
-def test_seed_iso_written_on_the_host_reads_back(tmp_path: Path) -> None:
+def test_seed_iso_written_on_the_host_reads_back(tmp_path: Path, site_vg: str) -> None:
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
     seed = nocloud.Seed("test1", nocloud.users_for("centos", [key], Password.clear("centos", "pw-x")),
-                        nocloud.StaticNet("10.5.68.237/24", "10.5.68.254"))
+                        (nocloud.StaticNet("10.5.68.237/24", "10.5.68.254"),))
     path = tmp_path / "test1-cidata.iso"
-    host = _host()
+    host = _host(seed_dir=str(tmp_path))
     plan = nocloud.seed_plan(seed, str(path))
     run_plan(host, plan, progress=lambda _l: None)
     assert path.stat().st_mode & 0o777 == 0o600

@@ -204,11 +204,12 @@ def test_an_existing_networkmanager_profile_is_changed_not_doubled(site_vg: str,
         assert sorted(p.name for p in (root / NM.lstrip("/")).iterdir()) == ["cloud-init-eth0.nmconnection"]
         parsed = configparser.ConfigParser(interpolation=None)
         parsed.read_string((root / profile.lstrip("/")).read_text())
-        assert parsed["connection"]["id"] == "cloud-init eth0" and parsed["connection"]["interface-name"] == "eth0"
+        # bound by MAC it stays: no interface-name added (it would bind no NIC named otherwise)
+        assert parsed["connection"]["id"] == "cloud-init eth0" and "interface-name" not in parsed["connection"]
         assert parsed["ethernet"]["mac-address"] == "52:54:00:4F:1A:07"
         assert dict(parsed["ipv4"]) == {"method": "manual", "may-fail": "false",
                                         "address1": "10.5.68.237/24,10.5.68.254", "dns": "132.230.200.200;"}
         assert os.stat(root / profile.lstrip("/")).st_mode & 0o777 == 0o600
     again = disks.tweak_image(host, read_facts(host), [t.StaticIp.from_address(ADDRESS)], image=str(path),
                           progress=lambda _l: None)
-    assert again.lines[0].startswith("static address for eth0: already so"), again.render()
+    assert again.lines[0].startswith("static address for NIC 1 (eth0): already so"), again.render()

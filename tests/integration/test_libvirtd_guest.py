@@ -271,6 +271,8 @@ domain_type = "qemu"
 emulator = "/usr/bin/qemu-system-x86_64"
 xml_dir = "{xml_dir}"
 seed_dir = "{xml_dir}"
+boot_dir = "{work}"  # the test's kernel, initramfs and serial logs
+file_disk_dir = "{work}"  # and its file disk
 
 [network]
 uplink = "ens802f1"
@@ -282,7 +284,7 @@ cidr = "10.5.68.0/24"
 
 
 def _host(workdir: Path) -> Host:
-    (workdir / "site.toml").write_text(SITE.format(xml_dir=workdir / "kvm"))
+    (workdir / "site.toml").write_text(SITE.format(xml_dir=workdir / "kvm", work=workdir))
     site = load_site(workdir / "site.toml")
     return Host(site, LocalRunner("localhost"), "qemu:///system")
 
@@ -508,25 +510,25 @@ def test_lv_rename_updates_the_definition_keeping_its_uuid(daemons: Daemons, wor
     name = "kvmopsrn1"
     quiet = lambda _line: None  # noqa: E731
     try:
-        run_plan(host, ops.create(read_facts(host), "vmrn1", 8 * 1024 * 1024), progress=quiet)
-        spec = GuestSpec(name, 256 * 1024, 1, (), allow_no_network=True, disk_lv="vmrn1")
+        run_plan(host, ops.create(read_facts(host), "vmkvmopsrn1", 8 * 1024 * 1024), progress=quiet)
+        spec = GuestSpec(name, 256 * 1024, 1, (), allow_no_network=True, disk_lv="vmkvmopsrn1")
         run_plan(host, lifecycle.define(read_facts(host, lifecycle.define_wanted(host.site, spec)), spec),
                  progress=quiet)
         facts = read_facts(host)
-        facts = read_facts(host, lv_rename.wanted(facts, "vmrn1", "vmrn2"))
-        assert "definitions to update: kvmopsrn1" in lv_rename.check(facts, "vmrn1", "vmrn2")
+        facts = read_facts(host, lv_rename.wanted(facts, "vmkvmopsrn1", "vmkvmopsrn1-db"))
+        assert "definitions to update: kvmopsrn1" in lv_rename.check(facts, "vmkvmopsrn1", "vmkvmopsrn1-db")
         before = lv_rename.uuids(facts, (name,))
-        rename = lv_rename.procedure(facts, "vmrn1", "vmrn2")
+        rename = lv_rename.procedure(facts, "vmkvmopsrn1", "vmkvmopsrn1-db")
         with pytest.raises(ConfirmationRequired):
             Executor(host, quiet).run_procedure(rename)
-        assert read_facts(host).lvm.get("vmrn1") is not None  # nothing changed
+        assert read_facts(host).lvm.get("vmkvmopsrn1") is not None  # nothing changed
         Executor(host, quiet).run_procedure(rename, confirmed(name))
         now = read_facts(host, lv_rename.verify_wanted(host.site, (name,)))
-        verdict = lv_rename.verify(now, "vmrn1", "vmrn2", before)
+        verdict = lv_rename.verify(now, "vmkvmopsrn1", "vmkvmopsrn1-db", before)
         assert verdict.ok, verdict.render()
         lvs = sh("lvs", "--noheadings", "-o", "lv_name", site_vg).split()
-        assert "vmrn2" in lvs and "vmrn1" not in lvs
-        assert read_domain(host.virt.inactive_xml(name)).disk_sources == (f"/dev/{site_vg}/vmrn2",)
+        assert "vmkvmopsrn1-db" in lvs and "vmkvmopsrn1" not in lvs
+        assert read_domain(host.virt.inactive_xml(name)).disk_sources == (f"/dev/{site_vg}/vmkvmopsrn1-db",)
     finally:
         if host.virt.exists(name):
             host.virt.undefine(name)

@@ -12,6 +12,7 @@ runs in the lab tier (tests/lab/test_net_vlan_lab.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,3 +246,20 @@ def test_the_guides_guest_command_gives_the_same_profile(nm: NetnsNM) -> None:
     ours = address.nm_keyfile(a)
     body = [ln for ln in written.splitlines() if not ln.startswith("uuid=")]
     assert body == [ln for ln in ours.splitlines() if not ln.startswith("uuid=")]
+
+
+def test_a_nic_bound_by_mac_without_the_default_route(nm: NetnsNM) -> None:
+    """Issue 24: the second NIC's profile, bound by its MAC, no gateway (never-default), no DNS:
+    what NetworkManager writes for the guest-side command is kvmops' keyfile, and it loads it so."""
+    a = dataclasses.replace(address.static_address(SITE, "test1", 223, "132.230.223.200", mac="52:54:00:ab:cd:ef",
+                                                   device="eth1"), nic=1, default_route=False, dns=())
+    nm.nmcli("connection", "add", "type", "ethernet", "con-name", "eth1", "ifname", "eth1")
+    nm.nmcli(*address.nmcli_modify_argv(a)[1:])
+    written = (nm.keyfiles / "eth1.nmconnection").read_text()
+    body = [ln for ln in written.splitlines() if not ln.startswith("uuid=")]
+    assert body == [ln for ln in address.nm_keyfile(a).splitlines() if not ln.startswith("uuid=")]
+    got = props(nm, "eth1", "connection.interface-name,802-3-ethernet.mac-address,ipv4.method,ipv4.addresses,"
+                "ipv4.gateway,ipv4.never-default,ipv4.dns")
+    assert got == {"connection.interface-name": "", "802-3-ethernet.mac-address": "52:54:00:AB:CD:EF",
+                   "ipv4.method": "manual", "ipv4.addresses": "132.230.223.200/24", "ipv4.gateway": "",
+                   "ipv4.never-default": "yes", "ipv4.dns": ""}

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,18 +61,26 @@ def _free_port() -> int:
 @pytest.fixture
 def lab(site: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``kvmops notebook --site SITE`` running; yields its URL and session folder."""
+    with running_lab(str(site), tmp_path / "session", tmp_path) as url:
+        yield url, tmp_path / "session"
+
+
+@contextmanager
+def running_lab(site: str, folder: Path, tmp_path: Path) -> Iterator[str]:
+    """``kvmops notebook --site SITE --dir FOLDER`` until the block ends; yields its URL."""
     pytest.importorskip("jupyterlab")
-    folder, port = tmp_path / "session", _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "kvmops.cli.main", "notebook", "--site", str(site),
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "kvmops.cli.main", "notebook", "--site", site,
                              "--dir", str(folder), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})  # the lab's Jupyter folder goes there
     try:
         assert proc.stdout is not None
         head = [proc.stdout.readline() for _ in range(5)]
         url = next(m.group(1) for ln in head if (m := re.search(r"open: (\S+)", ln)))
         assert any(f"ssh -N -L {port}:127.0.0.1:{port} " in ln for ln in head), head
         _wait_listening(port, proc)
-        yield url, folder
+        yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # the lab and the kernels it started
         try:
@@ -135,3 +144,28 @@ def test_a_runbook_runs_cell_by_cell_in_the_lab_and_only_plans(lab, browser, sit
     assert "plan only: nothing was changed" in text
     assert _lvs() == []  # the decisive signal: no LV was made
     print(f"screenshot: {tmp_path / 'lab.png'}")
+
+
+def test_a_session_folders_jupyter_config_is_never_run(tmp_path: Path) -> None:
+    """Issue 22's probe for real: ``--dir EXISTING`` whose ``.jupyter/config`` turns the token
+    off (and leaves a mark). The lab runs with its own fresh config: the mark is not made and
+    the API refuses a request without the token."""
+    import urllib.error
+    import urllib.request
+
+    existing = tmp_path / "existing"
+    (existing / ".jupyter" / "config").mkdir(parents=True)
+    mark = tmp_path / "config-ran"
+    for name in ("jupyter_server_config.py", "jupyter_lab_config.py", "jupyter_config.py"):
+        (existing / ".jupyter" / "config" / name).write_text(
+            f"open({str(mark)!r}, 'w').close()\nc.IdentityProvider.token = ''\nc.ServerApp.token = ''\n")
+    existing.chmod(0o700)
+    with running_lab("demo", existing, tmp_path) as url:
+        base = url.split("/lab?")[0]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/status", timeout=10)
+        assert refused.value.code == 403
+        token = url.split("token=")[1]
+        with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=10) as ok:
+            assert ok.status == 200
+    assert not mark.exists()

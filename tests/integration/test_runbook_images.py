@@ -21,6 +21,7 @@ from kvmops.runbook.journal import RunRecord
 from kvmops.runners import LocalRunner
 from tests.conftest import need_tools
 from tests.support.images import EXT4_DOS, XFS_GPT, cached_image, leftovers, mounted_root, put_files
+from tests.support.locks import held_locks
 from tests.support.secrets import PASSWORDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("site_vg")]
@@ -65,6 +66,9 @@ NODE = """<node xmlns:test="http://libvirt.org/schemas/domain/test/1.0">
         <source file="{image}"/>
         <target dev="vda" bus="virtio"/>
       </disk>
+      <interface type="bridge">
+        <mac address="52:54:00:5a:68:01"/><source bridge="virbr1.2368"/><model type="virtio"/>
+      </interface>
       <serial type="pty"><log file="{log}" append="on"/><target port="0"/></serial>
     </devices>
     <test:runstate>{runstate}</test:runstate>
@@ -79,7 +83,7 @@ def _nothing_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("KVMOPS_LOCK_DIR", str(tmp_path / "locks"))
     yield
     assert leftovers(tmp_path) == ([], []), "a loop device or mount was left behind"
-    assert not (tmp_path / "locks").exists() or not list((tmp_path / "locks").iterdir()), "a lock was left"
+    assert held_locks(tmp_path / "locks") == [], "a lock was left"
 
 
 @pytest.fixture(params=sorted(LAYOUTS))
@@ -170,7 +174,7 @@ def test_inspect_waits_for_no_run_that_changes_the_guest(tmp_path: Path) -> None
     with guest_lock(LocalRunner(), "web1", "image-tweak (held by the test)"):
         rec = run(site_file, "guest-inspect", guest="web1", image=str(path))
     assert rec.status == "failed" and rec.failed_step == "Inspect the disk"
-    assert "guest web1 is locked by another run: " in (rec.error or "")
+    assert "guest web1 is locked by another run that is alive: " in (rec.error or "")
     assert "image-tweak (held by the test)" in (rec.error or "")
     assert not any(c["command"].startswith("losetup") for c in rec.commands)
 

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import need_tools
 from tests.integration.test_runbook_storage import SITE, VG, lvs
+from tests.support.locks import held_locks
 from tests.support.loop import scratch_vg
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tm
     first = subprocess.Popen(kvmops(site, "lv-resize", "-p", "guest", "t1", "-p", "size", "96m"),
                              env=slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        owner = locks / "t1" / "owner"
+        owner = locks / "guest-t1.owner"
         deadline = time.monotonic() + 120
         while not owner.exists() and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -76,7 +77,7 @@ def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tm
                                 env=env, capture_output=True, text=True, timeout=180)
         assert second.returncode == 1, second.stdout + second.stderr
         assert "FAILED at step 'Resize the LV'" in second.stderr
-        assert "guest t1 is locked by another run: " + holder in second.stderr
+        assert "guest t1 is locked by another run that is alive: " + holder in second.stderr
         assert lvs() == {"vmt1": 64 * M}  # the second changed nothing; the first is still held
 
         other = subprocess.run(kvmops(site, "lv-create", "-p", "guest", "t2", "-p", "size", "32m"),
@@ -87,7 +88,7 @@ def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tm
         out, err = first.communicate(timeout=180)
     assert first.returncode == 0, out + err
     assert lvs() == {"vmt1": 96 * M, "vmt2": 32 * M}
-    assert not (locks / "t1").exists() and not (locks / "t2").exists()
+    assert held_locks(locks) == []
 
     records = [json.loads(p.read_text()) for p in journal.glob("*/record.json")]
     refused = [r for r in records if r["status"] == "failed"]

@@ -9,6 +9,7 @@ converges: no second LV, the source untouched."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ import pytest
 from kvmops.errors import ConfirmationRequired, SafetyError
 from kvmops.executor import StepFailed
 from kvmops.facts.lvm import read_state
-from kvmops.facts.place import read_place
+from kvmops.facts.place import read_place, verify_backups
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts
 from kvmops.lvm.facts import LV, VG
@@ -36,6 +37,7 @@ from kvmops.transfer.place import Place, PlaceFacts, to_prune
 from tests.conftest import need_tools
 from tests.support.facts import domain, host_facts
 from tests.support.loop import loop_device, lvm_conf, sh
+from tests.support.secrets import register_key
 from tests.support.sshd import private_sshd
 from tests.support.transfer import dev_links, random_data, sha256_of, ssh_runner
 
@@ -81,8 +83,10 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
                 data = random_data(Path(snap), SIZE)
                 a, b = ssh_runner(s1), ssh_runner(s2)
                 base = load_site()
+                key, allowed = signing_key(tmp_path, "kvm1")
                 try:
-                    yield Lab(replace(base, name="kvm1", vg=svg), replace(base, name="kvm2", vg=dvg), a, b, snap,
+                    yield Lab(replace(base, name="kvm1", vg=svg, signing_key=str(key)),
+                              replace(base, name="kvm2", vg=dvg, allowed_signers=str(allowed)), a, b, snap,
                               data, env, tmp_path)
                 finally:
                     a.close()
@@ -90,6 +94,17 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         finally:
             sh("vgremove", "-q", "-ff", dvg, check=False, env=env)
             sh("pvremove", "-q", "-ff", pv, check=False, env=env)
+
+
+def signing_key(folder: Path, host: str) -> tuple[Path, Path]:
+    """The source host's signing key (its host key's stand-in) and allowed signers naming it."""
+    key = folder / "signing" / host
+    key.parent.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host, "-f", str(key)], check=True)
+    register_key(key.read_text())
+    allowed = folder / "signing" / "allowed_signers"
+    allowed.write_text(f"{host} {' '.join(key.with_suffix('.pub').read_text().split()[:2])}\n")
+    return key, allowed
 
 
 @pytest.fixture
@@ -120,8 +135,9 @@ def lvs_now(lab: Lab) -> dict[str, set[str]]:
 
 
 def hosts(lab: Lab) -> dict[str, Host]:
-    return {"source": Host(lab.src, lab.src_runner, ""), "target": Host(lab.dst, lab.dst_runner, ""),
-            "place": Host(lab.dst, lab.dst_runner, "")}
+    return {"source": Host(lab.src, lab.src_runner, "test:///default"),
+            "target": Host(lab.dst, lab.dst_runner, "test:///default"),
+            "place": Host(lab.dst, lab.dst_runner, "test:///default")}
 
 
 def only(staged: Staged, *titles: str) -> Staged:  # type: ignore[type-arg]
@@ -187,11 +203,12 @@ def place_of(lab: Lab) -> Place:
 def backup_ctx(lab: Lab, ex: dict | None = None) -> bk.Ctx:  # type: ignore[type-arg]
     done = {t.key: t for t in ex["place"].transferred} if ex else {}
     pf = read_place(place_of(lab), hosts(lab)["place"])
-    return bk.Ctx(replace(source_facts(lab), paths={"/usr/bin/zstd": True}), pf, done)
+    return bk.Ctx(replace(source_facts(lab), paths={"/usr/bin/zstd": True, lab.src.signing_key: True}), pf, done)
 
 
 def back_up(lab: Lab, when: datetime, keep: int, confirm: frozenset[str] = frozenset()) -> PlaceFacts:
-    ex = executors({"source": hosts(lab)["source"], "place": hosts(lab)["place"]}, print)
+    ex = executors({"source": hosts(lab)["source"], "place": hosts(lab)["place"]}, print,
+                   places={"place": place_of(lab).directory})
     staged = bk.procedure(backup_ctx(lab), "g1", when, keep=keep)
     part = only(staged, "make the backup's folder", "back up disk vda", "write the manifest", "retention")
     run_staged(part, ex, lambda: backup_ctx(lab, ex), confirm)
@@ -215,12 +232,16 @@ def test_backups_with_manifests_retention_and_a_restore_checked_against_the_mani
     assert [b.complete for b in after.of("g1")] == [True, False] and not Path(b1.folder).exists()
     assert to_prune(after, "g1", 1) == ()  # the only complete one stays
 
-    newest = rs.choose(after, "g1")
+    checked = verify_backups(after, lab.dst, "g1")  # the manifest signed on kvm1, checked for kvm2
+    newest = rs.choose(checked, "g1")
+    assert newest.trust is not None and newest.trust.good and newest.trust.signer == "kvm1"
+    assert Path(f"{newest.folder}/manifest.json.sig").read_text().startswith("-----BEGIN SSH SIGNATURE-----")
     with pytest.raises(Exception, match="INCOMPLETE"):
-        rs.choose(after, "g1", "20261201T030000Z")
+        rs.choose(checked, "g1", "20261201T030000Z")
     fresh = lambda: rs.Ctx(target_facts(lab), read_place(place_of(lab), hosts(lab)["place"]))  # noqa: E731
     restore = rs.procedure(fresh(), newest, new_name="g1-copy")
-    ex = executors({"target": hosts(lab)["target"], "place": hosts(lab)["place"]}, print)
+    ex = executors({"target": hosts(lab)["target"], "place": hosts(lab)["place"]}, print,
+                   places={"place": place_of(lab).directory})
     fault.setenv(faults.FAULT_MATCH_ENV, r"^kvm2\$ zstd --decompress")
     fault.setenv(faults.FAULT_AT_ENV, "1")
     fault.setenv(faults.FAULT_WHEN_ENV, "after")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from kvmops.site import load_site
 from kvmops.transfer import commands as tc
 from kvmops.transfer.result import sha256_cmd
 from tests.conftest import need_tools
+from tests.support.facts import empty_facts
 from tests.support.loop import loop_device
 from tests.support.sshd import private_sshd
 from tests.support.transfer import random_data, sha256_of, ssh_runner
@@ -73,6 +75,22 @@ def test_block_devices_with_direct_io_both_ends_checked(ends: tuple[SSHRunner, S
                              said.append)
         assert again.skipped and again.bytes == 0  # the target holds the data: nothing streamed
         assert any("nothing streamed" in ln for ln in said)
+
+
+def test_a_snapshot_is_hashed_in_flight_and_the_target_read_back_once(ends: tuple[SSHRunner, SSHRunner],
+                                                                     tmp_path: Path) -> None:
+    with loop_device(tmp_path / "a.img", "32M") as a, loop_device(tmp_path / "b.img", "32M") as b:
+        want = random_data(Path(a), 32 * M)
+        t = Transfer(Endpoint("src", tc.dd_read(a)), Endpoint("dst", tc.dd_write(b)), size=32 * M,
+                     verify=(Endpoint("dst", sha256_cmd(b)),), source_sum=Endpoint("src", sha256_cmd(a)), key="vda")
+        reads = len(ends[0].records)
+        done = run_transfer(t, runner_of(ends), lambda _: None)
+        assert done.sha256 == want and set(done.sums.values()) == {want} and sha256_of(b) == want
+        assert done.in_flight == (f"src$ openssl dgst -sha256 -r -- {a}",)
+        assert [r.command for r in ends[0].records[reads:]] == []  # the source: not read again
+        assert [r.command for r in ends[1].records][-1] == f"openssl dgst -sha256 -r -- {b}"
+        again = run_transfer(replace(t, reuse=True), runner_of(ends), lambda _: None)
+        assert again.skipped and [r.command for r in ends[0].records[reads:]] == [f"openssl dgst -sha256 -r -- {a}"]
 
 
 def test_a_difference_between_the_ends_is_caught(ends: tuple[SSHRunner, SSHRunner], tmp_path: Path) -> None:
@@ -134,17 +152,20 @@ def test_the_executor_records_a_transfer_and_a_fault_fails_it(ends: tuple[SSHRun
     t = Transfer(Endpoint("src", tc.cat(str(tmp_path / "in"))), Endpoint("dst", tc.dd_file(str(out))),
                  size=3 * M, verify=(Endpoint("dst", sha256_cmd(str(out))),), key="vda")
     host = Host(load_site(), ends[1], "test:///default")
-    ex = Executor(host, lambda _: None, peers={"src": ends[0], "dst": ends[1]})
+    peers = {"src": Host(load_site(), ends[0], "test:///default"), "dst": host}
+    ex = Executor(host, lambda _: None, peers=peers,
+                  places={"src": str(tmp_path), "dst": str(tmp_path)})  # the ends: files in a folder of the run
     fault.setenv(faults.FAULT_MATCH_ENV, r"^src\$ cat ")
     fault.setenv(faults.FAULT_AT_ENV, "1")
     fault.setenv(faults.FAULT_WHEN_ENV, when)
+    facts = empty_facts(host.site)  # the plan was made from no facts; the gate judges the stream's ends
     with pytest.raises(StepFailed, match="injected fault"):
-        ex.execute(Plan("copy").add("stream", t))
+        ex.execute(Plan("copy").add("stream", t), facts=facts)
     assert out.exists() is (when == "after")  # before: nothing ran; after: it ran, then failed
     assert [r.returncode for r in ends[1].records if r.command == t.display][-1] == faults.FAULT_EXIT
     assert not ex.transferred
     fault.delenv(faults.FAULT_AT_ENV)
-    ex.execute(Plan("copy").add("stream", t))  # the same plan again converges
+    ex.execute(Plan("copy").add("stream", t), facts=facts)  # the same plan again converges
     assert sha256_of(out) == want and [x.sha256 for x in ex.transferred] == [want]
     assert [r.returncode for r in ends[1].records if r.command == t.display][-1] == 0
 
@@ -155,7 +176,39 @@ def test_plan_mode_records_a_transfer_and_runs_nothing(ends: tuple[SSHRunner, SS
     t = Transfer(Endpoint("src", tc.cat("/etc/hostname")), Endpoint("dst", tc.dd_file(str(tmp_path / "x"))))
     plan_runner = PlanRunner(ends[1])
     host = Host(load_site(), plan_runner, "test:///default")
-    lines = Executor(host, lambda _: None, peers={"src": ends[0], "dst": plan_runner}).execute(Plan("p").add("s", t))
+    ends_are_places = {"src": "/etc", "dst": str(tmp_path)}  # the ends: files in the run's folders
+    peers = {"src": Host(load_site(), ends[0], "test:///default"), "dst": host}
+    ex = Executor(host, lambda _: None, peers=peers, places=ends_are_places)
+    lines = ex.execute(Plan("p").add("s", t), facts=empty_facts(host.site))
     assert lines == ["1. planned: s"] and not (tmp_path / "x").exists()
     assert [(r.command, r.executed) for r in plan_runner.records] == [(t.display, False)]
     assert os.path.exists("/etc/hostname")
+
+
+def test_a_manifest_is_signed_on_the_source_into_the_place_and_verifies(ends: tuple[SSHRunner, SSHRunner],
+                                                                         tmp_path: Path) -> None:
+    """lv-backup's signing step: the manifest goes in on the source's ssh-keygen stdin over SSH,
+    the signature streams into the place's file, checked there; it verifies against allowed
+    signers naming the source's key, and not once the manifest changed."""
+    import subprocess
+
+    from kvmops.facts.signing import verify_text
+    from kvmops.transfer import signing
+    from tests.support.secrets import register_key
+
+    key = tmp_path / "kvm1"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvm1", "-f", str(key)], check=True)
+    register_key(key.read_text())
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("kvm1 " + " ".join(key.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    text = '{"format": 1, "guest": "g1"}\n' * 50
+    sig = tmp_path / "place" / "manifest.json.sig"
+    sig.parent.mkdir()
+    t = Transfer(Endpoint("src", signing.sign_cmd(str(key), text)), Endpoint("dst", tc.dd_file(str(sig))),
+                 verify=(Endpoint("dst", sha256_cmd(str(sig))),), key="manifest.json.sig")
+    done = run_transfer(t, runner_of(ends), lambda _line: None)
+    assert done.sha256 == sha256_of(sig) and sig.read_text().startswith("-----BEGIN SSH SIGNATURE-----")
+    good = verify_text(text, sig.read_text(), str(allowed), "kvm1")
+    assert good.state == signing.GOOD and "kvm1 with ED25519 key" in good.detail
+    assert verify_text(text + " ", sig.read_text(), str(allowed), "kvm1").state == signing.BAD
+    assert verify_text(text, sig.read_text(), str(allowed), "kvm2").state == signing.BAD

@@ -48,8 +48,10 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "virsh define /root/kvm/web2.xml",
         "virsh start web2",
         "virsh autostart web2",
-    ], ["NIC 1 (eth0): VLAN 2368, bridge virbr1.2368, 10.5.68.0/24: 10.5.68.237/24",
-        "NIC 2 (eth1): VLAN 223, bridge virbr1.223", "fill rl_build/vmweb2 with",
+    ], ["NIC 1: VLAN 2368, bridge virbr1.2368, MAC 52:54:00:",
+        "(10.5.68.0/24): 10.5.68.237/24 on VLAN 2368, default route via 10.5.68.254, DNS 132.230.200.200",
+        "NIC 2: VLAN 223, bridge virbr1.223, MAC 52:54:00:", "before the guest's first boot, add a reservation for "
+        "10.5.68.237 (guest web2) with MAC 52:54:00:", "fill rl_build/vmweb2 with",
         "only after a verified boot: retire the NoCloud seed", "virsh change-media web2 sda --eject --live",
         "rm -f -- /var/lib/libvirt/boot/web2-seed.iso", "plan only: the seed is retired after a verified boot"]),
     "lv-rename": ({}, ["lvrename rl_build vminflux vminfluxdb", "install -D -m 0600 /dev/stdin /root/kvm/influx.xml",
@@ -61,9 +63,9 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
                                "mount -t FSTYPE -o ro /dev/mapper/rl_build-vminfluxpN /run/kvmops/mnt-XXXXXX",
                                "kpartx -d -v -p p /dev/mapper/rl_build-vminflux",
                                "SKIPPED: site demo replays recorded outputs"]),
-    "image-tweak": ({"address": "10.5.68.237", "password": PASSWORDS["runbooks"]}, [],
+    "image-tweak": ({"vlan": 2367, "address": "10.5.67.237", "password": PASSWORDS["runbooks"]}, [],
                     ["password of centos (SHA-512 hash via chpasswd -e)", "sudo without password for centos",
-                     "address1=10.5.68.237/24,10.5.68.254", "SKIPPED: site demo replays recorded outputs"]),
+                     "address1=10.5.67.237/24,10.5.67.254", "SKIPPED: site demo replays recorded outputs"]),
     "guest-move": ({"remove_source_disks": True}, [
         "virsh shutdown test1", "lvcreate --snapshot --name vmtest1-20", "lvcreate --name vmtest1 --size 10g --addtag "
         "kvmops-move-from:demo:rl_build/vmtest1 --addtag kvmops-move-copying --wipesignatures y --yes vg_guests",
@@ -76,9 +78,11 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "lvremove rl_build/vmtest1",
     ], ["bridge virbr1.2368 -> br2368 (VLAN 2368)", "[DESTRUCTIVE: needs confirm=test1]",
         "confirm_disks='rl_build/vmtest1-20261124T0815Z,rl_build/vmtest1'", "(ONLY if a stage above failed)",
-        "virsh start test1", "demo2$ sha256sum -- /dev/vg_guests/vmtest1"]),
+        "virsh start test1", "demo2$ openssl dgst -sha256 -r -- /dev/vg_guests/vmtest1"]),
     "lv-backup": ({}, ["lvcreate --snapshot --name vminflux-20", "mkdir -p -m 0700 -- /srv/kvmops-backups/influx/20",
-                       "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20", "install -D -m 0600 /dev/stdin "
+                       "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20",
+                       "demo$ ssh-keygen -q -Y sign -n kvmops-backup -f /etc/ssh/ssh_host_ed25519_key",
+                       "install -D -m 0600 /dev/stdin "
                        "/srv/kvmops-backups/influx/20", "lvremove rl_build/vminflux-20",
                        "rm -r --one-file-system -- /srv/kvmops-backups/influx/20261126T020000Z"],
                   ["compression: gzip (zstd is not on both the source and the place)", "INCOMPLETE",

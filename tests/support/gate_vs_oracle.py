@@ -10,12 +10,11 @@ is what a user sees) and which rules it names there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kvmops.executor import Hold as ExecHold
 from kvmops.executor import Procedure
-from kvmops.hostfacts import HostFacts
 from kvmops.plan import Plan
 from kvmops.safety.effects import Where, effects
 from kvmops.safety.rules import Context, RunState, judge, judge_hold
@@ -49,14 +48,6 @@ class Run:
         return self.holds[index] if index < len(self.holds) else None
 
 
-def _sizes(facts: HostFacts) -> Callable[[str], int | None]:
-    def size(path: str) -> int | None:
-        vg, _, name = path.partition("/")
-        lv = facts.lvm.get(name) if vg == facts.site.vg else None
-        return lv.size if lv is not None else None
-
-    return size
-
 
 def _placeholders(hold: tuple[str, bool] | None) -> dict[str, str]:
     return ExecHold(lv=hold[0], write=hold[1]).placeholders(VG_NAME) if hold else {}
@@ -72,7 +63,7 @@ def gate(world: World, run: Run) -> list[Found]:
             out += [Found(index, 0, r.rule, r.why) for r in judge_hold(hold[0], hold[1], facts, state, HOST)]
         ctx = Context(facts={HOST: facts}, held={HOST: held},
                       writable=frozenset({hold[0]}) if hold and hold[1] else frozenset())
-        where = Where(HOST, facts.site.vg, _sizes(facts), held)
+        where = Where(HOST, facts.site.vg, facts.lv_size, held)
         out += [Found(index, r.step, r.rule, r.why) for r in judge(effects(plan.steps, where), ctx, state)]
     return out
 

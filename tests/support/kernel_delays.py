@@ -6,8 +6,8 @@ to ``$KVMOPS_DELAYS_LOG``, so a test can tell that the window was open and what 
 
 - After the shutdown request's handler returned, the control thread pauses (once) inside
   ``IOPubThread.schedule``, between its ``is_alive()`` check and the event-pipe send, until
-  the IOPub thread has stopped (ipykernel's atexit stops it when the main thread exits first)
-  or :data:`HOLD` seconds passed.
+  that pipe is closed (ipykernel's atexit stops the IOPub thread and closes the pipes when the
+  main thread exits first) or :data:`HOLD` seconds passed.
 - After the reply to a ``kernel_info_request`` once a cell has run, its handler takes
   :data:`HOLD` seconds more to return (a SIGINT then lands inside the handler).
 
@@ -23,11 +23,14 @@ import threading
 import time
 from typing import Any
 
+import zmq
+from ipykernel.iostream import IOPubThread
 from ipykernel.kernelbase import Kernel
 
 HOLD = 3.0
 _kernel: Any = Kernel.instance()
-_pub = sys.stdout.pub_thread.thread  # type: ignore[union-attr]
+_pub_thread = sys.stdout.pub_thread  # type: ignore[union-attr]
+_pub = _pub_thread.thread
 _is_alive = threading.Thread.is_alive
 _once: list[bool] = []
 
@@ -69,10 +72,24 @@ def _is_alive_slowly(self: threading.Thread) -> bool:
     if self is _pub and alive and not _once and threading.current_thread().name == "Control" \
             and _after_the_shutdown_handler():
         _once.append(True)
-        stopped = _until(lambda: not _is_alive(_pub))
+        pipe = _pub_thread._event_pipe  # this (control) thread's own, as schedule() will use
+        stopped = _until(lambda: pipe.closed)
         _note("control thread paused in IOPubThread.schedule: "
               + ("the IOPub thread stopped meanwhile" if stopped else "the IOPub thread kept running"))
     return alive
+
+
+_schedule = IOPubThread.schedule
+
+
+def _schedule_noting(self: IOPubThread, f: Any) -> None:
+    """IOPubThread.schedule, noting the race's error where it happens (whether its traceback
+    then reaches the kernel's stderr depends on how far the teardown has got)."""
+    try:
+        _schedule(self, f)
+    except zmq.ZMQError as exc:
+        _note(f"IOPubThread.schedule raised ZMQError: {exc}")
+        raise
 
 
 _kernel_info = _kernel.shell_handlers["kernel_info_request"]
@@ -92,5 +109,6 @@ async def _kernel_info_slowly(*args: Any) -> None:
 
 if os.environ["KVMOPS_DELAYS"] == "control":
     threading.Thread.is_alive = _is_alive_slowly  # type: ignore[method-assign]
+    IOPubThread.schedule = _schedule_noting  # type: ignore[method-assign]
 elif os.environ["KVMOPS_DELAYS"] == "reply":
     _kernel.shell_handlers["kernel_info_request"] = _kernel_info_slowly

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,3 +75,13 @@ def scratch_vg(tmp: Path, vg: str, size: str = "256M") -> Iterator[dict[str, str
                 os.environ.pop("LVM_SYSTEM_DIR", None)
             else:
                 os.environ["LVM_SYSTEM_DIR"] = old
+
+
+def disk_node(folder: Path, device: str, name: str = "disk") -> str:
+    """A block device node for ``device`` (a loop device) in ``folder``: the same disk at a path
+    inside a site's ``file_disk_dir``, where the safety gate lets kvmops write a disk that is no
+    LV of the site (this machine has no device-mapper, so no /dev/VG/LV). Removed with the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    node = folder / name
+    os.mknod(node, 0o600 | stat.S_IFBLK, os.stat(device).st_rdev)
+    return str(node)

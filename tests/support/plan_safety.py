@@ -30,6 +30,9 @@ later ones; a phase may hold a disk, :class:`Hold`) and reports every broken rul
 - ``guest-state``: start and undefine or redefine only a defined guest that is not running;
   destroy and shutdown only a running one; autostart, eject, blockresize a defined one;
 - ``define-disks``: a definition adds no host LV and no disk another defined guest names;
+- ``mac``: a definition gives no two of its NICs one MAC, and none a MAC that a NIC of another
+  guest defined on the host has (its definition as the run leaves it, and while it runs, the
+  one it runs with);
 - ``xml-policy``: :mod:`tests.support.xml_oracle`;
 - ``bridge``: no deletion of a bridge guests use (a guest names it, or a port that is no
   VLAN port) nor of a host bridge; no re-activation of a bridge with guest (tap) ports;
@@ -66,7 +69,7 @@ BRIDGE_ACTIONS = ("delete-bridge", "up", "up-port", "modify", "reapply", "add", 
 GUEST_ACTIONS = ("define", "undefine", "destroy", "start", "shutdown", "autostart", "eject", "blockresize")
 FILE_ACTIONS = ("write-file", "retire-file", "remove-file", "make-dir")
 RULES = ("known", "site-vg", "guest-lv", "lv-exists", "lv-free", "lvremove", "merge", "grow-running", "held-disk",
-         "start-free", "guest-state", "define-disks", "xml-policy", "bridge", "files", "confirm")
+         "start-free", "guest-state", "define-disks", "mac", "xml-policy", "bridge", "files", "confirm")
 
 
 @dataclass(frozen=True)
@@ -419,6 +422,22 @@ def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
         others = sorted(g for g in run.guests() if g != name and lv[1] in run.lvs(g))
         if others:
             out.append(("define-disks", f"guest {name} defined with {lv[1]}, a disk of {others}"))
+    return out + _check_macs(run, name, xml)
+
+
+def _check_macs(run: _Run, name: str, xml: str) -> Found:
+    """No MAC twice in the definition, none that another defined guest's NIC has."""
+    mine = _macs(xml)
+    out: Found = [("mac", f"guest {name} has the MAC {m} twice") for i, m in enumerate(mine) if m in mine[:i]]
+    for other in sorted(run.guests()):
+        if other == name:
+            continue
+        domain = next((d for d in run.world.facts.domains if d.name == other), None)
+        xmls = [run.defined[other]] if other in run.defined else []
+        if domain is not None and (other not in run.defined or (domain.active and other not in run.started)):
+            xmls += [domain.xml] if other in run.defined else [domain.xml, domain.inactive_xml]
+        theirs = {m for x in xmls if x for m in _macs(x)}
+        out += [("mac", f"guest {name} gets the MAC {m} of guest {other}") for m in mine if m in theirs]
     return out
 
 
@@ -427,6 +446,15 @@ def _differs(old: str, new: str) -> bool:
     that needs confirming."""
     emptied = tuple(("cdrom: (empty)" if x.startswith("cdrom: ") else x) for x in _lines(old))
     return _lines(old) != _lines(new) and emptied != _lines(new)
+
+
+def _macs(xml: str) -> list[str]:
+    try:
+        root = ET.fromstring(xml)  # the tests' own worlds
+    except ET.ParseError:
+        return []
+    return [str(el.get("address", "")).strip().lower() for el in root.iterfind("devices/interface/mac")
+            if el.get("address")]
 
 
 @lru_cache(maxsize=8192)
@@ -454,7 +482,7 @@ def _check_bridge(world: World, eff: Effect) -> Found:
     return out
 
 
-FOLDERS = tuple(os.path.normpath(f) for f in (SITE.xml_dir, SITE.seed_dir, SITE.boot_dir) if f)
+FOLDERS = tuple(os.path.normpath(f) for f in (SITE.xml_dir, SITE.seed_dir, SITE.boot_dir, SITE.file_disk_dir) if f)
 
 
 def _check_file(world: World, eff: Effect) -> Found:

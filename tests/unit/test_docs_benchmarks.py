@@ -84,3 +84,51 @@ def test_terminal_latency_is_judged_by_the_slowest_command_of_each_kind(tmp_path
     assert plans[2] == "yes" and "`kvmops plan guest-create`" in plans[1] and "bare papermill" in plans[1]
     assert "**At the terminal in detail**" in page
     assert "| `kvmops plan lv-snapshot` | runbook plan | 1.40 | 0.10 |" in page
+
+
+def test_hostile_inputs_are_judged_by_their_refusal(tmp_path: Path) -> None:
+    def run(seconds: float, rss: int, trace: bool, code: object = 2) -> dict[str, object]:
+        return {"seconds": seconds, "peak_rss_mib": rss, "exit": code, "stderr_bytes": 180, "traceback": trace}
+
+    write(tmp_path, "hostile_limits", runs={"before": {"results": {"yaml_bomb": run(48.3, 935, False)}},
+                                            "after": {"results": {"yaml_bomb": run(0.4, 20, False)}}})
+    row = rows(benchmarks.page(tmp_path))["Hostile inputs refused"]
+    assert row[2] == "yes" and "yaml_bomb: 0.4 s, 20 MiB" in row[1] and "(before: 48.3 s, 935 MiB" in row[1]
+    write(tmp_path, "hostile_limits", runs={"after": {"results": {"deep": run(1.0, 20, True, 1)}}})
+    assert rows(benchmarks.page(tmp_path))["Hostile inputs refused"][2] == "**no**"
+
+
+def test_issue_26_figures_are_judged_and_shown_with_their_baselines(tmp_path: Path) -> None:
+    verified, plain = "kvmops verified, now (source hashed in flight, target read back)", "plain: ssh a dd | ssh b dd"
+    backup, zstd = "kvmops as lv-backup runs it", "plain: ssh a zstd | ssh b dd"
+
+    def tr(case: str, method: str, mib: float) -> dict[str, object]:
+        return {"case": case, "method": method, "seconds": [1.0, 1.1], "best_mib_s": mib, "median_mib_s": mib}
+
+    write(tmp_path, "transfer", size_mib=512, runs=5, load_1m_before=1.5, load_1m_after=1.7, goals={
+        "move": {"method": verified, "baseline": plain, "ratio": 0.75},
+        "backup": {"method": backup, "baseline": zstd, "ratio": 0.9}}, results=[
+        tr("move, random data", plain, 200.0), tr("move, random data", verified, 160.0),
+        tr("backup, random data", zstd, 150.0), tr("backup, random data", backup, 120.0)])
+    cpu = {"kvmops": 7, "ssh_clients": 100, "sshd_side": 50}
+    write(tmp_path, "fleet_inventory", concurrency=8, rounds=3, goal={"hosts": 50, "seconds": 4.0},
+          loadavg_before=[0.5, 0.5, 0.5], loadavg_after=[0.6, 0.5, 0.5], phases_ms={"close": 10.0},
+          medians=[{"reader": benchmarks.FLEET_NOW, "hosts": 50, "seconds": 3.9, "cpu_ms_per_host": cpu},
+                   {"reader": benchmarks.FLEET_BEFORE, "hosts": 50, "seconds": 8.8, "cpu_ms_per_host": cpu}])
+    med = {"wall_s": 25.0, "cpu_s": 30.0, "runbooks_s": 12.0, "mkdocs_s": 12.0}
+    write(tmp_path, "docs_build", rounds=3, jobs=4, goals_s={"cold": 30.0, "prose": 10.0},
+          loadavg_before=[0.5, 0.5, 0.5], loadavg_after=[0.5, 0.5, 0.5],
+          medians={"before": {**med, "wall_s": 100.0}, "cold": med, "prose": {**med, "wall_s": 11.0}})
+    page = benchmarks.page(tmp_path)
+    got = rows(page)
+    move = got[f"Move, random data (512 MiB over SSH): {verified}"]
+    assert move[2] == "yes" and "(median of 5, 0.80x)" in move[1]
+    assert got[f"Backup, random data (512 MiB over SSH): {backup}"][2] == "**no**"  # 0.80x < 0.9x
+    fleet = got["Fleet inventory, 50 hosts over SSH (concurrency 8)"]
+    assert fleet[2] == "yes" and fleet[1].startswith("3.9 s (157 ms CPU a host), before 8.8 s")
+    assert got["Manual build (`kvmops docs`), caches empty"][2] == "yes"
+    prose = got["Manual rebuild after editing prose"]
+    assert prose[2] == "**no**" and "before (one runbook at a time, no cache) 100 s" in prose[1]
+    for detail in ("**Moves and backups in detail**", "**Fleet inventory in detail**",
+                   "**The manual's build in detail**"):
+        assert detail in page and "bench1: Test CPU @ 2.0GHz" in page.split(detail)[1]

@@ -167,11 +167,11 @@ def _sha256(path: Path) -> str:
 
 
 def _placed(path: Path) -> str | int:
-    """A file at the place as compared: a manifest by its size (it says when it was finished),
-    any other file by its data; a folder by its mode."""
+    """A file at the place as compared: a manifest and its signature by their size (it says when
+    it was finished), any other file by its data; a folder by its mode."""
     if path.is_dir():
         return oct(path.stat().st_mode & 0o777)
-    return path.stat().st_size if path.name == "manifest.json" else _sha256(path)
+    return path.stat().st_size if path.name in ("manifest.json", "manifest.json.sig") else _sha256(path)
 
 
 def _xml(text: str) -> str:
@@ -362,7 +362,8 @@ CASES = {
                       domains=(("t1", T1, RUNNING),), data=True, place=old_backup, undone=backup_undone,
                       rerun=backup_rerun),
     "lv-backup-restore": Case("lv-backup-restore", {"guest": "t1", "new_name": "t1copy", "define": True,
-                                                    "start": True, "boot_seconds": 5.0},
+                                                    "start": True, "boot_seconds": 5.0,
+                                                    "allow_unsigned": True},  # t1_backup writes no signature
                               data=True, place=t1_backup, rerun=restore_rerun),
     "guest-move": Case("guest-move", {"guest": "t1", "target": "peer", "boot_seconds": 5.0, "shutdown_timeout": 5.0,
                                       "remove_source_disks": True, "confirm_disks": "rl_build/vmt1"}, "t1",

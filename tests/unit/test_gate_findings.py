@@ -92,6 +92,18 @@ def test_the_xml_policy_refuses_host_files_and_devices_wherever_they_stand(kind:
     assert xml_refusals(with_gap(kind), SITE, "web1")
 
 
+def test_libvirts_own_silent_audio_passes_and_every_sound_backend_is_refused() -> None:
+    """libvirt (9.0 here) adds ``<audio id='1' type='none'/>`` to a definition by itself: a
+    redefinition of a guest it read back must pass; a backend that writes a file or reaches a
+    sound server must not, also with the same type and a child or an extra attribute."""
+    silent = template("web1").replace("</devices>", "<audio id='1' type='none'/></devices>", 1)
+    assert not xml_refusals(silent, SITE, "web1")
+    for audio in ("<audio id='1' type='file' path='/etc/motd'/>", "<audio id='1' type='pulseaudio'/>",
+                  "<audio id='1' type='none' path='/etc/motd'/>", "<audio id='1' type='none'><input/></audio>"):
+        xml = template("web1").replace("</devices>", audio + "</devices>", 1)
+        assert any("<audio>" in r for r in xml_refusals(xml, SITE, "web1")), audio
+
+
 # -- LVs -------------------------------------------------------------------------------------------
 
 

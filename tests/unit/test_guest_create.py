@@ -77,7 +77,16 @@ def test_vlans_make_one_nic_each_and_the_address_goes_to_the_first(bed: Bed, ima
     ({"vlans": "2368,2368"}, "listed twice"),
     ({"vlans": "2368,x"}, "VLAN"),
     ({"vlans": "999"}, "999"),
-    ({"vlans": "223,2368", "address": "10.5.68.237"}, "belongs to VLAN 2368"),
+    ({"vlans": "223,2368", "address": "10.5.68.237"}, "address: 10.5.68.237 is not in VLAN 223's network"),
+    ({"vlans": "2368,223", "addresses": "223=10.5.68.9"}, "addresses: 10.5.68.9 is not in VLAN 223's network"),
+    ({"vlans": "2368", "addresses": "223=132.230.223.9"}, "addresses: VLAN 223 is not one of the guest's vlans"),
+    ({"vlans": "2368,223", "addresses": "223"}, "addresses: '223' is not VLAN=ADDRESS"),
+    ({"vlans": "2368,223", "addresses": "223=132.230.223.9,223=132.230.223.8"}, "VLAN 223 is given twice"),
+    ({"address": "10.5.68.9", "addresses": "2368=10.5.68.8"}, "address and addresses both give VLAN 2368's"),
+    ({"vlans": "2368,223", "address": "10.5.68.9", "gateway_vlan": 223}, "gateway_vlan: VLAN 223 has no static"),
+    ({"vlans": "2368,223", "address": "10.5.68.9", "gateway_vlan": 2367}, "gateway_vlan: VLAN 2367 is not one"),
+    ({"gateway_vlan": 5000}, "gateway_vlan: VLAN id 5000 is outside"),
+    ({"setup": "none", "keys": "", "addresses": "2368=10.5.68.9"}, "setup=none leaves the image as it is, but addr"),
     ({"setup": "cloud"}, "use one of nocloud, tweaks, none"),
     ({"setup": "none", "keys": "", "root_keys": ROOT_KEY}, "setup=none leaves the image as it is, but root_keys"),
     ({"keys": "ssh-rsa"}, "keys:"),
@@ -107,7 +116,8 @@ def test_every_phase_is_shown_up_front_and_a_new_lv_needs_no_confirmation(bed: B
     assert "fill rl_build/vmweb2 with" in text and f"install -D -m 0600 /dev/null {seed}" in text
     assert "virsh define" in text and "virsh start web2" in text and "virsh autostart web2" in text
     assert [t for p in proc.preview for t in p.targets] == []
-    assert read_domain(gc.render_domain_xml(bed.site, gc.spec_of(bed.site, r))).cdrom == seed
+    facts = read_facts(host, gc.wanted(bed.site, r))
+    assert read_domain(gc.render_domain_xml(bed.site, gc.spec_of(facts, r))).cdrom == seed
 
 
 def test_tweaks_are_planned_after_the_copy_with_root_keys_and_relabel(bed: Bed, image: str) -> None:

@@ -93,9 +93,10 @@ def test_a_first_move_plans_every_stage_in_order() -> None:
     assert t.display == ("build.galaxyproject.eu$ dd if=/dev/rl_build/vmweb1-20261201T1000Z bs=4M iflag=direct "
                          "status=none | demo2$ dd of=/dev/vg_guests/vmweb1 bs=4M iflag=fullblock oflag=direct "
                          "conv=fsync status=none")
-    assert [e.display() for e in t.verify] == [
-        "build.galaxyproject.eu$ sha256sum -- /dev/rl_build/vmweb1-20261201T1000Z",
-        "demo2$ sha256sum -- /dev/vg_guests/vmweb1"]
+    assert [e.display() for e in t.verify] == ["demo2$ openssl dgst -sha256 -r -- /dev/vg_guests/vmweb1"]  # once
+    assert t.source_is_stream and t.source_sum is not None  # the snapshot: its sha256 is the stream's
+    assert t.source_sum.display() == ("build.galaxyproject.eu$ openssl dgst -sha256 -r -- "
+                                      "/dev/rl_build/vmweb1-20261201T1000Z")
     assert commands(copy)[2] == "lvchange --deltag kvmops-move-copying --addtag kvmops-move-copied vg_guests/vmweb1"
     assert staged.stages[3].always and staged.stages[-1].on_failure
     assert commands(plans["start the source guest again"]) == ["virsh start web1"]

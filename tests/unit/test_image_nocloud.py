@@ -29,7 +29,7 @@ def _seed() -> nc.Seed:
     users = nc.users_for("centos", [KEY], Password.clear("centos", PASSWORDS["nocloud-login"]),
                          Password.clear("root", PASSWORDS["nocloud-root"]))
     net = nc.StaticNet("10.5.68.237/24", "10.5.68.254", ("132.230.200.200",))
-    return nc.Seed("test1", users, net)
+    return nc.Seed("test1", users, (net,))
 
 
 def test_documents_are_valid_yaml_with_what_cloud_init_reads() -> None:
@@ -119,10 +119,31 @@ def test_root_gets_its_keys_and_cloud_init_leaves_them_alone() -> None:
     assert "disable_root" not in plain
 
 
-def test_mac_match_sets_name() -> None:
-    doc = nc.StaticNet("10.0.0.5/24", "10.0.0.254", mac="52:54:00:AA:BB:CC").document()
-    assert doc["ethernets"]["eth0"]["match"] == {"macaddress": "52:54:00:aa:bb:cc"}
-    assert json.dumps(doc)
+def test_each_nic_is_matched_by_its_mac_and_keeps_its_name() -> None:
+    """Two NICs, each matched by MAC, no set-name (cloud-init looks the NIC up by MAC and
+    configures it under the image's own name); the default route and DNS on one of them."""
+    first = nc.StaticNet("10.5.68.237/24", "10.5.68.254", ("132.230.200.200",), "nic1", "52:54:00:AA:BB:CC")
+    second = nc.StaticNet("132.230.223.200/24", None, (), "nic2", "52:54:00:aa:bb:cd")
+    doc = yaml.safe_load(nc.Seed("test1", nc.users_for("centos", [KEY]), (first, second)).files()["network-config"])
+    assert doc == {"version": 2, "ethernets": {
+        "nic1": {"match": {"macaddress": "52:54:00:aa:bb:cc"}, "addresses": ["10.5.68.237/24"],
+                 "routes": [{"to": "0.0.0.0/0", "via": "10.5.68.254"}],
+                 "nameservers": {"addresses": ["132.230.200.200"]}},
+        "nic2": {"match": {"macaddress": "52:54:00:aa:bb:cd"}, "addresses": ["132.230.223.200/24"]}}}
+    assert "set-name" not in json.dumps(doc)
+
+
+@pytest.mark.parametrize(("nets", "match"), [
+    ((("10.0.0.5/24", "10.0.0.254", "a", None), ("10.0.1.5/24", "10.0.1.254", "b", None)), "one NIC only"),
+    ((("10.0.0.5/24", None, "a", "52:54:00:00:00:01"), ("10.0.1.5/24", None, "b", "52:54:00:00:00:01")), "twice"),
+    ((("10.0.0.5/24", None, "a", None), ("10.0.1.5/24", None, "a", None)), "twice"),
+    ((("10.0.0.5/24", None, "a", "53:54:00:00:00:01"),), "multicast"),
+])
+def test_a_network_config_that_cannot_work_is_refused(nets: tuple[tuple[str, str | None, str, str | None], ...],
+                                                      match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        nc.Seed("test1", nc.users_for("centos", [KEY]),
+                tuple(nc.StaticNet(a, gw, (), name, mac) for a, gw, name, mac in nets))
 
 
 @pytest.mark.parametrize("addr, gw", [("10.0.0.5/24", "10.0.1.254"), ("10.0.0.300/24", "10.0.0.254"),

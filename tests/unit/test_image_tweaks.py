@@ -176,7 +176,9 @@ def test_the_existing_keyfile_is_changed_not_doubled(name: str) -> None:
     ipv4 = after.split("[ipv4]", 1)[1].split("\n[", 1)[0]
     assert "method=manual" in ipv4 and "address1=10.5.68.237/24,10.5.68.254" in ipv4
     assert "dns=132.230.200.200;" in ipv4 and "may-fail=false" in ipv4 and "method=auto" not in ipv4
-    assert "interface-name=eth0" in after.split("[connection]", 1)[1].split("\n[", 1)[0]
+    bound = after.split("[connection]", 1)[1].split("\n[", 1)[0]
+    # bound by name stays bound by name; bound by MAC never gets a name (it would bind no NIC named otherwise)
+    assert ("interface-name=eth0" in bound) is (name == "Wired connection 1.nmconnection")
     assert "change the image's profile" in plan.steps[0].reason
     (again,) = plans(image({path: after}, stats={path: "regular file|600|0|0"}), t.StaticIp.from_address(ADDRESS))
     assert again.empty, again.render()  # changed once, then "already so"
@@ -201,7 +203,7 @@ def test_a_new_keyfile_only_when_no_profile_is_for_the_interface() -> None:
     (plan,) = plans(image({other: _nm("eth1.nmconnection")}), t.StaticIp.from_address(ADDRESS))
     assert not any(f"of={other}" in " ".join(a) for a in argvs(plan))  # another interface's: left alone
     new = _written(plan, f"{NM}/eth0.nmconnection")
-    assert "address1=10.5.68.237/24,10.5.68.254" in new and "the image has no profile for eth0" in plan.render()
+    assert "address1=10.5.68.237/24,10.5.68.254" in new and "the image has no profile for NIC 1 (eth0)" in plan.render()
     path = f"{NM}/eth0.nmconnection"
     (again,) = plans(image({other: _nm("eth1.nmconnection"), path: new}, stats={path: "regular file|600|0|0"}),
                      t.StaticIp.from_address(ADDRESS))

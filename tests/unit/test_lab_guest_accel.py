@@ -28,7 +28,8 @@ def test_probe_boots_the_kernel_under_kvm_without_initrd_and_a_panic_at_the_root
 @pytest.mark.parametrize("domain_type", ["kvm", "qemu"])
 def test_site_carries_the_domain_type(tmp_path: Path, domain_type: str) -> None:
     st = LabState(pid=1, port=40222, accel="tcg", image_dir=str(tmp_path), run_dir=str(tmp_path),
-                  key="k", known_hosts="kh", site="s", serial="x", qmp="q", started="x")
+                  key=str(tmp_path / "k"), known_hosts=str(tmp_path / "kh"), site="s", serial="x", qmp="q",
+                  started="x")  # a site's key paths are absolute
     (tmp_path / "site.toml").write_text(render_site(st, domain_type))
     assert load_site(tmp_path / "site.toml").domain_type == domain_type
     with pytest.raises(ValueError, match="kvm or qemu"):

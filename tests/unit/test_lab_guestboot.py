@@ -58,7 +58,9 @@ def test_qemu_argv_boots_the_disk_over_nbd_with_the_vlan_as_user_network() -> No
     net = argv[argv.index("-netdev") + 1]
     assert net.startswith("user,id=net0,restrict=on,ipv6=off,net=10.5.68.0/24,host=10.5.68.254,")
     assert "hostfwd=tcp:127.0.0.1:40002-10.5.68.237:22" in net
-    assert f"virtio-net-pci,netdev=net0,mac={d.nics[0].mac}" in argv
+    # the NIC on the PCIe root port of the bus libvirt gave it (1): the guest names it as under libvirt
+    assert d.nics[0].bus == 1 and "pcie-root-port,id=rp1,bus=pcie.0,chassis=1" in argv
+    assert f"virtio-net-pci,netdev=net0,mac={d.nics[0].mac},bus=rp1" in argv
     assert "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0" in argv and "virtio-rng-pci" in argv
     assert argv[argv.index("-serial") + 1] == "stdio" and "unix:/w/qmp.sock,server=on,wait=off" in argv
 
@@ -125,3 +127,24 @@ def test_a_disk_that_libvirt_runs_is_never_booted_twice() -> None:
     gb.check_not_running(cast(Host, free), "test1", "/dev/rl_build/vmtest1")
     assert free.ran == [("virsh", "domstate", "test1"),
                         ("lvs", "--noheadings", "-o", "lv_attr", "/dev/rl_build/vmtest1")]
+
+
+def test_two_nics_on_two_user_networks_each_with_its_ssh_port() -> None:
+    """Issue 24: a guest with a NIC on each of two VLANs; each NIC on a user network of its own
+    (its VLAN's CIDR, the router .254) with its SSH port forwarded to its static address."""
+    one, two = gb.Nic("52:54:00:00:00:01", "virtio", "virbr1.2368", 1), gb.Nic("52:54:00:00:00:02", "virtio",
+                                                                                "virbr1.223", 2)
+    d = gb.BootDomain("two", "pc-q35-7.2", 512, 1, "/dev/vg/vmtwo", "virtio", None, None, (one, two), False, False)
+    other = gb.Vlan(ipaddress.IPv4Network("132.230.223.0/24"), ipaddress.IPv4Address("132.230.223.254"),
+                    ipaddress.IPv4Address("132.230.223.200"))
+    argv = gb.qemu_argv(d, (VLAN, other), nbd_port=1, ssh_port=(40002, 40003), seed=None, workdir="/w")
+    nets = [argv[i + 1] for i, a in enumerate(argv) if a == "-netdev"]
+    assert [n.split(",")[1] for n in nets] == ["id=net0", "id=net1"]
+    assert "net=132.230.223.0/24,host=132.230.223.254," in nets[1]
+    assert "hostfwd=tcp:127.0.0.1:40003-132.230.223.200:22" in nets[1]
+    assert "virtio-net-pci,netdev=net1,mac=52:54:00:00:00:02,bus=rp2" in argv
+    ports = [a for a in argv if a.startswith("pcie-root-port")]
+    assert ports == ["pcie-root-port,id=rp1,bus=pcie.0,chassis=1", "pcie-root-port,id=rp2,bus=pcie.0,chassis=2"]
+    assert argv.index(ports[-1]) < argv.index("virtio-blk-pci,drive=vda,bootindex=1")  # buses 1, 2 go to the NICs
+    with pytest.raises(LabError, match="one VLAN and one SSH port for each"):
+        gb.qemu_argv(d, (VLAN, other), nbd_port=1, ssh_port=40002, seed=None, workdir="/w")

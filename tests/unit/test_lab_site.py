@@ -8,7 +8,7 @@ from pathlib import Path
 from kvmops.host import connect, libvirt_uri_for
 from kvmops.runners import PlanRunner, SSHRunner
 from kvmops.site import load_site
-from kvmops_lab.labsite import EMULATOR, known_hosts_text, render_site
+from kvmops_lab.labsite import EMULATOR, allowed_signers_text, known_hosts_text, render_site
 from kvmops_lab.state import LabState
 
 
@@ -31,6 +31,8 @@ def test_rendered_site_loads_with_the_lab_values(tmp_path: Path) -> None:
     net = site.network(2368)
     assert net.bridge == "virbr1.2368" and net.cidr == ipaddress.IPv4Network("10.5.68.0/24")
     assert str(net.gateway) == "10.5.68.254"
+    assert site.allowed_signers == str(tmp_path / "allowed_signers")  # beside known_hosts
+    assert site.signing_key == "/etc/ssh/ssh_host_ed25519_key"  # the lab's own host key signs its backups
 
 
 def test_site_connects_over_ssh_with_strict_keys(tmp_path: Path) -> None:
@@ -58,3 +60,8 @@ def test_known_hosts_lines_carry_the_port() -> None:
         "[127.0.0.1]:40222 ssh-ed25519 AAAAC3Nz",
         "[127.0.0.1]:40222 ssh-rsa AAAAB3Nz",
     ]
+
+
+def test_every_lab_trusts_the_backups_signed_by_the_image_host_keys() -> None:
+    text = allowed_signers_text("ssh-ed25519 AAAAC3Nz\nssh-rsa AAAAB3Nz\n\n")
+    assert text.splitlines()[1:] == ["* ssh-ed25519 AAAAC3Nz", "* ssh-rsa AAAAB3Nz"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kvmops.errors import CommandFailed
 from kvmops.lock import GuestLocked, RunLocks, guest_lock, lock_keys
 from kvmops.runners import LocalRunner
 from kvmops.safety.effects import Effect
@@ -66,6 +67,20 @@ def test_released_after_a_failure(tmp_path: Path) -> None:
         raise RuntimeError("step failed")
     with guest_lock(LocalRunner(), "test1", "y", base=base):
         pass
+
+
+def test_a_lock_whose_owner_line_failed_is_let_go_at_once(tmp_path: Path) -> None:
+    """The owner line cannot be written (its folder is a file now): the run fails, and its flock
+    does not stay held until the process ends (a notebook kernel lives on)."""
+    base = tmp_path / "lock"
+    base.mkdir()
+    (base / "guest-test1.owner").mkdir()  # tee cannot write a folder
+    with pytest.raises(CommandFailed), guest_lock(LocalRunner(), "test1", "x", base=str(base)):
+        pytest.fail("the block ran without an owner line")
+    (base / "guest-test1.owner").rmdir()
+    first = subprocess.Popen([sys.executable, "-c", HOLD, str(base), "0"], stdout=subprocess.PIPE, text=True)
+    out, _ = first.communicate(timeout=60)
+    assert first.returncode == 0 and "held" in out  # another process gets it
 
 
 def test_waiter_gets_the_lock_when_the_first_run_ends(tmp_path: Path) -> None:

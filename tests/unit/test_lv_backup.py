@@ -13,7 +13,8 @@ import pytest
 
 from kvmops.errors import ConfigError, InvalidInput, KvmopsError, NotFound, SafetyError
 from kvmops.facts import read_facts
-from kvmops.facts.place import place_host, read_place
+from kvmops.facts.place import place_host, read_place, verify_backups
+from kvmops.guests import macs
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
 from kvmops.hostfacts import HostFacts, Wanted
@@ -22,10 +23,13 @@ from kvmops.plan import Plan
 from kvmops.procedures import lv_backup as bk
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures.base import PreconditionFailed
+from kvmops.safety.effects import Where, effects
+from kvmops.safety.rules import Context, RunState, judge
 from kvmops.site import load_site, resolve_site
 from kvmops.transfer.manifest import DiskBackup, Manifest, ManifestError, parse_manifest
 from kvmops.transfer.place import PlaceFacts, _backups, parse_place, to_prune
 from kvmops.transfer.result import Transferred
+from kvmops.transfer.xmlmap import map_xml
 
 DEMO, DEMO2 = load_site(resolve_site("demo")), load_site(resolve_site("demo2"))
 WHEN = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -42,7 +46,10 @@ def demo_facts(wanted: Wanted) -> HostFacts:
 
 PLACE = parse_place("demo2:/srv/kvmops-backups")
 PLACE_FACTS = read_place(PLACE, place_host(PLACE, DEMO, apply=False))
-SOURCE = demo_facts(Wanted(paths=("/usr/bin/zstd", "/root/kvm/influx.xml")))
+# the restore's view: each complete backup's signature checked against the demo's allowed signers
+CHECKED = verify_backups(verify_backups(PLACE_FACTS, DEMO, "influx"), DEMO, "web1")
+KEY = DEMO.signing_key
+SOURCE = demo_facts(Wanted(paths=("/usr/bin/zstd", "/root/kvm/influx.xml", KEY)))
 
 
 def commands(plan: Plan) -> list[str]:
@@ -160,9 +167,11 @@ def test_a_backup_of_a_shut_off_guest_plans_every_stage() -> None:
     assert t is not None and t.display == (
         "demo$ gzip --fast --stdout -- /dev/rl_build/vminflux-20261201T0200Z | demo2$ dd of=/srv/kvmops-backups/"
         "influx/20261201T020000Z/vminflux.raw.gz bs=4M conv=fsync status=none")
-    assert [e.display() for e in t.verify] == ["demo2$ sha256sum -- /srv/kvmops-backups/influx/20261201T020000Z/"
+    assert [e.display() for e in t.verify] == ["demo2$ openssl dgst -sha256 -r -- "
+                                               "/srv/kvmops-backups/influx/20261201T020000Z/"
                                               "vminflux.raw.gz"]
-    assert [e.display() for e in t.measure] == ["demo$ sha256sum -- /dev/rl_build/vminflux-20261201T0200Z"]
+    assert [e.display() for e in t.measure] == [
+        "demo$ openssl dgst -sha256 -r -- /dev/rl_build/vminflux-20261201T0200Z"]
     assert commands(copy)[1] == "gzip --test --quiet -- /srv/kvmops-backups/influx/20261201T020000Z/vminflux.raw.gz"
     retention = plans["retention"]
     assert [(s.text(), s.target) for s in retention.steps] == [
@@ -178,7 +187,7 @@ def test_zstd_when_both_ends_have_it_else_gzip() -> None:
 
 
 def test_a_running_guest_needs_restart_and_is_started_again_after_the_snapshot() -> None:
-    facts = demo_facts(Wanted(paths=("/usr/bin/zstd", "/root/kvm/test1.xml")))
+    facts = demo_facts(Wanted(paths=("/usr/bin/zstd", "/root/kvm/test1.xml", KEY)))
     with pytest.raises(PreconditionFailed, match="set restart=True"):
         bk.check(ctx(facts), "test1", restart=False)
     staged = bk.procedure(ctx(facts), "test1", WHEN, restart=True)
@@ -195,9 +204,17 @@ def test_the_manifest_holds_the_checked_sums_and_is_refused_without_them() -> No
         bk._manifest(ctx(), "influx", stamp, bk.codec_of(ctx()), WHEN)
     done = Transferred("vda", 5 * G, "c" * 64, 9.0, {"x": "c" * 64}, {"demo$ sha256sum": "d" * 64})
     plan = bk._manifest(replace(ctx(), done={"vda": done}), "influx", stamp, bk.codec_of(ctx()), WHEN)
-    cmd = plan.steps[0].cmd
+    sign, cmd = plan.steps[0].transfer, plan.steps[1].cmd
     assert cmd is not None and cmd.argv[-1].endswith("/influx/20261201T020000Z/manifest.json") and cmd.stdin
+    assert sign is not None and sign.display == (
+        f"demo$ ssh-keygen -q -Y sign -n kvmops-backup -f {KEY} <<< " + sign.source.cmd.display().split("<<< ")[1]
+        + " | demo2$ dd of=/srv/kvmops-backups/influx/20261201T020000Z/manifest.json.sig bs=4M conv=fsync status=none")
+    assert sign.source.cmd.stdin == cmd.stdin and not sign.source.cmd.mutates  # the signer reads: its key stays
     m = parse_manifest(cmd.stdin, "m")
+    # the place's executor judges it: the signature and the manifest are files in the place's folder
+    where = Where("demo2", "", lambda _p: None, {})
+    ctx_ = Context(facts={}, places={"demo2": "/srv/kvmops-backups"})
+    assert judge(effects(plan.steps, where), ctx_, RunState()) == []
     assert (m.disks[0].sha256, m.disks[0].compressed_sha256, m.disks[0].compressed_size) == ("d" * 64, "c" * 64, 5 * G)
     assert m.networks == {"virbr1.2367": 2367} and read_domain(m.xml).name == "influx" and m.compression == "gzip"
 
@@ -211,12 +228,25 @@ def target(*lvs: LV) -> HostFacts:
 
 
 def test_the_newest_complete_backup_is_chosen_never_an_incomplete_one() -> None:
-    assert rs.choose(PLACE_FACTS, "influx").stamp == "20261128T020000Z"
-    assert rs.choose(PLACE_FACTS, "influx", "20261126T020000Z").stamp == "20261126T020000Z"
+    assert rs.choose(CHECKED, "influx").stamp == "20261128T020000Z"
     with pytest.raises(PreconditionFailed, match="INCOMPLETE"):
-        rs.choose(PLACE_FACTS, "influx", "20261129T020000Z")
+        rs.choose(CHECKED, "influx", "20261129T020000Z")
     with pytest.raises(NotFound, match="no complete backup of mail"):
-        rs.choose(PLACE_FACTS, "mail")
+        rs.choose(CHECKED, "mail")
+
+
+def test_only_a_manifest_signed_by_an_allowed_signer_is_restored_unless_the_operator_says_so() -> None:
+    """influx's backup of 20261126 is unsigned (an old backup of today's format): refused, naming
+    the signed one; restorable only with allow_unsigned. A backup whose signature was never
+    checked is refused the same way."""
+    with pytest.raises(SafetyError, match=r"20261126T020000Z of influx is not trusted: it is not signed .*"
+                                          r"allow_unsigned=True.*signed by an allowed signer: 20261128T020000Z"):
+        rs.choose(CHECKED, "influx", "20261126T020000Z")
+    assert rs.choose(CHECKED, "influx", "20261126T020000Z", allow_unsigned=True).stamp == "20261126T020000Z"
+    with pytest.raises(SafetyError, match="its signature was not checked"):
+        rs.choose(PLACE_FACTS, "influx")
+    good = rs.choose(CHECKED, "web1")
+    assert good.trust is not None and good.trust.good and good.trust.signer == "demo2"
 
 
 def test_lv_names_for_a_new_guest() -> None:
@@ -228,23 +258,37 @@ def test_lv_names_for_a_new_guest() -> None:
 
 
 def test_a_restore_into_new_lvs_defined_under_a_new_name() -> None:
-    backup = rs.choose(PLACE_FACTS, "web1")
+    backup = rs.choose(CHECKED, "web1")
     c = rs.Ctx(target(), PLACE_FACTS)
     staged = rs.procedure(c, backup, new_name="web1-copy", define=True, start=True)
     lvs, disk, define, start = staged.preview
     assert commands(lvs)[0].startswith("lvcreate --name vmweb1-copy --size 12g --addtag kvmops-restore-of:web1/")
     t = disk.steps[0].transfer
     assert t is not None and backup.manifest is not None and t.expect == backup.manifest.disks[0].sha256
-    assert [e.display() for e in t.verify] == ["demo$ sha256sum -- /dev/rl_build/vmweb1-copy"]
+    assert [e.display() for e in t.verify] == ["demo$ openssl dgst -sha256 -r -- /dev/rl_build/vmweb1-copy"]
     xml = define.steps[0].cmd.stdin if define.steps[0].cmd else ""
     d = read_domain(xml or "")
     assert (d.name, d.disk_sources, d.bridges, d.uuid) == ("web1-copy", ("/dev/rl_build/vmweb1-copy",),
                                                           ("virbr1.2368",), None)
-    assert "<mac" not in (xml or "") and commands(start)[0] == "virsh start web1-copy"
+    # a copy that may run beside the original: new MACs, chosen for the new name as for a new guest
+    facts = target()
+    assert d.macs == macs.choose(DEMO.name, "web1-copy", 1, facts.macs_taken()) != ("52:54:00:a2:0b:01",)
+    assert commands(start)[0] == "virsh start web1-copy"
+
+
+def test_a_restore_under_its_own_name_keeps_its_macs() -> None:
+    """Restored with define under its own name, a guest keeps its MACs (and its DHCP reservations)."""
+    backup = rs.choose(CHECKED, "web1")
+    c = rs.Ctx(target(), CHECKED)
+    xm = rs.mapping(c, backup, "")
+    assert not xm.new_identity and xm.macs == ()
+    xml = map_xml(rs.manifest(backup).xml, xm)
+    assert read_domain(xml).macs == read_domain(rs.manifest(backup).xml).macs == ("52:54:00:a2:0b:01",)
+    assert "with its own UUID and MAC addresses 52:54:00:a2:0b:01" in rs.check(c, backup, "", True)
 
 
 def test_restoring_over_an_existing_lv_needs_its_confirmation() -> None:
-    backup = rs.choose(PLACE_FACTS, "web1")
+    backup = rs.choose(CHECKED, "web1")
     c = rs.Ctx(target(LV("vmweb1", "rl_build", "-wi-a-----", 12 * G, "", None, None)), PLACE_FACTS)
     assert rs.overwrite_targets(c, backup, "") == "rl_build/vmweb1"
     lvs = rs.procedure(c, backup).preview[0]
@@ -258,7 +302,7 @@ def test_restoring_over_an_existing_lv_needs_its_confirmation() -> None:
 
 
 def test_a_rerun_streams_again_only_into_its_unfinished_lvs() -> None:
-    backup = rs.choose(PLACE_FACTS, "web1")
+    backup = rs.choose(CHECKED, "web1")
     assert backup.manifest is not None
     tag = rs.of_tag(backup.manifest, "vmweb1")
     for state in (rs.RESTORING, rs.RESTORED):
@@ -272,17 +316,17 @@ def test_a_rerun_streams_again_only_into_its_unfinished_lvs() -> None:
 
 
 def test_a_guest_whose_vlan_has_no_bridge_on_the_target_is_not_defined() -> None:
-    backup = rs.choose(PLACE_FACTS, "influx")  # on virbr1.2367: the demo has no bridge for VLAN 2367
+    backup = rs.choose(CHECKED, "influx")  # on virbr1.2367: the demo has no bridge for VLAN 2367
     with pytest.raises(PreconditionFailed, match="virbr1.2367, which does not exist there"):
         rs.procedure(rs.Ctx(target(), PLACE_FACTS), backup, new_name="influx-old", define=True)
     with pytest.raises(InvalidInput, match="needs define=True"):
         rs.procedure(rs.Ctx(target(), PLACE_FACTS), backup, new_name="influx-old", start=True)
-    web1 = rs.choose(PLACE_FACTS, "web1")
+    web1 = rs.choose(CHECKED, "web1")
     with pytest.raises(PreconditionFailed, match="a guest test1 exists on demo"):
         rs.check(rs.Ctx(target(), PLACE_FACTS), web1, "test1", define=True)
 
 
-def test_a_local_place_is_read_with_three_commands(tmp_path: Path) -> None:
+def test_a_local_place_is_read_with_a_command_per_manifest(tmp_path: Path) -> None:
     top = tmp_path / "backups"
     for stamp, with_manifest in (("20261201T020000Z", True), ("20261202T020000Z", True), ("20261203T020000Z", False)):
         folder = top / "web1" / stamp
@@ -295,6 +339,6 @@ def test_a_local_place_is_read_with_three_commands(tmp_path: Path) -> None:
     facts = read_place(place, host)
     assert [(b.stamp, b.complete) for b in facts.of("web1")] == [
         ("20261203T020000Z", False), ("20261202T020000Z", True), ("20261201T020000Z", True)]
-    assert [r.command.split()[0] for r in host.runner.records] == ["ls", "find", "head"]
+    assert [r.command.split()[0] for r in host.runner.records] == ["ls", "find", "head", "head"]  # a manifest each
     empty = read_place(parse_place(str(tmp_path / "none")), host)
     assert not empty.exists and empty.backups == ()

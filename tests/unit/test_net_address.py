@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import shlex
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,61 @@ def test_registry_through_a_real_runner(bed: Bed) -> None:
     Executor(host, lambda _: None).execute(net_address.release(now, "test1"))
     assert net_address.verify_released(facts(host, wanted), "test1").ok
     assert not net_address.verify_recorded(facts(host, wanted), a).ok
+
+
+# -- every NIC, bound by MAC (issue 24) ------------------------------------------------------------
+
+
+def test_a_nic_known_by_its_mac_is_bound_by_it(site: Site) -> None:
+    a = address.static_address(site, "test1", 2368, "10.5.68.237", mac="52:54:00:AB:CD:EF")
+    argv = " ".join(address.nmcli_modify_argv(a))
+    assert "connection.interface-name '' ethernet.mac-address 52:54:00:ab:cd:ef" in shlex.join(
+        address.nmcli_modify_argv(a)) and "interface-name eth0" not in argv
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read_string(address.nm_keyfile(a))
+    assert cp["ethernet"]["mac-address"] == "52:54:00:AB:CD:EF" and "interface-name" not in cp["connection"]
+    lines = address.ifcfg(a).splitlines()
+    assert "HWADDR=52:54:00:ab:cd:ef" in lines and not any(ln.startswith("DEVICE=") for ln in lines)
+    note = address.summary(a)
+    assert "before the guest's first boot, add a reservation for 10.5.68.237 (guest test1) with MAC " \
+           "52:54:00:ab:cd:ef on virbr1.2368" in note
+
+
+def test_a_nic_without_the_default_route_or_dns(site: Site) -> None:
+    a = dataclasses.replace(address.static_address(site, "test1", 223, "132.230.223.200"), default_route=False,
+                            dns=())
+    argv = address.nmcli_modify_argv(a)
+    assert "ipv4.gateway" not in argv and "ipv4.dns" not in argv and argv[-4:-2] == ("ipv4.never-default", "yes")
+    text = address.nm_keyfile(a)
+    assert "address1=132.230.223.200/24\n" in text and "never-default=true" in text and "dns=" not in text
+    lines = address.ifcfg(a).splitlines()
+    assert "DEFROUTE=no" in lines and not any(ln.startswith(("GATEWAY", "DNS")) for ln in lines)
+
+
+def test_the_list_of_a_defined_guest_follows_its_nics_and_macs(bed: Bed) -> None:
+    host = bed.host()
+    f = facts(host, net_address.wanted(bed.site))
+    (mac,) = f.macs_by_guest["web1"]
+    (a,) = net_address.check_all(f, "web1", {2368: "10.5.68.50"})
+    assert (a.nic, a.mac, a.default_route) == (0, mac, True)
+    with pytest.raises(InvalidInput, match="guest web1 has no NIC on VLAN 223"):
+        net_address.check_all(f, "web1", {223: "132.230.223.50"})
+    two = net_address.check_all(f, "new1", {223: "132.230.223.50", 2368: "10.5.68.50"}, gateway_vlan=2368)
+    assert [(x.nic, x.network.vlan, x.default_route, bool(x.dns), x.mac) for x in two] == [
+        (0, 223, False, False, None), (1, 2368, True, True, None)]
+    plan = net_address.record_all(f, two)
+    assert "record 132.230.223.50 (VLAN 223), 10.5.68.50 (VLAN 2368) for guest new1" in plan.title
+
+
+def test_image_tweak_binds_the_address_to_the_defined_guests_nic(bed: Bed, site: Site) -> None:
+    from kvmops.procedures import image_tweak
+    from kvmops.procedures.base import PreconditionFailed
+
+    f = facts(bed.host(), net_address.wanted(bed.site))
+    (mac,) = f.macs_by_guest["db1"]
+    a = image_tweak.on_nic(f, address.static_address(bed.site, "db1", 2368, "10.5.68.70"))
+    assert (a.nic, a.mac) == (0, mac)
+    with pytest.raises(PreconditionFailed, match="guest db1 has no NIC on VLAN 223"):
+        image_tweak.on_nic(f, address.static_address(bed.site, "db1", 223, "132.230.223.70"))
+    fresh = address.static_address(bed.site, "new1", 223, "132.230.223.70")
+    assert image_tweak.on_nic(f, fresh) == fresh  # not defined: found by name, as before

@@ -100,8 +100,26 @@ def test_no_reminder_on_a_network_the_site_says_has_no_dhcp(
     Path(site).write_text(text)
     out = run(capsys, "net", "address", "web1", "--vlan", "2368", "--ip", "10.5.68.10", "--site", site)[1]
     assert "NOTE" not in out
-    out = run(capsys, "net", "address", "web1", "--vlan", "223", "--ip", "132.230.223.10", "--site", site)[1]
-    assert "NOTE: VLAN 223 has an active DHCP service: add a reservation for 132.230.223.10 (guest web1)" in out
+    out = run(capsys, "net", "address", "new1", "--vlan", "223", "--ip", "132.230.223.10", "--site", site)[1]
+    assert "NOTE: VLAN 223 has an active DHCP service: add a reservation for 132.230.223.10 (guest new1)" in out
+
+
+def test_address_takes_one_per_vlan_like_guest_create(site: str, bed: Bed, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--site", site]
+    code, out, _ = run(capsys, "net", "address", "new1", "--address", "2368=10.5.68.61,223=132.230.223.61",
+                       "--gateway-vlan", "223", "--record", "--apply", *base)
+    assert code == 0
+    assert "guest new1 NIC 1 (eth0): 10.5.68.61/24 on VLAN 2368 (bridge virbr1.2368), no default route" in out
+    assert "guest new1 NIC 2 (eth1): 132.230.223.61/24 on VLAN 223 (bridge virbr1.223), default route via " \
+           "132.230.223.254, DNS 132.230.200.200" in out
+    assert "routes: default route via 132.230.223.254 on NIC 2 (VLAN 223); DNS 132.230.200.200 on NIC 2" in out
+    text = (bed.xml_dir / "addresses.toml").read_text()
+    assert 'ip = "10.5.68.61"' in text and 'ip = "132.230.223.61"' in text
+    # a defined guest: the profile is bound to its NIC's MAC
+    code, out, _ = run(capsys, "net", "address", "web1", "--vlan", "2368", "--ip", "10.5.68.62", *base)
+    assert code == 0 and "ethernet.mac-address 52:54:00:" in out and "with MAC 52:54:00:" in out
+    code, _, err = run(capsys, "net", "address", "new2", "--vlan", "2368", *base)
+    assert code == 2 and "give --vlan and --ip together" in err
 
 
 def test_remove_of_a_bridge_defined_guests_use_is_refused(site: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from kvmops.runbook.discover import shipped_runbooks
 from kvmops.site import shipped_sites
 
 
-def test_prepare_the_lab_of_a_site(tmp_path: Path) -> None:
+def test_prepare_the_lab_of_a_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the lab's private Jupyter folder goes here
     launch = notebook.prepare("guide", tmp_path / "s", None)
     assert launch.folder == (tmp_path / "s").resolve()
     assert sorted(p.name for p in launch.folder.glob("*.py")) == sorted(p.name for p in shipped_runbooks().glob("*.py"))
@@ -28,10 +30,14 @@ def test_prepare_the_lab_of_a_site(tmp_path: Path) -> None:
     port = launch.url.split(":")[2].split("/")[0]
     assert f"--ServerApp.port={port}" in launch.argv
     assert launch.tunnel.startswith(f"ssh -N -L {port}:127.0.0.1:{port} ")
-    # the session's own Jupyter folders: another python3 kernel of the operator cannot take over
+    # the lab's own fresh Jupyter folders, outside the session folder: another python3 kernel of
+    # the operator, or a config in the session folder, cannot take over
+    config = Path(launch.env["JUPYTER_CONFIG_DIR"]).parent
+    assert config.parent == tmp_path and config.name.startswith("kvmops-jupyter-")
     for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-        assert Path(launch.env[key]).is_relative_to(launch.folder / ".jupyter")
-    assert (launch.folder / ".jupyter").stat().st_mode & 0o777 == 0o700
+        assert Path(launch.env[key]).is_relative_to(config) and not Path(launch.env[key]).is_relative_to(launch.folder)
+    assert config.stat().st_mode & 0o777 == 0o700 and launch.folder.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in launch.folder.iterdir()} == {0o600}
     viewer = Path(launch.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings"
     assert json.loads(viewer.read_text())["defaultViewers"]["python"] == "Jupytext Notebook"
 

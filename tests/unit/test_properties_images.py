@@ -268,12 +268,15 @@ def keyfile_edit_holds(parts: list[tuple[str, list[str]]]) -> bool:
     s = nm.Settings("eth0", "10.5.68.237/24", "10.5.68.254", ("132.230.200.200",))
     once = nm.edit_keyfile(text, s)
     assert nm.edit_keyfile(once, s) == once  # changed once, then "already so"
-    assert nm.get_ini(once, "ipv4", "method") == "manual" and nm.get_ini(once, "connection", "interface-name") == "eth0"
+    # the profile's binding (interface-name, mac-address) is never changed by setting the address
+    assert nm.get_ini(once, "ipv4", "method") == "manual"
+    for section, key in (("connection", "interface-name"), ("ethernet", "mac-address")):
+        assert nm.get_ini(once, section, key) == nm.get_ini(text, section, key)
     assert nm.get_ini(once, "ipv4", "address1") == "10.5.68.237/24,10.5.68.254"
     assert nm.get_ini(once, "ipv4", "gateway") is None and nm.get_ini(once, "ipv4", "address2") is None
     ipv4 = once.split("[ipv4]\n", 1)[1].split("\n[", 1)[0].splitlines()
     assert [ln for ln in ipv4 if ln.startswith("method=")] == ["method=manual"]  # no duplicate left to win
-    kept = [ln for name, lines in parts if name not in ("ipv4", "connection") for ln in lines]
+    kept = [ln for name, lines in parts if name != "ipv4" for ln in lines]
     assert all(ln in once.splitlines() for ln in kept)  # other sections untouched
     return any(name == "ipv4" and lines for name, lines in parts)
 

@@ -14,7 +14,7 @@ import pytest
 
 from kvmops.errors import InvalidInput, NotFound
 from kvmops.runbook.discover import find_runbook, list_runbooks, parameters_cell, read_notebook
-from kvmops.runbook.papermill_io import KvmopsHandler, runbook_file
+from kvmops.runbook.papermill_io import KvmopsHandler, NotARunbook, notebook_json, runbook_file
 from kvmops.runbook.params import ParameterCellError, parse_cell
 from tests.support.kernel_probe import PAPERMILL_SAYS
 
@@ -96,6 +96,8 @@ def test_addresses_and_refusals(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text('# %% tags=["parameters"]\nsite = ""  # x ("" = y)\n')
     with pytest.raises(ParameterCellError):
+        notebook_json(f"kvmops://{bad}")
+    with pytest.raises(NotARunbook, match="more than one '='"):  # papermill's command line: "Error: ..."
         KvmopsHandler.read(f"kvmops://{bad}")
 
 

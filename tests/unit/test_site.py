@@ -159,6 +159,7 @@ def test_dhcp_is_yes_no_or_unknown(tmp_path: Path) -> None:
 def test_image_seed_takes_the_gateway_from_the_one_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``kvmops image seed --ip``: the site's router of a /25 (not a .254 outside it), or a clear refusal."""
+    import kvmops.cli.image
     import kvmops.executor
     from kvmops.cli.main import main
 
@@ -166,6 +167,7 @@ def test_image_seed_takes_the_gateway_from_the_one_rule(tmp_path: Path, capsys: 
     site = write(tmp_path, "[[network.vlan]]\nid = 12\ncidr = '203.0.113.0/25'\ngateway = '203.0.113.126'\n", base)
     # this machine has no VG of the site: the gate judges the seed's file against an empty host
     monkeypatch.setattr(kvmops.executor, "read_facts", lambda host, _w=None: empty_facts(host.site))
+    monkeypatch.setattr(kvmops.cli.image, "facts_of", lambda host, _w=None: empty_facts(host.site))  # web1's MAC
     assert main(["image", "seed", "web1", "--ip", "203.0.113.5/25", "--site", str(site)]) == 0
     assert main(["image", "seed", "web1", "--ip", "198.51.100.5/25", "--site", str(site)]) == 2
     err = capsys.readouterr().err

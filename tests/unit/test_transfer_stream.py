@@ -1,5 +1,5 @@
 """The transfer's pieces on this machine: the stream through local processes (its sha256, a
-stall, a target that stops early), the progress meter, sha256sum's output, LV tags in LVM's
+stall, a target that stops early), the progress meter, the sha256 command and its output, LV tags in LVM's
 report, the commands at both ends, and the Transfer effect in a rendered plan and plan mode."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from kvmops.lvm.state import LvmState
 from kvmops.plan import Endpoint, Plan, Transfer
 from kvmops.runners import LocalRunner, PlanRunner
 from kvmops.runners.stream import TransferFailed, stream
+from kvmops.runners.transfer import run_transfer
 from kvmops.site import load_site
 from kvmops.transfer import commands as tc
 from kvmops.transfer import lvm as tl
@@ -80,13 +81,14 @@ def test_the_meter_says_a_few_lines() -> None:
     assert unknown == ["file: 5 B, 0 B/s"]
 
 
-def test_sha256sum_output() -> None:
+def test_sha256_output() -> None:
     digest = "a" * 64
     assert parse_sha256(f"{digest}  /dev/vg/lv\n", "x") == digest
+    assert parse_sha256(f"{digest} */dev/vg/lv\n", "x") == digest  # openssl dgst -r
     assert parse_sha256(f"\\{digest}  /dev/vg/odd\\nname\n", "x") == digest
     with pytest.raises(Exception, match="printed no checksum"):
         parse_sha256("sha256sum: /dev/x: No such file", "x")
-    assert sha256_cmd("/dev/vg/lv").argv == ("sha256sum", "--", "/dev/vg/lv")
+    assert sha256_cmd("/dev/vg/lv").argv == ("openssl", "dgst", "-sha256", "-r", "--", "/dev/vg/lv")
 
 
 def test_lv_tags_are_read_and_a_report_without_them_has_none() -> None:
@@ -126,7 +128,8 @@ def _transfer() -> Transfer:
 def test_a_transfer_in_a_rendered_plan() -> None:
     text = Plan("copy").add("stream it", _transfer()).render()
     assert "a$ dd if=/dev/vg/s bs=4M iflag=direct status=none | b$ dd of=/dev/vg2/lv" in text
-    assert "# then the same sha256 on both ends: a$ sha256sum -- /dev/vg/s; b$ sha256sum -- /dev/vg2/lv" in text
+    assert ("# then the same sha256 on both ends: a$ openssl dgst -sha256 -r -- /dev/vg/s; "
+            "b$ openssl dgst -sha256 -r -- /dev/vg2/lv") in text
     assert "skipped when the sha256 sums below agree already" in text
 
 
@@ -144,3 +147,37 @@ def test_plan_mode_records_a_transfer_without_running_it() -> None:
     assert ex.execute(plan, facts=facts) == ["1. planned: stream it"]
     assert [(r.command, r.executed, r.mutates) for r in runner.records] == [(t.display, False, True)]
     assert not ex.transferred
+
+
+def test_a_source_that_is_the_stream_is_not_read_again(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 8192
+    (tmp_path / "snap").write_bytes(data)
+    out = tmp_path / "out"
+    r = LocalRunner()
+    snap = str(tmp_path / "snap")
+    t = Transfer(Endpoint("a", tc.cat(snap)), Endpoint("b", tc.dd_file(str(out))), size=len(data),
+                 verify=(Endpoint("b", sha256_cmd(str(out))),), source_sum=Endpoint("a", sha256_cmd(snap)), key="vda")
+    text = Plan("copy").add("stream it", t).render()
+    assert "# the source cannot change while it streams: its sha256 is the stream's, computed in flight" in text
+    assert f"# then the same sha256 read back: b$ openssl dgst -sha256 -r -- {out}" in text
+    done = run_transfer(t, lambda _host: r, lambda _line: None)
+    want = hashlib.sha256(data).hexdigest()
+    assert done.sha256 == want and done.sums == {t.source_sum.display(): want, t.verify[0].display(): want}
+    assert done.in_flight == (t.source_sum.display(),)
+    hashed = [rec.command for rec in r.records if rec.command.startswith("openssl dgst")]
+    assert hashed == [f"openssl dgst -sha256 -r -- {out}"]  # the target read back once; the source not read again
+    again = run_transfer(replace(t, reuse=True), lambda _host: r, lambda _line: None)
+    assert again.skipped and again.bytes == 0  # before a stream, the source is read to compare
+    assert [rec.command for rec in r.records if rec.command.startswith("openssl dgst")][1:] == [
+        f"openssl dgst -sha256 -r -- {tmp_path / 'snap'}", f"openssl dgst -sha256 -r -- {out}"]
+
+
+def test_a_target_that_differs_from_the_stream_fails_the_in_flight_check(tmp_path: Path) -> None:
+    (tmp_path / "snap").write_bytes(b"x" * 100000)
+    (tmp_path / "other").write_bytes(b"y" * 100000)
+    r = LocalRunner()
+    t = Transfer(Endpoint("a", tc.cat(str(tmp_path / "snap"))), Endpoint("b", tc.dd_file(str(tmp_path / "out"))),
+                 verify=(Endpoint("b", sha256_cmd(str(tmp_path / "other"))),),
+                 source_sum=Endpoint("a", sha256_cmd(str(tmp_path / "snap"))), key="vda")
+    with pytest.raises(TransferFailed, match="NOT good"):
+        run_transfer(t, lambda _host: r, lambda _line: None)
