@@ -20,42 +20,24 @@ from kvmops.facts import inspect as inspect_facts
 from kvmops.facts.disk import open_disk
 from kvmops.facts.mount import image_root
 from kvmops.host import Host
-from kvmops.hostfacts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts
 from kvmops.images import inspect as ins
 from kvmops.images import partitions as pt
 from kvmops.plan import Plan, Progress
 from kvmops.procedures import disks
-from kvmops.procedures.base import Verdict, need
-from kvmops.site import Site
+from kvmops.procedures.base import Verdict
 from kvmops.units import human
 
-
-def source(site: Site, guest: str, image: str = "") -> dict[str, str]:
-    """What to inspect: ``{"image": PATH}`` or ``{"lv": "VG/LV"}`` (the guest's system disk)."""
-    return {"image": image} if image else {"lv": f"{site.vg}/{site.guest_lv(guest)}"}
-
-
-def wanted(image: str = "") -> Wanted:
-    """Besides LVM and the guests: the image file, probed (not recorded: it does not exist)."""
-    return Wanted(images=(image,)) if image else Wanted()
+source, wanted = disks.source, disks.wanted
 
 
 def check(facts: HostFacts, guest: str, image: str = "") -> str:
-    info = facts.domain(guest)
-    need(info is None or not info.active, f"guest {guest} is running: its disk must not be mapped or mounted "
-         "now; shut it down first (guest-lifecycle action=shutdown), or use guest-unreachable")
-    if image:
-        users = facts.running_guests_with_file(image)
-        need(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
-        probed = facts.image(image)
-        need(probed.format == "raw", f"{image} is a {probed.format} image: only raw images can be mapped; "
-             "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
-        return f"image {image}: raw, {human(probed.virtual_size)}"
-    lv = facts.site.guest_lv(guest)
-    found = facts.lvm.get(lv)
-    need(found is not None, f"guest {guest}: LV {facts.site.vg}/{lv} does not exist (see the inventory runbook)")
-    assert found is not None
-    return f"{found.path}: {human(found.size)}; guest {guest} is not running"
+    """The guest is not running; its LV exists, or the raw image is used by no running guest."""
+    found = disks.shut_off_disk(
+        facts, guest, image, running="its disk must not be mapped or mounted now; shut it down first "
+        "(guest-lifecycle action=shutdown), or use guest-unreachable", not_raw="only raw images can be mapped; "
+        "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
+    return found if isinstance(found, str) else f"{found.path}: {human(found.size)}; guest {guest} is not running"
 
 
 def preview(where: dict[str, str], lines: int = 30) -> Plan:

@@ -20,7 +20,7 @@ from kvmops.executor import Procedure
 from kvmops.facts import tweaks as tweak_facts
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
-from kvmops.hostfacts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts
 from kvmops.images import tweaks as tw
 from kvmops.images.content import parse_keys
 from kvmops.images.passwords import Password
@@ -112,34 +112,20 @@ def describe(t: tw.Tweak) -> str:
     return "SELinux relabel on the next boot, when the image uses SELinux"
 
 
-def source(site: Site, guest: str, image: str = "") -> dict[str, str]:
-    """Where the tweaks go: ``{"image": PATH}`` or ``{"lv": "VG/LV"}`` (the guest's disk)."""
-    return {"image": image} if image else {"lv": f"{site.vg}/{site.guest_lv(guest)}"}
-
-
-def wanted(image: str = "") -> Wanted:
-    """Besides LVM and the guests: the image file, probed (not recorded: it does not exist)."""
-    return Wanted(images=(image,)) if image else Wanted()
+source, wanted = disks.source, disks.wanted
 
 
 def check(facts: HostFacts, guest: str, image: str = "") -> str:
     """The guest is shut off; its LV exists and is free, or the raw image is used by no running guest."""
-    info = facts.domain(guest)
-    need(info is None or not info.active, f"guest {guest} is running: shut it down first (guest-lifecycle "
-         "action=shutdown); an image is never changed under a running guest")
-    if image:
-        users = facts.running_guests_with_file(image)
-        need(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
-        probed = facts.image(image)
-        need(probed.format == "raw", f"{image} is a {probed.format} image: only raw images can be mounted; "
-             "tweak the LV it was copied to (guest-create copies it)")
-        return f"image {image}: raw, {human(probed.virtual_size)}"
-    lv = facts.site.guest_lv(guest)
-    found = facts.lvm.get(lv)
-    need(found is not None, f"guest {guest}: LV {facts.site.vg}/{lv} does not exist (see the inventory runbook)")
-    assert found is not None
+    found = disks.shut_off_disk(
+        facts, guest, image, running="shut it down first (guest-lifecycle action=shutdown); an image is never "
+        "changed under a running guest", not_raw="only raw images can be mounted; tweak the LV it was copied to "
+        "(guest-create copies it)")
+    if isinstance(found, str):
+        return found
     busy = facts.lv_in_use(found)
     need(not busy, f"{found.path} is in use: {busy}")
+    info = facts.domain(guest)
     return f"{found.path}: {human(found.size)}; guest {guest} is {info.state if info else 'not defined'}"
 
 

@@ -66,7 +66,7 @@ def test_the_request_names_each_tweak_and_the_address_in_full() -> None:
     req = image_tweak.request(site, "influx", password="pw-123456", keys=KEY, vlan=2368, address="10.5.68.237")
     text = req.render()
     assert text.startswith("tweaks:\n- login user centos") and "pw-123456" not in text and "$6$" not in text
-    assert "guest influx: 10.5.68.237/24 on VLAN 2368 (bridge virbr1.2368)" in text
+    assert "guest influx NIC 1 (eth0): 10.5.68.237/24 on VLAN 2368 (bridge virbr1.2368)" in text
     assert isinstance(req.tweaks[-2], tw.StaticIp) and req.address is not None
     with pytest.raises(InvalidInput, match="default router"):
         image_tweak.request(site, "influx", sudo=True, vlan=2368, address="10.5.68.254")
