@@ -75,13 +75,17 @@ def _disks(facts: HostFacts, row: GuestRow) -> tuple[tuple[str, ...], tuple[str,
             continue
         if d.lv.active is False:
             problems.append(f"its disk LV {d.lv.path} is not active (lvchange -ay {d.lv.path})")
+        # LVM merges one snapshot of an origin at a time, marked S; an origin marked O whose
+        # snapshots show none of them merging is waited for on each (which one is unknown)
+        marked = [s for s in d.snapshots if s.merging]
+        waits = marked or (list(d.snapshots) if d.lv.merging else [])
         for s in d.snapshots:
-            if s.merging or d.lv.merging:
+            if s in waits:
                 merging.append(f"{s.path} -> {d.lv.path}")
             elif s.invalid:
                 problems.append(f"the snapshot {s.path} of its disk overflowed (INVALID): remove it (lv-remove) "
                                 "before the guest writes to the disk again")
-    return tuple(merging), tuple(problems)
+    return tuple(dict.fromkeys(merging)), tuple(problems)  # a disk named twice waits once
 
 
 def assess(facts: HostFacts) -> tuple[GuestCheck, ...]:

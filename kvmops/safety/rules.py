@@ -275,7 +275,9 @@ def _judge_one(eff: Effect, now: Now, ctx: Context) -> list[Refusal]:
     if a == fx.MERGED:
         now.run.merged |= {now.key(eff.obj), now.key(str(eff.detail))}
         now.run.merging -= {now.key(eff.obj), now.key(str(eff.detail))}
-        now.run.removed.add(now.key(eff.obj))  # a merged snapshot is gone
+        merged = now.lv(eff.obj)
+        if merged is not None and merged.origin:  # a merged snapshot is gone; waiting on any other LV removes none
+            now.run.removed.add(now.key(eff.obj))
         return []
     if a == fx.HELD_WRITE:
         return _held(eff, now, ctx)
