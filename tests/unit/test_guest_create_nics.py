@@ -6,7 +6,6 @@ tweaks; every parameter checked before anything is read."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,30 +26,14 @@ from kvmops.procedures.base import PreconditionFailed
 from kvmops.procedures.fleet_macs import fleet_macs, read_fleet_macs
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.params import Param
+from tests.unit.test_guest_create import image, req
 from tests.unit.test_guest_simlvm import SimLvm
 from tests.unit.test_guest_testbed import Bed, bed
 
-__all__ = ["bed"]
+__all__ = ["bed", "image"]  # fixtures from other modules
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 TWO = {"vlans": "2368,223", "address": "10.5.68.237", "addresses": "223=132.230.223.200"}
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> str:
-    path = tmp_path / "cloud.raw"
-    with path.open("wb") as f:
-        f.truncate(64 << 20)
-    subprocess.run(["sfdisk", "-q", str(path)], input="label: dos\ntype=83\n", text=True, check=True,
-                   capture_output=True)
-    return str(path)
-
-
-def req(b: Bed, image: str, **kw: object) -> gc.Request:
-    args: dict[str, object] = {"vlans": "2368", "memory": "1g", "vcpus": 1, "size": "1g", "image": image,
-                               "keys": KEY}
-    args.update(kw)
-    return gc.request(b.site, str(args.pop("guest", "web2")), **args)  # type: ignore[arg-type]
 
 
 def test_any_nic_takes_an_address_the_first_gets_the_route_and_dns(bed: Bed, image: str) -> None:
