@@ -197,7 +197,8 @@ def _notebook_text(rec: object) -> str:
 def test_guest_create_tweaks_makes_a_guest_that_works(tweaks: Made) -> None:
     """setup=tweaks on a stock image: the login user is created offline (item 4) and the plan says so."""
     text = _notebook_text(tweaks.guest.created)
-    assert f"login user {tweaks.guest.login.user} (created like cloud-init would" in text, "the plan does not say so"
+    user = tweaks.guest.login.user  # the tweak phase, planned from the image's content, says why it creates the user
+    assert f"the image has no user {user}: it is created like cloud-init would" in text, "the run does not say so"
     assert "boot NOT verified: console_seconds=0 skipped" in text  # the runbook claimed no boot it did not see
     seen = _works(tweaks.guest, tweaks.boots[0])
     assert {"wheel", "adm", "systemd-journal"} <= set(seen.groups), seen.groups
