@@ -60,6 +60,7 @@ from kvmops_lab.errors import LabError
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import LabState
 from tests.support.run import run_plan
+from tests.support.sshd import keygen
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
     os.environ.get("KVMOPS_LAB_NICS") != "1",
@@ -123,7 +124,7 @@ def host(lab_site: Site) -> Iterator[Host]:
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("nickey") / "id_nic"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvmops-nic", "-f", str(path)], check=True)
+    keygen(path, "kvmops-nic")
     return path
 
 

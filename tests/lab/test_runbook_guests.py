@@ -24,7 +24,6 @@ Three boots in all, ~15 min on 2 cores.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from kvmops_lab import guestboot as gb
 from kvmops_lab import runbookguest as rg
 from kvmops_lab.state import LabState
 from tests.support.run import run_plan
+from tests.support.sshd import keygen
 
 pytestmark = pytest.mark.lab
 
@@ -92,7 +92,7 @@ def host(lab_site: Site) -> Iterator[Host]:
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rbkey") / "id_rb"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvmops-rb", "-f", str(path)], check=True)
+    keygen(path, "kvmops-rb")
     return path
 
 
