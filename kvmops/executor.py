@@ -205,7 +205,8 @@ class Executor:
         if self.applying:
             require_confirmed(proc.preview, given)
         lines: list[str] = []
-        with self.locked(*proc.preview), ExitStack() as holds:
+        held = [p.hold.source for p in proc.phases if p.hold is not None]
+        with self.locked(*proc.preview, holding=held), ExitStack() as holds:
             self._holds = _Holds(self, holds)
             for phase, preview in zip(proc.phases, proc.preview, strict=True):
                 if self.applying:
@@ -270,10 +271,12 @@ class Executor:
             raise Refused(f"hold {hold.source}", refusals)
 
     @contextmanager
-    def locked(self, *plans: Plan) -> Iterator[None]:
-        """The locks of the guests ``plans`` change, taken before the first change when
-        applying (a plan changes nothing) and held until the outermost run ends."""
-        keys = lock_keys(self.host.site, [e for p in plans for e in _changes(p, self.host.name)])
+    def locked(self, *plans: Plan, holding: Sequence[str] = ()) -> Iterator[None]:
+        """The locks of the guests ``plans`` change and of the disks a procedure holds
+        (``holding``: ``VG/LV`` or an image file), taken before the first change when applying
+        (a plan changes nothing) and held until the outermost run ends."""
+        changes = [e for p in plans for e in _changes(p, self.host.name)]
+        keys = lock_keys(self.host.site, [*changes, *(HoldLock(source) for source in holding)])
         if not self.applying or self.is_place:
             yield
             return
@@ -367,6 +370,15 @@ class Executor:
             runner.record(started, display, mutates, faults.FAULT_EXIT, time.monotonic() - t0)
             raise CommandFailed(runner.host, (display,), faults.FAULT_EXIT, fault.why)
         runner.record(started, display, mutates, 0, time.monotonic() - t0)
+
+
+@dataclass(frozen=True)
+class HoldLock:
+    """A disk a procedure holds, as :func:`~kvmops.lock.lock_keys` takes it: the lock of the
+    LV's guest, or of the image file."""
+
+    obj: str
+    action: str = "hold"
 
 
 class _Judged:

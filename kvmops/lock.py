@@ -65,7 +65,8 @@ class _Effect(Protocol):
 
 def lock_keys(site: Site, effects: Iterable[_Effect]) -> list[str]:
     """The locks a run takes for ``effects``: ``guest-NAME`` for every guest it changes (its
-    definition, its disks and snapshots, its kept XML and seed), ``bridge-NAME`` for bridges."""
+    definition, its disks and snapshots, its kept XML and seed), ``bridge-NAME`` for bridges,
+    ``image-FILE`` for an image file a procedure holds (action ``hold``)."""
     keys: set[str] = set()
     for e in effects:
         guest = _guest_of(site, e.action, e.obj)
@@ -73,6 +74,8 @@ def lock_keys(site: Site, effects: Iterable[_Effect]) -> list[str]:
             keys.add(f"guest-{guest}")
         elif e.action in ("delete-bridge", "add", "up-new", "reapply") and names_ok(e.obj):
             keys.add(f"bridge-{e.obj}")
+        elif e.action == "hold" and e.obj.startswith("/") and names_ok(os.path.basename(e.obj)):
+            keys.add(f"image-{os.path.basename(e.obj)}")
     return sorted(keys)
 
 

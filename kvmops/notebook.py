@@ -9,7 +9,9 @@
     nb.verify(host, lambda f: lv.verify_snapshot(f, guest, when))
 
 The logic lives in :mod:`kvmops.procedures`; this module only shows plans, steps, checks,
-tables and verdicts, and asks for secrets.
+tables and verdicts, and asks for secrets. A runbook's cells call it and a procedure, with no
+branch or loop of their own: the executor takes the run's locks and judges every plan, so a
+cell takes no lock and checks no safety rule itself.
 
 Nothing here assumes the CLI: an empty ``site`` is ``$KVMOPS_SITE`` or the demo site, and a
 secret not handed over by ``kvmops run`` is asked for interactively in Jupyter.
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kvmops.executor import Executor, Procedure, confirmed
 from kvmops.plan import Plan
 from kvmops.procedures.base import PreconditionFailed, Verdict
+from kvmops.procedures.stages import Ran, Staged
 from kvmops.progress import printer
 from kvmops.runbook.secrets import read_secrets
 from kvmops.runbook.steps import FAILED_MARK, STEP_MARK, WAY_OUT_MARK
@@ -95,12 +98,40 @@ def run_procedure(host: Host, proc: Procedure, *confirm: str) -> list[str]:
     return _report(host, proc.preview, Executor(host, printer()).run_procedure(proc, confirmed(*confirm)))
 
 
+def show_staged(staged: Staged[Any]) -> None:
+    """Every stage's plan with the host it runs on, as planned from the facts read at the start."""
+    _display(staged.markdown(), staged.render())
+
+
+def show_ran(host: Host, staged: Staged[Any], ran: Ran) -> Ran:
+    """What a run of stages did (its progress shown as it came: :func:`progress`): one line
+    per step, and the "plan only" note when nothing was changed."""
+    _report(host, staged.preview, ran.lines)
+    return ran
+
+
+def progress(line: str) -> None:
+    """Long work's progress (a copy's percentage), indented under its step."""
+    print(f"    {line}", flush=True)
+
+
 def _report(host: Host, plans: list[Plan], lines: list[str]) -> list[str]:
-    for line in lines:
-        print(line)
+    show_lines(lines)
     if not host.apply and not all(p.empty for p in plans):
         print("(plan only: nothing was changed; run with apply=True to execute it)")
     return lines
+
+
+def show_lines(lines: Iterable[str]) -> None:
+    """Lines of text, one per line (nothing for none)."""
+    for line in lines:
+        print(line)
+
+
+def show_plans(plans: Iterable[Plan]) -> None:
+    """Plans, each as a code block (nothing for none)."""
+    for plan in plans:
+        show_plan(plan)
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> None:
@@ -170,31 +201,24 @@ def read(host: Host, wanted: Wanted | None = None) -> HostFacts:
 def verify(host: Host, verdict: Callable[[HostFacts], Verdict], wanted: Wanted | None = None) -> Verdict | None:
     """After an applied run: read the host again and show the verdict; raise when it fails.
     In plan mode nothing was changed, so there is nothing to verify (said so)."""
+    from kvmops.facts import read_facts
+
+    return verify_with(host, lambda: verdict(read_facts(host, wanted)))
+
+
+def verify_with(host: Host, verdict: Callable[[], Verdict]) -> Verdict | None:
+    """After an applied run: ``verdict()`` reads what it judges (one host, several, a backup
+    place, a disk) and is shown; raise when it fails. Plan mode: nothing to verify (said so)."""
     if not host.apply:
         print("plan only: nothing was changed, so nothing is verified")
         return None
-    from kvmops.facts import read_facts
-
-    result: Verdict = verdict(read_facts(host, wanted))
-    print(result.render())
-    if not result.ok:
-        raise PreconditionFailed("verification FAILED: " + "; ".join(ln for ln in result.lines
-                                                                      if ln.startswith("FAILED")))
-    return result
+    return judge(verdict())
 
 
-@contextmanager
-def locked(host: Host, guest: str, what: str, wait: float = 0.0, *, reading: bool = False) -> Iterator[None]:
-    """Hold the guest's lock on the host while changing it (only when applying: a plan
-    changes nothing and may run on a plan-only site).
-
-    ``reading=True``: also in plan mode, for work that only reads but must not overlap a
-    change (a disk mounted read-only while another run writes to it); not on replay sites.
-    """
-    if not (host.apply or (reading and not host.site.replay)):
-        yield
-        return
-    from kvmops.lock import guest_lock
-
-    with guest_lock(host.runner, guest, what, wait=wait):
-        yield
+def judge(verdict: Verdict) -> Verdict:
+    """Show a verdict; raise :class:`PreconditionFailed` naming what failed when it is not ok."""
+    print(verdict.render())
+    if not verdict.ok:
+        raise PreconditionFailed("verification FAILED: " + "; ".join(ln for ln in verdict.lines
+                                                                     if ln.startswith("FAILED")))
+    return verdict

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from kvmops.errors import InvalidInput
+
+_D = TypeVar("_D", int, None)
 
 UNITS = {
     "b": 1,
@@ -51,6 +54,11 @@ def parse_size(text: str | int, *, default_unit: str = "m") -> int:
     if value <= 0:
         raise InvalidInput(f"size {text!r} must be larger than zero")
     return value
+
+
+def size_or(text: str, default: _D) -> int | _D:
+    """A size parameter: ``text`` parsed (:func:`parse_size`), or ``default`` when it is empty."""
+    return parse_size(text) if text else default
 
 
 def lvm_size(nbytes: int) -> str:

@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _name(c)
     c.set_defaults(func=cmd_site)
 
-    c = cmds.add_parser("down", help="power the lab off (kill it if it hangs)")
-    c.add_argument("--timeout", type=float, default=90.0)
+    c = cmds.add_parser("down", help="destroy its guests, power the lab off (kill it if it hangs)")
+    c.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the poweroff (default 30)")
     _name(c)
     c.set_defaults(func=cmd_down)
 

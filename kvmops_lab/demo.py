@@ -78,12 +78,12 @@ def boot_summary(guest: str, rec: RunRecord) -> str:
         nb = json.loads(rec.notebook_path.read_text())
         texts += ["".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", [])]
     lines = [ln.strip() for t in texts for ln in t.splitlines()]
-    booted = next((ln for ln in lines if ln.startswith(f"ok: guest {guest} booted:")), None)
+    booted = next((ln for ln in lines if ln.startswith(f"guest {guest} booted:")), None)  # the start's boot wait
     if booted and rec.ok:
-        return f"guest {guest} BOOTED in the lab: {booted[len('ok: '):]}"
+        return f"guest {guest} BOOTED in the lab: {booted}"
     failed = next((ln for ln in lines if "boot NOT verified" in ln), None)
     if failed:
-        return f"guest {guest} was started, but its boot was NOT verified: {failed.removeprefix('FAILED: ')}"
+        return f"guest {guest} was started, but its boot was NOT verified: {failed[failed.index('boot NOT verified'):]}"
     return f"guest {guest}: boot NOT verified (guest-create did not get as far as reading its console)"
 
 

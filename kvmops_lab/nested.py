@@ -49,44 +49,74 @@ class NestedBoot:
     lab_idle_cpu_pct: float | None  # the lab's QEMU before the guest was started
 
 
+@dataclass(frozen=True)
+class SmallDomain:
+    """The small guest defined in the lab (not started): its LV, serial log and XML file."""
+
+    name: str
+    lv: str  # LV name in the site's VG
+    log: str
+    xml_file: str
+    domain_type: str
+
+
+def define_small_guest(host: Host, name: str, *, domain_type: str | None = None, memory_mib: int = 512) -> SmallDomain:
+    """A 1 GiB LV with the small guest's image and a domain (``domain_type``, default the
+    site's) writing its serial console to a log file; a leftover of the same name removed first."""
+    dom = SmallDomain(name, host.site.guest_lv(name), f"{LOG_DIR}/{name}-serial.log", f"/tmp/kvmops-{name}.xml",
+                      domain_type or host.site.domain_type)
+    remove_small_guest(host, dom)
+    disk = f"/dev/{host.site.vg}/{dom.lv}"
+    host.run(change("lvcreate", "--name", dom.lv, "--size", "1g", "--wipesignatures", "y", "--yes", host.site.vg))
+    host.run(change("qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", GUEST_IMAGE_FILE, disk, timeout=600))
+    host.run(change("mkdir", "-p", LOG_DIR))
+    xml = domain_xml(name, disk, None, None, memory_mib, domain_type=dom.domain_type, serial_log=dom.log)
+    host.run(change("sh", "-c", f"cat > {shlex.quote(dom.xml_file)}", stdin=xml))
+    host.run(change("virsh", "define", dom.xml_file))
+    return dom
+
+
+def start_and_wait(host: Host, name: str, log: str, timeout: float) -> tuple[float, BootVerdict, str]:
+    """``virsh start NAME``, then its serial log file read until the login prompt (or ``timeout``):
+    seconds ``virsh start`` took, the verdict (seconds from its return), the console text."""
+    t0 = time.monotonic()
+    host.run(change("virsh", "start", name))
+    started = time.monotonic() - t0
+    verdict, text = wait_for_login(host, log, timeout)
+    return started, verdict, text
+
+
+def wait_for_login(host: Host, log: str, timeout: float) -> tuple[BootVerdict, str]:
+    """The guest's serial log file (libvirt's ``<log file=...>``) read until a login prompt, a
+    fatal stage or ``timeout`` seconds (:func:`kvmops.guests.boot.wait_for_boot`)."""
+    offset = [0]
+
+    def read_log(wait: float) -> str:
+        time.sleep(wait)
+        out = host.run(read("tail", "-c", f"+{offset[0] + 1}", log, ok=(0, 1))).stdout
+        offset[0] += len(out.encode())
+        return out
+
+    return wait_for_boot(read_log, timeout, poll=3.0)
+
+
+def remove_small_guest(host: Host, dom: SmallDomain) -> None:
+    host.run(change("virsh", "destroy", dom.name), check=False)
+    host.run(change("virsh", "undefine", dom.name), check=False)
+    host.run(change("lvremove", f"{host.site.vg}/{dom.lv}", stdin="y\n"), check=False)
+    host.run(change("rm", "-f", dom.log, dom.xml_file), check=False)
+
+
 def boot_small_guest(host: Host, lab_pid: int, *, name: str = "nestsmall", timeout: float = 300.0,
                      idle_seconds: float = 30.0, say: Say | None = None) -> NestedBoot:
     say = say or (lambda _line: None)
-    lv = host.site.guest_lv(name)
-    disk = f"/dev/{host.site.vg}/{lv}"
-    log = f"{LOG_DIR}/{name}-serial.log"
-    xml_file = f"/tmp/kvmops-{name}.xml"
-    _remove(host, name, lv, log, xml_file)
+    dom = define_small_guest(host, name)
     try:
-        host.run(change("lvcreate", "--name", lv, "--size", "1g", "--wipesignatures", "y", "--yes", host.site.vg))
-        host.run(change("qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", GUEST_IMAGE_FILE, disk, timeout=600))
-        host.run(change("mkdir", "-p", LOG_DIR))
-        xml = domain_xml(name, disk, None, None, 512, domain_type=host.site.domain_type, serial_log=log)
-        host.run(change("sh", "-c", f"cat > {shlex.quote(xml_file)}", stdin=xml))
-        host.run(change("virsh", "define", xml_file))
         lab_idle = cpu_percent(lab_pid, idle_seconds) if idle_seconds else None
-        t0 = time.monotonic()
-        host.run(change("virsh", "start", name))
-        started = time.monotonic() - t0
-        say(f"nested: virsh start {name} ({host.site.domain_type}) returned after {started:.0f} s")
-        offset = [0]
-
-        def read_log(wait: float) -> str:
-            time.sleep(wait)
-            out = host.run(read("tail", "-c", f"+{offset[0] + 1}", log, ok=(0, 1))).stdout
-            offset[0] += len(out.encode())
-            return out
-
-        verdict, text = wait_for_boot(read_log, timeout, poll=3.0)
+        started, verdict, text = start_and_wait(host, dom.name, dom.log, timeout)
+        say(f"nested: virsh start {name} ({dom.domain_type}) returned after {started:.0f} s")
         say(f"nested: {verdict.message}")
         idle = cpu_percent(lab_pid, idle_seconds) if verdict.booted and idle_seconds else None
-        return NestedBoot(host.site.domain_type, started, verdict, text, idle, lab_idle)
+        return NestedBoot(dom.domain_type, started, verdict, text, idle, lab_idle)
     finally:
-        _remove(host, name, lv, log, xml_file)
-
-
-def _remove(host: Host, name: str, lv: str, log: str, xml_file: str) -> None:
-    host.run(change("virsh", "destroy", name), check=False)
-    host.run(change("virsh", "undefine", name), check=False)
-    host.run(change("lvremove", f"{host.site.vg}/{lv}", stdin="y\n"), check=False)
-    host.run(change("rm", "-f", log, xml_file), check=False)
+        remove_small_guest(host, dom)

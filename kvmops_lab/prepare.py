@@ -7,6 +7,11 @@
 - The guest images, when attached as read-only disks: the small busybox guest copied to
   ``/var/lib/kvmops/images/guest.raw``, the realistic cloud image to ``.../cloud.raw``
   (sparse) so runbooks can copy them like the guide does.
+
+This provisions the host kvmops then manages, so its plan is run step by step over SSH, not by
+kvmops' executor: the executor's safety gate judges changes to a host that has the site's VG
+(it reads the VG's facts first) and knows no ``vgcreate`` or ``cp`` of a disk, rightly: kvmops
+never creates a VG or copies a raw device on a host it manages.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from kvmops.cmd import change, read
-from kvmops.executor import Executor
 from kvmops.host import Host, connect
 from kvmops.lvm.facts import VG, parse_vgs, vgs_cmd
 from kvmops.plan import Plan
@@ -60,6 +64,16 @@ def _exists(host: Host, flag: str, path: str) -> bool:
     return host.run(read("test", flag, path, ok=(0, 1))).returncode == 0
 
 
+def provision(host: Host, plan: Plan, say: Phases) -> None:
+    """Each step of ``plan`` (commands only) run on the lab host, in order; one line per step."""
+    for step in plan.steps:
+        if step.cmd is not None:
+            host.run(step.cmd)
+        elif step.effect is not None:
+            raise TypeError(f"lab provisioning runs commands only, not {step.text()!r}")
+        say(f"prepare: {step.reason}: {step.text()}")
+
+
 def prepare_lab(state: LabState, say: Phases, paths: LabPaths | None = None) -> str:
     """VG, images, then the guests' domain type (``kvm`` when KVM works inside); returns it."""
     site = load_site(state.site)
@@ -69,8 +83,7 @@ def prepare_lab(state: LabState, say: Phases, paths: LabPaths | None = None) -> 
         plan = vg_plan(vgs, site.vg)
         for device, target in IMAGES:
             plan.extend(image_plan(_exists(host, "-b", device), _exists(host, "-e", target), device, target))
-        for line in Executor(host, lambda m: say(f"prepare: {m}")).execute(plan):
-            say(f"prepare: {line}")
+        provision(host, plan, say)
         return decide_guest_domain_type(host, paths or LabPaths(Path(state.run_dir).parent), state.image_dir,
                                         state.accel, say)
     finally:

@@ -14,6 +14,24 @@ CLOUD_IMAGE_SERIAL = "kvmops-cloud-image"
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """The lab's CPU model and extra kernel arguments (``kvmops_lab.up(tuning=...)``); the
+    defaults are what bench/lab_nested_boot.py chose for the lab's nested guests."""
+
+    cpu: str = ""  # QEMU's -cpu; "" = host under KVM, TCG_CPU under TCG
+    kernel_args: tuple[str, ...] = ()
+    cpus: int = 2
+    tcg_thread: str = ""  # -accel tcg,thread=single|multi; "" = QEMU's default (multi for 2 CPUs)
+
+    def __post_init__(self) -> None:
+        if self.tcg_thread not in ("", "single", "multi"):
+            raise ValueError(f"tcg_thread must be single or multi, got {self.tcg_thread!r}")
+
+
+LAB_TUNING = Tuning()
+
+
+@dataclass(frozen=True)
 class BootSpec:
     """Everything one lab boot needs; ``qemu_argv`` turns it into argv."""
 
@@ -31,13 +49,20 @@ class BootSpec:
     guest_image: str | None = None
     cloud_image: str | None = None
     extra_args: tuple[str, ...] = ()
+    cpu: str = ""  # -cpu MODEL[,opts]; "" = host (KVM) or TCG_CPU
+    tcg_thread: str = ""  # thread=single|multi under TCG; "" = QEMU's default
 
     def __post_init__(self) -> None:
+        if self.tcg_thread not in ("", "single", "multi"):
+            raise ValueError(f"tcg_thread must be single or multi, got {self.tcg_thread!r}")
         if self.accel not in ("kvm", "tcg"):
             raise ValueError(f"accel must be kvm or tcg, got {self.accel!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"bad SSH port {self.port}")
 
+
+# The lab's CPU under TCG (bench/lab_nested_boot.py measured the choices for its nested guests).
+TCG_CPU = "max"
 
 KERNEL_ARGS = (
     "root=/dev/vda", "rw", "console=ttyS0,115200", "panic=-1", "net.ifnames=1",
@@ -55,8 +80,8 @@ def qemu_argv(spec: BootSpec) -> tuple[str, ...]:
     ``ens802f1`` inside). Both are ``restrict=on``: nothing leaves this machine.
     """
     argv = [
-        QEMU, "-name", "kvmops-lab", "-accel", spec.accel,
-        "-cpu", "host" if spec.accel == "kvm" else "max",
+        QEMU, "-name", "kvmops-lab", "-accel", _accel(spec),
+        "-cpu", spec.cpu or ("host" if spec.accel == "kvm" else TCG_CPU),
         "-m", str(spec.memory_mb), "-smp", str(spec.cpus),
         "-kernel", spec.kernel, "-initrd", spec.initrd, "-append", " ".join((*KERNEL_ARGS, *spec.extra_args)),
         "-no-reboot", "-display", "none", "-vga", "none",
@@ -78,6 +103,10 @@ def qemu_argv(spec: BootSpec) -> tuple[str, ...]:
         "-device", "virtio-rng-pci",
     ]
     return tuple(argv)
+
+
+def _accel(spec: BootSpec) -> str:
+    return f"tcg,thread={spec.tcg_thread}" if spec.accel == "tcg" and spec.tcg_thread else spec.accel
 
 
 def _disk(name: str, path: str, fmt: str, serial: str, readonly: bool = False) -> list[str]:

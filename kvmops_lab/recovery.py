@@ -15,7 +15,7 @@ snapshot's zeros back) and :func:`qemu_starts` counts each guest's starts in lib
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kvmops.cmd import change, read
@@ -26,7 +26,7 @@ from kvmops_lab.proofguest import domain_xml, drop_domain_and_lvs
 
 Say = Callable[[str], None]
 LOG_DIR = "/var/log/kvmops"
-MARK_AT_MIB = 600  # the changed region: past the 512 MiB image, inside the 1 GiB LV
+MARK_AT_MIB = 600  # the changed region: past the 320 MiB image, inside the 1 GiB LV
 MARK_MIB = 200
 
 
@@ -46,7 +46,7 @@ def make_guest(host: Host, name: str, *, autostart: bool, memory_mib: int = 256)
     host.run(change("qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", GUEST_IMAGE_FILE, disk, timeout=600))
     host.run(change("mkdir", "-p", LOG_DIR, host.site.xml_dir))
     xml = domain_xml(name, disk, None, None, memory_mib, domain_type=host.site.domain_type,
-                     serial_log=f"{LOG_DIR}/{name}-serial.log")
+                     serial_log=serial_log(name))
     xml_file = f"{host.site.xml_dir.rstrip('/')}/{name}.xml"
     host.run(change("sh", "-c", f"cat > {shlex.quote(xml_file)}", stdin=xml))
     host.run(change("virsh", "define", xml_file))
@@ -55,9 +55,22 @@ def make_guest(host: Host, name: str, *, autostart: bool, memory_mib: int = 256)
     return SmallGuest(name, f"{vg}/{lv}", autostart)
 
 
+def serial_log(name: str) -> str:
+    """The file libvirt writes the guest's serial console to (``<log file=...>``, new each start)."""
+    return f"{LOG_DIR}/{name}-serial.log"
+
+
+def forget_serial_logs(host: Host, names: Iterable[str]) -> None:
+    """The guests' serial log files removed (their QEMUs keep writing to the unlinked files) and
+    synced to the lab's disk: after a power cut, a log exists only once libvirt started that guest
+    again, and a login prompt in it is of that boot."""
+    host.run(change("rm", "-f", *(serial_log(n) for n in names)))
+    host.run(change("sync"))
+
+
 def remove_guest(host: Host, name: str) -> None:
     drop_domain_and_lvs(host, name)
-    host.run(change("rm", "-f", f"{host.site.xml_dir.rstrip('/')}/{name}.xml", f"{LOG_DIR}/{name}-serial.log",
+    host.run(change("rm", "-f", f"{host.site.xml_dir.rstrip('/')}/{name}.xml", serial_log(name),
                     log_path(name)), check=False)
 
 

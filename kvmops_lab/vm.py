@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from kvmops_lab.labsite import allowed_signers_path, allowed_signers_text, known
 from kvmops_lab.paths import ImagePaths, LabPaths
 from kvmops_lab.ports import check_port, free_port, port_free, port_taken_message
 from kvmops_lab.progress import Phases, Say
-from kvmops_lab.qemu import BootSpec, qemu_argv
+from kvmops_lab.qemu import LAB_TUNING, BootSpec, Tuning, qemu_argv
 from kvmops_lab.qmp import qmp
 from kvmops_lab.recipe import Recipe
 from kvmops_lab.ssh import ssh_argv
@@ -97,29 +98,33 @@ def ssh_ok(state: LabState, timeout: int = 10) -> bool:
 
 def up(paths: LabPaths | None = None, *, port: int | None = None, accel: str | None = None,
        timeout: float | None = None, recipe: Recipe | None = None, say: Say | None = None,
-       guest_image: Path | None = None, cloud_image: Path | None = None, keep_disks: bool = False) -> LabState:
+       guest_image: Path | None = None, cloud_image: Path | None = None, keep_disks: bool = False,
+       tuning: Tuning | None = None) -> LabState:
     """Build (or reuse) the image, boot it, wait for SSH, prepare VG rl_build; the state.
 
     ``guest_image`` (the small busybox guest) and ``cloud_image`` (the realistic one) are
     attached read-only and copied to ``/var/lib/kvmops/images/`` inside. A healthy lab that is
     already running is reused as it is. ``keep_disks``: boot the disks an earlier lab of this
-    run folder left (its QEMU gone: powered off or killed) instead of fresh ones.
+    run folder left (its QEMU gone: powered off or killed) instead of fresh ones. ``tuning``: the
+    lab's ``-cpu`` and extra kernel arguments (default :class:`~kvmops_lab.qemu.Tuning`).
     """
     p = _paths(paths)
     phases = Phases(say)
     with file_lock(p.up_lock, lambda: phases(f"another `{p.cli('up')}` runs: waiting for it")):
-        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image), keep_disks)
+        return _up(p, phases, port, accel, timeout, recipe, (guest_image, cloud_image), keep_disks,
+                   tuning or LAB_TUNING)
 
 
 def _up(p: LabPaths, phases: Phases, port: int | None, accel: str | None, timeout: float | None,
-        recipe: Recipe | None, images: tuple[Path | None, Path | None], keep_disks: bool = False) -> LabState:
+        recipe: Recipe | None, images: tuple[Path | None, Path | None], keep_disks: bool = False,
+        tuning: Tuning = LAB_TUNING) -> LabState:
     current = _reuse_or_clean(p, phases)
     if current is not None:
         return current
     _need_tools()
     img = ensure_image(p, recipe, phases)
     chosen = accel or os.environ.get("KVMOPS_LAB_ACCEL") or decide_accel(p, img, phases)
-    state = _start(p, img, chosen, port, phases, images, keep_disks)
+    state = _start(p, img, chosen, port, phases, images, keep_disks=keep_disks, tuning=tuning)
     try:
         wait_for_ssh(p, state, phases, timeout or _boot_timeout(chosen))
         domain_type = prepare(p, state, phases)
@@ -175,7 +180,8 @@ def _reuse_or_clean(p: LabPaths, phases: Phases) -> LabState | None:
 
 
 def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: Phases,
-           images: tuple[Path | None, Path | None], keep_disks: bool = False) -> LabState:
+           images: tuple[Path | None, Path | None], keep_disks: bool = False,
+           tuning: Tuning = LAB_TUNING) -> LabState:
     """Fresh overlay and PV disk (or the kept ones), QEMU started daemonized; the state file written."""
     runner = LocalRunner()
     if keep_disks:
@@ -188,8 +194,11 @@ def _start(p: LabPaths, img: ImagePaths, accel: str, port: int | None, phases: P
                         pv_disk=str(p.pv_disk), serial_log=str(p.serial), pidfile=str(p.pidfile),
                         qmp=str(p.qmp), port=chosen, accel=accel,
                         guest_image=str(images[0]) if images[0] else None,
-                        cloud_image=str(images[1]) if images[1] else None)
-        phases(f"boot: starting QEMU ({accel.upper()}, 1536 MB, 2 CPUs, ssh on 127.0.0.1:{chosen})")
+                        cloud_image=str(images[1]) if images[1] else None, cpu=tuning.cpu,
+                        extra_args=tuning.kernel_args, cpus=tuning.cpus, tcg_thread=tuning.tcg_thread)
+        model = f", -cpu {tuning.cpu}" if tuning.cpu else ""
+        phases(f"boot: starting QEMU ({accel.upper()}{model}, 1536 MB, {tuning.cpus} CPUs, "
+               f"ssh on 127.0.0.1:{chosen})")
         try:
             runner.run(change(*qemu_argv(spec), timeout=60))
             break
@@ -301,8 +310,14 @@ def prepare(p: LabPaths, state: LabState, phases: Phases) -> str:
     return prepare_lab(state, phases, p)
 
 
-def down(paths: LabPaths | None = None, *, timeout: float = 90.0, say: Say | None = None) -> str:
-    """Power the lab off (poweroff over SSH, else ACPI), kill QEMU if it hangs; the outcome."""
+def down(paths: LabPaths | None = None, *, timeout: float = 30.0, say: Say | None = None) -> str:
+    """Power the lab off (its guests destroyed first, then poweroff over SSH, else ACPI), kill
+    QEMU if it hangs; the outcome.
+
+    The guests go first: the lab's poweroff otherwise waits in libvirt-guests' shutdown of each
+    guest, and the small busybox guest never answers ACPI (it took 90 s and a kill). The lab's
+    guests are throwaway; ``virsh destroy`` is their power cut.
+    """
     p = _paths(paths)
     phases = Phases(say)
     st = status(p, check_ssh=False)
@@ -310,14 +325,19 @@ def down(paths: LabPaths | None = None, *, timeout: float = 90.0, say: Say | Non
         p.state.unlink(missing_ok=True)
         return f"nothing to power off: {st.message}"
     state = st.state
+    deadline = time.monotonic() + timeout
+    guests = _destroy_guests(state)
+    if guests:
+        phases(f"down: destroyed the lab's running guest(s) {', '.join(guests)}")
     phases(f"down: powering off the lab VM (pid {state.pid})")
-    subprocess.run(ssh_argv(state, "systemctl", "poweroff", connect_timeout=5), capture_output=True,
-                   timeout=30, check=False)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(ssh_argv(state, "systemctl", "poweroff", connect_timeout=5), capture_output=True,
+                       timeout=max(deadline - time.monotonic(), 5), check=False)
     if not procs.wait_gone(state.pid, 5):
         with contextlib.suppress(OSError):
             qmp(Path(state.qmp), "system_powerdown")
     how = "powered off"
-    if not procs.wait_gone(state.pid, timeout):
+    if not procs.wait_gone(state.pid, max(deadline - time.monotonic(), 1)):
         phases(f"down: no poweroff within {timeout:.0f}s: killing QEMU")
         procs.terminate(state.pid)
         how = "killed (it did not power off in time)"
@@ -325,6 +345,22 @@ def down(paths: LabPaths | None = None, *, timeout: float = 90.0, say: Say | Non
     p.site.unlink(missing_ok=True)
     phases(f"down: lab VM {how}")
     return f"lab VM {how}"
+
+
+def _destroy_guests(state: LabState) -> list[str]:
+    """``virsh destroy`` of every running guest in the lab; their names (none when SSH fails)."""
+    def ssh(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(ssh_argv(state, *map(shlex.quote, argv), connect_timeout=5), capture_output=True,
+                              text=True, timeout=30, check=False)
+
+    try:
+        listed = ssh("virsh", "list", "--name")
+        names = listed.stdout.split() if listed.returncode == 0 else []
+        for name in names:
+            ssh("virsh", "destroy", name)
+    except subprocess.TimeoutExpired:
+        return []
+    return names
 
 
 def _kill(p: LabPaths, state: LabState | None) -> list[int]:

@@ -208,6 +208,32 @@ def guest_boot(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def lab_nested_boot(r: dict[str, Any]) -> list[Row]:
+    """Issue 23: the small guest booted again and again inside the lab, per setting, under load."""
+    rows: list[Row] = []
+    for entry in r["settings"].values():
+        s = entry["summary"]
+        loads = [b["loadavg_1m"] for b in entry["boots"]]
+        spread = (f"{s['min_s']:.0f} / {s['median_s']:.0f} / {s['max_s']:.0f} s" if s["booted"] else "none booted")
+        load = f"load {min(loads):.1f}-{max(loads):.1f}" if loads else "no boots"
+        measured = (f"{s['booted']} of {s['boots']} booted (min / median / max {spread}); {s['stalled']} stalled, "
+                    f"{s['lab_deaths']} lab panics; {entry['busy_cores']} core(s) kept busy, {load}")
+        ok = s["boots"] > 0 and s["booted"] == s["boots"] and s["lab_deaths"] == 0
+        rows.append((f"Small guest inside the lab: {entry['title']}", "every boot to its login prompt, the lab "
+                     "never panics", measured, _met(ok)))
+    return rows
+
+
+def lab_down(r: dict[str, Any]) -> list[Row]:
+    """Issue 23: ``kvmops lab down`` with the small guest running, before and after."""
+    rows: list[Row] = []
+    for x in r["results"]:
+        ok = x["case"].startswith("lab down") and x["seconds"] <= 30 and x["outcome"] == "lab VM powered off"
+        rows.append((f"Lab power-off: {x['case']}", "within 30 s", f"{x['seconds']:.0f} s ({x['outcome']})",
+                     _met(ok) if x["case"].startswith("lab down") else "-"))
+    return rows
+
+
 def _slowest(r: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
     found = [(name, x) for name, x in r["results"].items() if x["kind"] == kind]
     if not found:
@@ -253,6 +279,9 @@ SUMMARY: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Row | list[Row]]]
     ("backup_engines", "Backup engines", "after a 5 % change <= 10 % of the full stored", backup_engines),
     ("fleet_inventory", "Fleet inventory", "50 hosts in 4 s", fleet_inventory),
     ("guest_boot", "Real guests: image build, boots", "small guest < 120 s to its login prompt", guest_boot),
+    ("lab_nested_boot", "Small guest inside the lab, 10+ boots per setting", "no stall, no lab panic",
+     lab_nested_boot),
+    ("lab_down", "`kvmops lab down` with a guest running", "within 30 s", lab_down),
     ("docs_build", "Manual build", "30 s; 10 s after editing prose", docs_build),
     ("hostile_limits", "Hostile inputs refused", "a clear refusal, no traceback, < 1 GiB", hostile_limits),
     ("cli_latency", "At the terminal: lists, plans, runbook plans", "0.3 s / 0.5 s / 2 s", cli_latency),

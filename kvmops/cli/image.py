@@ -17,7 +17,7 @@ from kvmops.executor import Executor, confirmed
 from kvmops.facts import grow as grow_facts
 from kvmops.host import Host
 from kvmops.hostfacts import Wanted
-from kvmops.images import copy, grow, nocloud, tweaks
+from kvmops.images import content, copy, grow, nocloud, tweaks
 from kvmops.images.passwords import Password
 from kvmops.procedures import disks
 from kvmops.progress import printer
@@ -90,14 +90,15 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--lv", help="a guest LV name (mapped with kpartx), e.g. vmtest1")
 
 
-def _keys(files: list[str]) -> tuple[str, ...]:
-    keys = []
+def _keys(what: str, files: list[str]) -> tuple[str, ...]:
+    """The public keys in ``files`` (``#`` comment lines skipped), each validated."""
+    lines = []
     for f in files:
         path = Path(f)
         if not path.is_file():
             raise InvalidInput(f"key file {f} does not exist")
-        keys += [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    return tuple(keys)
+        lines += [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return content.parse_keys(what, "\n".join(lines))
 
 
 def _password(user: str, hashed: str | None, ask: bool) -> Password | None:
@@ -145,24 +146,12 @@ def _lv(args: argparse.Namespace, host: Host) -> str | None:
 def cmd_tweak(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         user = args.user or host.site.login_user
-        todo: list[tweaks.Tweak] = []
-        for who, hashed, ask in ((user, args.password_hash, args.ask_password),
-                                 ("root", args.root_password_hash, args.ask_root_password)):
-            if (pw := _password(who, hashed, ask)) is not None:
-                todo.append(tweaks.SetPassword(pw))
-        if args.key:
-            todo.append(tweaks.AuthorizedKeys(user, _keys(args.key)))
-        if args.root_key:
-            todo.append(tweaks.AuthorizedKeys("root", _keys(args.root_key)))
-        if args.sudo:
-            todo.append(tweaks.Sudoers(user))
-        if args.serial:
-            todo += [tweaks.SerialGetty(), tweaks.GrubSerial()]
-        if not todo:
+        todo = tweaks.build(user, password=_password(user, args.password_hash, args.ask_password),
+                            root_password=_password("root", args.root_password_hash, args.ask_root_password),
+                            keys=_keys("--key", args.key), root_keys=_keys("--root-key", args.root_key),
+                            sudo=args.sudo, getty=args.serial, grub=args.serial)
+        if len(todo) == 1:  # the SELinux relabel alone
             raise InvalidInput("no tweak chosen: use --key, --root-key, --password-hash, --sudo, --serial, ...")
-        if args.key or args.sudo or args.password_hash or args.ask_password:
-            todo.insert(0, tweaks.LoginUser(user))  # a stock cloud image lacks it until cloud-init runs
-        todo.append(tweaks.SelinuxRelabel())
         lv = _lv(args, host)
         report = disks.tweak_image(host, facts_of(host), todo, image=args.image, lv=lv)
         print(report.render())
@@ -203,10 +192,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
     with host_of(args) as host:
         user = args.user or host.site.login_user
         users = nocloud.users_for(
-            user, _keys(args.key),
+            user, _keys("--key", args.key),
             Password.hashed(user, args.password_hash) if args.password_hash else None,
             Password.hashed("root", args.root_password_hash) if args.root_password_hash else None,
-            _keys(args.root_key),
+            _keys("--root-key", args.root_key),
         )
         nets: tuple[nocloud.StaticNet, ...] = ()
         if args.ip:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kvmops.fleet.reading import HostReading
 from kvmops.guests.inventory import inventory_of
-from kvmops.lvm.ops import snapshots
+from kvmops.lvm.ops import fill_reached, snapshots
 from kvmops.units import human
 
 KIB = 1024
@@ -49,7 +49,7 @@ def room_of(reading: HostReading) -> Room:
     inv = inventory_of(f)
     committed = [g for g in inv.guests if g.active or g.autostart]
     limit = f.site.snapshot_extend_at
-    filling = tuple((s.path, s.data_percent or 0.0) for s in snapshots(f.site, f.lvm) if (s.data_percent or 0) >= limit)
+    filling = tuple((s.path, s.data_percent or 0.0) for s in snapshots(f.site, f.lvm) if fill_reached(s, limit))
     bridges = f.net.bridges() if f.net_facts is not None else None
     return Room(reading.host.name, "", len(inv.guests), sum(g.active for g in inv.guests), f.lvm.vg.name,
                 f.lvm.vg.free, f.lvm.vg.size, f.limits.memory_kib * KIB,

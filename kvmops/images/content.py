@@ -165,6 +165,16 @@ def need_account(accounts: dict[str, Account], user: str, image: str) -> Account
     return accounts[user]
 
 
+def parse_keys(what: str, text: str) -> tuple[str, ...]:
+    """The one parser of an SSH keys parameter: public key lines separated by ``;`` or newlines,
+    each validated (:func:`public_key`); an error names the parameter (``what``)."""
+    lines = [k.strip() for k in re.split(r"[;\n]", text) if k.strip()]
+    try:
+        return tuple(public_key(k) for k in lines)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc}") from None
+
+
 def public_key(line: str) -> str:
     """Validate one OpenSSH public key line (``type base64 [comment]``); returns it stripped.
 

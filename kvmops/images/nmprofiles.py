@@ -198,14 +198,18 @@ def quiet(profile: Profile) -> str:
 def edit_keyfile(text: str, s: Settings, *, bind: bool = False) -> str:
     """``nmcli con mod`` on a keyfile: ``[ipv4]`` method, address1 (with the gateway, as
     NetworkManager writes it, on the default route's NIC; else ``never-default``), dns where
-    given, may-fail; other ``addressN``/``gateway`` dropped. The binding stays, unless ``bind``
-    (an unbound profile): then ``[ethernet] mac-address`` (or, MAC unknown, ``interface-name``)."""
+    given, may-fail; other ``addressN``/``gateway`` dropped, and every default route the profile
+    had as a route (``route1=0.0.0.0/0,GW``, as cloud-init writes it): the default route is the
+    gateway on ``address1``, on one NIC only. The binding stays, unless ``bind`` (an unbound
+    profile): then ``[ethernet] mac-address`` (or, MAC unknown, ``interface-name``)."""
     if bind and s.mac:
         text = set_ini(text, "ethernet", "mac-address", s.mac.upper())
     elif bind:
         text = set_ini(text, "connection", "interface-name", s.device)
+    routes = default_route_keys(text)
     text = drop_ini(text, "ipv4", lambda k: (k.startswith("address") and k != "address1") or k == "gateway"
-                    or (k == "dns" and not s.dns) or (k == "never-default" and s.gateway is not None))
+                    or (k == "dns" and not s.dns) or (k == "never-default" and s.gateway is not None)
+                    or k in routes)
     address = f"{s.address},{s.gateway}" if s.gateway else s.address
     wanted = [("address1", address), *([("dns", "".join(f"{d};" for d in s.dns))] if s.dns else []),
               ("may-fail", "false"), ("method", "manual"), *([("never-default", "true")] if not s.gateway else [])]
@@ -273,6 +277,25 @@ def set_ini(text: str, section: str, key: str, value: str) -> str:
         last -= 1  # before the blank lines that end the section
     lines.insert(last, new)
     return "\n".join(lines) + "\n"
+
+
+_ROUTE_KEY = re.compile(r"^routes?\d+$")
+
+
+def default_route_keys(text: str) -> frozenset[str]:
+    """The ``[ipv4]`` keys of the keyfile's default routes (``routeN=0.0.0.0/0,...``), with
+    their ``routeN_options``."""
+    lines = text.splitlines()
+    start, end = _section_span(lines, "ipv4")
+    if start is None:
+        return frozenset()
+    keys: set[str] = set()
+    for line in lines[start + 1:end]:
+        key = _ini_key(line)
+        m = _ROUTE_KEY.match(key or "")
+        if key and m and line.split("=", 1)[1].strip().startswith("0.0.0.0/0"):
+            keys |= {key, f"{key}_options"}
+    return frozenset(keys)
 
 
 def drop_ini(text: str, section: str, which: Callable[[str], bool]) -> str:

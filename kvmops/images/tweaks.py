@@ -30,6 +30,7 @@ from kvmops.images import content as c
 from kvmops.images.accounts import AuthorizedKeys, LoginUser, SetPassword, Sudoers
 from kvmops.images.address import StaticIp, parse_keyfile
 from kvmops.images.imagefs import PLACEHOLDER, ImageFacts, ImageWanted
+from kvmops.images.passwords import Password
 from kvmops.plan import Plan
 
 GETTY_LINK = "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service"
@@ -142,6 +143,28 @@ class SelinuxRelabel:
             return plan.noop(f"already so: /.autorelabel exists (SELinux {mode})")
         plan.notes.append("the first boot relabels every file and reboots once: it takes a while")
         return plan.add(f"relabel on next boot (SELinux {mode})", img.cmd("touch", "/.autorelabel"))
+
+
+# ----------------------------------------------------------------- which tweaks
+def build(login: str, *, password: Password | None = None, root_password: Password | None = None,
+          keys: Sequence[str] = (), root_keys: Sequence[str] = (), sudo: bool = False, getty: bool = False,
+          grub: bool = False, network: Tweak | None = None) -> list[Tweak]:
+    """The one builder of a tweak list (image-tweak's, and guest-create's ``setup=tweaks``), in
+    the order they run: the login user first whenever a tweak concerns it (a stock cloud image
+    lacks it until cloud-init runs: it is then created offline, as cloud-init would), then the
+    passwords, the keys (validated: :func:`kvmops.images.content.parse_keys`), sudo, the serial
+    getty, GRUB on the serial console, the network; the SELinux relabel last (files written
+    offline carry no SELinux labels)."""
+    todo: list[Tweak] = [SetPassword(p) for p in (password, root_password) if p is not None]
+    todo += [AuthorizedKeys(login, tuple(keys))] if keys else []
+    todo += [AuthorizedKeys("root", tuple(root_keys))] if root_keys else []
+    todo += [Sudoers(login)] if sudo else []
+    todo += [SerialGetty()] if getty else []
+    todo += [GrubSerial()] if grub else []
+    todo += [network] if network is not None else []
+    if password is not None or keys or sudo:
+        todo.insert(0, LoginUser(login))
+    return [*todo, SelinuxRelabel()]
 
 
 # ----------------------------------------------------------------- running them

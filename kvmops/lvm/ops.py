@@ -152,6 +152,27 @@ def snapshots(site: Site, state: LvmState) -> tuple[LV, ...]:
     return tuple(sorted(snaps, key=lambda lv: -(lv.data_percent or 0.0)))
 
 
+INVALID = "INVALID"
+MERGING = "merging"
+FILLING_UP = "FILLING UP"
+OK = "ok"
+
+
+def fill_reached(lv: LV, threshold: float) -> bool:
+    """The snapshot is ``threshold`` % full or more: extend it (a snapshot that overflows is lost)."""
+    return (lv.data_percent or 0.0) >= threshold
+
+
+def snapshot_state(lv: LV, threshold: float) -> str:
+    """The one classification of a snapshot (or an origin): :data:`INVALID` (it overflowed: its
+    data is lost), :data:`MERGING`, :data:`FILLING_UP` (at or above ``threshold`` %), else :data:`OK`."""
+    if lv.invalid:
+        return INVALID
+    if lv.merging:
+        return MERGING
+    return FILLING_UP if lv.is_snapshot and fill_reached(lv, threshold) else OK
+
+
 def extend_full_snapshots(facts: HostFacts, threshold: float | None = None, by: int | None = None) -> Plan:
     """Grow each snapshot whose fill % is at or above the threshold (site default 80%); also
     of a running guest (growing a snapshot is safe while it is in use: guide 4.2.4)."""
@@ -159,7 +180,7 @@ def extend_full_snapshots(facts: HostFacts, threshold: float | None = None, by: 
     limit = site.snapshot_extend_at if threshold is None else threshold
     grow = by or site.snapshot_extend_by
     plan = Plan(f"extend snapshots at or above {limit:g}% full by {human(grow)}")
-    full = [s for s in snapshots(site, state) if (s.data_percent or 0.0) >= limit]
+    full = [s for s in snapshots(site, state) if fill_reached(s, limit)]
     for snap in full:
         if snap.invalid:
             plan.notes.append(f"{snap.path} has overflowed and is INVALID: its data is lost; remove it")

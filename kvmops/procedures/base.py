@@ -1,9 +1,10 @@
-"""What every procedure shares: the refusal of a precondition, a verdict, one-phase procedures."""
+"""What every procedure shares: the refusal of a precondition, a verdict, a table, one-phase procedures."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kvmops.errors import KvmopsError
 from kvmops.executor import Phase, Procedure
@@ -35,6 +36,13 @@ class Verdict:
 
     def render(self) -> str:
         return "\n".join(self.lines)
+
+
+class Table(NamedTuple):
+    """Rows with their column headers, for a runbook to show (``nb.table(*table)``)."""
+
+    rows: list[tuple[object, ...]]
+    headers: tuple[str, ...]
 
 
 def single(facts: HostFacts, title: str, plan: Callable[[HostFacts], Plan],

@@ -11,20 +11,77 @@ phases as they would run. The safety gate judges the hold and every step inside 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kvmops.executor import Executor, Hold, Phase, Procedure
 from kvmops.facts import grow as grow_facts
+from kvmops.facts import read_facts
 from kvmops.facts import tweaks as tweak_facts
 from kvmops.host import Host
-from kvmops.hostfacts import HostFacts
+from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import grow as g
 from kvmops.images import tweaks as tw
 from kvmops.images.grow import DiskFacts
 from kvmops.images.tweaks import Look
+from kvmops.lock import guest_lock
+from kvmops.lvm.facts import LV
 from kvmops.plan import Plan, Progress
+from kvmops.procedures.base import need
+from kvmops.runners.recorded import NotRecorded
+from kvmops.site import Site
 from kvmops.units import human
+
+T = TypeVar("T")
+
+
+def look_read_only(host: Host, guest: str, what: str, read: Callable[[HostFacts], T]) -> T | None:
+    """``read(facts)``: a disk looked at through a transient read-only mapping, with the facts
+    read just before (for the mapping's guards), holding the guest's lock meanwhile (a run
+    that changes the guest is refused while the disk is mapped here, and this waits for none).
+    None on a recorded host (the demo): it answers only its recorded facts, no disk can be
+    mapped there (the caller says so)."""
+    try:
+        with guest_lock(host.runner, guest, what):
+            return read(read_facts(host))
+    except NotRecorded:
+        return None
+
+
+def recorded_note(host: Host, what: str) -> str:
+    """What a runbook says where :func:`look_read_only` found a recorded host."""
+    return (f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or mounted there, "
+            f"so {what}. Run this against the real host (plan mode only maps and mounts read-only).")
+
+
+def source(site: Site, guest: str, image: str = "") -> dict[str, str]:
+    """The disk a runbook works on: ``{"image": PATH}`` or ``{"lv": "VG/LV"}`` (the guest's system disk)."""
+    return {"image": image} if image else {"lv": f"{site.vg}/{site.guest_lv(guest)}"}
+
+
+def wanted(image: str = "") -> Wanted:
+    """Besides LVM and the guests: the image file, probed (not recorded: it does not exist)."""
+    return Wanted(images=(image,)) if image else Wanted()
+
+
+def shut_off_disk(facts: HostFacts, guest: str, image: str, *, running: str, not_raw: str) -> str | LV:
+    """The guest is not running, and its disk can be mapped: a raw ``image`` no running guest
+    uses (its summary line), or the guest's LV (returned); ``running`` and ``not_raw`` say what
+    to do instead."""
+    info = facts.domain(guest)
+    need(info is None or not info.active, f"guest {guest} is running: {running}")
+    if image:
+        users = facts.running_guests_with_file(image)
+        need(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
+        probed = facts.image(image)
+        need(probed.format == "raw", f"{image} is a {probed.format} image: {not_raw}")
+        return f"image {image}: raw, {human(probed.virtual_size)}"
+    lv = facts.site.guest_lv(guest)
+    found = facts.lvm.get(lv)
+    need(found is not None, f"guest {guest}: LV {facts.site.vg}/{lv} does not exist (see the inventory runbook)")
+    assert found is not None
+    return found
 
 
 def _where(lv: str | None, image: str | None) -> dict[str, str]:

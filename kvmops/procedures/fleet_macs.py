@@ -25,8 +25,12 @@ def fleet_macs(readings: Sequence[HostReading], here: Site) -> frozenset[str]:
 
 def read_fleet_macs(sources: str, here: Site, progress: Progress | None = None) -> frozenset[str]:
     """:func:`fleet_macs` of the hosts in ``sources`` (site files or an Ansible inventory,
-    comma-separated, as ``kvmops fleet --fleet``), read in parallel."""
+    comma-separated, as ``kvmops fleet --fleet``), read in parallel; none when ``sources`` names
+    no host (nothing to avoid but the host's own)."""
+    names = [s.strip() for s in sources.split(",") if s.strip()]
+    if not names:
+        return frozenset()
     from kvmops.facts.fleet import load_fleet, read_fleet  # only when a fleet is given (ansible-core, threads)
 
-    hosts = load_fleet([s.strip() for s in sources.split(",") if s.strip()])
+    hosts = load_fleet(names)
     return fleet_macs(read_fleet(hosts, progress=progress), here)

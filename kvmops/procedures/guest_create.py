@@ -12,34 +12,33 @@ just before it runs:
    content after the copy (login user's and root's keys and passwords, sudo, a serial getty,
    a static address, an SELinux relabel), or none,
 4. define (the seed as CD-ROM; replacing a different kept XML file: confirm the guest's name),
-5. start and autostart.
+5. start and autostart, and the boot verified: a login prompt on the serial console, the
+   decisive signal (the one boot check, :class:`~kvmops.plan.Booted`; a boot not verified in
+   ``console_seconds`` fails the run),
+6. with ``setup=nocloud``, only after that verified boot, the seed retired: it holds password
+   hashes, so it is ejected, dropped from the definition and removed
+   (:mod:`kvmops.procedures.guest_seed`); a no-op saying why when this run verified no boot.
 
 Every NIC gets a MAC chosen up front (:mod:`kvmops.guests.macs`: from the site's and the
 guest's names, none that a guest of the host, or of the fleet when given, has): the seed's
 network-config and the image's profiles match the NICs by it, the domain XML carries it, the
 plan shows it, and the DHCP reservation can be made before the first boot.
 
-Every confirmation is checked before the first change (the executor's ``run_procedure``).
-Then :func:`verify` (libvirt's view) and :func:`verify_boot` (a login prompt on the serial
-console, the decisive signal), and, only after a verified boot, the seed is retired: it
-holds password hashes, so it is ejected, dropped from the definition and removed
-(:mod:`kvmops.procedures.guest_seed`).
+One procedure: every confirmation is checked before the first change (the executor's
+``run_procedure``). Then :func:`verify` (libvirt's view, and the seed gone when it was retired).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
-from kvmops import guestlive, names
-from kvmops.errors import InvalidInput, KvmopsError
+from kvmops import names
+from kvmops.errors import InvalidInput
 from kvmops.executor import Phase, Procedure
-from kvmops.guests import boot, hostfile, lifecycle, macs
-from kvmops.guests.boot import BootVerdict
+from kvmops.guests import hostfile, lifecycle, macs
 from kvmops.guests.domain import DomainInfo
 from kvmops.guests.spec import GuestSpec, guest_spec
 from kvmops.guests.xml import disk_source, read_domain, render_domain_xml
-from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted, with_lvs
 from kvmops.images import content, nocloud
 from kvmops.images import tweaks as tw
@@ -50,15 +49,14 @@ from kvmops.lvm.facts import LV
 from kvmops.net import address as addr
 from kvmops.net import nics
 from kvmops.net.validate import vlan_id
-from kvmops.plan import Plan, Progress, Step
-from kvmops.procedures import disks
+from kvmops.plan import Booted, Call, Plan, Step, Wait
+from kvmops.procedures import disks, guest_seed
 from kvmops.procedures.base import Verdict, need
 from kvmops.procedures.image_tweak import describe
 from kvmops.site import Site
 from kvmops.units import human, parse_size
 
 SETUPS = ("nocloud", "tweaks", "none")
-CONSOLE_LINES = 8  # console lines quoted when the boot is not verified
 
 
 # -- the parameters --------------------------------------------------------------------------
@@ -81,7 +79,7 @@ class Request:
     root_password: Password | None = field(default=None, repr=False)
     sudo: bool = True
     autostart: bool = True
-    console_seconds: float = 120.0  # how long verify_boot waits for a login prompt
+    console_seconds: float = 120.0  # how long the start waits for a login prompt (0: the boot is not verified)
     elsewhere: frozenset[str] = frozenset()  # MACs of the fleet's other hosts' guests (fleet_macs), when known
 
     @property
@@ -121,8 +119,8 @@ def request(site: Site, guest: str, *, vlans: str | int, memory: str | int, vcpu
         addresses=nics.guest_addresses(site, guest, nets, address=address, addresses=addresses,
                                        gateway_vlan=gateway_vlan),
         login=login,
-        keys=_keys("keys", keys),
-        root_keys=_keys("root_keys", root_keys),
+        keys=content.parse_keys("keys", keys),
+        root_keys=content.parse_keys("root_keys", root_keys),
         password=Password.clear(login, password) if password else None,
         root_password=Password.clear("root", root_password) if root_password else None,
         sudo=sudo,
@@ -148,14 +146,6 @@ def parse_vlans(site: Site, vlans: str | int) -> tuple[int, ...]:
     for v in out:
         site.network(v)  # NotFound names the site's VLANs
     return out
-
-
-def _keys(what: str, text: str) -> tuple[str, ...]:
-    lines = [k.strip() for k in re.split(r"[;\n]", text) if k.strip()]
-    try:
-        return tuple(content.public_key(k) for k in lines)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{what}: {exc}") from None
 
 
 def lv_name(site: Site, req: Request) -> str:
@@ -266,9 +256,11 @@ def dhcp_notes(site: Site, req: Request, chosen: tuple[str, ...] = ()) -> list[s
 
 @dataclass
 class _Run:
-    """What the LV phase found when it ran: whether this run created the LV."""
+    """What the phases found when they ran: whether this run created the LV, and whether its
+    start waits for the boot (a login prompt; the seed is retired only after that)."""
 
     created_lv: bool = False
+    start: Plan = field(default_factory=lambda: Plan("start"))  # the start phase as it ran
 
 
 def defined_already(facts: HostFacts, req: Request) -> bool:
@@ -308,24 +300,37 @@ def procedure(facts: HostFacts, req: Request) -> Procedure:
              _copy(after_lv, req, lv, fresh))
     proc.add(_setup_phase(site, req, chosen), _setup_plan(site, req, chosen))
     seeded = _with_paths(after_lv, {spec.cdrom: True} if spec.cdrom else {})
-    proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
-                   lifecycle.define_wanted(site, spec)), lifecycle.define(seeded, spec))
-    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req, chosen)),
-             _start(_with_domain(seeded, spec), req, chosen))
-    return proc
+    return _define_start_retire(proc, seeded, req, run, chosen)
 
 
 def _rest(facts: HostFacts, req: Request) -> Procedure:
     """What is left once the guest is defined as asked: its definition checked, start, autostart."""
-    chosen = macs_of(facts, req)
-    spec = spec_of(facts, req, chosen)
     done = Plan(f"the LV, the image and the setup of guest {req.guest}").noop(
         f"guest {req.guest} is defined as asked: an earlier run made and filled its disk before defining it")
     proc = Procedure(f"create guest {req.guest} (the rest of an earlier run)", facts=facts)
     proc.add(Phase("the LV, the image, the setup", lambda _f: done), done)
+    return _define_start_retire(proc, facts, req, _Run(), macs_of(facts, req))
+
+
+def _define_start_retire(proc: Procedure, facts: HostFacts, req: Request, run: _Run,
+                         chosen: tuple[str, ...]) -> Procedure:
+    """The last phases, previewed from ``facts`` (the host as the earlier phases leave it):
+    define, start (with the boot's wait), and with a seed its retirement after that boot."""
+    site, spec = facts.site, spec_of(facts, req, chosen)
+
+    def start(f: HostFacts) -> Plan:
+        run.start = _start(f, req, chosen)
+        return run.start
+
     proc.add(Phase(f"define guest {req.guest}", lambda f: lifecycle.define(f, spec),
-                   lifecycle.define_wanted(facts.site, spec)), lifecycle.define(facts, spec))
-    proc.add(Phase(f"start guest {req.guest}", lambda f: _start(f, req, chosen)), _start(facts, req, chosen))
+                   lifecycle.define_wanted(site, spec)), lifecycle.define(facts, spec))
+    defined = facts if facts.domain(req.guest) else _with_domain(facts, spec)
+    starting = _start(defined, req, chosen)
+    proc.add(Phase(f"start guest {req.guest}", start), starting)
+    if spec.cdrom is not None:
+        retire = _retire_preview(defined, req, spec) if _waits_for_boot(starting) else _seed_stays(req, starting)
+        proc.add(Phase(f"retire the seed of guest {req.guest}", lambda f: _retire(f, req, run),
+                       guest_seed.wanted(site, req.guest)), retire)
     return proc
 
 
@@ -386,21 +391,14 @@ def seed(req: Request, chosen: tuple[str, ...] = ()) -> nocloud.Seed:
 
 
 def tweaks(req: Request, chosen: tuple[str, ...] = ()) -> list[tw.Tweak]:
-    """The offline tweaks: the login user first whenever a tweak concerns it (a stock cloud
-    image lacks it until cloud-init runs: created offline as cloud-init would), the static
-    addresses (each NIC's profile found by its MAC in ``chosen``), the SELinux relabel last
-    (files written offline carry no labels)."""
-    concerns_login = req.sudo or bool(req.keys) or req.password is not None
-    out: list[tw.Tweak] = [tw.LoginUser(req.login)] if concerns_login else []
-    out += [tw.Sudoers(req.login)] if req.sudo else []
-    out.append(tw.SerialGetty())
-    out += [tw.SetPassword(p) for p in (req.password, req.root_password) if p is not None]
-    out += [tw.AuthorizedKeys(req.login, req.keys)] if req.keys else []
-    out += [tw.AuthorizedKeys("root", req.root_keys)] if req.root_keys else []
+    """The offline tweaks, by the one builder (:func:`kvmops.images.tweaks.build`: the login
+    user first whenever a tweak concerns it, the SELinux relabel last); a serial getty always
+    (the boot is verified on the serial console); the static addresses (each NIC's profile
+    found by its MAC in ``chosen``)."""
     found = addresses_of(req, chosen) if chosen else req.addresses
-    out += [tw.StaticIp.from_addresses(found)] if found else []
-    out.append(tw.SelinuxRelabel())
-    return out
+    return tw.build(req.login, password=req.password, root_password=req.root_password, keys=req.keys,
+                    root_keys=req.root_keys, sudo=req.sudo, getty=True,
+                    network=tw.StaticIp.from_addresses(found) if found else None)
 
 
 def _tweaks_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
@@ -416,23 +414,88 @@ def _tweaks_plan(site: Site, req: Request, chosen: tuple[str, ...]) -> Plan:
 
 
 def _start(facts: HostFacts, req: Request, chosen: tuple[str, ...]) -> Plan:
+    """Start, autostart, and when it starts the guest, wait for a login prompt on its serial
+    console (``console_seconds``; 0: the boot is not verified, which the plan says)."""
     plan = lifecycle.start(facts, req.guest)
+    starts = _starts(plan)
     if req.autostart:
         plan.extend(lifecycle.autostart(facts, req.guest, True))
     if not plan.empty:
         plan.notes += [f"before this start: {n}" for n in dhcp_notes(facts.site, req, chosen)]
+    if starts and req.console_seconds > 0:
+        g, secs = req.guest, req.console_seconds
+        plan.add(f"wait up to {secs:g} s for a login prompt on its serial console (the decisive signal: it booted)",
+                 Wait(f"read the console of {g} until a login prompt", Booted(g, secs, way_out=(
+                     f"Follow the guest-unreachable runbook for {g}. Its seed (password hashes, with setup=nocloud) "
+                     f"stays until a boot is verified: then run kvmops guest seed-done {g} --apply"))))
+    elif starts:
+        plan.notes.append("boot NOT verified: console_seconds=0 skipped the console check (a start is not a boot)")
     return plan
+
+
+def _starts(plan: Plan) -> bool:
+    return any(isinstance(s.effect, Call) and s.effect.verb == "start" for s in plan.steps)
+
+
+def _waits_for_boot(plan: Plan) -> bool:
+    return any(isinstance(s.effect, Wait) and isinstance(s.effect.until, Booted) for s in plan.steps)
+
+
+def _retire(facts: HostFacts, req: Request, run: _Run) -> Plan:
+    """After the boot this run verified (its start phase waited for it, else it failed): the
+    seed retired (:func:`guest_seed.plan`); else a no-op saying why it stays."""
+    if not _waits_for_boot(run.start):
+        return _seed_stays(req, run.start)
+    return guest_seed.plan(facts, req.guest)
+
+
+def _seed_stays(req: Request, start: Plan) -> Plan:
+    why = ("console_seconds=0: this run does not verify the boot" if _starts(start)
+           else f"guest {req.guest} runs already: this run does not start it, nor verify its boot")
+    return Plan(f"retire the NoCloud seed of guest {req.guest}").noop(
+        f"the seed stays ({why}); once the guest has booted: kvmops guest seed-done {req.guest} --apply")
+
+
+def _retire_preview(facts: HostFacts, req: Request, spec: GuestSpec) -> Plan:
+    """The seed's retirement as it runs after the verified boot: from the guest running as
+    defined, its kept XML written, its seed made."""
+    site = facts.site
+    assert spec.cdrom is not None
+    xml = render_domain_xml(site, spec)
+    running = DomainInfo(req.guest, "running", True, req.autostart, True, xml, xml)
+    after = replace(facts, domains=(*(d for d in facts.domains if d.name != req.guest), running),
+                    files={**facts.files, hostfile.xml_path(site, req.guest): xml},
+                    paths={**facts.paths, spec.cdrom: True})
+    shown = guest_seed.plan(after, req.guest)
+    shown.title = f"only after a verified boot: {shown.title}"
+    return shown
 
 
 # -- verification ----------------------------------------------------------------------------
 
 
 def verify_wanted(site: Site, req: Request) -> Wanted:
-    return Wanted(paths=(hostfile.xml_path(site, req.guest),))
+    seed = guest_seed.wanted(site, req.guest) if seed_of(site, req) else Wanted()
+    return Wanted(paths=(hostfile.xml_path(site, req.guest),)) | seed
 
 
-def verify(facts: HostFacts, req: Request) -> Verdict:
-    """libvirt's view, read afresh: defined as asked, running, autostart, the kept XML."""
+def starts_guest(facts: HostFacts, req: Request) -> bool:
+    """The run planned from ``facts`` starts the guest (it does not run yet)."""
+    info = facts.domain(req.guest)
+    return not (info and info.active)
+
+
+def retires_seed(facts: HostFacts, req: Request) -> bool:
+    """The run planned from ``facts`` retires the seed: there is one, and it starts the guest
+    and verifies its boot."""
+    return seed_of(facts.site, req) is not None and req.console_seconds > 0 and starts_guest(facts, req)
+
+
+def verify(facts: HostFacts, req: Request, before: HostFacts | None = None) -> Verdict:
+    """libvirt's view, read afresh: defined as asked, running, autostart, the kept XML; when the
+    run planned from ``before`` started the guest, its boot verified by that start (not with
+    ``console_seconds=0``: then nothing claims a boot nobody saw), and the seed gone when it
+    retired it (:func:`retires_seed`)."""
     site = facts.site
     info = facts.domain(req.guest)
     got = read_domain(info.inactive_xml or info.xml) if info else None
@@ -449,34 +512,12 @@ def verify(facts: HostFacts, req: Request) -> Verdict:
     ]
     if req.autostart:
         checks.append((info is not None and info.autostart, "autostart is on"))
-    return Verdict.of(checks)
-
-
-def verify_boot(host: Host, guest: str, seconds: float, progress: Progress | None = None,
-                marker: str | None = None) -> Verdict:
-    """Booted only on the decisive signal: a login prompt on the serial console (or the
-    image's own boot ``marker``), judged by :mod:`kvmops.guests.boot`, never on boot-loader
-    or kernel lines. Reads up to ``seconds``; otherwise says plainly that the boot was NOT
-    verified in that time, how far the console got, and why that may be."""
-    if seconds <= 0:
-        return Verdict(False, ("FAILED: boot NOT verified: console_seconds=0 skipped the console check; "
-                               "give it some seconds (minutes under TCG) to verify the boot",))
-    try:
-        v = guestlive.wait_booted(host, guest, seconds, progress, (marker,) if marker else ())
-    except KvmopsError as exc:
-        return Verdict(False, (f"FAILED: boot NOT verified: the serial console of {guest} cannot be read: {exc}; "
-                               f"look yourself: {guestlive.console_hint(host, guest).splitlines()[0]}",))
-    return Verdict(v.booted, (boot_line(guest, v),))
-
-
-def boot_line(guest: str, v: BootVerdict) -> str:
-    """``ok: guest X booted: login prompt after 41 s`` or ``FAILED: boot NOT verified in 120 s``
-    with how far the console got, its last lines and what that may mean."""
-    if v.booted:
-        what = "a login prompt" if v.stage == boot.LOGIN else "the image's boot marker"
-        return f"ok: guest {guest} booted: {what} on its serial console after {v.seconds:.0f} s ({v.evidence!r})"
-    last = "; ".join(repr(ln) for ln in v.last[-CONSOLE_LINES:]) or "(nothing)"
-    why = boot.WHY[v.stage] + (f" ({v.evidence!r})" if v.fatal else "")
-    hint = "" if v.fatal else "; wait longer (raise console_seconds) or look: kvmops guest console NAME"
-    return (f"FAILED: boot NOT verified in {v.seconds:.0f} s: no login prompt from {guest}; its console got as far "
-            f"as {v.stage}; last lines: {last}; this may be because {why}{hint}")
+    if before is not None and starts_guest(before, req):
+        checks.append((req.console_seconds > 0, "its boot verified by the start: a login prompt on its serial console"
+                       if req.console_seconds > 0 else "boot NOT verified: console_seconds=0 skipped the console "
+                       "check (a start is not a boot)"))
+    libvirt = Verdict.of(checks)
+    if before is None or not retires_seed(before, req) or info is None:
+        return libvirt
+    seed = guest_seed.verify(facts, req.guest)
+    return Verdict(libvirt.ok and seed.ok, libvirt.lines + seed.lines)

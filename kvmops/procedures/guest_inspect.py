@@ -6,51 +6,38 @@
 - :func:`inspect`: the partition table it is about to map (``kpartx -l``; ``partx --show``
   for a file), then mapped read-only, the root mounted ``-o ro``, os-release, fstab,
   accounts, the journal (or the log files), df read; unmounted and unmapped on every path.
+- :func:`look_inside`: :func:`inspect` with facts read just before, holding the guest's lock
+  (a run that changes the guest is refused meanwhile); on a recorded host (the demo) nothing
+  can be mapped, which it says (:class:`Inspection`).
 - :func:`verify`: nothing of it is left mapped or mounted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kvmops.facts import inspect as inspect_facts
 from kvmops.facts.disk import open_disk
 from kvmops.facts.mount import image_root
 from kvmops.host import Host
-from kvmops.hostfacts import HostFacts, Wanted
+from kvmops.hostfacts import HostFacts
 from kvmops.images import inspect as ins
 from kvmops.images import partitions as pt
 from kvmops.plan import Plan, Progress
-from kvmops.procedures.base import Verdict, need
-from kvmops.site import Site
+from kvmops.procedures import disks
+from kvmops.procedures.base import Verdict
 from kvmops.units import human
 
-
-def source(site: Site, guest: str, image: str = "") -> dict[str, str]:
-    """What to inspect: ``{"image": PATH}`` or ``{"lv": "VG/LV"}`` (the guest's system disk)."""
-    return {"image": image} if image else {"lv": f"{site.vg}/{site.guest_lv(guest)}"}
+source, wanted = disks.source, disks.wanted
 
 
-def wanted(image: str = "", replay: bool = False) -> Wanted:
-    return Wanted(images=(image,)) if image and not replay else Wanted()
-
-
-def check(facts: HostFacts, guest: str, image: str = "", *, replay: bool = False) -> str:
-    info = facts.domain(guest)
-    need(info is None or not info.active, f"guest {guest} is running: its disk must not be mapped or mounted "
-         "now; shut it down first (guest-lifecycle action=shutdown), or use guest-unreachable")
-    if image:
-        users = facts.running_guests_with_file(image)
-        need(not users, f"{image} is a disk of running guest(s) {', '.join(users)}: shut them down first")
-        if replay:
-            return f"image {image}: not probed (recorded facts)"
-        probed = facts.image(image)
-        need(probed.format == "raw", f"{image} is a {probed.format} image: only raw images can be mapped; "
-             "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
-        return f"image {image}: raw, {human(probed.virtual_size)}"
-    lv = facts.site.guest_lv(guest)
-    found = facts.lvm.get(lv)
-    need(found is not None, f"guest {guest}: LV {facts.site.vg}/{lv} does not exist (see the inventory runbook)")
-    assert found is not None
-    return f"{found.path}: {human(found.size)}; guest {guest} is not running"
+def check(facts: HostFacts, guest: str, image: str = "") -> str:
+    """The guest is not running; its LV exists, or the raw image is used by no running guest."""
+    found = disks.shut_off_disk(
+        facts, guest, image, running="its disk must not be mapped or mounted now; shut it down first "
+        "(guest-lifecycle action=shutdown), or use guest-unreachable", not_raw="only raw images can be mapped; "
+        "inspect the LV it was copied to, or convert it with qemu-img convert -O raw")
+    return found if isinstance(found, str) else f"{found.path}: {human(found.size)}; guest {guest} is not running"
 
 
 def preview(where: dict[str, str], lines: int = 30) -> Plan:
@@ -79,12 +66,37 @@ def inspect(host: Host, facts: HostFacts, where: dict[str, str], lines: int = 30
         return inspect_facts.read_report(runner, disk, root, lines, table=table)
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """What an inspection read (``report``), or, when it read nothing, why (``skipped``)."""
+
+    report: ins.DiskReport | None
+    skipped: str = ""
+
+    def render(self) -> str:
+        return ins.render(self.report) if self.report is not None else self.skipped
+
+
+def look_inside(host: Host, guest: str, where: dict[str, str], lines: int = 30,
+                say: Progress = print) -> Inspection:
+    """:func:`inspect`, holding the guest's lock (:func:`~kvmops.procedures.disks.look_read_only`).
+    A recorded host (the demo) answers only its recorded facts: nothing is mapped or read
+    there, and the inspection says so."""
+    report = disks.look_read_only(host, guest, "guest-inspect", lambda facts: inspect(host, facts, where, lines, say))
+    if report is None:
+        return Inspection(None, disks.recorded_note(host, "nothing above was run and nothing was read"))
+    return Inspection(report)
+
+
 def render(report: ins.DiskReport) -> str:
     return ins.render(report)
 
 
-def verify(host: Host, report: ins.DiskReport) -> Verdict:
+def verify(host: Host, inspection: Inspection) -> Verdict:
     """Nothing of the inspection is left: no mount, mount point, partition device or loop device."""
+    report = inspection.report
+    if report is None:
+        return Verdict.of([(True, "nothing was mapped or mounted (the inspection read nothing)")])
     left = inspect_facts.leftovers(host.runner, report)
     return Verdict.of([(not left, f"{report.source} is unmounted and unmapped again ({report.mountpoint} removed)"
                         if not left else "left behind: " + "; ".join(left))])

@@ -133,6 +133,7 @@ def procedure(both: Both, guest: str, when: datetime, *, remove_source_disks: bo
     add("undefine it on the source", SOURCE, lambda f: st.undefine(f, guest), lambda x: pv.undefined(x, guest))
     if remove_source_disks:
         add("remove the source LVs", SOURCE, lambda f: st.remove_source(f, guest))
+        staged.preview[-1].notes.append(f"to remove the source LVs set confirm_disks={disk_targets(both, guest)!r}")
     staged.add(Stage("start the source guest again", SOURCE, lambda f: st.restart(f, guest, was_running),
                      on_failure=True), st.restart(pv.shut(both, guest), guest, was_running))
     return staged
@@ -159,9 +160,11 @@ def run(source: Host, target: Host, staged: Staged[Both], guest: str, *confirm: 
 # -- verification ----------------------------------------------------------------------------
 
 
-def verify(both: Both, guest: str, lvs: tuple[str, ...], removed: bool) -> Verdict:
-    """The guest runs on the target from its copies (booted), is undefined on the source with its
-    XML kept, no snapshot of the move is left, the source LVs kept or removed as asked."""
+def verify(both: Both, before: Both, guest: str, removed: bool) -> Verdict:
+    """The guest runs on the target from its copies (booted) of the LVs it had ``before``, is
+    undefined on the source with its XML kept, no snapshot of the move is left, the source LVs
+    kept or removed as asked."""
+    lvs = tuple(lv.name for _, lv in source_lvs(before, guest))
     src, dst = both.source, both.target
     there = dst.domain(guest)
     kept = hostfile.xml_path(src.site, guest) + hostfile.UNDEFINED_SUFFIX

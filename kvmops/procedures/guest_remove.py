@@ -87,12 +87,18 @@ def procedure(facts: HostFacts, guest: str, remove_disks: bool) -> Procedure:
     if remove_disks:
         names = tuple(lv.name for lv in disks_to_remove(facts, guest))
         after = replace(facts, domains=tuple(d for d in facts.domains if d.name != guest))
-        proc.add(Phase("remove the disk LVs", lambda f: _removals(f, names)), _removals(after, names))
+        preview = _removals(after, names)
+        if names:
+            preview.notes.append(f"to remove the disks set confirm_disks={disk_targets(facts, guest)!r}")
+        proc.add(Phase("remove the disk LVs", lambda f: _removals(f, names)), preview)
     return proc
 
 
-def verify(facts: HostFacts, guest: str, removed: tuple[str, ...], had_xml: bool) -> Verdict:
-    """The guest is undefined, its kept XML (if it had one) renamed, the removed LVs gone."""
+def verify(facts: HostFacts, before: HostFacts, guest: str, remove_disks: bool) -> Verdict:
+    """The guest is undefined, its kept XML (if it had one ``before``) renamed, the disks it
+    had ``before`` gone (with ``remove_disks``)."""
+    removed = tuple(lv.name for lv in disks_to_remove(before, guest)) if remove_disks else ()
+    had_xml = before.exists(hostfile.xml_path(before.site, guest))
     kept = hostfile.xml_path(facts.site, guest) + hostfile.UNDEFINED_SUFFIX
     checks = [(facts.domain(guest) is None, f"guest {guest} is no longer defined in libvirt")]
     if had_xml:

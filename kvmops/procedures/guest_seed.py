@@ -9,17 +9,13 @@ as in the guide's template), and remove the file. Each part is a no-op once done
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from kvmops.executor import Procedure
 from kvmops.guests import hostfile, lifecycle
-from kvmops.guests.domain import DomainInfo
-from kvmops.guests.xml import ejected_drive, read_domain, render_domain_xml, without_cdrom_media
+from kvmops.guests.xml import ejected_drive, read_domain, without_cdrom_media
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.images import nocloud
 from kvmops.plan import Call, Plan
 from kvmops.procedures.base import Verdict, single
-from kvmops.procedures.guest_create import Request, spec_of
 from kvmops.site import Site
 
 
@@ -61,21 +57,6 @@ def plan(facts: HostFacts, guest: str) -> Plan:
 def procedure(facts: HostFacts, guest: str) -> Procedure:
     return single(facts, f"retire the seed of guest {guest}", lambda f: plan(f, guest),
                   wanted(facts.site, guest))
-
-
-def preview(facts: HostFacts, req: Request) -> Plan | None:
-    """What :func:`procedure` will do after a verified boot, shown with the rest up front."""
-    site = facts.site
-    spec = spec_of(facts, req)
-    if spec.cdrom is None:
-        return None
-    xml = render_domain_xml(site, spec)
-    running = DomainInfo(req.guest, "running", True, req.autostart, True, xml, xml)
-    after = replace(facts, domains=(*facts.domains, running),
-                    files={**facts.files, hostfile.xml_path(site, req.guest): xml}, paths={spec.cdrom: True})
-    shown = plan(after, req.guest)
-    shown.title = f"only after a verified boot: {shown.title}"
-    return shown
 
 
 def verify(facts: HostFacts, guest: str) -> Verdict:

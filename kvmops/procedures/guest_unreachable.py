@@ -1,9 +1,11 @@
 """guest-unreachable: why a guest does not answer, from the host, and what to do next.
 
-Its state and disks (from the facts), its serial console and serial log, optionally a
-forced power-off (``virsh destroy``, confirmed), and its disk read-only
-(:mod:`kvmops.procedures.guest_inspect`). What was seen is kept in :class:`Findings`;
-:func:`suggestions` turns it into the next steps (pure).
+The reports, each a function the runbook calls and shows: its state and disks (from the
+facts: :func:`state`, :func:`state_table`, :func:`disk_table`), its serial console
+(:func:`console`) and serial log (:func:`serial_log`), its disk read-only
+(:func:`look_at_disk`, :mod:`kvmops.procedures.guest_inspect`). The one change, a forced
+power-off (``virsh destroy``), is a phase of :func:`procedure` with its confirmation. What was
+seen is kept in :class:`Findings`; :func:`suggestions` turns it into the next steps (pure).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from kvmops import guestlive
 from kvmops.cmd import read
 from kvmops.errors import LibvirtError
+from kvmops.executor import Procedure
 from kvmops.guests import boot, lifecycle
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
@@ -21,6 +24,8 @@ from kvmops.hostfacts import HostFacts
 from kvmops.images.inspect import DiskReport
 from kvmops.lvm.paths import lv_path
 from kvmops.plan import Plan, Progress
+from kvmops.procedures import guest_inspect
+from kvmops.procedures.base import Table, single
 
 MISSING = "LV MISSING"
 INACTIVE = "LV not active"
@@ -86,6 +91,24 @@ def _disk_status(facts: HostFacts, source: str) -> str:
     return INACTIVE if lv.active is False else "LV present"
 
 
+def state_table(f: Findings) -> Table:
+    return Table([(f.guest, f.state, "on" if f.autostart else "off", ", ".join(f.bridges) or "-")],
+                 ("guest", "state", "autostart", "bridges"))
+
+
+def disk_table(f: Findings) -> Table:
+    return Table([(d.source, d.status) for d in f.disks], ("disk", "status"))
+
+
+def console(host: Host, f: Findings, seconds: float, say: Progress) -> str:
+    """What a running guest prints on its serial console for ``seconds`` (0: not read)."""
+    if not f.active:
+        return f"guest {f.guest} is {f.state}: no console to read"
+    if not seconds:
+        return "console reading skipped (seconds=0)"
+    return read_console(host, f, seconds, say)
+
+
 def read_console(host: Host, f: Findings, seconds: float, say: Progress) -> str:
     """What the running guest prints on its serial console for ``seconds`` (read-only)."""
     try:
@@ -119,6 +142,12 @@ def destroy(facts: HostFacts, guest: str, asked: bool) -> Plan:
     return lifecycle.destroy(facts, guest)
 
 
+def procedure(facts: HostFacts, guest: str, asked: bool) -> Procedure:
+    """The runbook's one change: the forced power-off when asked (:func:`destroy`), with its
+    confirmation judged before it; planned again from fresh facts just before it runs."""
+    return single(facts, f"force guest {guest} off", lambda f: destroy(f, guest, asked))
+
+
 def disk_source(f: Findings) -> dict[str, str] | None:
     """The system disk to inspect: ``{"lv": "VG/LV"}`` or ``{"image": PATH}``; None: no disk."""
     if not f.disks:
@@ -126,6 +155,41 @@ def disk_source(f: Findings) -> dict[str, str] | None:
     first = f.disks[0].source
     path = lv_path(first)
     return {"lv": path} if path else {"image": first}
+
+
+@dataclass(frozen=True)
+class DiskLook:
+    """The disk report: the inspection's commands (none when it is not inspected), and what it read or why not."""
+
+    plans: tuple[Plan, ...]
+    text: str
+
+
+def look_at_disk(host: Host, f: Findings, destroy: bool, lines: int) -> DiskLook:
+    """Only a guest that is off: its system disk read-only (:func:`guest_inspect.look_inside`,
+    the findings keep the report); a running one only with ``destroy`` (its plan, in plan mode)."""
+    where = disk_source(f)
+    if where is None:
+        return DiskLook((), f"guest {f.guest} has no disk")
+    if f.active and not destroy:
+        return DiskLook((), f"not inspected: guest {f.guest} is {f.state} (its disk is in use); set destroy=True "
+                            "to force it off first, or shut it down")
+    preview = guest_inspect.preview(where, lines)
+    if f.active:
+        return DiskLook((preview,), "planned after the destroy (plan only: the guest still runs)")
+    seen = guest_inspect.look_inside(host, f.guest, where, lines)
+    if seen.report is not None:
+        with_report(f, seen.report)
+    return DiskLook((preview,), seen.render())
+
+
+def seen_lines(f: Findings) -> list[str]:
+    return [f"seen: {s}" for s in f.seen]
+
+
+def next_steps(f: Findings) -> str:
+    """The :func:`suggestions` as a markdown list."""
+    return "**Next:**\n" + "\n".join(f"- {tip}" for tip in suggestions(f))
 
 
 def with_report(f: Findings, report: DiskReport) -> None:

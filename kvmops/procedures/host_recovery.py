@@ -24,7 +24,8 @@ from kvmops.guests.history import PROC_STAT, parse_boot_time, parse_qemu_log, ru
 from kvmops.guests.inventory import GuestRow, inventory_of
 from kvmops.hostfacts import HostFacts, Wanted
 from kvmops.plan import Booted, Call, MergeDone, Plan, Wait
-from kvmops.procedures.base import Verdict
+from kvmops.procedures.base import Table, Verdict
+from kvmops.site import Site
 
 WANTED = Wanted(guest_logs=True)
 DEFAULT_BOOT_SECONDS = 300.0
@@ -74,13 +75,17 @@ def _disks(facts: HostFacts, row: GuestRow) -> tuple[tuple[str, ...], tuple[str,
             continue
         if d.lv.active is False:
             problems.append(f"its disk LV {d.lv.path} is not active (lvchange -ay {d.lv.path})")
+        # LVM merges one snapshot of an origin at a time, marked S; an origin marked O whose
+        # snapshots show none of them merging is waited for on each (which one is unknown)
+        marked = [s for s in d.snapshots if s.merging]
+        waits = marked or (list(d.snapshots) if d.lv.merging else [])
         for s in d.snapshots:
-            if s.merging or d.lv.merging:
+            if s in waits:
                 merging.append(f"{s.path} -> {d.lv.path}")
             elif s.invalid:
                 problems.append(f"the snapshot {s.path} of its disk overflowed (INVALID): remove it (lv-remove) "
                                 "before the guest writes to the disk again")
-    return tuple(merging), tuple(problems)
+    return tuple(dict.fromkeys(merging)), tuple(problems)  # a disk named twice waits once
 
 
 def assess(facts: HostFacts) -> tuple[GuestCheck, ...]:
@@ -115,6 +120,17 @@ def parse_order(text: str) -> tuple[str, ...]:
     if twice:
         raise KvmopsError(f"the start order names {', '.join(twice)} twice")
     return order
+
+
+def order_of(site: Site, text: str = "") -> tuple[str, ...]:
+    """The start order: ``text`` parsed (:func:`parse_order`), or (empty) the site's ``[recovery] order``."""
+    return parse_order(text) if text else site.recovery_order
+
+
+def table(checks: Sequence[GuestCheck]) -> Table:
+    """Each guest: why it is meant to run, whether it runs, what this runbook does about it."""
+    return Table([(c.name, c.why or "-", "yes" if c.running else "no", c.action) for c in checks],
+                 ("guest", "meant to run because", "running", "action"))
 
 
 def _start_plan(facts: HostFacts, name: str, boot_seconds: float) -> Plan:

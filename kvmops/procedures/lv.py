@@ -10,16 +10,9 @@ from kvmops.executor import Procedure
 from kvmops.hostfacts import HostFacts, lv_free, lv_of_no_guest
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
-from kvmops.procedures.base import Verdict, need, single
+from kvmops.procedures.base import Table, Verdict, need, single
 from kvmops.site import Site
 from kvmops.units import human
-
-
-def guest_of_lv(site: Site, lv: str, origin: str | None = None) -> str:
-    """The guest whose lock guards an LV: ``vmtest1`` -> ``test1``; a snapshot
-    (``vmtest1-20241006T1518Z``, or any LV with ``origin``) -> its origin's guest."""
-    base = origin or names.SNAPSHOT_SUFFIX.sub("", lv)
-    return names.guest_name(base[len(site.lv_prefix):] if site.is_guest_lv(base) else base)
 
 
 def _lv(facts: HostFacts, name: str) -> LV:
@@ -124,6 +117,14 @@ def snapshots_newest_first(facts: HostFacts, guest: str) -> tuple[LV, ...]:
                         reverse=True))
 
 
+def snapshot_table(facts: HostFacts, guest: str) -> Table:
+    """The guest's snapshots, newest first: when taken, size, fill, state (:func:`ops.snapshot_state`)."""
+    limit = facts.site.snapshot_extend_at
+    return Table([(s.name, f"{s.created:%Y-%m-%d %H:%M} UTC" if s.created else "?", human(s.size),
+                   f"{s.data_percent or 0:.2f}%", ops.snapshot_state(s, limit))
+                  for s in snapshots_newest_first(facts, guest)], ("snapshot", "taken", "size", "used", "state"))
+
+
 def choose_snapshot(facts: HostFacts, guest: str, wanted: str = "") -> LV:
     """The snapshot to roll back to: ``wanted``, else the newest by creation time."""
     lv = _lv(facts, facts.site.guest_lv(guest))
@@ -163,21 +164,27 @@ def verify_restored(facts: HostFacts, guest: str, snap: str) -> Verdict:
 # -- snapshot-filling-up ---------------------------------------------------------------------
 
 
+def fill_threshold(site: Site, threshold: float = 0.0) -> float:
+    """The fill % at which a snapshot is extended: ``threshold``, or (0) the site's ``snapshot_extend_at``."""
+    return threshold or site.snapshot_extend_at
+
+
+def fill_table(facts: HostFacts, threshold: float) -> Table:
+    """Every snapshot of a guest LV, fullest first, with its state (:func:`ops.snapshot_state`)."""
+    return Table([(s.path, s.origin, human(s.size), f"{s.data_percent or 0:.2f}%", ops.snapshot_state(s, threshold))
+                  for s in ops.snapshots(facts.site, facts.lvm)], ("snapshot", "origin", "size", "used", "state"))
+
+
 def extend(facts: HostFacts, threshold: float, by: int) -> Procedure:
-    return single(facts, "extend snapshots", lambda f: ops.extend_full_snapshots(f, threshold, by))
-
-
-def guests_extended(facts: HostFacts, proc: Procedure) -> list[str]:
-    """The guests whose snapshots the procedure grows (their locks are held meanwhile)."""
-    grown = {t for plan in proc.preview for s in plan.steps if s.effect is not None
-             for t in getattr(s.effect, "argv", ())}
-    return sorted({guest_of_lv(facts.site, s.name, s.origin) for s in ops.snapshots(facts.site, facts.lvm)
-                   if s.path in grown})
+    proc = single(facts, "extend snapshots", lambda f: ops.extend_full_snapshots(f, threshold, by))
+    proc.preview[0].notes.append(f"threshold {threshold:g}%, extend by {human(by)}; VG {facts.lvm.vg.name} has "
+                                 f"{human(facts.lvm.vg.free)} free")
+    return proc
 
 
 def verify_extended(facts: HostFacts, threshold: float) -> Verdict:
     snaps = ops.snapshots(facts.site, facts.lvm)
-    return Verdict.of([(not s.invalid and (s.data_percent or 0) < threshold,
+    return Verdict.of([(not s.invalid and not ops.fill_reached(s, threshold),
                         f"{s.path}: {human(s.size)}, {s.data_percent or 0:.2f}% used, below {threshold:g}%"
                         if not s.invalid else f"{s.path} is INVALID (it overflowed, its data is lost): "
                         "remove it (lv-remove)") for s in snaps])

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from kvmops import names
 from kvmops.cmd import change
-from kvmops.errors import KvmopsError, SafetyError
+from kvmops.errors import InvalidInput, KvmopsError, SafetyError
 from kvmops.executor import Executor
 from kvmops.facts import read_facts
 from kvmops.facts.place import read_place
@@ -55,6 +55,16 @@ class Ctx:
     source: HostFacts
     place: PlaceFacts
     done: Mapping[str, Transferred] = field(default_factory=dict)
+
+
+def keep_count(keep: int | str) -> int:
+    """A place's folder keeps a number of complete backups (0: all); borg's calendar retention
+    (``last=3,daily=7``) needs a repository."""
+    text = str(keep).strip() if not isinstance(keep, bool) else ""
+    if not text.isdigit():
+        raise InvalidInput(f"keep={keep!r}: a place's folder keeps a number of backups (0 = all); "
+                           "calendar retention such as last=3,daily=7 needs a BorgBackup repository")
+    return int(text)
 
 
 def stamp_of(when: datetime) -> str:

@@ -213,6 +213,9 @@ def check(c: Ctx, backup: Backup, new_name: str, define: bool, isolated: bool = 
         lines.append(f"guest {xm.name} defined with {how}")
         lines += [f"bridge {o} -> {n}" for o, n in xm.bridges.items()]
         lines += [f"CD-ROM {p}: not on {c.target.site.name}, left empty" for p in xm.eject]
+    overwrite = overwrite_targets(c, backup, new_name)
+    if overwrite:
+        lines.append(f"to restore over the existing LVs set confirm={overwrite!r}")
     return "\n".join(lines)
 
 

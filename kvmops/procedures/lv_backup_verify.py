@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from kvmops import names
+from kvmops.errors import KvmopsError
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import read_facts
 from kvmops.facts.engine import read_repo
-from kvmops.facts.place import verify_backups
+from kvmops.facts.place import place_host, verify_backups
 from kvmops.guests import hostfile
 from kvmops.host import Host
 from kvmops.hostfacts import Wanted
@@ -28,10 +30,11 @@ from kvmops.lvm import commands as lvc
 from kvmops.plan import Call, Plan, Progress
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures.base import Verdict, need
+from kvmops.procedures.lv_backup_engine import repo_for
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import STAMP_FORMAT
-from kvmops.transfer.place import Backup, Place, PlaceFacts
+from kvmops.transfer.place import Backup, Place, PlaceFacts, parse_place
 from kvmops.transfer.xmlmap import media_of
 
 SUFFIX = "-verify"
@@ -173,3 +176,73 @@ def record(target: Host, repo: en.Repo, backup: Backup, verdict: Verdict, checke
     the target adds the archive to this run's repository only."""
     ex = Executor(target, progress, places={target.name: repo.url})
     return ex.execute(record_plan(repo, backup, target.name, verdict, checked))
+
+
+# -- one face for the runbook ------------------------------------------------------------------
+
+
+@dataclass
+class Proof:
+    """A backup of ``guest`` proven on ``host``: from a repository (``repo``) or a place's folder
+    (``where`` on ``at``), restored under ``scratch``. Plan mode walks the plans; no verdict."""
+
+    host: Host
+    guest: str
+    repo: en.Repo | None
+    where: Place | None = None
+    at: Host | None = None
+
+    @classmethod
+    def open(cls, host: Host, guest: str, repository: str, place: str) -> Proof:
+        """``repository`` when given, else the site's; neither: ``place`` (its host opened)."""
+        repo = repo_for(host.site, repository)
+        if repo is not None:
+            return cls(host, guest, repo)
+        where = parse_place(place)
+        return cls(host, guest, None, where, place_host(where, host.site, apply=host.apply))
+
+    @property
+    def scratch(self) -> str:
+        return scratch_name(self.guest)
+
+    def read_ctx(self, stamp: str) -> rs.Ctx:
+        if self.repo is not None:
+            return read_ctx(self.host, self.repo, self.guest, self.scratch, stamp)
+        assert self.where is not None and self.at is not None
+        return rs.read_ctx(self.host, self.where, self.at, self.guest, self.scratch, stamp)
+
+    def run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None = None) -> Proved:
+        """Restore, boot, clean up; a failure (a wrong checksum, no login prompt) is the verdict."""
+        try:
+            ran = self._run(staged, backup, progress)
+        except KvmopsError as exc:
+            return Proved(Ran([], ()), Verdict.of([(False, f"backup {backup.stamp} of {self.guest}: {exc}")]))
+        if not self.host.apply:
+            return Proved(ran, Verdict.of([(True, "plan only: nothing was restored or booted")]))
+        return Proved(ran, Verdict.of([(True, f"backup {backup.stamp} of {self.guest} restored, booted to a "
+                                                    f"login prompt as {self.scratch} on {self.host.name}, "
+                                                    "and removed")]))
+
+    def _run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None) -> Ran:
+        if self.repo is not None:
+            return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress)
+        assert self.where is not None and self.at is not None
+        return run_from_place(self.host, self.where, self.at, staged, backup, scratch=self.scratch, progress=progress)
+
+    def record(self, backup: Backup, verdict: Verdict, progress: Progress | None = None) -> list[str]:
+        """An applied run's verdict kept beside a backup in a repository (a place's folder: not kept)."""
+        if not self.host.apply or self.repo is None:
+            return []
+        return record(self.host, self.repo, backup, verdict, datetime.now(UTC), progress)
+
+    def close(self) -> None:
+        if self.at is not None:
+            self.at.close()
+
+
+@dataclass(frozen=True)
+class Proved:
+    """What the run did and its verdict."""
+
+    ran: Ran
+    verdict: Verdict

@@ -39,13 +39,6 @@ def names_of(site: Site, old: str, new: str) -> tuple[str, str]:
     return old, new
 
 
-def lock_name(site: Site, lv: str) -> str:
-    """The guest lock that guards an LV no guest names (the one the other LV runbooks take)."""
-    from kvmops.procedures.lv import guest_of_lv
-
-    return guest_of_lv(site, lv)
-
-
 def guests_of(facts: HostFacts, old: str) -> tuple[str, ...]:
     """The guests whose definition names the LV (running or not)."""
     return facts.guests_with_disk(f"{facts.site.vg}/{old}")

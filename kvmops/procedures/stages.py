@@ -3,7 +3,8 @@ before it runs, executed by the one executor of the host it changes.
 
 A :class:`Staged` procedure is previewed up front (each stage planned from the facts read at
 the start, later ones as the earlier would leave the hosts) and shown before anything runs.
-Applying checks every confirmation of every stage first (:func:`require_confirmed`); then each
+Applying checks every confirmation of every stage first (:func:`require_confirmed`) and takes
+each host's locks of every guest its stages change, held until the last stage ends; then each
 stage is planned again from fresh facts (``fresh()``) and run. A stage planned again that needs
 a confirmation the preview did not ask for is refused (the hosts changed meanwhile).
 
@@ -15,6 +16,7 @@ ones (cleanup, e.g. removing a temporary snapshot, planned from fresh facts too)
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -160,8 +162,12 @@ def run_staged(staged: Staged[C], ex: Mapping[str, Executor], fresh: Callable[[]
     run = _Run(staged, ex, fresh, given)
     if run.applying:
         require_confirmed(staged.preview, given)
-    for stage, preview in zip(staged.stages, staged.preview, strict=True):
-        run.stage(stage, preview)
+    with ExitStack() as held:  # each side's locks, for every stage it runs, taken before the first change
+        for side, e in ex.items():
+            held.enter_context(e.locked(*(p for s, p in zip(staged.stages, staged.preview, strict=True)
+                                          if s.on == side)))
+        for stage, preview in zip(staged.stages, staged.preview, strict=True):
+            run.stage(stage, preview)
     if run.error is not None:
         raise run.error
     return run.lines

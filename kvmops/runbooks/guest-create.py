@@ -17,7 +17,9 @@
 # The guide's guest creation (3.2) with the image tweaks it needs (3.3), end to end: an LV
 # for the system disk, the cloud image copied onto it, accounts / serial console / static
 # address, the domain XML from the site's template (kept in the site's `xml_dir`), `virsh
-# define`, start, autostart; then the boot is verified on the serial console.
+# define`, start, autostart; then the boot is verified on the serial console, and only after
+# that the NoCloud seed (it holds password hashes) is retired. All of it is one procedure: its
+# confirmations are checked before its first change.
 #
 # Accounts and address get into the guest in one of two ways (`setup`):
 # `nocloud` (default) writes a NoCloud seed ISO that cloud-init in a stock cloud image reads
@@ -81,7 +83,6 @@ console_seconds = 120.0  # how long to wait for a login prompt on the serial con
 # %%
 from kvmops import notebook as nb
 from kvmops.procedures import guest_create as gc
-from kvmops.procedures import guest_seed
 from kvmops.procedures.fleet_macs import read_fleet_macs
 
 host = nb.open_host(site, apply)
@@ -105,8 +106,7 @@ with nb.step("Check preconditions", if_fails="fix the parameter named in the mes
                      setup=setup, address=address, addresses=addresses, gateway_vlan=gateway_vlan, keys=keys,
                      root_keys=root_keys, password=password, root_password=root_password, sudo=sudo,
                      autostart=autostart, console_seconds=console_seconds)
-    if fleet:
-        req = gc.with_fleet(req, read_fleet_macs(fleet, host.site, print))
+    req = gc.with_fleet(req, read_fleet_macs(fleet, host.site, print))  # fleet="": none to avoid
     facts = nb.read(host, gc.wanted(host.site, req))
     print("\n".join(gc.check(facts, req)))
 
@@ -117,67 +117,47 @@ with nb.step("Check preconditions", if_fails="fix the parameter named in the mes
 # seed for the definition). With `apply=True` each part is planned again from the host as it
 # is just before it runs; a part that would then need a confirmation nobody gave is refused.
 # With `setup=tweaks` the tweaks' exact commands depend on the image's files, so they are
-# planned once the image is on the LV. The seed is retired only after a verified boot.
+# planned once the image is on the LV. The start waits for a login prompt on the serial
+# console (`console_seconds`; 0 skips it, and then nothing claims a boot). The seed is retired
+# only after that verified boot; when this run verifies none, its plan says why it stays.
 
 # %%
 create = gc.procedure(facts, req)
 nb.show_procedure(create)
-retire = guest_seed.preview(facts, req)
-if retire is not None:
-    nb.show_plan(retire)
 
 # %% [markdown]
-# ## Create the guest
+# ## Create the guest, verify its boot, retire the seed
 #
 # Every confirmation is checked first: a missing one refuses the run and nothing changes.
+# The executor holds the guest's lock throughout. After the start, the serial console is
+# read until a login prompt shows (the decisive signal; boot-loader lines are not a boot); a
+# guest under TCG may need minutes. Only then the seed is retired: cloud-init has read it, and
+# it holds password hashes. It is ejected from the running guest, dropped from the definition
+# and the kept XML, and removed. (With `setup=tweaks` or `none` there is no seed.)
 #
 # *If this step fails:* the VG is full (choose a smaller `size`); the copy failed (the LV
 # exists now: running again keeps it and copies again, which needs `confirm` = the LV); with
 # `tweaks` the image could not be mounted or lacks an account or tool (the message names
-# it); libvirt rejects the definition (a missing bridge: create it with `host-network`). Each
-# part that is done stays done; running again continues from the host as it is.
+# it); libvirt rejects the definition (a missing bridge: create it with `host-network`).
+# "boot NOT verified" quotes the last console lines and what they may mean: no getty on
+# ttyS0 (use `setup=tweaks`), a slow boot (raise `console_seconds`), a kernel panic (more
+# `memory`); follow `guest-unreachable`. The seed stays until a boot is verified: then run
+# `kvmops guest seed-done NAME --apply` (it converges). Each part that is done stays done;
+# running again continues from the host as it is.
 
 # %%
 with nb.step("Create the guest", if_fails="read the message; run again with the confirmation it names"):
-    with nb.locked(host, guest, "guest-create"):
-        nb.run_procedure(host, create, confirm)
+    nb.run_procedure(host, create, confirm)
 
 # %% [markdown]
-# ## Verify: defined, running, and booted to a login prompt
+# ## Verify: defined, running, the seed retired
 #
-# libvirt is asked afresh; then the serial console is read until a login prompt shows (the
-# decisive signal; boot-loader lines are not a boot). A guest under TCG may need minutes.
-#
-# *If this step fails:* "boot NOT verified" quotes the last console lines and what they may
-# mean: no getty on ttyS0 (use `setup=tweaks`), a slow boot (raise `console_seconds`), a
-# kernel panic (more `memory`). Follow `guest-unreachable`. The seed stays until a boot is
-# verified: then run `kvmops guest seed-done NAME`.
+# libvirt is asked afresh: the guest is defined as asked, runs, has autostart; its definition
+# is kept; and when this run retired the seed, it is gone from the guest's drive, its
+# definition, the kept XML and the disk. Its console: `kvmops guest console NAME` (CTRL-]
+# detaches).
 
 # %%
 with nb.step("Verify the guest", if_fails="follow the guest-unreachable runbook"):
-    nb.verify(host, lambda now: gc.verify(now, req), gc.verify_wanted(host.site, req))
-    if host.apply:
-        boot = gc.verify_boot(host, guest, req.console_seconds, print)
-        print(boot.render())
-        nb.check(boot.ok, boot.render())
-
-# %% [markdown]
-# ## Retire the NoCloud seed
-#
-# Only after the verified boot: cloud-init has read the seed, which holds password hashes.
-# It is ejected from the running guest, dropped from the definition and the kept XML, and
-# removed. (With `setup=tweaks` or `none` there is no seed.)
-#
-# *If this step fails:* run `kvmops guest seed-done NAME --apply` later; it converges.
-
-# %%
-with nb.step("Retire the seed", if_fails="run kvmops guest seed-done NAME --apply"):
-    if retire is None:
-        print(f"setup={setup}: no seed to retire")
-    elif host.apply:
-        nb.run_procedure(host, guest_seed.procedure(nb.read(host, guest_seed.wanted(host.site, guest)), guest))
-        nb.verify(host, lambda now: guest_seed.verify(now, guest), guest_seed.wanted(host.site, guest))
-    else:
-        print("plan only: the seed is retired after a verified boot")
-    print(f"console: kvmops guest console {guest}    (CTRL-] detaches)")
+    nb.verify(host, lambda now: gc.verify(now, req, facts), gc.verify_wanted(host.site, req))
 host.close()

@@ -57,8 +57,8 @@ where = proc.source(host.site, guest, image)
 
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down first; check the name with inventory"):
-    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
-    print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
+    facts = nb.read(host, proc.wanted(image))
+    print(proc.check(facts, guest, image))
 
 # %% [markdown]
 # ## Look inside
@@ -77,15 +77,8 @@ with nb.step("Check preconditions", if_fails="shut the guest down first; check t
 # %%
 with nb.step("Inspect the disk", if_fails="read the message above; everything was unmounted and unmapped"):
     nb.show_plan(proc.preview(where, lines))
-    report = None
-    if host.site.replay:
-        nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or "
-                "mounted there, so nothing above was run and nothing was read. Run this against the "
-                "real host (any mode: every command only reads).")
-    else:
-        with nb.locked(host, guest, "guest-inspect", reading=True):  # no run may change the disk meanwhile
-            report = proc.inspect(host, nb.read(host), where, lines)
-        print(proc.render(report))
+    inspection = proc.look_inside(host, guest, where, lines)
+    print(inspection.render())
 
 # %% [markdown]
 # ## Verify: nothing is left mapped or mounted
@@ -95,10 +88,5 @@ with nb.step("Inspect the disk", if_fails="read the message above; everything wa
 
 # %%
 with nb.step("Verify the cleanup", if_fails="unmount and unmap by hand as described above"):
-    if report is None:
-        print("plan only: nothing was mapped or mounted")
-    else:
-        verdict = proc.verify(host, report)
-        print(verdict.render())
-        nb.check(verdict.ok, "left behind after the inspection")
+    nb.judge(proc.verify(host, inspection))
 host.close()

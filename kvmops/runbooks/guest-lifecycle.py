@@ -72,10 +72,8 @@ nb.show_procedure(change)
 
 # %%
 with nb.step(f"{action} guest {guest}", if_fails="read the message above; the console shows what the guest does"):
-    with nb.locked(host, guest, f"guest-lifecycle {action}"):
-        nb.run_procedure(host, change, confirm)
-    for line in gl.read(host, guest, action, seconds, print):
-        print(line)
+    nb.run_procedure(host, change, confirm)
+    nb.show_lines(gl.read(host, guest, action, seconds, print))
 
 # %% [markdown]
 # ## Verify

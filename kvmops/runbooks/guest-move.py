@@ -78,7 +78,6 @@ when = datetime.now(UTC)  # the snapshots' names embed this time
 with nb.step("Check both hosts", if_fails="read the message: it names what is missing on which host"):
     both = proc.read_both(host, peer, guest)
     print(proc.check(both, guest))
-    lvs = tuple(lv.name for _, lv in proc.source_lvs(both, guest))
 
 # %% [markdown]
 # ## Plan
@@ -89,9 +88,7 @@ with nb.step("Check both hosts", if_fails="read the message: it names what is mi
 # %%
 move = proc.procedure(both, guest, when, remove_source_disks=remove_source_disks, boot_seconds=boot_seconds,
                       shutdown_timeout=shutdown_timeout)
-nb.note(move.markdown())
-if remove_source_disks:
-    print(f"to remove the source LVs set confirm_disks={proc.disk_targets(both, guest)!r}")
+nb.show_staged(move)
 
 # %% [markdown]
 # ## Move
@@ -106,12 +103,8 @@ if remove_source_disks:
 
 # %%
 with nb.step("Move the guest", if_fails="read the message; the source guest is untouched; run again"):
-    with nb.locked(host, guest, "guest-move"), nb.locked(peer, guest, "guest-move"):
-        for line in proc.run(host, peer, move, guest, confirm, confirm_disks,
-                             progress=lambda line: print(f"    {line}", flush=True)).lines:
-            print(line)
-    if not host.apply:
-        print("(plan only: nothing was changed; run with apply=True to execute it)")
+    ran = proc.run(host, peer, move, guest, confirm, confirm_disks, progress=nb.progress)
+    nb.show_ran(host, move, ran)
 
 # %% [markdown]
 # ## Verify
@@ -121,11 +114,6 @@ with nb.step("Move the guest", if_fails="read the message; the source guest is u
 
 # %%
 with nb.step("Verify the move", if_fails="check `virsh list --all` and `lvs` on both hosts"):
-    if host.apply:
-        verdict = proc.verify(proc.read_both(host, peer, guest), guest, lvs, remove_source_disks)
-        print(verdict.render())
-        nb.check(verdict.ok, "verification FAILED: see the lines above")
-    else:
-        print("plan only: nothing was changed, so nothing is verified")
+    nb.verify_with(host, lambda: proc.verify(proc.read_both(host, peer, guest), both, guest, remove_source_disks))
 host.close()
 peer.close()

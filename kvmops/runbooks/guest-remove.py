@@ -37,7 +37,6 @@ confirm_disks = ""  # the LVs to remove, exactly as the plan lists them, comma-s
 
 # %%
 from kvmops import notebook as nb
-from kvmops.guests import hostfile
 from kvmops.procedures import guest_remove as proc
 
 host = nb.open_host(site, apply)
@@ -52,8 +51,6 @@ host = nb.open_host(site, apply)
 with nb.step("Check preconditions", if_fails="shut the guest down first; check the name with inventory"):
     facts = nb.read(host, proc.wanted(host.site, guest))
     print(proc.check(facts, guest, remove_disks))
-    removed = tuple(lv.name for lv in proc.disks_to_remove(facts, guest)) if remove_disks else ()
-    had_xml = facts.exists(hostfile.xml_path(host.site, guest))
 
 # %% [markdown]
 # ## Plan
@@ -64,8 +61,6 @@ with nb.step("Check preconditions", if_fails="shut the guest down first; check t
 # %%
 remove = proc.procedure(facts, guest, remove_disks)
 nb.show_procedure(remove)
-if removed:
-    print(f"to remove the disks set confirm_disks={proc.disk_targets(facts, guest)!r}")
 
 # %% [markdown]
 # ## Undefine, then remove the disks
@@ -81,13 +76,12 @@ if removed:
 
 # %%
 with nb.step("Remove the guest", if_fails="read the message; every confirmation is checked before the first change"):
-    with nb.locked(host, guest, "guest-remove"):
-        nb.run_procedure(host, remove, confirm, confirm_disks)
+    nb.run_procedure(host, remove, confirm, confirm_disks)
 
 # %% [markdown]
 # ## Verify
 
 # %%
 with nb.step("Verify the removal", if_fails="check `virsh list --all` and `lvs` on the host"):
-    nb.verify(host, lambda now: proc.verify(now, guest, removed, had_xml), proc.verify_wanted(host.site, guest))
+    nb.verify(host, lambda now: proc.verify(now, facts, guest, remove_disks), proc.verify_wanted(host.site, guest))
 host.close()

@@ -53,9 +53,8 @@ offline = True  # grow partition and filesystem on the host now; False: print th
 
 # %%
 from kvmops import notebook as nb
-from kvmops.images.grow import guest_grow_plan
 from kvmops.procedures import guest_resize as proc
-from kvmops.units import human, parse_size
+from kvmops.units import parse_size
 
 host = nb.open_host(site, apply)
 new_size = parse_size(size)
@@ -74,78 +73,46 @@ with nb.step("Check preconditions", if_fails="shut the guest down; give a larger
 # %% [markdown]
 # ## Plan
 #
-# The LV phase from the host's facts; the partition and filesystem phases from the disk
-# itself, mapped READ-ONLY for this (`kpartx -a -r`, undone right after), as they will run
-# once the LV has its new size. On a site of recorded facts (the demo) the disk cannot be
-# mapped: only the LV phase is shown.
+# One procedure: the LV phase from the host's facts; the partition and filesystem phases
+# from the disk itself, mapped READ-ONLY for this (`kpartx -a -r`, undone right after, the
+# guest's lock held meanwhile), as they will run once the LV has its new size. Its
+# confirmations are all checked before the first change. With `offline=False` the plan's
+# notes list the commands to run inside the guest instead. On a site of recorded facts (the
+# demo) the disk cannot be mapped: only the LV phase is planned, and a note says so.
 #
 # *If this step fails:* the disk holds no partition table or no Linux root the runbook can
 # grow (xfs, ext2/3/4, btrfs): the message says which. Nothing was changed.
 
 # %%
 with nb.step("Plan the phases", if_fails="read the message above; nothing was changed"):
-    grow_lv = proc.lv_phase(facts, guest, new_size)
-    nb.show_procedure(grow_lv)
-    if not offline:
-        nb.show_plan(guest_grow_plan())
-    elif host.site.replay:
-        nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; the disk cannot be mapped there, so "
-                f"the partition phase (`sfdisk -N` + `kpartx -u` on {proc.disk(facts, guest)}) and the "
-                "filesystem phase (`xfs_growfs` or `resize2fs`) are not planned here.")
-    else:
-        with nb.locked(host, guest, "guest-resize (plan)", reading=True):
-            seen = proc.look(host, facts, guest)
-        print(f"root: {seen.root.partition.node} ({seen.root.fstype}), partition {human(seen.part_size)}, "
-              f"filesystem {human(seen.fs_bytes) if seen.fs_bytes else 'of unknown size'}")
-        for plan in proc.preview(seen, new_size):
-            nb.show_plan(plan)
+    resize = proc.procedure(host, facts, guest, new_size, offline)
+    nb.show_procedure(resize)
 
 # %% [markdown]
-# ## Grow the LV
+# ## Grow the LV, then the root partition, then the filesystem
 #
-# *If this step fails:* the VG is full: free space first. The LV keeps its size.
+# Runs only with `apply=True`; the executor holds the guest's lock throughout. Each phase is
+# planned again from the host (and the disk) as it is just before it runs; for the partition
+# and the filesystem the disk is mapped read-write and unmapped again on every way out.
+#
+# *If this step fails:* the VG is full (free space first: the LV keeps its size), or a
+# filesystem kvmops cannot grow is named in the message. The disk is unmapped again either
+# way; run the runbook again (done phases are "already so"), or start the guest and grow
+# inside it (`offline=False`).
 
 # %%
-with nb.step("Grow the LV", if_fails="read the LVM message; the LV keeps its old size"):
-    with nb.locked(host, guest, "guest-resize"):
-        nb.run_procedure(host, grow_lv, confirm)
-
-# %% [markdown]
-# ## Grow the root partition, then the filesystem
-#
-# Each phase planned from the disk as it is now, then run; the disk is mapped read-write for
-# this and unmapped again on every way out.
-#
-# *If this step fails:* a filesystem kvmops cannot grow is named in the message. The disk is
-# unmapped again either way; run the runbook again (done phases are "already so"), or start
-# the guest and grow inside it (`offline=False`).
-
-# %%
-with nb.step("Grow the root partition and filesystem", if_fails="run again, or grow inside the guest (offline=False)"):
-    if host.apply and offline:
-        with nb.locked(host, guest, "guest-resize"):
-            for plan in proc.grow_root(host, nb.read(host), guest):
-                print(f"done: {plan.title}" + "".join(f"; {n}" for n in plan.notes))
-    elif host.apply:
-        print("run the commands above inside the guest after its restart")
-    else:
-        print("plan only: nothing was changed; run with apply=True to execute it")
+with nb.step("Grow the disk", if_fails="run again, or grow inside the guest (offline=False)"):
+    nb.run_procedure(host, resize, confirm)
 
 # %% [markdown]
 # ## Verify
 #
 # The LV has its new size; read through a read-only mapping again: the partition reaches the
-# end of the disk and the filesystem fills the partition.
+# end of the disk and the filesystem fills the partition. Then start the guest
+# (`guest-lifecycle action=start`); with `offline=False`, run the commands of the plan's
+# notes inside it.
 
 # %%
 with nb.step("Verify the sizes", if_fails="compare `lvs` and `df -h /` inside the guest"):
-    if host.apply:
-        grown = None
-        if offline:
-            with nb.locked(host, guest, "guest-resize (verify)", reading=True):
-                grown = proc.look(host, nb.read(host), guest)
-        nb.verify(host, lambda now: proc.verify(now, guest, new_size, grown))
-        print(f"start the guest: guest-lifecycle guest={guest} action=start")
-    else:
-        print("plan only: nothing was changed, so nothing is verified")
+    nb.verify_with(host, lambda: proc.verify(host, guest, new_size, offline))
 host.close()

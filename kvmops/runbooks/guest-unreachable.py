@@ -40,7 +40,6 @@ destroy = False  # force a running guest off first, to inspect its disk (needs a
 
 # %%
 from kvmops import notebook as nb
-from kvmops.procedures import guest_inspect as inspect
 from kvmops.procedures import guest_unreachable as proc
 
 host = nb.open_host(site, apply)
@@ -54,10 +53,10 @@ host = nb.open_host(site, apply)
 
 # %%
 with nb.step("Read the guest's state", if_fails="check the name with inventory; is libvirtd running?"):
-    found = proc.state(nb.read(host), guest)
-    nb.table([(found.guest, found.state, "on" if found.autostart else "off", ", ".join(found.bridges) or "-")],
-             ["guest", "state", "autostart", "bridges"])
-    nb.table([(d.source, d.status) for d in found.disks], ["disk", "status"])
+    facts = nb.read(host)
+    found = proc.state(facts, guest)
+    nb.table(*proc.state_table(found))
+    nb.table(*proc.disk_table(found))
 
 # %% [markdown]
 # ## 2. The serial console
@@ -71,12 +70,7 @@ with nb.step("Read the guest's state", if_fails="check the name with inventory; 
 
 # %%
 with nb.step("Read the serial console", if_fails="attach with `virsh console GUEST` from a shell"):
-    if not found.active:
-        print(f"guest {guest} is {found.state}: no console to read")
-    elif not seconds:
-        print("console reading skipped (seconds=0)")
-    else:
-        print(proc.read_console(host, found, seconds, print))
+    print(proc.console(host, found, seconds, print))
 
 # %% [markdown]
 # ## 3. The serial log
@@ -86,10 +80,7 @@ with nb.step("Read the serial console", if_fails="attach with `virsh console GUE
 
 # %%
 with nb.step("Read the serial log", if_fails="read the file on the host with `tail`"):
-    if found.serial_log and host.site.replay:
-        print(f"serial log {found.serial_log}: not read (site {host.site.name} replays recorded facts)")
-    else:
-        print(proc.serial_log(host, found, lines))
+    print(proc.serial_log(host, found, lines))
 
 # %% [markdown]
 # ## 4. Force it off (only with `destroy=True`)
@@ -101,10 +92,9 @@ with nb.step("Read the serial log", if_fails="read the file on the host with `ta
 
 # %%
 with nb.step("Force the guest off", if_fails="read libvirt's message; nothing else was changed"):
-    plan = proc.destroy(nb.read(host), guest, destroy)
-    nb.show_plan(plan)
-    with nb.locked(host, guest, "guest-unreachable destroy"):
-        nb.execute(host, plan, confirm)
+    force_off = proc.procedure(facts, guest, destroy)
+    nb.show_procedure(force_off)
+    nb.run_procedure(host, force_off, confirm)
     proc.refresh(found, nb.read(host))
 
 # %% [markdown]
@@ -118,23 +108,9 @@ with nb.step("Force the guest off", if_fails="read libvirt's message; nothing el
 
 # %%
 with nb.step("Inspect the disk", if_fails="run guest-inspect for the details; nothing was changed"):
-    where = proc.disk_source(found)
-    if where is None:
-        print(f"guest {guest} has no disk")
-    elif found.active and not destroy:
-        print(f"not inspected: guest {guest} is {found.state} (its disk is in use); set destroy=True "
-              "to force it off first, or shut it down")
-    else:
-        nb.show_plan(inspect.preview(where, lines))
-        if found.active:
-            print("planned after the destroy (plan only: the guest still runs)")
-        elif host.site.replay:
-            nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; a disk cannot be mapped or "
-                    "mounted there, so nothing above was run and nothing was read.")
-        else:
-            with nb.locked(host, guest, "guest-unreachable", reading=True):
-                proc.with_report(found, inspect.inspect(host, nb.read(host), where, lines))
-            print(inspect.render(found.report))
+    disk = proc.look_at_disk(host, found, destroy, lines)
+    nb.show_plans(disk.plans)
+    print(disk.text)
 
 # %% [markdown]
 # ## What next
@@ -143,7 +119,6 @@ with nb.step("Inspect the disk", if_fails="run guest-inspect for the details; no
 
 # %%
 with nb.step("Suggest what to do next"):
-    for seen in found.seen:
-        print(f"seen: {seen}")
-    nb.note("**Next:**\n" + "\n".join(f"- {tip}" for tip in proc.suggestions(found)))
+    nb.show_lines(proc.seen_lines(found))
+    nb.note(proc.next_steps(found))
 host.close()

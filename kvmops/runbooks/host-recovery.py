@@ -55,7 +55,7 @@ from kvmops import notebook as nb
 from kvmops.procedures import host_recovery as rec
 
 host = nb.open_host(site, apply)
-first = rec.parse_order(order) if order else host.site.recovery_order
+first = rec.order_of(host.site, order)
 wait = boot_seconds or host.site.recovery_boot_seconds
 
 # %% [markdown]
@@ -68,8 +68,7 @@ wait = boot_seconds or host.site.recovery_boot_seconds
 with nb.step("Read the host", if_fails="start libvirtd and check `lvs` on the host; nothing was changed"):
     facts = nb.read(host, rec.WANTED)
     checks = rec.assess(facts)
-    nb.table([(c.name, c.why or "-", "yes" if c.running else "no", c.action) for c in checks],
-             ["guest", "meant to run because", "running", "action"])
+    nb.table(*rec.table(checks))
 
 # %% [markdown]
 # ## Plan: the order, and each guest's start and wait

@@ -59,7 +59,6 @@ address = ""  # static IPv4 address in the VLAN's network, e.g. 10.5.68.237; "":
 
 # %%
 from kvmops import notebook as nb
-from kvmops.net.address import static_address, summary
 from kvmops.procedures import image_tweak as proc
 
 host = nb.open_host(site, apply)
@@ -71,31 +70,26 @@ where = proc.source(host.site, guest, image)
 # ## Preconditions
 #
 # *If this step fails:* shut a running guest down first (`guest-lifecycle action=shutdown`);
-# fix the address (it must be in the VLAN's network, not `.254`); check the guest name with
-# `inventory`. A qcow2 image file cannot be changed in place: tweak the LV it was copied to.
-# Nothing was changed.
+# fix the address (it must be in the VLAN's network, not `.254`) or a key (each an OpenSSH
+# public key line); check the guest name with `inventory`. A qcow2 image file cannot be
+# changed in place: tweak the LV it was copied to. Nothing was changed.
 
 # %%
 with nb.step("Check preconditions", if_fails="fix what the message names; nothing was changed"):
-    fixed = static_address(host.site, guest, vlan, address) if address else None
-    proc.tweaks(host.site.login_user, password=password, root_password=root_password,
-                keys=keys.split(";"), sudo=sudo, console=console, address=fixed)  # bad input: before any read
-    facts = nb.read(host, proc.wanted(image, bool(host.site.replay)))
-    fixed = proc.on_nic(facts, fixed) if fixed else None  # the guest's NIC on that VLAN: its MAC binds the profile
-    wanted = proc.tweaks(host.site.login_user, password=password, root_password=root_password,
-                         keys=keys.split(";"), sudo=sudo, console=console, address=fixed)
-    print(proc.check(facts, guest, image, replay=bool(host.site.replay)))
-    print("tweaks:\n" + "\n".join(f"- {proc.describe(t)}" for t in wanted))
-    if fixed:
-        print(summary(fixed))
+    req = proc.request(host.site, guest, password=password, root_password=root_password, keys=keys, sudo=sudo,
+                       console=console, vlan=vlan, address=address)
+    facts = nb.read(host, proc.wanted(image))
+    req = proc.on_its_nic(facts, req)  # the guest's NIC on that VLAN: its MAC binds the profile
+    print(proc.check(facts, guest, image))
+    print(req.render())
 
 # %% [markdown]
 # ## Plan
 #
-# The disk is mapped and its root mounted READ-ONLY to read what the tweaks need; each tweak
-# then lists the exact commands for what differs (or says "already so"), all of them before
-# anything changes. On a site of recorded facts (the demo) the disk cannot be mounted, so
-# only the tweaks are listed.
+# The disk is mapped and its root mounted READ-ONLY to read what the tweaks need (holding the
+# guest's lock meanwhile); each tweak then lists the exact commands for what differs (or
+# says "already so"), all of them before anything changes. On a site of recorded facts (the
+# demo) the disk cannot be mounted, so the plan says that its commands are not planned there.
 #
 # *If this step fails:* the image has no Linux root, or it lacks a tool a tweak needs
 # (`useradd`, `chpasswd`, `visudo`): the message says which. Whatever was mapped or mounted
@@ -103,56 +97,34 @@ with nb.step("Check preconditions", if_fails="fix what the message names; nothin
 
 # %%
 with nb.step("Plan the tweaks", if_fails="read the message above; nothing was changed"):
-    if host.site.replay:
-        nb.note(f"SKIPPED: site {host.site.name} replays recorded outputs; the disk cannot be mapped and "
-                "mounted there, so the exact commands (computed from the image's content) are not shown. "
-                "Run this against the real host to see them (plan mode only mounts read-only).")
-    else:
-        with nb.locked(host, guest, "image-tweak (plan)", reading=True):
-            planned = proc.plan(proc.look(host, facts, wanted, where), wanted)
-        for plan in planned.plans:
-            nb.show_plan(plan)
-        print("\n".join(planned.lines))
+    tweak = proc.procedure(host, facts, guest, req.tweaks, where)
+    nb.show_procedure(tweak)
 
 # %% [markdown]
 # ## Apply the tweaks
 #
-# Runs only with `apply=True`, holding the guest's lock. The disk is mapped and mounted
-# read-write, the content read afresh, every tweak planned again from it, then applied;
-# unmounted and unmapped on every way out.
+# Runs only with `apply=True`; the executor holds the guest's lock. The disk is mapped and
+# mounted read-write, the content read afresh, every tweak planned again from it, then
+# applied; unmounted and unmapped on every way out.
 #
 # *If this step fails:* the step named failed; the ones before it are done and stay done.
 # Run the runbook again: finished tweaks are "already so", the rest is done.
 
 # %%
 with nb.step("Apply the tweaks", if_fails="run the runbook again: done tweaks are skipped"):
-    if host.apply:
-        with nb.locked(host, guest, "image-tweak"):
-            done = proc.apply(host, nb.read(host), wanted, where)
-        print("\n".join(done.lines))
-    else:
-        print("plan only: nothing was changed; run with apply=True to execute it")
+    nb.run_procedure(host, tweak, confirm)
 
 # %% [markdown]
 # ## Verify: everything is in place
 #
 # The image is looked at again (read-only) and every tweak planned once more: each must now
-# say "already so".
+# say "already so". Then start the guest (`guest-lifecycle action=start`) and log in on its
+# console (`virsh console GUEST`).
 #
 # *If this step fails:* a tweak that still plans a change did not take effect: look at its
 # files in the image (`guest-inspect`).
 
 # %%
 with nb.step("Verify the tweaks", if_fails="inspect the image with guest-inspect"):
-    if host.apply:
-        with nb.locked(host, guest, "image-tweak (verify)", reading=True):
-            again = proc.plan(proc.look(host, nb.read(host), wanted, where), wanted)
-        verdict = proc.verify(again)
-        print(verdict.render())
-        nb.check(verdict.ok, "not in place: " + "; ".join(again.pending))
-        print(f"ok: every tweak is in place ({again.os})")
-        print("start the guest with guest-lifecycle action=start; log in on its console with "
-              f"`virsh console {guest}`")
-    else:
-        print(f"plan only: the disk of {guest} is unchanged")
+    nb.verify_with(host, lambda: proc.verify(host, guest, req.tweaks, where))
 host.close()

@@ -32,10 +32,8 @@ bridges = True  # also compare the guest bridges with the site's networks (reads
 
 # %%
 from kvmops import notebook as nb
-from kvmops.hostfacts import Wanted
 from kvmops.guests.inventory import inventory_of, render_table
-from kvmops.lvm import ops
-from kvmops.units import human
+from kvmops.procedures import inventory as proc
 
 host = nb.open_host(site, apply)
 
@@ -47,7 +45,7 @@ host = nb.open_host(site, apply)
 
 # %%
 with nb.step("Guests", if_fails="check that libvirtd runs and answers (virsh list --all)"):
-    facts = nb.read(host, Wanted(net=bridges))
+    facts = nb.read(host, proc.wanted(bridges))
     inventory = inventory_of(facts)
     print(render_table(inventory))
 
@@ -59,16 +57,8 @@ with nb.step("Guests", if_fails="check that libvirtd runs and answers (virsh lis
 
 # %%
 with nb.step("Guest LVs and snapshots", if_fails="check the site's VG name and that lvs works on the host"):
-    used = {d.lv.name: g.name for g in inventory.guests for d in g.disks if d.lv}
-    limit = host.site.snapshot_extend_at
-    rows = []
-    for lv in ops.list_guest_lvs(host.site, facts.lvm):
-        fill = f"{lv.data_percent:.2f}%" if lv.data_percent is not None else ""
-        flag = "INVALID" if lv.invalid else ("FILLING UP" if (lv.data_percent or 0) >= limit else "")
-        owner = used.get(lv.origin if lv.is_snapshot else lv.name, "(no guest)")
-        rows.append((lv.path, human(lv.size), lv.origin or "", fill, owner, flag))
-    nb.table(rows, ["LV", "size", "snapshot of", "used", "guest", "attention"])
-    print(f"VG {facts.lvm.vg.name}: {human(facts.lvm.vg.free)} free of {human(facts.lvm.vg.size)}")
+    nb.table(*proc.lv_table(facts, inventory))
+    print(proc.vg_line(facts))
 
 # %% [markdown]
 # ## Guest bridges
@@ -79,12 +69,7 @@ with nb.step("Guest LVs and snapshots", if_fails="check the site's VG name and t
 
 # %%
 with nb.step("Guest bridges", if_fails="check that NetworkManager runs on the host (nmcli general)"):
-    if bridges:
-        from kvmops.net.drift import drift_report, render
-
-        print(render(drift_report(host.site, facts.net)))
-    else:
-        print("skipped (bridges=False)")
+    print(proc.bridges(facts, bridges))
 host.close()
 
 # %% [markdown]

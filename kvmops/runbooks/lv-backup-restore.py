@@ -78,16 +78,13 @@ with nb.step("Check the backup and the host", if_fails="read the message; nothin
     ctx = proc.read_ctx(host, where, at, guest, new_name, backup)
     chosen = proc.choose(ctx.place, guest, backup, allow_unsigned=allow_unsigned)
     print(proc.check(ctx, chosen, new_name, define))
-    overwrite = proc.overwrite_targets(ctx, chosen, new_name)
-    if overwrite:
-        print(f"to restore over the existing LVs set confirm={overwrite!r}")
 
 # %% [markdown]
 # ## Plan
 
 # %%
 restore = proc.procedure(ctx, chosen, new_name=new_name, define=define, start=start, boot_seconds=boot_seconds)
-nb.note(restore.markdown())
+nb.show_staged(restore)
 
 # %% [markdown]
 # ## Restore
@@ -101,24 +98,15 @@ nb.note(restore.markdown())
 
 # %%
 with nb.step("Restore the disks", if_fails="read the message; run again to resume into the same LVs"):
-    with nb.locked(host, new_name or guest, "lv-backup-restore"):
-        for line in proc.run(host, where, at, restore, chosen, new_name, confirm,
-                             progress=lambda line: print(f"    {line}", flush=True)).lines:
-            print(line)
-    if not host.apply:
-        print("(plan only: nothing was changed; run with apply=True to execute it)")
+    ran = proc.run(host, where, at, restore, chosen, new_name, confirm, progress=nb.progress)
+    nb.show_ran(host, restore, ran)
 
 # %% [markdown]
 # ## Verify
 
 # %%
 with nb.step("Verify the restore", if_fails="check `lvs -o lv_name,lv_tags` and `virsh list --all` on the host"):
-    if host.apply:
-        now = proc.read_ctx(host, where, at, guest, new_name, chosen.stamp)
-        verdict = proc.verify(now, chosen, new_name, define, start)
-        print(verdict.render())
-        nb.check(verdict.ok, "verification FAILED: see the lines above")
-    else:
-        print("plan only: nothing was changed, so nothing is verified")
+    nb.verify_with(host, lambda: proc.verify(proc.read_ctx(host, where, at, guest, new_name, chosen.stamp), chosen,
+                                             new_name, define, start))
 host.close()
 at.close()

@@ -44,22 +44,12 @@ backup = ""  # the backup's time stamp, e.g. 20261128T020000Z ("": the newest si
 boot_seconds = 300.0  # how long the scratch guest may take to show its login prompt
 
 # %%
-from datetime import UTC, datetime
-
 from kvmops import notebook as nb
-from kvmops.errors import KvmopsError
-from kvmops.facts.place import place_host
-from kvmops.procedures import lv_backup_engine as engine
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures import lv_backup_verify as vf
-from kvmops.procedures.base import Verdict
-from kvmops.transfer.place import parse_place
 
 host = nb.open_host(site, apply)
-repo = engine.repo_for(host.site, repository)  # None: a place's folder
-where = parse_place(place) if repo is None else None
-at = place_host(where, host.site, apply=apply) if where is not None else None
-scratch = vf.scratch_name(guest)
+proof = vf.Proof.open(host, guest, repository, place)  # the repository, else the place's folder
 
 # %% [markdown]
 # ## Preconditions
@@ -72,12 +62,9 @@ scratch = vf.scratch_name(guest)
 
 # %%
 with nb.step("Check the backup and the host", if_fails="read the message; nothing was changed"):
-    if repo is not None:
-        ctx = vf.read_ctx(host, repo, guest, scratch, backup)
-    else:
-        ctx = rs.read_ctx(host, where, at, guest, scratch, backup)
+    ctx = proof.read_ctx(backup)
     chosen = rs.choose(ctx.place, guest, backup)
-    print(vf.check(ctx, chosen, scratch))
+    print(vf.check(ctx, chosen, proof.scratch))
 
 # %% [markdown]
 # ## Plan
@@ -85,28 +72,20 @@ with nb.step("Check the backup and the host", if_fails="read the message; nothin
 # The restore under the scratch name, its boot, then the cleanup stages.
 
 # %%
-verify = vf.procedure(ctx, chosen, scratch=scratch, boot_seconds=boot_seconds)
-nb.note(verify.markdown())
+verify = vf.procedure(ctx, chosen, scratch=proof.scratch, boot_seconds=boot_seconds)
+nb.show_staged(verify)
 
 # %% [markdown]
 # ## Restore, boot, clean up
 #
-# Runs only with `apply=True`, holding the scratch guest's lock on the host. A failure (a
-# wrong checksum, no login prompt) is the verdict: the cleanup ran, the reason is printed.
+# Runs only with `apply=True`; the executor holds the scratch guest's lock on the host. A
+# failure (a wrong checksum, no login prompt) is the verdict: the cleanup ran, the reason is
+# printed.
 
 # %%
 with nb.step("Restore and boot the backup", if_fails="read the verdict; the scratch guest and LVs were removed"):
-    show = lambda line: print(f"    {line}", flush=True)  # noqa: E731
-    try:
-        with nb.locked(host, scratch, "lv-backup-verify"):
-            ran = (vf.run(host, repo, verify, chosen, scratch=scratch, progress=show) if repo is not None else
-                   vf.run_from_place(host, where, at, verify, chosen, scratch=scratch, progress=show))
-        for line in ran.lines:
-            print(line)
-        verdict = Verdict.of([(True, f"backup {chosen.stamp} of {guest} restored, booted to a login prompt as "
-                                     f"{scratch} on {host.name}, and removed")])
-    except KvmopsError as exc:
-        verdict = Verdict.of([(False, f"backup {chosen.stamp} of {guest}: {exc}")])
+    proved = proof.run(verify, chosen, progress=nb.progress)
+    nb.show_ran(host, verify, proved.ran)
 
 # %% [markdown]
 # ## The verdict
@@ -115,14 +94,7 @@ with nb.step("Restore and boot the backup", if_fails="read the verdict; the scra
 
 # %%
 with nb.step("Record the verdict", if_fails="the verdict is above; the repository did not take it"):
-    if host.apply:
-        print(verdict.render())
-        if repo is not None:
-            for line in vf.record(host, repo, chosen, verdict, datetime.now(UTC), progress=show):
-                print(line)
-        nb.check(verdict.ok, "the backup did NOT prove itself: see the verdict above")
-    else:  # the plan's walk through the gate is no verdict: nothing was restored or booted
-        print("plan only: nothing was restored, so there is no verdict")
+    nb.show_lines(proof.record(chosen, proved.verdict, progress=nb.progress))
+    nb.verify_with(host, lambda: proved.verdict)
 host.close()
-if at is not None:
-    at.close()
+proof.close()

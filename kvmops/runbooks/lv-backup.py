@@ -63,17 +63,11 @@ shutdown_timeout = 120.0  # how long the guest may take to power off
 from datetime import UTC, datetime
 
 from kvmops import notebook as nb
-from kvmops.procedures import lv_backup as proc
-from kvmops.procedures import lv_backup_engine as engine
-from kvmops.transfer.engine import parse_keep
-from kvmops.transfer.place import parse_place
-from kvmops.facts.place import place_host
+from kvmops.procedures.lv_backup_target import BackupTarget
 
 host = nb.open_host(site, apply)
-repo = engine.repo_for(host.site, repository)  # None: the place's folder
-where = parse_place(place) if repo is None else None
-at = place_host(where, host.site, apply=apply) if where is not None else None
-when = datetime.now(UTC)  # the backup's folder and the snapshots' names embed this time
+target = BackupTarget.open(host, repository, place)  # the repository, else the place's folder
+when = datetime.now(UTC)  # the backup's folder (or archive) and the snapshots' names embed this time
 
 # %% [markdown]
 # ## Preconditions
@@ -86,12 +80,8 @@ when = datetime.now(UTC)  # the backup's folder and the snapshots' names embed t
 
 # %%
 with nb.step("Check the guest and the place", if_fails="read the message; nothing was changed"):
-    if repo is not None:
-        ctx = engine.read_ctx(host, repo, guest)
-        print(engine.check(ctx, guest, restart))
-    else:
-        ctx = proc.read_ctx(host, where, at, guest)
-        print(proc.check(ctx, guest, restart))
+    ctx = target.read_ctx(guest)
+    print(target.check(ctx, guest, restart))
 
 # %% [markdown]
 # ## Plan
@@ -100,12 +90,8 @@ with nb.step("Check the guest and the place", if_fails="read the message; nothin
 # fresh facts just before it runs. The manifest's checksums are filled in by the copy.
 
 # %%
-if repo is not None:
-    backup = engine.procedure(ctx, host, guest, when, keep=parse_keep(keep), restart=restart,
-                              shutdown_timeout=shutdown_timeout)
-else:
-    backup = proc.procedure(ctx, guest, when, keep=keep, restart=restart, shutdown_timeout=shutdown_timeout)
-nb.note(backup.markdown())
+backup = target.procedure(ctx, guest, when, keep=keep, restart=restart, shutdown_timeout=shutdown_timeout)
+nb.show_staged(backup)
 
 # %% [markdown]
 # ## Back up
@@ -119,14 +105,8 @@ nb.note(backup.markdown())
 
 # %%
 with nb.step("Back up the disks", if_fails="read the message; an unfinished backup has no manifest and is never used"):
-    with nb.locked(host, guest, "lv-backup"):
-        show = lambda line: print(f"    {line}", flush=True)  # noqa: E731
-        ran = (engine.run(host, repo, backup, guest, confirm, progress=show) if repo is not None else
-               proc.run(host, where, at, backup, guest, confirm, progress=show))
-        for line in ran.lines:
-            print(line)
-    if not host.apply:
-        print("(plan only: nothing was changed; run with apply=True to execute it)")
+    ran = target.run(backup, guest, confirm, progress=nb.progress)
+    nb.show_ran(host, backup, ran)
 
 # %% [markdown]
 # ## Verify
@@ -136,14 +116,6 @@ with nb.step("Back up the disks", if_fails="read the message; an unfinished back
 
 # %%
 with nb.step("Verify the backup", if_fails="list the place's folder; check `lvs` on the host"):
-    if host.apply:
-        stamp = proc.stamp_of(when)
-        verdict = (engine.verify(engine.read_ctx(host, repo, guest), guest, stamp) if repo is not None else
-                   proc.verify(proc.read_ctx(host, where, at, guest), guest, stamp, keep))
-        print(verdict.render())
-        nb.check(verdict.ok, "verification FAILED: see the lines above")
-    else:
-        print("plan only: nothing was changed, so nothing is verified")
+    nb.verify_with(host, lambda: target.verify(guest, when, keep))
 host.close()
-if at is not None:
-    at.close()
+target.close()

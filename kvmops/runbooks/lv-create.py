@@ -62,8 +62,7 @@ with nb.step("Check and plan", if_fails="choose another size or name"):
 
 # %%
 with nb.step("Create the LV", if_fails="read the LVM message above; nothing was created"):
-    with nb.locked(host, guest, "lv-create"):
-        nb.run_procedure(host, create, confirm)
+    nb.run_procedure(host, create, confirm)
 
 # %% [markdown]
 # ## Verify

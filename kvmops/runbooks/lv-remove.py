@@ -69,9 +69,7 @@ nb.show_procedure(remove)
 
 # %%
 with nb.step("Remove the LV", if_fails="release whatever holds the LV open, then run again"):
-    have = facts.lvm.get(lv)
-    with nb.locked(host, proc.guest_of_lv(host.site, lv, have.origin if have else None), "lv-remove"):
-        nb.run_procedure(host, remove, confirm)
+    nb.run_procedure(host, remove, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -80,8 +80,7 @@ nb.show_procedure(rename)
 
 # %%
 with nb.step("Rename the LV", if_fails="read the message; running again continues where it stopped"):
-    with nb.locked(host, users[0] if users else proc.lock_name(host.site, old), "lv-rename"):
-        nb.run_procedure(host, rename, confirm)
+    nb.run_procedure(host, rename, confirm)
 
 # %% [markdown]
 # ## Verify

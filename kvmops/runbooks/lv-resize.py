@@ -68,8 +68,7 @@ nb.show_procedure(resize)
 
 # %%
 with nb.step("Resize the LV", if_fails="read the LVM message above; the LV keeps its old size"):
-    with nb.locked(host, guest, "lv-resize"):
-        nb.run_procedure(host, resize, confirm)
+    nb.run_procedure(host, resize, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -39,7 +39,6 @@ interval = 10  # seconds between lvconvert's progress reports
 # %%
 from kvmops import notebook as nb
 from kvmops.procedures import lv as proc
-from kvmops.units import human
 
 host = nb.open_host(site, apply)
 
@@ -53,10 +52,7 @@ host = nb.open_host(site, apply)
 # %%
 with nb.step("Check preconditions", if_fails="shut the guest down first; list snapshots with the inventory runbook"):
     facts = nb.read(host)
-    snaps = proc.snapshots_newest_first(facts, guest)
-    nb.table([(s.name, f"{s.created:%Y-%m-%d %H:%M} UTC" if s.created else "?", human(s.size),
-               f"{s.data_percent or 0:.2f}%", "INVALID" if s.invalid else ("merging" if s.merging else "ok"))
-              for s in snaps], ["snapshot", "taken", "size", "used", "state"])
+    nb.table(*proc.snapshot_table(facts, guest))
     chosen = proc.choose_snapshot(facts, guest, snapshot)
     print(proc.check_restore(facts, guest, chosen))
 
@@ -82,8 +78,7 @@ nb.show_procedure(restore)
 
 # %%
 with nb.step("Merge the snapshot", if_fails="do not start the guest; check `lvs -a` until the merge is done"):
-    with nb.locked(host, guest, "lv-restore"):
-        nb.run_procedure(host, restore, confirm)
+    nb.run_procedure(host, restore, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 
 from kvmops import notebook as nb
 from kvmops.procedures import lv as proc
-from kvmops.units import parse_size
+from kvmops.units import size_or
 
 host = nb.open_host(site, apply)
 when = datetime.now(UTC)  # the snapshot's name embeds this time
@@ -67,7 +67,7 @@ with nb.step("Check preconditions", if_fails="check the guest name with the inve
 # The exact commands; nothing has run yet.
 
 # %%
-snapshot = proc.snapshot(facts, guest, parse_size(size) if size else None, when)
+snapshot = proc.snapshot(facts, guest, size_or(size, None), when)
 nb.show_procedure(snapshot)
 
 # %% [markdown]
@@ -82,8 +82,7 @@ nb.show_procedure(snapshot)
 
 # %%
 with nb.step("Take the snapshot", if_fails="read the LVM message above; nothing was changed"):
-    with nb.locked(host, guest, "lv-snapshot"):
-        nb.run_procedure(host, snapshot, confirm)
+    nb.run_procedure(host, snapshot, confirm)
 
 # %% [markdown]
 # ## Verify

@@ -33,30 +33,24 @@ threshold = 0.0  # grow snapshots at or above this fill %; 0: the site's snapsho
 by = ""  # how much to add to each, e.g. 2g; "": the site's snapshot_extend_by
 
 # %%
-from contextlib import ExitStack
-
 from kvmops import notebook as nb
-from kvmops.lvm import ops
 from kvmops.procedures import lv as proc
-from kvmops.units import human, parse_size
+from kvmops.units import size_or
 
 host = nb.open_host(site, apply)
-limit = threshold or host.site.snapshot_extend_at
-grow = parse_size(by) if by else host.site.snapshot_extend_by
+limit = proc.fill_threshold(host.site, threshold)
+grow = size_or(by, host.site.snapshot_extend_by)
 
 # %% [markdown]
 # ## Fill report
 #
-# Every snapshot of a guest LV, fullest first.
+# Every snapshot of a guest LV, fullest first. FILLING UP: at or above the threshold, extended
+# below; INVALID: it overflowed, its data is lost (remove it with `lv-remove`).
 
 # %%
 with nb.step("Report snapshot fill", if_fails="check that the site's VG is right (site file)"):
     facts = nb.read(host)
-    snaps = ops.snapshots(host.site, facts.lvm)
-    nb.table([(s.path, s.origin, human(s.size), f"{s.data_percent or 0:.2f}%",
-               "INVALID" if s.invalid else ("EXTEND" if (s.data_percent or 0) >= limit else "ok"))
-              for s in snaps], ["snapshot", "origin", "size", "used", "action"])
-    print(f"threshold {limit:g}%, extend by {human(grow)}; VG {facts.lvm.vg.name} has {human(facts.lvm.vg.free)} free")
+    nb.table(*proc.fill_table(facts, limit))
 
 # %% [markdown]
 # ## Plan
@@ -73,10 +67,7 @@ nb.show_procedure(extend)
 
 # %%
 with nb.step("Extend the snapshots", if_fails="free space in the VG, or merge/remove the snapshot soon"):
-    with ExitStack() as held:  # the lock of each guest whose snapshot grows
-        for name in proc.guests_extended(facts, extend):
-            held.enter_context(nb.locked(host, name, "snapshot-filling-up"))
-        nb.run_procedure(host, extend, confirm)
+    nb.run_procedure(host, extend, confirm)
 
 # %% [markdown]
 # ## Verify

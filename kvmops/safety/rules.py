@@ -277,7 +277,9 @@ def _judge_one(eff: Effect, now: Now, ctx: Context) -> list[Refusal]:
     if a == fx.MERGED:
         now.run.merged |= {now.key(eff.obj), now.key(str(eff.detail))}
         now.run.merging -= {now.key(eff.obj), now.key(str(eff.detail))}
-        now.run.removed.add(now.key(eff.obj))  # a merged snapshot is gone
+        merged = now.lv(eff.obj)
+        if merged is not None and merged.origin:  # a merged snapshot is gone; waiting on any other LV removes none
+            now.run.removed.add(now.key(eff.obj))
         return []
     if a == fx.HELD_WRITE:
         return _held(eff, now, ctx)
@@ -506,7 +508,8 @@ def _define(eff: Effect, now: Now, active: bool) -> list[Refusal]:
     out = [_no(eff, "xml-policy", f"the definition of {name}: {why}", "fix the XML (or the backup)")
            for why in xml_refusals(xml, now.facts.site, name)]
     info = now.facts.domain(name) if now.defined(name) and key not in now.run.defined else None
-    if active and (info is None or _changes(info.inactive_xml or info.xml, xml)):  # ejecting media is no redefinition
+    old = now.xml(name) if now.defined(name) else None  # also as this run defined it (then started it)
+    if active and (old is None or _changes(old, xml)):  # ejecting media is no redefinition
         out.append(_no(eff, "guest-state", f"redefining the running guest {name}", f"shut {name} down first"))
     had = {_disk_key(s) for s in now.sources(name)}
     if info is not None and _changes(info.inactive_xml or info.xml, xml) and eff.target != name:

@@ -35,17 +35,18 @@ from kvmops import guestlive
 from kvmops.errors import ConfirmationRequired, NotFound
 from kvmops.executor import Executor, StepFailed, confirmed
 from kvmops.facts import read_facts
-from kvmops.guests import lifecycle
+from kvmops.guests import boot, lifecycle
 from kvmops.guests.spec import GuestSpec
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host
 from kvmops.images import nocloud
 from kvmops.lvm import ops
-from kvmops.procedures import guest_create as gc
+from kvmops.plan import Booted
 from kvmops.procedures import guest_seed, lv_rename
 from kvmops.runners import LocalRunner
 from kvmops.site import load_site
 from kvmops.virt import Virt
+from kvmops.waits import BootNotVerified, wait
 from tests.conftest import need_tools
 from tests.support.run import run_plan
 
@@ -398,11 +399,11 @@ def test_the_boot_counts_only_on_a_login_prompt(daemons: Daemons, workdir: Path,
     try:
         _define_and_start(host, _spec(workdir, mode="loader"))
         t0 = time.monotonic()
-        verdict = gc.verify_boot(host, GUEST, 25)
-        assert not verdict.ok, verdict.render()
-        text = verdict.render()
-        assert re.match(rf"FAILED: boot NOT verified in 2[5-9] s: no login prompt from {GUEST}; its console got as "
-                        "far as boot loader;", text), text
+        with pytest.raises(BootNotVerified) as err:  # the one boot check: the start's wait
+            wait(host, Booted(GUEST, 25), lambda _line: None)
+        text = str(err.value)
+        assert re.match(rf"guest {GUEST}: boot NOT verified in 2[5-9] s: NOT verified: no login prompt within "
+                        r"2[5-9] s; the console got as far as boot loader;", text), text
         assert "Loading /boot/initrd.img...ok" in text and "only the boot loader ran" in text
         TIMINGS["boot-loader lines only: not verified after (s)"] = time.monotonic() - t0
         _cleanup_guest(host)
@@ -410,8 +411,8 @@ def test_the_boot_counts_only_on_a_login_prompt(daemons: Daemons, workdir: Path,
 
         _define_and_start(host, _spec(workdir))
         t0 = time.monotonic()
-        verdict = gc.verify_boot(host, GUEST, 60)
-        assert verdict.ok and "a login prompt" in verdict.render(), verdict.render()
+        verdict = guestlive.wait_booted(host, GUEST, 60)
+        assert verdict.booted and verdict.stage == boot.LOGIN, verdict.message
         TIMINGS["start to a verified boot (login prompt) (s)"] = time.monotonic() - t0
     finally:
         _cleanup_guest(host)
@@ -428,7 +429,7 @@ def test_the_seed_is_retired_from_the_running_guest(daemons: Daemons, workdir: P
         assert stat.S_IMODE(Path(seed).stat().st_mode) == 0o600
         _define_and_start(host, _spec(workdir, cdrom=seed))
         assert read_domain(host.virt.info(GUEST).xml).cdrom == seed
-        assert gc.verify_boot(host, GUEST, 60).ok
+        assert guestlive.wait_booted(host, GUEST, 60).booted
 
         wanted = guest_seed.wanted(host.site, GUEST)
         retire = guest_seed.procedure(read_facts(host, wanted), GUEST)
@@ -467,7 +468,7 @@ def test_kvmops_guest_console_attaches_like_virsh_console(daemons: Daemons, work
     cli = [str(Path(sys.executable).parent / "kvmops"), "guest", "console", GUEST, "--site", str(workdir / "site.toml")]
     try:
         _define_and_start(host, _spec(workdir))
-        assert gc.verify_boot(host, GUEST, 60).ok
+        assert guestlive.wait_booted(host, GUEST, 60).booted
 
         plain = subprocess.run(cli, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
         assert plain.returncode == 0 and "stdin is not a terminal" in plain.stdout

@@ -71,7 +71,7 @@ def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tm
             time.sleep(0.2)
         assert owner.exists(), "the first run never took the lock"
         holder = owner.read_text().strip()
-        assert holder.endswith("lv-resize") and "pid=" in holder
+        assert holder.endswith("resize LV rbtest/vmt1 from 64.00 MiB to 96.00 MiB") and "pid=" in holder  # its plan
 
         second = subprocess.run(kvmops(site, "lv-resize", "-p", "guest", "t1", "-p", "size", "128m"),
                                 env=env, capture_output=True, text=True, timeout=180)

@@ -3,6 +3,10 @@
 Opt-in: set ``KVMOPS_LAB=1`` (it needs root, QEMU, debootstrap, about 2 GB under the cache
 folder; the first run builds the image, later runs reuse it). A lab that already runs is
 reused and left running; a lab this session started is destroyed at the end.
+
+Two labs at most, each booted once per session and shared by every module that needs it: the
+default lab (``lab_state``: every module) and the second host ``kvm2`` (``second_lab``: the
+two-host proof, whose first host is the default lab).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from kvmops.host import Host, connect
 from kvmops.site import Site, load_site
 from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
+from kvmops_lab.paths import LabPaths
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import RUNNING, LabState
 
@@ -78,6 +83,32 @@ def _as_up_leaves_it(state: LabState) -> bool:
     finally:
         host.close()
     return not guests and cloud
+
+
+SECOND = "kvm2"
+STARTED: dict[str, bool] = {}  # lab name: booted by this session (so this session may take it down)
+
+
+@pytest.fixture(scope="session")
+def second_lab(lab_state: LabState) -> Iterator[LabState]:
+    """The second lab host ``kvm2`` (``kvmops lab up --name kvm2``, no cloud image): reused when it
+    runs and answers SSH, else booted here (after the default lab) and destroyed at the end."""
+    paths = LabPaths.named(SECOND)
+    started_here = STARTED[SECOND] = lab.status(paths, check_ssh=False).kind != RUNNING
+    t0 = time.monotonic()
+    state = lab.up(paths, guest_image=ensure_guest_image(), say=lambda line: print(f"[{SECOND}] {line}", flush=True))
+    TIMINGS[f"{SECOND} up" if started_here else f"{SECOND} reuse"] = time.monotonic() - t0
+    try:
+        yield state
+    finally:
+        if started_here:
+            lab.destroy(paths)
+
+
+@pytest.fixture(scope="session")
+def second_lab_started_here(second_lab: LabState) -> bool:
+    """Whether this session booted kvm2 (a reused kvm2 is left running)."""
+    return STARTED[SECOND]
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ from ipykernel.iostream import IOPubThread
 from ipykernel.kernelbase import Kernel
 
 HOLD = 3.0
+REPLY_HOLD = 10.0  # after a kernel_info reply: a client on a loaded 2-core machine interrupts within it (3 s was not)
 _kernel: Any = Kernel.instance()
 _pub_thread = sys.stdout.pub_thread  # type: ignore[union-attr]
 _pub = _pub_thread.thread
@@ -40,9 +41,9 @@ def _note(what: str) -> None:
         log.write(what + "\n")
 
 
-def _until(done: Any) -> bool:
-    """Sleep until ``done()`` or HOLD seconds; whether ``done()`` came true."""
-    end = time.monotonic() + HOLD
+def _until(done: Any, hold: float = HOLD) -> bool:
+    """Sleep until ``done()`` or ``hold`` seconds; whether ``done()`` came true."""
+    end = time.monotonic() + hold
     while time.monotonic() < end:
         if done():
             return True
@@ -100,7 +101,7 @@ async def _kernel_info_slowly(*args: Any) -> None:
     if _kernel.execution_count == 0:  # the client's wait_for_ready
         return
     try:
-        _until(lambda: False)
+        _until(lambda: False, REPLY_HOLD)
     except KeyboardInterrupt:
         _note("kernel_info handler paused after its reply: interrupted")
         raise

@@ -104,7 +104,7 @@ def _lvcreate(cmd: Cmd, world: World) -> list[Raw] | None:
     if name is None:
         return None
     if "--snapshot" in a:
-        return [("snapshot", a[-1], None), ("create", f"{a[-1].split('/')[0]}/{name}", None)]
+        return [("snapshot", a[-1], None), ("create", f"{a[-1].split('/')[0]}/{name}", "snapshot")]
     return [("create", f"{a[-1]}/{name}", _size(_opt(a, "--size")))]
 
 

@@ -104,6 +104,7 @@ class _Run:
     stopped: set[str] = field(default_factory=set)
     merged: set[str] = field(default_factory=set)  # LVs whose merge the run waited for
     merging: set[str] = field(default_factory=set)  # LVs of merges the run started
+    snapshots: set[str] = field(default_factory=set)  # the LVs the run created that are snapshots
     hold: Hold | None = None
     grown: dict[str, Effect] = field(default_factory=dict)  # guest -> the grow of its disk (this plan)
 
@@ -211,7 +212,11 @@ def _check(run: _Run, eff: Effect) -> Found:
     if a == "unknown":
         return [("known", f"a changing step the rules do not know: {eff.obj}")]
     if a == "merged":
-        run.merged |= {eff.obj.split("/", 1)[1], str(eff.detail).split("/", 1)[1]}
+        snap = eff.obj.split("/", 1)[1]
+        run.merged |= {snap, str(eff.detail).split("/", 1)[1]}
+        have = run.world.facts.lvm.get(snap)
+        if have is not None and have.is_snapshot:  # the merge waited for: the snapshot is gone
+            run.removed.add(snap)
         return []
     if a in LV_ACTIONS:
         return _check_lv(run, eff)
@@ -251,6 +256,8 @@ def _check_lv(run: _Run, eff: Effect) -> Found:
             return [("lv-exists", f"creating {eff.obj}, which exists")]
         run.created.add(name)
         run.removed.discard(name)
+        if eff.detail == "snapshot":
+            run.snapshots.add(name)
         return []
     if not run.exists(name) and eff.action != "merge-into":  # a snapshot's origin exists, renamed or not
         return [*bad, ("lv-exists", f"{eff.action} of {eff.obj}, which does not exist")]
@@ -289,16 +296,19 @@ def _lv_rules(run: _Run, eff: Effect, name: str) -> Found:
         left = [s.name for s in world.facts.lvm.snapshots_of(name) if s.name not in run.removed]
         if left:
             out.append(("lvremove", f"removing {eff.obj} would take its snapshots {left}"))
+    elif a == "merge" and mine and name not in run.snapshots:
+        out.append(("merge", f"merging {name}, which this run made as no snapshot"))
     elif a == "merge" and have is not None:
-        if not have.is_snapshot or have.invalid or have.merging:
-            out.append(("merge", f"merging {have.name} ({have.attr})"))
+        if not have.is_snapshot or have.invalid or have.merging or name in run.merging:
+            since = ", merging since this run" if name in run.merging else ""
+            out.append(("merge", f"merging {have.name} ({have.attr}{since})"))
         else:
             run.merging |= {name, have.origin}
     elif a == "snapshot" and have is not None and have.is_snapshot:
         out.append(("merge", f"a snapshot of the snapshot {eff.obj}"))
     elif a == "resume-merge-poll":
-        if not (name in world.merging or name in run.merging
-                or any(s.merging for s in world.facts.lvm.snapshots_of(name))):
+        if not ((name in world.merging and name not in run.merged) or name in run.merging
+                or any(s.merging and s.name not in run.merged for s in world.facts.lvm.snapshots_of(name))):
             out.append(("merge", f"lvchange --poll y on {eff.obj}, where no merge is under way"))
     elif a == "grow":
         for guest in run.running_with(name):
@@ -388,9 +398,10 @@ def _start_blockers(run: _Run, guest: str) -> list[str]:
             out += [f"{source} is the disk of the running guest(s) {others}"] if others else []
             continue
         name = lv[1]
-        if not run.exists(name):
-            continue  # a missing disk is libvirt's to refuse (nothing is in use): no safety rule
         others = run.running_with(name, but=guest)
+        if not run.exists(name):  # a missing disk is libvirt's to refuse, unless a running guest names it too
+            out += [f"its disk {source}: the disk of the running guest(s) {others}"] if others else []
+            continue
         why = run.in_use(name) if not others else f"the disk of the running guest(s) {others}"
         if why:
             out.append(f"its disk {source}: {why}")
@@ -398,7 +409,7 @@ def _start_blockers(run: _Run, guest: str) -> list[str]:
         mid = {name, *snaps} & ((world.merging - run.merged) | run.merging)
         if mid:
             out.append(f"its disk {source} is mid-merge ({sorted(mid)})")
-        bad = [s for s in world.invalid_of.get(name, ()) if s not in run.removed]
+        bad = [s for s in world.invalid_of.get(name, ()) if s not in run.removed and s not in run.merged]
         if bad:
             out.append(f"its disk {source} is the origin of the overflowed snapshot(s) {bad}")
     return out
@@ -409,9 +420,10 @@ def _check_define(run: _Run, eff: Effect, known: bool, active: bool) -> Found:
     definition adds is no host LV and no other guest's disk (what it had is not kvmops' doing)."""
     name, xml, world = eff.obj, str(eff.detail), run.world
     out: Found = [("xml-policy", why) for why in xml_oracle.violations(xml, SITE, name)]
-    if active and (not known or name in run.defined
-                   or _differs(next(d for d in world.facts.domains if d.name == name).inactive_xml, xml)):
-        out.append(("guest-state", f"redefining the running guest {name}"))  # an emptied CD-ROM is no redefinition
+    now = run.defined[name] if name in run.defined else \
+        next((d.inactive_xml for d in world.facts.domains if d.name == name), None) if known else None
+    if active and (now is None or _differs(now, xml)):  # an emptied CD-ROM is no redefinition, also of a
+        out.append(("guest-state", f"redefining the running guest {name}"))  # definition this run made
     had: set[str] = set()
     if known and name not in run.defined:
         old = next(d for d in world.facts.domains if d.name == name).inactive_xml

@@ -26,8 +26,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+def keygen(path: Path, comment: str = "") -> None:
+    """A throwaway ed25519 key pair at ``path`` (and ``path.pub``), registered with the secret scan."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
     register_key(path.read_text())  # the session's secret scan looks for it in every output
 
 
@@ -37,8 +38,8 @@ def private_sshd(tmp: Path, extra: str = "") -> Iterator[Sshd]:
 
     ``extra``: more sshd_config lines (e.g. ``SetEnv LVM_SYSTEM_DIR=...`` for the sessions)."""
     host_key, client_key = tmp / "host_key", tmp / "client_key"
-    _keygen(host_key)
-    _keygen(client_key)
+    keygen(host_key)
+    keygen(client_key)
     auth = tmp / "authorized_keys"
     auth.write_text((tmp / "client_key.pub").read_text())
     auth.chmod(0o600)

@@ -44,15 +44,15 @@ def _rec(status: str, error: str | None, tmp_path: Path, outputs: str = "") -> R
 
 
 def test_the_demo_says_booted_only_on_the_runbooks_login_prompt(tmp_path: Path) -> None:
-    ok = _rec("ok", None, tmp_path, "x\nok: guest demo1 booted: a login prompt on its serial console after 41 s "
-                                    "('kvmops-guest login:')\n")
-    assert demo.boot_summary("demo1", ok) == ("guest demo1 BOOTED in the lab: guest demo1 booted: a login prompt on "
-                                              "its serial console after 41 s ('kvmops-guest login:')")
+    ok = _rec("ok", None, tmp_path, "x\n    guest demo1 booted: login prompt after 41 s ('kvmops-guest login:')\n")
+    assert demo.boot_summary("demo1", ok) == ("guest demo1 BOOTED in the lab: guest demo1 booted: login prompt after "
+                                              "41 s ('kvmops-guest login:')")
 
 
 def test_the_demo_says_plainly_when_the_boot_was_not_verified(tmp_path: Path) -> None:
     """What the demo once called 'ok' (the loaded machine's 180 s: boot loader and kernel lines)."""
-    line = ("FAILED: boot NOT verified in 180 s: no login prompt from demo1; its console got as far as kernel; "
+    line = ("step 3 failed (wait up to 180 s for a login prompt on its serial console): guest demo1: boot NOT "
+            "verified in 180 s: NOT verified: no login prompt within 180 s; the console got as far as kernel; "
             "this may be because the kernel started but did not reach its init")
     failed = _rec("failed", line, tmp_path, "SYSLINUX 6.04\nLoading /boot/initrd.img...ok\n" + line + "\n")
     said = demo.boot_summary("demo1", failed)

@@ -144,7 +144,7 @@ def test_the_oracles_xml_policy_refuses_every_hostile_kind_and_passes_every_clea
 # -- random plans ------------------------------------------------------------------------------
 
 RANDOM_REFUSED = {"known": 14, "site-vg": 25, "guest-lv": 28, "lv-exists": 38, "lv-free": 26, "lvremove": 5,
-                  "merge": 15, "grow-running": 12, "held-disk": 7, "start-free": 7, "guest-state": 45,
+                  "merge": 15, "grow-running": 12, "held-disk": 7, "start-free": 3, "guest-state": 45,
                   "define-disks": 2, "xml-policy": 37, "bridge": 3, "files": 9, "confirm": 30}
 RANDOM_ACCEPTED = {"known": 29, "site-vg": 17, "guest-lv": 17, "lv-exists": 17, "lv-free": 10, "lvremove": 1,
                    "merge": 3, "grow-running": 1, "held-disk": 3, "start-free": 2, "guest-state": 12,

@@ -15,17 +15,19 @@ import pytest
 import kvmops
 from kvmops import guestlive
 from kvmops.errors import ConfirmationRequired, InvalidInput, NotFound, SafetyError
-from kvmops.executor import Executor, confirmed
+from kvmops.executor import Executor, StepFailed, confirmed
 from kvmops.facts import read_facts
 from kvmops.guests import boot
 from kvmops.guests.xml import read_domain
 from kvmops.host import Host, connect
 from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
+from kvmops.plan import Booted, Wait
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures import guest_seed
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.site import load_site
+from kvmops.waits import BootNotVerified, wait
 from tests.unit.test_guest_simlvm import SimLvm
 from tests.unit.test_guest_testbed import Bed, bed
 
@@ -192,10 +194,14 @@ def test_a_defined_guest_is_refused(bed: Bed, image: str) -> None:
 def test_a_whole_run_defines_starts_and_verifies_but_not_the_boot(bed: Bed, image: str) -> None:
     sim = SimLvm()
     host = bed.host(runner=sim)
-    r = req(bed, image, vlans="2368,223", address="10.5.68.237", root_keys=ROOT_KEY)
+    r = req(bed, image, vlans="2368,223", address="10.5.68.237", root_keys=ROOT_KEY, console_seconds=0)
     facts = read_facts(host, gc.wanted(bed.site, r))
     gc.check(facts, r)
-    run(host, gc.procedure(facts, r))
+    proc = gc.procedure(facts, r)
+    assert "boot NOT verified: console_seconds=0 skipped the console check" in proc.preview[-2].render()
+    stays = proc.preview[-1]  # no boot verified by this run: the seed stays, and the plan says why
+    assert stays.empty and "the seed stays (console_seconds=0" in stays.render()
+    run(host, proc)
     assert "vmweb2" in sim.names()
     assert [a[:2] for a in sim.changes if a[0] == "qemu-img"] == [("qemu-img", "convert"), ("qemu-img", "compare")]
     seed = Path(nocloud.seed_path(bed.site, "web2"))
@@ -206,12 +212,15 @@ def test_a_whole_run_defines_starts_and_verifies_but_not_the_boot(bed: Bed, imag
     assert info.active and info.autostart
     defined = read_domain(info.inactive_xml)
     assert defined.cdrom == str(seed) and defined.bridges == ("virbr1.2368", "virbr1.223")
-    verdict = gc.verify(read_facts(host, gc.verify_wanted(bed.site, r)), r)
-    assert verdict.ok, verdict.render()
-    boot = gc.verify_boot(host, "web2", 0.5)  # the test driver has no console: not verified
-    assert not boot.ok and "boot NOT verified" in boot.render() and "virsh console web2" in boot.render()
+    now = read_facts(host, gc.verify_wanted(bed.site, r))
+    assert gc.verify(now, r).ok, gc.verify(now, r).render()  # libvirt's view
+    verdict = gc.verify(now, r, facts)  # this run started it: no boot verified is no success
+    assert [ln for ln in verdict.lines if ln.startswith("FAILED")] == [
+        "FAILED: boot NOT verified: console_seconds=0 skipped the console check (a start is not a boot)"]
+    assert Path(seed).exists() and not gc.retires_seed(facts, r)  # kept: no boot was verified
     again = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)  # a re-run: the guest is there as asked
     assert all(s.effect is None for p in again.preview for s in p.steps)  # nothing again, no copy under it
+    assert "guest web2 runs already: this run does not start it" in again.preview[-1].render()
     with pytest.raises(SafetyError, match="disk of the running guest web2"):  # never copied under a guest
         gc.procedure(read_facts(host, gc.wanted(bed.site, r)), req(bed, image, memory="2g"))
 
@@ -219,7 +228,7 @@ def test_a_whole_run_defines_starts_and_verifies_but_not_the_boot(bed: Bed, imag
 def test_the_seed_is_retired_once_and_for_all(bed: Bed, image: str) -> None:
     sim = SimLvm()
     host = bed.host(runner=sim)
-    r = req(bed, image, password="")
+    r = req(bed, image, password="", console_seconds=0)
     run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
     host.virt.destroy("web2")  # the test driver cannot eject live: the live eject is the integration test's
     seed = nocloud.seed_path(bed.site, "web2")
@@ -236,7 +245,7 @@ def test_the_seed_is_retired_once_and_for_all(bed: Bed, image: str) -> None:
 
 def test_the_seed_is_retired_from_a_running_guest_live_first(bed: Bed, image: str) -> None:
     host = bed.host(runner=SimLvm())
-    r = req(bed, image)
+    r = req(bed, image, console_seconds=0)
     run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
     plan = guest_seed.plan(read_facts(host, guest_seed.wanted(bed.site, "web2")), "web2")
     assert [s.text() for s in plan.steps][:2] == ["virsh change-media web2 sda --eject --live",
@@ -264,21 +273,29 @@ def _fake_console(monkeypatch: pytest.MonkeyPatch, text: str, seconds: float = 3
     return untils
 
 
+def _boot(host: object, guest: str, seconds: float) -> str:
+    """The start's boot wait (the one boot check): what it said, or the BootNotVerified it raised."""
+    said: list[str] = []
+    try:
+        wait(host, Booted(guest, seconds, way_out="Follow guest-unreachable."), said.append)  # type: ignore[arg-type]
+    except BootNotVerified as exc:
+        return f"raised: {exc}"
+    return said[-1]
+
+
 @pytest.mark.parametrize("case", CONSOLES, ids=lambda p: p.stem)
 def test_booted_only_on_a_login_prompt_in_real_consoles(monkeypatch: pytest.MonkeyPatch, case: Path) -> None:
     """Every captured console (tests/fixtures/console): booted exactly when it shows a login
     prompt; otherwise 'boot NOT verified in N s', how far it got and why that may be."""
     want = json.loads(case.with_suffix(".expected.json").read_text())
     _fake_console(monkeypatch, case.read_bytes().decode("utf-8", "replace"), 30.0)
-    verdict = gc.verify_boot(None, "web2", 30)  # type: ignore[arg-type]
-    text = verdict.render()
-    assert verdict.ok is want["booted"], text
+    text = _boot(SimpleNamespace(name="testhost"), "web2", 30)
     if want["booted"]:
-        assert text.startswith("ok: guest web2 booted: a login prompt on its serial console after 30 s")
+        assert text.startswith("guest web2 booted: login prompt after 30 s"), text
     else:
-        assert text.startswith("FAILED: boot NOT verified in 30 s: no login prompt from web2; its console got as far "
-                               f"as {want['stage']};")
-        assert "this may be because " + boot.WHY[want["stage"]] in text
+        assert text.startswith("raised: guest web2: boot NOT verified in 30 s: NOT verified: no login prompt "
+                               f"within 30 s; the console got as far as {want['stage']};"), text
+        assert "this may be because " + boot.WHY[want["stage"]] in text and text.endswith("Follow guest-unreachable.")
 
 
 def test_the_runbook_called_ok_what_was_still_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,16 +303,15 @@ def test_the_runbook_called_ok_what_was_still_the_kernel(monkeypatch: pytest.Mon
     text = next(c for c in CONSOLES if c.stem == "small-guest-nested-kvm-loaded-180s").read_text()
     assert "SYSLINUX" in text
     _fake_console(monkeypatch, text, 180.0)
-    verdict = gc.verify_boot(None, "demo1", 180)  # type: ignore[arg-type]
-    assert not verdict.ok
-    assert verdict.render().startswith("FAILED: boot NOT verified in 180 s: no login prompt from demo1; its console "
-                                       "got as far as kernel")
-    assert "booted" not in verdict.render().replace("NOT verified", "")
+    said = _boot(SimpleNamespace(name="testhost"), "demo1", 180)
+    assert said.startswith("raised: guest demo1: boot NOT verified in 180 s: NOT verified: no login prompt within "
+                           "180 s; the console got as far as kernel")
+    assert "booted" not in said.replace("NOT verified", "")
 
 
 def test_the_console_is_read_until_a_login_prompt_or_a_fatal_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     untils = _fake_console(monkeypatch, "")
-    gc.verify_boot(None, "web2", 30)  # type: ignore[arg-type]
+    _boot(SimpleNamespace(name="testhost"), "web2", 30)
     until = untils[0]
     assert callable(until)
     assert not until("SYSLINUX 6.04 2021\nLoading /boot/initrd.img...ok\n")
@@ -304,8 +320,8 @@ def test_the_console_is_read_until_a_login_prompt_or_a_fatal_stage(monkeypatch: 
 
 def test_the_images_marker_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_console(monkeypatch, "[    7.5] XFS (vda1): Ending clean mount\nKVMOPS-MARKER guest is up\n", 9.0)
-    verdict = gc.verify_boot(None, "web2", 30, marker="KVMOPS-MARKER")  # type: ignore[arg-type]
-    assert verdict.ok and "the image's boot marker" in verdict.render()
+    v = guestlive.wait_booted(None, "web2", 30, markers=("KVMOPS-MARKER",))  # type: ignore[arg-type]
+    assert v.booted and "the image's boot marker" in v.message
 
 
 def test_boot_loader_lines_are_never_a_boot() -> None:
@@ -315,9 +331,32 @@ def test_boot_loader_lines_are_never_a_boot() -> None:
     assert boot.login_prompt(syslinux + "\nweb2 login: ")
 
 
-def test_a_skipped_console_check_is_no_verified_boot() -> None:
-    verdict = gc.verify_boot(None, "web2", 0)  # type: ignore[arg-type]
-    assert not verdict.ok and "console_seconds=0" in verdict.render()
+def test_the_start_waits_for_the_boot_and_only_then_the_seed_is_retired(bed: Bed, image: str) -> None:
+    host = bed.host(runner=SimLvm())
+    r = req(bed, image, console_seconds=90)
+    proc = gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r)
+    start, retire = proc.preview[-2:]
+    waits = [s.effect.until for s in start.steps if isinstance(s.effect, Wait)]
+    assert waits == [Booted("web2", 90, way_out=waits[0].way_out)] and "seed-done web2" in waits[0].way_out
+    assert retire.title.startswith("only after a verified boot: retire the NoCloud seed of guest web2")
+    assert [t.split()[:2] for t in (s.text() for s in retire.steps)][:2] == [["virsh", "change-media"]] * 2
+    assert gc.retires_seed(proc.facts, r)  # type: ignore[arg-type]
+    tweaks = gc.procedure(read_facts(host, gc.wanted(bed.site, req(bed, image, setup="tweaks"))),
+                          req(bed, image, setup="tweaks"))
+    assert not tweaks.preview[-1].title.startswith("only after")  # no seed, no retirement phase
+
+
+def test_a_boot_not_verified_fails_the_run_and_the_seed_stays(bed: Bed, image: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    text = next(c for c in CONSOLES if c.stem == "small-guest-nested-kvm-loaded-180s").read_text()
+    monkeypatch.setattr(guestlive, "read_console", lambda *_a, **_k: text)
+    host = bed.host(runner=SimLvm())
+    r = req(bed, image, console_seconds=5)
+    with pytest.raises(StepFailed, match="boot NOT verified") as err:
+        run(host, gc.procedure(read_facts(host, gc.wanted(bed.site, r)), r))
+    assert "seed-done web2 --apply" in str(err.value)
+    assert host.virt.info("web2").active and Path(nocloud.seed_path(bed.site, "web2")).exists()
+    assert read_domain(host.virt.inactive_xml("web2")).cdrom == nocloud.seed_path(bed.site, "web2")
 
 
 def test_the_demo_site_plans_any_new_guest() -> None:
@@ -331,7 +370,8 @@ def test_the_demo_site_plans_any_new_guest() -> None:
         assert "disk rl_build/vmweb3: created with 10.00 GiB (VG has 592.00 GiB free)" in gc.check(facts, r)
         proc = gc.procedure(facts, r)
         assert [t for p in proc.preview for t in p.targets] == []
-        assert "virsh start web3" in proc.preview[-1].render()
+        assert "virsh start web3" in proc.preview[-2].render()
+        assert "rm -f -- /var/lib/libvirt/boot/web3-seed.iso" in proc.preview[-1].render()
         assert guest_seed.plan(read_facts(host, guest_seed.wanted(host.site, "test1")), "test1").empty
     finally:
         host.close()

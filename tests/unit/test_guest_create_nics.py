@@ -6,7 +6,6 @@ tweaks; every parameter checked before anything is read."""
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,33 +23,17 @@ from kvmops.images import nocloud
 from kvmops.images import tweaks as tw
 from kvmops.procedures import guest_create as gc
 from kvmops.procedures.base import PreconditionFailed
-from kvmops.procedures.fleet_macs import fleet_macs
+from kvmops.procedures.fleet_macs import fleet_macs, read_fleet_macs
 from kvmops.runbook.checks import check_against_site, check_values
 from kvmops.runbook.params import Param
+from tests.unit.test_guest_create import image, req
 from tests.unit.test_guest_simlvm import SimLvm
 from tests.unit.test_guest_testbed import Bed, bed
 
-__all__ = ["bed"]
+__all__ = ["bed", "image"]  # fixtures from other modules
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHc+ZQ5bnkc8Y9Uvs6yDuB1z2oQ1pL0U8kM9gpqCYQ2n admin@example"
 TWO = {"vlans": "2368,223", "address": "10.5.68.237", "addresses": "223=132.230.223.200"}
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> str:
-    path = tmp_path / "cloud.raw"
-    with path.open("wb") as f:
-        f.truncate(64 << 20)
-    subprocess.run(["sfdisk", "-q", str(path)], input="label: dos\ntype=83\n", text=True, check=True,
-                   capture_output=True)
-    return str(path)
-
-
-def req(b: Bed, image: str, **kw: object) -> gc.Request:
-    args: dict[str, object] = {"vlans": "2368", "memory": "1g", "vcpus": 1, "size": "1g", "image": image,
-                               "keys": KEY}
-    args.update(kw)
-    return gc.request(b.site, str(args.pop("guest", "web2")), **args)  # type: ignore[arg-type]
 
 
 def test_any_nic_takes_an_address_the_first_gets_the_route_and_dns(bed: Bed, image: str) -> None:
@@ -92,7 +75,7 @@ def test_macs_are_chosen_shown_and_defined(bed: Bed, image: str) -> None:
     define = next(p for p in proc.preview if p.title.startswith("define guest"))
     xml = next(s.call.xml for s in define.steps if s.call is not None and s.call.verb == "define")
     assert read_domain(xml).macs == chosen
-    start = proc.preview[-1]
+    start = next(p for p in proc.preview if p.title.startswith("start guest"))  # the seed's retirement follows
     assert any(n.startswith("before this start: VLAN 2368") and chosen[0] in n for n in start.notes)
 
 
@@ -133,7 +116,7 @@ def test_the_tweaks_find_each_nics_profile_by_its_mac(bed: Bed, image: str) -> N
 def test_a_whole_run_defines_the_macs_the_seed_names(bed: Bed, image: str) -> None:
     sim = SimLvm()
     host = bed.host(runner=sim)
-    r = req(bed, image, **TWO, root_keys="")
+    r = req(bed, image, **TWO, root_keys="", console_seconds=0)  # the test driver has no console to wait on
     facts = read_facts(host, gc.wanted(bed.site, r))
     chosen = gc.macs_of(facts, r)
     Executor(host, lambda _l: None).run_procedure(gc.procedure(facts, r), confirmed(""))
@@ -156,6 +139,7 @@ def test_a_fleet_host_that_does_not_answer_refuses(bed: Bed) -> None:
     assert ok == facts.macs_taken() and ok  # the other host's guests; this host's own are in its facts
     with pytest.raises(PreconditionFailed, match="kvm2 \\(timed out\\) did not answer"):
         fleet_macs([HostReading(there, None, "timed out", 60.0)], bed.site)
+    assert read_fleet_macs(" , ", bed.site) == frozenset()  # no fleet given: nothing read, nothing to avoid
 
 
 @pytest.mark.parametrize(("values", "message"), [

@@ -240,6 +240,21 @@ def test_leftover_snapshots_of_an_interrupted_run_are_replaced_and_removed() -> 
     assert gm.disk_targets(b, "web1") == "rl_build/vmweb1-20261124T0815Z,rl_build/vmweb1"
 
 
+def test_the_verdict_of_a_move_judges_the_lvs_it_had_before() -> None:
+    before = both(source(active=True))
+    staged = gm.procedure(before, "web1", WHEN, remove_source_disks=True)
+    assert "to remove the source LVs set confirm_disks='rl_build/vmweb1'" in staged.preview[-2].render()
+    booted = copy_of(gm.BOOTED)
+    undefined = replace(source(defined=False), paths={"/root/kvm/web1.xml.undefined": True})
+    done = both(undefined, target(booted, doms=(domain("web1", "/dev/vg_guests/vmweb1", active=True),)))
+    verdict = gm.verify(done, before, "web1", removed=False)
+    assert verdict.ok, verdict.render()
+    assert "ok: vg_guests/vmweb1 on demo2 is its disk, its copy checked and booted from" in verdict.lines
+    not_moved = gm.verify(before, before, "web1", removed=False)
+    assert not not_moved.ok and "FAILED: guest web1 runs on demo2" in not_moved.lines
+    assert not gm.verify(done, before, "web1", removed=True).ok  # asked to remove the source LV: it is there
+
+
 # -- the stages' machinery --------------------------------------------------------------------
 
 

@@ -63,11 +63,10 @@ def test_with_every_confirmation_it_is_removed_snapshots_first(bed: Bed) -> None
     host = bed.host(runner=sim)
     facts = read_facts(host, proc.wanted(bed.site, "old1"))
     proc.check(facts, "old1", True)
-    removed = tuple(lv.name for lv in proc.disks_to_remove(facts, "old1"))
     Executor(host, lambda _l: None).run_procedure(proc.procedure(facts, "old1", True),
                                                   confirmed("old1", proc.disk_targets(facts, "old1")))
     assert [a for a in sim.changes] == [("lvremove", "rl_build/vmtest2_snap"), ("lvremove", "rl_build/vmtest2")]
-    verdict = proc.verify(read_facts(host, proc.verify_wanted(bed.site, "old1")), "old1", removed, True)
+    verdict = proc.verify(read_facts(host, proc.verify_wanted(bed.site, "old1")), facts, "old1", True)
     assert verdict.ok, verdict.render()
     assert lifecycle.undefine(read_facts(host, proc.wanted(bed.site, "old1")), "old1").empty
 
@@ -78,3 +77,13 @@ def test_the_disks_can_stay(bed: Bed) -> None:
     facts = read_facts(host, proc.wanted(bed.site, "old1"))
     Executor(host, lambda _l: None).run_procedure(proc.procedure(facts, "old1", False), confirmed("old1"))
     assert not host.virt.exists("old1") and sim.changes == [] and "vmtest2" in sim.names()
+    now = read_facts(host, proc.verify_wanted(bed.site, "old1"))
+    assert proc.verify(now, facts, "old1", False).ok
+    kept = proc.verify(now, facts, "old1", True)  # asked to remove them, they are there: not removed
+    assert not kept.ok and "FAILED: rl_build/vmtest2 is gone" in kept.lines
+
+
+def test_the_plan_names_the_disk_confirmation(bed: Bed) -> None:
+    facts = read_facts(bed.host(runner=SimLvm()), proc.wanted(bed.site, "old1"))
+    shown = proc.procedure(facts, "old1", True).preview[-1].render()
+    assert "to remove the disks set confirm_disks='rl_build/vmtest2_snap,rl_build/vmtest2'" in shown

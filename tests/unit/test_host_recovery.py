@@ -88,6 +88,20 @@ def test_an_interrupted_merge_is_waited_for_never_started_again() -> None:
     assert not any("lvconvert" in s.text() for s in plan.steps)
 
 
+def test_only_the_merging_snapshot_of_an_origin_is_waited_for_and_a_disk_named_twice_once() -> None:
+    """LVM merges one snapshot of an origin at a time (marked S): the other snapshot stays; a
+    second poll after the first merge ended would resume nothing (the gate refuses it)."""
+    f = facts([domain("db1", "/dev/rl_build/vmdb1", autostart=True)],
+              [lv("vmdb1", "Owi-a-s---"), lv("vmdb1-20261130T0800Z", "Swi-a-s---", "vmdb1", 40.0),
+               lv("vmdb1-20261201T0800Z", "swi-a-s---", "vmdb1", 10.0)], {})
+    (check,) = rec.assess(f)
+    assert check.merging == ("rl_build/vmdb1-20261130T0800Z -> rl_build/vmdb1",)
+    f = facts([domain("db1", "/dev/rl_build/vmdb1", "/dev/rl_build/vmdb1", autostart=True)],
+              [lv("vmdb1", "Owi-a-s---"), lv("vmdb1-20261201T0800Z", "swi-a-s---", "vmdb1", 10.0)], {})
+    (check,) = rec.assess(f)  # the origin merges, no snapshot shows which: each is waited for, once
+    assert check.merging == ("rl_build/vmdb1-20261201T0800Z -> rl_build/vmdb1",)
+
+
 def test_the_declared_order_first_then_the_rest_by_name() -> None:
     f = facts([domain(n, f"/dev/rl_build/vm{n}", autostart=True) for n in ("web1", "app1", "db1", "dns1")],
               [lv(f"vm{n}") for n in ("web1", "app1", "db1", "dns1")], {})

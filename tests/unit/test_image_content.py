@@ -24,6 +24,14 @@ def test_valid_keys_pass() -> None:
     assert c.public_key(_key("ssh-rsa")).startswith("ssh-rsa ")
 
 
+def test_one_parser_of_a_keys_parameter() -> None:
+    rsa = _key("ssh-rsa")
+    assert c.parse_keys("keys", f" {ED} ;\n{rsa};; ") == (ED, rsa)
+    assert c.parse_keys("keys", " ; ") == ()
+    with pytest.raises(InvalidInput, match="^root_keys: not an OpenSSH public key"):
+        c.parse_keys("root_keys", f"{ED};ssh-ed25519")
+
+
 @pytest.mark.parametrize("bad, why", [
     ("", "empty"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn...\n-----END OPENSSH PRIVATE KEY-----", "PRIVATE"),

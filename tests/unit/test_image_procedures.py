@@ -7,18 +7,23 @@ from __future__ import annotations
 import pytest
 
 from kvmops.cmd import Cmd, Result
+from kvmops.errors import InvalidInput, NotFound
 from kvmops.facts import inspect as inspect_facts
+from kvmops.facts import read_facts
+from kvmops.host import connect
 from kvmops.images import grow
 from kvmops.images import inspect as ins
 from kvmops.images import tweaks as tw
 from kvmops.images.mount import Filesystem, RootFs
 from kvmops.images.partitions import Partition
+from kvmops.images.passwords import Password
 from kvmops.lvm.facts import LV, VG
 from kvmops.lvm.state import LvmState
-from kvmops.plan import Plan
+from kvmops.plan import Call, Plan
 from kvmops.procedures import guest_inspect, guest_resize, guest_unreachable, image_tweak
 from kvmops.procedures.base import PreconditionFailed
 from kvmops.runners.base import LineSink
+from kvmops.site import load_site, resolve_site
 from tests.support.facts import domain, host_facts
 from tests.support.fakeimage import ROOT, FakeImage
 
@@ -31,7 +36,7 @@ STATE = LvmState(VG("rl_build", 100 * GiB, 50 * GiB, 4 << 20, 2),
 
 # ----------------------------------------------------------------- image-tweak
 def test_the_login_user_comes_first_when_a_tweak_needs_it_and_relabel_last() -> None:
-    todo = image_tweak.tweaks("centos", password="pw-123456", keys=[KEY, " "], sudo=True, console=True)
+    todo = image_tweak.tweaks("centos", password="pw-123456", keys=f"{KEY}; ", sudo=True, console=True)
     kinds = [type(t).__name__ for t in todo]
     assert kinds == ["LoginUser", "SetPassword", "AuthorizedKeys", "Sudoers", "SerialGetty", "GrubSerial",
                      "SelinuxRelabel"]
@@ -40,6 +45,44 @@ def test_the_login_user_comes_first_when_a_tweak_needs_it_and_relabel_last() -> 
     with pytest.raises(PreconditionFailed, match="nothing to do"):
         image_tweak.tweaks("centos")
     assert all("$6$" not in image_tweak.describe(t) for t in todo)
+    with pytest.raises(InvalidInput, match="keys: not an OpenSSH public key"):  # the one key parser: validated
+        image_tweak.tweaks("centos", keys="ssh-ed25519")
+
+
+def test_one_tweak_builder_for_both_runbooks() -> None:
+    """image-tweak's and guest-create's tweaks come from the same rules: the login user first
+    when a tweak concerns it, the relabel last, the same order in between."""
+    pw = Password.clear("centos", "pw-123456")
+    todo = tw.build("centos", root_password=Password.clear("root", "pw-123456"), keys=(KEY,), root_keys=(KEY,),
+                    sudo=True, getty=True)
+    assert [type(t).__name__ for t in todo] == ["LoginUser", "SetPassword", "AuthorizedKeys", "AuthorizedKeys",
+                                                "Sudoers", "SerialGetty", "SelinuxRelabel"]
+    assert [type(t).__name__ for t in tw.build("centos", root_password=pw)] == ["SetPassword", "SelinuxRelabel"]
+    assert isinstance(tw.build("centos", password=pw)[0], tw.LoginUser)
+
+
+def test_the_request_names_each_tweak_and_the_address_in_full() -> None:
+    site = load_site(resolve_site("demo"))
+    req = image_tweak.request(site, "influx", password="pw-123456", keys=KEY, vlan=2368, address="10.5.68.237")
+    text = req.render()
+    assert text.startswith("tweaks:\n- login user centos") and "pw-123456" not in text and "$6$" not in text
+    assert "guest influx NIC 1 (eth0): 10.5.68.237/24 on VLAN 2368 (bridge virbr1.2368)" in text
+    assert isinstance(req.tweaks[-2], tw.StaticIp) and req.address is not None
+    with pytest.raises(InvalidInput, match="default router"):
+        image_tweak.request(site, "influx", sudo=True, vlan=2368, address="10.5.68.254")
+
+
+def test_on_a_recorded_host_the_plan_says_the_tweaks_are_not_planned() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    todo = image_tweak.tweaks("centos", console=True)
+    proc = image_tweak.procedure(host, facts, "influx", todo, {"lv": "rl_build/vminflux"})
+    (preview,) = proc.preview
+    assert not preview.steps and "SKIPPED: site demo replays recorded outputs" in preview.render()
+    hold = proc.phases[0].hold
+    assert hold is not None and (hold.lv, hold.write, hold.root) == ("rl_build/vminflux", True, True)
+    with pytest.raises(PreconditionFailed, match="recorded site"):
+        image_tweak.verify(host, "influx", todo, {"lv": "rl_build/vminflux"})
 
 
 def test_tweak_checks_refuse_a_running_guest_and_a_busy_lv() -> None:
@@ -55,9 +98,9 @@ def test_tweak_checks_refuse_a_running_guest_and_a_busy_lv() -> None:
 
 def test_verify_needs_every_tweak_already_so() -> None:
     empty = tw.TweakReport(plans=[Plan("a").noop("already so: a"), Plan("b").noop("already so: b")])
-    assert image_tweak.verify(empty).ok
+    assert image_tweak.judge(empty).ok
     pending = tw.TweakReport(plans=[Plan("a").noop("already so"), Plan("b").add("x", Cmd(("true",)))])
-    verdict = image_tweak.verify(pending)
+    verdict = image_tweak.judge(pending)
     assert not verdict.ok and "FAILED: b: still plans a change" in verdict.render()
 
 
@@ -89,13 +132,30 @@ def test_resize_checks_and_phases() -> None:
     assert [s.cmd.argv[0] for s in fs.steps if s.cmd] == ["xfs_growfs"]
 
 
+def test_resize_is_one_procedure_of_the_lv_and_the_grow_phases(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    recorded = guest_resize.procedure(host, facts, "influx", 30 * GiB, True)
+    (lv_plan,) = recorded.preview  # the demo's disk cannot be mapped: the LV only, and a note why
+    assert "the filesystem phase (`xfs_growfs` or `resize2fs`) are not planned here" in lv_plan.render()
+    inside = guest_resize.procedure(host, facts, "influx", 30 * GiB, False)
+    assert len(inside.phases) == 1 and "run inside it, as root: growpart /dev/vda 1" in inside.preview[0].render()
+    seen = _disk(20 * GiB, 20 * GiB // 512 - 2048, 20 * GiB - 2048 * 512)
+    monkeypatch.setattr(guest_resize, "look", lambda _h, _g: seen)
+    whole = guest_resize.procedure(host, facts, "influx", 30 * GiB, True)
+    assert [p.title.split()[0] for p in whole.preview] == ["resize", "grow", "grow"]
+    holds = [p.hold for p in whole.phases]
+    assert holds[0] is None and all(h is not None and h.lv == "rl_build/vminflux" and h.write for h in holds[1:])
+    assert [s.cmd.argv[0] for s in whole.preview[1].steps if s.cmd] == ["sfdisk", "kpartx"]
+
+
 def test_resize_verdict_is_the_sizes_read_back() -> None:
     grown = host_facts(LvmState(STATE.vg, (LV("vmtest1", "rl_build", "-wi-a-----", 20 * GiB, "", None, None),)))
     whole = 20 * GiB // 512 - 2048
-    assert guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 512)).ok
-    half = guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 256))
+    assert guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 512)).ok
+    half = guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole, whole * 256))
     assert not half.ok and "FAILED: the xfs filesystem is 10.00 GiB" in half.render()
-    short = guest_resize.verify(grown, "test1", 20 * GiB, _disk(20 * GiB, whole // 2, whole * 256))
+    short = guest_resize.judge(grown, "test1", 20 * GiB, _disk(20 * GiB, whole // 2, whole * 256))
     assert not short.ok and "FAILED: partition 1 ends" in short.render()
 
 
@@ -158,6 +218,20 @@ def test_inspect_checks() -> None:
         "kpartx -l -p p /dev/mapper/rl_build-vmweb"
 
 
+def test_a_recorded_host_is_not_inspected_and_says_so() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    seen = guest_inspect.look_inside(host, "influx", {"lv": "rl_build/vminflux"}, 5)
+    assert seen.report is None and seen.render().startswith("SKIPPED: site demo replays recorded outputs")
+    assert guest_inspect.verify(host, seen).ok
+    assert not [r for r in host.runner.records if r.executed]  # the recording answers reads; nothing ran
+
+
+def test_an_image_file_the_host_lacks_is_refused() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    with pytest.raises(NotFound):
+        guest_inspect.check(read_facts(host, guest_inspect.wanted("/srv/nosuch.raw")), "influx", "/srv/nosuch.raw")
+
+
 # ----------------------------------------------------------------- guest-unreachable
 def test_findings_from_the_facts_and_what_to_do() -> None:
     facts = host_facts(STATE, domains=[domain("web", "/dev/rl_build/vmweb", "/dev/rl_build/vmgone",
@@ -170,6 +244,35 @@ def test_findings_from_the_facts_and_what_to_do() -> None:
     assert any(t.startswith("a disk LV is not active") for t in tips)
     assert any("action=start" in t for t in tips) and any("autostart is off" in t for t in tips)
     assert guest_unreachable.disk_source(f) == {"lv": "rl_build/vmweb"}
+
+
+def test_the_reports_say_what_they_read_and_what_they_did_not() -> None:
+    host = connect(load_site(resolve_site("demo")))
+    facts = read_facts(host)
+    off, running = guest_unreachable.state(facts, "influx"), guest_unreachable.state(facts, "test1")
+    assert guest_unreachable.state_table(running).rows == [("test1", "running", "off", "virbr1.2368")]
+    assert guest_unreachable.disk_table(off).rows == [("/dev/rl_build/vminflux", "LV present")]
+    assert guest_unreachable.console(host, off, 5, print) == "guest influx is shut off: no console to read"
+    assert guest_unreachable.console(host, running, 0, print) == "console reading skipped (seconds=0)"
+    assert "no serial log file configured" in guest_unreachable.serial_log(host, running, 5)
+    # the disk: a running guest's only after a destroy, planned; the demo's is never mapped
+    assert guest_unreachable.look_at_disk(host, running, False, 5).plans == ()
+    planned = guest_unreachable.look_at_disk(host, running, True, 5)
+    assert len(planned.plans) == 1 and planned.text.startswith("planned after the destroy")
+    seen = guest_unreachable.look_at_disk(host, off, False, 5)
+    assert "kpartx -l -p p /dev/mapper/rl_build-vminflux" in seen.plans[0].render()
+    assert seen.text.startswith("SKIPPED: site demo replays recorded outputs") and off.report is None
+    assert guest_unreachable.seen_lines(off) == ["seen: state: shut off"]
+    assert guest_unreachable.next_steps(off).startswith("**Next:**\n- start it and watch it boot")
+
+
+def test_the_forced_power_off_is_a_procedure_with_its_confirmation() -> None:
+    facts = host_facts(STATE, domains=[domain("test1", "/dev/rl_build/vmtest1", active=True)])
+    (plan,) = guest_unreachable.procedure(facts, "test1", True).preview
+    assert plan.targets == ["test1"] and [s.effect.verb for s in plan.steps if isinstance(s.effect, Call)] == [
+        "destroy"]
+    (unasked,) = guest_unreachable.procedure(facts, "test1", False).preview
+    assert unasked.empty and unasked.targets == []
 
 
 @pytest.mark.parametrize(("console", "serial", "expect"), [

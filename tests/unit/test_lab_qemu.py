@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvmops_lab.qemu import BootSpec, probe_argv, probe_ok, qemu_argv
+from kvmops_lab.qemu import TCG_CPU, BootSpec, Tuning, probe_argv, probe_ok, qemu_argv
 from kvmops_lab.recipe import ADMIN_MAC, UPLINK_MAC
 
 SPEC = BootSpec(kernel="/c/vmlinuz", initrd="/c/initrd.img", root_disk="/r/root-overlay.qcow2",
@@ -76,3 +76,19 @@ def test_probe_boots_kvm_and_stops_on_panic() -> None:
     assert opt(argv, "-serial") == ["stdio"]
     assert probe_ok("[    1.2] Run /init as init process\n")
     assert not probe_ok("qemu-system-x86_64: kvm_buf_set_msrs: Assertion failed")
+
+
+def test_tcg_lab_cpu_model_and_threading_from_the_spec() -> None:
+    argv = qemu_argv(BootSpec(**{**SPEC.__dict__, "cpu": "EPYC", "tcg_thread": "single", "cpus": 1,
+                                 "extra_args": ("mitigations=off",)}))
+    assert opt(argv, "-accel") == ["tcg,thread=single"] and opt(argv, "-cpu") == ["EPYC"]
+    assert opt(argv, "-smp") == ["1"] and opt(argv, "-append")[0].endswith(" mitigations=off")
+
+
+def test_tcg_lab_default_cpu_is_the_chosen_model() -> None:
+    assert opt(qemu_argv(SPEC), "-cpu") == [TCG_CPU]
+
+
+def test_bad_tuning_refused() -> None:
+    with pytest.raises(ValueError, match="tcg_thread"):
+        Tuning(tcg_thread="both")

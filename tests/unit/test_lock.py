@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kvmops.errors import CommandFailed
+from kvmops.executor import HoldLock
 from kvmops.lock import GuestLocked, RunLocks, guest_lock, lock_keys
 from kvmops.runners import LocalRunner
 from kvmops.safety.effects import Effect
@@ -128,3 +129,10 @@ def test_the_locks_of_a_plans_effects() -> None:
                Effect("start", "db1", "h", 2, ""), Effect("write-file", "/root/kvm/web-2.xml", "h", 3, ""),
                Effect("delete-bridge", "virbr1.2368", "h", 4, ""), Effect("grow", "rl_build/root", "h", 5, "")]
     assert lock_keys(site, effects) == ["bridge-virbr1.2368", "guest-db1", "guest-web-2", "guest-web1"]
+
+
+def test_the_locks_of_held_disks() -> None:
+    """A procedure that holds a disk (grow, tweaks) locks the LV's guest, or the image file."""
+    site = load_site()
+    held = [HoldLock("rl_build/vmweb1"), HoldLock("/srv/images/base.raw"), HoldLock("rl_build/root")]
+    assert lock_keys(site, held) == ["guest-web1", "image-base.raw"]

@@ -291,6 +291,7 @@ def test_restoring_over_an_existing_lv_needs_its_confirmation() -> None:
     backup = rs.choose(CHECKED, "web1")
     c = rs.Ctx(target(LV("vmweb1", "rl_build", "-wi-a-----", 12 * G, "", None, None)), PLACE_FACTS)
     assert rs.overwrite_targets(c, backup, "") == "rl_build/vmweb1"
+    assert rs.check(c, backup, "", False).endswith("to restore over the existing LVs set confirm='rl_build/vmweb1'")
     lvs = rs.procedure(c, backup).preview[0]
     assert [s.target for s in lvs.steps] == ["rl_build/vmweb1"]
     small = rs.Ctx(target(LV("vmweb1", "rl_build", "-wi-a-----", 10 * G, "", None, None)), PLACE_FACTS)

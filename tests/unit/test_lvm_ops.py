@@ -122,6 +122,23 @@ def test_snapshot_fill_report_and_extension() -> None:
     assert argvs(plan) == [("lvresize", "--size", "2176m", "rl_build/vmtest2_snap")]
 
 
+def _lv(attr: str, percent: float | None = None, origin: str = "vmx") -> LV:
+    return LV("vmx-20261120T0900Z", "rl_build", attr, G, origin, percent, None)
+
+
+@pytest.mark.parametrize(("lv", "state"), [
+    (_lv("swi-a-s---", 12.5), ops.OK),
+    (_lv("swi-a-s---", 80.0), ops.FILLING_UP),  # at the threshold: extend it
+    (_lv("swi-a-s---", None), ops.OK),
+    (_lv("swi-I-s---", 100.0), ops.INVALID),  # overflowed: invalid comes first
+    (_lv("Swi-a-s---", 95.0), ops.MERGING),
+    (_lv("owi-a-s---", None, origin=""), ops.OK),
+    (_lv("Owi-a-s---", None, origin=""), ops.MERGING),  # an origin being merged into
+])
+def test_one_snapshot_classification(lv: LV, state: str) -> None:
+    assert ops.snapshot_state(lv, 80.0) == state
+
+
 def test_merge_plan_waits_and_needs_confirm() -> None:
     st = state("lab-snapshot", "guide-host")
     plan = ops.merge(facts(st), "vmtest2_snap", interval=10)

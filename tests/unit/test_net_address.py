@@ -12,6 +12,7 @@ import pytest
 from kvmops.errors import ConfigError, InvalidInput, NotFound
 from kvmops.executor import Executor
 from kvmops.hostfacts import FactsIncomplete
+from kvmops.images import tweaks as tw
 from kvmops.net import address, registry
 from kvmops.procedures import net_address
 from kvmops.site import DHCP_NO, DHCP_UNKNOWN, DHCP_YES, Site, load_site
@@ -291,3 +292,10 @@ def test_image_tweak_binds_the_address_to_the_defined_guests_nic(bed: Bed, site:
         image_tweak.on_nic(f, address.static_address(bed.site, "db1", 223, "132.230.223.70"))
     fresh = address.static_address(bed.site, "new1", 223, "132.230.223.70")
     assert image_tweak.on_nic(f, fresh) == fresh  # not defined: found by name, as before
+    req = image_tweak.request(bed.site, "db1", sudo=True, vlan=2368, address="10.5.68.70")
+    placed = image_tweak.on_its_nic(f, req)  # the runbook's request: address and network tweak on db1's NIC
+    assert placed.address is not None and (placed.address.nic, placed.address.mac) == (0, mac)
+    nets = [t for t in placed.tweaks if isinstance(t, tw.StaticIp)]
+    assert nets == [tw.StaticIp.from_address(placed.address)] and len(placed.tweaks) == len(req.tweaks)
+    bare = image_tweak.request(bed.site, "db1", sudo=True)
+    assert image_tweak.on_its_nic(f, bare) == bare  # no address: nothing to place

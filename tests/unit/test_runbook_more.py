@@ -1,6 +1,6 @@
 """The disk runbooks (guest-inspect, image-tweak, guest-unreachable) against the demo site:
 refusals before any change, the plan shown where a replay site cannot mount; the helpers
-they use (inspection plan, lock name of an LV, lock folder override)."""
+they use (inspection plan, lock folder override)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ import pytest
 from kvmops.errors import InvalidInput
 from kvmops.images import inspect
 from kvmops.lock import LOCK_DIR, guest_lock, lock_dir
-from kvmops.procedures.lv import guest_of_lv
 from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.runners import LocalRunner
-from kvmops.site import load_site, resolve_site
 
 
 def _run(tmp_path: Path, name: str, **params: object) -> RunRecord:
@@ -97,13 +95,6 @@ def test_builders() -> None:
         inspect.tail_cmd("/m", "/x", 0)
     with pytest.raises(InvalidInput, match="vg and lv, or image"):
         inspect.preview()
-
-
-def test_lock_name_of_an_lv() -> None:
-    site = load_site(resolve_site("demo"))
-    assert guest_of_lv(site, "vmold") == "old"
-    assert guest_of_lv(site, "vminflux-20261120T0900Z") == "influx"
-    assert guest_of_lv(site, "vmx-data", origin="vminflux") == "influx"
 
 
 def test_lock_folder_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
