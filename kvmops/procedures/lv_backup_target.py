@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kvmops.facts.place import place_host
+from kvmops.facts import place as place_facts
 from kvmops.host import Host
 from kvmops.plan import Progress
 from kvmops.procedures import lv_backup as folder
@@ -34,7 +34,7 @@ class BackupTarget:
         if repo is not None:
             return cls(host, repo)
         where = parse_place(place)
-        return cls(host, None, where, place_host(where, host.site, apply=host.apply))
+        return cls(host, None, where, place_facts.place_host(where, host.site, apply=host.apply))
 
     def __str__(self) -> str:
         return str(self.repo) if self.repo is not None else str(self.where)

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from kvmops import names
 from kvmops.errors import KvmopsError
 from kvmops.executor import Executor, confirmed
+from kvmops.facts import place as place_facts
 from kvmops.facts import read_facts
 from kvmops.facts.engine import read_repo
-from kvmops.facts.place import place_host, verify_backups
+from kvmops.facts.place import verify_backups
 from kvmops.guests import hostfile
 from kvmops.host import Host
 from kvmops.hostfacts import Wanted
@@ -199,7 +200,7 @@ class Proof:
         if repo is not None:
             return cls(host, guest, repo)
         where = parse_place(place)
-        return cls(host, guest, None, where, place_host(where, host.site, apply=host.apply))
+        return cls(host, guest, None, where, place_facts.place_host(where, host.site, apply=host.apply))
 
     @property
     def scratch(self) -> str:

@@ -111,7 +111,7 @@ CASES: dict[str, tuple[dict[str, object], list[str], list[str]]] = {
         "virsh start influx-verify", "virsh destroy influx-verify", "virsh undefine influx-verify",
         "mv --backup=numbered -- /root/kvm/influx-verify.xml", "lvremove rl_build/vminflux-verify",
     ], ["no network: every interface of its definition is left out", "(also after a failure: cleanup)",
-        "plan only: nothing was restored, so there is no verdict"]),
+        "plan only: nothing was changed, so nothing is verified"]),
     "guest-unreachable": ({"destroy": True}, ["virsh destroy test1"],
                           ["test1  running", "cannot open consoles", "no serial log file configured",
                            "[DESTRUCTIVE: needs confirm=test1]", "kpartx -a -v -r -p p /dev/mapper/rl_build-vmtest1",
