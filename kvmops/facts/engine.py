@@ -30,3 +30,13 @@ def read_repo(repo: en.Repo, host: Host, guest: str) -> PlaceFacts:
             sealed = runner.run(en.extract(repo, a.name, en.MANIFEST_ITEM)).stdout
         out.append(en.backup_of(a, sealed, paths))
     return PlaceFacts(en.place_of(repo, host.name), True, tuple(out))
+
+
+def guests_in_repo(repo: en.Repo, host: Host) -> tuple[str, ...]:
+    """The guests with at least one backup archive in ``repo`` (sorted); none when it does not exist."""
+    res = host.runner.run(en.list_archives(repo), check=False)
+    if res.returncode != 0:
+        if "does not exist" in res.stderr:
+            return ()
+        raise KvmopsError(f"cannot list the backup repository {repo}: {res.stderr.strip()[:500]}")
+    return tuple(sorted({a.guest for a in en.parse_list(res.stdout, f"borg list {repo}") if not a.verified}))

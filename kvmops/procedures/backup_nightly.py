@@ -63,7 +63,8 @@ def nightly(guests: Iterable[tuple[str, str]], back_up: Callable[[str], Verdict]
     return out
 
 
-def summary(outcomes: list[Outcome]) -> str:
+def summary(outcomes: list[Outcome], done_as: str = "backed up") -> str:
+    """A line per guest, then the counts (``done_as``: what an ok guest was)."""
     lines = []
     for o in outcomes:
         state = "skipped" if o.skipped else "ok" if o.ok else "FAILED"
@@ -72,7 +73,7 @@ def summary(outcomes: list[Outcome]) -> str:
                                                                    else ""))
     done = sum(1 for o in outcomes if o.ok and not o.skipped)
     failed = sum(1 for o in outcomes if not o.ok)
-    lines.append(f"{done} guest(s) backed up, {failed} failed, {sum(o.skipped for o in outcomes)} skipped")
+    lines.append(f"{done} guest(s) {done_as}, {failed} failed, {sum(o.skipped for o in outcomes)} skipped")
     return "\n".join(lines)
 
 

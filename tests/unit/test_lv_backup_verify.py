@@ -4,6 +4,8 @@ gate judges every stage, the definition by the XML policy)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 from dataclasses import replace
@@ -11,8 +13,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kvmops.cli.main import main
 from kvmops.executor import Executor, Refused
-from kvmops.facts.engine import read_repo
+from kvmops.facts.engine import guests_in_repo, read_repo
 from kvmops.facts.place import place_host
 from kvmops.guests.xml import read_domain
 from kvmops.host import connect
@@ -119,3 +122,24 @@ def test_the_verdict_is_kept_beside_the_backup_as_an_archive(bed: Bed) -> None: 
     assert (kept["ok"], kept["archive"], kept["host"]) == (False, f"influx-{STAMP}", "demo")
     assert "no login prompt" in kept["lines"][0]
     assert [a.name for a in en.backups_of(en.parse_list(json.dumps(listed), "t"), "influx")] == [f"influx-{STAMP}"]
+
+
+def test_the_guests_with_backups_are_read_from_the_repository(bed: Bed) -> None:  # noqa: F811 (the fixture)
+    """Real borg: a guest with a backup (and its verdict) is listed once; an absent repository holds none."""
+    after = be._after(engine_ctx(bed), "influx", WHEN)
+    sealed = be.seal_backup(lambda cmd: bed.host.runner.run(cmd).stdout, after, "influx", STAMP, WHEN,
+                            {"vda": str(bed.disk)})
+    ex = Executor(bed.host, lambda _l: None, places={"demo": bed.repo.url}, place=True)
+    ex.execute(en.backup_plan(bed.repo, "influx", STAMP, WHEN, [str(bed.disk)], sealed.sealed))
+    (b,) = read_repo(bed.repo, bed.host, "influx").of("influx")
+    ex.execute(vf.record_plan(bed.repo, b, "demo", Verdict.of([(True, "booted")]), datetime(2026, 12, 2, tzinfo=UTC)))
+    assert guests_in_repo(bed.repo, bed.host) == ("influx",)
+    absent = replace(bed.repo, url=str(bed.tmp / "no-repo"))
+    assert guests_in_repo(absent, bed.host) == ()
+
+
+def test_backup_verify_refuses_clearly_without_a_repository() -> None:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["backup", "verify", "--site", "demo"])
+    assert code == 2 and "names no backup repository" in err.getvalue()
