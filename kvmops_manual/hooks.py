@@ -6,7 +6,8 @@
   inventory in the journal (:mod:`~kvmops_manual.hosts`); ``on_files`` makes those pages.
 - ``on_page_markdown``: ``<!-- kvmops:... -->`` markers become the site facts and networks
   table (from the site file), the runbook list, the journal (filterable by guest), the
-  inventory and the benchmark results (``bench/*-results.json``).
+  inventory, the benchmark results (``bench/*-results.json``) and each guest's last verified
+  restore (:mod:`~kvmops_manual.restores`, ages from the build's time).
 
 Paths come from ``extra.kvmops`` in mkdocs.yml, relative to that file; ``$KVMOPS_JOURNAL``
 overrides the journal folder.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
 from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site, load_site
-from kvmops_manual import benchmarks, fleet, hosts, notebooks, pages
+from kvmops_manual import benchmarks, fleet, hosts, notebooks, pages, restores
 from kvmops_manual.journal import journal_table, newest_first
 from kvmops_manual.published import GENERATED, Published, read_manifest
 
@@ -92,7 +94,7 @@ def _inventories(config: MkDocsConfig) -> tuple[dict[str, hosts.HostInventory], 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """The host and guest pages (generated, never written into docs/)."""
     inventories, records = _inventories(config)
-    for path, text in hosts.pages(inventories, records).items():
+    for path, text in hosts.pages(inventories, records, datetime.now(UTC)).items():
         files.append(File.generated(config, path, content=text))
     return files
 
@@ -134,6 +136,7 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
         "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
         "fleet": lambda _: fleet.page(_journal(config)),
+        "restores": lambda _: _restores(config),
         "safety-rules": lambda _: pages.safety_rules(),
     }
 
@@ -144,6 +147,13 @@ def _journal_table(config: MkDocsConfig) -> str:
     links = {(inv.host, g["name"]): f"hosts/{hosts.slug(inv.host)}/{hosts.slug(g['name'])}/"
              for inv in inventories.values() for g in inv.data["guests"]}
     return journal_table(records, lambda r: hosts.guests_of(r, inventories), links)
+
+
+def _restores(config: MkDocsConfig) -> str:
+    """Each guest's last verified restore, per host (the fleet page)."""
+    inventories, records = _inventories(config)
+    return restores.fleet_section(hosts.guests_by_host(inventories), restores.last_restores(records),
+                                  datetime.now(UTC))
 
 
 def _relative(path: Path, top: Path) -> str:
