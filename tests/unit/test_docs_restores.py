@@ -9,16 +9,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from kvmops.facts import read_facts
 from kvmops.host import connect
 from kvmops.hostfacts import Wanted
+from kvmops.procedures import lv_backup_restore as rs
+from kvmops.procedures import lv_backup_verify as vf
+from kvmops.procedures.base import Verdict
 from kvmops.runbook.inventory_data import inventory_data
 from kvmops.runbook.journal import RunRecord
+from kvmops.runbook.verdict_data import MIME, keep_verdict, stamp_in, summary
 from kvmops.site import load_site, resolve_site
 from kvmops_manual import hosts, restores
+from kvmops_manual.hooks import proven_stamps
 from kvmops_manual.journal import newest_first, readable_records
+from tests.unit.test_lv_backup import CHECKED
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "journal"
 NOW = datetime(2026, 12, 10, 12, 0, tzinfo=UTC)  # the build's time
@@ -173,3 +180,42 @@ def test_damaged_records_are_left_out_of_the_build(tmp_path: Path, demo: dict[st
     assert all(restores.proof_of(r) is None for r in odd)
     made = hosts.pages({"demo": hosts.HostInventory(demo, "")}, newest_first(tmp_path), NOW)
     assert "| Backup | `20261128T020000Z` |" in made["journal/hosts/demo/influx.md"]
+
+
+def _verdict_notebook(path: Path, text: str) -> None:
+    """An executed notebook holding the verdict as the runbook's last cell shows it."""
+    data = json.loads(text)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("keep_verdict(host.apply, proof.verdict(chosen, proved.verdict))")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={MIME: data, "text/plain": summary(data)})]
+    nb.cells = [cell]
+    nbformat.write(nb, str(path))
+
+
+def test_the_notebook_keeps_which_backup_was_proven(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    backup = rs.choose(CHECKED, "influx")
+    text = vf.verdict_text(backup, "demo", Verdict.of([(True, "booted")]), NOW)
+    keep_verdict(False, text)
+    keep_verdict(True, text)  # outside a kernel: its line of text
+    assert capsys.readouterr().out == f"verdict kept for the manual: backup {backup.stamp} of influx: ok\n"
+    _verdict_notebook(tmp_path / "nb.ipynb", text)
+    nb = nbformat.read(str(tmp_path / "nb.ipynb"), as_version=4)
+    assert stamp_in(nb, "influx") == backup.stamp == "20261128T020000Z" and stamp_in(nb, "test1") == ""
+    for damaged in ([], {"cells": 7}, {"cells": [{"outputs": [{"data": {MIME: {"guest": "influx", "stamp": 7}}}]}]},
+                    {"cells": [{"outputs": [{"data": {MIME: {"guest": "influx", "stamp": "../x"}}}]}]}):
+        assert stamp_in(damaged, "influx") == ""
+
+
+def test_the_build_reads_the_stamp_of_the_shown_runs_only(tmp_path: Path, demo: dict[str, Any]) -> None:
+    runs = {name: _run(tmp_path, "verify-newest-ok", f"2026-12-0{day}T02:00:00+00:00",
+                       notebook=str(tmp_path / f"{name}.ipynb")) for day, name in ((7, "newest"), (6, "older"))}
+    text = vf.verdict_text(rs.choose(CHECKED, "influx"), "demo", Verdict.of([(True, "booted")]), NOW)
+    _verdict_notebook(tmp_path / "newest.ipynb", text)
+    _verdict_notebook(tmp_path / "older.ipynb", text)
+    records = newest_first(tmp_path)
+    assert proven_stamps(records) == {runs["newest"].id: "20261128T020000Z"}
+    made = hosts.pages({"demo": hosts.HostInventory(demo, "")}, records, NOW, proven_stamps(records))
+    assert "| `rl_build/vminflux` | ok 3 days ago, backup `20261128T020000Z` |" in made["journal/hosts/demo/index.md"]
+    for damaged in ("{not json", "[]", '{"cells": 7}', "\udcff"):
+        (tmp_path / "newest.ipynb").write_text(damaged, errors="surrogateescape")
+        assert not any(proven_stamps(records).values())  # unknown, never a failure
