@@ -6,7 +6,8 @@
   inventory in the journal (:mod:`~kvmops_manual.hosts`); ``on_files`` makes those pages.
 - ``on_page_markdown``: ``<!-- kvmops:... -->`` markers become the site facts and networks
   table (from the site file), the runbook list, the journal (filterable by guest), the
-  inventory and the benchmark results (``bench/*-results.json``).
+  inventory, the benchmark results (``bench/*-results.json``) and each guest's last verified
+  restore (:mod:`~kvmops_manual.restores`, ages from the build's time).
 
 Paths come from ``extra.kvmops`` in mkdocs.yml, relative to that file; ``$KVMOPS_JOURNAL``
 overrides the journal folder.
@@ -14,8 +15,10 @@ overrides the journal folder.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +30,9 @@ from mkdocs.structure.pages import Page
 from kvmops.errors import KvmopsError
 from kvmops.runbook.discover import repo_top
 from kvmops.runbook.journal import RunRecord
+from kvmops.runbook.verdict_data import stamp_in
 from kvmops.site import Site, load_site
-from kvmops_manual import benchmarks, fleet, hosts, notebooks, pages
+from kvmops_manual import benchmarks, fleet, hosts, notebooks, pages, restores
 from kvmops_manual.journal import journal_table, newest_first
 from kvmops_manual.published import GENERATED, Published, read_manifest
 
@@ -92,7 +96,7 @@ def _inventories(config: MkDocsConfig) -> tuple[dict[str, hosts.HostInventory], 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """The host and guest pages (generated, never written into docs/)."""
     inventories, records = _inventories(config)
-    for path, text in hosts.pages(inventories, records).items():
+    for path, text in hosts.pages(inventories, records, datetime.now(UTC), proven_stamps(records)).items():
         files.append(File.generated(config, path, content=text))
     return files
 
@@ -134,6 +138,7 @@ def _handlers(config: MkDocsConfig, where: str) -> dict[str, Callable[[str | Non
         "inventory": lambda _: inventory(generated, read_manifest(generated)),
         "benchmarks": lambda _: benchmarks.page(_extra(config, "bench_dir", "bench")),
         "fleet": lambda _: fleet.page(_journal(config)),
+        "restores": lambda _: _restores(config),
         "safety-rules": lambda _: pages.safety_rules(),
     }
 
@@ -144,6 +149,34 @@ def _journal_table(config: MkDocsConfig) -> str:
     links = {(inv.host, g["name"]): f"hosts/{hosts.slug(inv.host)}/{hosts.slug(g['name'])}/"
              for inv in inventories.values() for g in inv.data["guests"]}
     return journal_table(records, lambda r: hosts.guests_of(r, inventories), links)
+
+
+def _restores(config: MkDocsConfig) -> str:
+    """Each guest's last verified restore, per host (the fleet page)."""
+    inventories, records = _inventories(config)
+    return restores.fleet_section(hosts.guests_by_host(inventories),
+                                  restores.last_restores(records, proven_stamps(records)), datetime.now(UTC))
+
+
+NOTEBOOK_MAX = 32 * 1024 * 1024
+
+
+def proven_stamps(records: list[RunRecord]) -> dict[str, str]:
+    """The backup each shown verification proved, by run id, as its notebook keeps it (read
+    for the runs the pages show only, as plain JSON: stamp_in checks every level of it; a
+    notebook that is missing, too big or not JSON: none)."""
+    shown = {p.run_id: p for last in restores.last_restores(records).values()
+             for p in (last.newest, last.last_ok) if p is not None}
+    out = {}
+    for rec in records:
+        if rec.id in shown and not rec.params.get("backup"):
+            path = Path(rec.notebook)
+            try:
+                if path.is_file() and path.stat().st_size <= NOTEBOOK_MAX:
+                    out[rec.id] = stamp_in(json.loads(path.read_text()), shown[rec.id].guest)
+            except (OSError, ValueError):
+                continue
+    return out
 
 
 def _relative(path: Path, top: Path) -> str:

@@ -6,22 +6,25 @@ The ``inventory`` runbook keeps its inventory as data in its executed notebook
 journal is used; a host the journal has no inventory of can still get pages from the build's
 own plan-mode inventory run (the demo site). A host page lists the VG, the guests, the guest
 LVs with their snapshots' fill %, the bridges and the last runs on that host; a guest page its
-state, disks, snapshots, bridges and the last runs that touched it (by the runs' ``guest`` /
-``guests`` parameter, or an ``lv`` / ``snapshot`` / ``origin`` parameter naming one of its LVs).
+state, disks, snapshots, bridges, its last verified restore (:mod:`kvmops_manual.restores`:
+the host's guest table has it as a column, ages counted from the build's time) and the last
+runs that touched it (by the runs' ``guest`` / ``guests`` parameter, or an ``lv`` /
+``snapshot`` / ``origin`` parameter naming one of its LVs).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kvmops.runbook.inventory_data import inventory_in
 from kvmops.runbook.journal import RunRecord
 from kvmops.units import human
-from kvmops_manual import notebooks
+from kvmops_manual import notebooks, restores
 from kvmops_manual.journal import host_name
 from kvmops_manual.pages import table
 
@@ -136,12 +139,14 @@ def _table(head: tuple[str, ...], rows: Sequence[Sequence[object]]) -> str:
     return table(head, rows) if rows else "None."
 
 
-def render_host(inv: HostInventory, records: list[RunRecord]) -> str:
-    """The markdown of a host's page."""
+def render_host(inv: HostInventory, records: list[RunRecord], now: datetime,
+                proven: Mapping[str, restores.LastRestore]) -> str:
+    """The markdown of a host's page (``proven``: each guest's last verified restore)."""
     d, vg = inv.data, inv.data["vg"]
     guests = [(f"[{g['name']}]({slug(g['name'])}.md)", g["state"], "yes" if g["autostart"] else "no", g["vcpus"],
                human(g["memory"]), ", ".join(f"`{b}`" for b in g["bridges"]) or "-",
-               "<br>".join(f"`{k['lv'] or k['source']}`" for k in g["disks"]) or "-") for g in d["guests"]]
+               "<br>".join(f"`{k['lv'] or k['source']}`" for k in g["disks"]) or "-",
+               restores.cell(restores.of(g["name"], proven), now)) for g in d["guests"]]
     lvs = [(f"`{lv['path']}`", human(lv["size"]), f"`{lv['origin']}`" if lv["origin"] else "",
             _fill(lv["fill"], d["snapshot_extend_at"]), lv["guest"] or "(no guest)",
             "INVALID" if lv["invalid"] else "") for lv in d["lvs"]]
@@ -149,15 +154,17 @@ def render_host(inv: HostInventory, records: list[RunRecord]) -> str:
     return "\n\n".join([
         f"# Host {inv.host}", f'!!! info "From the journal"\n    {inv.source}',
         f"**VG `{vg['name']}`**: {human(vg['free'])} free of {human(vg['size'])}.",
-        "## Guests", _table(("Guest", "State", "Autostart", "vCPUs", "Memory", "Bridges", "Disks"), guests),
+        "## Guests", _table(("Guest", "State", "Autostart", "vCPUs", "Memory", "Bridges", "Disks",
+                                 "Last verified restore"), guests),
         "## Guest LVs and snapshots", _table(("LV", "Size", "Snapshot of", "Fill", "Guest", ""), lvs),
         "## Bridges", _bridge_rows(d["bridges"]),
         f"## Last runs on {inv.host}", _runs(on_host, "../../"),
     ]) + "\n"
 
 
-def render_guest(inv: HostInventory, name: str, records: list[RunRecord]) -> str:
-    """The markdown of a guest's page."""
+def render_guest(inv: HostInventory, name: str, records: list[RunRecord], now: datetime,
+                 proven: Mapping[str, restores.LastRestore]) -> str:
+    """The markdown of a guest's page (``proven``: each guest's last verified restore)."""
     g = inv.guest(name)
     assert g is not None
     limit = inv.data["snapshot_extend_at"]
@@ -174,6 +181,7 @@ def render_guest(inv: HostInventory, name: str, records: list[RunRecord]) -> str
         "## Disks", _table(("Target", "Disk", "Size", ""), disks),
         "## Snapshots", _table(("Snapshot", "Size", "Fill", ""), snaps),
         "## Bridges", _bridge_rows(inv.data["bridges"], set(g["bridges"])) if g["bridges"] else "No bridges.",
+        "## Last verified restore", restores.guest_section(restores.of(name, proven), now),
         f"## Last runs touching {name}", _runs(runs, "../../"),
         f"All runs of {name}: [the journal, filtered](../../index.md?guest={name}).",
     ]) + "\n"
@@ -183,14 +191,22 @@ def _newest(records: list[RunRecord]) -> list[RunRecord]:
     return sorted(records, key=lambda r: (r.started, r.id), reverse=True)
 
 
-def pages(inventories: dict[str, HostInventory], records: list[RunRecord]) -> dict[str, str]:
-    """Every page: its path under docs/ -> markdown."""
+def pages(inventories: dict[str, HostInventory], records: list[RunRecord], now: datetime,
+          stamps: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every page: its path under docs/ -> markdown. ``now``: the build's time (the ages of the
+    verified restores); ``stamps``: the backup each verification run proved, by run id."""
+    proven = restores.last_restores(records, stamps)
     out: dict[str, str] = {}
     for inv in inventories.values():
-        out[host_page(inv.host)] = render_host(inv, records)
+        out[host_page(inv.host)] = render_host(inv, records, now, proven)
         for g in inv.data["guests"]:
-            out[guest_page(inv.host, g["name"])] = render_guest(inv, g["name"], records)
+            out[guest_page(inv.host, g["name"])] = render_guest(inv, g["name"], records, now, proven)
     return out
+
+
+def guests_by_host(inventories: Mapping[str, HostInventory]) -> dict[str, list[str]]:
+    """Each host's guests, by the newest inventory of each host."""
+    return {inv.host: [str(g["name"]) for g in inv.data["guests"]] for inv in inventories.values()}
 
 
 def nav(inventories: dict[str, HostInventory]) -> list[Any]:

@@ -230,6 +230,10 @@ class Proof:
         assert self.where is not None and self.at is not None
         return run_from_place(self.host, self.where, self.at, staged, backup, scratch=self.scratch, progress=progress)
 
+    def verdict(self, backup: Backup, verdict: Verdict) -> str:
+        """The verdict as kept beside a backup (:func:`verdict_text`), checked now on this host."""
+        return verdict_text(backup, self.host.name, verdict, datetime.now(UTC))
+
     def record(self, backup: Backup, verdict: Verdict, progress: Progress | None = None) -> list[str]:
         """An applied run's verdict kept beside a backup in a repository (a place's folder: not kept)."""
         if not self.host.apply or self.repo is None:

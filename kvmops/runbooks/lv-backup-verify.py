@@ -47,6 +47,7 @@ boot_seconds = 300.0  # how long the scratch guest may take to show its login pr
 from kvmops import notebook as nb
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures import lv_backup_verify as vf
+from kvmops.runbook.verdict_data import keep_verdict
 
 host = nb.open_host(site, apply)
 proof = vf.Proof.open(host, guest, repository, place)  # the repository, else the place's folder
@@ -90,10 +91,13 @@ with nb.step("Restore and boot the backup", if_fails="read the verdict; the scra
 # %% [markdown]
 # ## The verdict
 #
-# Printed here (the journal keeps it) and, for a backup in a repository, kept beside it.
+# Printed here (the journal keeps it, and the notebook as data: the manual's host, guest and
+# fleet pages show each guest's last verified restore and which backup it proved) and, for a
+# backup in a repository, kept beside it.
 
 # %%
 with nb.step("Record the verdict", if_fails="the verdict is above; the repository did not take it"):
+    keep_verdict(host.apply, proof.verdict(chosen, proved.verdict))
     nb.show_lines(proof.record(chosen, proved.verdict, progress=nb.progress))
     nb.verify_with(host, lambda: proved.verdict)
 host.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def test_host_and_guest_pages(tmp_path: Path, demo: dict[str, Any]) -> None:
     inv = hosts.HostInventory(demo, "Inventory run `inv0`.")
     runs = [_run(tmp_path, f"r{i}", "lv-snapshot", guest="influx", started=f"2025-01-{i + 1:02d}T10:00:00+00:00")
             for i in range(12)]
-    made = hosts.pages({"demo": inv}, runs)
+    made = hosts.pages({"demo": inv}, runs, datetime(2025, 1, 20, tzinfo=UTC))
     assert sorted(made) == [f"journal/hosts/demo/{p}.md" for p in ("index", "influx", "test1")]
     host = made["journal/hosts/demo/index.md"]
     assert "592.00 GiB free of 892.00 GiB" in host and "[influx](influx.md)" in host
