@@ -16,6 +16,7 @@ _LVM_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 _GUEST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_LETTER_FIRST = "is not allowed: start with a letter or digit, then use letters, digits, _ . -"
 MAX_HOST_NAME = 253
 SNAPSHOT_SUFFIX = re.compile(r"-(\d{8}T\d{4}Z)$")
 # The name patterns are used with fullmatch: ``$`` alone also matches before a final newline.
@@ -36,13 +37,18 @@ def _common(kind: str, name: str, limit: int) -> None:
         raise InvalidInput(f"{kind} name {name!r} starts with '-': it would read as an option")
 
 
+def _checked(kind: str, name: str, limit: int, pattern: re.Pattern[str], rule: str) -> str:
+    """``name`` if it passes the checks of every name and matches ``pattern``; else InvalidInput
+    ending in ``rule`` (what the pattern asks for)."""
+    _common(kind, name, limit)
+    if not pattern.fullmatch(name):
+        raise InvalidInput(f"{kind} name {name!r} {rule}")
+    return name
+
+
 def lv_name(name: str, *, limit: int = MAX_LV_NAME) -> str:
     """An LV name LVM accepts: letters, digits, ``+ _ . -``; no leading dash; no '..'."""
-    _common("LV", name, limit)
-    if not _LVM_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"LV name {name!r} has characters LVM rejects: use letters, digits, + _ . -"
-        )
+    _checked("LV", name, limit, _LVM_NAME, "has characters LVM rejects: use letters, digits, + _ . -")
     if any(r in name for r in _LVM_RESERVED) or name.startswith(_LVM_RESERVED_START):
         raise InvalidInput(f"LV name {name!r} contains a part LVM reserves for itself")
     return name
@@ -50,39 +56,23 @@ def lv_name(name: str, *, limit: int = MAX_LV_NAME) -> str:
 
 def vg_name(name: str) -> str:
     """A VG name (same rules as an LV name)."""
-    _common("VG", name, MAX_LV_NAME)
-    if not _LVM_NAME.fullmatch(name):
-        raise InvalidInput(f"VG name {name!r} has characters LVM rejects")
-    return name
+    return _checked("VG", name, MAX_LV_NAME, _LVM_NAME, "has characters LVM rejects")
 
 
 def guest_name(name: str) -> str:
     """A guest (libvirt domain) name that is also usable inside LV and file names."""
-    _common("guest", name, 48)
-    if not _GUEST.fullmatch(name):
-        raise InvalidInput(
-            f"guest name {name!r} is not allowed: start with a letter or digit, then use "
-            "letters, digits, _ . -"
-        )
-    return name
+    return _checked("guest", name, 48, _GUEST, _LETTER_FIRST)
 
 
 def host_name(name: str) -> str:
     """A site's or inventory host's name (``build.galaxyproject.eu``, ``kvm-1``): it names files
     and folders (a notebook session, a backup's origin), so no slash, no '..', no leading dot."""
-    _common("host", name, MAX_HOST_NAME)
-    if not _HOST.fullmatch(name):
-        raise InvalidInput(f"host name {name!r} is not allowed: start with a letter or digit, then use "
-                           "letters, digits, _ . -")
-    return name
+    return _checked("host", name, MAX_HOST_NAME, _HOST, _LETTER_FIRST)
 
 
 def ifname(name: str) -> str:
     """A Linux interface name: at most 15 characters, no slash or space."""
-    _common("interface", name, MAX_IFNAME)
-    if not _IFNAME.fullmatch(name):
-        raise InvalidInput(f"interface name {name!r} has characters Linux rejects")
-    return name
+    return _checked("interface", name, MAX_IFNAME, _IFNAME, "has characters Linux rejects")
 
 
 def snapshot_name(lv: str, when: datetime) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from kvmops.site import SITE_ENV, resolve_site
 
@@ -35,6 +35,33 @@ def add_apply(p: argparse.ArgumentParser, *, destructive: bool = False) -> None:
     p.add_argument("--apply", action="store_true", help="execute the plan (default: only show it)")
     if destructive:
         p.add_argument("--confirm", metavar="TARGET", help="the exact target, e.g. rl_build/vmtest1")
+
+
+Arguments = Callable[[argparse.ArgumentParser], object]
+"""Adds a command's own arguments to its parser (:func:`option`, or a function adding several)."""
+
+Effect = Literal["reads", "changes", "destroys"]
+"""What a command does to the host: only reads it (--site), changes it (--site, --apply), or
+destroys something (--site, --apply, --confirm TARGET)."""
+
+
+def option(*flags: str, **settings: Any) -> Arguments:
+    """One argument of a command, as ``argparse`` takes it: ``option("--size", required=True)``."""
+    return lambda p: p.add_argument(*flags, **settings)
+
+
+def command(cmds: argparse._SubParsersAction[argparse.ArgumentParser], name: str, helptext: str,
+            func: Callable[[argparse.Namespace], int], *arguments: Arguments, effect: Effect = "reads") -> None:
+    """The subcommand ``name`` running ``func``: its own arguments in the order given, then the
+    options its ``effect`` needs (after them, so that ``--help`` lists them last)."""
+    p = cmds.add_parser(name, help=helptext)
+    for add in arguments:
+        add(p)
+    if effect == "reads":
+        add_site(p)
+    else:
+        add_apply(p, destructive=effect == "destroys")
+    p.set_defaults(func=func)
 
 
 def site_path(args: argparse.Namespace) -> Path:
@@ -65,6 +92,14 @@ def facts_of(host: Host, wanted: Wanted | None = None) -> HostFacts:
     from kvmops.facts import read_facts
 
     return read_facts(host, wanted)
+
+
+def plan_and_apply(args: argparse.Namespace, plan: Callable[[HostFacts], Plan], wanted: Wanted | None = None) -> int:
+    """The usual changing command: connect, read the facts once, make the plan from them and
+    :func:`show_and_apply` it (judged against those facts)."""
+    with host_of(args) as host:
+        facts = facts_of(host, wanted)
+        return show_and_apply(host, plan(facts), args, facts)
 
 
 def show_and_apply(host: Host, plan: Plan, args: argparse.Namespace, facts: HostFacts | None = None) -> int:

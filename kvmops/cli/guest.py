@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from kvmops import guestlive
-from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
+from kvmops.cli.common import command, facts_of, host_of, option, plan_and_apply, show_and_apply, site_of
 from kvmops.errors import InvalidInput
 from kvmops.guests import lifecycle
 from kvmops.guests.spec import GuestSpec, guest_spec
@@ -47,75 +47,34 @@ def _spec(site: Site, args: argparse.Namespace) -> GuestSpec:
                       bridges=args.bridge, data_lvs=args.data_lv, disk_lv=args.disk_lv, cdrom=args.cdrom)
 
 
-def _name(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="guest name")
+NAME = option("name", help="guest name")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = sub.add_parser("guest", help="libvirt guests (guide 3.2, 4.1)")
     cmds = g.add_subparsers(dest="guest_cmd", required=True)
-
-    p = cmds.add_parser("list", help="every guest with state and autostart (virsh list --all)")
-    add_site(p)
-    p.set_defaults(func=cmd_list)
-
-    p = cmds.add_parser("xml", help="print the domain XML for review (like virt-install --print-xml)")
-    _spec_options(p)
-    add_site(p)
-    p.set_defaults(func=cmd_xml)
-
-    p = cmds.add_parser("define", help="write <xml_dir>/NAME.xml and virsh define it")
-    _spec_options(p)
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_define)
-
-    p = cmds.add_parser("start", help="virsh start NAME")
-    _name(p)
-    p.add_argument("--console", type=_seconds(zero=True), default=0, metavar="SECONDS",
-                   help="then show the serial console for SECONDS")
-    add_apply(p)
-    p.set_defaults(func=cmd_start)
-
-    p = cmds.add_parser("autostart", help="virsh autostart [--disable] NAME")
-    _name(p)
-    p.add_argument("--disable", action="store_true", help="turn autostart off")
-    add_apply(p)
-    p.set_defaults(func=cmd_autostart)
-
-    p = cmds.add_parser("console", help="attach to the serial console like virsh console (CTRL-] detaches)")
-    _name(p)
-    p.add_argument("--seconds", type=_seconds(zero=True), default=0,
-                   help="instead of attaching, only read the console for SECONDS")
-    add_site(p)
-    p.set_defaults(func=cmd_console)
-
-    p = cmds.add_parser("seed-done", help="after a verified boot: eject the NoCloud seed, drop it from the "
-                        "definition and remove the ISO (it holds password hashes)")
-    _name(p)
-    add_apply(p)
-    p.set_defaults(func=cmd_seed_done)
-
-    p = cmds.add_parser("shutdown", help="virsh shutdown NAME and wait for it")
-    _name(p)
-    p.add_argument("--timeout", type=_seconds(zero=False), default=lifecycle.DEFAULT_SHUTDOWN_TIMEOUT,
-                   help="seconds to wait for power-off (default %(default)s)")
-    add_apply(p)
-    p.set_defaults(func=cmd_shutdown)
-
-    p = cmds.add_parser("destroy", help="virsh destroy NAME (force off; needs --confirm NAME)")
-    _name(p)
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_destroy)
-
-    p = cmds.add_parser("undefine", help="virsh undefine NAME (disks stay; needs --confirm NAME)")
-    _name(p)
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_undefine)
-
-    p = cmds.add_parser("info", help="virsh guestinfo NAME (needs the QEMU guest agent)")
-    _name(p)
-    add_site(p)
-    p.set_defaults(func=cmd_info)
+    command(cmds, "list", "every guest with state and autostart (virsh list --all)", cmd_list)
+    command(cmds, "xml", "print the domain XML for review (like virt-install --print-xml)", cmd_xml, _spec_options)
+    command(cmds, "define", "write <xml_dir>/NAME.xml and virsh define it", cmd_define, _spec_options,
+            effect="destroys")
+    command(cmds, "start", "virsh start NAME", cmd_start, NAME,
+            option("--console", type=_seconds(zero=True), default=0, metavar="SECONDS",
+                   help="then show the serial console for SECONDS"), effect="changes")
+    command(cmds, "autostart", "virsh autostart [--disable] NAME", cmd_autostart, NAME,
+            option("--disable", action="store_true", help="turn autostart off"), effect="changes")
+    command(cmds, "console", "attach to the serial console like virsh console (CTRL-] detaches)", cmd_console, NAME,
+            option("--seconds", type=_seconds(zero=True), default=0,
+                   help="instead of attaching, only read the console for SECONDS"))
+    command(cmds, "seed-done", "after a verified boot: eject the NoCloud seed, drop it from the definition and "
+            "remove the ISO (it holds password hashes)", cmd_seed_done, NAME, effect="changes")
+    command(cmds, "shutdown", "virsh shutdown NAME and wait for it", cmd_shutdown, NAME,
+            option("--timeout", type=_seconds(zero=False), default=lifecycle.DEFAULT_SHUTDOWN_TIMEOUT,
+                   help="seconds to wait for power-off (default %(default)s)"), effect="changes")
+    command(cmds, "destroy", "virsh destroy NAME (force off; needs --confirm NAME)", cmd_destroy, NAME,
+            effect="destroys")
+    command(cmds, "undefine", "virsh undefine NAME (disks stay; needs --confirm NAME)", cmd_undefine, NAME,
+            effect="destroys")
+    command(cmds, "info", "virsh guestinfo NAME (needs the QEMU guest agent)", cmd_info, NAME)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -145,15 +104,11 @@ def _define(host: Host, args: argparse.Namespace) -> Plan:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, lifecycle.start(facts, args.name, console_seconds=args.console), args, facts)
+    return plan_and_apply(args, lambda facts: lifecycle.start(facts, args.name, console_seconds=args.console))
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, lifecycle.autostart(facts, args.name, not args.disable), args, facts)
+    return plan_and_apply(args, lambda facts: lifecycle.autostart(facts, args.name, not args.disable))
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -186,15 +141,11 @@ def cmd_seed_done(args: argparse.Namespace) -> int:
 
 
 def cmd_shutdown(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, lifecycle.shutdown(facts, args.name, timeout=args.timeout), args, facts)
+    return plan_and_apply(args, lambda facts: lifecycle.shutdown(facts, args.name, timeout=args.timeout))
 
 
 def cmd_destroy(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, lifecycle.destroy(facts, args.name), args, facts)
+    return plan_and_apply(args, lambda facts: lifecycle.destroy(facts, args.name))
 
 
 def cmd_undefine(args: argparse.Namespace) -> int:

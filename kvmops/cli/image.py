@@ -11,7 +11,7 @@ import getpass
 from pathlib import Path
 
 from kvmops import guards
-from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
+from kvmops.cli.common import command, facts_of, host_of, option, show_and_apply
 from kvmops.errors import InvalidInput
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import grow as grow_facts
@@ -28,22 +28,25 @@ from kvmops.units import human
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     img = sub.add_parser("image", help="cloud images: copy, tweak, grow, NoCloud seed (guide 3, 4.3)")
     cmds = img.add_subparsers(dest="image_cmd", required=True)
+    command(cmds, "info", "qemu-img info: format and virtual size", cmd_info, option("path"))
+    command(cmds, "copy", "copy a raw/qcow2 image onto a guest LV (needs --confirm VG/LV)", cmd_copy, _copy_options,
+            effect="destroys")
+    command(cmds, "tweak", "offline tweaks in a chroot (guide 3.3)", cmd_tweak, _tweak_options, effect="changes")
+    command(cmds, "grow", "grow the root partition and filesystem (guest shut off)", cmd_grow, _grow_options,
+            effect="changes")
+    command(cmds, "seed", "write a NoCloud seed ISO (cloud-init) for a guest's CD-ROM", cmd_seed, _seed_options,
+            effect="changes")
 
-    p = cmds.add_parser("info", help="qemu-img info: format and virtual size")
-    p.add_argument("path")
-    add_site(p)
-    p.set_defaults(func=cmd_info)
 
-    p = cmds.add_parser("copy", help="copy a raw/qcow2 image onto a guest LV (needs --confirm VG/LV)")
+def _copy_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("image")
     p.add_argument("lv", help="guest LV name, e.g. vmtest1")
     p.add_argument("--method", choices=copy.METHODS, default="auto",
                    help="auto (default): qemu-img convert -W (fastest on every image measured); dd: raw only")
     p.add_argument("--no-verify", action="store_true", help="skip qemu-img compare afterwards")
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_copy)
 
-    p = cmds.add_parser("tweak", help="offline tweaks in a chroot (guide 3.3)")
+
+def _tweak_options(p: argparse.ArgumentParser) -> None:
     _source(p)
     p.add_argument("--user", help="the login user (default: the site's, e.g. centos)")
     p.add_argument("--key", action="append", default=[], metavar="FILE.pub", help="authorized key (repeatable)")
@@ -55,19 +58,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ask-root-password", action="store_true", help="type root's password")
     p.add_argument("--sudo", action="store_true", help="/etc/sudoers.d/USER NOPASSWD (440 root:root)")
     p.add_argument("--serial", action="store_true", help="serial-getty@ttyS0 link and GRUB/kernel console")
-    add_apply(p)
-    p.set_defaults(func=cmd_tweak)
 
-    p = cmds.add_parser("grow", help="grow the root partition and filesystem (guest shut off)")
+
+def _grow_options(p: argparse.ArgumentParser) -> None:
     _source(p, required=False)
     p.add_argument("--inside", action="store_true", help="only print the commands to run inside the guest")
     p.add_argument("--disk", default="/dev/vda")
     p.add_argument("--part", type=int, default=1)
     p.add_argument("--fs", default="xfs")
-    add_apply(p)
-    p.set_defaults(func=cmd_grow)
 
-    p = cmds.add_parser("seed", help="write a NoCloud seed ISO (cloud-init) for a guest's CD-ROM")
+
+def _seed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("guest")
     p.add_argument("--out", help="ISO path on the host (default: XML_DIR/GUEST-seed.iso)")
     p.add_argument("--user")
@@ -80,8 +81,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--dns", action="append", default=[])
     p.add_argument("--mac", help="the NIC's MAC: the network-config matches it (default: the guest's first NIC's, "
                                  "when it is defined)")
-    add_apply(p)
-    p.set_defaults(func=cmd_seed)
 
 
 def _source(p: argparse.ArgumentParser, required: bool = True) -> None:

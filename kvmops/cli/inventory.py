@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_site, facts_of, host_of
+from kvmops.cli.common import command, facts_of, host_of
 from kvmops.guests.inventory import inventory_of, render_table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("inventory", help="guests, their LVs and snapshots, VG free (one listing each)")
-    add_site(p)
-    p.set_defaults(func=cmd_inventory)
+    command(sub, "inventory", "guests, their LVs and snapshots, VG free (one listing each)", cmd_inventory)
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:

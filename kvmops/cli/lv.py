@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply
+from kvmops.cli.common import command, facts_of, host_of, option, plan_and_apply
 from kvmops.lvm import ops
 from kvmops.lvm.facts import LV
 from kvmops.units import human, parse_size
@@ -38,55 +38,24 @@ def percent(text: str) -> float:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lv = sub.add_parser("lv", help="guest logical volumes (guide 4.2)")
     cmds = lv.add_subparsers(dest="lv_cmd", required=True)
-
-    p = cmds.add_parser("list", help="guest LVs of the site's VG (host LVs are never shown)")
-    add_site(p)
-    p.set_defaults(func=cmd_list)
-
-    p = cmds.add_parser("create", help="lvcreate --name LV --size SIZE VG")
-    p.add_argument("name", help="LV name, e.g. vmtest1 (must start with the site's prefix)")
-    p.add_argument("--size", required=True, help="e.g. 10g (base-2: b s k m g t, any case)")
-    add_apply(p)
-    p.set_defaults(func=cmd_create)
-
-    p = cmds.add_parser("rename", help="lvrename VG OLD NEW")
-    p.add_argument("old")
-    p.add_argument("new")
-    add_apply(p)
-    p.set_defaults(func=cmd_rename)
-
-    p = cmds.add_parser("resize", help="lvresize --size SIZE VG/LV (shrinking needs --confirm)")
-    p.add_argument("name")
-    p.add_argument("--size", required=True)
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_resize)
-
-    p = cmds.add_parser("snapshot", help="lvcreate --snapshot --name LV-YYYYMMDDTHHMMZ")
-    p.add_argument("name")
-    p.add_argument("--size", help="snapshot size (default: the site's snapshot_size)")
-    add_apply(p)
-    p.set_defaults(func=cmd_snapshot)
-
-    p = cmds.add_parser("snapshots", help="every guest snapshot with how full it is (percent)")
-    add_site(p)
-    p.set_defaults(func=cmd_snapshots)
-
-    p = cmds.add_parser("extend", help="grow snapshots above a fill threshold")
-    p.add_argument("--threshold", type=percent, help="fill percent, above 0 and at most 100 (default: the site's)")
-    p.add_argument("--by", help="how much to add (default: the site's)")
-    add_apply(p)
-    p.set_defaults(func=cmd_extend)
-
-    p = cmds.add_parser("merge", help="lvconvert --mergesnapshot VG/SNAP (restores the origin)")
-    p.add_argument("snapshot")
-    p.add_argument("--interval", type=interval, default=10, help="progress interval in seconds (1-3600)")
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_merge)
-
-    p = cmds.add_parser("remove", help="lvremove VG/LV (needs --confirm VG/LV)")
-    p.add_argument("name")
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_remove)
+    name = option("name")
+    command(cmds, "list", "guest LVs of the site's VG (host LVs are never shown)", cmd_list)
+    command(cmds, "create", "lvcreate --name LV --size SIZE VG", cmd_create,
+            option("name", help="LV name, e.g. vmtest1 (must start with the site's prefix)"),
+            option("--size", required=True, help="e.g. 10g (base-2: b s k m g t, any case)"), effect="changes")
+    command(cmds, "rename", "lvrename VG OLD NEW", cmd_rename, option("old"), option("new"), effect="changes")
+    command(cmds, "resize", "lvresize --size SIZE VG/LV (shrinking needs --confirm)", cmd_resize, name,
+            option("--size", required=True), effect="destroys")
+    command(cmds, "snapshot", "lvcreate --snapshot --name LV-YYYYMMDDTHHMMZ", cmd_snapshot, name,
+            option("--size", help="snapshot size (default: the site's snapshot_size)"), effect="changes")
+    command(cmds, "snapshots", "every guest snapshot with how full it is (percent)", cmd_snapshots)
+    command(cmds, "extend", "grow snapshots above a fill threshold", cmd_extend,
+            option("--threshold", type=percent, help="fill percent, above 0 and at most 100 (default: the site's)"),
+            option("--by", help="how much to add (default: the site's)"), effect="changes")
+    command(cmds, "merge", "lvconvert --mergesnapshot VG/SNAP (restores the origin)", cmd_merge, option("snapshot"),
+            option("--interval", type=interval, default=10, help="progress interval in seconds (1-3600)"),
+            effect="destroys")
+    command(cmds, "remove", "lvremove VG/LV (needs --confirm VG/LV)", cmd_remove, name, effect="destroys")
 
 
 def lv_table(lvs: tuple[LV, ...]) -> str:
@@ -109,33 +78,21 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
-    with host_of(args) as host:
-        facts = facts_of(host)
-        plan = ops.create(facts, args.name, size)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.create(facts, args.name, size))
 
 
 def cmd_rename(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        plan = ops.rename(facts, args.old, args.new)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.rename(facts, args.old, args.new))
 
 
 def cmd_resize(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
-    with host_of(args) as host:
-        facts = facts_of(host)
-        plan = ops.resize(facts, args.name, size)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.resize(facts, args.name, size))
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
-    with host_of(args) as host:
-        facts = facts_of(host)
-        plan = ops.snapshot(facts, args.name, size)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.snapshot(facts, args.name, size))
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
@@ -146,19 +103,12 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 
 def cmd_extend(args: argparse.Namespace) -> int:
     by = parse_size(args.by) if args.by else None
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, ops.extend_full_snapshots(facts, args.threshold, by), args, facts)
+    return plan_and_apply(args, lambda facts: ops.extend_full_snapshots(facts, args.threshold, by))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        return show_and_apply(host, ops.merge(facts, args.snapshot, interval=args.interval), args, facts)
+    return plan_and_apply(args, lambda facts: ops.merge(facts, args.snapshot, interval=args.interval))
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    with host_of(args) as host:
-        facts = facts_of(host)
-        plan = ops.remove(facts, args.name)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.remove(facts, args.name))

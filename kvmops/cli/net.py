@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from kvmops.cli.common import add_apply, add_site, facts_of, host_of, show_and_apply, site_of
+from kvmops.cli.common import command, facts_of, host_of, option, plan_and_apply, show_and_apply, site_of
 from kvmops.errors import InvalidInput
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted
@@ -17,25 +17,21 @@ from kvmops.procedures.base import Verdict
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     net = sub.add_parser("net", help="guest bridges and static addresses (guide 2.2, 3.3.3)")
     cmds = net.add_subparsers(dest="net_cmd", required=True)
+    command(cmds, "list", "bridges on the host and their drift from the site's networks", cmd_list)
+    command(cmds, "bridge", "create or fix the bridge virbr1.VLAN and its VLAN port", cmd_bridge,
+            option("vlan", help="VLAN id of a network in the site file, e.g. 2368"),
+            option("--stp", choices=("on", "off"),
+                   help="STP (new bridges: off; existing bridges keep theirs unless given)"), effect="changes")
+    command(cmds, "remove", "delete a guest bridge (needs --confirm BRIDGE; no guests on it)", cmd_remove,
+            option("bridge", help="bridge name (virbr1.2368) or VLAN id"), effect="destroys")
+    command(cmds, "address", "check a guest's static addresses (one per VLAN); show the guest-side settings",
+            cmd_address, _address_options, effect="changes")
+    command(cmds, "addresses", "the static addresses kvmops recorded", cmd_addresses)
+    command(cmds, "release", "forget a guest's recorded address(es)", cmd_release, option("guest"),
+            option("--vlan", help="only this VLAN's address"), effect="changes")
 
-    p = cmds.add_parser("list", help="bridges on the host and their drift from the site's networks")
-    add_site(p)
-    p.set_defaults(func=cmd_list)
 
-    p = cmds.add_parser("bridge", help="create or fix the bridge virbr1.VLAN and its VLAN port")
-    p.add_argument("vlan", help="VLAN id of a network in the site file, e.g. 2368")
-    p.add_argument("--stp", choices=("on", "off"),
-                   help="STP (new bridges: off; existing bridges keep theirs unless given)")
-    add_apply(p)
-    p.set_defaults(func=cmd_bridge)
-
-    p = cmds.add_parser("remove", help="delete a guest bridge (needs --confirm BRIDGE; no guests on it)")
-    p.add_argument("bridge", help="bridge name (virbr1.2368) or VLAN id")
-    add_apply(p, destructive=True)
-    p.set_defaults(func=cmd_remove)
-
-    p = cmds.add_parser("address", help="check a guest's static addresses (one per VLAN); show the guest-side "
-                                        "settings")
+def _address_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("guest")
     p.add_argument("--vlan", help="the guest's VLAN of --ip, e.g. 2368")
     p.add_argument("--ip", help="e.g. 10.5.68.237 (or 10.5.68.237/24)")
@@ -47,18 +43,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--dns", action="append", help="DNS server (repeat; default: the site's); set on one NIC")
     p.add_argument("--record", action="store_true",
                    help="record them in <xml_dir>/addresses.toml (with --apply)")
-    add_apply(p)
-    p.set_defaults(func=cmd_address)
-
-    p = cmds.add_parser("addresses", help="the static addresses kvmops recorded")
-    add_site(p)
-    p.set_defaults(func=cmd_addresses)
-
-    p = cmds.add_parser("release", help="forget a guest's recorded address(es)")
-    p.add_argument("guest")
-    p.add_argument("--vlan", help="only this VLAN's address")
-    add_apply(p)
-    p.set_defaults(func=cmd_release)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -71,18 +55,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     stp = None if args.stp is None else args.stp == "on"
     ops.need_network(site_of(args), args.vlan)  # bad VLAN: error before connecting
-    with host_of(args) as host:
-        facts = facts_of(host, host_network.wanted())
-        plan = ops.ensure_network(facts, args.vlan, stp)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.ensure_network(facts, args.vlan, stp), host_network.wanted())
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     bridge = ops.need_network(site_of(args), args.bridge)
-    with host_of(args) as host:
-        facts = facts_of(host, host_network.wanted())
-        plan = ops.remove_bridge(facts, bridge)
-        return show_and_apply(host, plan, args, facts)
+    return plan_and_apply(args, lambda facts: ops.remove_bridge(facts, bridge), host_network.wanted())
 
 
 def _given(args: argparse.Namespace) -> dict[int, str]:

@@ -29,7 +29,7 @@ from hypothesis import given, settings
 
 import kvmops.site
 from kvmops import executor
-from kvmops.cli import lv as cli_lv
+from kvmops.cli import common as cli_common
 from kvmops.cli.main import parser as cli_parser
 from kvmops.errors import KvmopsError
 from kvmops.facts.disk import open_disk
@@ -186,16 +186,16 @@ def cli_plan(argv: list[str], facts: HostFacts, monkeypatch: pytest.MonkeyPatch)
     site file is parsed once, not per case); parsing the arguments, planning and the executor
     (with its gate) are the CLI's."""
     shown: list[Plan] = []
-    real = cli_lv.show_and_apply
+    real = cli_common.show_and_apply
 
     def show(host: object, plan: Plan, args: argparse.Namespace, facts: HostFacts | None = None) -> int:
         shown.append(plan)
         return real(host, plan, args, facts)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli_lv, "facts_of", lambda host, wanted=None: facts)
+    monkeypatch.setattr(cli_common, "facts_of", lambda host, wanted=None: facts)  # lv's commands read through it
     monkeypatch.setattr(executor, "read_facts", lambda host, wanted=None: facts)  # the gate's facts
     monkeypatch.setattr(kvmops.site, "load_site", lambda path: facts.site)  # cli.common.site_of reads it
-    monkeypatch.setattr(cli_lv, "show_and_apply", show)
+    monkeypatch.setattr(cli_common, "show_and_apply", show)
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
