@@ -7,28 +7,28 @@ from __future__ import annotations
 
 import argparse
 
-from kvmops.cli.common import add_apply, facts_of, host_of
+from kvmops.cli.common import command, facts_of, host_of, option
+
+REPOSITORY = option("--repository", default="", help="the repository (default: the site's [backup] repository)")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("backup", help="backups into the site's BorgBackup repository")
     cmds = p.add_subparsers(dest="backup_command", required=True)
-    n = cmds.add_parser("nightly", help="back up every guest, one at a time, then prune each one's archives")
-    add_apply(n)
-    n.add_argument("--repository", default="", help="the repository (default: the site's [backup] repository)")
-    n.add_argument("--keep", default="", help="retention as borg prune keeps: last=N,daily=N,weekly=N,monthly=N "
-                                             "(or N: the newest N); giving it confirms each guest's prune")
-    n.add_argument("--restart", action="store_true", help="a running guest is shut down for its snapshot and "
-                                                          "started again right after it (default: skipped)")
-    n.set_defaults(func=cmd_nightly)
-    v = cmds.add_parser("verify", help="prove every guest's newest backup: restore it under a scratch name, "
-                                       "boot it to a login prompt, remove it (the lv-backup-verify runbook)")
-    add_apply(v)
-    v.add_argument("--repository", default="", help="the repository (default: the site's [backup] repository)")
-    v.add_argument("--guest", action="append", default=[], metavar="NAME",
-                   help="only this guest (repeatable; default: every guest with a backup in the repository)")
-    v.add_argument("--journal", metavar="DIR", help="journal folder (as for `kvmops run`)")
-    v.set_defaults(func=cmd_verify)
+    command(cmds, "nightly", "back up every guest, one at a time, then prune each one's archives", cmd_nightly,
+            REPOSITORY,
+            option("--keep", default="", help="retention as borg prune keeps: last=N,daily=N,weekly=N,monthly=N "
+                                             "(or N: the newest N); giving it confirms each guest's prune"),
+            option("--restart", action="store_true", help="a running guest is shut down for its snapshot and "
+                                                          "started again right after it (default: skipped)"),
+            effect="changes")
+    command(cmds, "verify", "prove every guest's newest backup: restore it under a scratch name, boot it to a "
+                            "login prompt, remove it (the lv-backup-verify runbook)", cmd_verify,
+            REPOSITORY,
+            option("--guest", action="append", default=[], metavar="NAME",
+                   help="only this guest (repeatable; default: every guest with a backup in the repository)"),
+            option("--journal", metavar="DIR", help="journal folder (as for `kvmops run`)"),
+            effect="changes")
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:

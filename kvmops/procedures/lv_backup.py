@@ -25,6 +25,7 @@ from kvmops.executor import Executor
 from kvmops.facts import read_facts
 from kvmops.facts.place import read_place
 from kvmops.guests import hostfile, lifecycle
+from kvmops.guests.domain import DomainInfo
 from kvmops.guests.inventory import inventory_of
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts, Wanted, lv_free, with_lvs
@@ -113,18 +114,25 @@ def _snap_size(facts: HostFacts, lv: LV) -> int:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def check(ctx: Ctx, guest: str, restart: bool) -> str:
-    """What the backup will do, or a refusal saying what to do instead."""
-    info = lifecycle.need_domain(ctx.source, guest)
+def source_ready(source: HostFacts, guest: str, restart: bool) -> tuple[DomainInfo, tuple[tuple[str, LV], ...]]:
+    """The guest and its disk LVs when the source can make a consistent, signed backup of them
+    (shut off or ``restart``, the signing key there, room for the snapshots), else a refusal."""
+    info = lifecycle.need_domain(source, guest)
     need(not info.active or restart, f"guest {guest} runs: shut it down first (guest-lifecycle action=shutdown), or "
          "set restart=True: it is shut down for the snapshot and started again right after it")
-    key = ctx.source.site.signing_key
-    need(ctx.source.exists(key), f"the key that signs the backup's manifest, {key}, is not on {ctx.source.site.name}: "
+    key = source.site.signing_key
+    need(source.exists(key), f"the key that signs the backup's manifest, {key}, is not on {source.site.name}: "
          "name the host's SSH host key (or another key only root reads) in its site file: [backup] signing_key")
-    lvs = disk_lvs(ctx.source, guest)
-    snaps = sum(_snap_size(ctx.source, lv) for _, lv in lvs)
-    need(snaps <= ctx.source.lvm.vg.free, f"VG {ctx.source.site.vg} has {human(ctx.source.lvm.vg.free)} free; the "
+    lvs = disk_lvs(source, guest)
+    snaps = sum(_snap_size(source, lv) for _, lv in lvs)
+    need(snaps <= source.lvm.vg.free, f"VG {source.site.vg} has {human(source.lvm.vg.free)} free; the "
          f"snapshots need {human(snaps)}")
+    return info, lvs
+
+
+def check(ctx: Ctx, guest: str, restart: bool) -> str:
+    """What the backup will do, or a refusal saying what to do instead."""
+    info, lvs = source_ready(ctx.source, guest, restart)
     codec = codec_of(ctx)
     lines = [f"guest {guest}: {info.state}" + (" (shut down for the snapshot, started again after it)"
                                                if info.active else "")]

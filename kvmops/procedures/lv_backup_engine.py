@@ -155,18 +155,9 @@ def _after(c: Ctx, guest: str, when: datetime) -> Ctx:
 
 def check(c: Ctx, guest: str, restart: bool) -> str:
     """What the backup will do, or a refusal saying what to do instead."""
-    info = lifecycle.need_domain(c.source, guest)
-    need(not info.active or restart, f"guest {guest} runs: shut it down first (guest-lifecycle action=shutdown), or "
-         "set restart=True: it is shut down for the snapshot and started again right after it")
-    key = c.source.site.signing_key
-    need(c.source.exists(key), f"the key that signs the backup's manifest, {key}, is not on {c.source.site.name}: "
-         "name the host's SSH host key (or another key only root reads) in its site file: [backup] signing_key")
+    info, lvs = bk.source_ready(c.source, guest, restart)
     need(c.place.exists, f"the backup repository {c.repo} does not exist: make it first (borg init, "
          "kvmops.transfer.engine.init_plan)")
-    lvs = bk.disk_lvs(c.source, guest)
-    snaps = sum(min(c.source.site.snapshot_size, lv.size) for _, lv in lvs)
-    need(snaps <= c.source.lvm.vg.free, f"VG {c.source.site.vg} has {human(c.source.lvm.vg.free)} free; the "
-         f"snapshots need {human(snaps)}")
     lines = [f"guest {guest}: {info.state}"] + [f"disk {dev}: {lv.path} ({human(lv.size)})" for dev, lv in lvs]
     lines.append(f"repository: {c.repo} ({len(c.place.complete(guest))} complete backup(s) of {guest})")
     return "\n".join(lines)
