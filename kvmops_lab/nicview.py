@@ -87,7 +87,8 @@ def look(g: BootedGuest, login: SshLogin, port: int | None = None) -> NicView:
         text = _out(g, login, port, "nmcli", "-t", "-g", "IP4.DNS", "device", "show", ln.name)
         dns[ln.name] = tuple(s.strip() for s in text.replace("|", "\n").splitlines() if s.strip())
     resolv = parse_resolv(_out(g, login, port, "cat", "/etc/resolv.conf"))
-    names = _out(g, login, port, "sudo", "-n", "ls", "-1", KEYFILES).split()
+    # one name a line: profile files may have spaces ("Wired connection 1.nmconnection")
+    names = [n for n in _out(g, login, port, "sudo", "-n", "ls", "-1A", KEYFILES).splitlines() if n]
     profiles = {n: _out(g, login, port, "sudo", "-n", "cat", f"{KEYFILES}/{n}") for n in names}
     return NicView(links, routes, dns, resolv, profiles, raw)
 

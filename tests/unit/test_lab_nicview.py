@@ -17,8 +17,11 @@ def text(case: str, name: str) -> str:
     return (LAB / case / name).read_text()
 
 
-@pytest.mark.parametrize(("case", "names"), [("eth-nocloud", ("eth0", "eth1")), ("enp-tweaks", ("enp1s0", "enp2s0")),
-                                            ("enp-nocloud", ("enp1s0", "enp2s0"))])
+ETH, ENP = ("eth0", "eth1"), ("enp1s0", "enp2s0")
+
+
+@pytest.mark.parametrize(("case", "names"), [("eth-tweaks", ETH), ("eth-nocloud", ETH), ("enp-tweaks", ENP),
+                                            ("enp-nocloud", ENP)])
 def test_each_nic_by_its_mac_with_its_address(case: str, names: tuple[str, str]) -> None:
     links = nv.parse_links(text(case, "ip_j_address_show.json"))
     assert [ln.name for ln in links] == list(names)  # lo is no ethernet link
