@@ -20,12 +20,9 @@ from datetime import UTC, datetime
 from kvmops import names
 from kvmops.errors import KvmopsError
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import read_facts
-from kvmops.facts.engine import read_repo
-from kvmops.facts.place import place_host, verify_backups
+from kvmops.facts.place import place_host
 from kvmops.guests import hostfile
 from kvmops.host import Host
-from kvmops.hostfacts import Wanted
 from kvmops.lvm import commands as lvc
 from kvmops.plan import Call, Plan, Progress
 from kvmops.procedures import lv_backup_restore as rs
@@ -35,7 +32,6 @@ from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import STAMP_FORMAT
 from kvmops.transfer.place import Backup, Place, PlaceFacts, parse_place
-from kvmops.transfer.xmlmap import media_of
 
 SUFFIX = "-verify"
 
@@ -120,13 +116,7 @@ def read_ctx(target: Host, repo: en.Repo, guest: str, scratch: str = "", stamp: 
              place: PlaceFacts | None = None) -> rs.Ctx:
     """The repository's backups of ``guest`` (signatures checked against the target's allowed
     signers; ``place``: as read before), then the target's facts for the scratch guest."""
-    pf = place if place is not None else verify_backups(read_repo(repo, target, guest), target.site, guest)
-    scratch = scratch or scratch_name(guest)
-    chosen = {b.stamp: b for b in pf.complete(guest)}
-    done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
-    media = media_of(rs.manifest(done).xml) if done is not None else ()
-    wanted = Wanted(net=True, files=(hostfile.xml_path(target.site, scratch),), paths=media)
-    return rs.Ctx(read_facts(target, wanted), pf, repo=repo)
+    return rs.read_repo_ctx(target, repo, guest, scratch or scratch_name(guest), stamp, place)
 
 
 def run(target: Host, repo: en.Repo, staged: Staged[rs.Ctx], backup: Backup, *, scratch: str = "",
