@@ -378,13 +378,14 @@ def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backu
 
 
 def run_from_repo(target: Host, repo: Repo, staged: Staged[Ctx], backup: Backup, new_name: str, *confirm: str,
-                  progress: Progress | None = None) -> Ran:
+                  progress: Progress | None = None, place: PlaceFacts | None = None) -> Ran:
     """:func:`run` for a backup in an engine's repository: borg on ``target`` extracts each
-    disk (the repository is read once: the stages plan from the target's facts)."""
+    disk. The repository is read once (``place``: as read for the plan; a restore never writes
+    it): the stages plan from the target's facts."""
     from kvmops.executor import confirmed
 
     m = manifest(backup)
-    read: list[PlaceFacts] = []
+    read: list[PlaceFacts] = [place] if place is not None else []
 
     def fresh(_ex: object) -> Ctx:
         c = read_repo_ctx(target, repo, m.guest, new_name, m.stamp, read[0] if read else None)

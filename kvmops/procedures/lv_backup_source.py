@@ -14,7 +14,7 @@ from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures.lv_backup_engine import repo_for
 from kvmops.procedures.stages import Ran, Staged
 from kvmops.transfer.engine import Repo
-from kvmops.transfer.place import Backup, Place, parse_place
+from kvmops.transfer.place import Backup, Place, PlaceFacts, parse_place
 
 
 @dataclass
@@ -26,6 +26,7 @@ class RestoreSource:
     repo: Repo | None
     where: Place | None = None
     at: Host | None = None
+    read: PlaceFacts | None = None  # the repository as read first: a restore never writes it, so it is read once
 
     @classmethod
     def open(cls, host: Host, repository: str, place: str) -> RestoreSource:
@@ -41,14 +42,17 @@ class RestoreSource:
 
     def read_ctx(self, guest: str, new_name: str = "", stamp: str = "") -> rs.Ctx:
         if self.repo is not None:
-            return rs.read_repo_ctx(self.host, self.repo, guest, new_name, stamp)
+            c = rs.read_repo_ctx(self.host, self.repo, guest, new_name, stamp, self.read)
+            self.read = c.place
+            return c
         return rs.read_ctx(self.host, self._where, self._at, guest, new_name, stamp)
 
     def run(self, staged: Staged[rs.Ctx], backup: Backup, new_name: str, *confirm: str,
             progress: Progress | None = None) -> Ran:
         """Run the restore (apply) or walk its plan; confirmations are checked before the first change."""
         if self.repo is not None:
-            return rs.run_from_repo(self.host, self.repo, staged, backup, new_name, *confirm, progress=progress)
+            return rs.run_from_repo(self.host, self.repo, staged, backup, new_name, *confirm, progress=progress,
+                                    place=self.read)
         return rs.run(self.host, self._where, self._at, staged, backup, new_name, *confirm, progress=progress)
 
     def close(self) -> None:

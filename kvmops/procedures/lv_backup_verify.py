@@ -120,12 +120,13 @@ def read_ctx(target: Host, repo: en.Repo, guest: str, scratch: str = "", stamp: 
 
 
 def run(target: Host, repo: en.Repo, staged: Staged[rs.Ctx], backup: Backup, *, scratch: str = "",
-        progress: Progress | None = None) -> Ran:
+        progress: Progress | None = None, place: PlaceFacts | None = None) -> Ran:
     """Run the verification (apply) or walk its plan. The scratch guest's name is confirmed by
-    the run itself: :func:`check` refused to plan when it was taken."""
+    the run itself: :func:`check` refused to plan when it was taken. The repository is read
+    once (``place``: as read for the plan)."""
     m = rs.manifest(backup)
     scratch = scratch or scratch_name(m.guest)
-    read: list[PlaceFacts] = []  # the repository is read once
+    read: list[PlaceFacts] = [place] if place is not None else []
 
     def fresh(_ex: Mapping[str, Executor]) -> rs.Ctx:
         c = read_ctx(target, repo, m.guest, scratch, m.stamp, read[0] if read else None)
@@ -181,6 +182,7 @@ class Proof:
     repo: en.Repo | None
     where: Place | None = None
     at: Host | None = None
+    read: PlaceFacts | None = None  # the repository as read for the plan (a verification adds only its verdict)
 
     @classmethod
     def open(cls, host: Host, guest: str, repository: str, place: str) -> Proof:
@@ -197,7 +199,9 @@ class Proof:
 
     def read_ctx(self, stamp: str) -> rs.Ctx:
         if self.repo is not None:
-            return read_ctx(self.host, self.repo, self.guest, self.scratch, stamp)
+            c = read_ctx(self.host, self.repo, self.guest, self.scratch, stamp, self.read)
+            self.read = c.place
+            return c
         assert self.where is not None and self.at is not None
         return rs.read_ctx(self.host, self.where, self.at, self.guest, self.scratch, stamp)
 
@@ -215,7 +219,7 @@ class Proof:
 
     def _run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None) -> Ran:
         if self.repo is not None:
-            return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress)
+            return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress, place=self.read)
         assert self.where is not None and self.at is not None
         return run_from_place(self.host, self.where, self.at, staged, backup, scratch=self.scratch, progress=progress)
 

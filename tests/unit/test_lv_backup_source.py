@@ -9,6 +9,7 @@ import pytest
 
 from kvmops.errors import InvalidInput
 from kvmops.host import connect
+from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures.lv_backup_source import RestoreSource
 from tests.unit.test_lv_backup import CHECKED, DEMO, PLACE
 
@@ -41,3 +42,28 @@ def test_a_repository_without_its_passphrase_file_is_refused_by_name() -> None:
     finally:
         host.close()
 
+
+
+def test_a_restore_from_a_repository_reads_it_once() -> None:
+    """The face keeps the repository as read for the plan, and the run plans from it: the demo's
+    recording answers no ``borg list``, so a second read would fail (a restore never writes the
+    repository; on a slow host each read costs two borg runs per backup)."""
+    from kvmops.facts.engine import read_repo
+    from kvmops.transfer import engine as en
+    from kvmops.transfer.place import PlaceFacts
+    from tests.unit.test_backup_engine import REPO, _engine_backup
+
+    b, _ = _engine_backup()
+    host = connect(replace(DEMO, backup_passphrase_file=REPO.passphrase_file))
+    try:
+        with pytest.raises(Exception, match="borg list"):
+            read_repo(REPO, host, "web1")
+        src = RestoreSource(host, REPO, read=PlaceFacts(en.place_of(REPO, "demo"), True, (b,)))
+        c = src.read_ctx("web1", "web1-copy")
+        assert c.repo == REPO and c.place is src.read
+        staged = rs.procedure(c, b, new_name="web1-copy")
+        ran = src.run(staged, b, "web1-copy")
+        assert any("extract dev/vg_guests/vmweb1-snap" in line for line in ran.lines), ran.lines
+        assert src.read_ctx("web1", "web1-copy", b.stamp).place is src.read
+    finally:
+        host.close()
