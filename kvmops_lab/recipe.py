@@ -26,6 +26,8 @@ HOST_PACKAGES = (
     "qemu-utils", "cloud-guest-utils", "parted", "dosfstools", "genisoimage", "less",
     # a Rocky host has it; kvmops writes NoCloud seeds with `openssl base64 -d`
     "openssl",
+    # lv-backup's engine runs on the host (kvmops.transfer.engine): the backup lab proof
+    "borgbackup",
 )
 
 

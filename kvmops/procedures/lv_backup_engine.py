@@ -198,11 +198,12 @@ def _sealer(source: Host, guest: str, stamp: str, when: datetime) -> Callable[[C
 
 
 def run(source: Host, repo: en.Repo, staged: Staged[Ctx], guest: str, *confirm: str,
-        progress: Progress | None = None) -> Ran:
-    """Run the backup (apply) or walk its plan; confirmations are checked before the first change."""
+        progress: Progress | None = None, place: PlaceFacts | None = None) -> Ran:
+    """Run the backup (apply) or walk its plan; confirmations are checked before the first change.
+    ``place``: the repository as read for the plan (no stage plans from it: not read again)."""
     from kvmops.executor import confirmed
 
-    read: list[PlaceFacts] = []  # the repository is read once: the stages plan from the source's facts
+    read: list[PlaceFacts] = [place] if place is not None else []  # the repository is read once
 
     def fresh(_ex: Mapping[str, Executor]) -> Ctx:
         c = read_ctx(source, repo, guest, read[0] if read else None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from kvmops import guards, names
 from kvmops.errors import InvalidInput, NotFound, SafetyError
 from kvmops.facts import read_facts
+from kvmops.facts.engine import read_repo
 from kvmops.facts.place import read_place, verify_backups
 from kvmops.guests import hostfile, lifecycle, macs
 from kvmops.guests.xml import read_domain
@@ -143,7 +144,22 @@ def disks(c: Ctx, backup: Backup, new_name: str) -> tuple[Disk, ...]:
 def read_ctx(target: Host, place: Place, place_host: Host, guest: str, new_name: str = "", stamp: str = "") -> Ctx:
     """The place's facts, then the target's (bridges, the new guest's kept XML, the files the
     backup's definition names)."""
-    pf = verify_backups(read_place(place, place_host, guest), target.site, guest)
+    return _target_ctx(target, verify_backups(read_place(place, place_host, guest), target.site, guest), guest,
+                       new_name, stamp)
+
+
+def read_repo_ctx(target: Host, repo: Repo, guest: str, new_name: str = "", stamp: str = "",
+                  place: PlaceFacts | None = None) -> Ctx:
+    """:func:`read_ctx` for backups in an engine's repository (borg runs on ``target``): the
+    guest's archives (signatures checked against the target's allowed signers; ``place``: as
+    read before), then the target's facts."""
+    pf = place if place is not None else verify_backups(read_repo(repo, target, guest), target.site, guest)
+    return replace(_target_ctx(target, pf, guest, new_name, stamp), repo=repo)
+
+
+def _target_ctx(target: Host, pf: PlaceFacts, guest: str, new_name: str, stamp: str) -> Ctx:
+    """The target's facts for restoring ``stamp`` (else the newest complete backup) of ``guest``
+    from ``pf``: bridges, the new guest's kept XML, the files the backup's definition names."""
     name = names.guest_name(new_name or guest)
     chosen = {b.stamp: b for b in pf.complete(guest)}
     done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
@@ -359,6 +375,24 @@ def run(target: Host, place: Place, place_host: Host, staged: Staged[Ctx], backu
     return run_on({TARGET: target, PLACE: place_host}, staged,
                   lambda _ex: read_ctx(target, place, place_host, m.guest, new_name, m.stamp), confirmed(*confirm),
                   progress, places={PLACE: place.directory})
+
+
+def run_from_repo(target: Host, repo: Repo, staged: Staged[Ctx], backup: Backup, new_name: str, *confirm: str,
+                  progress: Progress | None = None, place: PlaceFacts | None = None) -> Ran:
+    """:func:`run` for a backup in an engine's repository: borg on ``target`` extracts each
+    disk. The repository is read once (``place``: as read for the plan; a restore never writes
+    it): the stages plan from the target's facts."""
+    from kvmops.executor import confirmed
+
+    m = manifest(backup)
+    read: list[PlaceFacts] = [place] if place is not None else []
+
+    def fresh(_ex: object) -> Ctx:
+        c = read_repo_ctx(target, repo, m.guest, new_name, m.stamp, read[0] if read else None)
+        read[:] = [c.place]
+        return c
+
+    return run_on({TARGET: target}, staged, fresh, confirmed(*confirm), progress, repos={TARGET: repo.url})
 
 
 def verify(c: Ctx, backup: Backup, new_name: str, define: bool, start: bool) -> Verdict:

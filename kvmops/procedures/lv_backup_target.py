@@ -15,7 +15,7 @@ from kvmops.procedures import lv_backup_engine as engine
 from kvmops.procedures.base import Verdict
 from kvmops.procedures.stages import Ran, Staged
 from kvmops.transfer.engine import Repo, parse_keep
-from kvmops.transfer.place import Place, parse_place
+from kvmops.transfer.place import Place, PlaceFacts, parse_place
 
 
 @dataclass
@@ -26,6 +26,7 @@ class BackupTarget:
     repo: Repo | None
     where: Place | None = None
     at: Host | None = None
+    read: PlaceFacts | None = None  # the repository as read for the plan (the run does not read it again)
 
     @classmethod
     def open(cls, host: Host, repository: str, place: str) -> BackupTarget:
@@ -41,7 +42,9 @@ class BackupTarget:
 
     def read_ctx(self, guest: str) -> Any:
         if self.repo is not None:
-            return engine.read_ctx(self.host, self.repo, guest)
+            c = engine.read_ctx(self.host, self.repo, guest)
+            self.read = c.place
+            return c
         return folder.read_ctx(self.host, self._where, self._at, guest)
 
     def check(self, ctx: Any, guest: str, restart: bool) -> str:
@@ -58,7 +61,7 @@ class BackupTarget:
 
     def run(self, staged: Staged[Any], guest: str, *confirm: str, progress: Progress | None = None) -> Ran:
         if self.repo is not None:
-            return engine.run(self.host, self.repo, staged, guest, *confirm, progress=progress)
+            return engine.run(self.host, self.repo, staged, guest, *confirm, progress=progress, place=self.read)
         return folder.run(self.host, self._where, self._at, staged, guest, *confirm, progress=progress)
 
     def verify(self, guest: str, when: datetime, keep: int | str) -> Verdict:

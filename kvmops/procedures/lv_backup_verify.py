@@ -21,12 +21,8 @@ from kvmops import names
 from kvmops.errors import KvmopsError
 from kvmops.executor import Executor, confirmed
 from kvmops.facts import place as place_facts
-from kvmops.facts import read_facts
-from kvmops.facts.engine import read_repo
-from kvmops.facts.place import verify_backups
 from kvmops.guests import hostfile
 from kvmops.host import Host
-from kvmops.hostfacts import Wanted
 from kvmops.lvm import commands as lvc
 from kvmops.plan import Call, Plan, Progress
 from kvmops.procedures import lv_backup_restore as rs
@@ -36,7 +32,6 @@ from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import STAMP_FORMAT
 from kvmops.transfer.place import Backup, Place, PlaceFacts, parse_place
-from kvmops.transfer.xmlmap import media_of
 
 SUFFIX = "-verify"
 
@@ -121,22 +116,17 @@ def read_ctx(target: Host, repo: en.Repo, guest: str, scratch: str = "", stamp: 
              place: PlaceFacts | None = None) -> rs.Ctx:
     """The repository's backups of ``guest`` (signatures checked against the target's allowed
     signers; ``place``: as read before), then the target's facts for the scratch guest."""
-    pf = place if place is not None else verify_backups(read_repo(repo, target, guest), target.site, guest)
-    scratch = scratch or scratch_name(guest)
-    chosen = {b.stamp: b for b in pf.complete(guest)}
-    done = chosen.get(stamp) if stamp else next(iter(chosen.values()), None)
-    media = media_of(rs.manifest(done).xml) if done is not None else ()
-    wanted = Wanted(net=True, files=(hostfile.xml_path(target.site, scratch),), paths=media)
-    return rs.Ctx(read_facts(target, wanted), pf, repo=repo)
+    return rs.read_repo_ctx(target, repo, guest, scratch or scratch_name(guest), stamp, place)
 
 
 def run(target: Host, repo: en.Repo, staged: Staged[rs.Ctx], backup: Backup, *, scratch: str = "",
-        progress: Progress | None = None) -> Ran:
+        progress: Progress | None = None, place: PlaceFacts | None = None) -> Ran:
     """Run the verification (apply) or walk its plan. The scratch guest's name is confirmed by
-    the run itself: :func:`check` refused to plan when it was taken."""
+    the run itself: :func:`check` refused to plan when it was taken. The repository is read
+    once (``place``: as read for the plan)."""
     m = rs.manifest(backup)
     scratch = scratch or scratch_name(m.guest)
-    read: list[PlaceFacts] = []  # the repository is read once
+    read: list[PlaceFacts] = [place] if place is not None else []
 
     def fresh(_ex: Mapping[str, Executor]) -> rs.Ctx:
         c = read_ctx(target, repo, m.guest, scratch, m.stamp, read[0] if read else None)
@@ -192,6 +182,7 @@ class Proof:
     repo: en.Repo | None
     where: Place | None = None
     at: Host | None = None
+    read: PlaceFacts | None = None  # the repository as read for the plan (a verification adds only its verdict)
 
     @classmethod
     def open(cls, host: Host, guest: str, repository: str, place: str) -> Proof:
@@ -208,7 +199,9 @@ class Proof:
 
     def read_ctx(self, stamp: str) -> rs.Ctx:
         if self.repo is not None:
-            return read_ctx(self.host, self.repo, self.guest, self.scratch, stamp)
+            c = read_ctx(self.host, self.repo, self.guest, self.scratch, stamp, self.read)
+            self.read = c.place
+            return c
         assert self.where is not None and self.at is not None
         return rs.read_ctx(self.host, self.where, self.at, self.guest, self.scratch, stamp)
 
@@ -226,7 +219,7 @@ class Proof:
 
     def _run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None) -> Ran:
         if self.repo is not None:
-            return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress)
+            return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress, place=self.read)
         assert self.where is not None and self.at is not None
         return run_from_place(self.host, self.where, self.at, staged, backup, scratch=self.scratch, progress=progress)
 

@@ -21,6 +21,10 @@
 # (restore on another one); or, regularly, to prove that the backups can be restored (with a
 # `new_name`, so the copy runs beside the original).
 #
+# **From where:** a BorgBackup repository (`repository`, or the site file's `[backup]
+# repository`): borg on this host extracts each disk of the archive `<guest>-<stamp>`; without
+# one, a place's folder as `lv-backup` wrote it there (`place`), decompressed on the place.
+#
 # **Which backup:** the newest complete one of the guest, or `backup` = its time stamp. Only a
 # backup with its manifest is ever used: a folder without one did not finish.
 #
@@ -37,14 +41,15 @@
 # disks to the new LVs, bridges mapped by VLAN; under a `new_name` with a new UUID and new
 # MAC addresses (it may run beside the original), under its own name with its own.
 #
-# **Parameters:** `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`,
+# **Parameters:** `repository`, `place`, `guest`, `backup`, `new_name`, `define`, `start`, `confirm`,
 # `allow_unsigned`.
 
 # %% tags=["parameters"]
 site = ""  # the host to restore on: site file or shipped site name ("": $KVMOPS_SITE, else the demo site)
 apply = False  # True executes the changes; False only shows the plan
 confirm = ""  # only to restore over existing LVs: each VG/LV, comma-separated
-place = "demo2:/srv/kvmops-backups"  # where the backups are: /dir, user@host:/dir, ssh://user@host:port/dir, SITE:/dir
+repository = ""  # a BorgBackup repository ("": the site's [backup] repository; none: the place below)
+place = "demo2:/srv/kvmops-backups"  # without a repository, where the backups are: /dir, user@host:/dir, ssh://user@host:port/dir, SITE:/dir
 guest = "web1"  # whose backup to restore
 backup = ""  # the backup's time stamp (e.g. 20261129T030000Z); "": the newest complete one
 new_name = ""  # restore as a new guest of this name (new LVs, new UUID and MACs); "": the original names
@@ -56,12 +61,10 @@ allow_unsigned = False  # also restore a backup whose manifest no allowed signer
 # %%
 from kvmops import notebook as nb
 from kvmops.procedures import lv_backup_restore as proc
-from kvmops.transfer.place import parse_place
-from kvmops.facts.place import place_host
+from kvmops.procedures.lv_backup_source import RestoreSource
 
 host = nb.open_host(site, apply)
-where = parse_place(place)
-at = place_host(where, host.site, apply=apply)
+source = RestoreSource.open(host, repository, place)  # the repository, else the place's folder
 
 # %% [markdown]
 # ## Preconditions
@@ -75,7 +78,7 @@ at = place_host(where, host.site, apply=apply)
 
 # %%
 with nb.step("Check the backup and the host", if_fails="read the message; nothing was changed"):
-    ctx = proc.read_ctx(host, where, at, guest, new_name, backup)
+    ctx = source.read_ctx(guest, new_name, backup)
     chosen = proc.choose(ctx.place, guest, backup, allow_unsigned=allow_unsigned)
     print(proc.check(ctx, chosen, new_name, define))
 
@@ -89,8 +92,8 @@ nb.show_staged(restore)
 # %% [markdown]
 # ## Restore
 #
-# Runs only with `apply=True`. Each disk is decompressed on the place and streamed through
-# kvmops into its LV; the sha256 of the stream and of the LV (read on the host) must both be
+# Runs only with `apply=True`. Each disk is extracted by borg on this host (a repository) or
+# decompressed on the place and streamed through kvmops (a folder) into its LV; the sha256 of the stream and of the LV (read on the host) must both be
 # the manifest's.
 #
 # *If this step fails:* the new LVs stay tagged as an incomplete restore and are never
@@ -98,7 +101,7 @@ nb.show_staged(restore)
 
 # %%
 with nb.step("Restore the disks", if_fails="read the message; run again to resume into the same LVs"):
-    ran = proc.run(host, where, at, restore, chosen, new_name, confirm, progress=nb.progress)
+    ran = source.run(restore, chosen, new_name, confirm, progress=nb.progress)
     nb.show_ran(host, restore, ran)
 
 # %% [markdown]
@@ -106,7 +109,7 @@ with nb.step("Restore the disks", if_fails="read the message; run again to resum
 
 # %%
 with nb.step("Verify the restore", if_fails="check `lvs -o lv_name,lv_tags` and `virsh list --all` on the host"):
-    nb.verify_with(host, lambda: proc.verify(proc.read_ctx(host, where, at, guest, new_name, chosen.stamp), chosen,
-                                             new_name, define, start))
+    nb.verify_with(host, lambda: proc.verify(source.read_ctx(guest, new_name, chosen.stamp), chosen, new_name,
+                                             define, start))
 host.close()
-at.close()
+source.close()

@@ -59,6 +59,7 @@ from kvmops.runners import faults
 from kvmops.site import load_site
 from kvmops_lab.guest_image import IMAGE_MIB, IN_LAB_FILE
 from kvmops_lab.state import LabState
+from tests.support.console import console_verdict
 from tests.support.run import run_plan
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
@@ -159,27 +160,6 @@ def guests(host: Host) -> dict[str, str]:
     """Every defined guest and its state (``virsh list --all``)."""
     names = sh(host, "virsh", "list", "--all", "--name").split()
     return {n: sh(host, "virsh", "domstate", n).strip() for n in names}
-
-
-def console_verdict(host: Host, guest: str, seconds: float = 30.0) -> boot.BootVerdict:
-    """Press Enter on the guest's serial console (our own libvirt stream) and judge what comes back
-    with :mod:`kvmops.guests.boot`: booted only for a login prompt."""
-    import libvirt
-
-    stream = host.virt.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
-    host.virt.domain(guest).openConsole(None, stream, 0)
-    got, t0 = b"", time.monotonic()
-    try:
-        stream.send(b"\r")
-        while time.monotonic() - t0 < seconds and not boot.classify(got.decode("utf-8", "replace")).booted:
-            data = stream.recv(4096)
-            if isinstance(data, bytes) and data:
-                got += data
-            else:
-                time.sleep(0.2)
-    finally:
-        stream.abort()
-    return boot.verdict(got.decode("utf-8", "replace"), time.monotonic() - t0)
 
 
 def need(*steps: str) -> None:
