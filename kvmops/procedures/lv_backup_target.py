@@ -7,38 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kvmops.facts import place as place_facts
-from kvmops.host import Host
 from kvmops.plan import Progress
 from kvmops.procedures import lv_backup as folder
 from kvmops.procedures import lv_backup_engine as engine
+from kvmops.procedures.backup_store import BackupStore
 from kvmops.procedures.base import Verdict
 from kvmops.procedures.stages import Ran, Staged
-from kvmops.transfer.engine import Repo, parse_keep
-from kvmops.transfer.place import Place, PlaceFacts, parse_place
+from kvmops.transfer.engine import parse_keep
 
 
 @dataclass
-class BackupTarget:
-    """A repository (``repo``) or a place's folder (``where``, on ``at``) for ``host``'s guests."""
-
-    host: Host
-    repo: Repo | None
-    where: Place | None = None
-    at: Host | None = None
-    read: PlaceFacts | None = None  # the repository as read for the plan (the run does not read it again)
-
-    @classmethod
-    def open(cls, host: Host, repository: str, place: str) -> BackupTarget:
-        """``repository`` when given, else the site's; neither: ``place`` (its host opened)."""
-        repo = engine.repo_for(host.site, repository)
-        if repo is not None:
-            return cls(host, repo)
-        where = parse_place(place)
-        return cls(host, None, where, place_facts.place_host(where, host.site, apply=host.apply))
-
-    def __str__(self) -> str:
-        return str(self.repo) if self.repo is not None else str(self.where)
+class BackupTarget(BackupStore):
+    """Where ``host``'s guests are backed up: a repository or a place's folder."""
 
     def read_ctx(self, guest: str) -> Any:
         if self.repo is not None:
@@ -71,17 +51,3 @@ class BackupTarget:
             return engine.verify(engine.read_ctx(self.host, self.repo, guest), guest, stamp)
         ctx = folder.read_ctx(self.host, self._where, self._at, guest)
         return folder.verify(ctx, guest, stamp, folder.keep_count(keep))
-
-    def close(self) -> None:
-        if self.at is not None:
-            self.at.close()
-
-    @property
-    def _where(self) -> Place:
-        assert self.where is not None
-        return self.where
-
-    @property
-    def _at(self) -> Host:
-        assert self.at is not None
-        return self.at

@@ -20,18 +20,17 @@ from datetime import UTC, datetime
 from kvmops import names
 from kvmops.errors import KvmopsError
 from kvmops.executor import Executor, confirmed
-from kvmops.facts import place as place_facts
 from kvmops.guests import hostfile
 from kvmops.host import Host
 from kvmops.lvm import commands as lvc
 from kvmops.plan import Call, Plan, Progress
 from kvmops.procedures import lv_backup_restore as rs
+from kvmops.procedures.backup_store import BackupStore
 from kvmops.procedures.base import Verdict, need
-from kvmops.procedures.lv_backup_engine import repo_for
 from kvmops.procedures.stages import Ran, Stage, Staged, run_on
 from kvmops.transfer import engine as en
 from kvmops.transfer.manifest import STAMP_FORMAT
-from kvmops.transfer.place import Backup, Place, PlaceFacts, parse_place
+from kvmops.transfer.place import Backup, Place, PlaceFacts
 
 SUFFIX = "-verify"
 
@@ -173,25 +172,18 @@ def record(target: Host, repo: en.Repo, backup: Backup, verdict: Verdict, checke
 
 
 @dataclass
-class Proof:
+class Proof(BackupStore):
     """A backup of ``guest`` proven on ``host``: from a repository (``repo``) or a place's folder
     (``where`` on ``at``), restored under ``scratch``. Plan mode walks the plans; no verdict."""
 
-    host: Host
-    guest: str
-    repo: en.Repo | None
-    where: Place | None = None
-    at: Host | None = None
-    read: PlaceFacts | None = None  # the repository as read for the plan (a verification adds only its verdict)
+    guest: str = ""
 
     @classmethod
-    def open(cls, host: Host, guest: str, repository: str, place: str) -> Proof:
-        """``repository`` when given, else the site's; neither: ``place`` (its host opened)."""
-        repo = repo_for(host.site, repository)
-        if repo is not None:
-            return cls(host, guest, repo)
-        where = parse_place(place)
-        return cls(host, guest, None, where, place_facts.place_host(where, host.site, apply=host.apply))
+    def of(cls, host: Host, guest: str, repository: str, place: str) -> Proof:
+        """The proof of ``guest``'s backups in ``repository`` (else the site's; neither: ``place``)."""
+        proof = cls.open(host, repository, place)
+        proof.guest = names.guest_name(guest)
+        return proof
 
     @property
     def scratch(self) -> str:
@@ -202,8 +194,7 @@ class Proof:
             c = read_ctx(self.host, self.repo, self.guest, self.scratch, stamp, self.read)
             self.read = c.place
             return c
-        assert self.where is not None and self.at is not None
-        return rs.read_ctx(self.host, self.where, self.at, self.guest, self.scratch, stamp)
+        return rs.read_ctx(self.host, self._where, self._at, self.guest, self.scratch, stamp)
 
     def run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None = None) -> Proved:
         """Restore, boot, clean up; a failure (a wrong checksum, no login prompt) is the verdict."""
@@ -220,8 +211,7 @@ class Proof:
     def _run(self, staged: Staged[rs.Ctx], backup: Backup, progress: Progress | None) -> Ran:
         if self.repo is not None:
             return run(self.host, self.repo, staged, backup, scratch=self.scratch, progress=progress, place=self.read)
-        assert self.where is not None and self.at is not None
-        return run_from_place(self.host, self.where, self.at, staged, backup, scratch=self.scratch, progress=progress)
+        return run_from_place(self.host, self._where, self._at, staged, backup, scratch=self.scratch, progress=progress)
 
     def verdict(self, backup: Backup, verdict: Verdict) -> str:
         """The verdict as kept beside a backup (:func:`verdict_text`), checked now on this host."""
@@ -233,9 +223,6 @@ class Proof:
             return []
         return record(self.host, self.repo, backup, verdict, datetime.now(UTC), progress)
 
-    def close(self) -> None:
-        if self.at is not None:
-            self.at.close()
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from kvmops.procedures import lv_backup_verify as vf
 from kvmops.runbook.verdict_data import keep_verdict
 
 host = nb.open_host(site, apply)
-proof = vf.Proof.open(host, guest, repository, place)  # the repository, else the place's folder
+proof = vf.Proof.of(host, guest, repository, place)  # the repository, else the place's folder
 
 # %% [markdown]
 # ## Preconditions
