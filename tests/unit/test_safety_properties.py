@@ -428,7 +428,9 @@ def test_guest_create_never_overwrites_an_lv_in_use_and_confirms_an_existing_one
             seen["overwrite existing" if world.facts.lvm.get(gc.lv_name(SITE, req)) else "fill new"] += 1
 
     prop()
-    assert_minimums(seen, tried, 0.05, ("overwrite existing", "fill new"))
+    # an existing LV is accepted in ~5% of its ~4,000 cases (most are in use, or of another size):
+    # a floor of 2% is far below that, so the share of random cases never fails the property alone
+    assert_minimums(seen, tried, 0.02, ("overwrite existing", "fill new"))
 
 
 # -- the network -----------------------------------------------------------------------------
