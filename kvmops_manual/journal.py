@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
-from kvmops.runbook.journal import RECORD, RunRecord
+from kvmops.runbook.journal import RunRecord, list_records
 
 LAB_HOST = "kvmlab"  # the host name in the lab's site file (kvmops_lab.labsite)
 
@@ -19,51 +16,15 @@ def host_name(rec: RunRecord) -> str:
     return rec.host.split(" ", 1)[0]
 
 
+def readable_records(journal: Path) -> list[RunRecord]:
+    """Every run of the journal whose ``record.json`` holds a record, oldest first (a damaged
+    one is left out, never a failure of the build: :func:`kvmops.runbook.journal.list_records`)."""
+    return list_records(journal)
+
+
 def newest_first(journal: Path) -> list[RunRecord]:
     """The journal's readable runs, newest first (a damaged record is left out)."""
     return sorted(readable_records(journal), key=lambda r: (r.started, r.id), reverse=True)
-
-
-RECORD_MAX = 8 * 1024 * 1024  # a record with every command of a long run stays far below
-_REQUIRED_TEXT = ("id", "runbook", "status", "user", "site", "host", "started")
-_TEXT = ("id", "runbook", "status", "user", "site", "host", "started", "ended", "notebook", "record")
-_OPTIONAL_TEXT = ("failed_step", "error", "way_out")
-
-
-def readable_records(journal: Path) -> list[RunRecord]:
-    """Every run of the journal whose ``record.json`` holds a record, oldest first. Records
-    are untrusted: one that is too big, not JSON, or whose fields are missing, unknown or of
-    the wrong type is left out, never a failure of the build."""
-    if not journal.is_dir():
-        return []
-    out = []
-    for folder in sorted(journal.iterdir()):
-        rec = _record(folder / RECORD)
-        if rec is not None:
-            out.append(rec)
-    return out
-
-
-def _record(path: Path) -> RunRecord | None:
-    try:
-        if not path.is_file() or path.stat().st_size > RECORD_MAX:
-            return None
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return RunRecord(**data) if _well_formed(data) else None
-
-
-def _well_formed(data: Any) -> bool:
-    if not isinstance(data, dict) or not set(data) <= {f.name for f in fields(RunRecord)}:
-        return False
-    if not all(isinstance(data.get(k), str) for k in _REQUIRED_TEXT):
-        return False
-    return (all(isinstance(data.get(k, ""), str) for k in _TEXT)
-            and all(data.get(k) is None or isinstance(data[k], str) for k in _OPTIONAL_TEXT)
-            and isinstance(data.get("params"), dict) and isinstance(data.get("apply"), bool)
-            and isinstance(data.get("commands", []), list)
-            and (data.get("failed_cell") is None or type(data["failed_cell"]) is int))
 
 
 def latest_lab_runs(journal: Path, lab_host: str = LAB_HOST) -> dict[str, RunRecord]:

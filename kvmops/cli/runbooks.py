@@ -125,11 +125,14 @@ def cmd_journal(args: argparse.Namespace) -> int:
         else:
             print(show_record(rec))
         return 0
-    runs = list_records(folder)[-args.n:]
+    damaged: list[Path] = []
+    runs = list_records(folder, damaged)[-args.n:]
     if not runs:
         print(f"no runs in {folder}")
     for rec in runs:
         print(rec.summary())
+    for path in damaged:
+        print(f"kvmops: {path} holds no readable record (damaged, or not kvmops'): left out", file=sys.stderr)
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,20 +139,51 @@ def write_record(rec: RunRecord) -> None:
     private_file(Path(rec.record), json.dumps(asdict(rec), indent=2) + "\n")
 
 
-def read_record(path: Path) -> RunRecord:
-    data = json.loads(path.read_text())
-    return RunRecord(**data)
+RECORD_MAX = 8 * 1024 * 1024  # a record with every command of a long run stays far below
+_REQUIRED_TEXT = ("id", "runbook", "status", "user", "site", "host", "started")
+_TEXT = ("id", "runbook", "status", "user", "site", "host", "started", "ended", "notebook", "record")
+_OPTIONAL_TEXT = ("failed_step", "error", "way_out")
 
 
-def list_records(journal: Path) -> list[RunRecord]:
-    """Every run in the journal, oldest first (folders without a record are skipped)."""
+def read_record(path: Path) -> RunRecord | None:
+    """The record in ``path``, or None when it is damaged. Records are untrusted: one that is
+    too big, not JSON, or whose fields are missing, unknown or of the wrong type is no record."""
+    try:
+        if not path.is_file() or path.stat().st_size > RECORD_MAX:
+            return None
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return RunRecord(**data) if _well_formed(data) else None
+
+
+def _well_formed(data: Any) -> bool:
+    if not isinstance(data, dict) or not set(data) <= {f.name for f in fields(RunRecord)}:
+        return False
+    if not all(isinstance(data.get(k), str) for k in _REQUIRED_TEXT):
+        return False
+    return (all(isinstance(data.get(k, ""), str) for k in _TEXT)
+            and all(data.get(k) is None or isinstance(data[k], str) for k in _OPTIONAL_TEXT)
+            and isinstance(data.get("params"), dict) and isinstance(data.get("apply"), bool)
+            and isinstance(data.get("commands", []), list)
+            and (data.get("failed_cell") is None or type(data["failed_cell"]) is int))
+
+
+def list_records(journal: Path, damaged: list[Path] | None = None) -> list[RunRecord]:
+    """Every run in the journal, oldest first. Folders without a record are skipped; a damaged
+    record is left out (and added to ``damaged`` when given), never a failure of the reader."""
     if not journal.is_dir():
         return []
     out = []
     for folder in sorted(journal.iterdir()):
         path = folder / RECORD
-        if path.is_file():
-            out.append(read_record(path))
+        if not path.is_file():
+            continue
+        rec = read_record(path)
+        if rec is not None:
+            out.append(rec)
+        elif damaged is not None:
+            damaged.append(path)
     return out
 
 
