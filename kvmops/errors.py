@@ -53,13 +53,27 @@ class CommandFailed(KvmopsError):
 
     def _message(self) -> str:
         detail = self.stderr.strip() or self.stdout.strip() or "(no output)"
-        lines = detail.splitlines()
+        lines = without_traceback(detail.splitlines())
         if len(lines) > 15:
             lines = [*lines[:5], f"... {len(lines) - 10} lines ...", *lines[-5:]]
         shown = "\n    ".join(lines)
         return (
             f"on {self.host}: `{shlex.join(self.argv)}` exited {self.returncode}\n    {shown}"
         )
+
+
+TRACEBACK = "Traceback (most recent call last):"
+
+
+def without_traceback(lines: list[str]) -> list[str]:
+    """A tool's own message without the Python traceback some tools print after it (borg does
+    on an integrity error): the lines before it and the traceback's last line, the exception."""
+    if TRACEBACK not in lines:
+        return lines
+    at = lines.index(TRACEBACK)
+    after = [line for line in lines[at + 1:] if line and not line[0].isspace()]
+    last = after[:1]  # the exception line ends the traceback; borg's environment report follows
+    return [*lines[:at], *last, f"(a Python traceback of {len(lines) - at - 1} lines left out)"]
 
 
 class CommandTimeout(CommandFailed):
