@@ -35,6 +35,7 @@ from kvmops.runbook.journal import RunRecord
 from kvmops.site import Site
 from kvmops_lab.guest_image import BOOT_BANNER, IN_LAB_FILE
 from kvmops_lab.state import LabState
+from tests.support.console import console_verdict
 from tests.support.run import run_plan
 
 pytestmark = pytest.mark.lab
@@ -181,28 +182,6 @@ def notebook_text(rec: RunRecord) -> str:
     return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
-def console_answers(host: Host, seconds: float = 20.0) -> bool:
-    """Press Enter on the guest's serial console (our own libvirt stream): a login prompt comes back."""
-    import libvirt
-
-    stream = host.virt.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
-    host.virt.domain(GUEST).openConsole(None, stream, 0)
-    got = b""
-    try:
-        deadline = time.monotonic() + seconds
-        stream.send(b"\r")
-        while time.monotonic() < deadline and b"login:" not in got:
-            data = stream.recv(4096)
-            if isinstance(data, bytes) and data:
-                got += data
-            else:
-                time.sleep(0.2)
-    finally:
-        stream.abort()
-    print(f"console answered: {got.decode('utf-8', 'replace')!r}")
-    return b"login:" in got
-
-
 def nothing_mapped(host: Host) -> list[str]:
     """Device-mapper nodes and mounts of the guest's LV that are still there."""
     lv = host.site.guest_lv(GUEST)
@@ -265,7 +244,8 @@ def test_02b_the_guest_boots_to_a_login_prompt(host: Host) -> None:
     need("create")
     assert BOOT_BANNER in notebook_text(CREATED[-1]), \
         f"the runbook did not show the guest's boot banner within {BOOT_BUDGET:g} s"
-    assert console_answers(host), "the guest's serial console does not answer with a login prompt"
+    verdict = console_verdict(host, GUEST, 20.0)
+    assert verdict.booted, f"the guest's serial console does not answer with a login prompt: {verdict}"
 
 
 def test_03_shut_off_then_snapshot(host: Host) -> None:

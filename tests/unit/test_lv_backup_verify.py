@@ -28,6 +28,7 @@ from kvmops.procedures import lv_backup_verify as vf
 from kvmops.procedures.base import PreconditionFailed, Verdict
 from kvmops.procedures.stages import run_on
 from kvmops.transfer import engine as en
+from kvmops.transfer.place import Backup
 from tests.unit.test_lv_backup import CHECKED, DEMO, PLACE, PLACE_FACTS, G, commands, demo_facts
 from tests.unit.test_lv_backup_engine import STAMP, WHEN, Bed, bed  # noqa: F401 (the fixture)
 from tests.unit.test_lv_backup_engine import ctx as engine_ctx
@@ -102,14 +103,20 @@ def test_the_gate_refuses_removing_a_scratch_lv_this_run_did_not_make() -> None:
         host.close()
 
 
-def test_the_verdict_is_kept_beside_the_backup_as_an_archive(bed: Bed) -> None:  # noqa: F811 (the fixture)
-    """Real borg: a backup archive, then its verification's verdict as one more archive."""
+def _backed_up(bed: Bed) -> tuple[Executor, Backup]:  # noqa: F811 (named as the fixture it takes)
+    """Real borg: one signed backup of influx in the bed's repository, and an executor for it."""
     after = be._after(engine_ctx(bed), "influx", WHEN)
     sealed = be.seal_backup(lambda cmd: bed.host.runner.run(cmd).stdout, after, "influx", STAMP, WHEN,
                             {"vda": str(bed.disk)})
     ex = Executor(bed.host, lambda _l: None, places={"demo": bed.repo.url}, place=True)
     ex.execute(en.backup_plan(bed.repo, "influx", STAMP, WHEN, [str(bed.disk)], sealed.sealed))
     (b,) = read_repo(bed.repo, bed.host, "influx").of("influx")
+    return ex, b
+
+
+def test_the_verdict_is_kept_beside_the_backup_as_an_archive(bed: Bed) -> None:  # noqa: F811 (the fixture)
+    """Real borg: a backup archive, then its verification's verdict as one more archive."""
+    ex, b = _backed_up(bed)
     checked = datetime(2026, 12, 2, 3, 15, tzinfo=UTC)
     verdict = Verdict.of([(False, "no login prompt on the console of influx-verify within 300 s")])
     ex.execute(vf.record_plan(bed.repo, b, "demo", verdict, checked))
@@ -126,12 +133,7 @@ def test_the_verdict_is_kept_beside_the_backup_as_an_archive(bed: Bed) -> None: 
 
 def test_the_guests_with_backups_are_read_from_the_repository(bed: Bed) -> None:  # noqa: F811 (the fixture)
     """Real borg: a guest with a backup (and its verdict) is listed once; an absent repository holds none."""
-    after = be._after(engine_ctx(bed), "influx", WHEN)
-    sealed = be.seal_backup(lambda cmd: bed.host.runner.run(cmd).stdout, after, "influx", STAMP, WHEN,
-                            {"vda": str(bed.disk)})
-    ex = Executor(bed.host, lambda _l: None, places={"demo": bed.repo.url}, place=True)
-    ex.execute(en.backup_plan(bed.repo, "influx", STAMP, WHEN, [str(bed.disk)], sealed.sealed))
-    (b,) = read_repo(bed.repo, bed.host, "influx").of("influx")
+    ex, b = _backed_up(bed)
     ex.execute(vf.record_plan(bed.repo, b, "demo", Verdict.of([(True, "booted")]), datetime(2026, 12, 2, tzinfo=UTC)))
     assert guests_in_repo(bed.repo, bed.host) == ("influx",)
     absent = replace(bed.repo, url=str(bed.tmp / "no-repo"))
