@@ -10,16 +10,24 @@ from kvmops.transfer import engine as en
 from kvmops.transfer.place import PlaceFacts
 
 
+def _archives(repo: en.Repo, host: Host) -> tuple[en.Archive, ...] | None:
+    """Every archive kvmops made in ``repo``; None when the repository does not exist."""
+    res = host.runner.run(en.list_archives(repo), check=False)
+    if res.returncode != 0:
+        if "does not exist" in res.stderr:
+            return None
+        raise KvmopsError(f"cannot list the backup repository {repo}: {res.stderr.strip()[:500]}")
+    return en.parse_list(res.stdout, f"borg list {repo}")
+
+
 def read_repo(repo: en.Repo, host: Host, guest: str) -> PlaceFacts:
     """``guest``'s backups in ``repo`` (newest first), as a place's facts: each complete when its
     sealed manifest reads back and its items are in the archive."""
     runner = host.runner
-    res = runner.run(en.list_archives(repo), check=False)
-    if res.returncode != 0:
-        if "does not exist" in res.stderr:
-            return PlaceFacts(en.place_of(repo, host.name), False)
-        raise KvmopsError(f"cannot list the backup repository {repo}: {res.stderr.strip()[:500]}")
-    archives = en.backups_of(en.parse_list(res.stdout, f"borg list {repo}"), guest)
+    listed = _archives(repo, host)
+    if listed is None:
+        return PlaceFacts(en.place_of(repo, host.name), False)
+    archives = en.backups_of(listed, guest)
     out = []
     for a in archives:
         items = en.parse_items(runner.run(en.list_items(repo, a.name)).stdout, f"borg list {repo}::{a.name}")
@@ -34,9 +42,4 @@ def read_repo(repo: en.Repo, host: Host, guest: str) -> PlaceFacts:
 
 def guests_in_repo(repo: en.Repo, host: Host) -> tuple[str, ...]:
     """The guests with at least one backup archive in ``repo`` (sorted); none when it does not exist."""
-    res = host.runner.run(en.list_archives(repo), check=False)
-    if res.returncode != 0:
-        if "does not exist" in res.stderr:
-            return ()
-        raise KvmopsError(f"cannot list the backup repository {repo}: {res.stderr.strip()[:500]}")
-    return tuple(sorted({a.guest for a in en.parse_list(res.stdout, f"borg list {repo}") if not a.verified}))
+    return tuple(sorted({a.guest for a in _archives(repo, host) or () if not a.verified}))

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from kvmops.errors import KvmopsError
 from kvmops.host import Host
 from kvmops.hostfacts import HostFacts
-from kvmops.lock import guest_lock
 from kvmops.procedures import lv_backup as bk
 from kvmops.procedures import lv_backup_engine as be
 from kvmops.procedures.base import PreconditionFailed, Verdict
@@ -84,17 +83,16 @@ def exit_code(outcomes: list[Outcome]) -> int:
 
 def back_up_one(host: Host, repo: en.Repo, keep: en.Keep, restart: bool,
                 progress: Callable[[str], None] | None = None) -> Callable[[str], Verdict]:
-    """One guest's backup as the nightly runs it: planned from fresh facts, run holding the
-    guest's lock, its new archive read back (plan mode: the plan walks the executor)."""
+    """One guest's backup as the nightly runs it: planned from fresh facts, run (the executor
+    holds the guest's lock from the first stage to the last; the repository is not read again),
+    its new archive read back (plan mode: the plan walks the executor)."""
     def one(guest: str) -> Verdict:
         when = datetime.now(UTC)
         c = be.read_ctx(host, repo, guest)
         staged = be.procedure(c, host, guest, when, keep=keep, restart=restart)
+        be.run(host, repo, staged, guest, guest, progress=progress, place=c.place)
         if not host.apply:
-            be.run(host, repo, staged, guest, guest, progress=progress)
             return Verdict.of([(True, f"planned: {len(staged.stages)} stages (plan only, nothing changed)")])
-        with guest_lock(host.runner, guest, "backup nightly"):
-            be.run(host, repo, staged, guest, guest, progress=progress)
         return be.verify(be.read_ctx(host, repo, guest), guest, bk.stamp_of(when))
 
     return one

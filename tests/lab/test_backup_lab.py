@@ -50,7 +50,6 @@ from kvmops.facts.mount import image_root
 from kvmops.guests import boot
 from kvmops.host import Host, connect
 from kvmops.hostfacts import Wanted
-from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.site import load_site
 from kvmops.transfer import engine as en
@@ -59,6 +58,7 @@ from kvmops_lab.prepare import GUEST_IMAGE_FILE
 from kvmops_lab.proofguest import domain_xml
 from kvmops_lab.state import LabState
 from tests.support.console import console_verdict
+from tests.support.run import run_timed
 
 pytestmark = pytest.mark.lab
 
@@ -223,15 +223,7 @@ def need(*steps: str) -> None:
 def run(site_file: Path, name: str, key: str, confirm: str | None = None, *, ok: bool = True,
         **params: object) -> RunRecord:
     """``kvmops run NAME --site SITE --apply [--confirm X] -p ...``, timed as ``key``."""
-    t0 = time.monotonic()
-    rec = run_runbook(name, dict(params), site=str(site_file), apply=True, confirm=confirm, progress=print)
-    TIMES[key] = time.monotonic() - t0
-    print(f"{rec.id}: {rec.status} in {TIMES[key]:.1f}s")
-    if ok:
-        assert rec.ok, f"{name} failed at {rec.failed_step!r}: {rec.error} (journal {rec.id})"
-    else:
-        assert not rec.ok, f"{name} was expected to fail"
-    return rec
+    return run_timed(str(site_file), name, TIMES, key, confirm, ok=ok, **params)
 
 
 def no_scratch_left(host: Host) -> None:

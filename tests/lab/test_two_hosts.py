@@ -53,14 +53,13 @@ from kvmops.host import Host, connect
 from kvmops.net import ops as net_ops
 from kvmops.procedures import guest_move as gm
 from kvmops.procedures import lv_backup_restore as rs
-from kvmops.runbook.execute import run_runbook
 from kvmops.runbook.journal import RunRecord
 from kvmops.runners import faults
 from kvmops.site import load_site
 from kvmops_lab.guest_image import IMAGE_MIB, IN_LAB_FILE
 from kvmops_lab.state import LabState
 from tests.support.console import console_verdict
-from tests.support.run import run_plan
+from tests.support.run import run_plan, run_timed
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
     os.environ.get("KVMOPS_LAB_FLEET") != "1",
@@ -171,15 +170,7 @@ def need(*steps: str) -> None:
 def run(labs: dict[str, LabState], name: str, on: str, key: str, confirm: str | None = None, *,
         ok: bool = True, **params: object) -> RunRecord:
     """``kvmops run NAME --site <on's site> --apply [--confirm X] -p ...``, timed as ``key``."""
-    t0 = time.monotonic()
-    rec = run_runbook(name, dict(params), site=str(labs[on].site), apply=True, confirm=confirm, progress=print)
-    TIMES[key] = time.monotonic() - t0
-    print(f"{rec.id}: {rec.status} in {TIMES[key]:.1f}s")
-    if ok:
-        assert rec.ok, f"{name} on {on} failed at {rec.failed_step!r}: {rec.error} (journal {rec.id})"
-    else:
-        assert not rec.ok, f"{name} on {on} was expected to fail"
-    return rec
+    return run_timed(str(labs[on].site), name, TIMES, key, confirm, ok=ok, where=f" on {on}", **params)
 
 
 @pytest.fixture

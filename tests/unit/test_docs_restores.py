@@ -12,19 +12,15 @@ from typing import Any
 import nbformat
 import pytest
 
-from kvmops.facts import read_facts
-from kvmops.host import connect
-from kvmops.hostfacts import Wanted
 from kvmops.procedures import lv_backup_restore as rs
 from kvmops.procedures import lv_backup_verify as vf
 from kvmops.procedures.base import Verdict
-from kvmops.runbook.inventory_data import inventory_data
 from kvmops.runbook.journal import RunRecord
 from kvmops.runbook.verdict_data import MIME, keep_verdict, stamp_in, summary
-from kvmops.site import load_site, resolve_site
 from kvmops_manual import hosts, restores
 from kvmops_manual.hooks import proven_stamps
 from kvmops_manual.journal import newest_first, readable_records
+from tests.unit.test_docs_hosts import demo  # noqa: F401 (the fixture: the demo site's inventory data)
 from tests.unit.test_lv_backup import CHECKED
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "journal"
@@ -53,16 +49,6 @@ def _newest(stamps: dict[str, str], *runs: RunRecord) -> restores.Proof:
     [last] = restores.last_restores(runs, stamps).values()
     assert last.newest is not None
     return last.newest
-
-
-@pytest.fixture(scope="module")
-def demo() -> dict[str, Any]:
-    """The inventory data of the demo site (recorded facts): guests influx and test1."""
-    host = connect(load_site(resolve_site("demo")), apply=False)
-    try:
-        return inventory_data(read_facts(host, Wanted(net=True)))
-    finally:
-        host.close()
 
 
 def test_a_plan_mode_run_proves_nothing(tmp_path: Path) -> None:
@@ -124,7 +110,7 @@ def test_ages_count_from_the_build_time(delta: timedelta, text: str) -> None:
     assert restores.age(NOW - delta, NOW) == text
 
 
-def test_the_host_and_guest_pages_show_it(tmp_path: Path, demo: dict[str, Any]) -> None:
+def test_the_host_and_guest_pages_show_it(tmp_path: Path, demo: dict[str, Any]) -> None:  # noqa: F811 (the fixture)
     inv = hosts.HostInventory(demo, "Inventory run `inv0`.")
     runs = [_run(tmp_path, "verify-chosen-ok", "2026-12-07T02:00:00+00:00")]
     made = hosts.pages({"demo": inv}, runs, NOW)
@@ -140,7 +126,7 @@ def test_the_host_and_guest_pages_show_it(tmp_path: Path, demo: dict[str, Any]) 
     assert '!!! warning "Backups never proven"' in made["journal/hosts/demo/test1.md"]
 
 
-def test_the_fleet_page_counts_per_host(tmp_path: Path, demo: dict[str, Any]) -> None:
+def test_the_fleet_page_counts_per_host(tmp_path: Path, demo: dict[str, Any]) -> None:  # noqa: F811 (the fixture)
     runs = [_run(tmp_path, "verify-chosen-ok", "2026-12-07T02:00:00+00:00"),
             _run(tmp_path, "verify-no-backup-failed", "2026-12-09T02:00:00+00:00"),
             _run(tmp_path, "verify-chosen-ok", "2026-11-01T02:00:00+00:00", host="kvm2",
@@ -167,7 +153,7 @@ DAMAGED: list[object] = [
 ]
 
 
-def test_damaged_records_are_left_out_of_the_build(tmp_path: Path, demo: dict[str, Any]) -> None:
+def test_damaged_records_are_left_out_of_the_build(tmp_path: Path, demo: dict[str, Any]) -> None:  # noqa: F811 (the fixture)
     good = _run(tmp_path, "verify-chosen-ok", "2026-12-07T02:00:00+00:00")
     for i, data in enumerate(DAMAGED):
         _put(tmp_path, f"2026-12-08-{i:02d}-damaged", data)
@@ -206,7 +192,7 @@ def test_the_notebook_keeps_which_backup_was_proven(tmp_path: Path, capsys: pyte
         assert stamp_in(damaged, "influx") == ""
 
 
-def test_the_build_reads_the_stamp_of_the_shown_runs_only(tmp_path: Path, demo: dict[str, Any]) -> None:
+def test_the_build_reads_the_stamp_of_the_shown_runs_only(tmp_path: Path, demo: dict[str, Any]) -> None:  # noqa: F811 (the fixture)
     runs = {name: _run(tmp_path, "verify-newest-ok", f"2026-12-0{day}T02:00:00+00:00",
                        notebook=str(tmp_path / f"{name}.ipynb")) for day, name in ((7, "newest"), (6, "older"))}
     text = vf.verdict_text(rs.choose(CHECKED, "influx"), "demo", Verdict.of([(True, "booted")]), NOW)
