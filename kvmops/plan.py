@@ -132,7 +132,8 @@ class Transfer:
 
     Afterwards each ``verify`` command (a sha256 of an end, run on its own host: the target
     read back) must report the stream's sha256, and so must ``expect`` when given; ``measure``
-    commands are only recorded (e.g. the sha256 of the raw data behind a compressed stream).
+    commands are only recorded (e.g. the sha256 of the raw data behind a compressed stream); they
+    read data that cannot change (a snapshot) and run while the data streams.
     ``source_sum``, when given, says that the source end is the stream itself: the source reads
     data that cannot change while it streams (a snapshot), so the stream's sha256, computed in
     flight, is the source's, and the source is not read a second time after the stream; the

@@ -182,3 +182,35 @@ def test_a_target_that_differs_from_the_stream_fails_the_in_flight_check(tmp_pat
                  source_sum=Endpoint("a", sha256_cmd(str(tmp_path / "snap"))), key="vda")
     with pytest.raises(TransferFailed, match="NOT good"):
         run_transfer(t, lambda _host: r, lambda _line: None)
+
+
+def _gated_source(tmp_path: Path, data: bytes, *, fail: bool = False) -> Transfer:
+    """A source that sends its data only once the measure has started (a marker file): a measure
+    run after the stream would leave it waiting until the stall limit."""
+    (tmp_path / "snap").write_bytes(data)
+    marker, snap = tmp_path / "measure-started", str(tmp_path / "snap")
+    tail = "echo broken >&2; exit 3" if fail else 'cat "$2"'
+    wait = f'for i in $(seq 500); do [ -e "$1" ] && break; sleep 0.01; done; [ -e "$1" ] || exit 9; {tail}'
+    measure = read("sh", "-c", 'touch "$1"; sleep 0.3; openssl dgst -sha256 -r -- "$2"', "m", str(marker), snap)
+    return Transfer(Endpoint("a", read("sh", "-c", wait, "src", str(marker), snap)),
+                    Endpoint("b", tc.dd_file(str(tmp_path / "out"))), size=len(data),
+                    verify=(Endpoint("b", sha256_cmd(str(tmp_path / "out"))),), measure=(Endpoint("a", measure),),
+                    key="vda")
+
+
+def test_the_measure_reads_the_source_while_the_data_streams(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4096
+    r = LocalRunner()
+    done = run_transfer(_gated_source(tmp_path, data), lambda _host: r, lambda _line: None)
+    want = hashlib.sha256(data).hexdigest()
+    assert done.sha256 == want and list(done.measured.values()) == [want]
+
+
+def test_a_failed_stream_waits_for_the_measure_then_names_its_own_error(tmp_path: Path) -> None:
+    lines: list[str] = []
+    r = LocalRunner()
+    with pytest.raises(CommandFailed) as err:
+        run_transfer(_gated_source(tmp_path, b"x" * 1000, fail=True), lambda _host: r, lines.append)
+    assert err.value.returncode == 3 and "broken" in err.value.stderr
+    measured = [rec for rec in r.records if rec.command.startswith("sh -c 'touch")]
+    assert len(measured) == 1 and measured[0].returncode == 0  # it ended before the error was raised
