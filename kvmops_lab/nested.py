@@ -100,6 +100,26 @@ def wait_for_login(host: Host, log: str, timeout: float) -> tuple[BootVerdict, s
     return wait_for_boot(read_log, timeout, poll=3.0)
 
 
+def why_silent(host: Host, name: str, log: str) -> str:
+    """What the lab says about a guest that showed no login prompt: its state and the reason,
+    its serial log's size and end, libvirt's log of its QEMU, the lab's load and kernel log (for
+    a boot that stalled: issue 23). Reads only; a read that fails says so in its place."""
+    reads = {
+        "state": ("virsh", "domstate", "--reason", name),
+        "serial log (bytes)": ("wc", "-c", log),
+        "serial log (end)": ("tail", "-c", "600", log),
+        "libvirt's log": ("tail", "-n", "15", f"/var/log/libvirt/qemu/{name}.log"),
+        "lab load": ("cat", "/proc/loadavg"),
+        "lab kernel": ("dmesg", "--level=err,warn", "--ctime"),
+    }
+    parts = []
+    for what, argv in reads.items():
+        r = host.run(read(*argv), check=False)
+        text = r.stdout if r.returncode == 0 else f"(exit {r.returncode}) {r.stderr.strip()[:200]}"
+        parts.append(f"--- {what}:\n{text.strip()[-1500:]}")
+    return "\n".join(parts)
+
+
 def remove_small_guest(host: Host, dom: SmallDomain) -> None:
     host.run(change("virsh", "destroy", dom.name), check=False)
     host.run(change("virsh", "undefine", dom.name), check=False)
