@@ -221,13 +221,15 @@ def edit_keyfile(text: str, s: Settings, *, bind: bool = False) -> str:
 def edit_ifcfg(text: str, s: Settings, *, bind: bool = False) -> str:
     """``nmcli con mod`` on an ifcfg-rh profile: the static keys set, DHCP and old ones dropped;
     ``GATEWAY`` only on the default route's NIC, ``DNSn`` where given; the binding stays unless
-    ``bind`` (then ``HWADDR``, or, MAC unknown, ``DEVICE``)."""
+    ``bind`` (then ``HWADDR``, or, MAC unknown, ``DEVICE``). ``NM_CONTROLLED=no`` goes (upstream
+    cloud-init's sysconfig renderer writes it): NetworkManager would leave the NIC unconfigured;
+    initscripts read the same static keys."""
     wanted = {"ONBOOT": "yes", "BOOTPROTO": "none", "IPADDR": s.ip, "PREFIX": s.prefix,
               **({"GATEWAY": s.gateway} if s.gateway else {}), **{f"DNS{i}": d for i, d in enumerate(s.dns, 1)},
               "DEFROUTE": "yes" if s.gateway else "no", "IPV4_FAILURE_FATAL": "yes"}
     if bind:
         wanted = {("HWADDR" if s.mac else "DEVICE"): s.mac or s.device, **wanted}
-    stale = re.compile(r"^(NETMASK\d*|IPADDR\d+|PREFIX\d+|GATEWAY\d*|DNS\d+)$")
+    stale = re.compile(r"^(NETMASK\d*|IPADDR\d+|PREFIX\d+|GATEWAY\d*|DNS\d+|NM_CONTROLLED)$")
     return _set_ifcfg(text, wanted, stale)
 
 

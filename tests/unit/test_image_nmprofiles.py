@@ -100,6 +100,7 @@ def test_an_ifcfg_bound_by_mac_and_name_is_edited_in_place() -> None:
                  "GATEWAY=10.5.68.254", "DNS1=132.230.200.200", "DEFROUTE=yes", "ONBOOT=yes", "USERCTL=no"):
         assert want in after, want
     assert "DEVICE=eth0" not in after and sum(ln.startswith("DEVICE=") for ln in after) == 1
+    assert "NM_CONTROLLED=no" in before and not [ln for ln in after if ln.startswith("NM_CONTROLLED")]
     (again,) = plans(image({path: "\n".join(after) + "\n", "/etc/default/grub": GRUB_PREDICTABLE}), addr())
     assert again.empty, again.render()
 
