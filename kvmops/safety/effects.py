@@ -20,6 +20,7 @@ from kvmops.plan import Call, MergeDone, Step, Transfer, Wait
 from kvmops.units import parse_size
 
 LV_CREATE, LV_GROW, LV_SHRINK = "create", "grow", "shrink"
+RENAMED = "renamed from"  # an LV_CREATE's detail (RENAMED, old VG/LV): the LV an lvrename made
 LV_REMOVE, LV_RENAME, LV_SNAPSHOT = "remove", "rename", "snapshot"
 LV_MERGE, LV_MERGE_INTO, LV_OVERWRITE = "merge", "merge-into", "overwrite"
 LV_POLL, LV_TAG, LV_ACTIVATE = "resume-merge-poll", "tag", "activate"
@@ -309,7 +310,8 @@ def _borg(a: tuple[str, ...], one: _Maker) -> list[Effect] | None:
 _HANDLERS: dict[str, Handler] = {
     "lvcreate": _lvcreate, "lvresize": _lvresize, "lvconvert": _lvconvert, "lvchange": _lvchange,
     "lvremove": _lvremove, "lvrename": lambda a, one: [one(LV_RENAME, f"{a[1]}/{a[2]}"),
-                                                       one(LV_CREATE, f"{a[1]}/{a[3]}")] if len(a) == 4 else None,
+                                                       one(LV_CREATE, f"{a[1]}/{a[3]}", (RENAMED, f"{a[1]}/{a[2]}"))]
+    if len(a) == 4 else None,
     "dd": _dd, "qemu-img": _qemu_img, "install": _install, "openssl": _openssl, "mv": _mv, "rm": _rm,
     "mkdir": _mkdir, "chroot": _chroot, "mount": _mount, "umount": _mount, "nmcli": _nmcli, "borg": _borg,
     **{tool: _last_on_held for tool in ("sfdisk", "kpartx", "partx", "growpart", "e2fsck", "resize2fs",

@@ -123,6 +123,7 @@ class RunState:
 
     made: dict[tuple[str, str], LV] = field(default_factory=dict)  # LVs this run created (or renamed to)
     removed: set[tuple[str, str]] = field(default_factory=set)  # removed, or renamed away
+    renamed: dict[tuple[str, str], str] = field(default_factory=dict)  # renamed away -> its new VG/LV
     merging: set[tuple[str, str]] = field(default_factory=set)  # merges this run started, not waited for
     merged: set[tuple[str, str]] = field(default_factory=set)  # origin or snapshot of a merge waited for
     defined: dict[tuple[str, str], str] = field(default_factory=dict)  # guest -> the XML this run defined
@@ -195,6 +196,15 @@ class Now:
             return None
         vg, _, name = path.partition("/")
         return self.facts.lvm.get(name) if vg == self.facts.site.vg else None
+
+    def lv_by_old_name(self, path: str) -> LV | None:
+        """The LV at ``path``, or the one it was renamed to by this run (renames followed)."""
+        for _ in range(len(self.run.renamed) + 1):
+            found = self.lv(path)
+            if found is not None or self.key(path) not in self.run.renamed:
+                return found
+            path = self.run.renamed[self.key(path)]
+        return None
 
     def made(self, path: str) -> bool:
         return self.key(path) in self.run.made
@@ -313,6 +323,8 @@ def _lv(eff: Effect, now: Now) -> list[Refusal]:
         size = eff.detail if isinstance(eff.detail, int) else 0
         now.run.made[now.key(eff.obj)] = LV(name, vg, "-wi-a-----", size, "", None, None)
         now.run.removed.discard(now.key(eff.obj))
+        if isinstance(eff.detail, tuple) and eff.detail[0] == fx.RENAMED:
+            now.run.renamed[now.key(str(eff.detail[1]))] = eff.obj
         return []
     if have is None:
         return [_no(eff, "lv-exists", f"{eff.obj} does not exist on {site.name}")]
@@ -386,7 +398,7 @@ def _merge(eff: Effect, now: Now, have: LV) -> list[Refusal]:
         return [_no(eff, "merge", f"{have.path} is no snapshot")]
     if have.invalid or now.merging(have):
         return [_no(eff, "merge", f"{have.path} is {'invalid (it overflowed)' if have.invalid else 'merging already'}")]
-    origin = now.lv(f"{have.vg}/{have.origin}")
+    origin = now.lv_by_old_name(f"{have.vg}/{have.origin}")  # a snapshot follows its origin's renames
     if origin is None:
         return [_no(eff, "merge", f"its origin {have.vg}/{have.origin} does not exist")]
     why = now.in_use(origin)

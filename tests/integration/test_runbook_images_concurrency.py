@@ -50,6 +50,13 @@ def kvmops(site: Path, runbook: str, *params: str) -> list[str]:
     return [sys.executable, "-m", "kvmops.cli.main", "run", runbook, "--site", str(site), "--apply", "-q", *params]
 
 
+def _recorded(owner: Path) -> bool:
+    try:
+        return bool(owner.read_text().strip())
+    except FileNotFoundError:
+        return False
+
+
 def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tmp_path: Path) -> None:
     locks, journal, release = tmp_path / "locks", tmp_path / "journal", tmp_path / "release"
     env = {**os.environ, "KVMOPS_LOCK_DIR": str(locks), "KVMOPS_JOURNAL": str(journal)}
@@ -67,9 +74,10 @@ def test_second_run_on_the_same_guest_refuses_and_changes_nothing(site: Path, tm
     try:
         owner = locks / "guest-t1.owner"
         deadline = time.monotonic() + 120
-        while not owner.exists() and first.poll() is None and time.monotonic() < deadline:
+        # the owner line is written just after the lock is taken (`tee` creates the file, then writes)
+        while not _recorded(owner) and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert owner.exists(), "the first run never took the lock"
+        assert _recorded(owner), "the first run never took the lock and recorded its owner"
         holder = owner.read_text().strip()
         assert holder.endswith("resize LV rbtest/vmt1 from 64.00 MiB to 96.00 MiB") and "pid=" in holder  # its plan
 

@@ -165,6 +165,18 @@ def test_a_phase_holds_no_lv_an_earlier_phase_renamed_away() -> None:
     assert [r.rule for r in judge_hold(f"{VG_}/vmweb1", True, f, run, HOST)] == ["lv-exists"]
 
 
+def test_a_snapshot_merges_into_its_origin_renamed_earlier_in_the_run() -> None:
+    """Found by the CI profile (2026-12-06): LVM renames a snapshot's origin with its snapshot
+    relation; the gate looked the origin up by its old name and refused the merge."""
+    f = facts(lv("vmweb1", "owi-a-s---"), lv("vmweb1-snap", "swi-a-s---", origin="vmweb1"))
+    assert gate(f, [step("lvrename", VG_, "vmweb1", "vmnew1"),
+                    step("lvconvert", "--mergesnapshot", f"{VG_}/vmweb1-snap", target=f"{VG_}/vmweb1-snap")]) == []
+    refused = gate(f, [step("lvrename", VG_, "vmweb1", "vmnew1"),
+                       step("lvremove", f"{VG_}/vmnew1", target=f"{VG_}/vmnew1"),
+                       step("lvconvert", "--mergesnapshot", f"{VG_}/vmweb1-snap", target=f"{VG_}/vmweb1-snap")])
+    assert "merge" in [r.rule for r in refused]  # an origin removed after its rename is gone
+
+
 # -- starts ----------------------------------------------------------------------------------------
 
 
