@@ -124,11 +124,10 @@ def sh(host: Host, *argv: str, ok: tuple[int, ...] = (0,)) -> str:
 
 
 def _clear(host: Host) -> None:
-    for guest in (GUEST,):
-        host.run(change("virsh", "destroy", guest), check=False)
-        host.run(change("virsh", "undefine", guest), check=False)
-        xml = f"{host.site.xml_dir.rstrip('/')}/{guest}"
-        host.run(change("rm", "-rf", f"{xml}.xml", f"{xml}.xml.undefined", f"/run/kvmops/lock/{guest}"), check=False)
+    host.run(change("virsh", "destroy", GUEST), check=False)
+    host.run(change("virsh", "undefine", GUEST), check=False)
+    xml = f"{host.site.xml_dir.rstrip('/')}/{GUEST}"
+    host.run(change("rm", "-rf", f"{xml}.xml", f"{xml}.xml.undefined", f"/run/kvmops/lock/{GUEST}"), check=False)
     prefix = host.site.guest_lv(GUEST)
     for name, _ in sorted(lvs(host).items(), key=lambda kv: not kv[1]["origin"]):  # snapshots first
         if name.startswith(prefix):
