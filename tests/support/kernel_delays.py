@@ -8,16 +8,18 @@ to ``$KVMOPS_DELAYS_LOG``, so a test can tell that the window was open and what 
   ``IOPubThread.schedule``, between its ``is_alive()`` check and the event-pipe send, until
   that pipe is closed (ipykernel's atexit stops the IOPub thread and closes the pipes when the
   main thread exits first) or :data:`HOLD` seconds passed.
-- After the reply to a ``kernel_info_request`` once a cell has run, its handler takes
-  :data:`HOLD` seconds more to return (a SIGINT then lands inside the handler).
+- After the reply to a ``kernel_info_request`` once a cell has run, its handler returns only
+  when the client's SIGINT has reached the kernel's SIGINT handler (whatever that handler
+  does), or after :data:`REPLY_HOLD` seconds, a safety net only.
 
-:data:`HOLD` is longer than the windows take to close under heavy load; the probe
-(tests/support/kernel_probe.py) waits 10 s before jupyter_client's SIGTERM instead of 2.5 s.
+:data:`HOLD` is longer than the control window takes to close under heavy load; the probe
+(tests/support/kernel_probe.py) waits 20 s before jupyter_client's SIGTERM instead of 2.5 s.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,8 +30,9 @@ from ipykernel.iostream import IOPubThread
 from ipykernel.kernelbase import Kernel
 
 HOLD = 3.0
-REPLY_HOLD = 10.0  # after a kernel_info reply: a client on a loaded 2-core machine interrupts within it (3 s was not)
+REPLY_HOLD = 120.0  # the reply window closes when the SIGINT came: this bound only keeps a lost one from hanging
 _kernel: Any = Kernel.instance()
+_no_cell_yet = _kernel.execution_count  # IPython counts from 1; exec_lines do not count
 _pub_thread = sys.stdout.pub_thread  # type: ignore[union-attr]
 _pub = _pub_thread.thread
 _is_alive = threading.Thread.is_alive
@@ -97,15 +100,26 @@ _kernel_info = _kernel.shell_handlers["kernel_info_request"]
 
 
 async def _kernel_info_slowly(*args: Any) -> None:
-    await _kernel_info(*args)
-    if _kernel.execution_count == 0:  # the client's wait_for_ready
+    if _kernel.execution_count == _no_cell_yet:  # the client's wait_for_ready
+        await _kernel_info(*args)
         return
+    handler, came = signal.getsignal(signal.SIGINT), []  # the kernel's, for this request
+
+    def _came(signum: int, frame: Any) -> None:
+        came.append(signum)
+        handler(signum, frame)  # type: ignore[operator]
+
+    signal.signal(signal.SIGINT, _came)  # before the reply: the client interrupts on it
     try:
-        _until(lambda: False, REPLY_HOLD)
+        await _kernel_info(*args)
+        _until(lambda: came, REPLY_HOLD)
     except KeyboardInterrupt:
         _note("kernel_info handler paused after its reply: interrupted")
         raise
-    _note("kernel_info handler paused after its reply: not interrupted")
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    _note("kernel_info handler paused after its reply: "
+          + ("not interrupted" if came else f"no interrupt came within {REPLY_HOLD:.0f} s"))
 
 
 if os.environ["KVMOPS_DELAYS"] == "control":
