@@ -1,4 +1,4 @@
-"""A tiny initramfs for the small guest: busybox, the few modules that find and mount an xfs
+"""A tiny initramfs for the small guest: busybox, the few modules that find and mount an ext4
 root on virtio, and an init that mounts it and ``switch_root``s. About 2.5 MB instead of the
 Debian initrd's 39 MB, whose unpacking alone outlasted ten minutes under nested emulation.
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 from kvmops_lab.errors import LabError
 
-# crc32c_generic first: libcrc32c asks the crypto API for "crc32c" at load time, and there is
+# crc32c_generic first: ext4's metadata checksums ask the crypto API for "crc32c" at load time, and there is
 # no modprobe in this initramfs to load it on demand.
-ROOT_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "xfs")
+ROOT_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk", "ext4")
 MARK = "tiny-initramfs:"
 
 
@@ -91,7 +91,7 @@ for i in $(seq 1 60); do
   [ -n "$dev" ] && break
   sleep 0.5
 done
-if [ -z "$dev" ] || ! mount -t xfs -o $mode "$dev" /newroot; then
+if [ -z "$dev" ] || ! mount -t ext4 -o $mode "$dev" /newroot; then
   echo "{MARK} ALERT! root $root does not exist or does not mount. Dropping to a shell!"
   exec sh
 fi

@@ -26,7 +26,7 @@ from kvmops_lab.proofguest import domain_xml, drop_domain_and_lvs
 
 Say = Callable[[str], None]
 LOG_DIR = "/var/log/kvmops"
-MARK_AT_MIB = 600  # the changed region: past the 320 MiB image, inside the 1 GiB LV
+MARK_AT_MIB = 600  # the changed region: past the 64 MiB image, inside the 1 GiB LV
 MARK_MIB = 200
 
 

@@ -1,13 +1,15 @@
 """Backups into a BorgBackup repository, restores proven by booting (issue 25's "Done when").
 
-One real guest in the lab (the small busybox image on an LV: MBR, xfs root, extlinux; defined
+One real guest in the lab (the small busybox image on an LV: MBR, ext4 root, extlinux; defined
 without a NIC, shut off), a repository on the lab host made by its owner (``borg init``) and set
 append-only (``borg config REPO append_only 1``: the host can add backups, a prune only hides
 them), named by a site file's ``[backup]`` table. Everything goes through the runbooks, as an
 operator runs them (``kvmops run NAME --site SITE --apply -p ...``). In order (each test needs
 the ones before it; the first failure skips the rest):
 
-1. ``lv-backup`` of the shut-off guest: one archive, its sealed manifest naming the disk's sha256
+1. ``lv-backup`` of the shut-off guest (the small image and 24 MiB of random data in its
+   filesystem, its data: the disk is 64 MiB and borg's chunks ~2 MiB, so without it a few
+   changed chunks would be half a backup): one archive, its sealed manifest naming the disk's sha256
    (read here on the LV itself), no snapshot left;
 2. a change written into the guest's filesystem offline (a token file and 256 KiB of random
    data, through kvmops' own disk tools), then ``lv-backup`` again with ``keep=1`` (confirmed):
@@ -38,6 +40,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,7 @@ PASSPHRASE = "/root/.config/kvmops/borg-lab-pass"
 BORG_DIRS = ("/root/.config/borg", "/root/.cache/borg")  # borg's own folders on the lab host (keys' records, cache)
 TOKEN_FILE = "/etc/kvmops-backup-proof"  # the change, in the guest's root filesystem
 NOISE_FILE = "/root/kvmops-backup-noise"
+DATA_FILE, DATA_MIB = "/root/kvmops-backup-data", 24  # the guest's data, written before the first backup
 BOOT_SECONDS = 300.0  # the small guest boots in ~40-70 s inside a lab, also with the machine loaded
 
 TIMES: dict[str, float] = {}
@@ -234,6 +238,15 @@ def no_scratch_left(host: Host) -> None:
     assert dm not in sh(host, "dmsetup", "ls"), "a mapping of the scratch LV is left"
 
 
+@contextmanager
+def guest_root(host: Host) -> Iterator[str]:
+    """The shut-off guest's root filesystem mounted read-write with kvmops' own disk tools."""
+    lv = f"{host.site.vg}/{host.site.guest_lv(GUEST)}"
+    with open_disk(host.runner, read_facts(host, Wanted()), lv=lv, write=True) as disk, \
+            image_root(host.runner, disk, write=True) as root:
+        yield root.mountpoint
+
+
 # ----------------------------------------------------------------- 1. the first backup
 def test_01_a_backup_of_the_shut_off_guest_is_one_signed_archive(host: Host, site_file: Path) -> None:
     site = host.site
@@ -248,6 +261,9 @@ def test_01_a_backup_of_the_shut_off_guest_is_one_signed_archive(host: Host, sit
     host.run(change("lvcreate", "--name", site.guest_lv(GUEST), "--size", f"{IMAGE_MIB}m", "--wipesignatures", "y",
                     "--yes", site.vg))
     host.run(change("qemu-img", "convert", "-n", "-O", "raw", "-f", "raw", GUEST_IMAGE_FILE, dev, timeout=600))
+    with guest_root(host) as root:
+        host.run(change("dd", "if=/dev/urandom", f"of={root}{DATA_FILE}", "bs=1M", f"count={DATA_MIB}",
+                        "status=none"))
     xml = f"{site.xml_dir.rstrip('/')}/{GUEST}.xml"
     host.run(change("mkdir", "-p", site.xml_dir))
     host.run(change("sh", "-c", f"cat > {xml}", stdin=domain_xml(GUEST, dev, None, None, 256,
@@ -270,13 +286,11 @@ def test_01_a_backup_of_the_shut_off_guest_is_one_signed_archive(host: Host, sit
 # ----------------------------------------------------------------- 2. a change, the second backup
 def test_02_a_change_in_the_guest_then_a_second_backup_stores_little(host: Host, site_file: Path) -> None:
     need("first")
-    site, dev = host.site, device(host, GUEST)
+    dev = device(host, GUEST)
     token = secrets.token_hex(16)
-    with open_disk(host.runner, read_facts(host, Wanted()), lv=f"{site.vg}/{site.guest_lv(GUEST)}",
-                   write=True) as disk, image_root(host.runner, disk, write=True) as root:
-        host.run(change("dd", f"of={root.mountpoint}{TOKEN_FILE}", "status=none", stdin=token + "\n"))
-        host.run(change("dd", "if=/dev/urandom", f"of={root.mountpoint}{NOISE_FILE}", "bs=64K", "count=4",
-                        "status=none"))
+    with guest_root(host) as root:
+        host.run(change("dd", f"of={root}{TOKEN_FILE}", "status=none", stdin=token + "\n"))
+        host.run(change("dd", "if=/dev/urandom", f"of={root}{NOISE_FILE}", "bs=64K", "count=4", "status=none"))
     SEEN["token"], SEEN["after"] = token, sha256(host, dev)
     assert SEEN["after"] != SEEN["before"]
 

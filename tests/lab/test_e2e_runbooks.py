@@ -4,7 +4,7 @@ The lifecycle of one guest, in order (each test needs the ones before it; the fi
 skips the rest): host-network (the VLAN bridge), guest-create (LV, image copy, offline
 tweaks, XML, define, start, autostart, console), guest-lifecycle destroy, lv-snapshot, a
 change to the disk (image-tweak adds an SSH key), lv-restore (merge: the key is gone),
-guest-resize (LV and xfs grown), guest-inspect (read-only, nothing left mapped) and
+guest-resize (LV and ext4 root grown offline), guest-inspect (read-only, nothing left mapped) and
 guest-remove (undefine, LVs removed). Every run goes through
 :func:`kvmops.runbook.execute.run_runbook` with ``apply=True`` (as ``kvmops run --apply``) and
 lands in the journal (``$KVMOPS_JOURNAL`` or ``journal/``; ``kvmops docs --from-journal``
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.lab
 GUEST = "e2e1"
 VLAN = 2368
 ADDRESS = "10.5.68.50"
-SIZE = "1g"  # the guest image is 320 MiB
+SIZE = "1g"  # the guest image is 64 MiB
 GROWN = "1280m"
 # a public key only (its private half was thrown away when it was made)
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIk7Eo6Dhzc+ijrJ1PALIOmVLaNHauy9kyikqqAc/tva e2e-marker"
@@ -147,8 +147,8 @@ def cell_seconds(rec: RunRecord, *markers: str) -> float:
 def read_guest_file(host: Host, path: str) -> tuple[str | None, int]:
     """A file of the guest's root (None if missing) and the root fs's block count, read-only.
 
-    ``kpartx -a -r`` maps the LV's partitions read-only; ``mount -o ro,norecovery`` (an xfs
-    forced off has a dirty log that a read-only device cannot replay); always undone.
+    ``kpartx -a -r`` maps the LV's partitions read-only; ``mount -o ro,norecovery`` (a root
+    forced off has a dirty journal that a read-only device cannot replay); always undone.
     """
     vg, lv = host.site.vg, host.site.guest_lv(GUEST)
     mapper = f"/dev/mapper/{vg.replace('-', '--')}-{lv.replace('-', '--')}"
@@ -277,14 +277,14 @@ def test_04_change_the_disk_then_restore_the_snapshot(host: Host) -> None:
     DONE.add("restore")
 
 
-def test_05_guest_resize_grows_lv_and_xfs(host: Host) -> None:
+def test_05_guest_resize_grows_lv_and_ext4(host: Host) -> None:
     need("restore")
     _, blocks_before = read_guest_file(host, "/etc/hostname")
     run("guest-resize", guest=GUEST, size=GROWN)
     lv = host.site.guest_lv(GUEST)
     assert int(_lvs(host)[lv]["lv_size"]) == 1280 * 1024**2
     _, blocks_after = read_guest_file(host, "/etc/hostname")
-    assert blocks_after > blocks_before * 2, (blocks_before, blocks_after)  # 320 MiB image -> 1.25 GiB
+    assert blocks_after > blocks_before * 2, (blocks_before, blocks_after)  # 64 MiB image -> 1.25 GiB
     assert nothing_mapped(host) == []
     DONE.add("resize")
 
@@ -293,8 +293,8 @@ def test_06_guest_inspect_reads_and_leaves_nothing_mapped(host: Host) -> None:
     need("create")
     rec = run("guest-inspect", guest=GUEST)
     text = notebook_text(rec)
-    assert "ID=kvmops-guest" in text and "LABEL=root / xfs" in text, "os-release / fstab are not shown"
-    assert "rl_build-vme2e1p1  1.25 GiB  xfs" in text, "the grown root partition is not shown"
+    assert "ID=kvmops-guest" in text and "LABEL=root / ext4" in text, "os-release / fstab are not shown"
+    assert "rl_build-vme2e1p1  1.25 GiB  ext4" in text, "the grown root partition is not shown"
     assert nothing_mapped(host) == []
     assert [m for m in sh(host, "findmnt", "-rn", "-o", "TARGET", ok=(0, 1)).split()
             if m.startswith("/run/kvmops/")] == []

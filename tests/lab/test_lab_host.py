@@ -68,7 +68,7 @@ def test_guest_image_is_copied_into_the_lab_and_has_centos(lab_host: Host) -> No
             passwd = lab_host.run(read("cat", f"{mnt}/etc/passwd")).stdout
             assert any(line.startswith("centos:") for line in passwd.splitlines())
             fstype = lab_host.run(read("findmnt", "-n", "-o", "FSTYPE", mnt)).stdout.strip()
-            assert fstype == "xfs"
+            assert fstype == "ext4"
         finally:
             lab_host.run(change("umount", mnt))
     finally:
