@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
+import time
 from dataclasses import dataclass
 
 from kvmops_lab.errors import LabError
@@ -96,3 +98,20 @@ def look(g: BootedGuest, login: SshLogin, port: int | None = None) -> NicView:
 def reaches(g: BootedGuest, login: SshLogin, port: int) -> str:
     """``hostname -I`` through ``port``: SSH with the key reaches the address forwarded there."""
     return _out(g, login, port, "hostname", "-I").strip()
+
+
+def reach_each(g: BootedGuest, login: SshLogin, timeout: float = 120.0) -> tuple[str, ...]:
+    """:func:`reaches` through each of the guest's forwarded SSH ports (one per NIC), each tried
+    until ``timeout`` (a NIC's address may come up after the first's)."""
+    return tuple(_reach_in_time(g, login, port, timeout) for port in g.ssh_ports)
+
+
+def _reach_in_time(g: BootedGuest, login: SshLogin, port: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return reaches(g, login, port)
+        except (LabError, subprocess.TimeoutExpired):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(3)

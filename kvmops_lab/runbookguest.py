@@ -61,11 +61,15 @@ def runbook(site_file: str, name: str, params: dict[str, object], *, confirm: st
 
 
 def create(host: Host, site_file: str, name: str, setup: str, *, vlan: int, address: str, key: Path,
-           root_password: str, size: str = "2g", image: str = CLOUD_IMAGE_FILE, say: Say = print) -> RunbookGuest:
-    """guest-create --apply (boot not waited for: see the module doc), then guest-lifecycle destroy."""
+           root_password: str, size: str = "2g", image: str = CLOUD_IMAGE_FILE, more: tuple[tuple[int, str], ...] = (),
+           gateway_vlan: int = 0, say: Say = print) -> RunbookGuest:
+    """guest-create --apply (boot not waited for: see the module doc), then guest-lifecycle destroy.
+    ``more``: (VLAN, static address) of the next NICs; ``gateway_vlan``: the default route's (0: the first)."""
     params: dict[str, object] = {
-        "guest": name, "vlans": str(vlan), "memory": "1g", "vcpus": 1, "size": size, "image": image,
-        "setup": setup, "address": address, "keys": Path(f"{key}.pub").read_text().strip(),
+        "guest": name, "vlans": ",".join(str(v) for v in (vlan, *(m[0] for m in more))), "memory": "1g",
+        "vcpus": 1, "size": size, "image": image, "setup": setup, "address": address,
+        "addresses": ",".join(f"{v}={ip}" for v, ip in more), "gateway_vlan": gateway_vlan,
+        "keys": Path(f"{key}.pub").read_text().strip(),
         "root_password": root_password, "sudo": True, "autostart": True, "console_seconds": 0.0}
     rec = run_runbook("guest-create", params, site=site_file, apply=True, progress=say)
     if rec.ok or rec.failed_step != "Verify the guest" or SKIPPED not in (rec.error or ""):
@@ -103,12 +107,14 @@ class Observed:
     root_fs_bytes: int
 
 
-def observe(g: BootedGuest, guest: RunbookGuest, root_password: str, ssh_timeout: float = 300.0) -> Observed:
-    """Everything an operator relies on, read from the booted guest (after its login prompt)."""
+def observe(g: BootedGuest, guest: RunbookGuest, root_password: str, ssh_timeout: float = 300.0, *,
+            nic: str = "eth0", route_nic: str = "eth0") -> Observed:
+    """Everything an operator relies on, read from the booted guest (after its login prompt):
+    ``nic``'s addresses (the first NIC's name in the guest), DNS on ``route_nic``."""
     login = guest.login
     ssh_s = g.wait_for_ssh(login, ssh_timeout)
     status = gb.cloud_init_status(g, login) if guest.setup == "nocloud" else ""
-    dns = gb.dns_servers(g, login)
+    dns = gb.dns_servers(g, login, route_nic)
     passwd = g.ssh(login, "getent", "passwd", login.user).stdout.strip()
     groups = tuple(g.ssh(login, "id", "-nG").stdout.split())
     uid = g.console_run("root", root_password, "id -u").strip().splitlines()[-1]
@@ -117,7 +123,7 @@ def observe(g: BootedGuest, guest: RunbookGuest, root_password: str, ssh_timeout
         refused = False
     except LoginFailed:
         refused = True
-    return Observed(ssh_s, status, gb.addresses(g, login), gb.default_gateway(g, login), dns.nm, dns.resolv_conf,
+    return Observed(ssh_s, status, gb.addresses(g, login, nic), gb.default_gateway(g, login), dns.nm, dns.resolv_conf,
                     gb.sudo_works(g, login), uid, refused, passwd, groups, gb.root_fs_bytes(g, login))
 
 

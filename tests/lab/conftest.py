@@ -18,14 +18,21 @@ from collections.abc import Iterator
 import pytest
 
 import kvmops_lab as lab
-from kvmops.cmd import read
+from kvmops.cmd import change, read
+from kvmops.facts import read_facts
 from kvmops.host import Host, connect
+from kvmops.hostfacts import Wanted
+from kvmops.net import ops as net_ops
 from kvmops.site import Site, load_site
+from kvmops_lab import ifnames
+from kvmops_lab import runbookguest as rg
 from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
 from kvmops_lab.paths import LabPaths
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import RUNNING, LabState
+from tests.support.nic_checks import VLANS
+from tests.support.run import run_plan
 
 TIMINGS: dict[str, float] = {}
 
@@ -123,4 +130,38 @@ def lab_host(lab_site: Site) -> Iterator[Host]:
     try:
         yield host
     finally:
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def two_vlans(lab_site: Site, lab_state: LabState) -> Iterator[tuple[str, ...]]:
+    """The bridges of the two-NIC guests' VLANs (tests/support/nic_checks.py), made by
+    host-network; removed after, if this module made them."""
+    host = connect(lab_site, apply=True)
+    bridges = tuple(lab_site.network(v).bridge for v in VLANS)
+    had = {b for b in bridges if host.run(read("ip", "link", "show", b, ok=(0, 1))).returncode == 0}
+    try:
+        for vlan in VLANS:
+            rg.runbook(str(lab_state.site), "host-network", {"vlan": vlan, "stp": "off"})
+        yield bridges
+    finally:
+        for b in bridges:
+            if b not in had:
+                run_plan(host, net_ops.remove_bridge(read_facts(host, Wanted(net=True)), b), b, progress=print)
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def enp_image(lab_site: Site) -> Iterator[str]:
+    """The cloud image with predictable NIC names (enp1s0), in the lab; removed after if made here."""
+    host = connect(lab_site, apply=True)
+    had = host.run(read("test", "-e", ifnames.PREDICTABLE_IMAGE_FILE, ok=(0, 1))).returncode == 0
+    t0 = time.monotonic()
+    path = ifnames.ensure_predictable_image(host)
+    TIMINGS["predictable-names image (qcow2 overlay)"] = time.monotonic() - t0
+    try:
+        yield path
+    finally:
+        if not had:
+            host.run(change("rm", "-f", "--", path), check=False)
         host.close()

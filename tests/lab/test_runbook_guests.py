@@ -1,24 +1,35 @@
 """Lab tier: a guest made BY THE RUNBOOKS from the realistic cloud image works (issue 12, items
-2-4), and the other runbooks act correctly on it (item 3).
+2-4), the other runbooks act correctly on it (item 3), and its addresses follow its NICs
+(issue 24 item 4: each guest has two NICs, a static address on each).
 
 ``guest-create --apply`` runs in the lab from the cloud image (no login user in it) with
 ``setup=tweaks`` and with ``setup=nocloud`` (:func:`kvmops_lab.runbookguest.create`: told not
 to wait for the boot, the run says "boot NOT verified" and fails its verify step; the guest is
 destroyed in the lab right after). The disk (and seed) the runbook wrote is then booted here
-with one level of QEMU (:func:`kvmops_lab.guestboot.boot_from_lab`); asserted from outside:
-login prompt on ttyS0, SSH as the login user with the key at its static address, default
-route via .254, the guide's DNS, ``sudo -n true``, root's password on the console.
+with one level of QEMU (:func:`kvmops_lab.guestboot.boot_from_lab`), each NIC on a QEMU user
+network of its own playing its VLAN; asserted from outside: login prompt on ttyS0, SSH as the
+login user with the key at its static address, the default route via the gateway of the VLAN
+the plan named, the guide's DNS, ``sudo -n true``, root's password on the console; and the NIC
+checks of tests/support/nic_checks.py (each MAC shown by the plan and in the definition, SSH
+reaching each address, each NIC found by its MAC with its address, one default route, DNS once,
+one profile per NIC bound by its MAC).
 
-The tweaks guest (2 GiB) is grown to 3 GiB by guest-resize and snapshotted by lv-snapshot
-before its first boot: that boot shows ``df /`` at the new size (cloud-init, which could grow
-it too, is seen not to have) and writes a file; lv-restore; the second boot shows the file
-gone and the size kept. guest-inspect and guest-unreachable then read that guest's own journal
-and os-release from its disk. The nocloud guest's seed is retired after its boot
-(``kvmops guest seed-done``): the ISO removed, the definition without it.
+The two guests cover both naming schemes and both setups (test_nic_macs_lab.py boots the other
+two combinations, opt-in):
+
+- ``rbtweaks``: the image as it is (``net.ifnames=0``: eth0/eth1), setup=tweaks, the route on
+  the first NIC. 2 GiB, grown to 3 GiB by guest-resize and snapshotted by lv-snapshot before its
+  first boot: that boot shows ``df /`` at the new size (cloud-init, which could grow it too, is
+  seen not to have) and writes a file; lv-restore; the second boot shows the file gone and the
+  size kept. guest-inspect and guest-unreachable then read that guest's own journal and
+  os-release from its disk.
+- ``rbnocloud``: predictable names (enp1s0/enp2s0, :mod:`kvmops_lab.ifnames`), setup=nocloud,
+  the route on the second NIC (``gateway_vlan``). Its seed is retired after its boot
+  (``kvmops guest seed-done``): the ISO removed, the definition without it.
 
 What it does not prove: libvirt's own start of this domain and the bridge (QEMU's user network
 plays the VLAN: see guestboot.py), a RHEL userland (the image is Debian in GenericCloud's shape).
-Three boots in all, ~15 min on 2 cores.
+Three boots in all, ~10 min on 2 cores.
 """
 
 from __future__ import annotations
@@ -33,27 +44,24 @@ import pytest
 
 from kvmops.cli.main import main
 from kvmops.cmd import read
-from kvmops.facts import read_facts
+from kvmops.guests.xml import read_domain
 from kvmops.host import Host, connect
-from kvmops.hostfacts import Wanted
 from kvmops.images.nocloud import seed_path as nocloud_seed_path
-from kvmops.net import ops as net_ops
 from kvmops.site import Site
 from kvmops_lab import guestboot as gb
+from kvmops_lab import nicview as nv
 from kvmops_lab import runbookguest as rg
+from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import LabState
-from tests.support.run import run_plan
+from tests.support import nic_checks as nc
 from tests.support.sshd import keygen
 
 pytestmark = pytest.mark.lab
 
-VLAN = 2368
-GATEWAY = "10.5.68.254"
-DNS = "132.230.200.200"  # the guide's DNS server (the lab site's network.dns)
 PASSWORD = "Runbook-root-4c1e"  # root's password of a throwaway guest in the lab
-ADDRESS = {"tweaks": "10.5.68.61", "nocloud": "10.5.68.62"}
-NAME = {"tweaks": "rbtweaks", "nocloud": "rbnocloud"}
-BOOT_S, SSH_S = 420.0, 300.0
+CASE = {"tweaks": nc.NicCase("rbtweaks", "eth", "tweaks", ("10.5.68.61", "132.230.223.61"), 0),
+        "nocloud": nc.NicCase("rbnocloud", "enp", "nocloud", ("10.5.68.62", "132.230.223.62"), 223)}
+BOOT_S, SSH_S = 600.0, 420.0
 TIMES: dict[str, float] = {}
 
 
@@ -67,13 +75,24 @@ class Boot:
     cloud_init_log: str = ""
     marker: str | None = None  # the marker file's content, None when absent
     os_release: str = ""
+    reached: tuple[str, ...] = ()  # `hostname -I` through each NIC's forwarded SSH port
+    view: nv.NicView | None = None
 
 
 @dataclass(frozen=True)
 class Made:
+    case: nc.NicCase
     guest: rg.RunbookGuest
+    macs: tuple[str, ...]  # of the lab's definition, read right after guest-create
     boots: tuple[Boot, ...]
     lvs_after_restore: tuple[str, ...] = ()
+
+    def nic_seen(self) -> nc.Seen:
+        """What the NIC checks judge: the plan and the first boot."""
+        first = self.boots[0]
+        ci = first.seen.cloud_init if first.seen else ""
+        return nc.Seen(self.case, nc.notebook_text(self.guest.created), self.macs, first.booted,
+                       first.verdict_message, first.reached, first.view, ci)
 
 
 MARKER = "/root/kvmops-after-snapshot"
@@ -96,62 +115,56 @@ def key(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def network(host: Host, lab_state: LabState) -> Iterator[str]:
-    """The VLAN's bridge by host-network (removed after, if this module made it)."""
-    bridge = host.site.network(VLAN).bridge
-    had = host.run(read("ip", "link", "show", bridge, ok=(0, 1))).returncode == 0
-    rg.runbook(str(lab_state.site), "host-network", {"vlan": VLAN, "stp": "off"})
-    try:
-        yield bridge
-    finally:
-        if not had:
-            run_plan(host, net_ops.remove_bridge(read_facts(host, Wanted(net=True)), bridge), bridge,
-                     progress=print)
-
-
-def _create(host: Host, lab: LabState, key: Path, setup: str) -> rg.RunbookGuest:
+def _create(host: Host, lab: LabState, key: Path, case: nc.NicCase, image: str) -> tuple[rg.RunbookGuest,
+                                                                                         tuple[str, ...]]:
     t0 = time.monotonic()
-    guest = rg.create(host, str(lab.site), NAME[setup], setup, vlan=VLAN, address=ADDRESS[setup], key=key,
-                      root_password=PASSWORD)
-    TIMES[f"{setup}: guest-create + destroy (runbooks)"] = time.monotonic() - t0
-    return guest
+    guest = rg.create(host, str(lab.site), case.name, case.setup, vlan=nc.VLANS[0], address=case.addresses[0],
+                      more=case.more(), gateway_vlan=case.gateway_vlan, key=key, root_password=PASSWORD, image=image)
+    TIMES[f"{case.setup}: guest-create + destroy (runbooks)"] = time.monotonic() - t0
+    macs = read_domain(host.run(read("virsh", "dumpxml", "--inactive", case.name)).stdout).macs
+    return guest, macs
 
 
-def _boot(host: Host, lab: LabState, guest: rg.RunbookGuest, label: str, *, write_marker: bool = False) -> Boot:
-    """Boot the disk, observe everything an operator relies on, read the marker; power off."""
+def _boot(host: Host, lab: LabState, case: nc.NicCase, guest: rg.RunbookGuest, label: str, *,
+          write_marker: bool = False, nics: bool = False) -> Boot:
+    """Boot the disk, observe everything an operator relies on (``nics``: each NIC too), read
+    the marker; power off."""
     t0 = time.monotonic()
-    with gb.boot_from_lab(host, lab, guest.name, address=guest.address, vlan=VLAN, say=print) as g:
+    with gb.boot_from_lab(host, lab, guest.name, address=guest.address, vlan=guest.vlan, more=case.more(),
+                          say=print) as g:
         verdict = g.wait_for_login(BOOT_S)
         if not verdict.booted:
             print(g.console()[-3000:])
             return Boot(False, verdict.message)
         TIMES[f"{label}: qemu start to login prompt"] = verdict.seconds
-        seen = rg.observe(g, guest, PASSWORD, SSH_S)
+        seen = rg.observe(g, guest, PASSWORD, SSH_S, nic=case.names()[0], route_nic=case.route_nic())
         ci_log = rg.file_or_none(g, guest.login, "/var/log/cloud-init.log") or ""
         marker = rg.file_or_none(g, guest.login, MARKER)
         if write_marker:
             rg.write_file(g, guest.login, MARKER, "changed")
         osr = gb.read_file(g, guest.login, "/etc/os-release")
+        reached, view = (nv.reach_each(g, guest.login), nv.look(g, guest.login)) if nics else ((), None)
     TIMES[f"{label}: boot session"] = time.monotonic() - t0
-    return Boot(True, verdict.message, seen, ci_log, marker, osr)
+    return Boot(True, verdict.message, seen, ci_log, marker, osr, reached, view)
 
 
 @pytest.fixture(scope="module")
-def tweaks(host: Host, lab_state: LabState, key: Path, network: str) -> Iterator[Made]:
+def tweaks(host: Host, lab_state: LabState, key: Path, two_vlans: tuple[str, ...]) -> Iterator[Made]:
     """setup=tweaks, 2 GiB; guest-resize to 3 GiB, lv-snapshot; boot (writes the marker);
     lv-restore; boot again."""
-    name, site = NAME["tweaks"], str(lab_state.site)
+    case = CASE["tweaks"]
+    name, site = case.name, str(lab_state.site)
     rg.remove(host, name)
     try:
-        guest = _create(host, lab_state, key, "tweaks")
+        guest, macs = _create(host, lab_state, key, case, CLOUD_IMAGE_FILE)
         t0 = time.monotonic()
         rg.runbook(site, "guest-resize", {"guest": name, "size": "3g"})
         rg.runbook(site, "lv-snapshot", {"guest": name})
         TIMES["resize + snapshot (runbooks)"] = time.monotonic() - t0
-        first = _boot(host, lab_state, guest, "tweaks first boot", write_marker=True)
+        first = _boot(host, lab_state, case, guest, "tweaks first boot", write_marker=True, nics=True)
+        nc.capture(f"{case.naming}-{case.setup}", first.view)
         if not first.booted:
-            yield Made(guest, (first,))
+            yield Made(case, guest, macs, (first,))
             return
         vg, lv = guest.lv.split("/")
         (snap,) = [r["lv_name"] for r in _lvs(host) if r["origin"] == lv]
@@ -159,29 +172,32 @@ def tweaks(host: Host, lab_state: LabState, key: Path, network: str) -> Iterator
         rg.runbook(site, "lv-restore", {"guest": name, "interval": 1}, confirm=f"{vg}/{snap}")
         TIMES["lv-restore (runbook)"] = time.monotonic() - t1
         left = tuple(r["lv_name"] for r in _lvs(host) if r["origin"] == lv)
-        yield Made(guest, (first, _boot(host, lab_state, guest, "tweaks after restore")), left)
+        yield Made(case, guest, macs, (first, _boot(host, lab_state, case, guest, "tweaks after restore")), left)
     finally:
         rg.remove(host, name)
 
 
 @pytest.fixture(scope="module")
-def nocloud(host: Host, lab_state: LabState, key: Path, network: str) -> Iterator[Made]:
-    name = NAME["nocloud"]
-    rg.remove(host, name)
+def nocloud(host: Host, lab_state: LabState, key: Path, two_vlans: tuple[str, ...], enp_image: str) -> Iterator[Made]:
+    case = CASE["nocloud"]
+    rg.remove(host, case.name)
     try:
-        guest = _create(host, lab_state, key, "nocloud")
-        yield Made(guest, (_boot(host, lab_state, guest, "nocloud first boot"),))
+        guest, macs = _create(host, lab_state, key, case, enp_image)
+        first = _boot(host, lab_state, case, guest, "nocloud first boot", nics=True)
+        nc.capture(f"{case.naming}-{case.setup}", first.view)
+        yield Made(case, guest, macs, (first,))
     finally:
-        rg.remove(host, name)
+        rg.remove(host, case.name)
 
 
-def _works(guest: rg.RunbookGuest, boot: Boot) -> rg.Observed:
+def _works(made: Made, boot: Boot) -> rg.Observed:
+    guest = made.guest
     assert boot.booted, boot.verdict_message
     seen = boot.seen
     assert seen is not None
     assert seen.addresses == [f"{guest.address}/24"]
-    assert seen.gateway == GATEWAY
-    assert DNS in seen.dns_nm and DNS in seen.dns_resolv, (seen.dns_nm, seen.dns_resolv)
+    assert seen.gateway == nc.GATEWAYS[made.case.route_vlan]
+    assert nc.DNS in seen.dns_nm and nc.DNS in seen.dns_resolv, (seen.dns_nm, seen.dns_resolv)
     assert seen.sudo, "sudo -n true failed for the login user"
     assert seen.root_uid_on_console == "0" and seen.wrong_password_refused
     assert seen.passwd_line.startswith(f"{guest.login.user}:") and seen.passwd_line.endswith(":/bin/bash")
@@ -189,24 +205,19 @@ def _works(guest: rg.RunbookGuest, boot: Boot) -> rg.Observed:
     return seen
 
 
-def _notebook_text(rec: object) -> str:
-    nb = json.loads(rec.notebook_path.read_text())  # type: ignore[attr-defined]
-    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-
-
 def test_guest_create_tweaks_makes_a_guest_that_works(tweaks: Made) -> None:
     """setup=tweaks on a stock image: the login user is created offline (item 4) and the plan says so."""
-    text = _notebook_text(tweaks.guest.created)
+    text = nc.notebook_text(tweaks.guest.created)
     user = tweaks.guest.login.user  # the tweak phase, planned from the image's content, says why it creates the user
     assert f"the image has no user {user}: it is created like cloud-init would" in text, "the run does not say so"
     assert "boot NOT verified: console_seconds=0 skipped" in text  # the runbook claimed no boot it did not see
-    seen = _works(tweaks.guest, tweaks.boots[0])
+    seen = _works(tweaks, tweaks.boots[0])
     assert {"wheel", "adm", "systemd-journal"} <= set(seen.groups), seen.groups
 
 
 def test_guest_create_nocloud_makes_a_guest_that_works(nocloud: Made, host: Host, lab_state: LabState) -> None:
     (boot,) = nocloud.boots
-    seen = _works(nocloud.guest, boot)
+    seen = _works(nocloud, boot)
     assert "status: done" in seen.cloud_init, seen.cloud_init
     assert "wheel" in seen.groups
     # issue 14 item 7: after the verified boot the seed (password hashes) is retired
@@ -240,10 +251,17 @@ def test_inspect_and_unreachable_read_the_guests_own_logs(tweaks: Made, lab_stat
     site = str(lab_state.site)
     pretty = next(ln for ln in boot.os_release.splitlines() if ln.startswith("PRETTY_NAME=")).replace('"', "")
     for name in ("guest-inspect", "guest-unreachable"):
-        text = _notebook_text(rg.runbook(site, name, {"guest": tweaks.guest.name, "lines": 40}))
+        text = nc.notebook_text(rg.runbook(site, name, {"guest": tweaks.guest.name, "lines": 40}))
         assert pretty in text, f"{name} does not show the guest's os-release"
         # the guest's own journal: its last boot here ended with boot_from_lab's ACPI power-off
         assert "systemd[1]: Reached target poweroff.target" in text, f"{name} shows not the guest's journal"
+
+
+@pytest.mark.parametrize("check", nc.CHECKS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("which", ("tweaks", "nocloud"))
+def test_two_nics(check: nc.Check, which: str, request: pytest.FixtureRequest) -> None:
+    made: Made = request.getfixturevalue(which)
+    check(made.nic_seen())
 
 
 def _lvs(host: Host) -> list[dict[str, str]]:

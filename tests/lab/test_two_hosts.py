@@ -65,10 +65,7 @@ from kvmops_lab.state import LabState
 from tests.support.console import console_verdict
 from tests.support.run import run_plan, run_timed
 
-pytestmark = [pytest.mark.lab, pytest.mark.skipif(
-    os.environ.get("KVMOPS_LAB_FLEET") != "1",
-    reason="two-host lab proof is opt-in for CI's 60 minutes: KVMOPS_LAB=1 KVMOPS_LAB_FLEET=1 (a second lab VM; "
-           "~13 min on an idle machine, which would take CI to ~70 min; tests/lab/README.md)")]
+pytestmark = pytest.mark.lab
 
 NAMES = ("kvm1", "kvm2")
 GUEST = "mv1"
