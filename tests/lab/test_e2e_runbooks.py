@@ -36,7 +36,7 @@ from kvmops.site import Site
 from kvmops_lab.guest_image import BOOT_BANNER, IN_LAB_FILE
 from kvmops_lab.state import LabState
 from tests.support.console import console_verdict
-from tests.support.run import run_plan
+from tests.support.run import notebook_text, run_plan
 
 pytestmark = pytest.mark.lab
 
@@ -174,12 +174,6 @@ def domain_state(host: Host) -> str:
 def dominfo(host: Host) -> dict[str, str]:
     pairs = (ln.split(":", 1) for ln in sh(host, "virsh", "dominfo", GUEST).splitlines() if ":" in ln)
     return {k.strip(): v.strip() for k, v in pairs}
-
-
-def notebook_text(rec: RunRecord) -> str:
-    """Every stream output of the run's executed notebook (the journal's copy)."""
-    nb = json.loads(rec.notebook_path.read_text())
-    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
 def nothing_mapped(host: Host) -> list[str]:

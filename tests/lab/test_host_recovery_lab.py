@@ -17,7 +17,6 @@ booting side by side in the lab are what once panicked its kernel (tests/lab/REA
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from kvmops_lab.cloud_image import ensure_cloud_image
 from kvmops_lab.guest_image import ensure_guest_image
 from kvmops_lab.nested import start_and_wait, wait_for_login, why_silent
 from kvmops_lab.state import LabState
+from tests.support.run import notebook_text
 
 pytestmark = pytest.mark.lab
 
@@ -57,11 +57,6 @@ def site(lab_site: Site) -> Iterator[Site]:
 
 def _silent(host: Host, name: str) -> str:
     return why_silent(host, name, rc.serial_log(name))
-
-
-def _text(rec: object) -> str:
-    nb = json.loads(rec.notebook_path.read_text())  # type: ignore[attr-defined]
-    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
 def test_power_cut_with_guests_running_and_a_merge_pending(site: Site, lab_state: LabState) -> None:
@@ -103,7 +98,7 @@ def test_power_cut_with_guests_running_and_a_merge_pending(site: Site, lab_state
         rec = run_runbook("host-recovery", {"order": ORDER, "boot_seconds": 300.0}, site=str(state.site),
                           apply=True, progress=print)
         TIMES["host-recovery --apply"] = time.monotonic() - t2
-        text = _text(rec)
+        text = notebook_text(rec)
         assert rec.ok, f"host-recovery failed at {rec.failed_step!r}: {rec.error}"
         assert not [c for c in rec.commands if "lvconvert" in str(c.get("command"))], "a merge was started again"
         vg, lv = web.lv.split("/")

@@ -47,6 +47,7 @@ from kvmops_lab import runbookguest as rg
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import LabState
 from tests.support import nic_checks as nc
+from tests.support.run import notebook_text
 from tests.support.sshd import keygen
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(
@@ -108,7 +109,7 @@ def seen(request: pytest.FixtureRequest, host: Host, lab_state: LabState, key: P
         macs = read_domain(host.run(read("virsh", "dumpxml", "--inactive", case.name)).stdout).macs
         booted, verdict, reached, view, status = _boot(host, lab_state, case, made.login)
         nc.capture(f"{case.naming}-{case.setup}", view)
-        yield nc.Seen(case, nc.notebook_text(made.created), macs, booted, verdict, reached, view, status)
+        yield nc.Seen(case, notebook_text(made.created), macs, booted, verdict, reached, view, status)
     finally:
         rg.remove(host, case.name)
 

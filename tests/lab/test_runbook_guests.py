@@ -54,6 +54,7 @@ from kvmops_lab import runbookguest as rg
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import LabState
 from tests.support import nic_checks as nc
+from tests.support.run import notebook_text
 from tests.support.sshd import keygen
 
 pytestmark = pytest.mark.lab
@@ -91,7 +92,7 @@ class Made:
         """What the NIC checks judge: the plan and the first boot."""
         first = self.boots[0]
         ci = first.seen.cloud_init if first.seen else ""
-        return nc.Seen(self.case, nc.notebook_text(self.guest.created), self.macs, first.booted,
+        return nc.Seen(self.case, notebook_text(self.guest.created), self.macs, first.booted,
                        first.verdict_message, first.reached, first.view, ci)
 
 
@@ -207,7 +208,7 @@ def _works(made: Made, boot: Boot) -> rg.Observed:
 
 def test_guest_create_tweaks_makes_a_guest_that_works(tweaks: Made) -> None:
     """setup=tweaks on a stock image: the login user is created offline (item 4) and the plan says so."""
-    text = nc.notebook_text(tweaks.guest.created)
+    text = notebook_text(tweaks.guest.created)
     user = tweaks.guest.login.user  # the tweak phase, planned from the image's content, says why it creates the user
     assert f"the image has no user {user}: it is created like cloud-init would" in text, "the run does not say so"
     assert "boot NOT verified: console_seconds=0 skipped" in text  # the runbook claimed no boot it did not see
@@ -251,7 +252,7 @@ def test_inspect_and_unreachable_read_the_guests_own_logs(tweaks: Made, lab_stat
     site = str(lab_state.site)
     pretty = next(ln for ln in boot.os_release.splitlines() if ln.startswith("PRETTY_NAME=")).replace('"', "")
     for name in ("guest-inspect", "guest-unreachable"):
-        text = nc.notebook_text(rg.runbook(site, name, {"guest": tweaks.guest.name, "lines": 40}))
+        text = notebook_text(rg.runbook(site, name, {"guest": tweaks.guest.name, "lines": 40}))
         assert pretty in text, f"{name} does not show the guest's os-release"
         # the guest's own journal: its last boot here ended with boot_from_lab's ACPI power-off
         assert "systemd[1]: Reached target poweroff.target" in text, f"{name} shows not the guest's journal"

@@ -6,13 +6,11 @@ also prove the runbooks) and tests/lab/test_nic_macs_lab.py (the other combinati
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvmops.runbook.journal import RunRecord
 from kvmops_lab import nicview as nv
 
 VLANS = (2368, 223)
@@ -55,11 +53,6 @@ class Seen:
     reached: tuple[str, ...] = ()  # `hostname -I` through each NIC's forwarded SSH port
     view: nv.NicView | None = None
     cloud_init: str = ""
-
-
-def notebook_text(rec: RunRecord) -> str:
-    nb = json.loads(rec.notebook_path.read_text())
-    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
 
 
 def plan_showed_each_mac(seen: Seen) -> None:

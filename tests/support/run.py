@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -35,3 +36,9 @@ def run_timed(site: str, name: str, times: dict[str, float], key: str, confirm: 
     else:
         assert not rec.ok, f"{name}{where} was expected to fail"
     return rec
+
+
+def notebook_text(rec: RunRecord) -> str:
+    """Every stream output of the run's executed notebook (the journal's copy)."""
+    nb = json.loads(rec.notebook_path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
