@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 from kvmops.cmd import Cmd, Result
@@ -21,6 +22,11 @@ _FORBIDDEN_OPTIONS = ("stricthostkeychecking=no", "userknownhostsfile=/dev/null"
 
 class SSHRunner(Runner):
     """``ssh -o BatchMode=yes -o StrictHostKeyChecking=yes ... DEST -- 'env K=V argv...'``."""
+
+    # a host that stops answering (hung, cut off) ends the command after 15 s x 8 unanswered
+    # keepalives, not never
+    ALIVE_INTERVAL = 15
+    ALIVE_COUNT = 8
 
     def __init__(self, target: SSHTarget, extra_options: tuple[str, ...] = ()) -> None:
         super().__init__()
@@ -49,6 +55,8 @@ class SSHRunner(Runner):
             "-o", f"ControlPath={self._control_dir}/%C",
             "-o", "ControlPersist=120",
             "-o", "ConnectTimeout=15",
+            "-o", f"ServerAliveInterval={self.ALIVE_INTERVAL}",
+            "-o", f"ServerAliveCountMax={self.ALIVE_COUNT}",
         ]
         if t.port:
             argv += ["-p", str(t.port)]
@@ -68,7 +76,15 @@ class SSHRunner(Runner):
     def _execute(self, cmd: Cmd, on_line: LineSink | None) -> Result:
         result = popen_result(self.host, cmd, self.stream_argv(cmd), on_line)
         self._connected = self._connected or result.returncode != 255  # 255: ssh itself failed
+        if result.returncode == 255 and not result.stderr.strip():  # the shared connection ended
+            result = replace(result, stderr=self._silent_end())
         return result
+
+    def _silent_end(self) -> str:
+        return (f"ssh to {self.host} ended without a message: the host stopped answering "
+                f"({self.ALIVE_COUNT} keepalives {self.ALIVE_INTERVAL} s apart went unanswered) or the "
+                "connection was cut (or the command itself exited 255). Check that the host is up "
+                "(its console), then run again.")
 
     def stream_argv(self, cmd: Cmd) -> list[str]:
         return [*self.ssh_argv(), "--", self.target.destination, self.remote_command(cmd)]

@@ -91,3 +91,46 @@ def test_unix_socket_forwarded_over_the_shared_connection(sshd: Sshd, tmp_path: 
         server.close()
         t.join(timeout=5)
     assert not Path(local).exists()
+
+
+def test_a_host_that_stops_answering_ends_the_command(sshd: Sshd, tmp_path: Path) -> None:
+    """The host's sshd for this connection frozen mid-command (as a hung host's would be): ssh's
+    keepalives go unanswered and the command fails, instead of waiting for ever."""
+    import os
+    import signal
+    import threading
+    import time
+
+    r = runner(sshd)
+    r.ALIVE_INTERVAL, r.ALIVE_COUNT = 1, 2  # the product waits 15 s x 8
+    pid_file = tmp_path / "session-pid"
+    outcome: list[BaseException | None] = []
+
+    def long_command() -> None:
+        try:
+            r.run(read("sh", "-c", f"echo $PPID > {pid_file}; exec sleep 120"))
+            outcome.append(None)
+        except CommandFailed as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=long_command, daemon=True)
+    worker.start()
+    frozen: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        session = int(pid_file.read_text())
+        monitor = int(Path(f"/proc/{session}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        for pid in (session, monitor):  # the session and its privileged monitor: nothing answers
+            os.kill(pid, signal.SIGSTOP)
+            frozen.append(pid)
+        worker.join(timeout=60)  # the command itself would run 120 s
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+        r.close()
+    assert not worker.is_alive(), "the command still waits on a host that does not answer"
+    err = outcome[0]
+    assert isinstance(err, CommandFailed) and err.returncode == 255, outcome
+    assert "the host stopped answering (2 keepalives 1 s apart went unanswered)" in err.stderr, err.stderr

@@ -12,8 +12,10 @@ two-host proof, whose first host is the default lab).
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack
 
 import pytest
 
@@ -31,6 +33,7 @@ from kvmops_lab.guest_image import ensure_guest_image
 from kvmops_lab.paths import LabPaths
 from kvmops_lab.prepare import CLOUD_IMAGE_FILE
 from kvmops_lab.state import RUNNING, LabState
+from kvmops_lab.watchdog import LabWatchdog
 from tests.support.nic_checks import VLANS
 from tests.support.run import run_plan
 
@@ -52,6 +55,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "lab" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+WATCHDOGS: list[LabWatchdog] = []
+
+
+def _tell(text: str) -> None:
+    print(f"\n{text}", file=sys.stderr, flush=True)  # shown with the test that fails next
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lab_watchdog() -> Iterator[None]:
+    """Both labs are watched while the tier runs: a lab kernel that hangs fails the test that
+    waits on it, with the reason, instead of holding CI until its time runs out."""
+    if lab_skip_reason() is not None:
+        yield
+        return
+    with ExitStack() as stack:
+        WATCHDOGS[:] = [stack.enter_context(LabWatchdog(LabPaths.named(n), _tell)) for n in ("", SECOND)]
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    found = [line for dog in WATCHDOGS for line in dog.findings]
+    if found and report.failed:
+        report.sections.append(("lab watchdog", "\n".join(found)))
+    return report
 
 
 @pytest.fixture(scope="session")

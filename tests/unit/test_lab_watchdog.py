@@ -1,0 +1,95 @@
+"""The lab watchdog (kvmops_lab.watchdog) on the console of the lab that hung CI: its kernel
+reported the same RCU stall every 63 s for 70 min while a test waited on SSH."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvmops_lab import procs
+from kvmops_lab.paths import LabPaths
+from kvmops_lab.state import LabState
+from kvmops_lab.watchdog import LabWatchdog, judge
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
+HUNG = (FIXTURES / "lab-serial-rcu-stall-hung.log").read_text()
+
+
+def _until(text: str, uptime: str) -> str:
+    """The console as it stood when the kernel's clock reached ``uptime`` (a prefix of it)."""
+    return text[: text.index(f"[{uptime}")]
+
+
+def test_a_stall_reported_for_four_minutes_is_a_hung_lab() -> None:
+    verdict = judge(HUNG)
+    assert verdict.hung
+    assert verdict.lines[0].startswith("[  839.888148] rcu: INFO: rcu_preempt detected stalls")
+    assert "19 stall reports over 1134 s" in verdict.lines[1]
+
+
+def test_a_stall_that_is_young_or_passed_is_not() -> None:
+    assert not judge(_until(HUNG, " 1028.948102")).hung  # reported for 126 s so far
+    assert judge(_until(HUNG, " 1154.988058")).hung  # 252 s: still the same stall
+    assert not judge((FIXTURES / "lab-serial.log").read_text()).hung  # a lab that booted
+
+
+def test_a_kernel_panic_is_a_hung_lab() -> None:
+    console = "[   12.5] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\n"
+    assert judge(console).lines == ["[   12.5] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100"]
+
+
+@pytest.fixture
+def lab_qemu(tmp_path: Path) -> Iterator[tuple[LabPaths, subprocess.Popen[bytes]]]:
+    """A real QEMU as the lab runs it (its monitor and files in the run folder), paused."""
+    paths = LabPaths(tmp_path)
+    paths.run.mkdir()
+    proc = subprocess.Popen(["qemu-system-x86_64", "-S", "-nodefaults", "-display", "none", "-accel", "tcg",
+                             "-qmp", f"unix:{paths.qmp},server=on,wait=off"])
+    state = LabState(pid=proc.pid, port=2222, accel="tcg", image_dir="", run_dir=str(paths.run), key="",
+                     known_hosts="", site="", serial=str(paths.serial), qmp=str(paths.qmp), started="")
+    paths.state.write_text(state.to_json())
+    deadline = time.monotonic() + 30
+    while not paths.qmp.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield paths, proc
+    proc.kill()
+    proc.wait()
+
+
+def test_the_watchdog_kills_a_hung_lab_and_keeps_the_evidence(
+        lab_qemu: tuple[LabPaths, subprocess.Popen[bytes]]) -> None:
+    paths, proc = lab_qemu
+    told: list[str] = []
+    dog = LabWatchdog(paths, told.append, interval=0.1)
+    paths.serial.write_text(_until(HUNG, " 1028.948102"))
+    assert not dog.check().hung and procs.alive(proc.pid)  # a young stall: the lab goes on
+    paths.serial.write_text(HUNG)
+    with dog:
+        assert proc.wait(timeout=20) == -9
+    assert dog.findings[-2] == f"lab QEMU pid {proc.pid} killed: the tests waiting on it fail now"
+    kept = next(paths.root.glob("hung-lab-*"))
+    assert (kept / "serial.log").read_text() == HUNG
+    assert "CPU#0" in (kept / "registers.txt").read_text()  # QEMU's own monitor answered
+    assert "rcu_preempt detected stalls" in told[0] and str(kept) in told[0]
+
+
+def test_the_watchdog_leaves_a_process_that_is_not_the_lab_alone(tmp_path: Path) -> None:
+    paths = LabPaths(tmp_path)
+    paths.run.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        state = LabState(pid=other.pid, port=2222, accel="tcg", image_dir="", run_dir=str(paths.run), key="",
+                         known_hosts="", site="", serial=str(paths.serial), qmp="", started="")
+        paths.state.write_text(state.to_json())
+        paths.serial.write_text(HUNG)
+        dog = LabWatchdog(paths, lambda _t: None)
+        assert dog.check().hung and not dog.findings
+        assert procs.alive(other.pid)
+    finally:
+        other.kill()
+        other.wait()
