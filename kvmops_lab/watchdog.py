@@ -3,9 +3,10 @@
 Under TCG the lab's kernel once stalled for good: CPU 0 stopped taking interrupts while a nested
 guest ran (``rcu: INFO: rcu_preempt detected stalls on CPUs/tasks`` every 63 s), and every SSH
 command to the lab waited for it until CI's 90 minutes ran out. The watchdog follows the lab's
-serial console. A kernel panic, or an RCU stall still reported ``STALL_SECONDS`` after its first
-report (a stall under load passes within one report), means the lab is gone: the watchdog says
-so and kills the lab's QEMU, so that the SSH commands waiting on it end and their test fails.
+serial console. A kernel panic, or a CPU still reported stalled ``STALL_SECONDS`` after its
+first report without having handled one softirq since (a stall under load passes, and the CPU's
+softirq count moves on), means the lab is gone: the watchdog says so and kills the lab's QEMU,
+so that the SSH commands waiting on it end and their test fails.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from kvmops_lab.state import read_state
 
 STALL_SECONDS = 240.0
 _STAMP = r"\[\s*(\d+\.\d+)\]\s*"
-_STALL = re.compile(_STAMP + r"rcu: INFO: rcu_\w+ (?:self-)?detected stalls?[^\n]*")
+# the detail line of a stall report: the CPU, and how many softirqs it has handled so far
+_STALLED_CPU = re.compile(_STAMP + r"rcu:\s+(\d+)-\S+: [^\n]*?softirq=(\d+/\d+)[^\n]*")
 _PANIC = re.compile(_STAMP + r"Kernel panic[^\n]*")
 
 
@@ -40,15 +42,19 @@ class Verdict:
 
 
 def judge(console: str, stall_seconds: float = STALL_SECONDS) -> Verdict:
-    """A panic, or RCU stall reports spanning ``stall_seconds`` of the kernel's clock (pure)."""
+    """A panic, or one CPU reported stalled ``stall_seconds`` apart without handling a single
+    softirq in between (pure). Stalls that pass, however many, handle softirqs between them."""
     panic = _PANIC.search(console)
     if panic:
         return Verdict(True, [panic.group(0)])
-    stalls = list(_STALL.finditer(console))
-    if stalls and float(stalls[-1].group(1)) - float(stalls[0].group(1)) >= stall_seconds:
-        span = float(stalls[-1].group(1)) - float(stalls[0].group(1))
-        return Verdict(True, [stalls[0].group(0), f"... {len(stalls)} stall reports over {span:.0f} s",
-                              stalls[-1].group(0)])
+    first: dict[tuple[str, str], re.Match[str]] = {}
+    for report in _STALLED_CPU.finditer(console):
+        cpu, softirqs = report.group(2), report.group(3)
+        start = first.setdefault((cpu, softirqs), report)
+        span = float(report.group(1)) - float(start.group(1))
+        if span >= stall_seconds:
+            return Verdict(True, [start.group(0), f"... CPU {cpu} still stalled {span:.0f} s later, "
+                                  f"not one softirq handled since (softirq={softirqs})", report.group(0)])
     return Verdict()
 
 
