@@ -48,17 +48,25 @@ def test_a_kernel_panic_is_a_hung_lab() -> None:
     assert judge(console).lines == ["[   12.5] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100"]
 
 
+def _lab_run_by(tmp_path: Path, pid: int) -> LabPaths:
+    """A run folder whose state file names ``pid`` as the lab's QEMU."""
+    paths = LabPaths(tmp_path)
+    paths.run.mkdir(exist_ok=True)
+    state = LabState(pid=pid, port=2222, accel="tcg", image_dir="", run_dir=str(paths.run), key="",
+                     known_hosts="", site="", serial=str(paths.serial), qmp=str(paths.qmp), started="")
+    paths.state.write_text(state.to_json())
+    return paths
+
+
 @pytest.fixture
 def lab_qemu(tmp_path: Path) -> Iterator[tuple[LabPaths, subprocess.Popen[bytes]]]:
     """A real QEMU as the lab runs it (its monitor and files in the run folder), paused."""
     need_tools("qemu-system-x86_64")
-    paths = LabPaths(tmp_path)
-    paths.run.mkdir()
+    monitor = LabPaths(tmp_path).qmp
+    monitor.parent.mkdir()
     proc = subprocess.Popen(["qemu-system-x86_64", "-S", "-nodefaults", "-display", "none", "-accel", "tcg",
-                             "-qmp", f"unix:{paths.qmp},server=on,wait=off"])
-    state = LabState(pid=proc.pid, port=2222, accel="tcg", image_dir="", run_dir=str(paths.run), key="",
-                     known_hosts="", site="", serial=str(paths.serial), qmp=str(paths.qmp), started="")
-    paths.state.write_text(state.to_json())
+                             "-qmp", f"unix:{monitor},server=on,wait=off"])
+    paths = _lab_run_by(tmp_path, proc.pid)
     deadline = time.monotonic() + 30
     while not paths.qmp.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -85,13 +93,9 @@ def test_the_watchdog_kills_a_hung_lab_and_keeps_the_evidence(
 
 
 def test_the_watchdog_leaves_a_process_that_is_not_the_lab_alone(tmp_path: Path) -> None:
-    paths = LabPaths(tmp_path)
-    paths.run.mkdir()
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        state = LabState(pid=other.pid, port=2222, accel="tcg", image_dir="", run_dir=str(paths.run), key="",
-                         known_hosts="", site="", serial=str(paths.serial), qmp="", started="")
-        paths.state.write_text(state.to_json())
+        paths = _lab_run_by(tmp_path, other.pid)
         paths.serial.write_text(HUNG)
         dog = LabWatchdog(paths, lambda _t: None)
         assert dog.check().hung and not dog.findings
